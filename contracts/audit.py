@@ -1,0 +1,56 @@
+"""The normalized, immutable audit record, one per fact, for observability pipelines.
+
+On the `audit` topic it travels as a structured-mode CloudEvent (the whole event in the JSON
+body, content type application/cloudevents+json) so pipelines need no Kafka header handling.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt, StringConstraints
+
+from contracts.base import Contract, Id, Message, UtcDatetime
+
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class AuditOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead_lettered"
+    RECORDED = "recorded"
+
+
+class RedactionMode(StrEnum):
+    FULL = "full"
+    TRUNCATED = "truncated"
+    HASHED = "hashed"
+
+
+class RedactedContent(Contract):
+    mode: RedactionMode
+    length: NonNegativeInt = Field(description="Length of the original content in characters.")
+    text: str | None = Field(default=None, description="Full or truncated text, per policy.")
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class AuditRecord(Message):
+    """`id` is derived from the source fact's id, so a replay yields no new record ids."""
+
+    type: Literal["audit.record.v1"] = "audit.record.v1"
+    tenant_id: Id | None = None
+    source_service: ShortText
+    fact_type: ShortText
+    fact_id: ShortText
+    fact_time: UtcDatetime
+    turn_id: Id | None = None
+    invocation_id: Id | None = None
+    outcome: AuditOutcome
+    trace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    origin_topic: ShortText
+    origin_partition: NonNegativeInt
+    origin_offset: NonNegativeInt
+    content: RedactedContent | None = None
+    detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)

@@ -1,0 +1,83 @@
+"""Shared building blocks of every message model: strictness, ids, UTC timestamps."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from contracts.limits import (
+    MAX_ID_LENGTH,
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_VALUE_LENGTH,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+"""Printable, URL-safe identifier: session, tenant, command, message, turn, invocation ids."""
+
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def is_valid_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID_LENGTH and _ID_RE.fullmatch(value) is not None
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a timezone (UTC)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+"""Aware timestamps only; normalised to UTC so that every service compares like with like."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-4c55-9d0e-3a7b1f2e9c10")
+
+
+def derive_id(kind: str, *parts: str | int) -> str:
+    """A deterministic id from its causes, so a redelivered input yields the same ids.
+
+    Idempotency downstream rests on this: the same command always produces events with the same
+    ids, the same turn step always produces the same invocation id.
+    """
+    name = "\x1f".join([kind, *(str(p) for p in parts)])
+    return f"{kind}-{uuid.uuid5(_ID_NAMESPACE, name)}"
+
+
+def _check_metadata(
+    value: dict[str, str | int | float | bool],
+) -> dict[str, str | int | float | bool]:
+    if len(value) > MAX_METADATA_ENTRIES:
+        raise ValueError(f"at most {MAX_METADATA_ENTRIES} metadata entries")
+    for key, item in value.items():
+        if not 0 < len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise ValueError(f"metadata key length must be 1..{MAX_METADATA_KEY_LENGTH}")
+        if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
+            raise ValueError(f"metadata value for {key!r} longer than {MAX_METADATA_VALUE_LENGTH}")
+    return value
+
+
+Metadata = Annotated[dict[str, str | int | float | bool], AfterValidator(_check_metadata)]
+
+
+class Contract(BaseModel):
+    """Base of every message: immutable, unknown fields refused, enums by value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Message(Contract):
+    """A message that crosses a topic keyed by session id."""
+
+    id: Id = Field(description="Unique id of this message; equals the ce_id header.")
+    session_id: Id = Field(description="The session; the Kafka key and the ce_subject header.")
+    occurred_at: UtcDatetime = Field(default_factory=utc_now)

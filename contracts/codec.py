@@ -1,0 +1,267 @@
+"""The one codec every service uses: model ↔ Kafka record (key, value, headers).
+
+Decoding never lets a raw pydantic or JSON exception escape: every failure is a `DecodeError`
+with a machine-readable `reason`, which the runtime turns into a dead letter.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from contracts.base import Message
+from contracts.envelope import (
+    H_CAUSATION_ID,
+    H_CONTENT_TYPE,
+    H_CORRELATION_ID,
+    H_ID,
+    H_SOURCE,
+    H_SPECVERSION,
+    H_SUBJECT,
+    H_TIME,
+    H_TRACEPARENT,
+    H_TRACESTATE,
+    H_TYPE,
+    JSON_CONTENT_TYPE,
+    REQUIRED_BINARY_HEADERS,
+    SPEC_VERSION,
+    STRUCTURED_CONTENT_TYPE,
+    Envelope,
+)
+from contracts.limits import MAX_MESSAGE_BYTES
+from contracts.registry import MESSAGE_TYPES, TOPIC_MESSAGES, type_name
+from contracts.topics import TopicName
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class DecodeFailure(StrEnum):
+    MALFORMED_JSON = "malformed_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_FIELD = "invalid_field"
+    OVERSIZE = "oversize"
+    MISSING_HEADER = "missing_header"
+
+
+class DecodeError(Exception):
+    def __init__(self, reason: DecodeFailure, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class EncodeError(ValueError):
+    """The message cannot be published as it is (today only: it is too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    message: Message
+    envelope: Envelope
+
+
+_TOO_LONG = {"string_too_long", "too_long", "bytes_too_long"}
+
+
+def encode(
+    message: Message,
+    *,
+    source: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
+    structured: bool = False,
+) -> EncodedRecord:
+    """Serialise `message` for Kafka. `structured=True` is the audit topic's mode."""
+    body = message.model_dump(mode="json")
+    extensions = {
+        H_CORRELATION_ID: correlation_id,
+        H_CAUSATION_ID: causation_id,
+        H_TRACEPARENT: traceparent,
+        H_TRACESTATE: tracestate,
+    }
+    present = {name: value for name, value in extensions.items() if value is not None}
+    if structured:
+        event: dict[str, object] = {
+            "specversion": SPEC_VERSION,
+            "id": message.id,
+            "type": type_name(type(message)),
+            "source": source,
+            "subject": message.session_id,
+            "time": body["occurred_at"],
+            "datacontenttype": JSON_CONTENT_TYPE,
+            **{_attribute(name): value for name, value in present.items()},
+            "data": body,
+        }
+        value = _dumps(event)
+        headers = [(H_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE.encode())]
+    else:
+        value = _dumps(body)
+        headers = [
+            (H_SPECVERSION, SPEC_VERSION.encode()),
+            (H_ID, message.id.encode()),
+            (H_TYPE, type_name(type(message)).encode()),
+            (H_SOURCE, source.encode()),
+            (H_SUBJECT, message.session_id.encode()),
+            (H_TIME, str(body["occurred_at"]).encode()),
+            (H_CONTENT_TYPE, JSON_CONTENT_TYPE.encode()),
+            *((name, value.encode()) for name, value in present.items()),
+        ]
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise EncodeError(f"{len(value)} bytes exceeds MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES}")
+    return EncodedRecord(key=message.session_id.encode(), value=value, headers=headers)
+
+
+def decode(value: bytes | None, headers: Headers, *, topic: TopicName | None = None) -> Decoded:
+    """Parse and validate one record; `topic` restricts the accepted types to that topic's."""
+    if value is None:
+        raise DecodeError(DecodeFailure.MALFORMED_JSON, "record has no value (tombstone)")
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise DecodeError(
+            DecodeFailure.OVERSIZE,
+            f"{len(value)} bytes exceeds MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES}",
+        )
+    header_map = _header_map(headers)
+    if header_map.get(H_CONTENT_TYPE, "").startswith(STRUCTURED_CONTENT_TYPE):
+        envelope, body = _structured(value)
+    else:
+        envelope = _binary_envelope(header_map)
+        body = _loads(value)
+    model = MESSAGE_TYPES.get(envelope.type)
+    if model is None:
+        raise DecodeError(DecodeFailure.UNKNOWN_TYPE, f"unknown ce_type {envelope.type!r}")
+    if topic is not None and model not in TOPIC_MESSAGES[topic]:
+        raise DecodeError(
+            DecodeFailure.UNKNOWN_TYPE, f"type {envelope.type!r} is not accepted on {topic.value}"
+        )
+    if not isinstance(body, dict):
+        raise DecodeError(DecodeFailure.MALFORMED_JSON, "body must be a JSON object")
+    if body.get("type") != envelope.type:
+        raise DecodeError(
+            DecodeFailure.INVALID_FIELD,
+            f"body type {body.get('type')!r} differs from ce_type {envelope.type!r}",
+        )
+    message = _validate(model, body)
+    if message.id != envelope.id or message.session_id != envelope.subject:
+        raise DecodeError(
+            DecodeFailure.INVALID_FIELD, "body id/session_id differ from ce_id/ce_subject"
+        )
+    return Decoded(message=message, envelope=envelope)
+
+
+def _validate(model: type[Message], body: dict[str, object]) -> Message:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        reason = (
+            DecodeFailure.OVERSIZE
+            if any(e["type"] in _TOO_LONG for e in errors)
+            else DecodeFailure.INVALID_FIELD
+        )
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in errors[:10]
+        )
+        raise DecodeError(reason, detail) from None
+
+
+def _binary_envelope(header_map: dict[str, str]) -> Envelope:
+    missing = [name for name in REQUIRED_BINARY_HEADERS if not header_map.get(name)]
+    if missing:
+        raise DecodeError(DecodeFailure.MISSING_HEADER, f"missing header(s): {', '.join(missing)}")
+    if header_map[H_SPECVERSION] != SPEC_VERSION:
+        raise DecodeError(
+            DecodeFailure.INVALID_FIELD, f"unsupported ce_specversion {header_map[H_SPECVERSION]!r}"
+        )
+    return Envelope(
+        id=header_map[H_ID],
+        type=header_map[H_TYPE],
+        source=header_map[H_SOURCE],
+        subject=header_map[H_SUBJECT],
+        time=_time(header_map.get(H_TIME)),
+        correlation_id=header_map.get(H_CORRELATION_ID),
+        causation_id=header_map.get(H_CAUSATION_ID),
+        traceparent=header_map.get(H_TRACEPARENT),
+        tracestate=header_map.get(H_TRACESTATE),
+    )
+
+
+def _structured(value: bytes) -> tuple[Envelope, object]:
+    event = _loads(value)
+    if not isinstance(event, dict):
+        raise DecodeError(DecodeFailure.MALFORMED_JSON, "structured CloudEvent must be an object")
+    missing = [
+        k for k in ("specversion", "id", "type", "source", "subject", "data") if k not in event
+    ]
+    if missing:
+        raise DecodeError(
+            DecodeFailure.MISSING_HEADER, f"missing attribute(s): {', '.join(missing)}"
+        )
+    if event["specversion"] != SPEC_VERSION:
+        raise DecodeError(DecodeFailure.INVALID_FIELD, "unsupported specversion")
+
+    def text(name: str) -> str | None:
+        item = event.get(name)
+        return item if isinstance(item, str) else None
+
+    envelope = Envelope(
+        id=str(event["id"]),
+        type=str(event["type"]),
+        source=str(event["source"]),
+        subject=str(event["subject"]),
+        time=_time(text("time")),
+        correlation_id=text(_attribute(H_CORRELATION_ID)),
+        causation_id=text(_attribute(H_CAUSATION_ID)),
+        traceparent=text(H_TRACEPARENT),
+        tracestate=text(H_TRACESTATE),
+    )
+    return envelope, event["data"]
+
+
+def _attribute(header: str) -> str:
+    return header.removeprefix("ce_")
+
+
+def _header_map(headers: Headers) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for name, raw in headers:
+        try:
+            result[name.lower()] = raw.decode() if raw is not None else ""
+        except UnicodeDecodeError:
+            raise DecodeError(
+                DecodeFailure.INVALID_FIELD, f"header {name!r} is not UTF-8"
+            ) from None
+    return result
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise DecodeError(
+            DecodeFailure.INVALID_FIELD, f"ce_time {value!r} is not RFC 3339"
+        ) from None
+
+
+def _loads(value: bytes) -> object:
+    try:
+        return json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(DecodeFailure.MALFORMED_JSON, str(exc)) from None
+
+
+def _dumps(body: object) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

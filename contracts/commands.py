@@ -1,0 +1,92 @@
+"""External commands: what upstream systems publish to the `commands` topic.
+
+Every command carries the publisher's tenant and its own id; the id is the idempotency key (a
+command redelivered or re-published with the same id has its effect once).
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from contracts.agents import AgentType
+from contracts.base import Id, Message, Metadata
+from contracts.limits import (
+    MAX_AUTHOR_NAME_LENGTH,
+    MAX_CONTENT_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_SYSTEM_PROMPT_LENGTH,
+    MAX_TITLE_LENGTH,
+)
+
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_LENGTH)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
+SystemPrompt = Annotated[str, StringConstraints(max_length=MAX_SYSTEM_PROMPT_LENGTH)]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH)]
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH)]
+AuthorName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_AUTHOR_NAME_LENGTH)]
+
+
+class Command(Message):
+    tenant_id: Id = Field(description="The publishing tenant; must own the session.")
+
+
+class CreateSession(Command):
+    """Open a new conversation. Re-creating an existing session id is rejected."""
+
+    type: Literal["session.create.v1"] = "session.create.v1"
+    title: Title = ""
+    description: Description = ""
+    system_prompt: SystemPrompt = ""
+    initial_agent: AgentType = AgentType.ORCHESTRATOR
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class SubmitUserMessage(Command):
+    """A user's turn. Starts a turn when the session is idle, else follows the mid-turn policy."""
+
+    type: Literal["session.submit_user_message.v1"] = "session.submit_user_message.v1"
+    message_id: Id = Field(description="Client-chosen id of the chat message.")
+    content: Content
+    author_name: AuthorName | None = None
+
+
+class SwitchAgent(Command):
+    """A user's explicit switch. Counts towards the session's cap of 10 switches."""
+
+    type: Literal["session.switch_agent.v1"] = "session.switch_agent.v1"
+    target_agent: AgentType
+    reason: Reason = ""
+
+
+class UpdateSession(Command):
+    """Change title and/or description; fields left out keep their value."""
+
+    type: Literal["session.update.v1"] = "session.update.v1"
+    title: Title | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _something_to_update(self) -> "UpdateSession":
+        if self.title is None and self.description is None:
+            raise ValueError("give a title, a description or both")
+        return self
+
+
+class CloseSession(Command):
+    """Mark the session inactive. A closed session refuses further commands."""
+
+    type: Literal["session.close.v1"] = "session.close.v1"
+    reason: Reason = ""
+
+
+class ReopenSession(Command):
+    """Make a closed session active again (the seed's active/inactive toggle)."""
+
+    type: Literal["session.reopen.v1"] = "session.reopen.v1"
+
+
+ExternalCommand = Annotated[
+    CreateSession | SubmitUserMessage | SwitchAgent | UpdateSession | CloseSession | ReopenSession,
+    Field(discriminator="type"),
+]

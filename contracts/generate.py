@@ -1,0 +1,164 @@
+"""Generate the committed artifacts: one JSON Schema per message and the AsyncAPI 3.0 document.
+
+Run `make contracts` (python -m contracts.generate) after changing a model; the drift test in
+tests/unit/contracts fails while the committed files differ from what this produces.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from contracts.envelope import (
+    H_CAUSATION_ID,
+    H_CORRELATION_ID,
+    H_ID,
+    H_SOURCE,
+    H_SPECVERSION,
+    H_SUBJECT,
+    H_TIME,
+    H_TRACEPARENT,
+    H_TYPE,
+)
+from contracts.registry import MESSAGE_TYPES, TOPIC_MESSAGES, MessageType, type_name
+from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
+
+CONTRACTS_DIR = Path(__file__).parent
+SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
+ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
+SCHEMA_BASE_URI = "https://agent-runtime.example/schemas/"
+
+
+def message_schema(model: MessageType) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_BASE_URI}{type_name(model)}.json",
+        **schema,
+    }
+
+
+def _headers_schema(model: MessageType) -> dict[str, Any]:
+    def text(description: str, const: str | None = None) -> dict[str, Any]:
+        item: dict[str, Any] = {"type": "string", "description": description}
+        if const is not None:
+            item["const"] = const
+        return item
+
+    return {
+        "type": "object",
+        "required": [H_ID, H_TYPE, H_SOURCE, H_SPECVERSION, H_SUBJECT],
+        "properties": {
+            H_SPECVERSION: text("CloudEvents version", "1.0"),
+            H_ID: text("equals the body's id"),
+            H_TYPE: text("the versioned message type", type_name(model)),
+            H_SOURCE: text("the publishing service or system"),
+            H_SUBJECT: text("the session id; equals the body's session_id and the key"),
+            H_TIME: text("RFC 3339 UTC timestamp"),
+            H_CORRELATION_ID: text("id of the upstream command that began this chain"),
+            H_CAUSATION_ID: text("id of the message that directly caused this one"),
+            H_TRACEPARENT: text("W3C trace context"),
+        },
+    }
+
+
+def asyncapi_document(catalogue: TopicCatalogue | None = None) -> dict[str, Any]:
+    catalogue = catalogue or TopicCatalogue()
+    models = list(MESSAGE_TYPES.values())
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    messages: dict[str, Any] = {}
+    for model in models:
+        structured = model in TOPIC_MESSAGES[TopicName.AUDIT]
+        messages[model.__name__] = {
+            "name": type_name(model),
+            "title": model.__name__,
+            "summary": (model.__doc__ or "").strip().split("\n")[0],
+            "contentType": "application/cloudevents+json" if structured else "application/json",
+            **({} if structured else {"headers": _headers_schema(model)}),
+            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "bindings": {"kafka": {"key": {"type": "string", "description": "session id"}}},
+        }
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic in TopicName:
+        spec = catalogue.spec(topic)
+        definition = DEFINITIONS[topic]
+        refs = {
+            m.__name__: {"$ref": f"#/components/messages/{m.__name__}"}
+            for m in TOPIC_MESSAGES[topic]
+        }
+        channels[topic.value] = {
+            "address": spec.name,
+            "description": definition.purpose,
+            "messages": refs,
+            "bindings": {
+                "kafka": {
+                    "topic": spec.name,
+                    "partitions": spec.partitions,
+                    "topicConfiguration": {
+                        "cleanup.policy": [definition.cleanup_policy],
+                        "retention.ms": definition.retention_ms,
+                    },
+                }
+            },
+        }
+        for action, services in (("send", definition.producers), ("receive", definition.consumers)):
+            for service in services:
+                operations[f"{service.value}.{action}.{topic.value}"] = {
+                    "action": action,
+                    "channel": {"$ref": f"#/channels/{topic.value}"},
+                    "summary": f"{service.value} {action}s {topic.value}",
+                    "messages": [
+                        {"$ref": f"#/channels/{topic.value}/messages/{name}"} for name in refs
+                    ],
+                }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Agent Runtime",
+            "version": "1.0.0",
+            "description": "Kafka contracts of the multi-agent LLM conversation runtime. "
+            "Every record is keyed by session id; binary-mode CloudEvents headers "
+            "except on the audit topic (structured mode).",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "make infra-up"}
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": definitions.get("$defs", {})},
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    files = {
+        SCHEMAS_DIR / f"{name}.json": render(message_schema(model))
+        for name, model in MESSAGE_TYPES.items()
+    }
+    files[ASYNCAPI_PATH] = render(asyncapi_document())
+    return files
+
+
+def main() -> int:
+    SCHEMAS_DIR.mkdir(exist_ok=True)
+    files = expected_files()
+    for stale in set(SCHEMAS_DIR.glob("*.json")) - set(files):
+        stale.unlink()
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {len(files) - 1} message schemas to {SCHEMAS_DIR} and {ASYNCAPI_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Size limits every message is validated against.
+
+They keep partitions flowing (no multi-megabyte records), keep session documents bounded, and
+give upstream publishers numbers they can check before they publish. Changing a limit is a
+contract change: say so in contracts/README.md.
+"""
+
+from typing import Final
+
+MAX_ID_LENGTH: Final = 128
+"""Session, tenant, command, message, turn and invocation ids."""
+
+MAX_TITLE_LENGTH: Final = 200
+MAX_DESCRIPTION_LENGTH: Final = 2_000
+MAX_SYSTEM_PROMPT_LENGTH: Final = 16_000
+MAX_CONTENT_LENGTH: Final = 32_000
+"""A single user or assistant message, in characters."""
+
+MAX_REASON_LENGTH: Final = 1_000
+MAX_AUTHOR_NAME_LENGTH: Final = 100
+MAX_METADATA_ENTRIES: Final = 32
+MAX_METADATA_KEY_LENGTH: Final = 64
+MAX_METADATA_VALUE_LENGTH: Final = 512
+MAX_CONTEXT_MESSAGES: Final = 200
+"""Messages carried in one context window (TurnStarted, AgentSwitched, LLMRequested)."""
+
+MAX_TOOL_CALLS: Final = 16
+MAX_TOOL_ARGUMENTS_LENGTH: Final = 16_000
+MAX_DELTA_LENGTH: Final = 4_000
+
+MAX_MESSAGE_BYTES: Final = 1_000_000
+"""Encoded value of one Kafka record. Kafka's own default max.message.bytes is 1 MiB."""

@@ -1,0 +1,82 @@
+"""Which message types exist and which of them each topic accepts."""
+
+from collections.abc import Mapping
+from typing import Final
+
+from contracts.audit import AuditRecord
+from contracts.base import Message
+from contracts.commands import (
+    CloseSession,
+    CreateSession,
+    ReopenSession,
+    SubmitUserMessage,
+    SwitchAgent,
+    UpdateSession,
+)
+from contracts.dead_letters import DeadLetter
+from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
+from contracts.session_events import (
+    AgentSwitched,
+    AssistantMessageAppended,
+    CommandRejected,
+    SessionClosed,
+    SessionCreated,
+    SessionExpired,
+    SessionReopened,
+    SessionUpdated,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+    UserMessageAccepted,
+)
+from contracts.topics import TopicName
+from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+
+MessageType = type[Message]
+
+TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
+    TopicName.COMMANDS: (
+        CreateSession,
+        SubmitUserMessage,
+        SwitchAgent,
+        UpdateSession,
+        CloseSession,
+        ReopenSession,
+    ),
+    TopicName.TURNS: (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession),
+    TopicName.SESSION_EVENTS: (
+        SessionCreated,
+        UserMessageAccepted,
+        TurnStarted,
+        AgentSwitched,
+        AssistantMessageAppended,
+        TurnCompleted,
+        TurnFailed,
+        SessionUpdated,
+        SessionClosed,
+        SessionReopened,
+        SessionExpired,
+        CommandRejected,
+    ),
+    TopicName.LLM_REQUESTS: (LLMRequested,),
+    TopicName.LLM_RESULTS: (LLMCompleted, LLMFailed),
+    TopicName.LLM_STREAM: (LLMTokenDelta,),
+    TopicName.AUDIT: (AuditRecord,),
+    TopicName.DEAD_LETTERS: (DeadLetter,),
+}
+
+
+def type_name(model: MessageType) -> str:
+    """The versioned discriminator, e.g. `session.create.v1`."""
+    default = model.model_fields["type"].default
+    assert isinstance(default, str)
+    return default
+
+
+MESSAGE_TYPES: Final[Mapping[str, MessageType]] = {
+    type_name(model): model for models in TOPIC_MESSAGES.values() for model in models
+}
+
+TOPIC_OF_TYPE: Final[Mapping[str, TopicName]] = {
+    type_name(model): topic for topic, models in TOPIC_MESSAGES.items() for model in models
+}

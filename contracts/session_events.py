@@ -1,0 +1,168 @@
+"""Facts published by session-commands, the single writer of session state.
+
+Event ids are derived from the id of the command that produced them, so a redelivered command
+re-publishes the same ids and consumers drop duplicates by id.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from contracts.agents import AgentType, MessageRole
+from contracts.base import Contract, Id, Message, Metadata, UtcDatetime
+from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
+from contracts.limits import MAX_CONTEXT_MESSAGES
+
+
+class SessionEvent(Message):
+    tenant_id: Id
+
+
+class ContextMessage(Contract):
+    """One message of the conversation as handed to orchestration."""
+
+    seq: PositiveInt = Field(description="Position in the session's history, from 1.")
+    role: MessageRole
+    content: Content
+    author_name: AuthorName | None = None
+    agent: AgentType | None = Field(default=None, description="The agent that wrote it.")
+
+
+class ConversationContext(Contract):
+    """What orchestration needs to build a prompt without reading the database."""
+
+    system_prompt: SystemPrompt = ""
+    messages: Annotated[list[ContextMessage], Field(max_length=MAX_CONTEXT_MESSAGES)]
+    switch_count: NonNegativeInt
+
+
+class SwitchInitiator(StrEnum):
+    USER = "user"
+    ORCHESTRATION = "orchestration"
+
+
+class SessionCreated(SessionEvent):
+    type: Literal["session.created.v1"] = "session.created.v1"
+    title: Title
+    description: Description
+    system_prompt: SystemPrompt
+    agent: AgentType
+    metadata: Metadata
+
+
+class UserMessageAccepted(SessionEvent):
+    type: Literal["session.user_message_accepted.v1"] = "session.user_message_accepted.v1"
+    message_id: Id
+    seq: PositiveInt
+    content: Content
+    author_name: AuthorName | None = None
+    queued: bool = Field(description="True when it waits for the turn in flight to finish.")
+
+
+class TurnStarted(SessionEvent):
+    type: Literal["turn.started.v1"] = "turn.started.v1"
+    turn_id: Id
+    step: NonNegativeInt
+    agent: AgentType
+    user_message_id: Id
+    context: ConversationContext
+
+
+class AgentSwitched(SessionEvent):
+    """The current agent changed. Carries the context when a turn continues with the new agent."""
+
+    type: Literal["session.agent_switched.v1"] = "session.agent_switched.v1"
+    from_agent: AgentType
+    to_agent: AgentType
+    reason: Reason
+    switch_count: NonNegativeInt
+    initiated_by: SwitchInitiator
+    turn_id: Id | None = None
+    step: NonNegativeInt | None = Field(default=None, description="The step the new agent runs.")
+    context: ConversationContext | None = None
+
+
+class AssistantMessageAppended(SessionEvent):
+    type: Literal["session.assistant_message_appended.v1"] = "session.assistant_message_appended.v1"
+    message_id: Id
+    seq: PositiveInt
+    turn_id: Id
+    agent: AgentType
+    content: Content
+
+
+class TurnCompleted(SessionEvent):
+    type: Literal["turn.completed.v1"] = "turn.completed.v1"
+    turn_id: Id
+    agent: AgentType
+    steps: PositiveInt
+
+
+class TurnFailed(SessionEvent):
+    type: Literal["turn.failed.v1"] = "turn.failed.v1"
+    turn_id: Id
+    agent: AgentType
+    error_class: Annotated[str, Field(max_length=100)]
+    reason: Reason
+
+
+class SessionUpdated(SessionEvent):
+    type: Literal["session.updated.v1"] = "session.updated.v1"
+    title: Title
+    description: Description
+
+
+class SessionClosed(SessionEvent):
+    type: Literal["session.closed.v1"] = "session.closed.v1"
+    reason: Reason
+
+
+class SessionReopened(SessionEvent):
+    type: Literal["session.reopened.v1"] = "session.reopened.v1"
+
+
+class SessionExpired(SessionEvent):
+    type: Literal["session.expired.v1"] = "session.expired.v1"
+    last_activity_at: UtcDatetime
+
+
+class RejectionReason(StrEnum):
+    UNKNOWN_SESSION = "unknown_session"
+    SESSION_EXISTS = "session_exists"
+    SESSION_CLOSED = "session_closed"
+    SESSION_EXPIRED = "session_expired"
+    TENANT_MISMATCH = "tenant_mismatch"
+    DUPLICATE_ID = "duplicate_id"
+    SWITCH_LIMIT_REACHED = "switch_limit_reached"
+    QUEUE_FULL = "queue_full"
+    TURN_IN_FLIGHT = "turn_in_flight"
+    INVALID_AGENT = "invalid_agent"
+    NOT_CLOSED = "not_closed"
+
+
+class CommandRejected(SessionEvent):
+    """A valid command the session refused. `tenant_id` is the publisher's tenant."""
+
+    type: Literal["session.command_rejected.v1"] = "session.command_rejected.v1"
+    rejected_command_id: Id
+    rejected_command_type: Annotated[str, Field(max_length=100)]
+    reason: RejectionReason
+    detail: Reason
+
+
+SessionEventMessage = Annotated[
+    SessionCreated
+    | UserMessageAccepted
+    | TurnStarted
+    | AgentSwitched
+    | AssistantMessageAppended
+    | TurnCompleted
+    | TurnFailed
+    | SessionUpdated
+    | SessionClosed
+    | SessionReopened
+    | SessionExpired
+    | CommandRejected,
+    Field(discriminator="type"),
+]

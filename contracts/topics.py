@@ -1,0 +1,169 @@
+"""The topic catalogue: every topic of the pipeline, who writes it, who reads it, how it is kept.
+
+All topics are keyed by session id and share one partition count, so partition *p* of every
+topic holds the same sessions (co-partitioning): session-commands owns partition *p* of
+`commands` and `turns` together, with range assignment.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+DEFAULT_PREFIX: Final = "agent-runtime."
+DEFAULT_PARTITIONS: Final = 12
+
+_HOUR_MS: Final = 3_600_000
+_DAY_MS: Final = 24 * _HOUR_MS
+
+
+class TopicName(StrEnum):
+    COMMANDS = "commands"
+    TURNS = "turns"
+    SESSION_EVENTS = "session-events"
+    LLM_REQUESTS = "llm-requests"
+    LLM_RESULTS = "llm-results"
+    LLM_STREAM = "llm-stream"
+    AUDIT = "audit"
+    DEAD_LETTERS = "dead-letters"
+
+
+class Service(StrEnum):
+    UPSTREAM = "upstream"
+    SESSION_COMMANDS = "session-commands"
+    AGENT_ORCHESTRATION = "agent-orchestration"
+    LLM_INVOCATION = "llm-invocation"
+    AUDIT = "audit"
+    EXPIRY_JOB = "session-expiry"
+    CLIENTS = "clients"
+    PIPELINES = "observability-pipelines"
+    OPERATORS = "operators"
+
+
+ALL_SERVICES: Final = (
+    Service.SESSION_COMMANDS,
+    Service.AGENT_ORCHESTRATION,
+    Service.LLM_INVOCATION,
+    Service.AUDIT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDefinition:
+    topic: TopicName
+    purpose: str
+    retention_ms: int
+    producers: tuple[Service, ...]
+    consumers: tuple[Service, ...]
+    cleanup_policy: str = "delete"
+    key: str = "session id (UTF-8)"
+
+
+DEFINITIONS: Final[Mapping[TopicName, TopicDefinition]] = {
+    d.topic: d
+    for d in (
+        TopicDefinition(
+            TopicName.COMMANDS,
+            "External commands from upstream systems (create, submit message, switch, close…).",
+            7 * _DAY_MS,
+            producers=(Service.UPSTREAM, Service.OPERATORS),
+            consumers=(Service.SESSION_COMMANDS, Service.AUDIT),
+        ),
+        TopicDefinition(
+            TopicName.TURNS,
+            "Internal commands from orchestration and the expiry job; ACL write-restricted.",
+            7 * _DAY_MS,
+            producers=(Service.AGENT_ORCHESTRATION, Service.EXPIRY_JOB),
+            consumers=(Service.SESSION_COMMANDS, Service.AUDIT),
+        ),
+        TopicDefinition(
+            TopicName.SESSION_EVENTS,
+            "Facts from the single writer of session state, incl. CommandRejected.",
+            7 * _DAY_MS,
+            producers=(Service.SESSION_COMMANDS,),
+            consumers=(Service.AGENT_ORCHESTRATION, Service.AUDIT, Service.CLIENTS),
+        ),
+        TopicDefinition(
+            TopicName.LLM_REQUESTS,
+            "One model call per turn step, with the full prompt.",
+            3 * _DAY_MS,
+            producers=(Service.AGENT_ORCHESTRATION,),
+            consumers=(Service.LLM_INVOCATION, Service.AUDIT),
+        ),
+        TopicDefinition(
+            TopicName.LLM_RESULTS,
+            "LLMCompleted / LLMFailed per invocation.",
+            7 * _DAY_MS,
+            producers=(Service.LLM_INVOCATION,),
+            consumers=(Service.AGENT_ORCHESTRATION, Service.AUDIT),
+        ),
+        TopicDefinition(
+            TopicName.LLM_STREAM,
+            "Token deltas numbered per invocation, for live clients; short retention.",
+            _HOUR_MS,
+            producers=(Service.LLM_INVOCATION,),
+            consumers=(Service.CLIENTS,),
+        ),
+        TopicDefinition(
+            TopicName.AUDIT,
+            "One immutable CloudEvent (structured mode) per fact, for observability pipelines.",
+            30 * _DAY_MS,
+            producers=(Service.AUDIT,),
+            consumers=(Service.PIPELINES,),
+        ),
+        TopicDefinition(
+            TopicName.DEAD_LETTERS,
+            "Records a consumer could not handle, with origin, error and original bytes.",
+            30 * _DAY_MS,
+            producers=ALL_SERVICES,
+            consumers=(Service.AUDIT, Service.OPERATORS),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic as it is created on a cluster: full name, partition count and configs."""
+
+    definition: TopicDefinition
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCatalogue:
+    """The concrete topic names and settings for one deployment (prefix, partitions)."""
+
+    prefix: str = DEFAULT_PREFIX
+    partitions: int = DEFAULT_PARTITIONS
+    replication_factor: int = 1
+
+    def name(self, topic: TopicName) -> str:
+        return f"{self.prefix}{topic.value}"
+
+    def topic_of(self, full_name: str) -> TopicName | None:
+        if not full_name.startswith(self.prefix):
+            return None
+        try:
+            return TopicName(full_name[len(self.prefix) :])
+        except ValueError:
+            return None
+
+    def spec(self, topic: TopicName) -> TopicSpec:
+        definition = DEFINITIONS[topic]
+        return TopicSpec(
+            definition=definition,
+            name=self.name(topic),
+            partitions=self.partitions,
+            replication_factor=self.replication_factor,
+            config={
+                "cleanup.policy": definition.cleanup_policy,
+                "retention.ms": str(definition.retention_ms),
+            },
+        )
+
+    def specs(self) -> list[TopicSpec]:
+        return [self.spec(topic) for topic in TopicName]

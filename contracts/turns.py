@@ -1,0 +1,63 @@
+"""Internal commands on the `turns` topic: from agent-orchestration and the expiry job.
+
+Upstream publishers are denied write access to this topic by ACL in production. Ids are
+derived deterministically (contracts.base.derive_id) so a redelivered input repeats them.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt
+
+from contracts.agents import AgentType
+from contracts.base import Id, Message, UtcDatetime
+from contracts.commands import Content, Reason
+from contracts.llm import Usage
+
+
+class TurnCommand(Message):
+    turn_id: Id
+    step: NonNegativeInt = Field(description="Hop within the turn: 0, then +1 per agent switch.")
+    invocation_id: Id = Field(description="The LLM invocation this command follows from.")
+
+
+class SwitchAgentForTurn(TurnCommand):
+    """Hand the running turn to another agent (the orchestrator's `switch_agent` tool call)."""
+
+    type: Literal["turn.switch_agent.v1"] = "turn.switch_agent.v1"
+    from_agent: AgentType
+    target_agent: AgentType
+    reason: Reason = ""
+
+
+class CompleteTurn(TurnCommand):
+    """Append the assistant's answer and free the session for the next turn."""
+
+    type: Literal["turn.complete.v1"] = "turn.complete.v1"
+    agent: AgentType
+    content: Content
+    note: Reason | None = Field(
+        default=None, description="Set when orchestration overrode the model, e.g. hop bound."
+    )
+    usage: Usage | None = None
+
+
+class FailTurn(TurnCommand):
+    """End the turn unsuccessfully; the session becomes idle again."""
+
+    type: Literal["turn.fail.v1"] = "turn.fail.v1"
+    agent: AgentType
+    error_class: Annotated[str, Field(max_length=100)]
+    reason: Reason = ""
+
+
+class ExpireSession(Message):
+    """Published by the expiry job; applied by the partition owner in order."""
+
+    type: Literal["session.expire.v1"] = "session.expire.v1"
+    last_activity_at: UtcDatetime = Field(description="The inactivity the job observed.")
+
+
+InternalCommand = Annotated[
+    SwitchAgentForTurn | CompleteTurn | FailTurn | ExpireSession,
+    Field(discriminator="type"),
+]
