@@ -58,6 +58,7 @@ class LLMRequested(Message):
     """Orchestration asks for one model call for one step of a turn."""
 
     type: Literal["llm.requested.v1"] = "llm.requested.v1"
+    tenant_id: Id
     invocation_id: Id
     turn_id: Id
     step: NonNegativeInt
@@ -77,6 +78,7 @@ class LLMTokenDelta(Message):
     """One streamed piece of the answer. `seq` starts at 0 and has no gaps per invocation."""
 
     type: Literal["llm.token_delta.v1"] = "llm.token_delta.v1"
+    tenant_id: Id
     invocation_id: Id
     turn_id: Id
     agent: AgentType
@@ -93,6 +95,7 @@ class FinishReason(StrEnum):
 
 class LLMCompleted(Message):
     type: Literal["llm.completed.v1"] = "llm.completed.v1"
+    tenant_id: Id
     invocation_id: Id
     turn_id: Id
     step: NonNegativeInt
@@ -109,6 +112,7 @@ class LLMCompleted(Message):
 
 class LLMFailed(Message):
     type: Literal["llm.failed.v1"] = "llm.failed.v1"
+    tenant_id: Id
     invocation_id: Id
     turn_id: Id
     step: NonNegativeInt

@@ -15,6 +15,7 @@ from contracts.llm import Usage
 
 
 class TurnCommand(Message):
+    tenant_id: Id
     turn_id: Id
     step: NonNegativeInt = Field(description="Hop within the turn: 0, then +1 per agent switch.")
     invocation_id: Id = Field(description="The LLM invocation this command follows from.")
@@ -54,6 +55,7 @@ class ExpireSession(Message):
     """Published by the expiry job; applied by the partition owner in order."""
 
     type: Literal["session.expire.v1"] = "session.expire.v1"
+    tenant_id: Id
     last_activity_at: UtcDatetime = Field(description="The inactivity the job observed.")
 
 
