@@ -1,0 +1,92 @@
+# The front door. `make run` starts everything; `make test` runs the suite; both set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+INFRA  := $(PY) deploy/local/infra.py
+PYTEST_ARGS ?=
+
+.PHONY: help install lock lint format test test-unit test-integration infra-up infra-down \
+        infra-status infra-reset topics contracts bench chaos run up down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+# --- Python environment ------------------------------------------------------------------------
+# Re-installs only when pyproject.toml or constraints.txt changed since the last install.
+install: $(STAMP) ## create .venv and install the project with its dev tools (pinned)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+lock: ## re-pin constraints.txt from pyproject.toml (then commit it)
+	@test -x $(VENV)/bin/uv || $(MAKE) install
+	{ echo "# Pinned versions of every dependency (runtime + dev), used as pip/uv constraints by 'make install'."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --no-annotate --quiet; \
+	} > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+# --- Quality ----------------------------------------------------------------------------------
+lint: install ## ruff + mypy --strict
+	$(VENV)/bin/ruff check services contracts tests deploy/local
+	$(VENV)/bin/mypy services contracts tests deploy/local
+
+format: install ## apply ruff's formatter and import sorting
+	$(VENV)/bin/ruff check --fix services contracts tests deploy/local
+	$(VENV)/bin/ruff format services contracts tests deploy/local
+
+# --- Tests ------------------------------------------------------------------------------------
+# Integration tests get Kafka and Mongo from the environment, testcontainers, or the local infra
+# scripts (started by the test session and stopped at its end if it started them).
+test: install ## everything except long chaos runs (starts the infrastructure it needs)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-unit: install ## fast tests without I/O
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install ## tests against the real broker and Mongo-compatible server
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+chaos: install ## kill -9 / restart runs, including the long ones
+	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
+
+bench: install infra-up ## benchmark scripts under benchmarks/ (they print their figures)
+	@shopt -s nullglob; scripts=(benchmarks/*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no scripts under benchmarks/ yet"; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script" || exit 1; done
+
+# --- Infrastructure ---------------------------------------------------------------------------
+infra-up: install ## start Kafka (KRaft) + the Mongo-compatible server, provision topics
+	$(INFRA) up
+
+infra-down: install ## stop exactly the processes infra-up started
+	$(INFRA) down
+
+infra-status: install ## health of Kafka and Mongo (exit 1 when one is down)
+	$(INFRA) status
+
+infra-reset: install ## stop and wipe all data (downloads stay cached)
+	$(INFRA) reset
+
+topics: install ## create the project's topics (idempotent)
+	$(PY) -m services.admin.topics
+
+contracts: install ## regenerate JSON Schema + AsyncAPI from the models
+	$(PY) -m contracts.generate
+
+# --- Running the system -----------------------------------------------------------------------
+run: infra-up ## start the infrastructure and the four services
+	@echo "run: infrastructure is up; the four services are coming (not wired into 'make run' yet)"
+
+up: run ## alias of run
+
+down: infra-down ## stop the services and the infrastructure
+
+clean: ## remove caches of the Python tools (not .venv, not downloads)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,65 @@
+// Starts mongo-java-server with its H2 (MVStore) backend on a chosen host and port.
+//
+// Run in single-file source mode: java -cp "<mongo libs>/*" MongoLauncher.java <host> <port> <file.mv>
+//
+// Why a launcher instead of de.bwaldvogel.mongo.H2MongoServer:
+// - H2MongoServer binds localhost:27017 only;
+// - its built-in ServerVersion enum tops out at wire version 8 (MongoDB 4.2), and PyMongo >= 4.14
+//   refuses servers below wire version 9 (MongoDB 4.4); we announce MongoDB 6.0 (wire 17);
+// - MVStore commits only every second by default; we commit after each command so an
+//   acknowledged write is on disk when the client hears about it.
+import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.bson.Document;
+import io.netty.channel.Channel;
+import java.util.List;
+
+public class MongoLauncher {
+
+    /** The server version announced in the handshake (hello / isMaster / buildInfo). */
+    enum AnnouncedVersion implements MongoVersion {
+        MONGO_6_0;
+
+        @Override
+        public List<Integer> getVersionArray() {
+            return List.of(6, 0, 0, 0);
+        }
+
+        @Override
+        public int getWireVersion() {
+            return 17;
+        }
+    }
+
+    /** H2 backend that commits the MVStore after every command (a no-op when nothing changed). */
+    static final class CommittingH2Backend extends H2Backend {
+        CommittingH2Backend(String fileName) {
+            super(fileName);
+        }
+
+        @Override
+        public Document handleCommand(Channel channel, String database, String command, Document query) {
+            try {
+                return super.handleCommand(channel, database, command, query);
+            } finally {
+                commit();
+            }
+        }
+    }
+
+    public static void main(String[] args) {
+        if (args.length != 3) {
+            System.err.println("usage: MongoLauncher <host> <port> <file.mv>");
+            System.exit(2);
+        }
+        String host = args[0];
+        int port = Integer.parseInt(args[1]);
+        CommittingH2Backend backend = new CommittingH2Backend(args[2]);
+        backend.version(AnnouncedVersion.MONGO_6_0);
+        MongoServer server = new MongoServer(backend);
+        server.bind(host, port);
+        Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow, "mongo-shutdown"));
+        System.out.println("mongo-java-server listening on " + host + ":" + port + " data=" + args[2]);
+    }
+}

@@ -1,0 +1,1 @@
+"""Operator tasks against the cluster: topic provisioning."""

@@ -1,0 +1,209 @@
+"""Create the project's topics with explicit partition counts and configs, idempotently.
+
+Never rely on broker auto-creation: it makes 1-partition topics (or the broker default), which
+silently serialises every session through one consumer and breaks co-partitioning between
+`commands` and `turns`. Run by `make infra-up`, `make topics` and the test harness:
+
+    python -m services.admin.topics [--bootstrap-servers HOST:PORT] [--prefix P] [--partitions N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+_REQUEST_TIMEOUT_MS = 30_000
+
+
+class TopicSpecLike(Protocol):
+    """What provisioning needs of a topic; `contracts.topics.TopicSpec` satisfies it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def replication_factor(self) -> int: ...
+    @property
+    def config(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic outside the catalogue, e.g. one a test makes for itself."""
+
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class TopicMismatch(RuntimeError):
+    """An existing topic has another partition count than specified.
+
+    Not repaired automatically: adding partitions moves keys to other partitions and breaks
+    per-session ordering and co-partitioning; that needs an operator's decision.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningReport:
+    created: tuple[str, ...]
+    already_present: tuple[str, ...]
+    configs_updated: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (
+            f"topics: {len(self.created)} created, {len(self.already_present)} already present, "
+            f"{len(self.configs_updated)} with configs updated"
+        )
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Sequence[TopicSpecLike]
+) -> ProvisioningReport:
+    """Make every topic exist with its partition count and configs; safe to run any number of times."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        created = await _create(admin, missing)
+        present = [t for t in topics if t.name not in created]
+        await _check_partitions(admin, present)
+        updated = await _align_configs(admin, present)
+        return ProvisioningReport(
+            created=tuple(created),
+            already_present=tuple(t.name for t in present),
+            configs_updated=tuple(updated),
+        )
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
+    await admin.start()
+    try:
+        await admin.delete_topics(list(names))
+    finally:
+        await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -> list[str]:
+    if not topics:
+        return []
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                name=t.name,
+                num_partitions=t.partitions,
+                replication_factor=t.replication_factor,
+                topic_configs=dict(t.config),
+            )
+            for t in topics
+        ],
+        timeout_ms=_REQUEST_TIMEOUT_MS,
+    )
+    created: list[str] = []
+    for name, error_code, *rest in response.topic_errors:
+        error = for_code(error_code)
+        if error_code == 0:
+            created.append(name)
+        elif error is TopicAlreadyExistsError:
+            continue  # created concurrently by another provisioner: fine, checked below
+        else:
+            message = rest[0] if rest else ""
+            raise RuntimeError(f"creating topic {name} failed: {error.__name__} {message}")
+    return created
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -> None:
+    if not topics:
+        return
+    described = {t["topic"]: t for t in await admin.describe_topics([t.name for t in topics])}
+    for spec in topics:
+        actual = len(described.get(spec.name, {}).get("partitions", []))
+        if actual != spec.partitions:
+            raise TopicMismatch(
+                f"topic {spec.name} has {actual} partitions, the catalogue says {spec.partitions}"
+            )
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -> list[str]:
+    drifted = []
+    for spec in topics:
+        if not spec.config:
+            continue
+        actual = await _topic_configs(admin, spec.name, list(spec.config))
+        if any(actual.get(key) != value for key, value in spec.config.items()):
+            drifted.append(spec)
+    if drifted:
+        # AlterConfigs replaces the topic's whole dynamic config with the given set, which is
+        # what we want: the catalogue is the full truth for these topics.
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.config)) for t in drifted]
+        )
+    return [t.name for t in drifted]
+
+
+async def _topic_configs(admin: AIOKafkaAdminClient, name: str, keys: list[str]) -> dict[str, str]:
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys))]
+    )
+    values: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            entries: list[Any] = resource[4]
+            for entry in entries:
+                values[entry[0]] = entry[1]
+    return values
+
+
+def _catalogue_specs(prefix: str | None, partitions: int | None) -> list[TopicSpecLike]:
+    from contracts.topics import TopicCatalogue
+
+    overrides: dict[str, Any] = {}
+    if prefix is not None:
+        overrides["prefix"] = prefix
+    if partitions is not None:
+        overrides["partitions"] = partitions
+    return list(TopicCatalogue(**overrides).specs())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+    )
+    parser.add_argument("--prefix", default=None, help="topic name prefix (catalogue default)")
+    parser.add_argument("--partitions", type=int, default=None)
+    args = parser.parse_args(argv)
+    specs = _catalogue_specs(args.prefix, args.partitions)
+    try:
+        report = asyncio.run(ensure_topics(args.bootstrap_servers, specs))
+    except TopicMismatch as mismatch:
+        print(f"topics: {mismatch}", file=sys.stderr)
+        return 1
+    print(report.summary(), flush=True)
+    for name in report.created:
+        print(f"  created {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
