@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeInt, StringConstraints
 
 from contracts.base import Contract, Id, Message, UtcDatetime
+from contracts.limits import MAX_CONTEXT_MESSAGES, MAX_TOOL_CALLS
 
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 
@@ -30,10 +31,27 @@ class RedactionMode(StrEnum):
 
 
 class RedactedContent(Contract):
+    """Content as the redaction policy lets it out. Secrets are scrubbed before the policy
+    applies, so `length` and `sha256` describe the scrubbed text (the original whenever
+    `secrets_removed` is 0)."""
+
     mode: RedactionMode
     length: NonNegativeInt = Field(description="Length of the original content in characters.")
     text: str | None = Field(default=None, description="Full or truncated text, per policy.")
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    secrets_removed: NonNegativeInt = Field(
+        default=0, description="How many secrets (API keys, tokens…) were replaced by a marker."
+    )
+
+
+class ContentPart(Contract):
+    """One named piece of a fact that carries several (LLM request messages, tool arguments)."""
+
+    name: ShortText = Field(description="Where it sits in the fact, e.g. `messages[2].content`.")
+    label: ShortText | None = Field(
+        default=None, description="The chat role of a message, or the tool name of a tool call."
+    )
+    content: RedactedContent
 
 
 class AuditRecord(Message):
@@ -53,4 +71,7 @@ class AuditRecord(Message):
     origin_partition: NonNegativeInt
     origin_offset: NonNegativeInt
     content: RedactedContent | None = None
+    content_parts: Annotated[
+        list[ContentPart], Field(max_length=MAX_CONTEXT_MESSAGES + 2 + MAX_TOOL_CALLS)
+    ] = Field(default_factory=list)
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
