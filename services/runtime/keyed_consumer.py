@@ -1,0 +1,357 @@
+"""The key-ordered concurrent consumer: ordering, commits, backpressure, rebalance, shutdown.
+
+Records arrive one by one from the Kafka consumer (`dispatch`). Each goes into its key's FIFO
+queue; one task per busy key handles the key's records in order, so different sessions run
+concurrently while one session's records never overlap. Offsets are committed per partition
+only up to the lowest unfinished record (`OffsetTracker`), with explicit
+`consumer.commit({tp: offset})` — never a bare `commit()`, which would commit the fetch
+position of every partition, past records still in flight.
+
+The Kafka client is reached through `ConsumerPort` so this module is tested without a broker.
+See docs/runtime.md for the full story.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.runtime.consumer_metrics import ConsumerMetrics, NoMetrics
+from services.runtime.errors import RetryableError
+from services.runtime.key_scheduler import KeyScheduler, OrderingKey, ordering_key
+from services.runtime.offset_tracker import OffsetOrderError, OffsetTracker
+from services.runtime.record import PartitionId, Record
+from services.runtime.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Record], Awaitable[None]]
+"""Return normally: done. Raise `RetryableError`: retried. Raise anything else: dead letter."""
+
+
+class DeadLetterSink(Protocol):
+    async def __call__(self, record: Record, error: BaseException, attempts: int) -> None:
+        """Durably publish a dead letter for `record` (raise if it could not)."""
+
+
+class ConsumerPort(Protocol):
+    """The part of `aiokafka.AIOKafkaConsumer` the runtime drives (`Any`: no stubs)."""
+
+    def assignment(self) -> set[Any]: ...
+    def pause(self, *partitions: Any) -> None: ...
+    def resume(self, *partitions: Any) -> None: ...
+    async def commit(self, offsets: dict[Any, int]) -> None: ...
+
+
+ConsumerProvider = Callable[[], ConsumerPort | None]
+ToKafkaPartition = Callable[[PartitionId], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerOptions:
+    max_in_flight: int = 256
+    resume_ratio: float = 0.75
+    commit_interval_s: float = 1.0
+    drain_timeout_s: float = 20.0
+    rebalance_drain_timeout_s: float = 10.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+    @property
+    def resume_at(self) -> int:
+        return max(0, min(self.max_in_flight - 1, int(self.max_in_flight * self.resume_ratio)))
+
+
+class _Abandoned(Exception):
+    """The consumer is stopping while this record waits to be retried: leave it uncommitted."""
+
+
+class KeyOrderedConsumer:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        consumer: ConsumerProvider,
+        to_kafka_partition: ToKafkaPartition,
+        dead_letters: DeadLetterSink,
+        options: ConsumerOptions = ConsumerOptions(),
+        metrics: ConsumerMetrics | None = None,
+        name: str = "consumer",
+    ) -> None:
+        self._handler = handler
+        self._consumer = consumer
+        self._to_kafka = to_kafka_partition
+        self._dead_letters = dead_letters
+        self._options = options
+        self._metrics: ConsumerMetrics = metrics or NoMetrics()
+        self.name = name
+
+        self._tracker = OffsetTracker()
+        self._scheduler = KeyScheduler()
+        self._workers: dict[OrderingKey, asyncio.Task[None]] = {}
+        self._running: dict[PartitionId, int] = {}  # records being handled, per partition
+        self._progress = asyncio.Event()  # set whenever a record finishes
+        self._stopping = asyncio.Event()
+        self._revoking: set[PartitionId] = set()
+        self._assigned: set[PartitionId] = set()
+        self._paused = False
+        self._commit_lock = asyncio.Lock()
+        self._commit_task: asyncio.Task[None] | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._commit_task is None:
+            self._commit_task = asyncio.create_task(self._commit_loop(), name=f"{self.name}-commit")
+
+    async def stop(self) -> None:
+        """Stop fetching, let running handlers finish (bounded), commit. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._pause_all()
+        deadline = time.monotonic() + self._options.drain_timeout_s
+        while self._workers and time.monotonic() < deadline:
+            await self._wait_progress(deadline)
+        leftover = list(self._workers.values())
+        for task in leftover:
+            task.cancel()  # their records stay uncommitted and are redelivered
+        if leftover:
+            log.warning("%s: drain timed out; %d handlers cancelled", self.name, len(leftover))
+            await asyncio.gather(*leftover, return_exceptions=True)
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
+        await self.commit()
+
+    # ------------------------------------------------------------------ intake
+
+    async def dispatch(self, record: Record) -> None:
+        """Accept one fetched record. Returns at once; the handler runs in a key task."""
+        partition = record.partition_id
+        if (
+            self._stopping.is_set()
+            or partition in self._revoking
+            # A record fetched before its partition was revoked. aiokafka calls
+            # on_partitions_assigned before the first fetch of a new assignment can complete,
+            # so a record of a partition we own is never refused here.
+            or partition not in self._assigned
+        ):
+            return  # not tracked, so never committed: the next owner or run handles it
+        try:
+            self._tracker.track(partition, record.offset)
+        except OffsetOrderError:
+            log.debug("%s: duplicate fetch of %s@%d ignored", self.name, partition, record.offset)
+            return
+        if self._scheduler.submit(record):
+            self._start_key(ordering_key(record), record)
+        self._apply_backpressure()
+        self._report_gauges()
+
+    def _start_key(self, key: OrderingKey, record: Record) -> None:
+        self._workers[key] = asyncio.create_task(self._run_key(key, record))
+
+    async def _run_key(self, key: OrderingKey, record: Record | None) -> None:
+        try:
+            while record is not None:
+                partition = record.partition_id
+                self._running[partition] = self._running.get(partition, 0) + 1
+                try:
+                    finished = await self._handle(record)
+                finally:
+                    self._running[partition] -= 1
+                if finished:
+                    self._tracker.finish(partition, record.offset)
+                self._progress.set()
+                self._apply_backpressure()
+                if self._stopping.is_set():
+                    self._scheduler.release(key)
+                    return
+                record = self._scheduler.complete(key)
+                self._report_gauges()
+        finally:
+            self._workers.pop(key, None)
+            self._progress.set()
+
+    # ---------------------------------------------------------------- handling
+
+    async def _handle(self, record: Record) -> bool:
+        """Handle until done (True) or abandoned at shutdown (False)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            started = time.perf_counter()
+            try:
+                await self._handler(record)
+            except RetryableError as error:
+                self._metrics.failed(record, error, retryable=True)
+                if not self._options.backoff.exhausted(attempts):
+                    log.warning(
+                        "%s: retryable failure on %s@%d (attempt %d): %s",
+                        self.name,
+                        record.partition_id,
+                        record.offset,
+                        attempts,
+                        error,
+                    )
+                    if not await self._sleep_backoff(attempts):
+                        return False
+                    continue
+                return await self._dead_letter(record, error, attempts)
+            except Exception as error:
+                self._metrics.failed(record, error, retryable=False)
+                return await self._dead_letter(record, error, attempts)
+            else:
+                self._metrics.processed(record, time.perf_counter() - started)
+                return True
+
+    async def _dead_letter(self, record: Record, error: BaseException, attempts: int) -> bool:
+        log.error(
+            "%s: dead-lettering %s@%d after %d attempt(s): %s: %s",
+            self.name,
+            record.partition_id,
+            record.offset,
+            attempts,
+            type(error).__name__,
+            error,
+        )
+        publish_attempts = 0
+        while True:
+            publish_attempts += 1
+            try:
+                await self._dead_letters(record, error, attempts)
+            except Exception:
+                # The record only counts as done once its dead letter is durable.
+                log.exception("%s: dead-letter publish failed", self.name)
+                if not await self._sleep_backoff(publish_attempts):
+                    return False
+            else:
+                self._metrics.dead_lettered(record)
+                return True
+
+    async def _sleep_backoff(self, attempts: int) -> bool:
+        """Wait before the next attempt; False when the consumer is stopping instead."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), self._options.backoff.delay(attempts))
+        except TimeoutError:
+            return True
+        return False
+
+    # ----------------------------------------------------------------- commits
+
+    async def commit(self, partitions: Iterable[PartitionId] | None = None) -> None:
+        """Commit the contiguous finished prefix of each (given) assigned partition."""
+        consumer = self._consumer()
+        if consumer is None:
+            return
+        async with self._commit_lock:
+            offsets = self._tracker.to_commit()
+            if partitions is not None:
+                wanted = set(partitions)
+                offsets = {p: o for p, o in offsets.items() if p in wanted}
+            offsets = {p: o for p, o in offsets.items() if p in self._assigned}
+            if offsets:
+                try:
+                    await consumer.commit({self._to_kafka(p): o for p, o in offsets.items()})
+                except Exception as error:
+                    # Typically CommitFailedError during a rebalance; the revoke callback
+                    # commits again, and anything uncommitted is merely redelivered.
+                    log.warning("%s: commit of %s failed: %r", self.name, offsets, error)
+                    return
+                self._tracker.mark_committed(offsets)
+            for partition in self._tracker.partitions:
+                self._metrics.commit_lag(partition, self._tracker.commit_lag(partition))
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._options.commit_interval_s)
+            await self.commit()
+
+    # --------------------------------------------------------------- rebalance
+
+    async def on_partitions_revoked(self, revoked: Iterable[PartitionId]) -> None:
+        """Finish running records of `revoked` (bounded), commit them, then let go."""
+        partitions = set(revoked) & self._assigned
+        if not partitions:
+            return
+        self._revoking |= partitions
+        self._scheduler.drop_waiting(partitions)  # not started: the next owner handles them
+        deadline = time.monotonic() + self._options.rebalance_drain_timeout_s
+        while any(self._running.get(p, 0) for p in partitions) and time.monotonic() < deadline:
+            await self._wait_progress(deadline)
+        if any(self._running.get(p, 0) for p in partitions):
+            # They keep running; their finish is ignored (tracker forgot the partition) and the
+            # next owner handles them again: idempotent effects make that a duplicate, no loss.
+            log.warning(
+                "%s: revoke drain timed out for %s", self.name, sorted(map(str, partitions))
+            )
+        await self.commit(partitions)
+        for partition in partitions:
+            self._tracker.forget(partition)
+            self._running.pop(partition, None)
+        self._assigned -= partitions
+        self._revoking -= partitions
+        self._apply_backpressure()
+        self._report_gauges()
+
+    def on_partitions_assigned(self, assigned: Iterable[PartitionId]) -> None:
+        self._assigned |= set(assigned)
+        self._paused = False  # aiokafka starts every new assignment unpaused
+        if self._stopping.is_set():
+            self._pause_all()
+        else:
+            self._apply_backpressure()
+
+    # ------------------------------------------------------------ backpressure
+
+    def _apply_backpressure(self) -> None:
+        in_flight = self.in_flight
+        if self._stopping.is_set():
+            return
+        if not self._paused and in_flight >= self._options.max_in_flight:
+            self._pause_all()
+        elif self._paused and in_flight <= self._options.resume_at:
+            consumer = self._consumer()
+            if consumer is not None:
+                consumer.resume(*consumer.assignment())
+            self._paused = False
+
+    def _pause_all(self) -> None:
+        consumer = self._consumer()
+        if consumer is not None and not self._paused:
+            consumer.pause(*consumer.assignment())
+            self._paused = True
+
+    # ------------------------------------------------------------------- state
+
+    async def _wait_progress(self, deadline: float) -> None:
+        self._progress.clear()
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+
+    def _report_gauges(self) -> None:
+        self._metrics.gauges(
+            in_flight=self.in_flight,
+            max_key_depth=self._scheduler.max_depth(),
+            active_keys=self._scheduler.active_keys,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._tracker.in_flight(p) for p in self._tracker.partitions)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def has_assignment(self) -> bool:
+        return bool(self._assigned)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()

@@ -1,0 +1,248 @@
+"""One object per service process: the FastStream app with the runtime wired in.
+
+    runtime = ServiceRuntime("session-commands", settings)
+
+    @runtime.consumer(settings.topic("commands"), settings.topic("turns"),
+                      group_id="session-commands", co_partitioned=True)
+    async def handle(record: Record) -> None:
+        decoded = decode(record.value, record.headers)   # DecodeError → dead letter
+        ...                                              # durable effects first
+        await runtime.publish(settings.topic("session-events"), encode(event, ...))
+
+    runtime.add_readiness_check("mongo", mongo_ping)
+    app = runtime.app            # faststream run services.session_commands.app:app
+
+Each consumer is a real FastStream subscriber (so it appears in the AsyncAPI document and
+FastStream's telemetry/Prometheus middlewares see it) with `AckPolicy.MANUAL`: its FastStream
+handler only hands the record to a `KeyOrderedConsumer`, which does ordering, commits,
+backpressure, rebalance drain, retries and dead letters. See docs/runtime.md.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from contracts.codec import EncodedRecord
+from services.runtime.dead_letter import DeadLetterPublisher
+from services.runtime.errors import RuntimeStateError
+from services.runtime.health import HealthServer, ReadinessCheck
+from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.rebalance import DrainingRebalanceListener
+from services.runtime.record import PartitionId, Record
+from services.runtime.retry import Backoff
+from services.runtime.settings import RuntimeSettings
+from services.runtime.telemetry.log_context import configure_logging
+from services.runtime.telemetry.metrics import RuntimeMetrics
+from services.runtime.telemetry.record_span import traced
+from services.runtime.telemetry.tracing import configure_tracing
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_TOPIC = "dead-letters"
+
+
+def _to_kafka(partition: PartitionId) -> TopicPartition:
+    return TopicPartition(partition.topic, partition.partition)
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    # FastStream must not parse the body: a malformed one would fail inside FastStream,
+    # before the runtime could dead-letter it. Decoding is the handler's job (contracts.codec).
+    return message.body
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerBinding:
+    group_id: str
+    topics: tuple[str, ...]
+    engine: KeyOrderedConsumer
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        service: str,
+        settings: RuntimeSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        tracer_provider: TracerProvider | None = None,
+        configure_logs: bool = True,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        if configure_logs:
+            configure_logging(service, log_format=settings.log_format, level=settings.log_level)
+        self.registry = registry or CollectorRegistry()
+        self.tracer_provider = tracer_provider or configure_tracing(
+            service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
+        )
+        self.tracer = self.tracer_provider.get_tracer("agent_runtime")
+        self.metrics = RuntimeMetrics(service, self.registry, meter=None)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            # A publish is a durable effect only once every in-sync replica has it.
+            acks="all",
+            enable_idempotence=True,
+            middlewares=(
+                KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider),
+                KafkaPrometheusMiddleware(registry=self.registry, app_name=service),
+            ),
+            graceful_timeout=settings.drain_timeout_s,
+        )
+        self.health = HealthServer(self.registry, settings.health_host, settings.health_port)
+        self.health.add_check("kafka_assignment", self._holds_assignment)
+        self.app = FastStream(
+            self.broker,
+            after_startup=[self._after_startup],
+            on_shutdown=[self._on_shutdown],
+            after_shutdown=[self._after_shutdown],
+        )
+        self.consumers: list[ConsumerBinding] = []
+        self._started = False
+
+    # ------------------------------------------------------------- registration
+
+    def consumer(
+        self,
+        *topics: str,
+        group_id: str,
+        co_partitioned: bool = False,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register a key-ordered consumer of `topics` (full names) in consumer group `group_id`.
+
+        `co_partitioned=True` uses range assignment so one instance owns partition *p* of every
+        topic (same partition counts required), e.g. session-commands on commands + turns.
+        """
+        if not topics:
+            raise ValueError("a consumer needs at least one topic")
+
+        def register(handler: Handler) -> Handler:
+            self._register(handler, topics, group_id, co_partitioned, title, description)
+            return handler
+
+        return register
+
+    def _register(
+        self,
+        handler: Handler,
+        topics: Sequence[str],
+        group_id: str,
+        co_partitioned: bool,
+        title: str | None,
+        description: str | None,
+    ) -> None:
+        s = self.settings
+        subscriber_ref: list[Any] = []
+
+        def kafka_consumer() -> Any:
+            return subscriber_ref[0].consumer if subscriber_ref else None
+
+        engine = KeyOrderedConsumer(
+            traced(handler, self.tracer, consumer_group=group_id),
+            consumer=kafka_consumer,
+            to_kafka_partition=_to_kafka,
+            dead_letters=DeadLetterPublisher(
+                topic=s.topic(DEAD_LETTER_TOPIC),
+                consumer_group=group_id,
+                source_service=self.service,
+                publish=self.publish,
+            ),
+            options=ConsumerOptions(
+                max_in_flight=s.max_in_flight,
+                resume_ratio=s.resume_ratio,
+                commit_interval_s=s.commit_interval_s,
+                drain_timeout_s=s.drain_timeout_s,
+                rebalance_drain_timeout_s=s.rebalance_drain_timeout_s,
+                backoff=Backoff(
+                    s.retry_initial_backoff_s, s.retry_max_backoff_s, s.retry_max_attempts
+                ),
+            ),
+            metrics=self.metrics.for_consumer(group_id),
+            name=f"{self.service}/{group_id}",
+        )
+        subscriber = self.broker.subscriber(
+            *topics,
+            group_id=group_id,
+            # Never ACK_FIRST (auto-commit, at-most-once); MANUAL: FastStream commits nothing,
+            # the engine commits exact offsets per partition.
+            ack_policy=AckPolicy.MANUAL,
+            listener=DrainingRebalanceListener(engine),
+            partition_assignment_strategy=(
+                (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
+            ),
+            auto_offset_reset=s.auto_offset_reset,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+            title=title,
+            description=description or handler.__doc__,
+        )
+        subscriber_ref.append(subscriber)
+
+        async def dispatch(message: KafkaMessage) -> None:
+            await engine.dispatch(Record.from_consumer_record(message.raw_message))
+
+        # The AsyncAPI operation is named after the service's handler, not this shim.
+        dispatch.__name__ = getattr(handler, "__name__", "handle")
+        dispatch.__doc__ = handler.__doc__
+        subscriber(decoder=_raw_body)(dispatch)
+        self.consumers.append(ConsumerBinding(group_id, tuple(topics), engine))
+
+    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """`check` answers True when the dependency is usable (e.g. a MongoDB ping)."""
+        self.health.add_check(name, check)
+
+    # ---------------------------------------------------------------- publishing
+
+    async def publish(self, topic: str, record: EncodedRecord) -> None:
+        """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
+
+        Runs under the handler's span, so the broker's telemetry middleware writes a
+        `traceparent` that continues the trace (unless the record already carries one).
+        """
+        headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
+        await self.broker.publish(record.value, topic, key=record.key, headers=headers)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def _holds_assignment(self) -> bool:
+        return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)
+
+    async def _after_startup(self) -> None:
+        for binding in self.consumers:
+            binding.engine.start()
+        await self.health.start()
+        self._started = True
+
+    async def _on_shutdown(self) -> None:
+        # Before FastStream stops the Kafka consumers: stop fetching, drain, commit.
+        await asyncio.gather(*(c.engine.stop() for c in self.consumers))
+
+    async def _after_shutdown(self) -> None:
+        await self.health.stop()
+        self.tracer_provider.force_flush()
+        self._started = False
+
+    def require_started(self) -> None:
+        if not self._started:
+            raise RuntimeStateError(f"{self.service}: runtime not started")
+
+
+Check = Callable[[], Awaitable[bool]]

@@ -1,0 +1,76 @@
+"""Settings every service shares; a service subclasses `RuntimeSettings` for its own.
+
+One env prefix (`AGENT_RUNTIME_`) and `.env` support. Values are validated when the settings
+object is built, so a bad deployment fails at start with a message naming the variable.
+"""
+
+from typing import Literal, Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "AGENT_RUNTIME_"
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", min_length=1, description="Comma-separated host:port list."
+    )
+    mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")
+    mongodb_database: str = Field("agent_runtime", min_length=1, max_length=63)
+    topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")
+
+    # Consumer
+    max_in_flight: PositiveInt = Field(
+        256, description="Records received but not finished, per process; above it, pause."
+    )
+    resume_ratio: float = Field(
+        0.75, gt=0, le=1, description="Resume fetching once in-flight <= max_in_flight * ratio."
+    )
+    commit_interval_s: PositiveFloat = 1.0
+    drain_timeout_s: PositiveFloat = Field(
+        20.0, description="Shutdown: how long in-flight handlers may finish before we give up."
+    )
+    rebalance_drain_timeout_s: PositiveFloat = Field(
+        10.0, description="Revoke: how long in-flight handlers of revoked partitions may finish."
+    )
+    retry_initial_backoff_s: PositiveFloat = 0.1
+    retry_max_backoff_s: PositiveFloat = 30.0
+    retry_max_attempts: PositiveInt | None = Field(
+        None,
+        description="Attempts before a RetryableError record is dead-lettered; None = forever.",
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: PositiveInt = 30_000
+    heartbeat_interval_ms: PositiveInt = 3_000
+    max_poll_interval_ms: PositiveInt = 300_000
+
+    # Health, telemetry, logs
+    health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
+    health_port: int = Field(8080, ge=0, le=65_535, description="0 = pick a free port.")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL, e.g. http://collector:4318; None = no export."
+    )
+    console_telemetry: bool = Field(False, description="Print spans to stdout (local runs).")
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
+        return f"{self.topic_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> Self:
+        if self.retry_initial_backoff_s > self.retry_max_backoff_s:
+            raise ValueError("retry_initial_backoff_s must be <= retry_max_backoff_s")
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self

@@ -1,0 +1,1 @@
+"""Tracing, metrics and structured logs for every service on the runtime."""

@@ -1,0 +1,100 @@
+"""Structured JSON logs that carry the session, turn and trace of the record being handled.
+
+The runtime binds `session_id` (the record key), topic/partition/offset and the trace id per
+record in a contextvar; a handler adds `turn_id` once it has decoded the message
+(`bind_log_context(turn_id=...)`). Every log line in that task then carries them.
+"""
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from opentelemetry import trace
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "agent_runtime_log_context", default=_EMPTY
+)
+
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+
+
+def current_log_context() -> Mapping[str, Any]:
+    return _context.get()
+
+
+def bind_log_context(**fields: Any) -> None:
+    """Add fields for the rest of the current task (each record runs in its own context)."""
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound fields and the active span's ids onto each log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self._service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(
+    service: str, *, log_format: Literal["json", "console"] = "json", level: str = "INFO"
+) -> None:
+    """Route the root logger to stderr (idempotent: replaces the handler it installed)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("agent-runtime")
+    handler.addFilter(ContextFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s [%(session_id)s] %(message)s",
+                defaults={"session_id": "-"},
+            )
+        )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "agent-runtime"]
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,131 @@
+"""Consumer metrics, in Prometheus (scraped from /metrics) and OpenTelemetry (OTLP).
+
+Names (Prometheus): agent_runtime_records_processed_total, _records_failed_total{retryable},
+_records_dead_lettered_total, _records_in_flight, _key_queue_depth_max, _active_keys,
+_commit_lag{topic,partition}, _handler_seconds (histogram). Labels: service, group, topic.
+"""
+
+from opentelemetry.metrics import Meter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.runtime.record import PartitionId, Record
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class RuntimeMetrics:
+    """One per process; `for_consumer` gives a `ConsumerMetrics` bound to a consumer group."""
+
+    def __init__(self, service: str, registry: CollectorRegistry, meter: Meter | None) -> None:
+        self.service = service
+        self.registry = registry
+        labels = ["service", "group", "topic"]
+        self.processed = Counter(
+            "agent_runtime_records_processed",
+            "Records handled successfully",
+            labels,
+            registry=registry,
+        )
+        self.failed = Counter(
+            "agent_runtime_records_failed",
+            "Handler failures (each attempt)",
+            [*labels, "retryable"],
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "agent_runtime_records_dead_lettered",
+            "Records sent to the dead-letter topic",
+            labels,
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "agent_runtime_handler_seconds",
+            "Handler latency of successful records",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "agent_runtime_records_in_flight",
+            "Records received and not finished",
+            ["service", "group"],
+            registry=registry,
+        )
+        self.key_depth = Gauge(
+            "agent_runtime_key_queue_depth_max",
+            "Longest per-key queue (running + waiting)",
+            ["service", "group"],
+            registry=registry,
+        )
+        self.active_keys = Gauge(
+            "agent_runtime_active_keys",
+            "Keys with records in flight",
+            ["service", "group"],
+            registry=registry,
+        )
+        self.commit_lag = Gauge(
+            "agent_runtime_commit_lag",
+            "Received records above the committed offset",
+            ["service", "group", "topic", "partition"],
+            registry=registry,
+        )
+        self._otel = _OtelInstruments(meter) if meter is not None else None
+
+    def for_consumer(self, group: str) -> "GroupMetrics":
+        return GroupMetrics(self, group)
+
+
+class _OtelInstruments:
+    def __init__(self, meter: Meter) -> None:
+        self.processed = meter.create_counter("agent_runtime.records.processed")
+        self.failed = meter.create_counter("agent_runtime.records.failed")
+        self.dead_lettered = meter.create_counter("agent_runtime.records.dead_lettered")
+        self.latency = meter.create_histogram("agent_runtime.handler.duration", unit="s")
+        self.in_flight = meter.create_up_down_counter("agent_runtime.records.in_flight")
+
+
+class GroupMetrics:
+    def __init__(self, metrics: RuntimeMetrics, group: str) -> None:
+        self._m = metrics
+        self._group = group
+        self._last_in_flight = 0
+
+    def _labels(self, record: Record) -> dict[str, str]:
+        return {"service": self._m.service, "group": self._group, "topic": record.topic}
+
+    def processed(self, record: Record, seconds: float) -> None:
+        labels = self._labels(record)
+        self._m.processed.labels(**labels).inc()
+        self._m.latency.labels(**labels).observe(seconds)
+        if self._m._otel:
+            self._m._otel.processed.add(1, labels)
+            self._m._otel.latency.record(seconds, labels)
+
+    def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None:
+        labels = self._labels(record)
+        self._m.failed.labels(**labels, retryable=str(retryable).lower()).inc()
+        if self._m._otel:
+            self._m._otel.failed.add(1, {**labels, "retryable": retryable})
+
+    def dead_lettered(self, record: Record) -> None:
+        labels = self._labels(record)
+        self._m.dead_lettered.labels(**labels).inc()
+        if self._m._otel:
+            self._m._otel.dead_lettered.add(1, labels)
+
+    def gauges(self, *, in_flight: int, max_key_depth: int, active_keys: int) -> None:
+        labels = {"service": self._m.service, "group": self._group}
+        self._m.in_flight.labels(**labels).set(in_flight)
+        self._m.key_depth.labels(**labels).set(max_key_depth)
+        self._m.active_keys.labels(**labels).set(active_keys)
+        if self._m._otel:
+            self._m._otel.in_flight.add(in_flight - self._last_in_flight, labels)
+        self._last_in_flight = in_flight
+
+    def commit_lag(self, partition: PartitionId, lag: int) -> None:
+        self._m.commit_lag.labels(
+            service=self._m.service,
+            group=self._group,
+            topic=partition.topic,
+            partition=str(partition.partition),
+        ).set(lag)
