@@ -1,0 +1,312 @@
+"""The key-ordered consumer against a fake Kafka consumer: ordering, commits, backpressure,
+retries, dead letters, revoke and shutdown — without a broker."""
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from services.runtime.errors import RetryableError
+from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.record import PartitionId, Record
+from services.runtime.retry import Backoff
+from tests.unit.runtime.fake_consumer import FakeKafkaConsumer
+
+pytestmark = pytest.mark.unit
+
+P0 = PartitionId("t", 0)
+P1 = PartitionId("t", 1)
+FAST_BACKOFF = Backoff(initial_s=0.001, max_s=0.005)
+
+
+class DeadLetters:
+    def __init__(self, failures: int = 0) -> None:
+        self.letters: list[tuple[Record, BaseException, int]] = []
+        self._failures = failures
+
+    async def __call__(self, record: Record, error: BaseException, attempts: int) -> None:
+        if self._failures:
+            self._failures -= 1
+            raise ConnectionError("broker down")
+        self.letters.append((record, error, attempts))
+
+
+def rec(key: str | None, offset: int, partition: PartitionId = P0) -> Record:
+    return Record(
+        topic=partition.topic,
+        partition=partition.partition,
+        offset=offset,
+        key=None if key is None else key.encode(),
+        value=b"v",
+    )
+
+
+def make(
+    handler: Handler,
+    fake: FakeKafkaConsumer | None = None,
+    dead_letters: DeadLetters | None = None,
+    **options: object,
+) -> tuple[KeyOrderedConsumer, FakeKafkaConsumer, DeadLetters]:
+    fake = fake or FakeKafkaConsumer(assigned={P0, P1})
+    dead_letters = dead_letters or DeadLetters()
+    opts = {"commit_interval_s": 3600.0, "backoff": FAST_BACKOFF, **options}
+    consumer = KeyOrderedConsumer(
+        handler,
+        consumer=lambda: fake,
+        to_kafka_partition=lambda p: p,
+        dead_letters=dead_letters,
+        options=ConsumerOptions(**opts),  # type: ignore[arg-type]
+    )
+    consumer.on_partitions_assigned(fake.assigned)
+    return consumer, fake, dead_letters
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.001)
+
+
+def gate() -> tuple[dict[int, asyncio.Event], Callable[[Record], Awaitable[None]]]:
+    """A handler that blocks each offset until the test releases it."""
+    events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
+    started: list[int] = []
+
+    async def handler(record: Record) -> None:
+        started.append(record.offset)
+        await events[record.offset].wait()
+
+    handler.started = started  # type: ignore[attr-defined]
+    return events, handler
+
+
+async def test_same_key_in_order_different_keys_concurrently() -> None:
+    seen: dict[bytes, list[int]] = defaultdict(list)
+    running: dict[bytes, int] = defaultdict(int)
+    overlap = {"same_key": 0, "max_concurrency": 0, "now": 0}
+    rng = random.Random(7)
+
+    async def handler(record: Record) -> None:
+        assert record.key is not None
+        running[record.key] += 1
+        overlap["now"] += 1
+        overlap["max_concurrency"] = max(overlap["max_concurrency"], overlap["now"])
+        if running[record.key] > 1:
+            overlap["same_key"] += 1
+        await asyncio.sleep(rng.uniform(0, 0.003))
+        seen[record.key].append(record.offset)
+        running[record.key] -= 1
+        overlap["now"] -= 1
+
+    consumer, fake, _ = make(handler, max_in_flight=10_000)
+    offsets: dict[bytes, list[int]] = defaultdict(list)
+    for offset in range(600):
+        key = f"s{rng.randrange(40)}"
+        offsets[key.encode()].append(offset)
+        await consumer.dispatch(rec(key, offset))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert seen == offsets
+    assert overlap["same_key"] == 0
+    assert overlap["max_concurrency"] > 10
+    await consumer.commit()
+    assert fake.committed(P0) == 600
+
+
+async def test_commit_never_passes_an_unfinished_record() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler)
+    for offset in range(5):
+        await consumer.dispatch(rec(f"k{offset}", offset))
+    for offset in (1, 2, 3, 4):
+        events[offset].set()
+    await eventually(lambda: consumer.in_flight == 1)
+    await consumer.commit()
+    assert fake.committed(P0) == 0  # offset 0 is still running
+    events[0].set()
+    await eventually(lambda: consumer.in_flight == 0)
+    await consumer.commit()
+    assert fake.committed(P0) == 5
+    assert all(set(c) <= {P0, P1} for c in fake.commits)  # always explicit offsets
+
+
+async def test_pauses_at_the_bound_and_resumes_below_it() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_in_flight=4, resume_ratio=0.5)
+    for offset in range(3):
+        await consumer.dispatch(rec(f"k{offset}", offset))
+    assert not fake.paused
+    await consumer.dispatch(rec("k3", 3))
+    assert fake.paused == {P0, P1}
+    events[0].set()
+    await eventually(lambda: consumer.in_flight == 3)
+    assert fake.paused  # 3 > resume_at (2)
+    events[1].set()
+    await eventually(lambda: not fake.paused)
+    for offset in (2, 3):
+        events[offset].set()
+
+
+async def test_retryable_error_retries_that_key_while_others_flow() -> None:
+    attempts: dict[int, int] = defaultdict(int)
+    done: list[int] = []
+
+    async def handler(record: Record) -> None:
+        attempts[record.offset] += 1
+        if record.offset == 0 and attempts[0] < 4:
+            raise RetryableError("mongo unavailable")
+        done.append(record.offset)
+
+    consumer, _, dead = make(handler)
+    await consumer.dispatch(rec("slow", 0))
+    await consumer.dispatch(rec("slow", 1))
+    await consumer.dispatch(rec("other", 2))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert attempts[0] == 4
+    assert done.index(0) < done.index(1)  # the key waited for its retried head
+    assert dead.letters == []
+
+
+async def test_retries_exhausted_goes_to_dead_letters() -> None:
+    async def handler(record: Record) -> None:
+        raise RetryableError("still down")
+
+    consumer, _, dead = make(handler, backoff=Backoff(0.001, 0.002, max_attempts=3))
+    await consumer.dispatch(rec("a", 0))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert [(r.offset, attempts) for r, _, attempts in dead.letters] == [(0, 3)]
+
+
+async def test_poison_record_is_dead_lettered_and_the_partition_keeps_flowing() -> None:
+    handled: list[int] = []
+
+    async def handler(record: Record) -> None:
+        if record.value == b"poison":
+            raise ValueError("cannot parse")
+        handled.append(record.offset)
+
+    consumer, fake, dead = make(handler)
+    await consumer.dispatch(rec("a", 0))
+    await consumer.dispatch(Record("t", 0, 1, b"a", b"poison"))
+    await consumer.dispatch(rec("a", 2))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert handled == [0, 2]
+    assert [(r.offset, type(e).__name__) for r, e, _ in dead.letters] == [(1, "ValueError")]
+    await consumer.commit()
+    assert fake.committed(P0) == 3
+
+
+async def test_failed_dead_letter_publish_is_retried_before_the_record_counts_as_done() -> None:
+    async def handler(record: Record) -> None:
+        raise ValueError("bad")
+
+    consumer, _, dead = make(handler, dead_letters=DeadLetters(failures=2))
+    await consumer.dispatch(rec("a", 0))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert len(dead.letters) == 1
+
+
+async def test_revoke_finishes_running_work_commits_and_drops_waiting_records() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler)
+    await consumer.dispatch(rec("a", 0, P0))
+    await consumer.dispatch(rec("a", 1, P0))  # waits behind 0
+    await consumer.dispatch(rec("b", 50, P1))
+    revoke = asyncio.create_task(consumer.on_partitions_revoked([P0]))
+    await asyncio.sleep(0.01)
+    assert not revoke.done()  # waiting for offset 0 to finish
+    events[0].set()
+    await asyncio.wait_for(revoke, 2)
+    assert fake.committed(P0) == 1  # 0 done; 1 was never started: the next owner gets it
+    assert 1 not in handler.started  # type: ignore[attr-defined]
+    await consumer.dispatch(rec("c", 2, P0))  # a late record of a revoked partition
+    assert consumer.in_flight == 1  # only P1's record
+    events[50].set()
+
+
+async def test_revoke_drain_is_bounded() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, rebalance_drain_timeout_s=0.05)
+    await consumer.dispatch(rec("a", 7, P0))
+    await asyncio.wait_for(consumer.on_partitions_revoked([P0]), 2)
+    assert fake.committed(P0) == 7  # not past the record still running
+    events[7].set()
+
+
+async def test_stop_finishes_running_handlers_and_leaves_queued_ones_uncommitted() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler)
+    consumer.start()
+    await consumer.dispatch(rec("a", 0))
+    await consumer.dispatch(rec("a", 1))  # queued behind 0
+    await consumer.dispatch(rec("b", 2))
+    stop = asyncio.create_task(consumer.stop())
+    await asyncio.sleep(0.01)
+    assert fake.paused == {P0, P1}  # fetching stopped first
+    await consumer.dispatch(rec("c", 3))  # arrives while stopping: ignored
+    events[0].set()
+    events[2].set()
+    await asyncio.wait_for(stop, 2)
+    assert handler.started == [0, 2]  # type: ignore[attr-defined]
+    assert fake.committed(P0) == 1
+
+
+async def test_stop_abandons_records_waiting_for_a_retry() -> None:
+    async def handler(record: Record) -> None:
+        raise RetryableError("down")
+
+    consumer, fake, dead = make(handler, backoff=Backoff(initial_s=30, max_s=30))
+    await consumer.dispatch(rec("a", 0))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(consumer.stop(), 2)
+    assert dead.letters == []
+    assert fake.committed(P0) in (None, 0)
+
+
+async def test_stop_cancels_handlers_that_outlive_the_drain_timeout() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, drain_timeout_s=0.05)
+    await consumer.dispatch(rec("a", 0))
+    await consumer.dispatch(rec("b", 1))
+    events[1].set()
+    await asyncio.wait_for(consumer.stop(), 2)
+    assert fake.committed(P0) == 0
+
+
+async def test_a_failed_commit_is_retried_on_the_next_commit() -> None:
+    async def handler(record: Record) -> None:
+        return None
+
+    consumer, fake, _ = make(handler)
+    await consumer.dispatch(rec("a", 0))
+    await eventually(lambda: consumer.in_flight == 0)
+    fake.fail_commits = True
+    await consumer.commit()
+    fake.fail_commits = False
+    await consumer.commit()
+    assert fake.commits == [{P0: 1}]
+
+
+async def test_records_of_unassigned_partitions_are_ignored() -> None:
+    async def handler(record: Record) -> None:
+        raise AssertionError("must not run")
+
+    consumer, _, _ = make(handler, fake=FakeKafkaConsumer(assigned={P1}))
+    await consumer.dispatch(rec("a", 0, P0))
+    assert consumer.in_flight == 0
+
+
+async def test_new_assignment_is_paused_again_while_over_the_bound() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_in_flight=1)
+    await consumer.dispatch(rec("a", 0, P1))
+    assert fake.paused == {P0, P1}
+    await asyncio.wait_for(consumer.on_partitions_revoked([P0]), 1)
+    fake.paused.clear()  # aiokafka's new assignment starts unpaused
+    fake.assigned = {P0, P1}
+    consumer.on_partitions_assigned([P0])
+    assert fake.paused == {P0, P1}
+    events[0].set()
