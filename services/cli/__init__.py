@@ -1,0 +1,1 @@
+"""The `agent-runtime` command line: chat, demo, send, and operator commands."""

@@ -1,0 +1,136 @@
+"""`agent-runtime chat`: a terminal conversation through the real pipeline."""
+
+import asyncio
+
+from rich.console import Console
+
+from contracts.agents import AgentType
+from contracts.commands import CloseSession, CreateSession, SubmitUserMessage, SwitchAgent
+from contracts.llm import LLMTokenDelta
+from contracts.session_events import (
+    AgentSwitched,
+    CommandRejected,
+    SessionEvent,
+    TurnFailed,
+    TurnStarted,
+)
+from services.cli.session_client import SessionClient, new_id
+from services.cli.settings import CliSettings
+
+HELP = (
+    "Type a message and press Enter. Commands: /switch <agent>, /history, /close, /help, /quit.\n"
+    f"Agents: {', '.join(a.value for a in AgentType)}."
+)
+
+
+class ChatPrinter:
+    """Renders a session's updates as they stream in."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._streaming: str | None = None
+
+    def show(self, update: SessionEvent | LLMTokenDelta) -> None:
+        if isinstance(update, LLMTokenDelta):
+            if self._streaming != update.invocation_id:
+                self.end_stream()
+                self.console.print(f"[bold cyan]{update.agent.value}[/] ", end="")
+                self._streaming = update.invocation_id
+            self.console.print(update.delta, end="", markup=False, highlight=False)
+            return
+        self.end_stream()
+        if isinstance(update, AgentSwitched):
+            by = "you" if update.initiated_by.value == "user" else "orchestration"
+            self.console.print(
+                f"[yellow]⇄ {update.from_agent.value} → {update.to_agent.value}[/] "
+                f"[dim](by {by}; switch {update.switch_count}/10: {update.reason})[/]"
+            )
+        elif isinstance(update, TurnStarted):
+            self.console.print(f"[dim]… {update.agent.value} is thinking[/]")
+        elif isinstance(update, CommandRejected):
+            self.console.print(f"[red]✗ refused ({update.reason.value}): {update.detail}[/]")
+        elif isinstance(update, TurnFailed):
+            self.console.print(f"[red]✗ turn failed ({update.error_class}): {update.reason}[/]")
+
+    def end_stream(self) -> None:
+        if self._streaming is not None:
+            self.console.print()
+            self._streaming = None
+
+
+async def run_chat(settings: CliSettings, session_id: str | None, title: str) -> None:
+    console = Console()
+    resume = session_id is not None
+    session_id = session_id or new_id("session")
+    printer = ChatPrinter(console)
+    async with SessionClient(settings, session_id) as client:
+        if not resume:
+            await client.submit(
+                CreateSession(
+                    id=new_id("cmd"),
+                    session_id=session_id,
+                    tenant_id=settings.tenant_id,
+                    title=title,
+                ),
+                on_update=printer.show,
+            )
+            printer.end_stream()
+        console.print(f"[bold]session[/] {session_id} [dim](tenant {settings.tenant_id})[/]")
+        console.print(f"[dim]{HELP}[/]")
+        while True:
+            try:
+                line = (await _read_line(console)).strip()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return
+            if not line:
+                continue
+            if line in {"/quit", "/exit"}:
+                return
+            if line == "/help":
+                console.print(HELP)
+                continue
+            if line == "/history":
+                from services.cli.sessions import print_history
+
+                await print_history(settings, session_id, limit=50, newest_first=False)
+                continue
+            command = _command_for(line, settings, session_id)
+            if command is None:
+                console.print(f"[red]unknown command[/] {line.split()[0]}; {HELP}")
+                continue
+            try:
+                outcome = await client.submit(command, on_update=printer.show)
+            except TimeoutError as exc:
+                printer.end_stream()
+                console.print(f"[red]{exc}[/] — are the services running? (`make up`)")
+                continue
+            printer.end_stream()
+            if isinstance(command, CloseSession) and outcome.rejected is None:
+                console.print("[dim]session closed[/]")
+                return
+
+
+def _command_for(
+    line: str, settings: CliSettings, session_id: str
+) -> SubmitUserMessage | SwitchAgent | CloseSession | None:
+    ids = {"id": new_id("cmd"), "session_id": session_id, "tenant_id": settings.tenant_id}
+    if line.startswith("/switch"):
+        parts = line.split(maxsplit=2)
+        try:
+            target = AgentType(parts[1]) if len(parts) > 1 else None
+        except ValueError:
+            target = None
+        if target is None:
+            return None
+        reason = parts[2] if len(parts) > 2 else "requested in chat"
+        return SwitchAgent(**ids, target_agent=target, reason=reason)
+    if line == "/close":
+        return CloseSession(**ids, reason="closed in chat")
+    if line.startswith("/"):
+        return None
+    return SubmitUserMessage(**ids, message_id=new_id("msg"), content=line)
+
+
+async def _read_line(console: Console) -> str:
+    return await asyncio.to_thread(console.input, "[bold green]you >[/] ")

@@ -1,0 +1,52 @@
+"""Producer and consumer factories for the CLI, failing fast with one clear line."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from services.cli.errors import BrokerUnreachable
+from services.cli.settings import CliSettings
+
+_CONNECT_TIMEOUT_MS = 10_000
+
+
+@asynccontextmanager
+async def producer(settings: CliSettings) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=_CONNECT_TIMEOUT_MS,
+    )
+    try:
+        await client.start()
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        await client.stop()
+        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@asynccontextmanager
+async def consumer(settings: CliSettings, **options: object) -> AsyncIterator[AIOKafkaConsumer]:
+    """A group-less consumer; the caller assigns partitions and seeks."""
+    client = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=_CONNECT_TIMEOUT_MS,
+        **options,
+    )
+    try:
+        await client.start()
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        await client.stop()
+        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
+    try:
+        yield client
+    finally:
+        await client.stop()

@@ -1,0 +1,96 @@
+"""`agent-runtime up / down / run`: the four services on this machine."""
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from rich.console import Console
+
+from services.cli.errors import CliError
+from services.cli.stack import SERVICES, ServiceStack
+
+
+async def up(run_dir: Path, timeout_s: float, console: Console) -> ServiceStack:
+    stack = ServiceStack(run_dir)
+    stack.start_all()
+    with console.status("waiting for the services to be ready…"):
+        try:
+            await stack.wait_ready(timeout_s)
+        except (TimeoutError, RuntimeError) as exc:
+            raise CliError(str(exc)) from None
+    for name, pid in stack.status().items():
+        console.print(
+            f"[green]●[/] {name} pid {pid}, health http://127.0.0.1:{stack.ports[name]}"
+            f"/health/ready, log {stack.log_path(name)}"
+        )
+    return stack
+
+
+def down(run_dir: Path, console: Console) -> None:
+    stack = ServiceStack(run_dir)
+    running = {name: pid for name, pid in stack.status().items() if pid is not None}
+    with console.status("stopping (the services drain in-flight work and commit)…"):
+        stack.stop_all()
+    for name, pid in running.items():
+        console.print(f"[dim]○[/] {name} (pid {pid}) stopped")
+    if not running:
+        console.print("no services of ours were running")
+
+
+async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event) -> None:
+    """Print new log lines of every service, prefixed and coloured, until `stop` is set."""
+    colours = {spec.name: spec.colour for spec in SERVICES}
+    files = {name: stack.log_path(name).open("r", errors="replace") for name in stack.services}
+    width = max(len(name) for name in files)
+    try:
+        for handle in files.values():
+            handle.seek(0, 2)
+        while not stop.is_set():
+            idle = True
+            for name, handle in files.items():
+                for line in handle.readlines():
+                    idle = False
+                    console.print(
+                        f"[{colours[name]}]{name:<{width}} │[/] {line.rstrip()}",
+                        markup=True,
+                        highlight=False,
+                    )
+            if idle:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+    finally:
+        for handle in files.values():
+            handle.close()
+
+
+def run(run_dir: Path, console: Console) -> None:
+    from services.cli.chat import run_chat
+    from services.cli.settings import CliSettings
+
+    stack = ServiceStack(run_dir)
+
+    async def start_then_chat() -> None:
+        stop = asyncio.Event()
+        for name in stack.services:
+            stack.log_path(name).touch()
+        echo = asyncio.create_task(_echo_logs(stack, console, stop))
+        stack.start_all()
+        try:
+            await stack.wait_ready(120.0)
+        finally:
+            stop.set()
+            await echo
+        console.rule("services ready — logs continue in " + str(run_dir / "logs"))
+        await run_chat(CliSettings(), None, "Chat")
+
+    try:
+        asyncio.run(start_then_chat())
+    except KeyboardInterrupt:
+        console.print()
+    except (TimeoutError, RuntimeError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the drain
+        down(run_dir, console)
+        console.print("[dim]infrastructure left running; `make infra-down` stops it[/]")

@@ -1,0 +1,58 @@
+"""`agent-runtime send`: publish any command, validated with the contracts first."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.codec import encode
+from contracts.commands import Command, ExternalCommand
+from contracts.topics import TopicName
+from services.cli.errors import CliError
+from services.cli.kafka_clients import producer
+from services.cli.settings import CliSettings
+
+_COMMANDS: TypeAdapter[Command] = TypeAdapter(ExternalCommand)
+
+
+def build_command(body: dict[str, Any], settings: CliSettings) -> Command:
+    """Validate a command body; fill `id`, `occurred_at` and `tenant_id` when left out."""
+    body = {
+        "id": f"cmd-{uuid.uuid4()}",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "tenant_id": settings.tenant_id,
+        **body,
+    }
+    try:
+        return _COMMANDS.validate_python(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise CliError(f"invalid command: {problems}") from None
+
+
+def read_body(source: str) -> dict[str, Any]:
+    text = Path("/dev/stdin").read_text() if source == "-" else Path(source).read_text()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise CliError(f"{source}: a command is a JSON object")
+    return body
+
+
+async def publish_command(settings: CliSettings, command: Command) -> None:
+    record = encode(command, source=settings.cli_source, correlation_id=command.id)
+    async with producer(settings) as client:
+        await client.send_and_wait(
+            settings.catalogue.name(TopicName.COMMANDS),
+            record.value,
+            key=record.key,
+            headers=record.headers,
+        )

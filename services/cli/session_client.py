@@ -1,0 +1,166 @@
+"""Talk to one session the way an upstream system and a client app would: through Kafka only.
+
+Commands go to `commands`; the session's facts and token deltas are read from the one
+partition of `session-events` and `llm-stream` that holds the session (same key, same
+partition count → same partition number), starting at the end, so the client sees only what
+its own commands cause.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from contracts.base import Message, derive_id
+from contracts.codec import DecodeError, decode, encode
+from contracts.commands import Command
+from contracts.llm import LLMTokenDelta
+from contracts.session_events import (
+    CommandRejected,
+    SessionEvent,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+)
+from contracts.topics import TopicName
+from services.cli.kafka_clients import consumer, producer
+from services.cli.settings import CliSettings
+
+Update = SessionEvent | LLMTokenDelta
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4()}"
+
+
+def partition_for(session_id: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives this key."""
+    every = list(range(partitions))
+    return int(DefaultPartitioner()(session_id.encode(), every, every))
+
+
+@dataclass
+class TurnOutcome:
+    """Everything one submitted message caused, in arrival order."""
+
+    command_id: str
+    updates: list[Update] = field(default_factory=list)
+    rejected: CommandRejected | None = None
+    completed: TurnCompleted | None = None
+    failed: TurnFailed | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.rejected is not None or self.completed is not None or self.failed is not None
+
+
+class SessionClient:
+    def __init__(self, settings: CliSettings, session_id: str) -> None:
+        self.settings = settings
+        self.session_id = session_id
+        self._stack = AsyncExitStack()
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._buffer: list[Update] = []
+
+    async def __aenter__(self) -> "SessionClient":
+        self._producer = await self._stack.enter_async_context(producer(self.settings))
+        self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
+        catalogue = self.settings.catalogue
+        events = catalogue.name(TopicName.SESSION_EVENTS)
+        partitions = await client.partitions_for_topic(events)
+        count = len(partitions) if partitions else catalogue.partitions
+        number = partition_for(self.session_id, count)
+        assigned = [
+            TopicPartition(events, number),
+            TopicPartition(catalogue.name(TopicName.LLM_STREAM), number),
+        ]
+        client.assign(assigned)
+        await client.seek_to_end(*assigned)
+        for tp in assigned:  # resolve the lazy seek now, before any command is published
+            await client.position(tp)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def publish(self, command: Command) -> None:
+        assert self._producer is not None, "use `async with SessionClient(...)`"
+        record = encode(command, source=self.settings.cli_source, correlation_id=command.id)
+        await self._producer.send_and_wait(
+            self.settings.catalogue.name(TopicName.COMMANDS),
+            record.value,
+            key=record.key,
+            headers=record.headers,
+        )
+
+    async def updates(self, timeout_s: float) -> AsyncIterator[Update]:
+        """This session's facts and deltas as they arrive; ends after `timeout_s` of silence."""
+        assert self._consumer is not None
+        while True:
+            while self._buffer:
+                yield self._buffer.pop(0)
+            batches = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000))
+            if not batches:
+                return
+            for records in batches.values():
+                for record in records:
+                    message = _decode(record.value, record.headers)
+                    if message is not None and message.session_id == self.session_id:
+                        self._buffer.append(message)  # type: ignore[arg-type]
+
+    async def submit(
+        self,
+        command: Command,
+        *,
+        timeout_s: float | None = None,
+        on_update: Callable[[Update], None] | None = None,
+    ) -> TurnOutcome:
+        """Publish a command and collect what it causes until its turn ends (or it is refused).
+
+        Commands that start no turn (create, switch, close…) end at their first fact.
+        """
+        outcome = TurnOutcome(command_id=command.id)
+        await self.publish(command)
+        deadline = asyncio.get_running_loop().time() + (timeout_s or self.settings.reply_timeout_s)
+        turn_id: str | None = None
+        starts_turn = command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
+        while not outcome.finished:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no answer to {command.id} within the reply timeout")
+            async for update in self.updates(timeout_s=min(remaining, 1.0)):
+                outcome.updates.append(update)
+                if on_update is not None:
+                    on_update(update)
+                if isinstance(update, CommandRejected) and update.rejected_command_id == command.id:
+                    outcome.rejected = update
+                elif isinstance(update, TurnStarted) and turn_id is None:
+                    message_id = getattr(command, "message_id", None)
+                    if update.user_message_id == message_id:
+                        turn_id = update.turn_id
+                elif isinstance(update, TurnCompleted) and update.turn_id == turn_id:
+                    outcome.completed = update
+                elif isinstance(update, TurnFailed) and update.turn_id == turn_id:
+                    outcome.failed = update
+                elif not starts_turn and update.id == derive_id("event", command.id, 0):
+                    return outcome
+                if outcome.finished:
+                    break
+        return outcome
+
+
+def _decode(
+    value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
+) -> Message | None:
+    try:
+        return decode(value, list(headers)).message
+    except DecodeError:
+        return None  # not ours to dead-letter: the services do that
