@@ -7,7 +7,11 @@
 // - its built-in ServerVersion enum tops out at wire version 8 (MongoDB 4.2), and PyMongo >= 4.14
 //   refuses servers below wire version 9 (MongoDB 4.4); we announce MongoDB 6.0 (wire 17);
 // - MVStore commits only every second by default; we commit after each command so an
-//   acknowledged write is on disk when the client hears about it.
+//   acknowledged write is on disk when the client hears about it;
+// - findAndModify with returnDocument=AFTER can answer with a live document that a concurrent
+//   update changes before the reply is encoded (25 concurrent $inc upserts returned duplicate
+//   values). Commands run one at a time here and reply with a deep copy, which restores the
+//   MongoDB guarantee that each caller sees its own post-image.
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
@@ -32,18 +36,25 @@ public class MongoLauncher {
         }
     }
 
-    /** H2 backend that commits the MVStore after every command (a no-op when nothing changed). */
+    /**
+     * H2 backend that runs one command at a time, answers with a deep copy of the result, and
+     * commits the MVStore after every command (a no-op when nothing changed).
+     */
     static final class CommittingH2Backend extends H2Backend {
+        private final Object commandLock = new Object();
+
         CommittingH2Backend(String fileName) {
             super(fileName);
         }
 
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
-            try {
-                return super.handleCommand(channel, database, command, query);
-            } finally {
-                commit();
+            synchronized (commandLock) {
+                try {
+                    return super.handleCommand(channel, database, command, query).cloneDeeply();
+                } finally {
+                    commit();
+                }
             }
         }
     }

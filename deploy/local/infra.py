@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docker_compose import compose, compose_up, docker_engine_answers
@@ -33,9 +33,17 @@ class Service:
     port: int
     process: ManagedProcess
     healthy: Callable[[], bool]
+    start: Callable[[], int]
 
 
-def services(settings: InfraSettings) -> list[Service]:
+SERVICE_NAMES = ("kafka", "mongo")
+
+
+def services(settings: InfraSettings, only: Sequence[str] = ()) -> list[Service]:
+    return [s for s in _all_services(settings) if not only or s.name in only]
+
+
+def _all_services(settings: InfraSettings) -> list[Service]:
     return [
         Service(
             name="kafka",
@@ -43,6 +51,7 @@ def services(settings: InfraSettings) -> list[Service]:
             port=settings.kafka_port,
             process=broker_process(settings),
             healthy=lambda: broker_is_healthy(settings.kafka_bootstrap_servers),
+            start=lambda: start_broker(settings, resolve_kafka(settings)),
         ),
         Service(
             name="mongo",
@@ -50,6 +59,7 @@ def services(settings: InfraSettings) -> list[Service]:
             port=settings.mongo_port,
             process=mongo_process(settings),
             healthy=lambda: mongo_is_healthy(settings.mongodb_uri),
+            start=lambda: start_mongo(settings, resolve_mongo(settings)),
         ),
     ]
 
@@ -63,7 +73,7 @@ def use_docker(settings: InfraSettings) -> bool:
     return mode == "docker"
 
 
-def up(settings: InfraSettings) -> int:
+def up(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     started_at = time.monotonic()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     mode_file = settings.state_dir / "mode"
@@ -74,22 +84,19 @@ def up(settings: InfraSettings) -> int:
     else:
         mode_file.write_text("local\n")
         require_tools()
-        libs = {"kafka": resolve_kafka(settings), "mongo": resolve_mongo(settings)}
-        starters = {"kafka": start_broker, "mongo": start_mongo}
-        waiting = []
-        for service in services(settings):
-            if _start_unless_running(service, lambda s=service: starters[s.name](settings, libs[s.name])):
-                waiting.append(service)
+        # Each service resolves its jars only when it must start; Kafka boots while Maven
+        # fetches mongo-java-server.
+        waiting = [s for s in services(settings, only) if _start_unless_running(s)]
         for service in waiting:
             _wait_ready(service, settings.ready_timeout_s)
-    if _provision_topics(settings) != 0:
+    if (not only or "kafka" in only) and _provision_topics(settings) != 0:
         return 1
     _print_summary(settings)
     print(f"infra-up: ready in {time.monotonic() - started_at:.1f}s", flush=True)
     return 0
 
 
-def _start_unless_running(service: Service, start: Callable[[], int]) -> bool:
+def _start_unless_running(service: Service) -> bool:
     """Start the service unless it already runs; returns True when we must wait for it."""
     pid = service.process.pid()
     if pid is not None:
@@ -101,13 +108,15 @@ def _start_unless_running(service: Service, start: Callable[[], int]) -> bool:
     if _port_open(service.port):
         if service.healthy():
             # Someone else's server (another checkout, a manual start): use it, never stop it.
-            print(f"{service.name}: a server we did not start answers on {service.endpoint}; using it")
+            print(
+                f"{service.name}: a server we did not start answers on {service.endpoint}; using it"
+            )
             return False
         raise RuntimeError(
             f"{service.name}: port {service.port} is taken by another program; stop it or set "
             f"{service.name.upper()}_PORT"
         )
-    pid = start()
+    pid = service.start()
     print(f"{service.name}: started (pid {pid}), log: {service.process.log_file}", flush=True)
     return True
 
@@ -141,10 +150,10 @@ def _provision_topics(settings: InfraSettings) -> int:
     return subprocess.run(command, cwd=settings.repo_root, check=False).returncode
 
 
-def down(settings: InfraSettings) -> int:
+def down(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     if _recorded_mode(settings) == "docker":
         return compose(settings, "down")
-    for service in services(settings):
+    for service in services(settings, only):
         pid = service.process.pid()
         if service.process.stop():
             print(f"{service.name}: stopped (pid {pid})")
@@ -153,27 +162,32 @@ def down(settings: InfraSettings) -> int:
     return 0
 
 
-def status(settings: InfraSettings) -> int:
+def status(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     if _recorded_mode(settings) == "docker":
         compose(settings, "ps")
     all_healthy = True
-    for service in services(settings):
+    for service in services(settings, only):
         pid = service.process.pid()
         healthy = service.healthy()
         all_healthy &= healthy
         owner = f"pid {pid}" if pid is not None else "not started by infra-up"
         state = "healthy" if healthy else "DOWN"
-        print(f"{service.name:6} {state:8} {service.endpoint:45} ({owner}) log: {service.process.log_file}")
+        print(
+            f"{service.name:6} {state:8} {service.endpoint:45} ({owner}) log: {service.process.log_file}"
+        )
     return 0 if all_healthy else 1
 
 
-def reset(settings: InfraSettings) -> int:
+def reset(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     """Stop everything and delete all data; downloads in the cache stay."""
     if _recorded_mode(settings) == "docker":
         return compose(settings, "down", "--volumes")
-    down(settings)
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
-    print(f"wiped {settings.state_dir} (Kafka log dirs, Mongo data file, logs)")
+    down(settings, only)
+    dirs = {"kafka": settings.kafka_dir, "mongo": settings.mongo_dir}
+    wiped = [dirs[name] for name in only] if only else [settings.state_dir]
+    for directory in wiped:
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"wiped {directory} (data, logs, pid files)")
     return 0
 
 
@@ -199,11 +213,19 @@ def _print_summary(settings: InfraSettings) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["up", "down", "status", "reset"])
-    command = parser.parse_args().command
+    parser.add_argument(
+        "services",
+        nargs="*",
+        choices=[[], *SERVICE_NAMES],
+        metavar="service",
+        help="kafka and/or mongo (default: both)",
+    )
+    args = parser.parse_args()
+    command = args.command
     settings = load_settings()
     actions = {"up": up, "down": down, "status": status, "reset": reset}
     try:
-        return actions[command](settings)
+        return actions[command](settings, tuple(args.services))
     except MissingPrerequisite as missing:
         print(f"infra-{command}: {missing}", file=sys.stderr)
         return 2

@@ -7,7 +7,10 @@ import subprocess
 
 # tool -> (why we need it, what to install on Debian/Ubuntu)
 _TOOLS = {
-    "java": ("runs Kafka and mongo-java-server", "a JDK 17+ (apt-get install openjdk-17-jdk-headless)"),
+    "java": (
+        "runs Kafka and mongo-java-server",
+        "a JDK 17+ (apt-get install openjdk-17-jdk-headless)",
+    ),
     "mvn": ("resolves their jars from Maven Central", "Apache Maven 3.6+ (apt-get install maven)"),
 }
 
