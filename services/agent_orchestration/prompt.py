@@ -1,0 +1,109 @@
+"""Building the LLM request for one step of a turn. Pure: same inputs, same request.
+
+Order of the prompt: the agent's system prompt, the session's system prompt, the history window
+(`history_window.py`), and the tools the agent is offered (`switch_agent` with the enum of the
+agents it may hand off to, unless the turn has used up its hops).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.agents import AgentType, MessageRole
+from contracts.base import derive_id
+from contracts.llm import ChatMessage, LLMRequested, ToolDefinition
+from contracts.session_events import ContextMessage, ConversationContext
+from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
+from services.agent_orchestration.handoff_tool import switch_agent_tool
+from services.agent_orchestration.history_window import HistoryBudget, select_history
+
+LAST_HOP_INSTRUCTION = (
+    "This turn cannot be handed to another agent any more: answer the user yourself."
+)
+
+_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptLimits:
+    history: HistoryBudget
+    max_hops_per_turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStep:
+    """One step of a turn as a session fact announces it (TurnStarted or AgentSwitched)."""
+
+    tenant_id: str
+    session_id: str
+    turn_id: str
+    step: int
+    agent: AgentType
+    context: ConversationContext
+
+
+def invocation_id_for(turn_id: str, step: int) -> str:
+    return derive_id("invocation", turn_id, step)
+
+
+def build_llm_request(
+    turn: TurnStep, catalogue: AgentCatalogue, limits: PromptLimits, now: datetime
+) -> LLMRequested:
+    profile = catalogue.profile(turn.agent)
+    last_hop = turn.step >= limits.max_hops_per_turn
+    agent_prompt = (
+        f"{profile.system_prompt}\n\n{LAST_HOP_INSTRUCTION}"
+        if last_hop and profile.handoffs
+        else profile.system_prompt
+    )
+    messages = [ChatMessage(role=MessageRole.SYSTEM, content=agent_prompt)]
+    if turn.context.system_prompt.strip():
+        messages.append(ChatMessage(role=MessageRole.SYSTEM, content=turn.context.system_prompt))
+    messages.extend(
+        _chat_message(message) for message in select_history(turn.context.messages, limits.history)
+    )
+    invocation_id = invocation_id_for(turn.turn_id, turn.step)
+    return LLMRequested(
+        # One request per invocation: the invocation id doubles as the message id, so
+        # consumers that dedupe by message id and by invocation id agree.
+        id=invocation_id,
+        session_id=turn.session_id,
+        occurred_at=now,
+        tenant_id=turn.tenant_id,
+        invocation_id=invocation_id,
+        turn_id=turn.turn_id,
+        step=turn.step,
+        agent=turn.agent,
+        messages=messages,
+        tools=tools_for(turn.agent, catalogue, last_hop=last_hop),
+        model=profile.model,
+        temperature=profile.temperature,
+        max_tokens=profile.max_tokens,
+    )
+
+
+def tools_for(
+    agent: AgentType, catalogue: AgentCatalogue, *, last_hop: bool
+) -> list[ToolDefinition]:
+    profile = catalogue.profile(agent)
+    tools: list[ToolDefinition] = []
+    for name in profile.tools:
+        # Withholding the tool on the last hop stops ping-pong at the source; the policy
+        # still refuses a switch there in case a model calls a tool it was not offered.
+        if name == SWITCH_AGENT_TOOL and not last_hop:
+            tools.append(switch_agent_tool(catalogue, profile.handoffs))
+    return tools
+
+
+def _chat_message(message: ContextMessage) -> ChatMessage:
+    return ChatMessage(role=message.role, content=message.content, name=_speaker(message))
+
+
+def _speaker(message: ContextMessage) -> str | None:
+    """OpenAI accepts `name` only as [A-Za-z0-9_-]{1,64}; author names may hold anything."""
+    if message.role is MessageRole.ASSISTANT and message.agent is not None:
+        return message.agent.value
+    if message.role is MessageRole.USER and message.author_name:
+        name = _NAME_FORBIDDEN.sub("_", message.author_name).strip("_")[:64]
+        return name or None
+    return None

@@ -1,0 +1,39 @@
+"""agent-orchestration settings: env prefix `AGENT_RUNTIME_`, like every service."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from contracts.limits import MAX_CONTEXT_MESSAGES
+from services.agent_orchestration.history_window import HistoryBudget
+from services.agent_orchestration.prompt import PromptLimits
+from services.runtime.settings import RuntimeSettings
+
+
+class OrchestrationSettings(RuntimeSettings):
+    orchestration_group_id: str = Field("agent-orchestration", min_length=1)
+    agent_catalogue_path: Path | None = Field(
+        None,
+        description="An operator's agent catalogue (.toml, .json, .yaml); None = the default.",
+    )
+    max_hops_per_turn: int = Field(
+        5,
+        ge=0,
+        le=50,
+        description="Agent handoffs one turn may make before its agent must answer itself.",
+    )
+    history_max_chars: int = Field(
+        24_000,
+        ge=1,
+        description="Characters of history in a prompt (about 4 per token); the current "
+        "exchange is always included.",
+    )
+    history_max_messages: int = Field(50, ge=1, le=MAX_CONTEXT_MESSAGES)
+
+    def prompt_limits(self) -> PromptLimits:
+        return PromptLimits(
+            history=HistoryBudget(
+                max_chars=self.history_max_chars, max_messages=self.history_max_messages
+            ),
+            max_hops_per_turn=self.max_hops_per_turn,
+        )

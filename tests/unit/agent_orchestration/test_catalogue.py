@@ -1,0 +1,214 @@
+"""The agent catalogue: the shipped default, replacement files, and start-up validation errors."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from contracts.agents import AgentType
+from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL
+from services.agent_orchestration.catalogue_file import (
+    CatalogueError,
+    load_catalogue,
+    load_default_catalogue,
+)
+
+pytestmark = pytest.mark.unit
+
+SPECIALISTS = (AgentType.CODER, AgentType.ARCHITECT, AgentType.DEBUG, AgentType.ASK)
+
+
+def _agent(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "description": "An agent.",
+        "system_prompt": "You are an agent.",
+        "tools": ["switch_agent"],
+        "handoffs": ["orchestrator"],
+    }
+    base.update(overrides)
+    return base
+
+
+def _catalogue_data(**agent_overrides: dict[str, object]) -> dict[str, object]:
+    agents: dict[str, object] = {
+        "orchestrator": _agent(handoffs=["coder", "architect", "debug", "ask"]),
+        **{agent.value: _agent() for agent in SPECIALISTS},
+    }
+    for name, override in agent_overrides.items():
+        agents[name] = override
+    return {"agents": agents}
+
+
+def _write_json(tmp_path: Path, data: object, name: str = "agents.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_default_catalogue_has_every_agent_with_a_prompt() -> None:
+    catalogue = load_default_catalogue()
+
+    assert set(catalogue.agents) == set(AgentType)
+    for profile in catalogue.agents.values():
+        assert len(profile.system_prompt) > 200
+        assert profile.description
+
+
+def test_default_orchestrator_routes_to_every_specialist() -> None:
+    orchestrator = load_default_catalogue().profile(AgentType.ORCHESTRATOR)
+
+    assert set(orchestrator.handoffs) == set(SPECIALISTS)
+    assert SWITCH_AGENT_TOOL in orchestrator.tools
+    assert "switch_agent" in orchestrator.system_prompt
+
+
+def test_default_specialists_can_return_to_the_orchestrator() -> None:
+    catalogue = load_default_catalogue()
+
+    for agent in SPECIALISTS:
+        assert AgentType.ORCHESTRATOR in catalogue.profile(agent).handoffs
+
+
+def test_no_path_means_the_default() -> None:
+    assert load_catalogue(None) == load_default_catalogue()
+
+
+def test_a_json_replacement_is_loaded(tmp_path: Path) -> None:
+    data = _catalogue_data(coder=_agent(system_prompt="Write Rust only.", temperature=0.7))
+    catalogue = load_catalogue(_write_json(tmp_path, data))
+
+    assert catalogue.profile(AgentType.CODER).system_prompt == "Write Rust only."
+    assert catalogue.profile(AgentType.CODER).temperature == 0.7
+
+
+def test_a_toml_replacement_is_loaded(tmp_path: Path) -> None:
+    lines = []
+    for agent in AgentType:
+        targets = '["coder"]' if agent is AgentType.ORCHESTRATOR else '["orchestrator"]'
+        lines += [
+            f"[agents.{agent.value}]",
+            f'description = "{agent.value} agent"',
+            f'system_prompt = "You are {agent.value}."',
+            'tools = ["switch_agent"]',
+            f"handoffs = {targets}",
+            'model = "small-model"',
+        ]
+    path = tmp_path / "agents.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+    catalogue = load_catalogue(path)
+
+    assert catalogue.profile(AgentType.ORCHESTRATOR).handoffs == (AgentType.CODER,)
+    assert catalogue.profile(AgentType.ASK).model == "small-model"
+
+
+def _error_for(tmp_path: Path, data: object) -> CatalogueError:
+    path = _write_json(tmp_path, data)
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+    assert str(path) in str(raised.value)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        (
+            _catalogue_data(coder=_agent(temperature=3.5)),
+            "agents.coder.temperature",
+            "less than or equal to 2",
+        ),
+        (
+            _catalogue_data(debug=_agent(handoffs=["orchestrator", "wizard"])),
+            "agents.debug.handoffs.1",
+            "'orchestrator', 'coder'",
+        ),
+        (
+            _catalogue_data(ask=_agent(tools=["switch_agent", "run_shell"])),
+            "agents.ask",
+            "unknown tool(s) run_shell",
+        ),
+        (
+            _catalogue_data(ask=_agent(tools=[])),
+            "agents.ask",
+            "handoffs are given but tools do not include 'switch_agent'",
+        ),
+        (
+            _catalogue_data(architect=_agent(handoff=["coder"])),
+            "agents.architect.handoff",
+            "Extra inputs are not permitted",
+        ),
+        (
+            _catalogue_data(coder=_agent(system_prompt="")),
+            "agents.coder.system_prompt",
+            "at least 1 character",
+        ),
+        (
+            _catalogue_data(coder=_agent(description="x" * 161)),
+            "agents.coder.description",
+            "at most 160 characters",
+        ),
+        (
+            _catalogue_data(coder=_agent(handoffs=["coder"])),
+            "agents.coder.handoffs",
+            "cannot hand off to itself",
+        ),
+    ],
+)
+def test_an_invalid_field_is_named_with_its_problem(
+    tmp_path: Path, data: object, field: str, problem: str
+) -> None:
+    error = _error_for(tmp_path, data)
+
+    assert any(p.startswith(f"{field}:") and problem in p for p in error.problems), error.problems
+
+
+def test_a_missing_agent_is_named(tmp_path: Path) -> None:
+    data = _catalogue_data()
+    agents = data["agents"]
+    assert isinstance(agents, dict)
+    del agents["debug"]
+
+    error = _error_for(tmp_path, data)
+
+    assert error.problems == ["agents: missing agent(s) debug"]
+
+
+def test_a_syntax_error_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "agents.toml"
+    path.write_text('[agents.coder]\ndescription = "unterminated\n', encoding="utf-8")
+
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+
+    assert str(path) in str(raised.value)
+    assert "not valid TOML" in str(raised.value)
+    assert "line 2" in str(raised.value)
+
+
+def test_an_unsupported_file_type_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "agents.ini"
+    path.write_text("", encoding="utf-8")
+
+    with pytest.raises(CatalogueError, match=r"unsupported file type '\.ini'"):
+        load_catalogue(path)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+
+    with pytest.raises(CatalogueError, match="cannot read the file") as raised:
+        load_catalogue(path)
+
+    assert str(path) in str(raised.value)
+
+
+def test_yaml_depends_on_pyyaml_being_installed(tmp_path: Path) -> None:
+    # PyYAML is optional (not a project dependency): without it the error says what to do.
+    path = tmp_path / "agents.yaml"
+    path.write_text("agents: {}\n", encoding="utf-8")
+    expected = "missing agent" if importlib.util.find_spec("yaml") else "YAML needs PyYAML"
+
+    with pytest.raises(CatalogueError, match=expected):
+        load_catalogue(path)
