@@ -40,11 +40,14 @@ class ServiceStack:
         env: Mapping[str, str] | None = None,
         services: Sequence[ServiceSpec] = SERVICES,
         base_health_port: int = 8081,
+        ports: Mapping[str, int] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.env = dict(env or {})
         self.services = {spec.name: spec for spec in services}
-        self.ports = {spec.name: base_health_port + i for i, spec in enumerate(services)}
+        self.ports = dict(ports) if ports else {
+            spec.name: base_health_port + i for i, spec in enumerate(services)
+        }
         (run_dir / "pids").mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
 
