@@ -1,0 +1,41 @@
+"""The knobs of the decider: every bound the session state and the context window obey."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
+
+MAX_AGENT_SWITCHES: Final = 10
+"""Switches per session (the seed's rule); the 11th is refused with `switch_limit_reached`."""
+
+
+class MidTurnPolicy(StrEnum):
+    QUEUE = "queue"
+    """Keep a message that arrives during a turn and run it as the next turn."""
+    REJECT = "reject"
+    """Refuse it with `turn_in_flight`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeciderPolicy:
+    mid_turn: MidTurnPolicy = MidTurnPolicy.QUEUE
+    max_queued_messages: int = 10
+    context_max_messages: int = 20
+    """Messages in a context window; also the length of the tail kept in the session."""
+    context_max_chars: int = 48_000
+    """Characters of content in a context window and in the tail. The message a turn answers
+    is always included, so one maximal message (MAX_CONTENT_LENGTH) always fits."""
+    message_id_window: int = 1_000
+    """User message ids remembered for `duplicate_id` refusals."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.context_max_messages <= MAX_CONTEXT_MESSAGES:
+            raise ValueError(f"context_max_messages must be 1..{MAX_CONTEXT_MESSAGES}")
+        if self.context_max_chars < MAX_CONTENT_LENGTH:
+            raise ValueError(f"context_max_chars must be at least {MAX_CONTENT_LENGTH}")
+        if self.max_queued_messages < 0 or self.message_id_window < 1:
+            raise ValueError("max_queued_messages >= 0 and message_id_window >= 1 required")
+
+
+DEFAULT_POLICY: Final = DeciderPolicy()

@@ -1,0 +1,119 @@
+"""The state of one session as the decider sees it: immutable, bounded, JSON-serialisable.
+
+Everything here has a size bound, because the whole state lives in one MongoDB document:
+the switch history by the switch cap, the queue by the queue bound, the recent-message tail
+and the window of user message ids by the policy. The full history lives in `messages`.
+"""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+
+from contracts.agents import AgentType, MessageRole
+from contracts.base import Metadata, UtcDatetime
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+
+
+class StateModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentSwitch(StateModel):
+    """One entry of the switch history (the seed's AgentSwitch)."""
+
+    from_agent: AgentType
+    to_agent: AgentType
+    reason: str
+    initiated_by: str
+    at: UtcDatetime
+
+
+class RecentMessage(StateModel):
+    """A message of the bounded tail kept for context windows.
+
+    `reply_to_seq` (assistant messages) is the seq of the user message the answer belongs to:
+    a message queued mid-turn gets its seq on arrival, before the answer to the earlier turn,
+    and the context window uses it to put each answer right after its question.
+    """
+
+    seq: PositiveInt
+    message_id: str
+    role: MessageRole
+    content: str
+    author_name: str | None = None
+    agent: AgentType | None = None
+    reply_to_seq: PositiveInt | None = None
+
+
+class UserMessage(StateModel):
+    """A user message a turn answers, or one queued mid-turn waiting to become the next turn.
+
+    Its content is kept whole here: the recent tail may have dropped it by the time it runs,
+    yet the context window of its turn must always include it.
+    """
+
+    message_id: str
+    seq: PositiveInt
+    content: str
+    author_name: str | None = None
+
+
+class TurnInFlight(StateModel):
+    turn_id: str
+    step: NonNegativeInt
+    agent: AgentType
+    user_message: UserMessage
+    started_at: UtcDatetime
+
+
+class Counters(StateModel):
+    messages: NonNegativeInt = 0
+    user_messages: NonNegativeInt = 0
+    assistant_messages: NonNegativeInt = 0
+    turns_started: NonNegativeInt = 0
+    turns_completed: NonNegativeInt = 0
+    turns_failed: NonNegativeInt = 0
+
+
+class SessionState(StateModel):
+    session_id: str
+    tenant_id: str
+    title: str = ""
+    description: str = ""
+    system_prompt: str = ""
+    metadata: Metadata = Field(default_factory=dict)
+    status: SessionStatus = SessionStatus.ACTIVE
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    last_activity_at: UtcDatetime
+    current_agent: AgentType
+    switch_history: tuple[AgentSwitch, ...] = ()
+    turn: TurnInFlight | None = None
+    queue: tuple[UserMessage, ...] = ()
+    recent: tuple[RecentMessage, ...] = Field(
+        default=(), description="Newest last; bounded by the policy's count and char budget."
+    )
+    recent_user_message_ids: tuple[str, ...] = Field(
+        default=(), description="Window for duplicate message ids; newest last."
+    )
+    counters: Counters = Counters()
+
+    @property
+    def switch_count(self) -> int:
+        return len(self.switch_history)
+
+    @property
+    def next_seq(self) -> int:
+        return self.counters.messages + 1
+
+    @property
+    def is_idle(self) -> bool:
+        return self.turn is None
+
+    def knows_user_message(self, message_id: str) -> bool:
+        return message_id in self.recent_user_message_ids
