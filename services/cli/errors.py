@@ -10,7 +10,7 @@ class BrokerUnreachable(CliError):
 
     def __init__(self, bootstrap_servers: str, cause: BaseException) -> None:
         super().__init__(
-            f"cannot reach Kafka at {bootstrap_servers} ({type(cause).__name__}: {cause}); "
+            f"cannot reach Kafka at {bootstrap_servers} ({type(cause).__name__}); "
             "is it running? `make infra-up` starts a local one, "
             "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS points elsewhere"
         )

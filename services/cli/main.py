@@ -5,6 +5,7 @@ so it talks to the same broker, database and topic prefix.
 """
 
 import asyncio
+import logging
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -295,10 +296,12 @@ def run(run_dir: Annotated[Path, typer.Option(help="Pid files and logs.")] = Pat
 
 
 def main() -> None:
+    # Client libraries log connection retries as errors; the CLI reports failures itself, once.
+    logging.basicConfig(level=logging.CRITICAL)
     try:
         app()
     except CliError as exc:
-        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -1,0 +1,89 @@
+import pytest
+
+from contracts.agents import AgentType
+from contracts.commands import CloseSession, SubmitUserMessage, SwitchAgent
+from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
+from services.cli.chat import _command_for
+from services.cli.demo import DemoReport
+from services.cli.errors import CliError
+from services.cli.send import build_command
+from services.cli.session_client import TurnOutcome, partition_for
+from services.cli.settings import CliSettings
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = CliSettings(tenant_id="acme")
+
+
+def test_send_fills_id_time_and_tenant() -> None:
+    command = build_command(
+        {
+            "type": "session.submit_user_message.v1",
+            "session_id": "s-1",
+            "message_id": "m-1",
+            "content": "hi",
+        },
+        SETTINGS,
+    )
+    assert isinstance(command, SubmitUserMessage)
+    assert command.tenant_id == "acme"
+    assert command.id.startswith("cmd-")
+
+
+def test_send_names_every_invalid_field() -> None:
+    with pytest.raises(CliError) as caught:
+        build_command({"type": "session.switch_agent.v1", "session_id": "s 1"}, SETTINGS)
+    assert "session_id" in str(caught.value)
+    assert "target_agent" in str(caught.value)
+
+
+def test_send_refuses_an_unknown_type() -> None:
+    with pytest.raises(CliError, match="invalid command"):
+        build_command({"type": "session.teleport.v1", "session_id": "s-1"}, SETTINGS)
+
+
+def test_chat_lines_become_commands() -> None:
+    switch = _command_for("/switch coder needs code", SETTINGS, "s-1")
+    assert isinstance(switch, SwitchAgent)
+    assert switch.target_agent is AgentType.CODER
+    assert switch.reason == "needs code"
+    assert isinstance(_command_for("/close", SETTINGS, "s-1"), CloseSession)
+    assert _command_for("/switch wizard", SETTINGS, "s-1") is None
+    assert _command_for("/dance", SETTINGS, "s-1") is None
+    message = _command_for("hello", SETTINGS, "s-1")
+    assert isinstance(message, SubmitUserMessage)
+    assert message.content == "hello"
+
+
+def test_partition_is_stable_and_in_range() -> None:
+    partitions = {partition_for(f"s-{i}", 12) for i in range(500)}
+    assert partitions == set(range(12))
+    assert partition_for("s-1", 12) == partition_for("s-1", 12)
+
+
+def _switched(to: AgentType) -> AgentSwitched:
+    return AgentSwitched(
+        id=f"e-{to.value}",
+        session_id="s",
+        tenant_id="t",
+        from_agent=AgentType.ORCHESTRATOR,
+        to_agent=to,
+        reason="r",
+        switch_count=1,
+        initiated_by=SwitchInitiator.ORCHESTRATION,
+    )
+
+
+def test_demo_verdict_requires_every_agent_and_a_switch() -> None:
+    report = DemoReport(session_id="s")
+    outcome = TurnOutcome(command_id="c", updates=[_switched(AgentType.CODER)])
+    outcome.completed = TurnCompleted(
+        id="e-done", session_id="s", tenant_id="t", turn_id="t1", agent=AgentType.CODER, steps=2
+    )
+    report.record(outcome)
+    assert report.switches == 1
+    assert report.turns_completed == 1
+    assert any("never reached" in p for p in report.verdict())
+    for agent in AgentType:
+        report.record(TurnOutcome(command_id="c", updates=[_switched(agent)]))
+    assert report.verdict() == []
