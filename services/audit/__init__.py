@@ -1,0 +1,1 @@
+"""audit: one immutable, redacted CloudEvent per fact on the audit topic, and a retained log."""

@@ -1,0 +1,197 @@
+"""The retained audit log in MongoDB (`audit_log`): idempotent by record id, queryable, expired
+by an application job (no TTL indexes: the Mongo-compatible test server lacks them).
+
+One document per record id (`_id`), holding the record exactly as published plus flat
+fields to filter and sort on. The first record made under an id wins: a replayed fact finds
+its record here and is re-published from it unchanged (immutable records), or not at all once
+`published` is set.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    WriteConcernError,
+)
+
+from contracts.audit import AuditOutcome, AuditRecord
+from services.audit.records import AuditEntry, StoredEntry
+from services.runtime.errors import RetryableError
+
+COLLECTION: Final = "audit_log"
+MAX_PAGE: Final = 1_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters are ANDed; the time range is on record time (the audit service's clock)."""
+
+    session_id: str | None = None
+    tenant_id: str | None = None
+    fact_type: str | None = None
+    outcome: AuditOutcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    after: str | None = None  # the previous page's next_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    records: list[AuditRecord]
+    next_cursor: str | None
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class MongoAuditLog:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], collection: str = COLLECTION):
+        self._log: AsyncCollection[dict[str, Any]] = database[collection]
+
+    async def ensure_indexes(self) -> None:
+        """Idempotent; run at start-up. `_id` (the record id) is the uniqueness guard."""
+        async with _retryable():
+            for fields in (
+                ("session_id", "recorded_us"),
+                ("tenant_id", "recorded_us"),
+                ("fact_type", "recorded_us"),
+                ("recorded_us",),
+            ):
+                await self._log.create_index(
+                    [(name, ASCENDING) for name in fields], name="_".join(fields)
+                )
+
+    async def record(self, entry: AuditEntry) -> StoredEntry:
+        """Insert unless the id exists; either way return what is stored under the id."""
+        document = _document(entry)
+        async with _retryable():
+            try:
+                before = await self._log.find_one_and_update(
+                    {"_id": document["_id"]},
+                    {"$setOnInsert": document},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            except DuplicateKeyError:
+                # Two upserts raced (e.g. old and new owner during a rebalance): one inserted.
+                before = await self._log.find_one({"_id": document["_id"]})
+        if before is None:
+            return StoredEntry(entry=entry, published=False)
+        return _stored(before)
+
+    async def mark_published(self, record_id: str) -> None:
+        async with _retryable():
+            await self._log.update_one({"_id": record_id}, {"$set": {"published": True}})
+
+    async def get(self, record_id: str) -> StoredEntry | None:
+        async with _retryable():
+            document = await self._log.find_one({"_id": record_id})
+        return None if document is None else _stored(document)
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        limit = max(1, min(query.limit, MAX_PAGE))
+        async with _retryable():
+            cursor = self._log.find(_filter(query)).sort(
+                [("recorded_us", ASCENDING), ("_id", ASCENDING)]
+            )
+            documents = await cursor.limit(limit + 1).to_list(None)
+        records = [_stored(d).entry.record for d in documents[:limit]]
+        next_cursor = None
+        if len(documents) > limit:
+            last = documents[limit - 1]
+            next_cursor = f"{last['recorded_us']}:{last['_id']}"
+        return AuditPage(records=records, next_cursor=next_cursor)
+
+    async def purge_recorded_before(self, cutoff: datetime) -> int:
+        """The retention job's one statement: drop records older than `cutoff`."""
+        async with _retryable():
+            result = await self._log.delete_many({"recorded_us": {"$lt": micros(cutoff)}})
+        return result.deleted_count
+
+    async def count(self) -> int:
+        async with _retryable():
+            return await self._log.count_documents({})
+
+
+def _document(entry: AuditEntry) -> dict[str, Any]:
+    record = entry.record
+    return {
+        "_id": record.id,
+        "record": record.model_dump(mode="json"),
+        "correlation_id": entry.correlation_id,
+        "traceparent": entry.traceparent,
+        "session_id": record.session_id,
+        "tenant_id": record.tenant_id,
+        "fact_type": record.fact_type,
+        "outcome": record.outcome.value,
+        "recorded_at": record.occurred_at,
+        "recorded_us": micros(record.occurred_at),
+        "fact_time": record.fact_time,
+        "published": False,
+    }
+
+
+def _stored(document: Mapping[str, Any]) -> StoredEntry:
+    entry = AuditEntry(
+        record=AuditRecord.model_validate(document["record"]),
+        correlation_id=document.get("correlation_id"),
+        traceparent=document.get("traceparent"),
+    )
+    return StoredEntry(entry=entry, published=bool(document.get("published")))
+
+
+def _filter(query: AuditQuery) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = []
+    for name in ("session_id", "tenant_id", "fact_type"):
+        value = getattr(query, name)
+        if value is not None:
+            clauses.append({name: value})
+    if query.outcome is not None:
+        clauses.append({"outcome": query.outcome.value})
+    if query.since is not None:
+        clauses.append({"recorded_us": {"$gte": micros(query.since)}})
+    if query.until is not None:
+        clauses.append({"recorded_us": {"$lt": micros(query.until)}})
+    if query.after is not None:
+        after_us, after_id = _parse_cursor(query.after)
+        clauses.append(
+            {
+                "$or": [
+                    {"recorded_us": {"$gt": after_us}},
+                    {"recorded_us": after_us, "_id": {"$gt": after_id}},
+                ]
+            }
+        )
+    return {"$and": clauses} if clauses else {}
+
+
+def _parse_cursor(cursor: str) -> tuple[int, str]:
+    us, sep, record_id = cursor.partition(":")
+    if not sep or not us.isdigit() or not record_id:
+        raise InvalidCursor(f"not a cursor from a previous page: {cursor!r}")
+    return int(us), record_id
+
+
+@asynccontextmanager
+async def _retryable() -> AsyncIterator[None]:
+    """Outages are transient: the runtime retries this key with backoff."""
+    try:
+        yield
+    except (ConnectionFailure, ExecutionTimeout, WriteConcernError) as exc:
+        raise RetryableError(f"audit log unavailable: {exc}") from exc

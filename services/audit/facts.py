@@ -1,0 +1,343 @@
+"""What the audit trail says about each kind of fact: outcome, who/which, detail, content.
+
+Pure: a decoded contract message in, a `FactView` out. The record builder adds the envelope,
+origin, ids and redaction. Content is returned raw here and redacted there, so no text
+leaves this module's caller unredacted.
+
+Outcomes (docs/audit.md has the table):
+- an external or internal command is `recorded`: it was received; whether it took effect is a
+  later fact (an event, or CommandRejected);
+- session facts that a command was accepted into are `accepted`; CommandRejected `rejected`;
+- TurnCompleted and LLMCompleted `succeeded`; TurnFailed and LLMFailed `failed`;
+- a dead letter `dead_lettered`;
+- TurnStarted, AssistantMessageAppended and LLMRequested are steps: `recorded`.
+"""
+
+from dataclasses import dataclass, field
+
+from contracts.audit import AuditOutcome
+from contracts.base import Message
+from contracts.commands import (
+    CloseSession,
+    CreateSession,
+    ReopenSession,
+    SubmitUserMessage,
+    SwitchAgent,
+    UpdateSession,
+)
+from contracts.dead_letters import DeadLetter
+from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, Usage
+from contracts.session_events import (
+    AgentSwitched,
+    AssistantMessageAppended,
+    CommandRejected,
+    SessionClosed,
+    SessionCreated,
+    SessionExpired,
+    SessionReopened,
+    SessionUpdated,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+    UserMessageAccepted,
+)
+from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+
+DetailValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPiece:
+    """Raw text of one content part, before redaction."""
+
+    name: str
+    text: str
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactView:
+    outcome: AuditOutcome
+    tenant_id: str | None = None
+    turn_id: str | None = None
+    invocation_id: str | None = None
+    detail: dict[str, DetailValue] = field(default_factory=dict)
+    content: str | None = None
+    parts: tuple[ContentPiece, ...] = ()
+
+
+class UnauditableFact(TypeError):
+    """A message type this module has no view for: a programming error, not bad input."""
+
+
+def view_of(message: Message) -> FactView:
+    """The audit view of one fact. Dead letters need their raw bytes: see `dead_letter_view`."""
+    match message:
+        case CreateSession() | SessionCreated():
+            return _session_opened(message)
+        case SubmitUserMessage():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"message_id": message.message_id, "author_name": message.author_name},
+                content=message.content,
+            )
+        case SwitchAgent():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"target_agent": message.target_agent.value, "reason": message.reason},
+            )
+        case UpdateSession():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={
+                    "title": message.title,
+                    "description_changed": message.description is not None,
+                },
+            )
+        case CloseSession():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"reason": message.reason},
+            )
+        case ReopenSession():
+            return FactView(AuditOutcome.RECORDED, tenant_id=message.tenant_id)
+        case SwitchAgentForTurn() | CompleteTurn() | FailTurn():
+            return _turn_command(message)
+        case ExpireSession():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"last_activity_at": message.last_activity_at.isoformat()},
+            )
+        case _:
+            return _session_or_llm_fact(message)
+
+
+def _session_opened(message: CreateSession | SessionCreated) -> FactView:
+    accepted = isinstance(message, SessionCreated)
+    agent = message.agent if isinstance(message, SessionCreated) else message.initial_agent
+    return FactView(
+        AuditOutcome.ACCEPTED if accepted else AuditOutcome.RECORDED,
+        tenant_id=message.tenant_id,
+        detail={
+            "title": message.title,
+            "agent": agent.value,
+            "metadata_entries": len(message.metadata),
+        },
+        parts=(
+            (ContentPiece("system_prompt", message.system_prompt),) if message.system_prompt else ()
+        ),
+    )
+
+
+def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> FactView:
+    detail: dict[str, DetailValue] = {"step": message.step}
+    content: str | None = None
+    match message:
+        case SwitchAgentForTurn():
+            detail |= {
+                "from_agent": message.from_agent.value,
+                "target_agent": message.target_agent.value,
+                "reason": message.reason,
+            }
+        case CompleteTurn():
+            detail |= {"agent": message.agent.value, "note": message.note}
+            detail |= _usage(message.usage)
+            content = message.content
+        case FailTurn():
+            detail |= {
+                "agent": message.agent.value,
+                "error_class": message.error_class,
+                "reason": message.reason,
+            }
+    return FactView(
+        AuditOutcome.RECORDED,
+        tenant_id=message.tenant_id,
+        turn_id=message.turn_id,
+        invocation_id=message.invocation_id,
+        detail=detail,
+        content=content,
+    )
+
+
+def _session_or_llm_fact(message: Message) -> FactView:
+    match message:
+        case UserMessageAccepted():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                detail={
+                    "message_id": message.message_id,
+                    "seq": message.seq,
+                    "queued": message.queued,
+                    "author_name": message.author_name,
+                },
+                content=message.content,
+            )
+        case TurnStarted():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                # The context window is a copy of messages audited on their own facts: only
+                # its size is recorded, not the text a second time.
+                detail={
+                    "step": message.step,
+                    "agent": message.agent.value,
+                    "user_message_id": message.user_message_id,
+                    "context_messages": len(message.context.messages),
+                    "switch_count": message.context.switch_count,
+                },
+            )
+        case AgentSwitched():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                detail={
+                    "from_agent": message.from_agent.value,
+                    "to_agent": message.to_agent.value,
+                    "reason": message.reason,
+                    "switch_count": message.switch_count,
+                    "initiated_by": message.initiated_by.value,
+                    "step": message.step,
+                },
+            )
+        case AssistantMessageAppended():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                detail={
+                    "message_id": message.message_id,
+                    "seq": message.seq,
+                    "agent": message.agent.value,
+                },
+                content=message.content,
+            )
+        case TurnCompleted():
+            return FactView(
+                AuditOutcome.SUCCEEDED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                detail={"agent": message.agent.value, "steps": message.steps},
+            )
+        case TurnFailed():
+            return FactView(
+                AuditOutcome.FAILED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                detail={
+                    "agent": message.agent.value,
+                    "error_class": message.error_class,
+                    "reason": message.reason,
+                },
+            )
+        case SessionUpdated():
+            return FactView(
+                AuditOutcome.ACCEPTED, tenant_id=message.tenant_id, detail={"title": message.title}
+            )
+        case SessionClosed():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                detail={"reason": message.reason},
+            )
+        case SessionReopened():
+            return FactView(AuditOutcome.ACCEPTED, tenant_id=message.tenant_id)
+        case SessionExpired():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                detail={"last_activity_at": message.last_activity_at.isoformat()},
+            )
+        case CommandRejected():
+            return FactView(
+                AuditOutcome.REJECTED,
+                tenant_id=message.tenant_id,
+                detail={
+                    "rejected_command_id": message.rejected_command_id,
+                    "rejected_command_type": message.rejected_command_type,
+                    "reason": message.reason.value,
+                    "detail": message.detail,
+                },
+            )
+        case _:
+            return _llm_fact(message)
+
+
+def _llm_fact(message: Message) -> FactView:
+    match message:
+        case LLMRequested():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                invocation_id=message.invocation_id,
+                detail={
+                    "step": message.step,
+                    "agent": message.agent.value,
+                    "model": message.model,
+                    "temperature": message.temperature,
+                    "max_tokens": message.max_tokens,
+                    "messages": len(message.messages),
+                    "tools": ",".join(tool.name for tool in message.tools),
+                },
+                parts=tuple(
+                    ContentPiece(f"messages[{i}].content", m.content, m.role.value)
+                    for i, m in enumerate(message.messages)
+                ),
+            )
+        case LLMCompleted():
+            return FactView(
+                AuditOutcome.SUCCEEDED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                invocation_id=message.invocation_id,
+                detail={
+                    "step": message.step,
+                    "agent": message.agent.value,
+                    "finish_reason": message.finish_reason.value,
+                    "provider": message.provider,
+                    "model": message.model,
+                    "tool_calls": len(message.tool_calls),
+                    **_usage(message.usage),
+                },
+                content=message.content,
+                parts=tuple(
+                    ContentPiece(f"tool_calls[{i}].arguments", call.arguments, call.name)
+                    for i, call in enumerate(message.tool_calls)
+                ),
+            )
+        case LLMFailed():
+            return FactView(
+                AuditOutcome.FAILED,
+                tenant_id=message.tenant_id,
+                turn_id=message.turn_id,
+                invocation_id=message.invocation_id,
+                detail={
+                    "step": message.step,
+                    "agent": message.agent.value,
+                    "error_class": message.error_class,
+                    "message": message.message,
+                    "retryable": message.retryable,
+                },
+            )
+        case DeadLetter():
+            raise UnauditableFact("dead letters are viewed by dead_letter_view")
+        case _:
+            raise UnauditableFact(f"no audit view for {type(message).__name__}")
+
+
+def _usage(usage: Usage | None) -> dict[str, DetailValue]:
+    if usage is None:
+        return {}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }

@@ -1,0 +1,157 @@
+"""One source record in, one audit record out: decode → describe → persist → publish.
+
+The runtime's key-ordered consumer calls `AuditHandler` once per record, one at a time per
+session, and commits the offset only after it returns. So a record is done when its entry
+is in the audit log AND the audit topic acknowledged it; a crash in between re-runs it, and
+the log turns the re-run into a re-publish of the same record (same id, same bytes) or into
+nothing once it is marked published.
+
+Failures:
+- a source record that does not decode raises `DecodeError`: the runtime dead-letters it, and
+  that dead letter comes back here as a `dead_lettered` fact;
+- a record on the dead-letters topic never raises (except RetryableError): whatever is wrong
+  with it is audited as it is. Otherwise a dead letter about a dead letter would be audited
+  into another dead letter, and so on (docs/audit.md, "No dead-letter loop");
+- outages raise `RetryableError` from the adapters: the runtime retries that session's record.
+"""
+
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+from contracts.base import is_valid_id
+from contracts.codec import Decoded, EncodedRecord, decode
+from contracts.dead_letters import DeadLetter
+from contracts.envelope import H_SOURCE
+from contracts.topics import TopicName
+from services.audit.dead_letter_facts import (
+    UNDECODABLE_DEAD_LETTER,
+    dead_letter_view,
+    undecodable_view,
+)
+from services.audit.facts import FactView, view_of
+from services.audit.records import (
+    UNKNOWN_SESSION,
+    AuditEntry,
+    FactIdentity,
+    Origin,
+    RecordClock,
+    StoredEntry,
+    build_entry,
+)
+from services.audit.redaction import RedactionPolicy
+from services.runtime.errors import RetryableError
+from services.runtime.record import Record
+from services.runtime.telemetry.tracing import current_traceparent
+
+AUDITED_TOPICS: Final = (
+    TopicName.COMMANDS,
+    TopicName.TURNS,
+    TopicName.SESSION_EVENTS,
+    TopicName.LLM_REQUESTS,
+    TopicName.LLM_RESULTS,
+    TopicName.DEAD_LETTERS,
+)
+"""Not llm-stream: LLMCompleted summarises the token deltas of its invocation."""
+
+
+class EntryStore(Protocol):
+    async def record(self, entry: AuditEntry) -> StoredEntry: ...
+    async def mark_published(self, record_id: str) -> None: ...
+
+
+class AuditSink(Protocol):
+    """The audit topic; `publish` returns once the broker acknowledged (acks=all)."""
+
+    async def publish(self, record: EncodedRecord) -> None: ...
+
+
+class NotAnAuditedTopic(ValueError):
+    """The consumer was subscribed to a topic audit does not read: a deployment error."""
+
+
+class AuditHandler:
+    def __init__(
+        self,
+        *,
+        topics: Mapping[str, TopicName],
+        policy: RedactionPolicy,
+        log: EntryStore,
+        sink: AuditSink,
+        clock: RecordClock | None = None,
+        span_traceparent: Callable[[], str | None] = current_traceparent,
+    ) -> None:
+        self._topics = topics
+        self._policy = policy
+        self._log = log
+        self._sink = sink
+        self._clock = clock or RecordClock()
+        self._span_traceparent = span_traceparent
+
+    async def __call__(self, record: Record) -> None:
+        entry = self.entry_for(record)
+        stored = await self._log.record(entry)
+        if stored.published:
+            return  # a replay: pipelines already have this record
+        await self._sink.publish(stored.entry.encode())
+        await self._log.mark_published(stored.entry.record.id)
+
+    def entry_for(self, record: Record) -> AuditEntry:
+        topic = self._topics.get(record.topic)
+        if topic is None or topic not in AUDITED_TOPICS:
+            raise NotAnAuditedTopic(f"audit does not read {record.topic!r}")
+        origin = Origin(topic, record.topic, record.partition, record.offset)
+        if topic is TopicName.DEAD_LETTERS:
+            return self._dead_letter_entry(record, origin)
+        decoded = decode(record.value, record.headers, topic=topic)
+        return self._build(_identity(decoded), view_of(decoded.message), origin)
+
+    def _dead_letter_entry(self, record: Record, origin: Origin) -> AuditEntry:
+        try:
+            decoded = decode(record.value, record.headers, topic=TopicName.DEAD_LETTERS)
+            assert isinstance(decoded.message, DeadLetter)
+            return self._build(_identity(decoded), dead_letter_view(decoded.message), origin)
+        except RetryableError:
+            raise
+        except Exception as exc:  # anything: a dead letter is never dead-lettered again
+            error = f"{type(exc).__name__}: {exc}"
+            return self._build(
+                _undecodable_identity(record), undecodable_view(record.value, error), origin
+            )
+
+    def _build(self, fact: FactIdentity, view: FactView, origin: Origin) -> AuditEntry:
+        return build_entry(
+            fact, view, origin, self._policy, self._clock.now(), self._span_traceparent()
+        )
+
+
+def _identity(decoded: Decoded) -> FactIdentity:
+    message, envelope = decoded.message, decoded.envelope
+    return FactIdentity(
+        fact_id=message.id,
+        fact_type=envelope.type,
+        fact_time=message.occurred_at,
+        session_id=message.session_id,
+        source_service=envelope.source,
+        correlation_id=envelope.correlation_id or message.id,
+        traceparent=envelope.traceparent,
+    )
+
+
+def _undecodable_identity(record: Record) -> FactIdentity:
+    # Partition and offset are the only identity a broken record has; they are stable
+    # across replays of the topic.
+    key = record.session_id
+    fact_time = datetime.now(UTC)  # stands in when a broken record has a broken timestamp
+    if record.timestamp_ms is not None:
+        with suppress(OverflowError, OSError, ValueError):
+            fact_time = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+    return FactIdentity(
+        fact_id=f"undecodable:{record.partition}:{record.offset}",
+        fact_type=UNDECODABLE_DEAD_LETTER,
+        fact_time=fact_time,
+        session_id=key if key is not None and is_valid_id(key) else UNKNOWN_SESSION,
+        source_service=record.header_text(H_SOURCE) or "unknown",
+        traceparent=record.header_text("traceparent"),
+    )

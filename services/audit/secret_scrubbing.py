@@ -1,0 +1,104 @@
+"""Remove secrets (API keys, tokens, credentials) from any text before it leaves the service.
+
+Applied to every piece of text that goes into an audit record, whatever the redaction mode:
+content, tool arguments, error messages, titles, dead-lettered bytes. A secret is replaced by
+`[REDACTED:<kind>]`, so a reader sees that something was there without learning what.
+
+The patterns favour recall over precision: a false positive costs a few characters of audit
+text, a false negative leaks a credential into a long-retained log.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+# Order matters: specific shapes first, so their kind is reported rather than a generic one.
+# A pattern either replaces its whole match or only its `v*` named group (the value after a
+# credential's name); a value already replaced by an earlier pattern is left alone.
+_QUOTED_OR_BARE = r"""(?:"(?P<vdq>[^"\n]+)"|'(?P<vsq>[^'\n]+)'|(?P<vbare>[^\s"',;}]{4,}))"""
+_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+            re.DOTALL,
+        ),
+    ),
+    # OpenAI / Anthropic / most OpenAI-compatible providers: sk-..., sk-proj-..., sk-ant-...
+    ("api_key", re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")),
+    ("api_key", re.compile(r"\b(?:pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")),
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}")),
+    ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}")),
+    # Credentials in URLs: scheme://user:password@host
+    ("url_credentials", re.compile(r"://(?P<v>[^/\s:@]+:[^/\s@]+)@")),
+    # Authorization / Proxy-Authorization headers, with any scheme (Bearer, Basic, token…).
+    (
+        "authorization",
+        re.compile(
+            r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            r"(?:(?:bearer|basic|token|digest|apikey)\s+)?(?P<v>[^\s\"',;}]+)"
+        ),
+    ),
+    ("bearer_token", re.compile(r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/=\-]{8,})")),
+    # key = value / "key": "value" where the key names a credential.
+    (
+        "credential",
+        re.compile(
+            r"(?i)\b(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
+            r"client[_-]?secret|password|passwd|pwd|token|access[_-]?token|refresh[_-]?token|"
+            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)[\"']?\s*[:=]\s*"
+            + _QUOTED_OR_BARE
+        ),
+    ),
+)
+
+_MARKER: Final = "[REDACTED:{kind}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Scrubbed:
+    text: str
+    secrets_removed: int
+
+
+def scrub(text: str) -> Scrubbed:
+    """`text` with every secret replaced by a marker, and how many were replaced."""
+    removed = 0
+    for kind, pattern in _PATTERNS:
+        marker = _MARKER.format(kind=kind)
+
+        def replace(match: re.Match[str], marker: str = marker) -> str:
+            nonlocal removed
+            group = next((name for name, v in match.groupdict().items() if v is not None), None)
+            whole = match.group(0)
+            value = whole if group is None else match.group(group)
+            if value.startswith("[REDACTED:"):
+                return whole  # an earlier, more specific pattern got it already
+            removed += 1
+            if group is None:
+                return marker
+            start, end = match.start(group) - match.start(), match.end(group) - match.start()
+            return whole[:start] + marker + whole[end:]
+
+        text = pattern.sub(replace, text)
+    return Scrubbed(text=text, secrets_removed=removed)
+
+
+def scrub_text(text: str) -> str:
+    """Just the scrubbed text (for detail fields that carry no count)."""
+    return scrub(text).text
+
+
+def is_secret_name(name: str) -> bool:
+    """A header or metadata key whose value is a credential whatever it looks like."""
+    return _SECRET_NAME.search(name) is not None
+
+
+_SECRET_NAME: Final = re.compile(
+    r"(?i)(authorization|api[_-]?key|apikey|secret|password|passwd|token|cookie|credential|"
+    r"private[_-]?key|session[_-]?key|signature)"
+)
