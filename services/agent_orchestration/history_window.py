@@ -6,6 +6,8 @@ Rules, in order of precedence:
 2. Older messages are added newest first while they fit whole; the first one that does not fit
    ends the window. Oldest messages are dropped first, no message is cut in half, and the window
    stays contiguous (skipping a long message to squeeze in older ones would garble the thread).
+The order is the one session-commands gives (conversation order: each answer right after its
+question, the turn's own user message last), so it is kept as it is, not re-sorted by seq.
 Characters stand in for tokens (roughly four characters per token for English text); a pure
 count keeps this independent of any provider's tokenizer.
 """
@@ -26,7 +28,7 @@ class HistoryBudget:
 def select_history(
     messages: Sequence[ContextMessage], budget: HistoryBudget
 ) -> list[ContextMessage]:
-    ordered = sorted(messages, key=lambda message: message.seq)
+    ordered = list(messages)
     if not ordered:
         return []
     start = _current_exchange_start(ordered)

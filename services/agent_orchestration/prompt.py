@@ -2,7 +2,7 @@
 
 Order of the prompt: the agent's system prompt, the session's system prompt, the history window
 (`history_window.py`), and the tools the agent is offered (`switch_agent` with the enum of the
-agents it may hand off to, unless the turn has used up its hops).
+agents it may hand off to, unless the turn has used up its hops or the session its switches).
 """
 
 import re
@@ -17,17 +17,23 @@ from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatal
 from services.agent_orchestration.handoff_tool import switch_agent_tool
 from services.agent_orchestration.history_window import HistoryBudget, select_history
 
-LAST_HOP_INSTRUCTION = (
+NO_HANDOFF_INSTRUCTION = (
     "This turn cannot be handed to another agent any more: answer the user yourself."
 )
 
 _NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+SESSION_SWITCH_CAP = 10
+"""session-commands refuses the 11th switch of a session (and fails the turn), so an agent is
+not offered a handoff the session would refuse."""
+
+
 @dataclass(frozen=True, slots=True)
 class PromptLimits:
     history: HistoryBudget
     max_hops_per_turn: int
+    session_switch_cap: int = SESSION_SWITCH_CAP
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +56,13 @@ def build_llm_request(
     turn: TurnStep, catalogue: AgentCatalogue, limits: PromptLimits, now: datetime
 ) -> LLMRequested:
     profile = catalogue.profile(turn.agent)
-    last_hop = turn.step >= limits.max_hops_per_turn
+    handoffs_closed = (
+        turn.step >= limits.max_hops_per_turn
+        or turn.context.switch_count >= limits.session_switch_cap
+    )
     agent_prompt = (
-        f"{profile.system_prompt}\n\n{LAST_HOP_INSTRUCTION}"
-        if last_hop and profile.handoffs
+        f"{profile.system_prompt}\n\n{NO_HANDOFF_INSTRUCTION}"
+        if handoffs_closed and profile.handoffs
         else profile.system_prompt
     )
     messages = [ChatMessage(role=MessageRole.SYSTEM, content=agent_prompt)]
@@ -75,7 +84,7 @@ def build_llm_request(
         step=turn.step,
         agent=turn.agent,
         messages=messages,
-        tools=tools_for(turn.agent, catalogue, last_hop=last_hop),
+        tools=tools_for(turn.agent, catalogue, handoffs_closed=handoffs_closed),
         model=profile.model,
         temperature=profile.temperature,
         max_tokens=profile.max_tokens,
@@ -83,14 +92,14 @@ def build_llm_request(
 
 
 def tools_for(
-    agent: AgentType, catalogue: AgentCatalogue, *, last_hop: bool
+    agent: AgentType, catalogue: AgentCatalogue, *, handoffs_closed: bool
 ) -> list[ToolDefinition]:
     profile = catalogue.profile(agent)
     tools: list[ToolDefinition] = []
     for name in profile.tools:
         # Withholding the tool on the last hop stops ping-pong at the source; the policy
         # still refuses a switch there in case a model calls a tool it was not offered.
-        if name == SWITCH_AGENT_TOOL and not last_hop:
+        if name == SWITCH_AGENT_TOOL and not handoffs_closed:
             tools.append(switch_agent_tool(catalogue, profile.handoffs))
     return tools
 

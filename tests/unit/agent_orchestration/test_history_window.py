@@ -85,12 +85,18 @@ def test_the_message_count_is_bounded() -> None:
     assert [m.seq for m in window] == [6, 7, 8, 9]
 
 
-def test_messages_are_ordered_by_sequence_number() -> None:
-    history = _conversation(4, 5)
+def test_the_given_conversation_order_is_kept() -> None:
+    # session-commands puts an answer right after its question even when a message sent
+    # meanwhile has a lower seq; re-sorting by seq would separate them again.
+    history = [
+        message(1, USER, "first question"),
+        message(3, ASSISTANT, "first answer", agent=AgentType.ASK),
+        message(2, USER, "second question"),
+    ]
 
-    window = select_history(list(reversed(history)), HistoryBudget(10_000, 50))
+    window = select_history(history, HistoryBudget(10_000, 50))
 
-    assert [m.seq for m in window] == [1, 2, 3, 4]
+    assert [m.seq for m in window] == [1, 3, 2]
 
 
 def test_an_empty_history_gives_an_empty_window() -> None:

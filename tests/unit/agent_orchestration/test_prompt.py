@@ -12,7 +12,7 @@ from services.agent_orchestration.catalogue import AgentCatalogue
 from services.agent_orchestration.catalogue_file import load_default_catalogue, parse_catalogue
 from services.agent_orchestration.history_window import HistoryBudget
 from services.agent_orchestration.prompt import (
-    LAST_HOP_INSTRUCTION,
+    NO_HANDOFF_INSTRUCTION,
     PromptLimits,
     TurnStep,
     build_llm_request,
@@ -112,7 +112,7 @@ def test_model_and_temperature_come_from_the_catalogue() -> None:
 
 @pytest.mark.parametrize("agent", list(AgentType))
 def test_each_agent_is_offered_switch_agent_with_exactly_its_targets(agent: AgentType) -> None:
-    [tool] = tools_for(agent, CATALOGUE, last_hop=False)
+    [tool] = tools_for(agent, CATALOGUE, handoffs_closed=False)
 
     assert tool.name == "switch_agent"
     assert tool.parameters == {
@@ -138,15 +138,15 @@ def test_an_agent_without_handoffs_is_offered_no_tools() -> None:
     request = build_llm_request(_turn(AgentType.ASK), catalogue, LIMITS, NOW)
 
     assert request.tools == []
-    assert LAST_HOP_INSTRUCTION not in request.messages[0].content
+    assert NO_HANDOFF_INSTRUCTION not in request.messages[0].content
 
 
-def test_the_last_hop_withholds_switch_agent_and_says_so() -> None:
+def test_the_handoffs_closed_withholds_switch_agent_and_says_so() -> None:
     request = build_llm_request(_turn(AgentType.CODER, step=5), CATALOGUE, LIMITS, NOW)
     before = build_llm_request(_turn(AgentType.CODER, step=4), CATALOGUE, LIMITS, NOW)
 
     assert request.tools == []
-    assert request.messages[0].content.endswith(LAST_HOP_INSTRUCTION)
+    assert request.messages[0].content.endswith(NO_HANDOFF_INSTRUCTION)
     assert [tool.name for tool in before.tools] == ["switch_agent"]
 
 
@@ -156,3 +156,15 @@ def test_the_request_encodes_for_kafka() -> None:
     record = encode(request, source="agent-orchestration")
 
     assert record.key == b"session-1"
+
+
+def test_at_the_sessions_switch_cap_no_handoff_is_offered() -> None:
+    capped = context(switch_count=10)
+    below = context(switch_count=9)
+
+    request = build_llm_request(_turn(AgentType.CODER, step=1, ctx=capped), CATALOGUE, LIMITS, NOW)
+    before = build_llm_request(_turn(AgentType.CODER, step=1, ctx=below), CATALOGUE, LIMITS, NOW)
+
+    assert request.tools == []
+    assert request.messages[0].content.endswith(NO_HANDOFF_INSTRUCTION)
+    assert [tool.name for tool in before.tools] == ["switch_agent"]

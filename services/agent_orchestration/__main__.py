@@ -1,0 +1,21 @@
+"""`python -m services.agent_orchestration`: run until SIGTERM / SIGINT (drains first)."""
+
+import asyncio
+import sys
+
+from services.agent_orchestration.app import build
+from services.agent_orchestration.catalogue_file import CatalogueError
+
+
+def main() -> None:
+    try:
+        service = build()
+    except CatalogueError as exc:
+        # An operator's mistake, not a crash: say what is wrong, without a traceback.
+        print(f"agent-orchestration: {exc}", file=sys.stderr)
+        sys.exit(2)
+    asyncio.run(service.runtime.app.run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Wiring of agent-orchestration: `faststream run services.agent_orchestration.app:app` or
+`python -m services.agent_orchestration`.
+
+    session-events ─┐                                   ┌─▶ llm-requests (LLMRequested)
+                    ├─▶ OrchestrationHandler (decide) ──┤
+    llm-results ────┘                                   └─▶ turns (SwitchAgentForTurn,
+                                                                  CompleteTurn, FailTurn)
+
+Stateless: no database. One consumer in its own group reads both input topics; the shared
+runtime orders each session's records, commits past finished ones, retries broker outages and
+dead-letters records that do not decode. The agent catalogue is loaded and validated here,
+before anything is consumed, so a bad catalogue stops the service at start-up.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.topics import Service
+from services.agent_orchestration.catalogue import AgentCatalogue
+from services.agent_orchestration.catalogue_file import load_catalogue
+from services.agent_orchestration.handler import OrchestrationHandler, OrchestrationTopics
+from services.agent_orchestration.settings import OrchestrationSettings
+from services.runtime import Record, ServiceRuntime
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestrationService:
+    settings: OrchestrationSettings
+    catalogue: AgentCatalogue
+    topics: OrchestrationTopics
+    runtime: ServiceRuntime
+    handler: OrchestrationHandler
+
+
+def build(
+    settings: OrchestrationSettings | None = None, *, configure_logs: bool = True
+) -> OrchestrationService:
+    settings = settings or OrchestrationSettings()
+    catalogue = load_catalogue(settings.agent_catalogue_path)  # CatalogueError: refuse to start
+    runtime = ServiceRuntime(
+        Service.AGENT_ORCHESTRATION.value, settings, configure_logs=configure_logs
+    )
+    topics = OrchestrationTopics.with_prefix(settings.topic_prefix)
+    handler = OrchestrationHandler(
+        topics=topics,
+        catalogue=catalogue,
+        limits=settings.prompt_limits(),
+        publish=runtime.publish,
+    )
+
+    @runtime.consumer(*topics.inputs, group_id=settings.orchestration_consumer_group)
+    async def orchestrate(record: Record) -> None:
+        """TurnStarted / AgentSwitched → LLMRequested; LLMCompleted / LLMFailed → turn command."""
+        await handler(record)
+
+    return OrchestrationService(settings, catalogue, topics, runtime, handler)
+
+
+def __getattr__(name: str) -> Any:
+    # `faststream run services.agent_orchestration.app:app` reads `app`; built on first access
+    # so that importing this module (tests, the CLI) builds nothing and reads no environment.
+    if name == "app":
+        return build().runtime.app
+    raise AttributeError(name)
