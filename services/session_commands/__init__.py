@@ -1,0 +1,1 @@
+"""session-commands: the single writer of session state (decider, MongoDB, session events)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from contracts.base import derive_id
+from contracts.base import Message, derive_id
 from contracts.commands import (
     CloseSession,
     CreateSession,
@@ -59,6 +59,18 @@ SessionCommand = (
     | ExpireSession
 )
 TurnCommand = SwitchAgentForTurn | CompleteTurn | FailTurn
+_COMMAND_TYPES = (
+    CreateSession,
+    SubmitUserMessage,
+    SwitchAgent,
+    UpdateSession,
+    CloseSession,
+    ReopenSession,
+    SwitchAgentForTurn,
+    CompleteTurn,
+    FailTurn,
+    ExpireSession,
+)
 
 _Event = TypeVar("_Event", bound=SessionEvent)
 
@@ -135,6 +147,13 @@ class _Outcome:
     def final_rejection(self, reason: RejectionReason, detail: str) -> Decision:
         self.reject(reason, detail)
         return self.decision(remember=False)
+
+
+def as_session_command(message: Message) -> SessionCommand:
+    """Narrow a decoded message; decoding with the topic already restricts the types."""
+    if not isinstance(message, _COMMAND_TYPES):
+        raise TypeError(f"{type(message).__name__} is not a session command")
+    return message
 
 
 def decide(

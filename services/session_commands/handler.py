@@ -1,0 +1,176 @@
+"""One command in, its events out: decode → load → decide → persist → publish.
+
+The runtime's key-ordered consumer calls `SessionCommandHandler` once per record of `commands`
+and `turns` (co-partitioned: this instance owns partition p of both), one record at a time per
+session, and commits the offset only after it returns. The sequence, and why it is crash-safe:
+
+1. load the session document; if its outbox is not empty (a crash after step 5 of an earlier
+   command), publish it first, then clear it;
+2. if the command id was processed already: done (a redelivery);
+3. decide (pure);
+4. insert the message documents the events add (duplicate keys ignored: idempotent);
+5. compare-and-set the session document on its version: new state, the command id, and the
+   encoded events as the outbox — in one single-document write;
+6. publish the outbox, waiting for the broker's acks;
+7. clear the outbox (same version); return → the offset may be committed.
+
+A crash anywhere before 5 re-runs the command from scratch (same state, same decision, same
+ids). A crash after 5 finds the outbox at step 1 of the redelivery and publishes it. A version
+conflict at 5 means another writer (a zombie after a rebalance): retry, i.e. reload.
+
+Ack policy, explicitly: done → committed; Mongo or broker unavailable, or a version conflict →
+`RetryableError` (this session waits, others flow); undecodable record → any other exception,
+which the runtime dead-letters; a valid but refused command → `CommandRejected`, published.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka.errors import KafkaError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+
+from contracts.base import utc_now
+from contracts.codec import EncodedRecord, decode, encode
+from contracts.envelope import Envelope
+from contracts.session_events import SessionEvent
+from contracts.topics import Service, TopicName
+from services.runtime.errors import RetryableError
+from services.runtime.record import Record
+from services.runtime.telemetry.log_context import bind_log_context
+from services.runtime.telemetry.tracing import current_traceparent
+from services.session_commands.decider import SessionCommand, as_session_command, decide
+from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
+from services.session_commands.repository import ConcurrentWriteError, SessionRepository
+
+log = logging.getLogger(__name__)
+
+SOURCE = Service.SESSION_COMMANDS.value
+
+Publish = Callable[[str, EncodedRecord], Awaitable[None]]
+
+_TRANSIENT = (ConnectionFailure, ExecutionTimeout, WTimeoutError, KafkaError, ConcurrentWriteError)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCommandTopics:
+    """Full topic names: the two command topics it reads, the events topic it writes."""
+
+    commands: str
+    turns: str
+    session_events: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> "SessionCommandTopics":
+        return cls(
+            commands=f"{prefix}{TopicName.COMMANDS.value}",
+            turns=f"{prefix}{TopicName.TURNS.value}",
+            session_events=f"{prefix}{TopicName.SESSION_EVENTS.value}",
+        )
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        return (self.commands, self.turns)
+
+    def input_topic(self, full_name: str) -> TopicName:
+        if full_name == self.commands:
+            return TopicName.COMMANDS
+        if full_name == self.turns:
+            return TopicName.TURNS
+        raise NotAnInputTopic(f"session-commands does not read {full_name!r}")
+
+
+class NotAnInputTopic(ValueError):
+    """Subscribed to a topic session-commands does not read: a deployment error."""
+
+
+class KeyMismatch(ValueError):
+    """The record's key is not its session id: it may sit on another owner's partition, so
+    applying it could race that owner. Dead-lettered, never applied."""
+
+
+def truncate_to_millis(moment: datetime) -> datetime:
+    # MongoDB stores milliseconds; the state's copy and the indexed copy must compare equal
+    # (the expiry job hands the indexed one back in ExpireSession.last_activity_at).
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class SessionCommandHandler:
+    def __init__(
+        self,
+        *,
+        topics: SessionCommandTopics,
+        repository: SessionRepository,
+        publish: Publish,
+        policy: DeciderPolicy = DEFAULT_POLICY,
+        clock: Callable[[], datetime] = utc_now,
+        after_write: Callable[[], None] = lambda: None,
+        span_traceparent: Callable[[], str | None] = current_traceparent,
+    ) -> None:
+        self._topics = topics
+        self._repository = repository
+        self._publish = publish
+        self._policy = policy
+        self._clock = clock
+        self._after_write = after_write  # test hook: crash between write and publish
+        self._span_traceparent = span_traceparent
+
+    async def __call__(self, record: Record) -> None:
+        """External and internal commands in; session events (incl. CommandRejected) out."""
+        topic = self._topics.input_topic(record.topic)
+        decoded = decode(record.value, record.headers, topic=topic)  # DecodeError → dead letter
+        command = as_session_command(decoded.message)
+        if record.session_id != command.session_id:
+            raise KeyMismatch(f"key {record.session_id!r} != session id {command.session_id!r}")
+        bind_log_context(turn_id=getattr(command, "turn_id", None))
+        try:
+            await self._apply(command, decoded.envelope)
+        except _TRANSIENT as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _apply(self, command: SessionCommand, envelope: Envelope) -> None:
+        stored = await self._repository.load(command.session_id)
+        if stored is not None and stored.outbox:
+            await self._publish_all(stored.outbox)
+            stored = await self._repository.clear_outbox(stored)
+        if stored is not None and stored.has_processed(command.id):
+            return
+        decision = decide(
+            stored.state if stored is not None else None,
+            command,
+            now=truncate_to_millis(self._clock()),
+            policy=self._policy,
+        )
+        records = [self._encode(event, command, envelope) for event in decision.events]
+        if decision.remember and decision.state is not None:
+            await self._repository.append_messages(decision.events)
+            saved = await self._repository.save(stored, decision.state, records, command.id)
+            self._after_write()
+            await self._publish_all(records)
+            await self._repository.clear_outbox(saved)
+        else:
+            # Nothing to remember: deciding again yields the same events with the same ids.
+            await self._publish_all(records)
+        if decision.rejection is not None:
+            log.info(
+                "command refused: %s",
+                decision.rejection.value,
+                extra={"command_id": command.id, "command_type": command.type},
+            )
+
+    def _encode(
+        self, event: SessionEvent, command: SessionCommand, envelope: Envelope
+    ) -> EncodedRecord:
+        return encode(
+            event,
+            source=SOURCE,
+            correlation_id=envelope.correlation_id or command.id,
+            causation_id=command.id,
+            traceparent=self._span_traceparent() or envelope.traceparent,
+        )
+
+    async def _publish_all(self, records: Sequence[EncodedRecord]) -> None:
+        # One at a time: the events of one command must reach the partition in order.
+        for record in records:
+            await self._publish(self._topics.session_events, record)

@@ -1,0 +1,58 @@
+"""session-commands settings: env prefix `AGENT_RUNTIME_`, like every service."""
+
+from datetime import timedelta
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
+from services.runtime.settings import RuntimeSettings
+from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
+
+
+class SessionCommandsSettings(RuntimeSettings):
+    session_commands_consumer_group: str = Field(
+        "agent-runtime.session-commands", min_length=1, max_length=255
+    )
+    mid_turn_policy: MidTurnPolicy = Field(
+        MidTurnPolicy.QUEUE,
+        description="A user message during a turn: `queue` it as the next turn, or `reject` it.",
+    )
+    max_queued_messages: int = Field(10, ge=0, le=100)
+    context_max_messages: int = Field(
+        20, ge=1, le=MAX_CONTEXT_MESSAGES, description="Messages in a TurnStarted context."
+    )
+    context_max_chars: int = Field(48_000, ge=MAX_CONTENT_LENGTH, le=200_000)
+    processed_command_ids: int = Field(
+        1_000, ge=10, le=10_000, description="Command ids remembered per session (idempotency)."
+    )
+    message_id_window: int = Field(1_000, ge=10, le=10_000)
+    session_ttl_s: PositiveFloat = Field(
+        86_400.0, description="Inactivity after which the expiry job expires a session (24 h)."
+    )
+    expired_retention_s: PositiveFloat = Field(
+        7 * 86_400.0, description="How long an expired session and its messages are kept."
+    )
+    expiry_interval_s: PositiveFloat = Field(300.0, description="How often the expiry job runs.")
+    expiry_batch_size: PositiveInt = Field(1_000, le=100_000)
+    crash_after_writes: PositiveInt | None = Field(
+        None,
+        description="TEST HOOK: exit the process right after the N-th session write, before "
+        "its events are published (crash-safety tests). Never set in production.",
+    )
+
+    def decider_policy(self) -> DeciderPolicy:
+        return DeciderPolicy(
+            mid_turn=self.mid_turn_policy,
+            max_queued_messages=self.max_queued_messages,
+            context_max_messages=self.context_max_messages,
+            context_max_chars=self.context_max_chars,
+            message_id_window=self.message_id_window,
+        )
+
+    @property
+    def session_ttl(self) -> timedelta:
+        return timedelta(seconds=self.session_ttl_s)
+
+    @property
+    def expired_retention(self) -> timedelta:
+        return timedelta(seconds=self.expired_retention_s)
