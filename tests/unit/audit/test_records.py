@@ -1,0 +1,122 @@
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.agents import AgentType, MessageRole
+from contracts.audit import RedactionMode
+from contracts.codec import encode
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_MESSAGE_BYTES
+from contracts.llm import ChatMessage, LLMFailed, LLMRequested
+from contracts.topics import TopicName
+from services.audit.facts import view_of
+from services.audit.records import (
+    FactIdentity,
+    Origin,
+    RecordClock,
+    build_entry,
+    record_id,
+    trace_id_of,
+)
+from services.audit.redaction import RedactionPolicy
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_the_record_id_depends_only_on_source_topic_and_fact_id() -> None:
+    assert record_id(TopicName.COMMANDS, "c-1") == record_id(TopicName.COMMANDS, "c-1")
+    assert record_id(TopicName.COMMANDS, "c-1") != record_id(TopicName.TURNS, "c-1")
+    assert record_id(TopicName.COMMANDS, "c-1") != record_id(TopicName.COMMANDS, "c-2")
+    assert record_id(TopicName.COMMANDS, "c-1").startswith("audit-")
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "trace_id"),
+    [
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+        (
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", None),
+        ("not a traceparent", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_trace_id_of(traceparent: str | None, trace_id: str | None) -> None:
+    assert trace_id_of(traceparent) == trace_id
+
+
+def test_the_record_clock_never_repeats_or_goes_back() -> None:
+    clock = RecordClock()
+    moments = [clock.now() for _ in range(2_000)]
+    assert all(a < b for a, b in itertools.pairwise(moments))
+
+
+def test_full_content_too_large_to_publish_falls_back_to_hashes() -> None:
+    # 40 messages of 32,000 characters: valid as a model, ~1.3 MB as a record.
+    request = LLMRequested(
+        id="r-1",
+        session_id="s-1",
+        tenant_id="acme",
+        invocation_id="inv-1",
+        turn_id="turn-1",
+        step=0,
+        agent=AgentType.CODER,
+        messages=[
+            ChatMessage(role=MessageRole.USER, content="x" * MAX_CONTENT_LENGTH) for _ in range(40)
+        ],
+    )
+    fact = FactIdentity(
+        fact_id=request.id,
+        fact_type=request.type,
+        fact_time=AT,
+        session_id="s-1",
+        source_service="agent-orchestration",
+    )
+    entry = build_entry(
+        fact,
+        view_of(request),
+        Origin(TopicName.LLM_REQUESTS, "p.llm-requests", 0, 1),
+        RedactionPolicy(RedactionMode.FULL),
+        AT,
+    )
+    assert len(entry.encode().value) < MAX_MESSAGE_BYTES
+    assert {p.content.mode for p in entry.record.content_parts} == {RedactionMode.HASHED}
+    assert entry.record.detail["redaction_downgraded"] is True
+    assert len(entry.record.content_parts) == 40
+
+
+def test_free_text_in_detail_is_scrubbed_and_bounded() -> None:
+    failed = LLMFailed(
+        id="r-2",
+        session_id="s-1",
+        tenant_id="acme",
+        invocation_id="inv-1",
+        turn_id="turn-1",
+        step=0,
+        agent=AgentType.ASK,
+        error_class="provider_error",
+        message="Incorrect API key provided: sk-live0123456789abcdef " + "x" * 900,
+        retryable=False,
+    )
+    fact = FactIdentity(failed.id, failed.type, AT, "s-1", "llm-invocation")
+    entry = build_entry(
+        fact,
+        view_of(failed),
+        Origin(TopicName.LLM_RESULTS, "p.llm-results", 0, 0),
+        RedactionPolicy(),
+        AT,
+    )
+    message = entry.record.detail["message"]
+    assert isinstance(message, str)
+    assert "sk-live" not in message
+    assert "[REDACTED:api_key]" in message
+    assert len(message) <= 1_000
+    encode(entry.record, source="audit", structured=True)

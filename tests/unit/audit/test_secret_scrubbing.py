@@ -1,0 +1,77 @@
+import pytest
+
+from services.audit.secret_scrubbing import is_secret_name, scrub
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kind"),
+    [
+        ("key sk-proj-Abc123Def456Ghi789 here", "sk-proj-Abc123Def456Ghi789", "api_key"),
+        ("sk-ant-api03-ZyXwVuTsRqPoNmLk", "sk-ant-api03-ZyXwVuTsRqPoNmLk", "api_key"),
+        ("OPENAI_API_KEY=sk-abcdefghijklmnop", "sk-abcdefghijklmnop", "api_key"),
+        ("id AKIAIOSFODNN7EXAMPLE.", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
+        ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789abcdefghij", "github_token"),
+        ("xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij", "slack_token"),
+        ("AIzaSyA1234567890abcdefghijklmnopqrstu", "AIzaSyA1234567890abcdefg", "google_api_key"),
+        ("hf_abcdefghijklmnopqrstuvwxyz", "hf_abcdefghijklmnopqrstuvwxyz", "huggingface_token"),
+        ("eyJhbGciOi.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4", "eyJhbGciOi.eyJzdWIiOiIx", "jwt"),
+        ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl", "authorization"),
+        ('{"Authorization": "Basic dXNlcjpwYXNz"}', "dXNlcjpwYXNz", "authorization"),
+        ("curl -H 'bearer qwertyuiop123'", "qwertyuiop123", "bearer_token"),
+        ("postgres://app:s3cr3t-pw@db:5432/x", "app:s3cr3t-pw", "url_credentials"),
+        ('{"password": "correct horse battery"}', "correct horse battery", "credential"),
+        ("api_key = 'abcd1234efgh'", "abcd1234efgh", "credential"),
+        ("X-Api-Key: 0123456789abcdef", "0123456789abcdef", "credential"),
+        ("client_secret=zzzzzzzz", "zzzzzzzz", "credential"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            "MIIEpAIBAAKCAQEA",
+            "private_key",
+        ),
+    ],
+)
+def test_a_secret_is_replaced_by_a_marker_of_its_kind(text: str, secret: str, kind: str) -> None:
+    result = scrub(text)
+    assert secret not in result.text
+    assert f"[REDACTED:{kind}]" in result.text
+    assert result.secrets_removed == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The checkout crashes when the cart is empty.",
+        "max_tokens: 100, prompt_tokens=20",
+        "the token is expired; ask for a new one",
+        "a task-force of risk-assessment folks",
+        "see https://example.com/docs?page=2",
+        "",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert scrub(text).text == text
+    assert scrub(text).secrets_removed == 0
+
+
+def test_a_secret_matched_by_two_patterns_counts_once() -> None:
+    result = scrub('Authorization: Bearer sk-abcdefghijklmnop and {"api_key": "sk-qrstuvwxyz12"}')
+    assert result.text == (
+        'Authorization: Bearer [REDACTED:api_key] and {"api_key": "[REDACTED:api_key]"}'
+    )
+    assert result.secrets_removed == 2
+
+
+def test_scrubbing_is_idempotent() -> None:
+    once = scrub("token=abcdefgh and sk-abcdefghijklmnop").text
+    assert scrub(once).text == once
+    assert scrub(once).secrets_removed == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("Authorization", True), ("x-api-key", True), ("Cookie", True), ("ce_type", False)],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
