@@ -57,6 +57,7 @@ class ConsumerOptions:
     commit_interval_s: float = 1.0
     drain_timeout_s: float = 20.0
     rebalance_drain_timeout_s: float = 10.0
+    backpressure_block_s: float = 5.0
     backoff: Backoff = field(default_factory=Backoff)
 
     @property
@@ -147,8 +148,9 @@ class KeyOrderedConsumer:
             return
         if self._scheduler.submit(record):
             self._start_key(ordering_key(record), record)
-        self._apply_backpressure()
         self._report_gauges()
+        if self.in_flight >= self._options.max_in_flight:
+            await self._wait_for_capacity()
 
     def _start_key(self, key: OrderingKey, record: Record) -> None:
         self._workers[key] = asyncio.create_task(self._run_key(key, record))
@@ -298,21 +300,38 @@ class KeyOrderedConsumer:
 
     def on_partitions_assigned(self, assigned: Iterable[PartitionId]) -> None:
         self._assigned |= set(assigned)
-        self._paused = False  # aiokafka starts every new assignment unpaused
-        if self._stopping.is_set():
+        was_paused, self._paused = self._paused, False  # a new assignment starts unpaused
+        if self._stopping.is_set() or (was_paused and self.in_flight > self._options.resume_at):
             self._pause_all()
-        else:
-            self._apply_backpressure()
 
     # ------------------------------------------------------------ backpressure
+
+    async def _wait_for_capacity(self) -> None:
+        """At the bound: first hold the fetch loop, then pause the partitions.
+
+        Holding `dispatch` stops FastStream's loop from calling `getone()`, and aiokafka keeps
+        its prefetched records: no refetch when a slot frees a moment later. But aiokafka
+        counts time outside `getone()` against max.poll.interval.ms and would leave the group,
+        so a saturation that lasts (a dependency down, records retrying) pauses every
+        partition instead and returns; `getone()` then waits without fetching, and
+        `_apply_backpressure` resumes once in-flight drops to `resume_at`.
+        """
+        deadline = time.monotonic() + self._options.backpressure_block_s
+        while (
+            self.in_flight >= self._options.max_in_flight
+            and not self._stopping.is_set()
+            and time.monotonic() < deadline
+        ):
+            await self._wait_progress(deadline)
+        if self.in_flight >= self._options.max_in_flight and not self._stopping.is_set():
+            log.info("%s: %d records in flight, pausing partitions", self.name, self.in_flight)
+            self._pause_all()
 
     def _apply_backpressure(self) -> None:
         in_flight = self.in_flight
         if self._stopping.is_set():
             return
-        if not self._paused and in_flight >= self._options.max_in_flight:
-            self._pause_all()
-        elif self._paused and in_flight <= self._options.resume_at:
+        if self._paused and in_flight <= self._options.resume_at:
             consumer = self._consumer()
             if consumer is not None:
                 consumer.resume(*consumer.assignment())

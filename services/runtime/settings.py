@@ -27,6 +27,9 @@ class RuntimeSettings(BaseSettings):
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field("agent_runtime", min_length=1, max_length=63)
     topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")
+    dead_letter_topic: str | None = Field(
+        None, description="Full name; default: topic_prefix + 'dead-letters'."
+    )
 
     # Consumer
     max_in_flight: PositiveInt = Field(
@@ -41,6 +44,9 @@ class RuntimeSettings(BaseSettings):
     )
     rebalance_drain_timeout_s: PositiveFloat = Field(
         10.0, description="Revoke: how long in-flight handlers of revoked partitions may finish."
+    )
+    backpressure_block_s: PositiveFloat = Field(
+        5.0, description="At the bound, hold the fetch loop this long before pausing partitions."
     )
     retry_initial_backoff_s: PositiveFloat = 0.1
     retry_max_backoff_s: PositiveFloat = 30.0
@@ -67,10 +73,16 @@ class RuntimeSettings(BaseSettings):
         """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
         return f"{self.topic_prefix}{name}"
 
+    @property
+    def dead_letters(self) -> str:
+        return self.dead_letter_topic or self.topic("dead-letters")
+
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:
         if self.retry_initial_backoff_s > self.retry_max_backoff_s:
             raise ValueError("retry_initial_backoff_s must be <= retry_max_backoff_s")
+        if self.backpressure_block_s * 1000 * 2 > self.max_poll_interval_ms:
+            raise ValueError("backpressure_block_s must be under half of max_poll_interval_ms")
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
         return self

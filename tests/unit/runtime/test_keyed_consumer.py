@@ -133,13 +133,26 @@ async def test_commit_never_passes_an_unfinished_record() -> None:
     assert all(set(c) <= {P0, P1} for c in fake.commits)  # always explicit offsets
 
 
-async def test_pauses_at_the_bound_and_resumes_below_it() -> None:
+async def test_at_the_bound_dispatch_holds_until_a_slot_frees() -> None:
     events, handler = gate()
-    consumer, fake, _ = make(handler, max_in_flight=4, resume_ratio=0.5)
+    consumer, fake, _ = make(handler, max_in_flight=2, backpressure_block_s=5)
+    await consumer.dispatch(rec("a", 0))
+    held = asyncio.create_task(consumer.dispatch(rec("b", 1)))
+    await asyncio.sleep(0.02)
+    assert not held.done()  # the fetch loop is held: no getone() while at the bound
+    events[0].set()
+    await asyncio.wait_for(held, 1)
+    assert not fake.paused  # a short saturation never pauses (no refetch of the buffer)
+    events[1].set()
+
+
+async def test_a_lasting_saturation_pauses_and_resumes_below_the_low_mark() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_in_flight=4, resume_ratio=0.5, backpressure_block_s=0.02)
     for offset in range(3):
         await consumer.dispatch(rec(f"k{offset}", offset))
     assert not fake.paused
-    await consumer.dispatch(rec("k3", 3))
+    await asyncio.wait_for(consumer.dispatch(rec("k3", 3)), 1)
     assert fake.paused == {P0, P1}
     events[0].set()
     await eventually(lambda: consumer.in_flight == 3)
@@ -301,7 +314,7 @@ async def test_records_of_unassigned_partitions_are_ignored() -> None:
 
 async def test_new_assignment_is_paused_again_while_over_the_bound() -> None:
     events, handler = gate()
-    consumer, fake, _ = make(handler, max_in_flight=1)
+    consumer, fake, _ = make(handler, max_in_flight=1, backpressure_block_s=0.01)
     await consumer.dispatch(rec("a", 0, P1))
     assert fake.paused == {P0, P1}
     await asyncio.wait_for(consumer.on_partitions_revoked([P0]), 1)
