@@ -8,7 +8,8 @@ nothing once it is marked published.
 
 Failures:
 - a source record that does not decode raises `DecodeError`: the runtime dead-letters it, and
-  that dead letter comes back here as a `dead_lettered` fact;
+  that dead letter comes back here as a `dead_lettered` fact (its record id keyed by the bad
+  record, not by the dead letter: records.own_dead_letter_key);
 - a record on the dead-letters topic never raises (except RetryableError): whatever is wrong
   with it is audited as it is. Otherwise a dead letter about a dead letter would be audited
   into another dead letter, and so on (docs/audit.md, "No dead-letter loop");
@@ -17,6 +18,7 @@ Failures:
 
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
@@ -24,7 +26,7 @@ from contracts.base import is_valid_id
 from contracts.codec import Decoded, EncodedRecord, decode
 from contracts.dead_letters import DeadLetter
 from contracts.envelope import H_SOURCE
-from contracts.topics import TopicName
+from contracts.topics import Service, TopicName
 from services.audit.dead_letter_facts import (
     UNDECODABLE_DEAD_LETTER,
     dead_letter_view,
@@ -39,6 +41,7 @@ from services.audit.records import (
     RecordClock,
     StoredEntry,
     build_entry,
+    own_dead_letter_key,
 )
 from services.audit.redaction import RedactionPolicy
 from services.runtime.errors import RetryableError
@@ -110,8 +113,15 @@ class AuditHandler:
     def _dead_letter_entry(self, record: Record, origin: Origin) -> AuditEntry:
         try:
             decoded = decode(record.value, record.headers, topic=TopicName.DEAD_LETTERS)
-            assert isinstance(decoded.message, DeadLetter)
-            return self._build(_identity(decoded), dead_letter_view(decoded.message), origin)
+            letter = decoded.message
+            assert isinstance(letter, DeadLetter)
+            fact = _identity(decoded)
+            if letter.source_service == Service.AUDIT.value:
+                key = own_dead_letter_key(
+                    letter.origin_topic, letter.origin_partition, letter.origin_offset
+                )
+                fact = replace(fact, dedup_key=key)
+            return self._build(fact, dead_letter_view(letter), origin)
         except RetryableError:
             raise
         except Exception as exc:  # anything: a dead letter is never dead-lettered again

@@ -47,6 +47,8 @@ class FactIdentity:
     source_service: str
     correlation_id: str | None = None
     traceparent: str | None = None
+    dedup_key: str | None = None
+    """What the record id is derived from when not the fact id (see `own_dead_letter_key`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,16 @@ class StoredEntry:
 
 def record_id(topic: TopicName, fact_id: str) -> str:
     return derive_id("audit", topic.value, fact_id)
+
+
+def own_dead_letter_key(origin_topic: str, origin_partition: int, origin_offset: int) -> str:
+    """Dedup key of a dead letter that audit itself caused (it could not decode a source record).
+
+    Every audit consumer group that reads the bad record dead-letters it anew, under an id
+    that includes the group (the runtime's rule). Keyed by the bad record instead, a replay
+    of the sources in a new audit group finds the trail's existing record: no new record ids.
+    """
+    return f"audit-dead-letter:{origin_topic}:{origin_partition}:{origin_offset}"
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
@@ -126,7 +138,7 @@ def _entry(
     source = fact.traceparent if trace_id_of(fact.traceparent) else None
     span = span_traceparent if trace_id_of(span_traceparent) else None
     record = AuditRecord(
-        id=record_id(origin.topic, fact.fact_id),
+        id=record_id(origin.topic, fact.dedup_key or fact.fact_id),
         session_id=fact.session_id,
         occurred_at=recorded_at,
         tenant_id=view.tenant_id,

@@ -6,18 +6,20 @@ import json
 import pytest
 
 from contracts.audit import AuditOutcome, RedactionMode
-from contracts.codec import DecodeError
+from contracts.codec import DecodeError, DecodeFailure
 from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicName
 from services.audit.dead_letter_facts import UNDECODABLE_DEAD_LETTER
 from services.audit.handler import AuditHandler, NotAnAuditedTopic
 from services.audit.records import record_id
 from services.audit.redaction import RedactionPolicy
+from services.runtime.dead_letter import build_dead_letter
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
 from tests.unit.audit.conversation import (
     SECRETS,
     TRACE_ID,
+    Fact,
     conversation,
     dead_letter_for,
     malformed_command,
@@ -311,3 +313,24 @@ async def test_records_carry_content_per_policy() -> None:
     assert hashed.text is None
     assert full.sha256 == truncated.sha256 == hashed.sha256
     assert full.length == truncated.length == hashed.length == len(full.text)
+
+
+async def test_audits_own_dead_letters_from_two_groups_share_one_record_id() -> None:
+    """A replay in a new audit group dead-letters the same bad record again, under a new
+    dead-letter id (the runtime's ids include the group); the trail must not grow."""
+    log, sink = FakeLog(), FakeSink()
+    handle = handler_with(log, sink)
+    bad = kafka_record(malformed_command("s-1"), 12)
+    error = DecodeError(DecodeFailure.MALFORMED_JSON, "Expecting ','")
+    letters = [
+        build_dead_letter(bad, error, attempts=1, consumer_group=group, source_service="audit")
+        for group in ("audit-a", "audit-b")
+    ]
+    assert letters[0].id != letters[1].id
+    for offset, letter in enumerate(letters):
+        await handle(kafka_record(Fact(TopicName.DEAD_LETTERS, letter, "audit"), offset))
+    (record,) = sink.records()
+    assert len(log.entries) == 1
+    assert record.fact_id == letters[0].id
+    assert record.outcome is AuditOutcome.DEAD_LETTERED
+    assert record.detail["dead_lettered_by"] == "audit"
