@@ -19,6 +19,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,14 +111,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 class LocalInfra:
     """Starts the local servers that are not running, and stops at the end only those."""
 
-    def __init__(self, reporter: Any) -> None:
-        self._reporter = reporter
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
         self.started: list[str] = []
 
     def ensure(self, service: str) -> None:
         if self._run("status", service).returncode == 0:
             return
-        self._say(f"starting local {service} with {INFRA_SCRIPT.relative_to(REPO_ROOT)} up ...")
+        self._say(f"\nstarting local {service}: deploy/local/infra.py up {service} ...")
         result = self._run("up", service)
         if result.returncode != 0:
             pytest.fail(
@@ -129,7 +130,7 @@ class LocalInfra:
 
     def stop_started(self) -> None:
         if self.started:
-            self._say(f"stopping what this test session started: {', '.join(self.started)}")
+            self._say(f"\nstopping what this test session started: {', '.join(self.started)}")
             self._run("down", *self.started)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -142,8 +143,13 @@ class LocalInfra:
         )
 
     def _say(self, line: str) -> None:
-        if self._reporter is not None:
-            self._reporter.write_line(line)
+        # Shown live even under output capture: a cold start downloads jars for a minute.
+        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
+        capture = self._config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
 
 
 def _source_preference() -> str:
@@ -168,7 +174,7 @@ def _docker_engine_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def _local_infra(request: pytest.FixtureRequest) -> Iterator[LocalInfra]:
-    infra = LocalInfra(request.config.pluginmanager.get_plugin("terminalreporter"))
+    infra = LocalInfra(request.config)
     yield infra
     infra.stop_started()
 
@@ -196,7 +202,11 @@ def _provisioned(endpoint: Endpoint) -> Iterator[str]:
     # The harness provisions the catalogue too, so tests never depend on broker auto-create.
     from services.admin.topics import main as provision
 
-    if provision(["--bootstrap-servers", endpoint.address]) != 0:
+    # In a thread of its own: provisioning runs its own event loop, and this fixture may be
+    # first requested while the session's loop is running.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        exit_code = thread.submit(provision, ["--bootstrap-servers", endpoint.address]).result()
+    if exit_code != 0:
         pytest.fail(f"topic provisioning failed against {endpoint.address}", pytrace=False)
     _record.endpoints["kafka"] = endpoint
     yield endpoint.address
