@@ -1,0 +1,234 @@
+"""OpenAI-compatible chat completions with streaming (SSE) and tool calls, on httpx.
+
+Works with OpenAI, vLLM, Ollama, LM Studio and LiteLLM: they all serve
+`POST {base_url}/chat/completions` with `stream: true` and send `data: {chunk}` events ending
+with `data: [DONE]`. This module maps HTTP outcomes to `ProviderError`s and chunks to stream
+events; retries, the breaker and limits live in the invoker, so the client does no retries.
+"""
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from contracts.llm import FinishReason, LLMRequested, Usage
+from services.llm_invocation.provider_errors import (
+    BadResponse,
+    ConnectionFailed,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    RequestRejected,
+)
+from services.llm_invocation.retry_after import retry_after_seconds
+from services.llm_invocation.sse import SSEDecoder
+from services.llm_invocation.stream_events import (
+    StreamEvent,
+    StreamFinished,
+    TextDelta,
+    ToolCallDelta,
+)
+
+_FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {
+    "function_call": FinishReason.TOOL_CALLS  # the legacy name some servers still send
+}
+_ERROR_BODY_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIProviderConfig:
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    """Longest silence between two chunks of a stream before the attempt times out."""
+    write_timeout_s: float = 10.0
+    pool_timeout_s: float = 30.0
+    max_connections: int = 512
+    include_usage: bool = True
+    """Send `stream_options.include_usage` (OpenAI, vLLM, Ollama, LiteLLM accept it)."""
+    name: str = "openai-compatible"
+
+    def __repr__(self) -> str:  # the key never reaches logs, even through a repr
+        return f"OpenAIProviderConfig(base_url={self.base_url!r}, model={self.model!r})"
+
+
+class OpenAICompatibleProvider:
+    def __init__(
+        self, config: OpenAIProviderConfig, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._config = config
+        headers = {"Accept": "text/event-stream"}
+        if config.api_key is not None and config.api_key.get_secret_value():
+            headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
+        self._client = client or httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout_s,
+                read=config.read_timeout_s,
+                write=config.write_timeout_s,
+                pool=config.pool_timeout_s,
+            ),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+        )
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    def model_for(self, request: LLMRequested) -> str:
+        return request.model or self._config.model
+
+    async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
+        body = self._body(request)
+        try:
+            async with self._client.stream("POST", "chat/completions", json=body) as response:
+                await _raise_for_status(response)
+                async for event in _events(response):
+                    yield event
+        except httpx.TimeoutException as error:
+            raise ProviderTimeout(
+                f"{type(error).__name__}: the provider did not answer in time"
+            ) from error
+        except httpx.HTTPError as error:
+            raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _body(self, request: LLMRequested) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_for(request),
+            "stream": True,
+            "messages": [
+                {"role": m.role.value, "content": m.content, **({"name": m.name} if m.name else {})}
+                for m in request.messages
+            ],
+        }
+        if self._config.include_usage:
+            body["stream_options"] = {"include_usage": True}
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        return body
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    detail = (await response.aread())[:_ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+    message = f"HTTP {status}: {detail}".strip()
+    if status == 429:
+        raise RateLimited(message, retry_after_s=retry_after_seconds(response.headers))
+    if status >= 500 or status == 408:
+        raise ProviderUnavailable(message, retry_after_s=retry_after_seconds(response.headers))
+    raise RequestRejected(message, status_code=status)
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
+    decoder = SSEDecoder()
+    finish: FinishReason | None = None
+    usage: Usage | None = None
+
+    async def lines() -> AsyncIterator[str]:
+        async for line in response.aiter_lines():
+            yield line
+        yield ""  # flush an event the server did not terminate
+
+    async for line in lines():
+        for sse in decoder.feed(line):
+            if sse.data.strip() == "[DONE]":
+                if finish is None:
+                    raise BadResponse("[DONE] before any finish reason")
+                yield StreamFinished(finish, usage)
+                return
+            chunk = _parse_chunk(sse.data)
+            usage = _usage(chunk) or usage
+            try:
+                events = _chunk_events(chunk)
+            except (AttributeError, TypeError, ValueError) as error:
+                raise BadResponse(f"malformed chunk: {error}") from error
+            for event in events:
+                if isinstance(event, StreamFinished):
+                    finish = event.finish_reason
+                else:
+                    yield event
+    if finish is None:
+        raise BadResponse("the stream ended without a finish reason")
+    # Some servers close the stream after the finish reason without sending [DONE].
+    yield StreamFinished(finish, usage)
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise BadResponse(f"malformed SSE data (not JSON): {data[:80]!r}") from error
+    if not isinstance(chunk, dict):
+        raise BadResponse("malformed SSE data (not a JSON object)")
+    if "error" in chunk:
+        # Errors that happen after the 200 arrive inside the stream.
+        raise ProviderUnavailable(f"error in stream: {str(chunk['error'])[:_ERROR_BODY_CHARS]}")
+    return chunk
+
+
+def _chunk_events(chunk: dict[str, Any]) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    choices = chunk.get("choices") or []
+    if not isinstance(choices, list):
+        raise BadResponse("malformed chunk: choices is not a list")
+    for choice in choices[:1]:  # n=1: one choice
+        if not isinstance(choice, dict):
+            raise BadResponse("malformed chunk: choice is not an object")
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        for call in delta.get("tool_calls") or []:
+            function = call.get("function") or {}
+            events.append(
+                ToolCallDelta(
+                    index=int(call.get("index", 0)),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                )
+            )
+        reason = choice.get("finish_reason")
+        if reason:
+            events.append(StreamFinished(_FINISH_REASONS.get(reason, FinishReason.STOP)))
+    return events
+
+
+def _usage(chunk: dict[str, Any]) -> Usage | None:
+    raw = chunk.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Usage.model_validate(
+            {k: raw.get(k) or 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        )
+    except ValueError as error:
+        raise BadResponse(f"malformed usage: {error}") from error

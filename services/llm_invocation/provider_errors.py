@@ -1,0 +1,72 @@
+"""Provider failures, classified once so retries, the breaker and LLMFailed agree.
+
+`error_class` and `retryable` end up in LLMFailed. `trips_breaker` says whether the failure is
+evidence that the provider is unhealthy: 5xx, timeouts, dropped connections and garbage
+streams are; a 429 (we are too fast, the provider is fine) and a 4xx (our request is wrong)
+are not, so they never open the circuit for everybody else.
+"""
+
+
+class ProviderError(Exception):
+    error_class = "provider_error"
+    retryable = True
+    trips_breaker = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(ProviderError):
+    """HTTP 429; `retry_after_s` from Retry-After / retry-after-ms when the provider sent it."""
+
+    error_class = "rate_limited"
+    trips_breaker = False
+
+
+class ProviderUnavailable(ProviderError):
+    """HTTP 5xx, or an error object in the middle of the stream."""
+
+    error_class = "provider_error"
+
+
+class ConnectionFailed(ProviderError):
+    error_class = "connection_error"
+
+
+class ProviderTimeout(ProviderError):
+    """Connect, read (gap between chunks), write or pool timeout of one attempt."""
+
+    error_class = "timeout"
+
+
+class BadResponse(ProviderError):
+    """Malformed SSE, invalid JSON, a stream that ends without finishing, an invalid tool call.
+
+    Not retried: a provider that sends garbage once will most likely send it again, and the
+    breaker (which it trips) is the right guard against a provider that keeps doing it.
+    """
+
+    error_class = "bad_response"
+    retryable = False
+
+
+class RequestRejected(ProviderError):
+    """HTTP 4xx other than 429: bad request, auth, unknown model. Retrying cannot help."""
+
+    error_class = "invalid_request"
+    retryable = False
+    trips_breaker = False
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        if status_code in (401, 403):
+            self.error_class = "auth_error"
+
+
+class CircuitOpen(ProviderError):
+    """The breaker of (provider, model) is open: fail fast without calling the provider."""
+
+    error_class = "circuit_open"
+    trips_breaker = False

@@ -1,0 +1,75 @@
+"""Kept results (`llm_results`): the outcome of each invocation by invocation id.
+
+This is what makes a redelivered LLMRequested free: the handler looks here first and
+republishes the kept result instead of calling (and paying) the provider again. The first
+result kept under an id wins (`_id` is the guard), so two owners racing during a rebalance
+publish the same result. Bounded by the retention job (no TTL index: the Mongo-compatible test
+server ignores them).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, WriteConcernError
+
+from contracts.base import utc_now
+from contracts.llm import LLMCompleted, LLMFailed, LLMResult
+from services.runtime.errors import RetryableError
+
+COLLECTION: Final = "llm_results"
+_RESULT: TypeAdapter[LLMCompleted | LLMFailed] = TypeAdapter(LLMResult)
+
+
+class KeptResults:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], collection: str = COLLECTION
+    ) -> None:
+        self._results: AsyncCollection[dict[str, Any]] = database[collection]
+
+    async def ensure_indexes(self) -> None:
+        """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
+        async with _retryable():
+            await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
+
+    async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None:
+        async with _retryable():
+            document = await self._results.find_one({"_id": invocation_id})
+        return None if document is None else _RESULT.validate_python(document["result"])
+
+    async def keep(self, result: LLMCompleted | LLMFailed) -> LLMCompleted | LLMFailed:
+        """Keep `result` unless one is kept already; returns the one that is kept."""
+        document = {
+            "_id": result.invocation_id,
+            "session_id": result.session_id,
+            "outcome": result.type,
+            "result": result.model_dump(mode="json"),
+            "kept_at": utc_now(),
+        }
+        try:
+            async with _retryable():
+                await self._results.insert_one(document)
+        except DuplicateKeyError:
+            kept = await self.get(result.invocation_id)
+            if kept is None:  # deleted by retention between the two calls: keep ours
+                raise RetryableError(f"kept result {result.invocation_id} vanished") from None
+            return kept
+        return result
+
+    async def delete_kept_before(self, cutoff: datetime) -> int:
+        async with _retryable():
+            outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})
+        return outcome.deleted_count
+
+
+@asynccontextmanager
+async def _retryable() -> AsyncIterator[None]:
+    try:
+        yield
+    except (ConnectionFailure, ExecutionTimeout, WriteConcernError) as error:
+        raise RetryableError(f"MongoDB unavailable: {error}") from error
