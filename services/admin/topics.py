@@ -22,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 _REQUEST_TIMEOUT_MS = 30_000
+_METADATA_WAIT_S = 30.0
 
 
 class TopicSpecLike(Protocol):
@@ -80,8 +81,9 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         created = await _create(admin, missing)
+        partitions = await _wait_for_partitions(admin, [t.name for t in topics])
+        _check_partitions(topics, partitions)
         present = [t for t in topics if t.name not in created]
-        await _check_partitions(admin, present)
         updated = await _align_configs(admin, present)
         return ProvisioningReport(
             created=tuple(created),
@@ -131,15 +133,32 @@ async def _create(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -
     return created
 
 
-async def _check_partitions(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -> None:
-    if not topics:
-        return
-    described = {t["topic"]: t for t in await admin.describe_topics([t.name for t in topics])}
+async def _wait_for_partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition counts once every topic shows up in the broker's metadata.
+
+    A topic just created (here or by a concurrent provisioner) is listed before its partitions
+    reach the metadata cache; returning earlier would hand callers a topic producers cannot use yet.
+    """
+    if not names:
+        return {}
+    deadline = asyncio.get_running_loop().time() + _METADATA_WAIT_S
+    while True:
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t.get("partitions") or []) for t in described}
+        if all(counts.get(name, 0) > 0 for name in names):
+            return counts
+        if asyncio.get_running_loop().time() > deadline:
+            lagging = sorted(n for n in names if counts.get(n, 0) == 0)
+            raise RuntimeError(f"topics without partitions after {_METADATA_WAIT_S}s: {lagging}")
+        await asyncio.sleep(0.1)
+
+
+def _check_partitions(topics: Sequence[TopicSpecLike], actual: Mapping[str, int]) -> None:
     for spec in topics:
-        actual = len(described.get(spec.name, {}).get("partitions", []))
-        if actual != spec.partitions:
+        if actual[spec.name] != spec.partitions:
             raise TopicMismatch(
-                f"topic {spec.name} has {actual} partitions, the catalogue says {spec.partitions}"
+                f"topic {spec.name} has {actual[spec.name]} partitions, "
+                f"the catalogue says {spec.partitions}"
             )
 
 
