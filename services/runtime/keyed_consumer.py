@@ -108,7 +108,12 @@ class KeyOrderedConsumer:
             self._commit_task = asyncio.create_task(self._commit_loop(), name=f"{self.name}-commit")
 
     async def stop(self) -> None:
-        """Stop fetching, let running handlers finish (bounded), commit. Idempotent."""
+        """Stop fetching, finish every record already received (bounded), commit. Idempotent.
+
+        Queued records are finished too, not only running ones: a record finished above an
+        unfinished one of its partition could not be committed and would run again after the
+        restart. Records waiting for a retry are abandoned at once (uncommitted).
+        """
         if self._stopping.is_set():
             return
         self._stopping.set()
@@ -164,13 +169,12 @@ class KeyOrderedConsumer:
                     finished = await self._handle(record)
                 finally:
                     self._running[partition] -= 1
-                if finished:
-                    self._tracker.finish(partition, record.offset)
                 self._progress.set()
-                self._apply_backpressure()
-                if self._stopping.is_set():
+                if not finished:  # abandoned at shutdown: it and those behind it stay unread
                     self._scheduler.release(key)
                     return
+                self._tracker.finish(partition, record.offset)
+                self._apply_backpressure()
                 record = self._scheduler.complete(key)
                 self._report_gauges()
         finally:

@@ -36,7 +36,7 @@ def _journal_commits() -> None:
         for tp, offset in (offsets or {}).items():
             journal("commit", os.getpid(), tp.topic, tp.partition, offset, "-")
 
-    aiokafka.AIOKafkaConsumer.commit = commit  # type: ignore[method-assign]
+    aiokafka.AIOKafkaConsumer.commit = commit
 
 
 async def main(path: str, group: str, topics: list[str]) -> None:

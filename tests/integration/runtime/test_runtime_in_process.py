@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.codec import decode
 from services.runtime import Record, RuntimeSettings, ServiceRuntime
+from tests.conftest import TopicFactory
 from tests.integration.runtime.harness import committed_offsets, eventually, produce
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def settings_for(bootstrap: str, dead_letters: str, **overrides: object) -> Runt
 
 
 async def test_per_key_order_at_concurrency_100_with_random_latency(
-    kafka_bootstrap_servers: str, topic_factory, unique_suffix: str
+    kafka_bootstrap_servers: str, topic_factory: TopicFactory, unique_suffix: str
 ) -> None:
     topic = await topic_factory("ordered", 12)
     dead = await topic_factory("dead-letters", 1)
@@ -72,7 +73,7 @@ async def test_per_key_order_at_concurrency_100_with_random_latency(
         # The bound counts records waiting behind a busy key too, so the peak of handlers
         # running at once stays a little under it.
         assert 80 <= stats["peak"] <= 100, f"peak concurrency {stats['peak']}"
-        end = defaultdict(int)
+        end: dict[tuple[str, int], int] = defaultdict(int)
         for p in produced:
             end[(p.topic, p.partition)] = max(end[(p.topic, p.partition)], p.offset + 1)
         committed: dict[tuple[str, int], int] = {}
@@ -90,7 +91,7 @@ async def test_per_key_order_at_concurrency_100_with_random_latency(
 
 
 async def test_poison_message_goes_to_dead_letters_and_its_partition_keeps_flowing(
-    kafka_bootstrap_servers: str, topic_factory, unique_suffix: str
+    kafka_bootstrap_servers: str, topic_factory: TopicFactory, unique_suffix: str
 ) -> None:
     topic = await topic_factory("poison", 1)
     dead = await topic_factory("dead-letters", 1)

@@ -249,7 +249,7 @@ async def test_revoke_drain_is_bounded() -> None:
     events[7].set()
 
 
-async def test_stop_finishes_running_handlers_and_leaves_queued_ones_uncommitted() -> None:
+async def test_stop_finishes_every_received_record_and_commits_it() -> None:
     events, handler = gate()
     consumer, fake, _ = make(handler)
     consumer.start()
@@ -262,9 +262,12 @@ async def test_stop_finishes_running_handlers_and_leaves_queued_ones_uncommitted
     await consumer.dispatch(rec("c", 3))  # arrives while stopping: ignored
     events[0].set()
     events[2].set()
+    await asyncio.sleep(0.01)
+    assert not stop.done()  # offset 1 (queued behind 0) is handled before stopping
+    events[1].set()
     await asyncio.wait_for(stop, 2)
-    assert handler.started == [0, 2]  # type: ignore[attr-defined]
-    assert fake.committed(P0) == 1
+    assert handler.started == [0, 2, 1]  # type: ignore[attr-defined]
+    assert fake.committed(P0) == 3
 
 
 async def test_stop_abandons_records_waiting_for_a_retry() -> None:
