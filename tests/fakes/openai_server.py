@@ -21,7 +21,7 @@ import contextlib
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,11 @@ def _chunk(delta: Json, finish_reason: str | None = None, model: str = "fake-mod
 
 
 def _usage(prompt: int, completion: int) -> str:
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     return f"data: {json.dumps({'id': 'chatcmpl-fake', 'choices': [], 'usage': usage})}\n\n"
 
 
@@ -96,7 +100,12 @@ def tool_call_stream(
     name: str, arguments: str, *, call_id: str = "call_fake_1", fragments: int = 3
 ) -> Reply:
     size = max(1, -(-len(arguments) // fragments))
-    first = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+    first = {
+        "index": 0,
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
     events = [_chunk({"role": "assistant", "content": None, "tool_calls": [first]})]
     events += [
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i : i + size]}}]})
@@ -185,13 +194,15 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
-        """Wait until `predicate(server)` holds (polled; the server may run in another thread)."""
+    async def wait_for(
+        self, predicate: Callable[[FakeOpenAIServer], bool], within_s: float = 5.0
+    ) -> None:
+        """Wait until `predicate(server)` holds (polled: the server may run in another thread)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within_s
         while not predicate(self):
             if loop.time() > deadline:
-                raise TimeoutError(f"condition not met within {timeout} s (calls={self.calls})")
+                raise TimeoutError(f"condition not met within {within_s} s (calls={self.calls})")
             await asyncio.sleep(0.01)
 
     # ---------------------------------------------------------------- lifecycle
@@ -288,7 +299,7 @@ class FakeOpenAIServer:
             await asyncio.sleep(reply.latency_s)
         if reply.hang_s is not None and reply.hang_before_headers:
             return await self._hang(reply.hang_s, reader)
-        if reply.status != 200 or not reply.events and reply.hang_s is None:
+        if reply.status != 200 or (not reply.events and reply.hang_s is None):
             await _write_plain(writer, reply.status, reply.body, list(reply.headers))
             self._state.completed += 1
             return True

@@ -15,7 +15,11 @@ Attempt = Sequence[Step] | Exception
 
 
 def answer(text: str = "Hello world") -> list[Step]:
-    return [TextDelta(text[:5]), TextDelta(text[5:]), StreamFinished(FinishReason.STOP, Usage(total_tokens=3))]
+    return [
+        TextDelta(text[:5]),
+        TextDelta(text[5:]),
+        StreamFinished(FinishReason.STOP, Usage(total_tokens=3)),
+    ]
 
 
 class ScriptedProvider:
@@ -24,6 +28,7 @@ class ScriptedProvider:
         self._default = default if default is not None else answer()
         self.calls = 0
         self.closed_streams = 0
+        self.called = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -34,6 +39,7 @@ class ScriptedProvider:
 
     async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
         self.calls += 1
+        self.called.set()
         attempt = self._attempts.popleft() if self._attempts else self._default
         if isinstance(attempt, Exception):
             raise attempt

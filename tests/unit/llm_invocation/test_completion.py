@@ -15,7 +15,11 @@ def test_text_and_usage() -> None:
     builder = CompletionBuilder()
     assert builder.add(TextDelta("Hel")) == "Hel"
     assert builder.add(TextDelta("lo")) == "lo"
-    builder.add(StreamFinished(FinishReason.STOP, Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)))
+    builder.add(
+        StreamFinished(
+            FinishReason.STOP, Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+        )
+    )
     completion = builder.build()
     assert completion.content == "Hello"
     assert completion.finish_reason is FinishReason.STOP
@@ -66,7 +70,8 @@ def test_content_over_the_limit_is_cut_and_finishes_with_length() -> None:
     builder = CompletionBuilder(max_content_length=10)
     assert builder.add(TextDelta("12345678")) == "12345678"
     assert builder.add(TextDelta("abcdef")) == "ab"
-    assert builder.truncated and builder.finished
+    assert builder.truncated
+    assert builder.finished
     completion = builder.build()
     assert completion.content == "12345678ab"
     assert completion.finish_reason is FinishReason.LENGTH
@@ -83,7 +88,11 @@ def test_too_many_tool_calls_is_a_bad_response() -> None:
 def test_oversized_tool_arguments_are_a_bad_response() -> None:
     builder = CompletionBuilder()
     with pytest.raises(BadResponse):
-        builder.add(ToolCallDelta(index=0, id="c", name="f", arguments="x" * (MAX_TOOL_ARGUMENTS_LENGTH + 1)))
+        builder.add(
+            ToolCallDelta(
+                index=0, id="c", name="f", arguments="x" * (MAX_TOOL_ARGUMENTS_LENGTH + 1)
+            )
+        )
 
 
 def test_a_tool_call_without_a_valid_name_is_a_bad_response() -> None:

@@ -34,8 +34,13 @@ def _invoker(provider: ScriptedProvider, **kwargs: object) -> Invoker:
 
 
 class Texts(list[str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+
     async def __call__(self, text: str) -> None:
         self.append(text)
+        self.arrived.set()
 
 
 async def test_a_completion_streams_its_text() -> None:
@@ -143,7 +148,8 @@ async def test_half_open_admits_one_trial_and_closes_on_success() -> None:
     trial = asyncio.create_task(invoker.invoke(llm_request(), Texts()))
     await asyncio.sleep(0.01)
     other = await invoker.invoke(llm_request(), Texts())  # while the trial runs
-    assert isinstance(other, Failure) and other.error_class == "circuit_open"
+    assert isinstance(other, Failure)
+    assert other.error_class == "circuit_open"
     gate.set()
     assert isinstance(await trial, Completion)
     assert breakers.state("scripted", "scripted-model") == "closed"
@@ -165,8 +171,7 @@ async def test_cancellation_closes_the_stream() -> None:
     provider = ScriptedProvider([TextDelta("a"), HANG])
     texts = Texts()
     task = asyncio.create_task(_invoker(provider).invoke(llm_request(), texts))
-    while not texts:
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(texts.arrived.wait(), 2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -195,7 +200,10 @@ async def test_tool_calls_only_do_not_count_as_streamed() -> None:
 
     provider = ScriptedProvider(
         [ToolCallDelta(index=0, id="c", name="f", arguments="{"), ConnectionFailed("dropped")],
-        [ToolCallDelta(index=0, id="c", name="f", arguments="{}"), StreamFinished(FinishReason.TOOL_CALLS)],
+        [
+            ToolCallDelta(index=0, id="c", name="f", arguments="{}"),
+            StreamFinished(FinishReason.TOOL_CALLS),
+        ],
     )
     outcome = await _invoker(provider).invoke(llm_request(), Texts())
     assert isinstance(outcome, Completion)

@@ -36,7 +36,8 @@ async def test_an_answer_streams_in_small_deltas_and_says_it_is_offline() -> Non
     finish = events[-1]
     assert isinstance(finish, StreamFinished)
     assert finish.finish_reason is FinishReason.STOP
-    assert finish.usage is not None and finish.usage.completion_tokens > 0
+    assert finish.usage is not None
+    assert finish.usage.completion_tokens > 0
 
 
 async def test_the_same_request_streams_the_same_events() -> None:
@@ -60,7 +61,8 @@ async def test_a_request_for_another_agent_becomes_a_switch_agent_call() -> None
     )
     fragments = [e for e in events if isinstance(e, ToolCallDelta)]
     assert len(fragments) == 2  # streamed in pieces, like a model does
-    assert fragments[0].name == "switch_agent" and fragments[0].id
+    assert fragments[0].name == "switch_agent"
+    assert fragments[0].id
     arguments = json.loads("".join(f.arguments for f in fragments))
     assert arguments["target"] == "debug"
     assert arguments["reason"]
@@ -71,7 +73,9 @@ async def test_a_request_for_another_agent_becomes_a_switch_agent_call() -> None
 
 
 async def test_without_the_tool_it_answers() -> None:
-    events = await _events(OfflineProvider(), text="I get a traceback", agent=AgentType.ORCHESTRATOR)
+    events = await _events(
+        OfflineProvider(), text="I get a traceback", agent=AgentType.ORCHESTRATOR
+    )
     assert any(isinstance(e, TextDelta) for e in events)
     assert not any(isinstance(e, ToolCallDelta) for e in events)
 

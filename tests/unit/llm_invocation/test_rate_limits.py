@@ -70,7 +70,9 @@ async def test_request_rate_makes_later_callers_wait() -> None:
 
 async def test_a_cancelled_wait_gives_its_reservation_back() -> None:
     clock = Clock()
-    limiter = ProviderRateLimiter(RateLimitConfig(tokens_per_minute=600, burst_seconds=1), clock=clock)
+    limiter = ProviderRateLimiter(
+        RateLimitConfig(tokens_per_minute=600, burst_seconds=1), clock=clock
+    )
     waiting = asyncio.create_task(limiter.acquire(100))  # 10 tokens/s, bucket of 10: ~9 s
     await asyncio.sleep(0)
     waiting.cancel()
@@ -81,7 +83,9 @@ async def test_a_cancelled_wait_gives_its_reservation_back() -> None:
 
 async def test_settle_charges_the_real_usage() -> None:
     clock = Clock()
-    limiter = ProviderRateLimiter(RateLimitConfig(tokens_per_minute=600, burst_seconds=1), clock=clock)
+    limiter = ProviderRateLimiter(
+        RateLimitConfig(tokens_per_minute=600, burst_seconds=1), clock=clock
+    )
     await limiter.acquire(5)
     limiter.settle(estimated_tokens=5, actual_tokens=25)  # 20 more than reserved: in debt
     waiting = asyncio.create_task(limiter.acquire(1))

@@ -9,6 +9,7 @@ from services.llm_invocation.provider_errors import (
     BadResponse,
     CircuitOpen,
     ConnectionFailed,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -20,12 +21,17 @@ from services.runtime.retry import Backoff
 
 pytestmark = pytest.mark.unit
 
-POLICY = RetryPolicy(max_attempts=4, backoff=Backoff(initial_s=0.5, max_s=8.0), max_retry_after_s=30)
+POLICY = RetryPolicy(
+    max_attempts=4, backoff=Backoff(initial_s=0.5, max_s=8.0), max_retry_after_s=30
+)
 
 
-def _delay(error: Exception, attempt: int = 1, *, streamed: bool = False, remaining: float = 100) -> float | None:
-    assert isinstance(error, Exception)
-    return POLICY.delay(attempt, error, streamed=streamed, remaining_s=remaining, rng=random.Random(1))  # type: ignore[arg-type]
+def _delay(
+    error: ProviderError, attempt: int = 1, *, streamed: bool = False, remaining: float = 100
+) -> float | None:
+    return POLICY.delay(
+        attempt, error, streamed=streamed, remaining_s=remaining, rng=random.Random(1)
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,17 +43,18 @@ def _delay(error: Exception, attempt: int = 1, *, streamed: bool = False, remain
         ProviderTimeout("read"),
     ],
 )
-def test_transient_failures_are_retried_with_growing_backoff(error: Exception) -> None:
-    delays = [_delay(error, attempt) for attempt in (1, 2, 3)]
-    assert all(d is not None for d in delays)
-    assert [0.25 <= delays[0] <= 0.5, 0.5 <= delays[1] <= 1.0, 1.0 <= delays[2] <= 2.0] == [True] * 3  # type: ignore[operator]
+def test_transient_failures_are_retried_with_growing_backoff(error: ProviderError) -> None:
+    delays = [_delay(error, attempt) or -1.0 for attempt in (1, 2, 3)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert 0.5 <= delays[1] <= 1.0
+    assert 1.0 <= delays[2] <= 2.0
 
 
 @pytest.mark.parametrize(
     "error",
     [BadResponse("garbage"), RequestRejected("400", status_code=400), CircuitOpen("open")],
 )
-def test_permanent_failures_and_an_open_circuit_are_not_retried(error: Exception) -> None:
+def test_permanent_failures_and_an_open_circuit_are_not_retried(error: ProviderError) -> None:
     assert _delay(error) is None
 
 
@@ -61,7 +68,8 @@ def test_nothing_is_retried_once_text_was_streamed() -> None:
 
 def test_retry_after_is_honoured_with_a_little_jitter() -> None:
     delay = _delay(RateLimited("429", retry_after_s=5.0))
-    assert delay is not None and 5.0 <= delay <= 5.5
+    assert delay is not None
+    assert 5.0 <= delay <= 5.5
 
 
 def test_a_retry_after_beyond_the_bound_gives_up() -> None:
