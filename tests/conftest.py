@@ -137,6 +137,7 @@ class LocalInfra:
         return subprocess.run(
             [sys.executable, str(INFRA_SCRIPT), *args],
             cwd=REPO_ROOT,
+            env={**os.environ, "INFRA_MODE": "local"},  # the Docker path is testcontainers
             capture_output=True,
             text=True,
             check=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 
 from settings import InfraSettings
 
@@ -31,7 +32,7 @@ def compose(settings: InfraSettings, *args: str) -> int:
     return subprocess.run(command, cwd=settings.repo_root, check=False).returncode
 
 
-def compose_up(settings: InfraSettings) -> int:
+def compose_up(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     # --wait blocks until the healthchecks in compose.kafka.yml pass.
     timeout = str(int(settings.ready_timeout_s))
-    return compose(settings, "up", "--detach", "--wait", "--wait-timeout", timeout)
+    return compose(settings, "up", "--detach", "--wait", "--wait-timeout", timeout, *only)

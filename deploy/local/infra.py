@@ -9,6 +9,7 @@ to force the local processes). See deploy/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -64,9 +65,7 @@ def _all_services(settings: InfraSettings) -> list[Service]:
     ]
 
 
-def use_docker(settings: InfraSettings) -> bool:
-    import os
-
+def use_docker() -> bool:
     mode = os.environ.get("INFRA_MODE", "auto")
     if mode == "auto":
         return docker_engine_answers()
@@ -77,9 +76,9 @@ def up(settings: InfraSettings, only: Sequence[str] = ()) -> int:
     started_at = time.monotonic()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     mode_file = settings.state_dir / "mode"
-    if use_docker(settings):
+    if use_docker():
         mode_file.write_text("docker\n")
-        if compose_up(settings) != 0:
+        if compose_up(settings, only) != 0:
             return 1
     else:
         mode_file.write_text("local\n")
