@@ -51,7 +51,8 @@ class RetentionJob:
                 log.exception("audit retention run failed")
             await asyncio.sleep(self._interval_s)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        # async so that FastStream calls it on the event loop (sync hooks run in a thread).
         if self._task is None:
             self._task = asyncio.create_task(self._run_forever(), name="audit-retention")
 

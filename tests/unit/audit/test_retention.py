@@ -29,7 +29,7 @@ async def test_one_run_purges_everything_recorded_before_now_minus_retention() -
 async def test_the_job_runs_at_start_and_stops_cleanly() -> None:
     log = FakeLog()
     job = RetentionJob(log, retention=timedelta(days=1), interval_s=3600, clock=lambda: NOW)
-    job.start()
+    await job.start()
     for _ in range(100):
         if log.cutoffs:
             break
