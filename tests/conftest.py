@@ -126,7 +126,9 @@ class LocalInfra:
                 f"{result.stdout}\n{result.stderr}",
                 pytrace=False,
             )
-        self.started.append(service)
+        # Only what this call started is ours to stop: a concurrent session may have won the race.
+        if f"{service}: started" in result.stdout:
+            self.started.append(service)
 
     def stop_started(self) -> None:
         if self.started:
