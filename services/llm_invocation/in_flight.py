@@ -58,5 +58,8 @@ class InFlightInvocations:
                 log.info("invocation %s abandoned: %s", registration.invocation_id, rule.reason)
         return count
 
+    def has_session(self, session_id: str) -> bool:
+        return session_id in self._by_session
+
     def __len__(self) -> int:
         return sum(len(running) for running in self._by_session.values())

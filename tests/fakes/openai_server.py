@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Json | None
+    received_at: float = field(default_factory=time.monotonic)
 
 
 def _chunk(delta: Json, finish_reason: str | None = None, model: str = "fake-model") -> str:

@@ -1,0 +1,113 @@
+"""Wiring of llm-invocation: `faststream run services.llm_invocation.app:app` or
+`python -m services.llm_invocation`.
+
+    llm-requests ──▶ LLMRequestHandler ──▶ llm_results (Mongo, kept results)
+                        │  └─ Invoker: rate limits → circuit breaker → provider (retries, deadline)
+                        ├──▶ llm-stream  (LLMTokenDelta, seq 0..n)
+                        └──▶ llm-results (LLMCompleted / LLMFailed)
+    session-events ──▶ SessionEventsWatcher ──▶ cancels abandoned invocations
+    retention job ──▶ llm_results
+
+The shared runtime's key-ordered consumer runs hundreds of invocations at once across sessions
+(bounded by max_in_flight) while one session's requests run in order.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from contracts.topics import Service, TopicName
+from services.llm_invocation.handler import LLMRequestHandler
+from services.llm_invocation.invoker import Invoker
+from services.llm_invocation.provider import LLMProvider
+from services.llm_invocation.provider_selection import build_invoker
+from services.llm_invocation.result_store import KeptResults
+from services.llm_invocation.retention import ResultRetentionJob
+from services.llm_invocation.session_watch import SessionEventsWatcher
+from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime import Record, ServiceRuntime
+
+
+@dataclass(frozen=True, slots=True)
+class LLMInvocationService:
+    settings: LLMInvocationSettings
+    runtime: ServiceRuntime
+    mongo: AsyncMongoClient[dict[str, Any]]
+    results: KeptResults
+    invoker: Invoker
+    handler: LLMRequestHandler
+    retention: ResultRetentionJob
+    watcher: SessionEventsWatcher | None
+
+
+def build(
+    settings: LLMInvocationSettings | None = None,
+    *,
+    configure_logs: bool = True,
+    provider: LLMProvider | None = None,
+) -> LLMInvocationService:
+    settings = settings or LLMInvocationSettings()
+    runtime = ServiceRuntime(Service.LLM_INVOCATION.value, settings, configure_logs=configure_logs)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    results = KeptResults(mongo[settings.mongodb_database])
+    invoker = build_invoker(settings, provider)
+    handler = LLMRequestHandler(
+        invoker=invoker,
+        results=results,
+        publish=runtime.publish,
+        stream_topic=settings.topic(TopicName.LLM_STREAM.value),
+        results_topic=settings.topic(TopicName.LLM_RESULTS.value),
+    )
+    retention = ResultRetentionJob(
+        results,
+        retention=timedelta(hours=settings.llm_result_retention_hours),
+        interval_s=settings.llm_result_retention_interval_s,
+    )
+    watcher = (
+        SessionEventsWatcher(
+            settings.kafka_bootstrap_servers,
+            settings.topic(TopicName.SESSION_EVENTS.value),
+            handler.in_flight,
+        )
+        if settings.llm_watch_session_events
+        else None
+    )
+
+    @runtime.consumer(
+        settings.topic(TopicName.LLM_REQUESTS.value), group_id=settings.llm_consumer_group
+    )
+    async def invoke_llm(record: Record) -> None:
+        """LLMRequested → token deltas on llm-stream, then LLMCompleted / LLMFailed on llm-results."""
+        await handler(record)
+
+    async def mongo_answers() -> bool:
+        await mongo.admin.command("ping")
+        return True
+
+    async def close_provider() -> None:
+        await invoker.provider.aclose()
+
+    runtime.add_readiness_check("mongo", mongo_answers)
+    # Indexes before the first record; jobs after start-up; Mongo and the provider's
+    # connections closed only after the runtime drained the handlers that use them.
+    runtime.app.on_startup(results.ensure_indexes)
+    if watcher is not None:
+        runtime.app.on_startup(watcher.start)
+        runtime.app.after_shutdown(watcher.stop)
+    runtime.app.after_startup(retention.start)
+    runtime.app.on_shutdown(retention.stop)
+    runtime.app.after_shutdown(close_provider)
+    runtime.app.after_shutdown(mongo.close)
+    return LLMInvocationService(
+        settings, runtime, mongo, results, invoker, handler, retention, watcher
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # `faststream run services.llm_invocation.app:app` reads `app`; built on first access so
+    # that importing this module (tests, the CLI) builds nothing and reads no environment.
+    if name == "app":
+        return build().runtime.app
+    raise AttributeError(name)

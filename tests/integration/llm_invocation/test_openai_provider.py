@@ -1,0 +1,308 @@
+"""The OpenAI-compatible provider over real HTTP against a local server speaking the protocol:
+streams, tool calls, 429 + Retry-After, 5xx and the breaker, timeouts, malformed SSE."""
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+
+from contracts.agents import AgentType
+from contracts.llm import FinishReason, ToolCall
+from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.completion import Completion
+from services.llm_invocation.invoker import Failure, Invoker, Outcome
+from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
+from services.llm_invocation.retry_policy import RetryPolicy
+from services.runtime.retry import Backoff
+from tests.fakes.openai_server import (
+    FakeOpenAIServer,
+    dropped_stream,
+    hang,
+    malformed_sse,
+    not_sse,
+    status,
+    text_stream,
+    tool_call_stream,
+)
+from tests.unit.llm_invocation.requests import llm_request
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff=Backoff(initial_s=0.01, max_s=0.02))
+
+
+@pytest.fixture
+async def provider(openai_server: FakeOpenAIServer) -> AsyncIterator[OpenAICompatibleProvider]:
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url,
+            model="fake-model",
+            api_key=SecretStr("sk-test-key"),
+            read_timeout_s=0.5,
+            connect_timeout_s=0.5,
+        )
+    )
+    yield provider
+    await provider.aclose()
+
+
+def _invoker(provider: OpenAICompatibleProvider, **options: object) -> Invoker:
+    settings: dict[str, object] = {"retry": FAST_RETRY, "rng": random.Random(0)}
+    settings.update(options)
+    return Invoker(provider, **settings)  # type: ignore[arg-type]
+
+
+async def _invoke(invoker: Invoker, **request: object) -> tuple[Outcome, list[str]]:
+    texts: list[str] = []
+
+    async def collect(text: str) -> None:
+        texts.append(text)
+
+    outcome = await invoker.invoke(llm_request(**request), collect)  # type: ignore[arg-type]
+    return outcome, texts
+
+
+async def test_a_normal_stream(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(text_stream("The answer is forty-two.", chunk_chars=4, usage=(12, 6)))
+    outcome, texts = await _invoke(_invoker(provider), text="What is the answer?", max_tokens=50)
+
+    assert isinstance(outcome, Completion)
+    assert outcome.content == "The answer is forty-two."
+    assert texts == ["The ", "answ", "er i", "s fo", "rty-", "two."]
+    assert outcome.finish_reason is FinishReason.STOP
+    assert (outcome.usage.prompt_tokens, outcome.usage.completion_tokens) == (12, 6)
+    (sent,) = openai_server.requests
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["authorization"] == "Bearer sk-test-key"
+    assert sent.json is not None
+    assert sent.json["model"] == "fake-model"
+    assert sent.json["stream"] is True
+    assert sent.json["stream_options"] == {"include_usage": True}
+    assert sent.json["max_tokens"] == 50
+    assert sent.json["messages"][-1] == {"role": "user", "content": "What is the answer?"}
+
+
+async def test_the_request_model_overrides_the_default(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    await _invoke(_invoker(provider), model="bigger-model")
+    assert openai_server.requests[0].json["model"] == "bigger-model"  # type: ignore[index]
+
+
+async def test_a_tool_call(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    arguments = json.dumps({"target": "coder", "reason": "code was asked for"})
+    openai_server.script(
+        tool_call_stream("switch_agent", arguments, call_id="call_42", fragments=4)
+    )
+    outcome, texts = await _invoke(
+        _invoker(provider),
+        text="Implement it",
+        agent=AgentType.ORCHESTRATOR,
+        targets=(AgentType.CODER,),
+    )
+    assert isinstance(outcome, Completion)
+    assert outcome.tool_calls == [ToolCall(id="call_42", name="switch_agent", arguments=arguments)]
+    assert outcome.finish_reason is FinishReason.TOOL_CALLS
+    assert outcome.content == ""
+    assert texts == []
+    tools = openai_server.requests[0].json["tools"]  # type: ignore[index]
+    assert tools[0]["type"] == "function"
+    assert tools[0]["function"]["name"] == "switch_agent"
+    assert tools[0]["function"]["parameters"]["properties"]["target"]["enum"] == ["coder"]
+
+
+async def test_429_with_retry_after_is_honoured(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(status(429, retry_after="1"), text_stream("after the wait"))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Completion)
+    assert outcome.content == "after the wait"
+    first, second = openai_server.requests
+    assert second.received_at - first.received_at >= 1.0  # Retry-After: 1, not the 10 ms backoff
+
+
+async def test_429_with_a_retry_after_beyond_the_bound_fails_retryable_at_once(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(status(429, retry_after="3600"))
+    started = time.monotonic()
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("rate_limited", True)
+    assert openai_server.calls == 1
+    assert time.monotonic() - started < 1.0
+
+
+async def test_500s_open_the_breaker_then_a_half_open_trial_closes_it(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    breakers = ProviderCircuitBreakers(threshold=3, ttl_s=0.5)
+    invoker = _invoker(provider, breakers=breakers)
+    circuit = breakers.circuit_name(provider.name, "fake-model")
+    opened_before = (
+        REGISTRY.get_sample_value(
+            "llm_circuit_breaker_state_changes_total", {"circuit": circuit, "state": "opened"}
+        )
+        or 0.0
+    )
+    openai_server.script(*(status(500) for _ in range(3)))
+
+    outcome, _ = await _invoke(invoker)  # three attempts, three 500s: the third opens it
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("provider_error", True)
+    assert openai_server.calls == 3
+    assert breakers.state(provider.name, "fake-model") == "opened"
+    assert (
+        REGISTRY.get_sample_value(
+            "llm_circuit_breaker_state_changes_total", {"circuit": circuit, "state": "opened"}
+        )
+        == opened_before + 1
+    )
+
+    for _ in range(5):  # open: fail fast, the server is not called
+        outcome, _ = await _invoke(invoker)
+        assert isinstance(outcome, Failure)
+        assert (outcome.error_class, outcome.retryable) == ("circuit_open", True)
+    assert openai_server.calls == 3
+
+    await asyncio.sleep(0.6)  # past the TTL: the next call is the half-open trial
+    outcome, _ = await _invoke(invoker)
+    assert isinstance(outcome, Completion)
+    assert openai_server.calls == 4
+    assert breakers.state(provider.name, "fake-model") == "closed"
+
+
+async def test_a_failed_half_open_trial_opens_the_breaker_again(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    breakers = ProviderCircuitBreakers(threshold=1, ttl_s=0.3)
+    invoker = _invoker(provider, breakers=breakers, retry=RetryPolicy(max_attempts=1))
+    openai_server.script(status(503), status(503))
+    await _invoke(invoker)
+    await asyncio.sleep(0.4)
+    outcome, _ = await _invoke(invoker)  # the trial fails
+    assert isinstance(outcome, Failure)
+    assert outcome.error_class == "provider_error"
+    assert breakers.state(provider.name, "fake-model") == "opened"
+    outcome, _ = await _invoke(invoker)
+    assert isinstance(outcome, Failure)
+    assert outcome.error_class == "circuit_open"
+    assert openai_server.calls == 2
+
+
+async def test_a_silent_stream_times_out_and_the_connection_is_closed(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(hang(), hang(before_headers=True), hang())
+    started = time.monotonic()
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("timeout", True)
+    assert openai_server.calls == 3  # each attempt timed out after read_timeout_s=0.5
+    assert 1.5 <= time.monotonic() - started < 5
+    await openai_server.wait_for(lambda server: server.disconnects == 3)
+
+
+async def test_the_deadline_ends_a_slow_invocation(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(text_stream("slow " * 20, chunk_chars=5, chunk_delay_s=0.2))
+    outcome, texts = await _invoke(_invoker(provider, deadline_s=0.5))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("deadline_exceeded", True)
+    assert 0 < len(texts) < 20
+    await openai_server.wait_for(lambda server: server.disconnects == 1)
+
+
+@pytest.mark.parametrize("reply", [malformed_sse(), not_sse()], ids=["bad-json", "no-sse-framing"])
+async def test_malformed_sse_is_a_bad_response_and_not_retried(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, reply: object
+) -> None:
+    openai_server.script(reply)  # type: ignore[arg-type]
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+    assert openai_server.calls == 1
+
+
+async def test_a_stream_dropped_after_text_fails_without_retry(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(dropped_stream("half an ans"))
+    outcome, texts = await _invoke(_invoker(provider))
+    assert texts == ["half an ans"]
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("connection_error", True)
+    assert openai_server.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class"),
+    [(400, "invalid_request"), (401, "auth_error"), (404, "invalid_request")],
+)
+async def test_client_errors_are_not_retried(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, code: int, error_class: str
+) -> None:
+    openai_server.script(status(code, message="no such model"))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == (error_class, False)
+    assert "no such model" in outcome.message
+    assert openai_server.calls == 1
+
+
+async def test_a_refused_connection_is_retried_then_fails_retryable(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    await openai_server.stop()
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("connection_error", True)
+    assert "attempt 3" in outcome.message
+
+
+async def test_a_cancelled_invocation_closes_the_stream_at_once(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(text_stream("tick " * 100, chunk_chars=5, chunk_delay_s=0.05))
+    arrived = asyncio.Event()
+
+    async def collect(text: str) -> None:
+        arrived.set()
+
+    task = asyncio.create_task(_invoker(provider).invoke(llm_request(), collect))
+    await asyncio.wait_for(arrived.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await openai_server.wait_for(lambda server: server.disconnects == 1)
+
+
+async def test_hundreds_of_concurrent_streams(openai_server: FakeOpenAIServer) -> None:
+    # Timeouts of a real deployment, not the 0.5 s of the fixture: this is about concurrency.
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(base_url=openai_server.base_url, model="fake-model")
+    )
+    openai_server.default = text_stream("concurrent answer", latency_s=0.2)
+    invoker = _invoker(provider)
+    started = time.monotonic()
+    try:
+        outcomes = await asyncio.gather(
+            *(_invoke(invoker, session_id=f"s-{i}") for i in range(300))
+        )
+    finally:
+        await provider.aclose()
+    failures = [outcome for outcome, _ in outcomes if not isinstance(outcome, Completion)]
+    assert failures == []
+    assert openai_server.calls == 300
+    assert time.monotonic() - started < 10  # concurrent: far below 300 x 0.2 s
