@@ -99,11 +99,6 @@ class MongoAuditLog:
         async with _retryable():
             await self._log.update_one({"_id": record_id}, {"$set": {"published": True}})
 
-    async def get(self, record_id: str) -> StoredEntry | None:
-        async with _retryable():
-            document = await self._log.find_one({"_id": record_id})
-        return None if document is None else _stored(document)
-
     async def query(self, query: AuditQuery) -> AuditPage:
         limit = max(1, min(query.limit, MAX_PAGE))
         async with _retryable():

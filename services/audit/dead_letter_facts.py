@@ -14,7 +14,7 @@ from contracts.audit import AuditOutcome
 from contracts.base import is_valid_id
 from contracts.dead_letters import DeadLetter
 from contracts.envelope import H_ID, H_TYPE
-from services.audit.facts import DetailValue, FactView
+from services.audit.fact_view import DetailValue, FactView
 
 UNDECODABLE_DEAD_LETTER = "dead_letter.undecodable"
 """fact_type of a record on the dead-letters topic that is not itself a valid DeadLetter."""

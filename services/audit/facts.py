@@ -1,4 +1,4 @@
-"""What the audit trail says about each kind of fact: outcome, who/which, detail, content.
+"""What the audit trail says about each kind of command and session fact: outcome, who/which, detail, content.
 
 Pure: a decoded contract message in, a `FactView` out. The record builder adds the envelope,
 origin, ids and redaction. Content is returned raw here and redacted there, so no text
@@ -11,9 +11,9 @@ Outcomes (docs/audit.md has the table):
 - TurnCompleted and LLMCompleted `succeeded`; TurnFailed and LLMFailed `failed`;
 - a dead letter `dead_lettered`;
 - TurnStarted, AssistantMessageAppended and LLMRequested are steps: `recorded`.
-"""
 
-from dataclasses import dataclass, field
+LLM facts: llm_facts.py; dead letters: dead_letter_facts.py.
+"""
 
 from contracts.audit import AuditOutcome
 from contracts.base import Message
@@ -26,7 +26,6 @@ from contracts.commands import (
     UpdateSession,
 )
 from contracts.dead_letters import DeadLetter
-from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, Usage
 from contracts.session_events import (
     AgentSwitched,
     AssistantMessageAppended,
@@ -42,32 +41,8 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
-
-DetailValue = str | int | float | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class ContentPiece:
-    """Raw text of one content part, before redaction."""
-
-    name: str
-    text: str
-    label: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FactView:
-    outcome: AuditOutcome
-    tenant_id: str | None = None
-    turn_id: str | None = None
-    invocation_id: str | None = None
-    detail: dict[str, DetailValue] = field(default_factory=dict)
-    content: str | None = None
-    parts: tuple[ContentPiece, ...] = ()
-
-
-class UnauditableFact(TypeError):
-    """A message type this module has no view for: a programming error, not bad input."""
+from services.audit.fact_view import ContentPiece, DetailValue, FactView, UnauditableFact
+from services.audit.llm_facts import llm_view_of, usage_detail
 
 
 def view_of(message: Message) -> FactView:
@@ -146,7 +121,7 @@ def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> Fact
             }
         case CompleteTurn():
             detail |= {"agent": message.agent.value, "note": message.note}
-            detail |= _usage(message.usage)
+            detail |= usage_detail(message.usage)
             content = message.content
         case FailTurn():
             detail |= {
@@ -271,73 +246,6 @@ def _session_or_llm_fact(message: Message) -> FactView:
 
 
 def _llm_fact(message: Message) -> FactView:
-    match message:
-        case LLMRequested():
-            return FactView(
-                AuditOutcome.RECORDED,
-                tenant_id=message.tenant_id,
-                turn_id=message.turn_id,
-                invocation_id=message.invocation_id,
-                detail={
-                    "step": message.step,
-                    "agent": message.agent.value,
-                    "model": message.model,
-                    "temperature": message.temperature,
-                    "max_tokens": message.max_tokens,
-                    "messages": len(message.messages),
-                    "tools": ",".join(tool.name for tool in message.tools),
-                },
-                parts=tuple(
-                    ContentPiece(f"messages[{i}].content", m.content, m.role.value)
-                    for i, m in enumerate(message.messages)
-                ),
-            )
-        case LLMCompleted():
-            return FactView(
-                AuditOutcome.SUCCEEDED,
-                tenant_id=message.tenant_id,
-                turn_id=message.turn_id,
-                invocation_id=message.invocation_id,
-                detail={
-                    "step": message.step,
-                    "agent": message.agent.value,
-                    "finish_reason": message.finish_reason.value,
-                    "provider": message.provider,
-                    "model": message.model,
-                    "tool_calls": len(message.tool_calls),
-                    **_usage(message.usage),
-                },
-                content=message.content,
-                parts=tuple(
-                    ContentPiece(f"tool_calls[{i}].arguments", call.arguments, call.name)
-                    for i, call in enumerate(message.tool_calls)
-                ),
-            )
-        case LLMFailed():
-            return FactView(
-                AuditOutcome.FAILED,
-                tenant_id=message.tenant_id,
-                turn_id=message.turn_id,
-                invocation_id=message.invocation_id,
-                detail={
-                    "step": message.step,
-                    "agent": message.agent.value,
-                    "error_class": message.error_class,
-                    "message": message.message,
-                    "retryable": message.retryable,
-                },
-            )
-        case DeadLetter():
-            raise UnauditableFact("dead letters are viewed by dead_letter_view")
-        case _:
-            raise UnauditableFact(f"no audit view for {type(message).__name__}")
-
-
-def _usage(usage: Usage | None) -> dict[str, DetailValue]:
-    if usage is None:
-        return {}
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
+    if isinstance(message, DeadLetter):
+        raise UnauditableFact("dead letters are viewed by dead_letter_facts.dead_letter_view")
+    return llm_view_of(message)

@@ -32,7 +32,8 @@ from services.audit.dead_letter_facts import (
     dead_letter_view,
     undecodable_view,
 )
-from services.audit.facts import FactView, view_of
+from services.audit.fact_view import FactView
+from services.audit.facts import view_of
 from services.audit.records import (
     UNKNOWN_SESSION,
     AuditEntry,

@@ -14,7 +14,7 @@ from contracts.audit import AuditRecord, RedactionMode
 from contracts.base import derive_id
 from contracts.codec import EncodedRecord, EncodeError, encode
 from contracts.topics import Service, TopicName
-from services.audit.facts import DetailValue, FactView
+from services.audit.fact_view import DetailValue, FactView
 from services.audit.redaction import RedactionPolicy
 from services.audit.secret_scrubbing import scrub_text
 

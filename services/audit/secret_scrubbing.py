@@ -91,14 +91,3 @@ def scrub(text: str) -> Scrubbed:
 def scrub_text(text: str) -> str:
     """Just the scrubbed text (for detail fields that carry no count)."""
     return scrub(text).text
-
-
-def is_secret_name(name: str) -> bool:
-    """A header or metadata key whose value is a credential whatever it looks like."""
-    return _SECRET_NAME.search(name) is not None
-
-
-_SECRET_NAME: Final = re.compile(
-    r"(?i)(authorization|api[_-]?key|apikey|secret|password|passwd|token|cookie|credential|"
-    r"private[_-]?key|session[_-]?key|signature)"
-)

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from contracts.audit import AuditOutcome, AuditRecord
 from contracts.topics import TopicName
 from services.audit.audit_log import AuditQuery, InvalidCursor, MongoAuditLog
-from services.audit.facts import FactView
+from services.audit.fact_view import FactView
 from services.audit.records import AuditEntry, FactIdentity, Origin, build_entry
 from services.audit.redaction import RedactionPolicy
 

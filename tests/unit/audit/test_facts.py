@@ -8,7 +8,8 @@ from contracts.dead_letters import DeadLetter
 from contracts.registry import TOPIC_MESSAGES, type_name
 from contracts.topics import TopicName
 from services.audit.dead_letter_facts import dead_letter_view
-from services.audit.facts import UnauditableFact, view_of
+from services.audit.fact_view import UnauditableFact
+from services.audit.facts import view_of
 from services.audit.handler import AUDITED_TOPICS
 from tests.unit.contracts.samples import every_message
 
