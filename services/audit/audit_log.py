@@ -80,17 +80,18 @@ class MongoAuditLog:
     async def record(self, entry: AuditEntry) -> StoredEntry:
         """Insert unless the id exists; either way return what is stored under the id."""
         document = _document(entry)
+        record_id = document.pop("_id")  # an upsert takes `_id` from the filter
         async with _retryable():
             try:
                 before = await self._log.find_one_and_update(
-                    {"_id": document["_id"]},
+                    {"_id": record_id},
                     {"$setOnInsert": document},
                     upsert=True,
                     return_document=ReturnDocument.BEFORE,
                 )
             except DuplicateKeyError:
                 # Two upserts raced (e.g. old and new owner during a rebalance): one inserted.
-                before = await self._log.find_one({"_id": document["_id"]})
+                before = await self._log.find_one({"_id": record_id})
         if before is None:
             return StoredEntry(entry=entry, published=False)
         return _stored(before)
