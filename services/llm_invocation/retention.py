@@ -51,7 +51,8 @@ class ResultRetentionJob:
                 log.exception("llm_results retention run failed")
             await asyncio.sleep(self._interval_s)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Async on purpose: FastStream runs sync hooks in a worker thread, without a loop."""
         if self._task is None:
             self._task = asyncio.create_task(self._run_forever(), name="llm-results-retention")
 
