@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services.cli.errors import BrokerUnreachable
@@ -50,3 +51,20 @@ async def consumer(settings: CliSettings, **options: object) -> AsyncIterator[AI
         yield client
     finally:
         await client.stop()
+
+
+async def partitions_of(settings: CliSettings, topic: str) -> list[int]:
+    """The topic's partition numbers from the broker's metadata; [] when it does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=_CONNECT_TIMEOUT_MS
+    )
+    try:
+        await admin.start()
+        (described,) = await admin.describe_topics([topic])
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
+    finally:
+        await admin.close()
+    if described.get("error_code"):
+        return []
+    return sorted(p["partition"] for p in described.get("partitions", ()))

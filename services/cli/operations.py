@@ -13,7 +13,7 @@ from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicName
 from services.cli.errors import BrokerUnreachable, CliError
-from services.cli.kafka_clients import consumer, producer
+from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
 
 
@@ -89,11 +89,10 @@ async def read_dead_letters(settings: CliSettings, limit: int) -> list[tuple[int
     """The newest `limit` dead letters per partition, oldest first, with their position."""
     topic = settings.catalogue.name(TopicName.DEAD_LETTERS)
     found: list[tuple[int, int, DeadLetter]] = []
+    tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
+    if not tps:
+        return []
     async with consumer(settings) as client:
-        partitions = await client.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
         client.assign(tps)
         ends = await client.end_offsets(tps)
         starts = await client.beginning_offsets(tps)

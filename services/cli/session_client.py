@@ -28,7 +28,7 @@ from contracts.session_events import (
     TurnStarted,
 )
 from contracts.topics import TopicName
-from services.cli.kafka_clients import consumer, producer
+from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
 
 Update = SessionEvent | LLMTokenDelta
@@ -73,8 +73,7 @@ class SessionClient:
         self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
         catalogue = self.settings.catalogue
         events = catalogue.name(TopicName.SESSION_EVENTS)
-        partitions = await client.partitions_for_topic(events)
-        count = len(partitions) if partitions else catalogue.partitions
+        count = len(await partitions_of(self.settings, events)) or catalogue.partitions
         number = partition_for(self.session_id, count)
         assigned = [
             TopicPartition(events, number),

@@ -37,7 +37,7 @@ class ServiceStack:
     def __init__(
         self,
         run_dir: Path,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         services: Sequence[ServiceSpec] = SERVICES,
         base_health_port: int = 8081,
         ports: Mapping[str, int] | None = None,
@@ -45,9 +45,11 @@ class ServiceStack:
         self.run_dir = run_dir
         self.env = dict(env or {})
         self.services = {spec.name: spec for spec in services}
-        self.ports = dict(ports) if ports else {
-            spec.name: base_health_port + i for i, spec in enumerate(services)
-        }
+        self.ports = (
+            dict(ports)
+            if ports
+            else {spec.name: base_health_port + i for i, spec in enumerate(services)}
+        )
         (run_dir / "pids").mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -71,12 +73,13 @@ class ServiceStack:
         if existing is not None:
             return existing
         spec = self.services[name]
-        env = {
-            **os.environ,
-            **self.env,
-            "AGENT_RUNTIME_HEALTH_PORT": str(self.ports[name]),
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for key, value in self.env.items():  # None removes an inherited variable
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        env["AGENT_RUNTIME_HEALTH_PORT"] = str(self.ports[name])
         with self.log_path(name).open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

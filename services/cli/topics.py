@@ -8,7 +8,7 @@ from rich.table import Table
 from contracts.topics import TopicCatalogue
 from services.admin.topics import TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
-from services.cli.kafka_clients import consumer
+from services.cli.kafka_clients import consumer, partitions_of
 from services.cli.settings import CliSettings
 
 
@@ -30,7 +30,7 @@ async def describe_topics(settings: CliSettings, console: Console) -> None:
     table = Table("topic", "partitions", "messages (end - start)", "retention", "purpose")
     async with consumer(settings) as client:
         for spec in settings.catalogue.specs():
-            partitions = await client.partitions_for_topic(spec.name)
+            partitions = await partitions_of(settings, spec.name)
             if not partitions:
                 table.add_row(spec.name, "[red]missing[/]", "", "", spec.definition.purpose)
                 continue

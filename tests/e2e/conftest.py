@@ -42,7 +42,7 @@ async def pipeline(
     prefix = f"e2e-{unique_suffix}."
     catalogue = TopicCatalogue(prefix=prefix)
     await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
-    env = {
+    env: dict[str, str | None] = {
         "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
         "AGENT_RUNTIME_MONGODB_URI": mongodb_uri,
         "AGENT_RUNTIME_MONGODB_DATABASE": mongo_database_name,
@@ -50,9 +50,12 @@ async def pipeline(
         "AGENT_RUNTIME_LOG_FORMAT": "json",
         "AGENT_RUNTIME_HEALTH_HOST": "127.0.0.1",
         "AGENT_RUNTIME_DRAIN_TIMEOUT_S": "10",
-        "LLM_BASE_URL": "",
-        "LLM_API_KEY": "",
-        "LLM_MODEL": "",
+        "AGENT_RUNTIME_SESSION_COMMANDS_CONSUMER_GROUP": f"{prefix}session-commands",
+        "AGENT_RUNTIME_ORCHESTRATION_CONSUMER_GROUP": f"{prefix}agent-orchestration",
+        "AGENT_RUNTIME_LLM_CONSUMER_GROUP": f"{prefix}llm-invocation",
+        "AGENT_RUNTIME_AUDIT_CONSUMER_GROUP": f"{prefix}audit",
+        # The offline provider: no LLM endpoint, whatever the developer's shell has.
+        **dict.fromkeys(("LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL")),
     }
     ports = dict(zip((s.name for s in SERVICES), _free_ports(len(SERVICES)), strict=True))
     stack = ServiceStack(tmp_path / "run", env=env, ports=ports)
