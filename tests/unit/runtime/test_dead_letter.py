@@ -1,0 +1,106 @@
+import base64
+
+import pytest
+
+from contracts.codec import DecodeError, DecodeFailure, EncodedRecord, decode
+from contracts.dead_letters import DeadLetter, DeadLetterReason
+from contracts.limits import MAX_MESSAGE_BYTES
+from services.runtime.dead_letter import DeadLetterPublisher, build_dead_letter
+from services.runtime.errors import RetryableError
+from services.runtime.record import Record
+
+pytestmark = pytest.mark.unit
+
+RECORD = Record(
+    topic="agent-runtime.commands",
+    partition=3,
+    offset=42,
+    key=b"session-1",
+    value=b"\x00not json",
+    headers=(("ce_type", b"x"), ("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")),
+)
+
+
+def test_dead_letter_keeps_origin_error_and_original_bytes() -> None:
+    error = DecodeError(DecodeFailure.MALFORMED_JSON, "bad json")
+    letter = build_dead_letter(
+        RECORD, error, attempts=1, consumer_group="g", source_service="session-commands"
+    )
+    assert (letter.origin_topic, letter.origin_partition, letter.origin_offset) == (
+        "agent-runtime.commands",
+        3,
+        42,
+    )
+    assert letter.reason is DeadLetterReason.MALFORMED_JSON
+    assert letter.error_class == "DecodeError"
+    assert base64.b64decode(letter.original_value_b64 or "") == b"\x00not json"
+    assert base64.b64decode(letter.original_key_b64 or "") == b"session-1"
+    assert [(h.name, base64.b64decode(h.value_b64)) for h in letter.original_headers] == list(
+        RECORD.headers
+    )
+    assert letter.session_id == "session-1"
+
+
+def test_same_record_gives_the_same_dead_letter_id() -> None:
+    one = build_dead_letter(
+        RECORD, ValueError("x"), attempts=1, consumer_group="g", source_service="audit"
+    )
+    two = build_dead_letter(
+        RECORD, ValueError("y"), attempts=2, consumer_group="g", source_service="audit"
+    )
+    assert one.id == two.id
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ValueError("boom"), DeadLetterReason.HANDLER_ERROR),
+        (RetryableError("still down"), DeadLetterReason.RETRIES_EXHAUSTED),
+        (DecodeError(DecodeFailure.UNKNOWN_TYPE, "?"), DeadLetterReason.UNKNOWN_TYPE),
+    ],
+)
+def test_reason_follows_the_error(error: Exception, reason: DeadLetterReason) -> None:
+    letter = build_dead_letter(RECORD, error, attempts=1, consumer_group="g", source_service="a")
+    assert letter.reason is reason
+
+
+def test_an_invalid_or_missing_key_becomes_unknown_session() -> None:
+    for key in (None, b"not a valid id!"):
+        record = Record("t", 0, 0, key, b"")
+        letter = build_dead_letter(
+            record, ValueError(), attempts=1, consumer_group="g", source_service="a"
+        )
+        assert letter.session_id == "unknown"
+
+
+async def test_publisher_encodes_a_decodable_dead_letter_with_the_trace() -> None:
+    sent: list[tuple[str, EncodedRecord]] = []
+
+    async def publish(topic: str, record: EncodedRecord) -> None:
+        sent.append((topic, record))
+
+    sink = DeadLetterPublisher(
+        topic="dl", consumer_group="g", source_service="audit", publish=publish
+    )
+    await sink(RECORD, ValueError("boom"), 1)
+    [(topic, encoded)] = sent
+    assert topic == "dl"
+    decoded = decode(encoded.value, encoded.headers)
+    assert isinstance(decoded.message, DeadLetter)
+    assert decoded.envelope.traceparent == RECORD.header_text("traceparent")
+
+
+async def test_an_oversize_original_is_dropped_rather_than_blocking_the_partition() -> None:
+    sent: list[EncodedRecord] = []
+
+    async def publish(topic: str, record: EncodedRecord) -> None:
+        sent.append(record)
+
+    sink = DeadLetterPublisher(topic="dl", consumer_group="g", source_service="a", publish=publish)
+    huge = Record("t", 0, 7, b"s", b"x" * MAX_MESSAGE_BYTES)
+    await sink(huge, ValueError("too big"), 1)
+    letter = decode(sent[0].value, sent[0].headers).message
+    assert isinstance(letter, DeadLetter)
+    assert letter.original_value_b64 is None
+    assert letter.origin_offset == 7
+    assert "omitted" in letter.error_message
