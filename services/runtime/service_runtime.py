@@ -33,6 +33,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
@@ -47,10 +48,12 @@ from services.runtime.retry import Backoff
 from services.runtime.settings import RuntimeSettings
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
+from services.runtime.telemetry.otel_metrics import configure_meter_provider
 from services.runtime.telemetry.record_span import traced
 from services.runtime.telemetry.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
+_VERSION = "0.1.0"
 
 
 def _to_kafka(partition: PartitionId) -> TopicPartition:
@@ -91,24 +94,37 @@ class ServiceRuntime:
             service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
         )
         self.tracer = self.tracer_provider.get_tracer("agent_runtime")
-        self.metrics = RuntimeMetrics(service, self.registry, meter=None)
+        self.meter_provider = configure_meter_provider(
+            service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
+        )
+        self.metrics = RuntimeMetrics(
+            service, self.registry, meter=self.meter_provider.get_meter("agent_runtime")
+        )
+        # A logger without handlers of its own: FastStream's lines go through the root
+        # handler (JSON with the record's context) instead of FastStream's coloured console.
+        faststream_logger = logging.getLogger(f"agent_runtime.faststream.{service}")
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
             middlewares=(
-                KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider),
+                KafkaTelemetryMiddleware(
+                    tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+                ),
                 KafkaPrometheusMiddleware(registry=self.registry, app_name=service),
             ),
             graceful_timeout=settings.drain_timeout_s,
             # Per-record "Received"/"Processed" lines would dominate the logs and the CPU.
             log_level=logging.DEBUG,
+            logger=faststream_logger,
         )
         self.health = HealthServer(self.registry, settings.health_host, settings.health_port)
         self.health.add_check("kafka_assignment", self._holds_assignment)
         self.app = FastStream(
             self.broker,
+            logger=faststream_logger,
+            specification=AsyncAPI(title=service, version=_VERSION),
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
@@ -240,6 +256,7 @@ class ServiceRuntime:
     async def _after_shutdown(self) -> None:
         await self.health.stop()
         self.tracer_provider.force_flush()
+        self.meter_provider.force_flush()
         self._started = False
 
     def require_started(self) -> None:

@@ -22,7 +22,9 @@ def traced(handler: Handler, tracer: Tracer, *, consumer_group: str) -> Handler:
                 offset=record.offset,
             ),
             tracer.start_as_current_span(
-                f"{record.topic} process",
+                # FastStream's own "<topic> process" span covers the hand-off to the key
+                # queue; this one covers the handling itself.
+                f"{record.topic} handle",
                 context=extract_context(record.headers),
                 kind=SpanKind.CONSUMER,
                 attributes={

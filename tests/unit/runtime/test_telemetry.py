@@ -54,7 +54,7 @@ async def test_handler_runs_in_a_child_span_of_the_traceparent_with_log_context(
         logger.removeHandler(capture)
 
     [span] = exporter.get_finished_spans()
-    assert span.name == "commands process"
+    assert span.name == "commands handle"
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.parent is not None
     assert format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
