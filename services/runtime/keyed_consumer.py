@@ -58,6 +58,7 @@ class ConsumerOptions:
     drain_timeout_s: float = 20.0
     rebalance_drain_timeout_s: float = 10.0
     backpressure_block_s: float = 5.0
+    max_queued_per_key: int = 64
     backoff: Backoff = field(default_factory=Backoff)
 
     @property
@@ -97,7 +98,9 @@ class KeyOrderedConsumer:
         self._stopping = asyncio.Event()
         self._revoking: set[PartitionId] = set()
         self._assigned: set[PartitionId] = set()
-        self._paused = False
+        self._paused_partitions: set[PartitionId] = set()
+        self._saturated = False  # the bound held for backpressure_block_s: all paused
+        self._hot_keys: dict[OrderingKey, set[PartitionId]] = {}
         self._commit_lock = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
 
@@ -117,7 +120,7 @@ class KeyOrderedConsumer:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        self._pause_all()
+        self._sync_pauses()  # stop fetching
         deadline = time.monotonic() + self._options.drain_timeout_s
         while self._workers and time.monotonic() < deadline:
             await self._wait_progress(deadline)
@@ -151,8 +154,11 @@ class KeyOrderedConsumer:
         except OffsetOrderError:
             log.debug("%s: duplicate fetch of %s@%d ignored", self.name, partition, record.offset)
             return
+        key = ordering_key(record)
         if self._scheduler.submit(record):
-            self._start_key(ordering_key(record), record)
+            self._start_key(key, record)
+        else:
+            self._note_key_depth(key, partition)
         self._report_gauges()
         if self.in_flight >= self._options.max_in_flight:
             await self._wait_for_capacity()
@@ -176,6 +182,7 @@ class KeyOrderedConsumer:
                 self._tracker.finish(partition, record.offset)
                 self._apply_backpressure()
                 record = self._scheduler.complete(key)
+                self._cool_key(key)
                 self._report_gauges()
         finally:
             self._workers.pop(key, None)
@@ -299,14 +306,16 @@ class KeyOrderedConsumer:
             self._running.pop(partition, None)
         self._assigned -= partitions
         self._revoking -= partitions
+        self._paused_partitions -= partitions
+        for parts in self._hot_keys.values():
+            parts -= partitions
         self._apply_backpressure()
         self._report_gauges()
 
     def on_partitions_assigned(self, assigned: Iterable[PartitionId]) -> None:
         self._assigned |= set(assigned)
-        was_paused, self._paused = self._paused, False  # a new assignment starts unpaused
-        if self._stopping.is_set() or (was_paused and self.in_flight > self._options.resume_at):
-            self._pause_all()
+        self._paused_partitions.clear()  # aiokafka starts every new assignment unpaused
+        self._sync_pauses()
 
     # ------------------------------------------------------------ backpressure
 
@@ -329,23 +338,46 @@ class KeyOrderedConsumer:
             await self._wait_progress(deadline)
         if self.in_flight >= self._options.max_in_flight and not self._stopping.is_set():
             log.info("%s: %d records in flight, pausing partitions", self.name, self.in_flight)
-            self._pause_all()
+            self._saturated = True
+            self._sync_pauses()
+
+    def _note_key_depth(self, key: OrderingKey, partition: PartitionId) -> None:
+        """One busy session must not fill the whole window: past `max_queued_per_key` records
+        waiting for one key, stop fetching that key's partition (other partitions flow)."""
+        waiting = self._scheduler.depth(key) - 1
+        if waiting > self._options.max_queued_per_key:
+            hot = self._hot_keys.setdefault(key, set())
+            if partition not in hot:
+                hot.add(partition)
+                self._sync_pauses()
+
+    def _cool_key(self, key: OrderingKey) -> None:
+        waiting = self._scheduler.depth(key) - 1
+        if key in self._hot_keys and waiting <= self._options.max_queued_per_key // 2:
+            del self._hot_keys[key]
+            self._sync_pauses()
 
     def _apply_backpressure(self) -> None:
-        in_flight = self.in_flight
-        if self._stopping.is_set():
-            return
-        if self._paused and in_flight <= self._options.resume_at:
-            consumer = self._consumer()
-            if consumer is not None:
-                consumer.resume(*consumer.assignment())
-            self._paused = False
+        if self._saturated and self.in_flight <= self._options.resume_at:
+            self._saturated = False
+            self._sync_pauses()
 
-    def _pause_all(self) -> None:
+    def _sync_pauses(self) -> None:
+        """Make the consumer's paused partitions what the current state calls for."""
         consumer = self._consumer()
-        if consumer is not None and not self._paused:
-            consumer.pause(*consumer.assignment())
-            self._paused = True
+        if consumer is None:
+            return
+        if self._stopping.is_set() or self._saturated:
+            desired = set(self._assigned)
+        else:
+            desired = {p for parts in self._hot_keys.values() for p in parts} & self._assigned
+        to_pause = desired - self._paused_partitions
+        to_resume = (self._paused_partitions - desired) & self._assigned
+        if to_pause:
+            consumer.pause(*(self._to_kafka(p) for p in to_pause))
+        if to_resume:
+            consumer.resume(*(self._to_kafka(p) for p in to_resume))
+        self._paused_partitions = desired
 
     # ------------------------------------------------------------------- state
 
@@ -369,7 +401,7 @@ class KeyOrderedConsumer:
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return bool(self._paused_partitions)
 
     @property
     def has_assignment(self) -> bool:

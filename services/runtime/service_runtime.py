@@ -188,6 +188,7 @@ class ServiceRuntime:
                 drain_timeout_s=s.drain_timeout_s,
                 rebalance_drain_timeout_s=s.rebalance_drain_timeout_s,
                 backpressure_block_s=s.backpressure_block_s,
+                max_queued_per_key=s.max_queued_per_key,
                 backoff=Backoff(
                     s.retry_initial_backoff_s, s.retry_max_backoff_s, s.retry_max_attempts
                 ),

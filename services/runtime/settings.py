@@ -45,6 +45,9 @@ class RuntimeSettings(BaseSettings):
     rebalance_drain_timeout_s: PositiveFloat = Field(
         10.0, description="Revoke: how long in-flight handlers of revoked partitions may finish."
     )
+    max_queued_per_key: PositiveInt = Field(
+        64, description="Records waiting for one key before its partition is paused."
+    )
     backpressure_block_s: PositiveFloat = Field(
         5.0, description="At the bound, hold the fetch loop this long before pausing partitions."
     )

@@ -326,3 +326,24 @@ async def test_new_assignment_is_paused_again_while_over_the_bound() -> None:
     consumer.on_partitions_assigned([P0])
     assert fake.paused == {P0, P1}
     events[0].set()
+
+
+async def test_one_busy_key_pauses_only_its_partition_until_it_drains() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_queued_per_key=4)
+    for offset in range(5):
+        await consumer.dispatch(rec("busy", offset, P0))
+    assert fake.paused == set()  # 5 queued (1 running + 4 waiting) is at the cap
+    await consumer.dispatch(rec("busy", 5, P0))
+    assert fake.paused == {P0}  # P1 keeps flowing
+    await consumer.dispatch(rec("other", 100, P1))
+    assert fake.paused == {P0}
+    events[0].set()
+    events[1].set()
+    await eventually(lambda: 2 in handler.started)  # type: ignore[attr-defined]
+    assert fake.paused == {P0}  # 3 still waiting: above half the cap
+    events[2].set()
+    await eventually(lambda: not fake.paused)  # 2 waiting: resumed
+    for offset in (3, 4, 5, 100):
+        events[offset].set()
+    await eventually(lambda: consumer.in_flight == 0)
