@@ -3,11 +3,16 @@
 `make test` runs the reduced size; `make chaos` (marker `slow`) runs 500 turns.
 """
 
-
 import pytest
 
 from tests.e2e.conftest import Pipeline
-from tests.e2e.conversations import EventCollector, commands_for, plan, publish
+from tests.e2e.conversations import (
+    EventCollector,
+    commands_for,
+    history_problems,
+    plan,
+    publish,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -33,6 +38,8 @@ async def _kill_each_service_while_running(
         await events.until_all_turns_complete(runs, turns, timeout_s=600)
     problems = [p for run in runs for p in run.problems()]
     assert not problems, problems[:10]
+    stored = await history_problems(settings.mongodb_uri, settings.mongodb_database, runs)
+    assert not stored, stored[:10]
 
 
 async def test_kill_and_restart_each_service_reduced(

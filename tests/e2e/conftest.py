@@ -50,6 +50,8 @@ async def pipeline(
         "AGENT_RUNTIME_LOG_FORMAT": "json",
         "AGENT_RUNTIME_HEALTH_HOST": "127.0.0.1",
         "AGENT_RUNTIME_DRAIN_TIMEOUT_S": "10",
+        # A killed consumer's partitions move after the session timeout: keep chaos runs short.
+        "AGENT_RUNTIME_SESSION_TIMEOUT_MS": "10000",
         "AGENT_RUNTIME_SESSION_COMMANDS_CONSUMER_GROUP": f"{prefix}session-commands",
         "AGENT_RUNTIME_ORCHESTRATION_CONSUMER_GROUP": f"{prefix}agent-orchestration",
         "AGENT_RUNTIME_LLM_CONSUMER_GROUP": f"{prefix}llm-invocation",

@@ -10,10 +10,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
 
+from contracts.agents import MessageRole
 from contracts.base import derive_id
 from contracts.codec import DecodeError, decode, encode
 from contracts.commands import Command, CreateSession, SubmitUserMessage
@@ -26,6 +28,7 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.topics import TopicCatalogue, TopicName
+from services.session_commands.queries import SessionQueries
 
 E = TypeVar("E", bound=SessionEvent)
 
@@ -170,3 +173,22 @@ class EventCollector:
                 )
             await self.poll()
         return time.monotonic() - started
+
+
+async def history_problems(mongodb_uri: str, database: str, runs: list[Conversation]) -> list[str]:
+    """What the database holds: every history exactly 1..2N, user messages in submitted order."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    found: list[str] = []
+    try:
+        queries = SessionQueries(client[database])
+        for run in runs:
+            page = await queries.history(run.session_id, limit=500)
+            seqs = [m.seq for m in page.messages]
+            users = [m.content for m in page.messages if m.role is MessageRole.USER]
+            if seqs != list(range(1, 2 * len(run.user_contents) + 1)):
+                found.append(f"{run.session_id}: stored seqs {seqs}")
+            if users != run.user_contents:
+                found.append(f"{run.session_id}: stored user messages out of order or missing")
+    finally:
+        await client.close()
+    return found

@@ -3,7 +3,13 @@
 import pytest
 
 from tests.e2e.conftest import Pipeline
-from tests.e2e.conversations import EventCollector, commands_for, plan, publish
+from tests.e2e.conversations import (
+    EventCollector,
+    commands_for,
+    history_problems,
+    plan,
+    publish,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -22,4 +28,6 @@ async def test_concurrent_sessions_complete_in_order(
         seconds = await events.until_all_turns_complete(runs, TURNS, timeout_s=300)
     problems = [p for run in runs for p in run.problems()]
     assert not problems, problems[:10]
+    stored = await history_problems(settings.mongodb_uri, settings.mongodb_database, runs)
+    assert not stored, stored[:10]
     print(f"{SESSIONS * TURNS} turns in {seconds:.1f}s ({SESSIONS * TURNS / seconds:.1f} turns/s)")
