@@ -10,7 +10,7 @@ INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
 .PHONY: help install lock lint format test test-unit test-integration infra-up infra-down \
-        infra-status infra-reset topics contracts bench chaos run up down clean
+        infra-status infra-reset topics contracts bench chaos run up down demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -81,12 +81,18 @@ contracts: install ## regenerate JSON Schema + AsyncAPI from the models
 	$(PY) -m contracts.generate
 
 # --- Running the system -----------------------------------------------------------------------
-run: infra-up ## start the infrastructure and the four services
-	@echo "run: infrastructure is up; the four services are coming (not wired into 'make run' yet)"
+# The services run as separate processes (python -m services.<name>), pid files and logs in .run/.
+run: infra-up ## infrastructure + topics + the four services, then a chat; Ctrl-C stops the services
+	$(VENV)/bin/agent-runtime run
 
-up: run ## alias of run
+up: infra-up ## infrastructure + topics + the four services in the background (logs in .run/logs)
+	$(VENV)/bin/agent-runtime up
 
-down: infra-down ## stop the services and the infrastructure
+down: install ## stop exactly the four services `up`/`run` started (infrastructure stays up)
+	$(VENV)/bin/agent-runtime down
+
+demo: up ## a scripted conversation through the running pipeline; exits 0 on success
+	$(VENV)/bin/agent-runtime demo
 
 clean: ## remove caches of the Python tools (not .venv, not downloads)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
