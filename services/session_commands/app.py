@@ -23,6 +23,7 @@ from services.session_commands.expiry import SessionExpiry
 from services.session_commands.handler import SessionCommandHandler, SessionCommandTopics
 from services.session_commands.queries import SessionQueries
 from services.session_commands.repository import SessionRepository
+from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import Document
 from services.session_commands.settings import SessionCommandsSettings
 
@@ -60,6 +61,7 @@ def build(
         publish=runtime.publish,
         policy=settings.decider_policy(),
         after_write=CrashAfterWrites(crash) if crash is not None else no_crash,
+        cache=SessionCache(settings.session_cache_size),
     )
     expiry = SessionExpiry(
         database,

@@ -4,13 +4,15 @@ The runtime's key-ordered consumer calls `SessionCommandHandler` once per record
 and `turns` (co-partitioned: this instance owns partition p of both), one record at a time per
 session, and commits the offset only after it returns. The sequence, and why it is crash-safe:
 
-1. load the session document; if its outbox is not empty (a crash after step 5 of an earlier
+1. load the session document (or take it from the cache of documents this instance wrote,
+   see session_cache.py); if its outbox is not empty (a crash after step 5 of an earlier
    command), publish it first, then clear it;
 2. if the command id was processed already: done (a redelivery);
 3. decide (pure);
 4. insert the message documents the events add (duplicate keys ignored: idempotent);
 5. compare-and-set the session document on its version: new state, the command id, and the
-   encoded events as the outbox — in one single-document write;
+   encoded events as the outbox — in one single-document write (4 and 5 are batched with
+   other sessions' writes: group_commit.py);
 6. publish the outbox, waiting for the broker's acks;
 7. clear the outbox (same version); return → the offset may be committed.
 
@@ -41,8 +43,10 @@ from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
 from services.session_commands.decider import SessionCommand, as_session_command, decide
+from services.session_commands.group_commit import ConcurrentWriteError
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
-from services.session_commands.repository import ConcurrentWriteError, SessionRepository
+from services.session_commands.repository import SessionRepository
+from services.session_commands.session_cache import SessionCache
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,7 @@ class SessionCommandHandler:
         clock: Callable[[], datetime] = utc_now,
         after_write: Callable[[], None] = lambda: None,
         span_traceparent: Callable[[], str | None] = current_traceparent,
+        cache: SessionCache | None = None,
     ) -> None:
         self._topics = topics
         self._repository = repository
@@ -115,6 +120,7 @@ class SessionCommandHandler:
         self._clock = clock
         self._after_write = after_write  # test hook: crash between write and publish
         self._span_traceparent = span_traceparent
+        self._cache = cache if cache is not None else SessionCache()
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
@@ -130,25 +136,44 @@ class SessionCommandHandler:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _apply(self, command: SessionCommand, envelope: Envelope) -> None:
-        stored = await self._repository.load(command.session_id)
+        session_id = command.session_id
+        try:
+            await self._apply_to(command, envelope, fresh=False)
+        except BaseException:
+            self._cache.drop(session_id)  # whatever happened, the next attempt reads the database
+            raise
+
+    async def _apply_to(self, command: SessionCommand, envelope: Envelope, *, fresh: bool) -> None:
+        stored = None if fresh else self._cache.get(command.session_id)
+        cached = stored is not None
+        if stored is None:
+            stored = await self._repository.load(command.session_id)
         if stored is not None and stored.outbox:
             await self._publish_all(stored.outbox)
             stored = await self._repository.clear_outbox(stored)
-        if stored is not None and stored.has_processed(command.id):
-            return
+        if stored is not None:
+            self._cache.put(stored)
+            if stored.has_processed(command.id):
+                return
         decision = decide(
             stored.state if stored is not None else None,
             command,
             now=truncate_to_millis(self._clock()),
             policy=self._policy,
         )
+        if cached and not decision.remember:
+            # No compare-and-set will check the cached state: decide on a fresh read.
+            await self._apply_to(command, envelope, fresh=True)
+            return
         records = [self._encode(event, command, envelope) for event in decision.events]
         if decision.remember and decision.state is not None:
-            await self._repository.append_messages(decision.events)
-            saved = await self._repository.save(stored, decision.state, records, command.id)
+            saved = await self._repository.save(
+                stored, decision.state, decision.events, records, command.id
+            )
+            self._cache.put(saved)
             self._after_write()
             await self._publish_all(records)
-            await self._repository.clear_outbox(saved)
+            self._cache.put(await self._repository.clear_outbox(saved))
         else:
             # Nothing to remember: deciding again yields the same events with the same ids.
             await self._publish_all(records)

@@ -1,20 +1,20 @@
-"""MongoDB access for the writer: load, append messages, compare-and-set, clear the outbox.
+"""MongoDB access for the writer: load, save (messages + compare-and-set), clear the outbox.
 
 No transactions (the stand-in server has none): each write is a single-document operation, and
 the order of writes (messages, then the session with its outbox) makes a crash between any two
-of them harmless — see docs/session-commands.md, "crash safety".
+of them harmless — see docs/session-commands.md, "crash safety". Writes of concurrent sessions
+are sent together (group_commit.py).
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.codec import EncodedRecord
 from contracts.session_events import SessionEvent
+from services.session_commands.group_commit import GroupCommit
 from services.session_commands.session_document import (
     Document,
     StoredSession,
@@ -26,12 +26,6 @@ from services.session_commands.state import SessionState
 
 SESSIONS = "sessions"
 MESSAGES = "messages"
-_DUPLICATE_KEY = 11000
-
-
-class ConcurrentWriteError(Exception):
-    """The session document changed since it was loaded: another writer (a zombie owner after a
-    rebalance) got there first. Retry: reload, and the processed-id check sorts it out."""
 
 
 class SessionRepository:
@@ -39,6 +33,7 @@ class SessionRepository:
         self.sessions: AsyncCollection[Document] = database[SESSIONS]
         self.messages: AsyncCollection[Document] = database[MESSAGES]
         self.processed_ids_limit = processed_ids_limit
+        self._writes = GroupCommit(self.sessions, self.messages)
 
     async def ensure_indexes(self) -> None:
         """Idempotent: creating an index that exists with the same spec is a no-op."""
@@ -65,55 +60,32 @@ class SessionRepository:
         document = await self.sessions.find_one({"_id": session_id})
         return None if document is None else stored_session(document)
 
-    async def append_messages(self, events: Sequence[SessionEvent]) -> None:
-        """Insert the history entries of `events`; ones already there (a redelivery, or a
-        crash after this step) are left as they are."""
-        documents = message_documents(events)
-        if not documents:
-            return
-        try:
-            await self.messages.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
-
     async def save(
         self,
         previous: StoredSession | None,
         state: SessionState,
+        events: Sequence[SessionEvent],
         outbox: Sequence[EncodedRecord],
         command_id: str,
     ) -> StoredSession:
-        """Write the new state with its outbox, recording `command_id`, iff nobody wrote since
-        `previous` was loaded (insert for a new session, version compare-and-set otherwise)."""
+        """Insert the history entries of `events` (ones already there are left as they are),
+        then write the new state with its outbox, recording `command_id`, iff nobody wrote
+        since `previous` was loaded (insert for a new session, version compare-and-set
+        otherwise). Raises ConcurrentWriteError when somebody did."""
         seen = previous.processed_command_ids if previous is not None else ()
         processed = (*seen, command_id)[-self.processed_ids_limit :]
         version = previous.version + 1 if previous is not None else 1
         document = session_document(state, version, processed, outbox)
+        messages = message_documents(events)
         if previous is None:
-            try:
-                await self.sessions.insert_one(document)
-            except DuplicateKeyError:
-                raise ConcurrentWriteError(
-                    f"session {state.session_id} created meanwhile"
-                ) from None
+            await self._writes.create(document, messages, command_id)
         else:
-            result = await self.sessions.replace_one(
-                {"_id": state.session_id, "version": previous.version}, document
-            )
-            if result.matched_count != 1:
-                raise ConcurrentWriteError(
-                    f"session {state.session_id} changed since version {previous.version}"
-                )
+            await self._writes.compare_and_set(document, messages, previous.version, command_id)
         return StoredSession(state, version, processed, tuple(outbox))
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:
         """The outbox is published. Same version: clearing changes no state, and if another
         writer moved on meanwhile, its own outbox must stay — then this matches nothing."""
         if stored.outbox:
-            await self.sessions.update_one(
-                {"_id": stored.state.session_id, "version": stored.version},
-                {"$set": {"outbox": []}},
-            )
+            await self._writes.clear_outbox(stored.state.session_id, stored.version)
         return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())

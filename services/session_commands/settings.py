@@ -25,6 +25,9 @@ class SessionCommandsSettings(RuntimeSettings):
     processed_command_ids: int = Field(
         1_000, ge=10, le=10_000, description="Command ids remembered per session (idempotency)."
     )
+    session_cache_size: int = Field(
+        2_000, ge=0, le=1_000_000, description="Session documents kept in memory (0 = none)."
+    )
     message_id_window: int = Field(1_000, ge=10, le=10_000)
     session_ttl_s: PositiveFloat = Field(
         86_400.0, description="Inactivity after which the expiry job expires a session (24 h)."

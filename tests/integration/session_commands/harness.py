@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.base import Message
 from contracts.codec import decode, encode
@@ -209,3 +210,32 @@ class TopicReader:
 
 def type_names(messages: Iterable[Message]) -> list[str]:
     return [type(m).__name__ for m in messages]
+
+
+async def wait_caught_up(
+    bootstrap: str, group: str, topics: Sequence[str], partitions: int, within: float = 60.0
+) -> None:
+    """Until `group` has committed the end offset of every partition of `topics`."""
+    ends_reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await ends_reader.start()
+    await admin.start()
+    try:
+        wanted = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        ends = await ends_reader.end_offsets(wanted)
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            committed = await admin.list_consumer_group_offsets(group)
+            behind = {
+                tp: end - (committed[tp].offset if tp in committed else 0)
+                for tp, end in ends.items()
+                if end > (committed[tp].offset if tp in committed else 0)
+            }
+            if not behind:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"group {group} still behind after {within}s: {behind}")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+        await ends_reader.stop()

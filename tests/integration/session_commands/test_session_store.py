@@ -1,0 +1,150 @@
+"""The session store against the Mongo-compatible server: compare-and-set under group commit,
+idempotent message inserts, the outbox, and the read side (paging, both orders)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from contracts.codec import EncodedRecord
+from services.session_commands.decider import SessionCommand, decide
+from services.session_commands.group_commit import ConcurrentWriteError
+from services.session_commands.queries import SessionQueries
+from services.session_commands.repository import SessionRepository
+from services.session_commands.session_document import Document, StoredSession
+from services.session_commands.state import SessionStatus
+from tests.unit.session_commands.scenario import T0, close, create, submit
+
+pytestmark = pytest.mark.integration
+
+RECORD = EncodedRecord(key=b"k", value=b"v", headers=[("ce_id", b"x")])
+
+
+@pytest.fixture
+async def database(mongodb_uri: str, mongo_database_name: str) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        yield client[mongo_database_name]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def repository(database: Any) -> SessionRepository:
+    repository = SessionRepository(database)
+    await repository.ensure_indexes()
+    await repository.ensure_indexes()  # idempotent
+    return repository
+
+
+async def apply(
+    repository: SessionRepository,
+    stored: StoredSession | None,
+    command: SessionCommand,
+    at: int = 0,
+) -> StoredSession:
+    decision = decide(stored.state if stored else None, command, now=T0 + timedelta(seconds=at))
+    assert decision.state is not None
+    return await repository.save(stored, decision.state, decision.events, [RECORD], command.id)
+
+
+async def test_a_write_from_a_stale_version_is_refused(repository: SessionRepository) -> None:
+    created = await apply(repository, None, create(session_id="cas-1"))
+
+    writes = await asyncio.gather(
+        apply(repository, created, submit(session_id="cas-1")),
+        apply(repository, created, submit(session_id="cas-1")),
+        return_exceptions=True,
+    )
+
+    refused = [w for w in writes if isinstance(w, ConcurrentWriteError)]
+    assert len(refused) == 1, writes
+    loaded = await repository.load("cas-1")
+    assert loaded is not None
+    assert loaded.version == 2
+    with pytest.raises(ConcurrentWriteError):
+        await apply(repository, None, create(session_id="cas-1"))
+
+
+async def test_many_sessions_written_together_each_get_their_own_outcome(
+    repository: SessionRepository,
+) -> None:
+    ids = [f"batch-{i}" for i in range(50)]
+    created = await asyncio.gather(*(apply(repository, None, create(session_id=s)) for s in ids))
+    stale = created[7]
+    await apply(repository, stale, submit(session_id=stale.state.session_id))
+
+    outcomes = await asyncio.gather(
+        *(apply(repository, c, submit(session_id=c.state.session_id)) for c in created),
+        return_exceptions=True,
+    )
+
+    failed = [i for i, o in enumerate(outcomes) if isinstance(o, ConcurrentWriteError)]
+    assert failed == [7]
+
+
+async def test_messages_are_inserted_once_and_the_outbox_clears(
+    repository: SessionRepository, database: Any
+) -> None:
+    created = await apply(repository, None, create(session_id="out-1"))
+    command = submit(session_id="out-1")
+    decision = decide(created.state, command, now=T0)
+    assert decision.state is not None
+    await repository.save(created, decision.state, decision.events, [RECORD], command.id)
+    loaded = await repository.load("out-1")
+    assert loaded is not None
+    # The same command applied again from the same version (a zombie owner, or a redelivery
+    # that raced the first write) made the same decision: it counts as written, and its
+    # messages are not inserted twice.
+    await repository.save(created, decision.state, decision.events, [RECORD], command.id)
+    assert await database["messages"].count_documents({"session_id": "out-1"}) == 1
+    assert loaded.outbox == (RECORD,)
+    assert loaded.has_processed(command.id)
+
+    await repository.clear_outbox(loaded)
+
+    again = await repository.load("out-1")
+    assert again is not None
+    assert (again.outbox, again.version) == ((), loaded.version)
+
+
+async def test_listing_and_history_pages(repository: SessionRepository, database: Any) -> None:
+    for i in range(5):
+        stored = await apply(repository, None, create(session_id=f"list-{i}", title=f"t{i}"), i)
+    stored = await apply(repository, stored, close(session_id="list-4"), 10)
+    history = await apply(repository, None, create(session_id="hist"), 20)
+    for n in range(7):
+        history = await apply(repository, history, submit(f"m{n}", session_id="hist"), 21 + n)
+    queries = SessionQueries(database)
+
+    first = await queries.list_sessions(tenant_id="tenant-a", page=1, page_size=4)
+    second = await queries.list_sessions(tenant_id="tenant-a", page=2, page_size=4)
+    active = await queries.list_sessions(active=True, page_size=100)
+    inactive = await queries.list_sessions(active=False)
+
+    assert first.total == 6
+    assert [s.session_id for s in first.sessions + second.sessions] == [
+        "hist", "list-4", "list-3", "list-2", "list-1", "list-0",
+    ]  # fmt: skip
+    assert first.pages == 2
+    assert "list-4" not in {s.session_id for s in active.sessions}
+    assert [(s.session_id, s.status) for s in inactive.sessions] == [
+        ("list-4", SessionStatus.CLOSED)
+    ]
+    assert await queries.list_sessions(tenant_id="nobody") == type(first)([], 1, 20, 0)
+
+    oldest = await queries.history("hist", limit=3)
+    assert [m.seq for m in oldest.messages] == [1, 2, 3]
+    rest = await queries.history("hist", limit=10, after_seq=oldest.next_after_seq)
+    assert ([m.seq for m in rest.messages], rest.next_after_seq) == ([4, 5, 6, 7], None)
+    newest = await queries.history("hist", limit=3, newest_first=True)
+    assert [m.content for m in newest.messages] == ["m6", "m5", "m4"]
+    state = await queries.get_session("hist")
+    assert state is not None
+    assert state.counters.user_messages == 7
+    assert await queries.get_session("hist", tenant_id="other") is None
+    with pytest.raises(ValueError, match="page"):
+        await queries.list_sessions(page=0)
