@@ -1,6 +1,6 @@
 """Many sessions at once, then a replay of every command from offset 0.
 
-1,000 sessions × 20 commands, interleaved across sessions on the topic (round-robin), produced
+1,000 sessions x 20 commands, interleaved across sessions on the topic (round-robin), produced
 by one producer and applied by the service in this process. Every history must hold exactly
 the submitted messages in the submitted order, without duplicates; replaying the whole topic
 with a new consumer group on the same database must change nothing.
