@@ -1,4 +1,4 @@
-"""The two outcomes a handler can signal besides success."""
+"""The failure a handler signals as transient; every other exception means permanent."""
 
 
 class RetryableError(Exception):
@@ -8,7 +8,3 @@ class RetryableError(Exception):
     other sessions keep flowing. Raise anything else for a permanent failure, which sends the
     record to the dead-letter topic and moves on.
     """
-
-
-class RuntimeStateError(RuntimeError):
-    """The runtime was used in a state that does not allow it (e.g. publish before start)."""

@@ -20,7 +20,7 @@ backpressure, rebalance drain, retries and dead letters. See docs/runtime.md.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,6 @@ from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
 from services.runtime.dead_letter import DeadLetterPublisher
-from services.runtime.errors import RuntimeStateError
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.rebalance import DrainingRebalanceListener
@@ -130,7 +129,6 @@ class ServiceRuntime:
             after_shutdown=[self._after_shutdown],
         )
         self.consumers: list[ConsumerBinding] = []
-        self._started = False
 
     # ------------------------------------------------------------- registration
 
@@ -233,8 +231,8 @@ class ServiceRuntime:
     async def publish(self, topic: str, record: EncodedRecord) -> None:
         """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
 
-        Runs under the handler's span, so the broker's telemetry middleware writes a
-        `traceparent` that continues the trace (unless the record already carries one).
+        Runs under the handler's span, so the broker's telemetry middleware writes the
+        `traceparent` of its publish span, a child of the handler's: the trace continues.
         """
         headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
         await self.broker.publish(record.value, topic, key=record.key, headers=headers)
@@ -248,7 +246,6 @@ class ServiceRuntime:
         for binding in self.consumers:
             binding.engine.start()
         await self.health.start()
-        self._started = True
 
     async def _on_shutdown(self) -> None:
         # Before FastStream stops the Kafka consumers: stop fetching, drain, commit.
@@ -258,11 +255,3 @@ class ServiceRuntime:
         await self.health.stop()
         self.tracer_provider.force_flush()
         self.meter_provider.force_flush()
-        self._started = False
-
-    def require_started(self) -> None:
-        if not self._started:
-            raise RuntimeStateError(f"{self.service}: runtime not started")
-
-
-Check = Callable[[], Awaitable[bool]]

@@ -53,6 +53,18 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[Partition, int]:
     }
 
 
+async def committed_reaching(
+    bootstrap: str, group: str, expected: dict[Partition, int], within: float
+) -> dict[Partition, int]:
+    """Poll the group's committed offsets until they equal `expected` (or time runs out)."""
+    deadline = asyncio.get_running_loop().time() + within
+    committed = await committed_offsets(bootstrap, group)
+    while committed != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+        committed = await committed_offsets(bootstrap, group)
+    return committed
+
+
 async def eventually(condition: Callable[[], bool], within: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():

@@ -5,7 +5,6 @@ import asyncio
 import base64
 import json
 import random
-import time
 from collections import defaultdict
 
 import pytest
@@ -14,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from contracts.codec import decode
 from services.runtime import Record, RuntimeSettings, ServiceRuntime
 from tests.conftest import TopicFactory
-from tests.integration.runtime.harness import committed_offsets, eventually, produce
+from tests.integration.runtime.harness import committed_reaching, eventually, produce
 
 pytestmark = pytest.mark.integration
 
@@ -76,16 +75,7 @@ async def test_per_key_order_at_concurrency_100_with_random_latency(
         end: dict[tuple[str, int], int] = defaultdict(int)
         for p in produced:
             end[(p.topic, p.partition)] = max(end[(p.topic, p.partition)], p.offset + 1)
-        committed: dict[tuple[str, int], int] = {}
-
-        async def poll_commits() -> None:
-            committed.update(await committed_offsets(kafka_bootstrap_servers, group))
-
-        deadline = time.monotonic() + 10
-        while committed != dict(end) and time.monotonic() < deadline:
-            await poll_commits()
-            await asyncio.sleep(0.2)
-        assert committed == dict(end)
+        assert await committed_reaching(kafka_bootstrap_servers, group, dict(end), 10) == end
     finally:
         await runtime.app.stop()
 
@@ -124,15 +114,25 @@ async def test_poison_message_goes_to_dead_letters_and_its_partition_keeps_flowi
         assert base64.b64decode(body["original_value_b64"]) == b"not json {"
         assert base64.b64decode(body["original_key_b64"]) == b"s1"
         assert letter.key == b"s1"
-        committed = await committed_offsets(kafka_bootstrap_servers, f"poison-{unique_suffix}")
-        await eventually(lambda: True, 0, "")
-        deadline = time.monotonic() + 5
-        while committed.get((topic, 0)) != 5 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            committed = await committed_offsets(kafka_bootstrap_servers, f"poison-{unique_suffix}")
-        assert committed[(topic, 0)] == 5
+        group = f"poison-{unique_suffix}"
+        committed = await committed_reaching(kafka_bootstrap_servers, group, {(topic, 0): 5}, 10)
+        assert committed == {(topic, 0): 5}  # past the dead-lettered record
+        status, _ = await http_get(runtime.health.port, "/health/ready")
+        assert status == 200  # holds its assignment
+        status, metrics = await http_get(runtime.health.port, "/metrics")
+        assert "agent_runtime_records_dead_lettered_total{" in metrics
+        assert "agent_runtime_records_processed_total{" in metrics
     finally:
         await runtime.app.stop()
+
+
+async def http_get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    response = (await reader.read()).decode()
+    writer.close()
+    head, _, body = response.partition("\r\n\r\n")
+    return int(head.split(" ")[1]), body
 
 
 async def read_one(bootstrap: str, topic: str):  # type: ignore[no-untyped-def]
