@@ -29,6 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
@@ -45,8 +46,9 @@ from services.runtime.telemetry.tracing import current_traceparent
 from services.session_commands.decider import SessionCommand, as_session_command, decide
 from services.session_commands.group_commit import ConcurrentWriteError
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
-from services.session_commands.repository import SessionRepository
 from services.session_commands.session_cache import SessionCache
+from services.session_commands.session_document import StoredSession
+from services.session_commands.state import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,23 @@ class NotAnInputTopic(ValueError):
     """Subscribed to a topic session-commands does not read: a deployment error."""
 
 
+class SessionStore(Protocol):
+    """What the handler needs of the database (repository.py; a fake in unit tests)."""
+
+    async def load(self, session_id: str) -> StoredSession | None: ...
+
+    async def save(
+        self,
+        previous: StoredSession | None,
+        state: SessionState,
+        events: Sequence[SessionEvent],
+        outbox: Sequence[EncodedRecord],
+        command_id: str,
+    ) -> StoredSession: ...
+
+    async def clear_outbox(self, stored: StoredSession) -> StoredSession: ...
+
+
 class KeyMismatch(ValueError):
     """The record's key is not its session id: it may sit on another owner's partition, so
     applying it could race that owner. Dead-lettered, never applied."""
@@ -105,7 +124,7 @@ class SessionCommandHandler:
         self,
         *,
         topics: SessionCommandTopics,
-        repository: SessionRepository,
+        repository: SessionStore,
         publish: Publish,
         policy: DeciderPolicy = DEFAULT_POLICY,
         clock: Callable[[], datetime] = utc_now,

@@ -1,0 +1,213 @@
+"""The handler's sequence with an in-memory store and publisher: idempotency, the outbox,
+the cache's freshness rule, and which failures are retried or dead-lettered."""
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+
+from contracts.base import Message
+from contracts.codec import DecodeError, EncodedRecord, decode, encode
+from contracts.session_events import SessionEvent
+from services.runtime.errors import RetryableError
+from services.runtime.record import Record
+from services.session_commands.group_commit import ConcurrentWriteError
+from services.session_commands.handler import (
+    KeyMismatch,
+    SessionCommandHandler,
+    SessionCommandTopics,
+)
+from services.session_commands.session_cache import SessionCache
+from services.session_commands.session_document import StoredSession
+from services.session_commands.state import SessionState
+from tests.unit.session_commands.scenario import SESSION, T0, complete, create, submit
+
+pytestmark = pytest.mark.unit
+
+TOPICS = SessionCommandTopics.with_prefix("t.")
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.documents: dict[str, StoredSession] = {}
+        self.writes = 0
+        self.conflict_next = False
+
+    async def load(self, session_id: str) -> StoredSession | None:
+        return self.documents.get(session_id)
+
+    async def save(
+        self,
+        previous: StoredSession | None,
+        state: SessionState,
+        events: Sequence[SessionEvent],
+        outbox: Sequence[EncodedRecord],
+        command_id: str,
+    ) -> StoredSession:
+        current = self.documents.get(state.session_id)
+        if self.conflict_next or (current and previous and current.version != previous.version):
+            self.conflict_next = False
+            raise ConcurrentWriteError("moved on")
+        version = (previous.version if previous else 0) + 1
+        seen = previous.processed_command_ids if previous else ()
+        stored = StoredSession(state, version, (*seen, command_id), tuple(outbox))
+        self.documents[state.session_id] = stored
+        self.writes += 1
+        return stored
+
+    async def clear_outbox(self, stored: StoredSession) -> StoredSession:
+        cleared = replace(stored, outbox=())
+        if self.documents[stored.state.session_id].version == stored.version:
+            self.documents[stored.state.session_id] = cleared
+        return cleared
+
+
+class Published:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, EncodedRecord]] = []
+        self.fail = False
+
+    async def __call__(self, topic: str, record: EncodedRecord) -> None:
+        if self.fail:
+            from aiokafka.errors import KafkaTimeoutError
+
+            raise KafkaTimeoutError()
+        self.records.append((topic, record))
+
+    def types(self) -> list[str]:
+        return [type(decode(r.value, r.headers).message).__name__ for _, r in self.records]
+
+
+def record_of(message: Message, topic: str = TOPICS.commands, offset: int = 0) -> Record:
+    encoded = encode(message, source="test")
+    return Record(topic, 0, offset, encoded.key, encoded.value, tuple(encoded.headers))
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def published() -> Published:
+    return Published()
+
+
+def handler_for(
+    store: MemoryStore, published: Published, cache: SessionCache | None = None
+) -> SessionCommandHandler:
+    return SessionCommandHandler(
+        topics=TOPICS,
+        repository=store,
+        publish=published,
+        clock=lambda: T0,
+        cache=cache,
+        span_traceparent=lambda: None,
+    )
+
+
+async def test_a_command_is_written_published_and_its_outbox_cleared(
+    store: MemoryStore, published: Published
+) -> None:
+    handle = handler_for(store, published)
+
+    await handle(record_of(create()))
+    await handle(record_of(submit()))
+
+    assert published.types() == ["SessionCreated", "UserMessageAccepted", "TurnStarted"]
+    assert {topic for topic, _ in published.records} == {TOPICS.session_events}
+    stored = store.documents[SESSION]
+    assert (stored.version, stored.outbox) == (2, ())
+
+
+async def test_a_redelivered_command_publishes_nothing(
+    store: MemoryStore, published: Published
+) -> None:
+    command = record_of(submit())
+    handle = handler_for(store, published)
+    await handle(record_of(create()))
+    await handle(command)
+    count = len(published.records)
+
+    await handle(command)
+    await handler_for(store, published)(command)  # a new instance: no cache
+
+    assert len(published.records) == count
+    assert store.writes == 2
+
+
+async def test_an_outbox_left_by_a_crash_is_published_before_anything_else(
+    store: MemoryStore, published: Published
+) -> None:
+    crashed = handler_for(store, Published())
+    await crashed(record_of(create()))
+    created = store.documents[SESSION]
+    pending = encode(submit(), source="test")  # stands for the lost events
+    store.documents[SESSION] = replace(created, outbox=(pending,))
+
+    await handler_for(store, published)(record_of(submit(content="next")))
+
+    assert published.records[0][1] == pending
+    assert published.types()[1:] == ["UserMessageAccepted", "TurnStarted"]
+
+
+async def test_a_decision_without_a_write_is_retaken_on_a_fresh_read(
+    store: MemoryStore, published: Published
+) -> None:
+    cache = SessionCache()
+    ours = handler_for(store, published, cache)
+    await ours(record_of(create()))
+    # Meanwhile another owner started a turn; our cache still shows the session idle.
+    other = handler_for(store, Published())
+    await other(record_of(submit()))
+    in_flight = store.documents[SESSION].state
+
+    await ours(record_of(complete(in_flight), topic=TOPICS.turns))
+
+    assert published.types()[-2:] == ["AssistantMessageAppended", "TurnCompleted"]
+
+
+async def test_a_version_conflict_is_retried_and_forgets_the_cached_state(
+    store: MemoryStore, published: Published
+) -> None:
+    cache = SessionCache()
+    handle = handler_for(store, published, cache)
+    await handle(record_of(create()))
+    store.conflict_next = True
+
+    with pytest.raises(RetryableError):
+        await handle(record_of(submit()))
+
+    assert len(cache) == 0
+
+
+async def test_a_broker_outage_is_retried_and_the_outbox_kept(
+    store: MemoryStore, published: Published
+) -> None:
+    handle = handler_for(store, published)
+    await handle(record_of(create()))
+    published.fail = True
+    command = record_of(submit())
+
+    with pytest.raises(RetryableError):
+        await handle(command)
+
+    assert len(store.documents[SESSION].outbox) == 2
+    published.fail = False
+    await handle(command)  # the redelivery publishes the kept outbox
+    assert published.types() == ["SessionCreated", "UserMessageAccepted", "TurnStarted"]
+
+
+async def test_records_that_must_not_be_applied_fail_permanently(
+    store: MemoryStore, published: Published
+) -> None:
+    handle = handler_for(store, published)
+    good = record_of(create())
+
+    with pytest.raises(DecodeError):
+        await handle(replace(good, value=b"{"))
+    with pytest.raises(KeyMismatch):
+        await handle(replace(good, key=b"another-session"))
+    with pytest.raises(DecodeError):  # a session event is not a command
+        await handle(replace(good, topic=TOPICS.turns))
+    assert store.writes == 0
