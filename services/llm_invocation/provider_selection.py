@@ -25,6 +25,7 @@ def build_provider(settings: LLMInvocationSettings) -> LLMProvider:
             write_timeout_s=settings.llm_write_timeout_s,
             pool_timeout_s=settings.llm_pool_timeout_s,
             max_connections=settings.llm_max_connections,
+            connection_pools=settings.llm_connection_pools,
             include_usage=settings.llm_include_usage,
         )
     )

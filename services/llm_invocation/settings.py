@@ -44,6 +44,9 @@ class LLMInvocationSettings(RuntimeSettings):
     llm_max_connections: PositiveInt = Field(
         512, description="HTTP connections to the provider (one per streaming invocation)."
     )
+    llm_connection_pools: PositiveInt = Field(
+        64, description="httpx clients the connections are spread over (CPU cost per request)."
+    )
     llm_include_usage: bool = Field(
         True, description="Ask for usage in the stream (stream_options.include_usage)."
     )

@@ -344,3 +344,28 @@ async def _write_plain(
     lines += [f"{name}: {value}" for name, value in headers]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     await writer.drain()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m tests.fakes.openai_server --latency-s 1`: serve until killed (benchmarks).
+
+    Prints `listening <base_url>` once it accepts connections.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency-s", type=float, default=1.0, help="time to first byte")
+    parser.add_argument("--text", default="A benchmark answer, streamed in a few small chunks.")
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        server = FakeOpenAIServer(text_stream(args.text, chunk_chars=10, latency_s=args.latency_s))
+        await server.start()
+        print(f"listening {server.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
