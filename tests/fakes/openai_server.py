@@ -158,6 +158,7 @@ class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
     disconnects: int = 0
     completed: int = 0
+    connections: int = 0
 
 
 class FakeOpenAIServer:
@@ -191,6 +192,11 @@ class FakeOpenAIServer:
     def disconnects(self) -> int:
         """Connections the client closed while a reply was still being streamed or awaited."""
         return self._state.disconnects
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted (keep-alive reuse keeps this below `calls`)."""
+        return self._state.connections
 
     @property
     def base_url(self) -> str:
@@ -255,6 +261,7 @@ class FakeOpenAIServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._state.connections += 1
         try:
             while True:  # keep-alive: one request after another on this connection
                 request = await self._read_request(reader)

@@ -89,6 +89,17 @@ async def test_a_normal_stream(
     assert sent.json["messages"][-1] == {"role": "user", "content": "What is the answer?"}
 
 
+async def test_connections_are_reused_after_a_finished_stream(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    invoker = _invoker(provider)
+    for _ in range(3):
+        outcome, _ = await _invoke(invoker)  # one session: always the same pool
+        assert isinstance(outcome, Completion)
+    assert openai_server.calls == 3
+    assert openai_server.connections == 1
+
+
 async def test_the_request_model_overrides_the_default(
     openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
 ) -> None:
