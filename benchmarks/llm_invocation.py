@@ -19,6 +19,7 @@ ideal is `sessions / latency` invocations per second.
 import argparse
 import asyncio
 import contextlib
+import logging
 import subprocess
 import sys
 import time
@@ -147,6 +148,9 @@ async def bench_service(
         await producer.start()
         await service.runtime.app.start()
         try:
+            # The clock starts once the group has assigned the partitions (joins excluded).
+            while not all(c.engine.has_assignment for c in service.runtime.consumers):
+                await asyncio.sleep(0.05)
             started = time.perf_counter()
             for message in requests:
                 record = encode(message, source="bench")
@@ -180,6 +184,8 @@ async def bench_service(
 
 
 async def main() -> None:
+    # Figures only: aiokafka's warnings about fresh topics' leaders would drown them.
+    logging.basicConfig(level=logging.CRITICAL)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -2,7 +2,8 @@
 
 Order of effects, for at-least-once delivery without paying twice:
 1. a kept result for the invocation id → republish it, done (no provider call);
-2. otherwise invoke, publishing each text delta to `llm-stream` (seq 0, 1, … without gaps);
+2. otherwise invoke, publishing the text as deltas to `llm-stream` (seq 0, 1, … without
+   gaps; coalesced under load, see delta_stream.py), all acknowledged before step 3;
 3. keep the result in Mongo (acknowledged write), then publish it to `llm-results` (acks=all).
 The offset is committed only after step 3 returns. A crash before 3 re-runs the invocation;
 a crash between keeping and publishing republishes the kept result.
@@ -16,11 +17,12 @@ from typing import Protocol
 
 from contracts.base import Message, derive_id
 from contracts.codec import EncodedRecord, EncodeError, decode, encode
-from contracts.limits import MAX_DELTA_LENGTH, MAX_REASON_LENGTH
+from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
 from services.llm_invocation import metrics
 from services.llm_invocation.completion import Completion
+from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
@@ -86,38 +88,28 @@ class LLMRequestHandler:
         await self._send(self._results_topic, kept, causation)
 
     async def _invoke(self, request: LLMRequested, causation: _Causation) -> Outcome:
-        seq = 0
+        async def send(delta: LLMTokenDelta) -> None:
+            await self._send(self._stream_topic, delta, causation)
 
-        async def publish_delta(text: str) -> None:
-            nonlocal seq
-            for start in range(0, len(text), MAX_DELTA_LENGTH):
-                delta = LLMTokenDelta(
-                    id=derive_id("delta", request.invocation_id, seq),
-                    session_id=request.session_id,
-                    tenant_id=request.tenant_id,
-                    invocation_id=request.invocation_id,
-                    turn_id=request.turn_id,
-                    agent=request.agent,
-                    seq=seq,
-                    delta=text[start : start + MAX_DELTA_LENGTH],
-                )
-                await self._send(self._stream_topic, delta, causation)
-                seq += 1
-
+        deltas = DeltaStream(request, send)
         # A task of its own, so that abandoning it (in_flight.abandon) is told apart from the
         # cancellation of this handler at shutdown, which must propagate.
         task: asyncio.Task[Outcome] = asyncio.create_task(
-            self._invoker.invoke(request, publish_delta), name=f"invoke-{request.invocation_id}"
+            self._invoker.invoke(request, deltas.push), name=f"invoke-{request.invocation_id}"
         )
         registration = self.in_flight.register(request, task)
         try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if registration.abandoned is None or (current is not None and current.cancelling()):
-                raise
-            return Failure("abandoned", registration.abandoned, retryable=False)
+            try:
+                outcome = await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if registration.abandoned is None or (current is not None and current.cancelling()):
+                    raise
+                outcome = Failure("abandoned", registration.abandoned, retryable=False)
+            await deltas.flush()  # every delta acknowledged before the result is published
+            return outcome
         finally:
+            await deltas.cancel()
             self.in_flight.finish(registration)
 
     def _result(self, request: LLMRequested, outcome: Outcome) -> LLMCompleted | LLMFailed:
