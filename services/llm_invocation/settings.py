@@ -22,6 +22,11 @@ def _aliases(name: str) -> AliasChoices:
 class LLMInvocationSettings(RuntimeSettings):
     model_config = SettingsConfigDict(populate_by_name=True)
 
+    max_in_flight: PositiveInt = Field(
+        512,
+        description="Invocations in flight per process (they mostly wait on the provider); "
+        "above it the consumer pauses its partitions.",
+    )
     llm_consumer_group: str = Field("agent-runtime.llm-invocation", min_length=1, max_length=255)
 
     # Provider
