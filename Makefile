@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
-.PHONY: help install lock lint format test test-unit test-integration infra-up infra-down \
+.PHONY: help install lock lint format test test-unit test-integration test-slow infra-up infra-down \
         infra-status infra-reset topics contracts bench chaos run up down demo clean
 
 help: ## list the targets
@@ -53,8 +53,11 @@ test-unit: install ## fast tests without I/O
 test-integration: install ## tests against the real broker and Mongo-compatible server
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
-chaos: install ## kill -9 / restart runs, including the long ones
+chaos: install ## kill -9 / restart runs, including the long 500-turn one
 	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
+
+test-slow: install ## the long runs left out of `make test` (500-turn chaos, 1,000 sessions x 20 commands)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: install infra-up ## benchmark scripts under benchmarks/ (they print their figures)
 	@shopt -s nullglob; scripts=(benchmarks/*.py); \
