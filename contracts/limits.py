@@ -30,3 +30,7 @@ MAX_DELTA_LENGTH: Final = 4_000
 
 MAX_MESSAGE_BYTES: Final = 1_000_000
 """Encoded value of one Kafka record. Kafka's own default max.message.bytes is 1 MiB."""
+
+MAX_AGENT_SWITCHES: Final = 10
+"""Agent switches per session (user and orchestration alike); the 11th is refused with
+`switch_limit_reached`. Orchestration stops offering `switch_agent` at the cap."""

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from contracts.agents import AgentType, MessageRole
 from contracts.base import derive_id
+from contracts.limits import MAX_AGENT_SWITCHES
 from contracts.llm import ChatMessage, LLMRequested, ToolDefinition
 from contracts.session_events import ContextMessage, ConversationContext
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
@@ -24,16 +25,13 @@ NO_HANDOFF_INSTRUCTION = (
 _NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-SESSION_SWITCH_CAP = 10
-"""session-commands refuses the 11th switch of a session (and fails the turn), so an agent is
-not offered a handoff the session would refuse."""
-
-
 @dataclass(frozen=True, slots=True)
 class PromptLimits:
     history: HistoryBudget
     max_hops_per_turn: int
-    session_switch_cap: int = SESSION_SWITCH_CAP
+    session_switch_cap: int = MAX_AGENT_SWITCHES
+    """session-commands refuses the 11th switch of a session (and fails the turn), so an agent
+    is not offered a handoff the session would refuse."""
 
 
 @dataclass(frozen=True, slots=True)

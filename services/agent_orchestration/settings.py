@@ -6,7 +6,7 @@ from pydantic import Field
 
 from contracts.limits import MAX_CONTEXT_MESSAGES
 from services.agent_orchestration.history_window import HistoryBudget
-from services.agent_orchestration.prompt import SESSION_SWITCH_CAP, PromptLimits
+from services.agent_orchestration.prompt import PromptLimits
 from services.runtime.settings import RuntimeSettings
 
 
@@ -31,12 +31,6 @@ class OrchestrationSettings(RuntimeSettings):
         "exchange is always included.",
     )
     history_max_messages: int = Field(50, ge=1, le=MAX_CONTEXT_MESSAGES)
-    session_switch_cap: int = Field(
-        SESSION_SWITCH_CAP,
-        ge=0,
-        description="session-commands' cap on switches per session; at the cap no agent is "
-        "offered switch_agent (the session would refuse it and fail the turn).",
-    )
 
     def prompt_limits(self) -> PromptLimits:
         return PromptLimits(
@@ -44,5 +38,4 @@ class OrchestrationSettings(RuntimeSettings):
                 max_chars=self.history_max_chars, max_messages=self.history_max_messages
             ),
             max_hops_per_turn=self.max_hops_per_turn,
-            session_switch_cap=self.session_switch_cap,
         )

@@ -4,10 +4,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
+from contracts.limits import MAX_AGENT_SWITCHES, MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
 
-MAX_AGENT_SWITCHES: Final = 10
-"""Switches per session (the seed's rule); the 11th is refused with `switch_limit_reached`."""
+__all__ = ["MAX_AGENT_SWITCHES", "MidTurnPolicy"]
 
 
 class MidTurnPolicy(StrEnum):
