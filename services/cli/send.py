@@ -13,6 +13,7 @@ from contracts.commands import Command, ExternalCommand
 from contracts.topics import TopicName
 from services.cli.errors import CliError
 from services.cli.kafka_clients import producer
+from services.cli.session_client import new_traceparent
 from services.cli.settings import CliSettings
 
 _COMMANDS: TypeAdapter[Command] = TypeAdapter(ExternalCommand)
@@ -48,7 +49,12 @@ def read_body(source: str) -> dict[str, Any]:
 
 
 async def publish_command(settings: CliSettings, command: Command) -> None:
-    record = encode(command, source=settings.cli_source, correlation_id=command.id)
+    record = encode(
+        command,
+        source=settings.cli_source,
+        correlation_id=command.id,
+        traceparent=new_traceparent(),
+    )
     async with producer(settings) as client:
         await client.send_and_wait(
             settings.catalogue.name(TopicName.COMMANDS),

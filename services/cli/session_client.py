@@ -7,6 +7,7 @@ its own commands cause.
 """
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -36,6 +37,11 @@ Update = SessionEvent | LLMTokenDelta
 
 def new_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4()}"
+
+
+def new_traceparent() -> str:
+    """A W3C traceparent that starts a new trace: one user turn is one trace downstream."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def partition_for(session_id: str, partitions: int) -> int:
@@ -92,7 +98,12 @@ class SessionClient:
 
     async def publish(self, command: Command) -> None:
         assert self._producer is not None, "use `async with SessionClient(...)`"
-        record = encode(command, source=self.settings.cli_source, correlation_id=command.id)
+        record = encode(
+            command,
+            source=self.settings.cli_source,
+            correlation_id=command.id,
+            traceparent=new_traceparent(),
+        )
         await self._producer.send_and_wait(
             self.settings.catalogue.name(TopicName.COMMANDS),
             record.value,

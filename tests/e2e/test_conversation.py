@@ -56,5 +56,18 @@ async def test_demo_conversation_hands_off_and_is_fully_recorded(pipeline: Pipel
         assert types.count("session.agent_switched.v1") == report.switches
         assert "llm.completed.v1" in types
         assert len({r.id for r in page.records}) == len(page.records)
+
+        # One trace per user turn: every audited fact of a turn carries the trace id that the
+        # client started when it published the user's message.
+        traces_by_turn: dict[str, set[str | None]] = {}
+        for record in page.records:
+            if record.turn_id is not None:
+                traces_by_turn.setdefault(record.turn_id, set()).add(record.trace_id)
+        command_traces = {
+            r.trace_id for r in page.records if r.fact_type == "session.submit_user_message.v1"
+        }
+        assert len(traces_by_turn) == len(user_messages)
+        assert all(len(traces) == 1 for traces in traces_by_turn.values()), traces_by_turn
+        assert {t for traces in traces_by_turn.values() for t in traces} == command_traces
     finally:
         await client.close()
