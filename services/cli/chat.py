@@ -1,6 +1,7 @@
 """`agent-runtime chat`: a terminal conversation through the real pipeline."""
 
 import asyncio
+import threading
 
 from rich.console import Console
 
@@ -36,7 +37,7 @@ class ChatPrinter:
                 self.end_stream()
                 self.console.print(f"[bold cyan]{update.agent.value}[/] ", end="")
                 self._streaming = update.invocation_id
-            self.console.print(update.delta, end="", markup=False, highlight=False)
+            self.console.print(update.delta, end="", markup=False, highlight=False, soft_wrap=True)
             return
         self.end_stream()
         if isinstance(update, AgentSwitched):
@@ -133,4 +134,29 @@ def _command_for(
 
 
 async def _read_line(console: Console) -> str:
-    return await asyncio.to_thread(console.input, "[bold green]you >[/] ")
+    """Read a line without blocking the event loop.
+
+    A daemon thread rather than `asyncio.to_thread`: on Ctrl-C the loop must be able to end
+    while the thread still waits in `input()` (the default executor would be joined first).
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line = console.input("[bold green]you >[/] ")
+        except BaseException as exc:  # EOFError, KeyboardInterrupt: hand them to the loop
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, line, None)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return await answer

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 import signal
 from pathlib import Path
 
@@ -68,7 +69,11 @@ def run(run_dir: Path, console: Console) -> None:
     from services.cli.chat import run_chat
     from services.cli.settings import CliSettings
 
-    stack = ServiceStack(run_dir)
+    # Readable lines in the terminal; an explicit AGENT_RUNTIME_LOG_FORMAT still wins.
+    stack = ServiceStack(
+        run_dir,
+        env={"AGENT_RUNTIME_LOG_FORMAT": os.environ.get("AGENT_RUNTIME_LOG_FORMAT", "console")},
+    )
 
     async def start_then_chat() -> None:
         stop = asyncio.Event()

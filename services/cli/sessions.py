@@ -7,6 +7,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from services.cli.errors import CliError, DatabaseUnreachable
 from services.cli.settings import CliSettings
@@ -71,6 +72,7 @@ async def print_history(
         )
     for message in page.messages:
         who = message.agent.value if message.agent else (message.author_name or message.role.value)
-        console.print(f"[dim]{message.seq:>4}[/] [bold]{who}[/]: {message.content}")
+        line = Text.assemble((f"{message.seq:>4} ", "dim"), (who, "bold"), ": ", message.content)
+        console.print(line)
     if page.next_after_seq is not None:
         console.print(f"[dim]more: --after-seq {page.next_after_seq}")
