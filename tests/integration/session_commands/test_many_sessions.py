@@ -25,7 +25,7 @@ from tests.integration.session_commands.harness import (
     wait_caught_up,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration]
 
 SESSIONS = 1_000
 COMMANDS_PER_SESSION = 20  # one create, 19 messages
