@@ -3,7 +3,7 @@
 - `GET /health/live`  — 200 while the event loop answers.
 - `GET /health/ready` — 200 when every readiness check passes (the consumers hold an
   assignment, dependencies such as MongoDB answer); 503 with the failing checks otherwise.
-- `GET /metrics`      — Prometheus text format.
+- `GET /metrics`      — Prometheus text format: the runtime's registry and the default one.
 """
 
 import asyncio
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
@@ -96,5 +96,8 @@ class HealthServer:
             status = "200 OK" if ready else "503 Service Unavailable"
             return status, "application/json", body.encode()
         if path == "/metrics":
-            return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry)
+            # The runtime's own registry, plus the process-wide default one where service
+            # modules register their metrics (and prometheus_client its process collectors).
+            body = generate_latest(self._registry) + generate_latest(REGISTRY)
+            return "200 OK", CONTENT_TYPE_LATEST, body
         return "404 Not Found", "text/plain", b"not found\n"

@@ -17,6 +17,8 @@ class RuntimeSettings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
+        # `LLM_BASE_URL=` in a shell or .env means "not set", not "the empty URL".
+        env_ignore_empty=True,
         extra="ignore",
         frozen=True,
     )

@@ -46,6 +46,7 @@ async def test_live_ready_and_metrics() -> None:
         status, body = await get(server.port, "/metrics")
         assert status == 200
         assert b"demo_total 1.0" in body
+        assert b"process_cpu_seconds_total" in body or b"python_info" in body  # default registry
         assert (await get(server.port, "/nope"))[0] == 404
     finally:
         await server.stop()

@@ -54,3 +54,8 @@ def test_services_subclass_it() -> None:
         audit_retention_days: int = 30
 
     assert AuditSettings(_env_file=None).audit_retention_days == 30
+
+
+def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "")
+    assert RuntimeSettings().kafka_bootstrap_servers == "127.0.0.1:9092"
