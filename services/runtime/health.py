@@ -98,6 +98,6 @@ class HealthServer:
         if path == "/metrics":
             # The runtime's own registry, plus the process-wide default one where service
             # modules register their metrics (and prometheus_client its process collectors).
-            body = generate_latest(self._registry) + generate_latest(REGISTRY)
-            return "200 OK", CONTENT_TYPE_LATEST, body
+            metrics = generate_latest(self._registry) + generate_latest(REGISTRY)
+            return "200 OK", CONTENT_TYPE_LATEST, metrics
         return "404 Not Found", "text/plain", b"not found\n"
