@@ -6,14 +6,13 @@ an index. Every audit instance runs it; deleting by a cutoff is idempotent, so i
 running it concurrently only repeat each other's work.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from contracts.base import utc_now
+from services.runtime.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,10 @@ class RetentionJob:
     ) -> None:
         self._log = log_store
         self._retention = retention
-        self._interval_s = interval_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._schedule = PeriodicJob(
+            "audit retention run", self.run_once, interval_s=interval_s, log=log
+        )
 
     async def run_once(self) -> int:
         cutoff = self._clock() - self._retention
@@ -43,22 +43,8 @@ class RetentionJob:
         log.info("audit retention: %d record(s) recorded before %s deleted", deleted, cutoff)
         return deleted
 
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the job must outlive an outage; the next run catches up
-                log.exception("audit retention run failed")
-            await asyncio.sleep(self._interval_s)
-
     async def start(self) -> None:
-        # async so that FastStream calls it on the event loop (sync hooks run in a thread).
-        if self._task is None:
-            self._task = asyncio.create_task(self._run_forever(), name="audit-retention")
+        await self._schedule.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._schedule.stop()

@@ -5,14 +5,13 @@ the llm-requests topic (3 days by default), so that is the default retention. Ev
 runs the job; deleting by a cutoff is idempotent.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from contracts.base import utc_now
+from services.runtime.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,10 @@ class ResultRetentionJob:
     ) -> None:
         self._results = results
         self._retention = retention
-        self._interval_s = interval_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._schedule = PeriodicJob(
+            "llm_results retention run", self.run_once, interval_s=interval_s, log=log
+        )
 
     async def run_once(self) -> int:
         cutoff = self._clock() - self._retention
@@ -43,22 +43,8 @@ class ResultRetentionJob:
             log.info("llm_results retention: %d result(s) kept before %s deleted", deleted, cutoff)
         return deleted
 
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # outlive an outage; the next run catches up
-                log.exception("llm_results retention run failed")
-            await asyncio.sleep(self._interval_s)
-
     async def start(self) -> None:
-        """Async on purpose: FastStream runs sync hooks in a worker thread, without a loop."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run_forever(), name="llm-results-retention")
+        await self._schedule.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._schedule.stop()

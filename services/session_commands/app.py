@@ -70,6 +70,7 @@ def build(
         ttl=settings.session_ttl,
         retention=settings.expired_retention,
         batch_size=settings.expiry_batch_size,
+        interval_s=settings.expiry_interval_s,
     )
 
     @runtime.consumer(
@@ -85,7 +86,7 @@ def build(
 
     async def start_expiry() -> None:
         if run_expiry_job:
-            expiry.start(settings.expiry_interval_s)
+            await expiry.start()
 
     runtime.add_readiness_check("mongo", mongo_answers)
     # Indexes before the first record; the job after start-up; Mongo closed only after the

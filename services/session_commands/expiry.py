@@ -11,8 +11,6 @@ Every instance runs the job; duplicates are harmless (the same ExpireSession id 
 inactivity is deduplicated by the owner, and an expired session is no longer selected).
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -24,6 +22,7 @@ from contracts.base import derive_id, utc_now
 from contracts.codec import EncodedRecord, encode
 from contracts.topics import Service
 from contracts.turns import ExpireSession
+from services.runtime.periodic import PeriodicJob
 from services.session_commands.repository import MESSAGES, SESSIONS
 from services.session_commands.session_document import Document, as_utc
 from services.session_commands.state import SessionStatus
@@ -45,6 +44,7 @@ class SessionExpiry:
         ttl: timedelta = timedelta(hours=24),
         retention: timedelta = timedelta(days=7),
         batch_size: int = 1_000,
+        interval_s: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._sessions = database[SESSIONS]
@@ -55,7 +55,7 @@ class SessionExpiry:
         self._retention = retention
         self._batch_size = batch_size
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._schedule = PeriodicJob("expiry pass", self.run_once, interval_s=interval_s, log=log)
 
     async def publish_expirations(self) -> int:
         """One pass: ExpireSession for up to `batch_size` inactive sessions; returns how many."""
@@ -100,31 +100,18 @@ class SessionExpiry:
         return purged
 
     async def run_once(self) -> tuple[int, int]:
-        return await self.publish_expirations(), await self.purge_expired()
+        expired, purged = await self.publish_expirations(), await self.purge_expired()
+        if expired or purged:
+            log.info(
+                "expiry pass: %d expirations published, %d sessions purged",
+                expired,
+                purged,
+                extra={"expirations": expired, "purged": purged},
+            )
+        return expired, purged
 
-    def start(self, interval_s: float) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(interval_s), name="session-expiry")
+    async def start(self) -> None:
+        await self._schedule.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, interval_s: float) -> None:
-        while True:
-            try:
-                expired, purged = await self.run_once()
-                if expired or purged:
-                    log.info(
-                        "expiry pass: %d expirations published, %d sessions purged",
-                        expired,
-                        purged,
-                        extra={"expirations": expired, "purged": purged},
-                    )
-            except Exception:
-                # The next pass retries; a database or broker outage must not end the job.
-                log.exception("expiry pass failed")
-            await asyncio.sleep(interval_s)
+        await self._schedule.stop()

@@ -1,0 +1,51 @@
+"""A periodic job: runs `run_once` now and then every interval, until stopped.
+
+For the maintenance jobs every instance runs (retention, expiry). Their passes are idempotent,
+so a failed pass is logged and the job goes on: an outage must not end it, the next pass
+catches up.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+_log = logging.getLogger(__name__)
+
+
+class PeriodicJob:
+    """`name` names one pass in the logs and the task: "expiry pass" logs "expiry pass failed"."""
+
+    def __init__(
+        self,
+        name: str,
+        run_once: Callable[[], Awaitable[object]],
+        *,
+        interval_s: float,
+        log: logging.Logger = _log,
+    ) -> None:
+        self.name = name
+        self._run_once = run_once
+        self._interval_s = interval_s
+        self._log = log
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Async so that FastStream calls it on the event loop (it runs sync hooks in a thread).
+        if self._task is None:
+            self._task = asyncio.create_task(self._run_forever(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run_forever(self) -> None:
+        while True:
+            try:
+                await self._run_once()
+            except Exception:
+                self._log.exception("%s failed", self.name)
+            await asyncio.sleep(self._interval_s)
