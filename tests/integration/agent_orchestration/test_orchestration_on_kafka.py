@@ -20,14 +20,12 @@ from contracts.session_events import (
 from contracts.topics import TopicCatalogue, TopicName
 from contracts.turns import CompleteTurn, SwitchAgentForTurn
 from tests.integration.agent_orchestration.service_harness import (
-    TopicReader,
     provisioned_topics,
-    publish,
-    publish_raw,
     running,
     settings_for,
     wait_for_commits,
 )
+from tests.integration.service_harness import TopicReader, publish, publish_raw
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,11 @@ from contracts.session_events import TurnFailed
 from contracts.topics import TopicCatalogue, TopicName
 from tests.fakes.openai_server import FakeOpenAIServer, hang, text_stream
 from tests.integration.llm_invocation.harness import (
-    TopicReader,
     provisioned_topics,
-    publish,
-    publish_raw,
     running,
     settings_for,
 )
+from tests.integration.service_harness import TopicReader, publish, publish_raw
 from tests.unit.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,9 @@ from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.topics import TopicName
 from services.session_commands.crash_hook import CRASH_EXIT_CODE
 from services.session_commands.session_document import Document
+from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import (
-    Publisher,
     ServiceProcess,
-    TopicReader,
     provisioned_topics,
     running,
     settings_for,

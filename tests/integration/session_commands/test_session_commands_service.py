@@ -32,9 +32,8 @@ from services.session_commands.expiry import SessionExpiry
 from services.session_commands.policy import MAX_AGENT_SWITCHES
 from services.session_commands.session_document import Document
 from services.session_commands.state import SessionStatus
+from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import (
-    Publisher,
-    TopicReader,
     provisioned_topics,
     running,
     settings_for,
