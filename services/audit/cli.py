@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from pymongo import AsyncMongoClient
 from rich.console import Console
@@ -28,7 +26,8 @@ from contracts.audit import AuditOutcome, AuditRecord
 from contracts.codec import DecodeError, decode
 from contracts.topics import TopicName
 from services.audit.audit_log import COLLECTION, AuditPage, AuditQuery, InvalidCursor, MongoAuditLog
-from services.cli.errors import BrokerUnreachable, CliError, DatabaseUnreachable
+from services.cli import kafka_clients
+from services.cli.errors import CliError, DatabaseUnreachable
 from services.runtime.errors import RetryableError
 from services.runtime.settings import RuntimeSettings
 
@@ -92,18 +91,7 @@ async def tail(
     out = console or Console()
     topic = settings.topic(TopicName.AUDIT.value)
     partitions = await _partitions(settings, topic, session_id)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        request_timeout_ms=_TIMEOUT_MS,
-    )
-    try:
-        await consumer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
-    try:
+    async with kafka_clients.consumer(settings) as consumer:
         consumer.assign(partitions)
         if follow and not from_beginning:
             await consumer.seek_to_end(*partitions)
@@ -129,25 +117,13 @@ async def tail(
         for record in shown:
             out.print(record_line(record))
         return len(shown)
-    finally:
-        await consumer.stop()
 
 
 async def _partitions(
     settings: RuntimeSettings, topic: str, session_id: str | None
 ) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=_TIMEOUT_MS
-    )
-    try:
-        await admin.start()
-        (described,) = await admin.describe_topics([topic])
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
-    finally:
-        await admin.close()
-    available = sorted(p["partition"] for p in described.get("partitions", ()))
-    if described.get("error_code") or not available:
+    available = await kafka_clients.partitions_of(settings, topic)
+    if not available:
         raise CliError(f"the audit topic {topic!r} does not exist (is the prefix right?)")
     if session_id is not None:
         # Keyed by session id with Kafka's default (murmur2) partitioner: one partition to read.

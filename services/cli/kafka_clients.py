@@ -2,38 +2,34 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services.cli.errors import BrokerUnreachable
-from services.cli.settings import CliSettings
+from services.runtime.settings import RuntimeSettings
 
 _CONNECT_TIMEOUT_MS = 10_000
 
+Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+
 
 @asynccontextmanager
-async def producer(settings: CliSettings) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(settings: RuntimeSettings) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
     )
-    try:
-        await client.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await client.stop()
-        raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
-    try:
+    async with _started(client, settings):
         yield client
-    finally:
-        await client.stop()
 
 
 @asynccontextmanager
-async def consumer(settings: CliSettings, **options: object) -> AsyncIterator[AIOKafkaConsumer]:
+async def consumer(settings: RuntimeSettings, **options: object) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer; the caller assigns partitions and seeks."""
     client = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -42,6 +38,13 @@ async def consumer(settings: CliSettings, **options: object) -> AsyncIterator[AI
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
         **options,
     )
+    async with _started(client, settings):
+        yield client
+
+
+@asynccontextmanager
+async def _started(client: Client, settings: RuntimeSettings) -> AsyncIterator[Client]:
+    """The client started (an unreachable broker is one clear error), stopped afterwards."""
     try:
         await client.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
@@ -53,7 +56,7 @@ async def consumer(settings: CliSettings, **options: object) -> AsyncIterator[AI
         await client.stop()
 
 
-async def partitions_of(settings: CliSettings, topic: str) -> list[int]:
+async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     """The topic's partition numbers from the broker's metadata; [] when it does not exist."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=_CONNECT_TIMEOUT_MS
