@@ -24,6 +24,7 @@ FailTurn is kept for turns with nothing to show: a failed or empty LLM call.
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from contracts.base import Message, derive_id
 from contracts.limits import MAX_REASON_LENGTH
@@ -85,21 +86,7 @@ def decide(
     if isinstance(message, LLMCompleted):
         return _on_llm_completed(message, catalogue, limits.max_hops_per_turn, now)
     if isinstance(message, LLMFailed):
-        return Decision(
-            Rule.LLM_FAILED,
-            FailTurn(
-                id=turn_command_id(message.invocation_id),
-                session_id=message.session_id,
-                occurred_at=now,
-                tenant_id=message.tenant_id,
-                turn_id=message.turn_id,
-                step=message.step,
-                invocation_id=message.invocation_id,
-                agent=message.agent,
-                error_class=message.error_class,
-                reason=message.message,
-            ),
-        )
+        return Decision(Rule.LLM_FAILED, _fail(message, now, message.error_class, message.message))
     return Decision(Rule.NOT_FOR_ORCHESTRATION)
 
 
@@ -174,13 +161,7 @@ def _switch(completed: LLMCompleted, handoff: Handoff, now: datetime) -> SwitchA
     # `step` is the step that asked for the switch; session-commands gives the new agent
     # step + 1 in the AgentSwitched it emits, which is where the hop count grows.
     return SwitchAgentForTurn(
-        id=turn_command_id(completed.invocation_id),
-        session_id=completed.session_id,
-        occurred_at=now,
-        tenant_id=completed.tenant_id,
-        turn_id=completed.turn_id,
-        step=completed.step,
-        invocation_id=completed.invocation_id,
+        **_answering(completed, now),
         from_agent=completed.agent,
         target_agent=handoff.target,
         reason=handoff.reason,
@@ -196,13 +177,7 @@ def _complete(completed: LLMCompleted, now: datetime, note: str | None = None) -
             "Please rephrase it, or switch to the agent you need."
         )
     return CompleteTurn(
-        id=turn_command_id(completed.invocation_id),
-        session_id=completed.session_id,
-        occurred_at=now,
-        tenant_id=completed.tenant_id,
-        turn_id=completed.turn_id,
-        step=completed.step,
-        invocation_id=completed.invocation_id,
+        **_answering(completed, now),
         agent=completed.agent,
         content=content,
         note=None if note is None else note[:MAX_REASON_LENGTH],
@@ -210,16 +185,36 @@ def _complete(completed: LLMCompleted, now: datetime, note: str | None = None) -
     )
 
 
-def _fail(completed: LLMCompleted, now: datetime, error_class: str, reason: str) -> FailTurn:
+def _fail(
+    result: LLMCompleted | LLMFailed, now: datetime, error_class: str, reason: str
+) -> FailTurn:
     return FailTurn(
-        id=turn_command_id(completed.invocation_id),
-        session_id=completed.session_id,
-        occurred_at=now,
-        tenant_id=completed.tenant_id,
-        turn_id=completed.turn_id,
-        step=completed.step,
-        invocation_id=completed.invocation_id,
-        agent=completed.agent,
+        **_answering(result, now),
+        agent=result.agent,
         error_class=error_class,
         reason=reason,
+    )
+
+
+class _Answering(TypedDict):
+    id: str
+    session_id: str
+    occurred_at: datetime
+    tenant_id: str
+    turn_id: str
+    step: int
+    invocation_id: str
+
+
+def _answering(result: LLMCompleted | LLMFailed, now: datetime) -> _Answering:
+    """What every turn command says about the LLM result it follows from. Its id derives from
+    the invocation, so a redelivered result yields the same command."""
+    return _Answering(
+        id=turn_command_id(result.invocation_id),
+        session_id=result.session_id,
+        occurred_at=now,
+        tenant_id=result.tenant_id,
+        turn_id=result.turn_id,
+        step=result.step,
+        invocation_id=result.invocation_id,
     )

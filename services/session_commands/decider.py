@@ -22,11 +22,12 @@ from contracts.session_events import (
     SessionReopened,
     SessionUpdated,
 )
-from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from contracts.turns import ExpireSession
 from services.session_commands.decision import (
     Decision,
     Outcome,
     SessionCommand,
+    TurnCommand,
     as_session_command,
 )
 from services.session_commands.policy import (
@@ -55,14 +56,14 @@ def decide(
     if isinstance(command, CreateSession):
         return _create(out, command)
     if state is None:
-        if isinstance(command, (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession)):
+        if isinstance(command, TurnCommand | ExpireSession):
             return out.decision(remember=False)  # left over from a session since deleted
         return out.final_rejection(RejectionReason.UNKNOWN_SESSION, "no such session")
     if command.tenant_id != state.tenant_id:
         return out.final_rejection(
             RejectionReason.TENANT_MISMATCH, "the session belongs to another tenant"
         )
-    if isinstance(command, (SwitchAgentForTurn, CompleteTurn, FailTurn)):
+    if isinstance(command, TurnCommand):
         return turn_command(out, state, command)
     if isinstance(command, ExpireSession):
         return _expire(out, state, command)
