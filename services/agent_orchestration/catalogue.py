@@ -66,9 +66,6 @@ class AgentProfile(BaseModel):
             raise ValueError(f"tools include {SWITCH_AGENT_TOOL!r} but no handoffs are given")
         return self
 
-    def may_hand_off_to(self, target: AgentType) -> bool:
-        return target in self.handoffs
-
 
 class AgentCatalogue(BaseModel):
     """All five agents, keyed by agent type."""

@@ -406,7 +406,3 @@ class KeyOrderedConsumer:
     @property
     def has_assignment(self) -> bool:
         return bool(self._assigned)
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()

@@ -63,10 +63,6 @@ class OffsetTracker:
         state.unfinished -= 1
         state.advance()
 
-    def is_tracked(self, partition: PartitionId, offset: int) -> bool:
-        state = self._partitions.get(partition)
-        return state is not None and offset in state.pending
-
     def committable(self, partition: PartitionId) -> int | None:
         """The offset to commit (Kafka's "next record to read"), or None if nothing finished."""
         state = self._partitions.get(partition)

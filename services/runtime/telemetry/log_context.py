@@ -25,10 +25,6 @@ _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
 
-def current_log_context() -> Mapping[str, Any]:
-    return _context.get()
-
-
 def bind_log_context(**fields: Any) -> None:
     """Add fields for the rest of the current task (each record runs in its own context)."""
     _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
