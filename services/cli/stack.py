@@ -24,6 +24,10 @@ class ServiceSpec:
     module: str
     colour: str
 
+    def replica(self, index: int) -> "ServiceSpec":
+        """The same service under the name `<name>-<index>`: one more instance in its group."""
+        return ServiceSpec(f"{self.name}-{index}", self.module, self.colour)
+
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("session-commands", "services.session_commands", "cyan"),
@@ -31,6 +35,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("llm-invocation", "services.llm_invocation", "yellow"),
     ServiceSpec("audit", "services.audit", "blue"),
 )
+
+
+def replicated(specs: Sequence[ServiceSpec], count: int) -> tuple[ServiceSpec, ...]:
+    """`count` instances of each service (`session-commands-1`, `session-commands-2`, …)."""
+    return tuple(spec.replica(index) for spec in specs for index in range(1, count + 1))
 
 
 class ServiceStack:
@@ -52,6 +61,13 @@ class ServiceStack:
         )
         (run_dir / "pids").mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def add(self, spec: ServiceSpec, port: int) -> None:
+        """One more instance (scale-out in tests); `start(spec.name)` starts it."""
+        if spec.name in self.services:
+            raise ValueError(f"{spec.name} is already part of this stack")
+        self.services[spec.name] = spec
+        self.ports[spec.name] = port
 
     def log_path(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
@@ -80,6 +96,8 @@ class ServiceStack:
             else:
                 env[key] = value
         env["AGENT_RUNTIME_HEALTH_PORT"] = str(self.ports[name])
+        # Stable per instance across restarts (like a StatefulSet pod name).
+        env["AGENT_RUNTIME_INSTANCE_NAME"] = name
         with self.log_path(name).open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

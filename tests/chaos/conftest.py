@@ -1,1 +1,1 @@
-from tests.e2e.conftest import pipeline  # noqa: F401  (shared fixture)
+from tests.e2e.conftest import pipeline, replicated_pipeline  # noqa: F401  (shared fixtures)

@@ -1,5 +1,6 @@
 """The whole pipeline: the four services as subprocesses against the real broker and database."""
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import pytest
 from contracts.topics import TopicCatalogue
 from services.admin.topics import delete_topics, ensure_topics
 from services.cli.settings import CliSettings
-from services.cli.stack import SERVICES, ServiceStack
+from services.cli.stack import SERVICES, ServiceSpec, ServiceStack, replicated
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Pipeline:
     catalogue: TopicCatalogue
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
@@ -39,6 +40,44 @@ async def pipeline(
     unique_suffix: str,
     tmp_path: Path,
 ) -> AsyncIterator[Pipeline]:
+    """One instance of each service."""
+    async with running_pipeline(
+        kafka_bootstrap_servers, mongodb_uri, mongo_database_name, unique_suffix, tmp_path
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def replicated_pipeline(
+    kafka_bootstrap_servers: str,
+    mongodb_uri: str,
+    mongo_database_name: str,
+    unique_suffix: str,
+    tmp_path: Path,
+) -> AsyncIterator[Pipeline]:
+    """Two instances of each service (`<service>-1`, `<service>-2`), sharing each group."""
+    async with running_pipeline(
+        kafka_bootstrap_servers,
+        mongodb_uri,
+        mongo_database_name,
+        unique_suffix,
+        tmp_path,
+        services=replicated(SERVICES, 2),
+    ) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(
+    kafka_bootstrap_servers: str,
+    mongodb_uri: str,
+    mongo_database_name: str,
+    unique_suffix: str,
+    tmp_path: Path,
+    services: tuple[ServiceSpec, ...] = SERVICES,
+    extra_env: dict[str, str | None] | None = None,
+) -> AsyncIterator[Pipeline]:
+    """The services as subprocesses on topics, groups and a database of this test alone."""
     prefix = f"e2e-{unique_suffix}."
     catalogue = TopicCatalogue(prefix=prefix)
     await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
@@ -58,9 +97,10 @@ async def pipeline(
         "AGENT_RUNTIME_AUDIT_CONSUMER_GROUP": f"{prefix}audit",
         # The offline provider: no LLM endpoint, whatever the developer's shell has.
         **dict.fromkeys(("LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL")),
+        **(extra_env or {}),
     }
-    ports = dict(zip((s.name for s in SERVICES), _free_ports(len(SERVICES)), strict=True))
-    stack = ServiceStack(tmp_path / "run", env=env, ports=ports)
+    ports = dict(zip((s.name for s in services), free_ports(len(services)), strict=True))
+    stack = ServiceStack(tmp_path / "run", env=env, services=services, ports=ports)
     settings = CliSettings(
         kafka_bootstrap_servers=kafka_bootstrap_servers,
         mongodb_uri=mongodb_uri,
