@@ -41,10 +41,12 @@ from contracts.codec import EncodedRecord
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.periodic import PeriodicJob
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
 from services.runtime.settings import RuntimeSettings
+from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
 from services.runtime.telemetry.otel_metrics import configure_meter_provider
@@ -86,8 +88,15 @@ class ServiceRuntime:
     ) -> None:
         self.service = service
         self.settings = settings
+        self._broker_outages: BrokerOutageSummary | None = None
         if configure_logs:
-            configure_logging(service, log_format=settings.log_format, level=settings.log_level)
+            self._broker_outages = configure_logging(
+                service, log_format=settings.log_format, level=settings.log_level
+            )
+        # Writes "broker reachable again" even when nothing else logs after an outage.
+        self._broker_recovery_check = PeriodicJob(
+            "broker recovery check", self._check_broker_recovery, interval_s=1.0
+        )
         self.registry = registry or CollectorRegistry()
         self.tracer_provider = tracer_provider or configure_tracing(
             service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
@@ -205,6 +214,7 @@ class ServiceRuntime:
                 (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
             ),
             auto_offset_reset=s.auto_offset_reset,
+            group_instance_id=s.group_instance_id,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
@@ -246,12 +256,19 @@ class ServiceRuntime:
         for binding in self.consumers:
             binding.engine.start()
         await self.health.start()
+        if self._broker_outages is not None:
+            await self._broker_recovery_check.start()
 
     async def _on_shutdown(self) -> None:
         # Before FastStream stops the Kafka consumers: stop fetching, drain, commit.
         await asyncio.gather(*(c.engine.stop() for c in self.consumers))
 
+    async def _check_broker_recovery(self) -> None:
+        if self._broker_outages is not None:
+            self._broker_outages.check_recovery()
+
     async def _after_shutdown(self) -> None:
+        await self._broker_recovery_check.stop()
         await self.health.stop()
         self.tracer_provider.force_flush()
         self.meter_provider.force_flush()

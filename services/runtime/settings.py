@@ -60,8 +60,17 @@ class RuntimeSettings(BaseSettings):
         description="Attempts before a RetryableError record is dead-lettered; None = forever.",
     )
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    instance_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Stable per replica (pod name, StatefulSet ordinal); unique in the group.",
+    )
+    static_membership: bool = Field(
+        True,
+        description="Join as a static member (group_instance_id = instance_name) when named.",
+    )
     session_timeout_ms: PositiveInt = 30_000
-    heartbeat_interval_ms: PositiveInt = 3_000
+    heartbeat_interval_ms: PositiveInt = 1_000
     max_poll_interval_ms: PositiveInt = 300_000
 
     # Health, telemetry, logs
@@ -77,6 +86,12 @@ class RuntimeSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """KIP-345 static membership: a restarted instance gets its partitions back without a
+        group-wide rebalance, provided it rejoins within the session timeout."""
+        return self.instance_name if self.static_membership else None
 
     @property
     def dead_letters(self) -> str:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
+from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "agent_runtime_log_context", default=_EMPTY
@@ -76,10 +78,16 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(
     service: str, *, log_format: Literal["json", "console"] = "json", level: str = "INFO"
-) -> None:
-    """Route the root logger to stderr (idempotent: replaces the handler it installed)."""
+) -> BrokerOutageSummary:
+    """Route the root logger to stderr (idempotent: replaces the handler it installed).
+
+    Returns the handler's broker-outage summary: the caller runs its `check_recovery()` now and
+    then, so the "broker reachable again" line is written even when nothing else logs.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("agent-runtime")
+    broker_outages = BrokerOutageSummary()
+    handler.addFilter(broker_outages)
     handler.addFilter(ContextFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter(service))
@@ -94,3 +102,4 @@ def configure_logging(
     root.handlers = [h for h in root.handlers if h.get_name() != "agent-runtime"]
     root.addHandler(handler)
     root.setLevel(level)
+    return broker_outages

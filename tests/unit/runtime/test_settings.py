@@ -59,3 +59,14 @@ def test_services_subclass_it() -> None:
 def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "")
     assert RuntimeSettings().kafka_bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_static_membership_uses_the_instance_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RuntimeSettings(_env_file=None).group_instance_id is None  # unnamed: dynamic member
+    monkeypatch.setenv("AGENT_RUNTIME_INSTANCE_NAME", "session-commands-7f9c-0")
+    assert RuntimeSettings(_env_file=None).group_instance_id == "session-commands-7f9c-0"
+    monkeypatch.setenv("AGENT_RUNTIME_STATIC_MEMBERSHIP", "false")
+    assert RuntimeSettings(_env_file=None).group_instance_id is None
+    monkeypatch.setenv("AGENT_RUNTIME_INSTANCE_NAME", "no spaces/slashes")
+    with pytest.raises(ValidationError, match="instance_name"):
+        RuntimeSettings(_env_file=None)
