@@ -35,7 +35,9 @@ def build_invoker(settings: LLMInvocationSettings, provider: LLMProvider | None 
     return Invoker(
         provider or build_provider(settings),
         breakers=ProviderCircuitBreakers(
-            threshold=settings.llm_circuit_threshold, ttl_s=settings.llm_circuit_ttl_s
+            threshold=settings.llm_circuit_threshold,
+            ttl_s=settings.llm_circuit_ttl_s,
+            first_trial_s=settings.llm_circuit_first_trial_s,
         ),
         limiter=ProviderRateLimiter(
             RateLimitConfig(

@@ -70,7 +70,12 @@ class LLMInvocationSettings(RuntimeSettings):
         60.0, description="A longer Retry-After fails the invocation (retryable) instead."
     )
     llm_circuit_threshold: PositiveInt = Field(5, description="Consecutive failures that open it.")
-    llm_circuit_ttl_s: PositiveFloat = Field(30.0, description="Open time before a trial call.")
+    llm_circuit_ttl_s: PositiveFloat = Field(
+        10.0, description="Longest wait between half-open trials (failed trials double the wait)."
+    )
+    llm_circuit_first_trial_s: PositiveFloat = Field(
+        1.0, description="Wait from opening to the first half-open trial."
+    )
     llm_requests_per_minute: PositiveFloat | None = None
     llm_tokens_per_minute: PositiveFloat | None = None
     llm_rate_burst_s: PositiveFloat = Field(

@@ -41,6 +41,9 @@ class ChaosLoad:
 class LatencyReport:
     label: str
     latencies_s: list[float] = field(default_factory=list)
+    # (seconds since the load started, latency) of every completed turn, and when each kill was
+    slowest: list[tuple[float, float]] = field(default_factory=list)
+    kill_times: list[tuple[float, str]] = field(default_factory=list)
     kills: int = 0
     submitted: int = 0
     failed: int = 0
@@ -58,6 +61,18 @@ class LatencyReport:
             f"| {self.percentile(95):.2f} | {self.percentile(99):.2f} "
             f"| {max(self.latencies_s, default=math.nan):.2f} |"
         )
+
+    def slowest_turns(self) -> str:
+        """Where the tail comes from: the slowest turns next to the kills just before them."""
+        lines = [
+            f"{self.label}: slowest turns (accepted at +s: latency s; kills in the 10 s before)"
+        ]
+        for accepted_at, latency in self.slowest:
+            near = [
+                f"{name} +{at:.0f}" for at, name in self.kill_times if 0 <= accepted_at - at <= 10
+            ]
+            lines.append(f"  +{accepted_at:.0f}: {latency:.1f} ({', '.join(near) or '-'})")
+        return "\n".join(lines)
 
 
 TABLE_HEADER = (
@@ -95,20 +110,20 @@ async def _send(producer: AIOKafkaProducer, topic: str, commands: list[Command])
     await asyncio.gather(*futures)
 
 
-async def _kill_in_turn(stack: ServiceStack, every_s: float, stop: asyncio.Event) -> int:
+async def _kill_in_turn(
+    stack: ServiceStack, every_s: float, stop: asyncio.Event, kill_times: list[tuple[float, str]]
+) -> None:
     """kill -9 one instance every `every_s`, round-robin, and start it again at once (as a
     container runtime restarts a crashed container under the same pod name)."""
     names = list(stack.services)
-    kills = 0
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_s)
         except TimeoutError:
-            name = names[kills % len(names)]
+            name = names[len(kill_times) % len(names)]
             stack.kill(name)
             stack.start(name)
-            kills += 1
-    return kills
+            kill_times.append((time.time(), name))
 
 
 async def measure_turn_latency(
@@ -130,8 +145,9 @@ async def measure_turn_latency(
             await _send(producer, topic, [_create(r.session_id, tenant) for r in runs])
             stop_killing = asyncio.Event()
             killer = asyncio.create_task(
-                _kill_in_turn(pipeline.stack, load.kill_every_s, stop_killing)
+                _kill_in_turn(pipeline.stack, load.kill_every_s, stop_killing, report.kill_times)
             )
+            load_started = time.time()
             started = time.monotonic()
             turn = 0
             while time.monotonic() - started < load.duration_s:
@@ -144,7 +160,8 @@ async def measure_turn_latency(
                 while time.monotonic() - tick < load.interval_s:
                     await events.poll(timeout_ms=200)
             stop_killing.set()
-            report.kills = await killer
+            await killer
+            report.kills = len(report.kill_times)
             report.submitted = turn * load.sessions
             await _until_settled(events, runs, turn, timeout_s=180.0)
     finally:
@@ -164,8 +181,12 @@ async def measure_turn_latency(
                 report.rejected += 1
         for turn_id, done in completed.items():
             if turn_id in accepted:
-                delta = done.occurred_at - accepted[turn_id].occurred_at
-                report.latencies_s.append(delta.total_seconds())
+                at = accepted[turn_id].occurred_at
+                latency = (done.occurred_at - at).total_seconds()
+                report.latencies_s.append(latency)
+                report.slowest.append((at.timestamp() - load_started, latency))
+    report.slowest = sorted(report.slowest, key=lambda turn: -turn[1])[:5]
+    report.kill_times = [(at - load_started, name) for at, name in report.kill_times]
     return report
 
 
