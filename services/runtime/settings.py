@@ -69,7 +69,7 @@ class RuntimeSettings(BaseSettings):
         True,
         description="Join as a static member (group_instance_id = instance_name) when named.",
     )
-    session_timeout_ms: PositiveInt = 30_000
+    session_timeout_ms: PositiveInt = 20_000
     heartbeat_interval_ms: PositiveInt = 1_000
     max_poll_interval_ms: PositiveInt = 300_000
 

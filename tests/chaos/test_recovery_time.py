@@ -1,9 +1,12 @@
 """Recovery time: p99 turn latency while one instance is killed -9 every 5 s, two per service.
 
-Runs the same load twice on fresh pipelines: "before" with static membership switched off and
-the previous heartbeat (every restart rebalances the whole group, eagerly), "after" with the
-defaults (static membership, `group_instance_id` = the instance name). Prints both side by side
-(`make chaos` shows it) and holds "after" to the target: p99 <= 10 s, no turn lost.
+Runs the same load twice on fresh pipelines: "before" is the runtime as it was (dynamic
+membership, heartbeat 3 s; the session timeout the e2e suite always used, 10 s, shorter than
+the old 30 s default, so the baseline is if anything flattered): every death and every restart
+rebalances the whole group, eagerly. "after" is the runtime's defaults (static membership with
+`group_instance_id` = the instance name, heartbeat 1 s, session timeout 20 s). Prints both side
+by side, with the slowest turns next to the kills before them (`make chaos` shows it), and
+holds "after" to the target: p99 <= 10 s, no turn failed, refused or lost.
 """
 
 from pathlib import Path
@@ -21,7 +24,8 @@ BEFORE = {
     "AGENT_RUNTIME_STATIC_MEMBERSHIP": "false",
     "AGENT_RUNTIME_HEARTBEAT_INTERVAL_MS": "3000",
 }
-AFTER: dict[str, str | None] = {}
+# The e2e suite's 10 s session timeout removed: the runtime's default applies.
+AFTER: dict[str, str | None] = {"AGENT_RUNTIME_SESSION_TIMEOUT_MS": None}
 
 
 @pytest.mark.timeout(1500)
@@ -54,6 +58,7 @@ async def test_p99_turn_latency_under_kill_9_every_5_s(
             f"{load.sessions} sessions x 1 turn / {load.interval_s:.0f} s",
             TABLE_HEADER,
             *(report.row() for report in reports),
+            *(report.slowest_turns() for report in reports),
             sep="\n",
         )
     after = reports[-1]

@@ -10,6 +10,7 @@ stalled turn counts.
 import asyncio
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -44,6 +45,8 @@ class LatencyReport:
     # (seconds since the load started, latency) of every completed turn, and when each kill was
     slowest: list[tuple[float, float]] = field(default_factory=list)
     kill_times: list[tuple[float, str]] = field(default_factory=list)
+    restarts_s: list[float] = field(default_factory=list)  # kill -9 → ready again
+    outcomes: Counter[str] = field(default_factory=Counter)  # failed and refused, by reason
     kills: int = 0
     submitted: int = 0
     failed: int = 0
@@ -59,7 +62,8 @@ class LatencyReport:
             f"| {self.label} | {self.kills} | {self.submitted} | {len(self.latencies_s)} "
             f"| {self.failed + self.rejected} | {self.percentile(50):.2f} "
             f"| {self.percentile(95):.2f} | {self.percentile(99):.2f} "
-            f"| {max(self.latencies_s, default=math.nan):.2f} |"
+            f"| {max(self.latencies_s, default=math.nan):.2f} "
+            f"| {max(self.restarts_s, default=math.nan):.1f} |"
         )
 
     def slowest_turns(self) -> str:
@@ -72,12 +76,14 @@ class LatencyReport:
                 f"{name} +{at:.0f}" for at, name in self.kill_times if 0 <= accepted_at - at <= 10
             ]
             lines.append(f"  +{accepted_at:.0f}: {latency:.1f} ({', '.join(near) or '-'})")
+        if self.outcomes:
+            lines.append(f"  failed/refused: {dict(self.outcomes)}")
         return "\n".join(lines)
 
 
 TABLE_HEADER = (
-    "| run | kills | turns | completed | failed/refused | p50 s | p95 s | p99 s | max s |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| run | kills | turns | completed | failed/refused | p50 s | p95 s | p99 s | max s | slowest restart s |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -110,20 +116,38 @@ async def _send(producer: AIOKafkaProducer, topic: str, commands: list[Command])
     await asyncio.gather(*futures)
 
 
+def kill_order(names: list[str]) -> list[str]:
+    """Instance 1 of every service, then instance 2 of every service: consecutive kills hit
+    different services, so a service is never down whole because its two instances were
+    killed 5 s apart while the first was still starting (no membership protocol helps there)."""
+    return sorted(names, key=lambda name: (name.rsplit("-", 1)[-1], names.index(name)))
+
+
 async def _kill_in_turn(
-    stack: ServiceStack, every_s: float, stop: asyncio.Event, kill_times: list[tuple[float, str]]
+    stack: ServiceStack, every_s: float, stop: asyncio.Event, report: "LatencyReport"
 ) -> None:
     """kill -9 one instance every `every_s`, round-robin, and start it again at once (as a
     container runtime restarts a crashed container under the same pod name)."""
-    names = list(stack.services)
+    names = kill_order(list(stack.services))
+    restarts: set[asyncio.Task[None]] = set()
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_s)
         except TimeoutError:
-            name = names[len(kill_times) % len(names)]
+            name = names[len(report.kill_times) % len(names)]
             stack.kill(name)
             stack.start(name)
-            kill_times.append((time.time(), name))
+            report.kill_times.append((time.time(), name))
+            restart = asyncio.create_task(_time_restart(stack, name, report))
+            restarts.add(restart)
+            restart.add_done_callback(restarts.discard)
+    await asyncio.gather(*restarts)
+
+
+async def _time_restart(stack: ServiceStack, name: str, report: "LatencyReport") -> None:
+    started = time.monotonic()
+    await stack.wait_ready(timeout_s=120.0, names=[name])
+    report.restarts_s.append(time.monotonic() - started)
 
 
 async def measure_turn_latency(
@@ -145,7 +169,7 @@ async def measure_turn_latency(
             await _send(producer, topic, [_create(r.session_id, tenant) for r in runs])
             stop_killing = asyncio.Event()
             killer = asyncio.create_task(
-                _kill_in_turn(pipeline.stack, load.kill_every_s, stop_killing, report.kill_times)
+                _kill_in_turn(pipeline.stack, load.kill_every_s, stop_killing, report)
             )
             load_started = time.time()
             started = time.monotonic()
@@ -169,7 +193,11 @@ async def measure_turn_latency(
     for run in runs:
         accepted: dict[str, UserMessageAccepted] = {}
         completed: dict[str, TurnCompleted] = {}
+        seen: set[str] = set()
         for event in run.events:
+            if event.id in seen:  # a redelivery republishes the same event
+                continue
+            seen.add(event.id)
             if isinstance(event, UserMessageAccepted):
                 turn_id = derive_id("turn", run.session_id, event.message_id)
                 accepted.setdefault(turn_id, event)
@@ -177,8 +205,10 @@ async def measure_turn_latency(
                 completed.setdefault(event.turn_id, event)
             elif isinstance(event, TurnFailed):
                 report.failed += 1
+                report.outcomes[f"TurnFailed {event.error_class}"] += 1
             elif isinstance(event, CommandRejected):
                 report.rejected += 1
+                report.outcomes[f"CommandRejected {event.reason}"] += 1
         for turn_id, done in completed.items():
             if turn_id in accepted:
                 at = accepted[turn_id].occurred_at
