@@ -9,6 +9,7 @@ stalled turn counts.
 
 import asyncio
 import math
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,10 +33,10 @@ from tests.e2e.conversations import Conversation, EventCollector
 
 @dataclass(frozen=True)
 class ChaosLoad:
-    sessions: int = 16
+    sessions: int = 8
     interval_s: float = 2.0
     duration_s: float = 60.0
-    kill_every_s: float = 5.0
+    kill_every_s: float | None = 5.0  # None: no kills, the same load alone
 
 
 @dataclass
@@ -116,37 +117,55 @@ async def _send(producer: AIOKafkaProducer, topic: str, commands: list[Command])
     await asyncio.gather(*futures)
 
 
-def kill_order(names: list[str]) -> list[str]:
-    """Instance 1 of every service, then instance 2 of every service: consecutive kills hit
-    different services, so a service is never down whole because its two instances were
-    killed 5 s apart while the first was still starting (no membership protocol helps there)."""
-    return sorted(names, key=lambda name: (name.rsplit("-", 1)[-1], names.index(name)))
+def service_of(instance: str) -> str:
+    return instance.rsplit("-", 1)[0]  # session-commands-2 → session-commands
+
+
+def pick_victim(names: list[str], restarting: set[str], rng: random.Random) -> str | None:
+    """A random running instance whose service has no instance restarting: one failure at a
+    time per service, which two instances per service are there to absorb. (Killing the second
+    instance while the first is still starting stops the whole service for the restart time,
+    whatever the membership protocol.) None when every service has one restarting."""
+    down = {service_of(name) for name in restarting}
+    candidates = [name for name in names if service_of(name) not in down]
+    return rng.choice(candidates) if candidates else None
 
 
 async def _kill_in_turn(
     stack: ServiceStack, every_s: float, stop: asyncio.Event, report: "LatencyReport"
 ) -> None:
-    """kill -9 one instance every `every_s`, round-robin, and start it again at once (as a
-    container runtime restarts a crashed container under the same pod name)."""
-    names = kill_order(list(stack.services))
+    """kill -9 one instance every `every_s` and start it again at once (as a container
+    runtime restarts a crashed container under the same pod name). Seeded: "before" and
+    "after" draw their victims from the same random sequence."""
+    names = list(stack.services)
+    rng = random.Random(16)
+    restarting: set[str] = set()
     restarts: set[asyncio.Task[None]] = set()
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_s)
         except TimeoutError:
-            name = names[len(report.kill_times) % len(names)]
+            name = pick_victim(names, restarting, rng)
+            if name is None:
+                continue
             stack.kill(name)
             stack.start(name)
             report.kill_times.append((time.time(), name))
-            restart = asyncio.create_task(_time_restart(stack, name, report))
+            restarting.add(name)
+            restart = asyncio.create_task(_time_restart(stack, name, report, restarting))
             restarts.add(restart)
             restart.add_done_callback(restarts.discard)
     await asyncio.gather(*restarts)
 
 
-async def _time_restart(stack: ServiceStack, name: str, report: "LatencyReport") -> None:
+async def _time_restart(
+    stack: ServiceStack, name: str, report: "LatencyReport", restarting: set[str]
+) -> None:
     started = time.monotonic()
-    await stack.wait_ready(timeout_s=120.0, names=[name])
+    try:
+        await stack.wait_ready(timeout_s=120.0, names=[name])
+    finally:
+        restarting.discard(name)
     report.restarts_s.append(time.monotonic() - started)
 
 
@@ -170,6 +189,8 @@ async def measure_turn_latency(
             stop_killing = asyncio.Event()
             killer = asyncio.create_task(
                 _kill_in_turn(pipeline.stack, load.kill_every_s, stop_killing, report)
+                if load.kill_every_s is not None
+                else stop_killing.wait()
             )
             load_started = time.time()
             started = time.monotonic()
