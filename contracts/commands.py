@@ -86,7 +86,25 @@ class ReopenSession(Command):
     type: Literal["session.reopen.v1"] = "session.reopen.v1"
 
 
+class RetryTurn(Command):
+    """Run a failed turn again (a "regenerate" button): the same user message, a new turn.
+
+    Only the session's most recent turn, only when it failed and no turn started since. The new
+    turn's id is derived from the failed one, so a redelivered or re-sent command starts it
+    once; a second, different RetryTurn for the same failed turn is refused (`not_retryable`).
+    """
+
+    type: Literal["session.retry_turn.v1"] = "session.retry_turn.v1"
+    turn_id: Id = Field(description="The failed turn, as named by its TurnFailed.")
+
+
 ExternalCommand = Annotated[
-    CreateSession | SubmitUserMessage | SwitchAgent | UpdateSession | CloseSession | ReopenSession,
+    CreateSession
+    | SubmitUserMessage
+    | SwitchAgent
+    | UpdateSession
+    | CloseSession
+    | ReopenSession
+    | RetryTurn,
     Field(discriminator="type"),
 ]

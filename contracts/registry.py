@@ -9,6 +9,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -42,6 +43,7 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         UpdateSession,
         CloseSession,
         ReopenSession,
+        RetryTurn,
     ),
     TopicName.TURNS: (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession),
     TopicName.SESSION_EVENTS: (

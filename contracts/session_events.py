@@ -139,6 +139,7 @@ class RejectionReason(StrEnum):
     TURN_IN_FLIGHT = "turn_in_flight"
     INVALID_AGENT = "invalid_agent"
     NOT_CLOSED = "not_closed"
+    NOT_RETRYABLE = "not_retryable"
 
 
 class CommandRejected(SessionEvent):

@@ -21,6 +21,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -80,6 +81,10 @@ def view_of(message: Message) -> FactView:
             )
         case ReopenSession():
             return FactView(AuditOutcome.RECORDED, tenant_id=message.tenant_id)
+        case RetryTurn():
+            return FactView(
+                AuditOutcome.RECORDED, tenant_id=message.tenant_id, turn_id=message.turn_id
+            )
         case SwitchAgentForTurn() | CompleteTurn() | FailTurn():
             return _turn_command(message)
         case ExpireSession():

@@ -10,6 +10,7 @@ from datetime import datetime
 from contracts.commands import (
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -37,6 +38,7 @@ from services.session_commands.policy import (
 from services.session_commands.state import SessionState, SessionStatus
 from services.session_commands.turn_decisions import (
     fail_turn_in_flight,
+    retry,
     submit,
     switch_by_user,
     turn_command,
@@ -82,6 +84,8 @@ def decide(
         submit(out, state, command)
     elif isinstance(command, SwitchAgent):
         switch_by_user(out, state, command)
+    elif isinstance(command, RetryTurn):
+        retry(out, state, command)
     elif isinstance(command, UpdateSession):
         out.emit(
             SessionUpdated,

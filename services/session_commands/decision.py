@@ -15,6 +15,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -38,6 +39,7 @@ SessionCommand = (
     | UpdateSession
     | CloseSession
     | ReopenSession
+    | RetryTurn
     | SwitchAgentForTurn
     | CompleteTurn
     | FailTurn

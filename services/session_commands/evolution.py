@@ -28,6 +28,7 @@ from contracts.session_events import (
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.state import (
     AgentSwitch,
+    FailedTurn,
     RecentMessage,
     SessionState,
     SessionStatus,
@@ -129,6 +130,7 @@ def _(event: TurnStarted, state: SessionState, policy: DeciderPolicy) -> Session
     return _update(
         state,
         turn=turn,
+        failed_turn=None,
         queue=tuple(q for q in state.queue if q.message_id != event.user_message_id),
         counters=_update(counters, turns_started=counters.turns_started + 1),
     )
@@ -191,8 +193,17 @@ def _(event: TurnCompleted, state: SessionState, policy: DeciderPolicy) -> Sessi
 @_apply.register
 def _(event: TurnFailed, state: SessionState, policy: DeciderPolicy) -> SessionState:
     counters = state.counters
+    turn = state.turn
+    failed = (
+        FailedTurn(turn_id=turn.turn_id, user_message=turn.user_message)
+        if turn is not None and turn.turn_id == event.turn_id
+        else None
+    )
     return _update(
-        state, turn=None, counters=_update(counters, turns_failed=counters.turns_failed + 1)
+        state,
+        turn=None,
+        failed_turn=failed,
+        counters=_update(counters, turns_failed=counters.turns_failed + 1),
     )
 
 

@@ -71,6 +71,13 @@ class TurnInFlight(StateModel):
     started_at: UtcDatetime
 
 
+class FailedTurn(StateModel):
+    """The session's most recent turn, when it failed: what RetryTurn may run again."""
+
+    turn_id: str
+    user_message: UserMessage
+
+
 class Counters(StateModel):
     messages: NonNegativeInt = 0
     user_messages: NonNegativeInt = 0
@@ -94,6 +101,9 @@ class SessionState(StateModel):
     current_agent: AgentType
     switch_history: tuple[AgentSwitch, ...] = ()
     turn: TurnInFlight | None = None
+    failed_turn: FailedTurn | None = Field(
+        default=None, description="Set by TurnFailed, cleared by the next TurnStarted."
+    )
     queue: tuple[UserMessage, ...] = ()
     recent: tuple[RecentMessage, ...] = Field(
         default=(), description="Newest last; bounded by the policy's count and char budget."

@@ -3,6 +3,7 @@ completing and failing turns, and the cap of 10 switches."""
 
 from contracts.base import derive_id
 from contracts.commands import (
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
 )
@@ -60,16 +61,37 @@ def submit(out: Outcome, state: SessionState, command: SubmitUserMessage) -> Non
         )
 
 
-def start_turn(out: Outcome, message: UserMessage) -> None:
+def start_turn(out: Outcome, message: UserMessage, *, turn_id: str | None = None) -> None:
     state = present(out.state)
     out.emit(
         TurnStarted,
-        turn_id=derive_id("turn", state.session_id, message.message_id),
+        turn_id=turn_id or derive_id("turn", state.session_id, message.message_id),
         step=0,
         agent=state.current_agent,
         user_message_id=message.message_id,
         context=context_window(state, message, out.policy),
     )
+
+
+def retry(out: Outcome, state: SessionState, command: RetryTurn) -> None:
+    """Run the last turn's user message again, if that turn failed and nothing started since.
+
+    The new turn id is derived from the failed one: never the id of an earlier attempt, so
+    llm-invocation makes a fresh call instead of answering from the failure it kept.
+    """
+    failed = state.failed_turn
+    if not state.is_idle:
+        out.reject(RejectionReason.TURN_IN_FLIGHT, "a turn is in flight")
+    elif failed is None or failed.turn_id != command.turn_id:
+        out.reject(
+            RejectionReason.NOT_RETRYABLE,
+            f"turn {command.turn_id} is not the session's last turn, or it did not fail",
+        )
+    else:
+        retried_id = derive_id(
+            "turn", state.session_id, failed.user_message.message_id, failed.turn_id
+        )
+        start_turn(out, failed.user_message, turn_id=retried_id)
 
 
 def start_next_queued(out: Outcome) -> None:

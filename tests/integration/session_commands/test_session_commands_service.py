@@ -13,6 +13,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -26,7 +27,7 @@ from contracts.session_events import (
     TurnStarted,
 )
 from contracts.topics import TopicCatalogue, TopicName
-from contracts.turns import CompleteTurn, SwitchAgentForTurn
+from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
 from services.session_commands.app import SessionCommandsService
 from services.session_commands.expiry import SessionExpiry
 from services.session_commands.policy import MAX_AGENT_SWITCHES
@@ -240,6 +241,50 @@ async def test_a_message_during_a_turn_waits_for_it(rig: Rig) -> None:
     assert history.next_after_seq == 2
     rest = await rig.service.queries.history(s, newest_first=True, after_seq=2)
     assert ([m.seq for m in rest.messages], rest.next_after_seq) == ([1], None)
+
+
+async def test_a_failed_turn_retried_runs_once_more_and_its_answer_is_kept(rig: Rig) -> None:
+    s = "retry-1"
+    await rig.publisher.send(rig.commands, create(s), submit(s, 1))
+    failed = (await rig.events_of(s, 3, "turn started"))[-1]
+    assert isinstance(failed, TurnStarted)
+    await rig.publisher.send(
+        rig.turns,
+        FailTurn(
+            id=f"{s}-fail", agent=failed.agent, error_class="circuit_open", **turn_fields(failed, 0)
+        ),
+    )
+    await rig.events_of(s, 4, "turn failed")
+
+    command = RetryTurn(id=f"{s}-retry", session_id=s, tenant_id=TENANT, turn_id=failed.turn_id)
+    # The same command twice (a client re-sending it), then a second click: one new turn.
+    again = RetryTurn(id=f"{s}-retry-2", session_id=s, tenant_id=TENANT, turn_id=failed.turn_id)
+    await rig.publisher.send(rig.commands, command, command, again)
+    events = await rig.events_of(s, 6, "the retried turn, the refusal of the second click")
+    assert type_names(events[3:]) == ["TurnFailed", "TurnStarted", "CommandRejected"]
+    retried = events[4]
+    assert isinstance(retried, TurnStarted)
+    assert retried.turn_id != failed.turn_id
+    assert retried.user_message_id == failed.user_message_id
+    refused = events[5]
+    assert isinstance(refused, CommandRejected)
+    assert (refused.rejected_command_id, refused.reason) == (
+        again.id,
+        RejectionReason.TURN_IN_FLIGHT,
+    )
+
+    await rig.publisher.send(
+        rig.turns,
+        CompleteTurn(
+            id=f"{s}-done", agent=retried.agent, content="answer", **turn_fields(retried, 0)
+        ),
+    )
+    await rig.events_of(s, 8, "answer + turn completed")
+    history = await rig.service.queries.history(s)
+    assert [(m.seq, m.role, m.content) for m in history.messages] == [
+        (1, MessageRole.USER, "message 1"),
+        (2, MessageRole.ASSISTANT, "answer"),
+    ]
 
 
 async def test_a_malformed_record_is_dead_lettered_and_the_session_flows_on(rig: Rig) -> None:

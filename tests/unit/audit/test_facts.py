@@ -22,6 +22,7 @@ OUTCOMES = {
     "session.update.v1": AuditOutcome.RECORDED,
     "session.close.v1": AuditOutcome.RECORDED,
     "session.reopen.v1": AuditOutcome.RECORDED,
+    "session.retry_turn.v1": AuditOutcome.RECORDED,
     "turn.switch_agent.v1": AuditOutcome.RECORDED,
     "turn.complete.v1": AuditOutcome.RECORDED,
     "turn.fail.v1": AuditOutcome.RECORDED,

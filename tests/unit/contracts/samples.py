@@ -9,6 +9,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -69,6 +70,7 @@ def every_message() -> list[Message]:
         UpdateSession(id="c-4", **T, title="New title"),
         CloseSession(id="c-5", **T, reason="done"),
         ReopenSession(id="c-6", **T),
+        RetryTurn(id="c-7", **T, turn_id="turn-1"),
         SwitchAgentForTurn(
             id="i-1", **TURN, from_agent=AgentType.ORCHESTRATOR, target_agent=AgentType.DEBUG
         ),

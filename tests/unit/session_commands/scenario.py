@@ -10,6 +10,7 @@ from contracts.commands import (
     CloseSession,
     CreateSession,
     ReopenSession,
+    RetryTurn,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -58,6 +59,11 @@ def close(**fields: Any) -> CloseSession:
 
 def reopen(**fields: Any) -> ReopenSession:
     return ReopenSession(**{"id": next_id(), "session_id": SESSION, "tenant_id": TENANT, **fields})
+
+
+def retry(turn_id: str, **fields: Any) -> RetryTurn:
+    defaults = {"id": next_id(), "session_id": SESSION, "tenant_id": TENANT}
+    return RetryTurn(**{**defaults, "turn_id": turn_id, **fields})
 
 
 def _turn_fields(state: SessionState, fields: dict[str, Any]) -> dict[str, Any]:
