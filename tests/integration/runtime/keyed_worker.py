@@ -51,8 +51,8 @@ async def main(path: str, group: str, topics: list[str]) -> None:
         rebalance_drain_timeout_s=10,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
-        log_format="console",
-        log_level="WARNING",
+        log_format="json" if os.environ.get("WORKER_JSON_LOGS") else "console",
+        log_level="INFO" if os.environ.get("WORKER_JSON_LOGS") else "WARNING",
     )
     runtime = ServiceRuntime("keyed-worker", settings)
     rng = random.Random()
