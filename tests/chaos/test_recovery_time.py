@@ -5,8 +5,11 @@ membership, heartbeat 3 s; the session timeout the e2e suite always used, 10 s, 
 the old 30 s default, so the baseline is if anything flattered): every death and every restart
 rebalances the whole group, eagerly. "after" is the runtime's defaults (static membership with
 `group_instance_id` = the instance name, heartbeat 1 s, session timeout 20 s). Prints both side
-by side, with the slowest turns next to the kills before them (`make chaos` shows it), and
-holds "after" to the target: p99 <= 10 s, no turn failed, refused or lost.
+by side, with the slowest turns next to the kills before them and the number of rebalances
+(`make chaos` shows it), and holds "after" to the mechanism (no rebalance at all) and to the
+target: p99 <= 10 s, no turn failed, refused or lost. A reference run without kills comes
+first: restarts are CPU-bound, so on a machine that cannot keep up even without kills the
+target is out of reach whatever the protocol, and the failure message shows it.
 """
 
 from dataclasses import replace
@@ -68,6 +71,14 @@ async def test_p99_turn_latency_under_kill_9_every_5_s(
             *(report.slowest_turns() for report in reports[1:]),
             sep="\n",
         )
-    after = reports[-1]
-    assert after.failed + after.rejected == 0
-    assert after.percentile(99) <= TARGET_P99_S, after.row()
+    reference, before, after = reports
+    # The mechanism, whatever the machine's load: no group rebalanced while instances died and
+    # came back (before: each death and each restart did).
+    assert after.rebalances == 0, after.row()
+    assert before.rebalances > 0, before.row()
+    assert after.failed + after.rejected == 0, after.outcomes
+    # The target. On a machine too busy to keep up (see the reference row) restarts alone
+    # take longer than this; the message says so.
+    assert after.percentile(99) <= TARGET_P99_S, (
+        f"{after.row()}; without kills at the same time: {reference.row()}"
+    )

@@ -10,6 +10,7 @@ stalled turn counts.
 import asyncio
 import math
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class LatencyReport:
     slowest: list[tuple[float, float]] = field(default_factory=list)
     kill_times: list[tuple[float, str]] = field(default_factory=list)
     restarts_s: list[float] = field(default_factory=list)  # kill -9 → ready again
+    rebalances: int = 0  # generations the consumer groups went through during the run
     outcomes: Counter[str] = field(default_factory=Counter)  # failed and refused, by reason
     kills: int = 0
     submitted: int = 0
@@ -64,7 +66,7 @@ class LatencyReport:
             f"| {self.failed + self.rejected} | {self.percentile(50):.2f} "
             f"| {self.percentile(95):.2f} | {self.percentile(99):.2f} "
             f"| {max(self.latencies_s, default=math.nan):.2f} "
-            f"| {max(self.restarts_s, default=math.nan):.1f} |"
+            f"| {max(self.restarts_s, default=math.nan):.1f} | {self.rebalances} |"
         )
 
     def slowest_turns(self) -> str:
@@ -83,8 +85,8 @@ class LatencyReport:
 
 
 TABLE_HEADER = (
-    "| run | kills | turns | completed | failed/refused | p50 s | p95 s | p99 s | max s | slowest restart s |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| run | kills | turns | completed | failed/refused | p50 s | p95 s | p99 s | max s | slowest restart s | rebalances |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -115,6 +117,21 @@ async def _send(producer: AIOKafkaProducer, topic: str, commands: list[Command])
             await producer.send(topic, record.value, key=record.key, headers=record.headers)
         )
     await asyncio.gather(*futures)
+
+
+_SYNCED = re.compile(r"Successfully synced group (\S+) with generation (\d+)")
+
+
+def group_generations(stack: ServiceStack) -> dict[str, int]:
+    """The latest generation of each consumer group, from aiokafka's lines in the logs: each
+    rebalance is one more generation; a static member's restart without one is none."""
+    latest: dict[str, int] = {}
+    for name in stack.services:
+        path = stack.log_path(name)
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for group, generation in _SYNCED.findall(text):
+            latest[group] = max(latest.get(group, 0), int(generation))
+    return latest
 
 
 def service_of(instance: str) -> str:
@@ -192,6 +209,7 @@ async def measure_turn_latency(
                 if load.kill_every_s is not None
                 else stop_killing.wait()
             )
+            generations_before = group_generations(pipeline.stack)
             load_started = time.time()
             started = time.monotonic()
             turn = 0
@@ -207,6 +225,11 @@ async def measure_turn_latency(
             stop_killing.set()
             await killer
             report.kills = len(report.kill_times)
+            generations_after = group_generations(pipeline.stack)
+            report.rebalances = sum(
+                generation - generations_before.get(group, generation)
+                for group, generation in generations_after.items()
+            )
             report.submitted = turn * load.sessions
             await _until_settled(events, runs, turn, timeout_s=180.0)
     finally:
