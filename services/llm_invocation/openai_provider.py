@@ -20,6 +20,7 @@ from contracts.llm import FinishReason, LLMRequested, Usage
 from services.llm_invocation.provider_errors import (
     BadResponse,
     ConnectionFailed,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -89,17 +90,22 @@ class OpenAICompatibleProvider:
     async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
         body = self._body(request)
         try:
-            client = self._clients[zlib.crc32(request.session_id.encode()) % len(self._clients)]
-            async with client.stream("POST", "chat/completions", json=body) as response:
-                await _raise_for_status(response)
-                async for event in _events(response):
-                    yield event
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(
-                f"{type(error).__name__}: the provider did not answer in time"
-            ) from error
-        except httpx.HTTPError as error:
-            raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+            try:
+                client = self._clients[zlib.crc32(request.session_id.encode()) % len(self._clients)]
+                async with client.stream("POST", "chat/completions", json=body) as response:
+                    await _raise_for_status(response)
+                    async for event in _events(response):
+                        yield event
+            except httpx.TimeoutException as error:
+                raise ProviderTimeout(
+                    f"{type(error).__name__}: the provider did not answer in time"
+                ) from error
+            except httpx.HTTPError as error:
+                # httpx's text names the request (method, URL), never its headers.
+                raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+        except ProviderError as error:
+            error.mask(self._config.api_key.get_secret_value() if self._config.api_key else "")
+            raise
 
     async def aclose(self) -> None:
         for client in self._clients:
