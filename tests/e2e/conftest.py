@@ -32,12 +32,20 @@ def _free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture
+def pipeline_env() -> dict[str, str]:
+    """More environment for the four services; a test module overrides this fixture (e.g. to
+    point llm-invocation at a fake provider)."""
+    return {}
+
+
+@pytest.fixture
 async def pipeline(
     kafka_bootstrap_servers: str,
     mongodb_uri: str,
     mongo_database_name: str,
     unique_suffix: str,
     tmp_path: Path,
+    pipeline_env: dict[str, str],
 ) -> AsyncIterator[Pipeline]:
     prefix = f"e2e-{unique_suffix}."
     catalogue = TopicCatalogue(prefix=prefix)
@@ -58,6 +66,7 @@ async def pipeline(
         "AGENT_RUNTIME_AUDIT_CONSUMER_GROUP": f"{prefix}audit",
         # The offline provider: no LLM endpoint, whatever the developer's shell has.
         **dict.fromkeys(("LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL")),
+        **pipeline_env,
     }
     ports = dict(zip((s.name for s in SERVICES), _free_ports(len(SERVICES)), strict=True))
     stack = ServiceStack(tmp_path / "run", env=env, ports=ports)
