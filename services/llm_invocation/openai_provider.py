@@ -34,6 +34,7 @@ from services.llm_invocation.stream_events import (
     TextDelta,
     ToolCallDelta,
 )
+from services.runtime.uri_redaction import redact_uri_credentials
 
 _FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {
     "function_call": FinishReason.TOOL_CALLS  # the legacy name some servers still send
@@ -62,7 +63,8 @@ class OpenAIProviderConfig:
     name: str = "openai-compatible"
 
     def __repr__(self) -> str:  # the key never reaches logs, even through a repr
-        return f"OpenAIProviderConfig(base_url={self.base_url!r}, model={self.model!r})"
+        base_url = redact_uri_credentials(self.base_url)
+        return f"OpenAIProviderConfig(base_url={base_url!r}, model={self.model!r})"
 
 
 class OpenAICompatibleProvider:
