@@ -58,6 +58,11 @@ async def poison_then_next(
         )
         await caught_up(env, group, within=30.0)
     [letter] = await dead_letters_of(env, group)
+    # docs/audit.md: the audit topic's headers are these two, no FastStream correlation_id.
+    audit_records = await read_topic(env.bootstrap, env.topic(TopicName.AUDIT))
+    assert audit_records
+    for *_, headers in audit_records:
+        assert sorted(name for name, _ in headers) == ["content-type", "traceparent"]
     assert (letter.origin_partition, letter.origin_offset) == (meta.partition, meta.offset)
     return meta.offset, letter
 
