@@ -136,6 +136,12 @@ async def replay_dead_letter(settings: CliSettings, letter_id: str, limit: int =
     letter = letters.get(letter_id)
     if letter is None:
         raise CliError(f"no dead letter {letter_id} among the newest {limit} per partition")
+    if letter.original_truncated:
+        raise CliError(
+            "not replayed: the original was too large to keep whole and the dead letter holds "
+            f"a cut-down copy ({letter.error_message[-200:]}); read it from "
+            f"{letter.origin_topic}[{letter.origin_partition}]@{letter.origin_offset}"
+        )
     value = base64.b64decode(letter.original_value_b64) if letter.original_value_b64 else None
     key = base64.b64decode(letter.original_key_b64) if letter.original_key_b64 else None
     headers = [(h.name, base64.b64decode(h.value_b64)) for h in letter.original_headers]

@@ -41,6 +41,7 @@ from contracts.codec import EncodedRecord
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.raw_parser import parse_keeping_original
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
@@ -53,6 +54,13 @@ from services.runtime.telemetry.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
+
+
+def _no_correlation_header() -> str:
+    # FastStream writes a random `correlation_id` header on every record unless the id is
+    # empty. The pipeline's correlation is the CloudEvent `ce_correlationid`; a second, random
+    # one on every topic only confused readers of the records (issue 16).
+    return ""
 
 
 def _to_kafka(partition: PartitionId) -> TopicPartition:
@@ -107,6 +115,7 @@ class ServiceRuntime:
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
+            id_generator=_no_correlation_header,
             middlewares=(
                 KafkaTelemetryMiddleware(
                     tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
@@ -219,7 +228,7 @@ class ServiceRuntime:
         # The AsyncAPI operation is named after the service's handler, not this shim.
         dispatch.__name__ = getattr(handler, "__name__", "handle")
         dispatch.__doc__ = handler.__doc__
-        subscriber(decoder=_as_record)(dispatch)
+        subscriber(parser=parse_keeping_original, decoder=_as_record)(dispatch)
         self.consumers.append(ConsumerBinding(group_id, tuple(topics), engine))
 
     def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:

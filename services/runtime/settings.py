@@ -21,6 +21,9 @@ class RuntimeSettings(BaseSettings):
         env_ignore_empty=True,
         extra="ignore",
         frozen=True,
+        # A bad value is reported by the variable's name, never echoed: it may be a URI with
+        # its password or a key.
+        hide_input_in_errors=True,
     )
 
     kafka_bootstrap_servers: str = Field(

@@ -59,3 +59,11 @@ def test_services_subclass_it() -> None:
 def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "")
     assert RuntimeSettings().kafka_bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_a_bad_value_is_named_but_never_echoed() -> None:
+    # A service's start-up error must not print a URI's password (or a key) back.
+    with pytest.raises(ValidationError) as caught:
+        RuntimeSettings(mongodb_uri="mongo://admin:S3cret@db:27017")
+    assert "mongodb_uri" in str(caught.value)
+    assert "S3cret" not in str(caught.value)
