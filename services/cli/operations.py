@@ -15,6 +15,7 @@ from contracts.topics import TopicName
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
+from services.runtime.kafka_security import kafka_client_options
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class PartitionLag:
 
 
 async def _admin(settings: CliSettings) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **kafka_client_options(settings)
+    )
     try:
         await admin.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
