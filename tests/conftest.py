@@ -28,6 +28,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.admin.topics import TopicSpec, delete_topics, ensure_topics
+from tests.secured_kafka import SecuredKafka, dedicated_secured_kafka, local_secured_kafka
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA_SCRIPT = REPO_ROOT / "deploy" / "local" / "infra.py"
@@ -213,6 +214,21 @@ def _provisioned(endpoint: Endpoint) -> Iterator[str]:
         pytest.fail(f"topic provisioning failed against {endpoint.address}", pytrace=False)
     _record.endpoints["kafka"] = endpoint
     yield endpoint.address
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecuredKafka]:
+    """A SASL_SSL listener (generated CA, SCRAM users, ACLs enforced): tests/secured_kafka.py."""
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and _source_preference() == "local":
+        request.getfixturevalue(KAFKA_FIXTURE)  # the session's local broker has the listener
+    with ThreadPoolExecutor(max_workers=1) as thread:  # its own event loop, as above
+        local = thread.submit(local_secured_kafka).result()
+    if local is not None:
+        yield local
+    else:
+        yield from dedicated_secured_kafka(tmp_path_factory.mktemp("secured-kafka"))
 
 
 @pytest.fixture(scope="session")
