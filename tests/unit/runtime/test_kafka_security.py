@@ -76,7 +76,8 @@ def test_tls_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert options["security_protocol"] == "SSL"
     assert not options["ssl_context"].check_hostname
     security = faststream_security(s)
-    assert security is not None and security.use_ssl
+    assert security is not None
+    assert security.use_ssl
 
 
 def test_the_password_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
