@@ -53,7 +53,7 @@ async def _started(client: Client, settings: RuntimeSettings) -> AsyncIterator[C
         await client.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
         await client.stop()
-        await _explain_refusal(settings)
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     try:
         yield client
@@ -61,7 +61,7 @@ async def _started(client: Client, settings: RuntimeSettings) -> AsyncIterator[C
         await client.stop()
 
 
-async def _explain_refusal(settings: RuntimeSettings) -> None:
+async def explain_refusal(settings: RuntimeSettings) -> None:
     """A wrong password or an untrusted CA is said as such, not as an unreachable broker."""
     try:
         await check_kafka_access(settings)
@@ -80,7 +80,7 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
         await admin.start()
         (described,) = await admin.describe_topics([topic])
     except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await _explain_refusal(settings)
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     finally:
         await admin.close()

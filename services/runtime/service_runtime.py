@@ -243,6 +243,17 @@ class ServiceRuntime:
 
     # ----------------------------------------------------------------- lifecycle
 
+    def run(self) -> None:
+        """Run until SIGTERM / SIGINT (draining first). A Kafka login the broker refuses was
+        said in one log line at start; the process then exits 2 without a traceback."""
+        refused = False
+        try:
+            asyncio.run(self.app.run())
+        except* KafkaAccessRefused:
+            refused = True
+        if refused:
+            raise SystemExit(2)
+
     async def _holds_assignment(self) -> bool:
         return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)
 
@@ -252,7 +263,7 @@ class ServiceRuntime:
             await check_kafka_access(self.settings)
         except KafkaAccessRefused as refused:
             log.critical("%s", refused)
-            raise SystemExit(2) from None
+            raise
 
     async def _after_startup(self) -> None:
         for binding in self.consumers:
