@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA_SCRIPT = REPO_ROOT / "deploy" / "local" / "infra.py"
 CATEGORY_MARKERS = ("unit", "integration", "e2e", "chaos")
 KAFKA_FIXTURE = "kafka_bootstrap_servers"
+SECURED_KAFKA_FIXTURE = "secured_kafka"
 MONGO_FIXTURE = "mongodb_uri"
 
 
@@ -84,7 +85,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         fixtures = getattr(item, "fixturenames", ())
         if needs_infra:
             _record.integration_ran += 1
-        if KAFKA_FIXTURE in fixtures:
+        if KAFKA_FIXTURE in fixtures or SECURED_KAFKA_FIXTURE in fixtures:
             _record.ran_against["kafka"] += 1
         if MONGO_FIXTURE in fixtures:
             _record.ran_against["mongo"] += 1

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,15 +51,19 @@ class SecuredKafka:
             "AGENT_RUNTIME_KAFKA_SSL_CAFILE": str(self.ca_file),
         }
 
+    def fields(self, user: str, mechanism: str = "SCRAM-SHA-512") -> dict[str, Any]:
+        """The same as settings fields (for a settings class of a service or the CLI)."""
+        return {
+            "kafka_bootstrap_servers": self.bootstrap_servers,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": mechanism,
+            "kafka_sasl_username": user,
+            "kafka_sasl_password_file": self.password_file(user),
+            "kafka_ssl_cafile": self.ca_file,
+        }
+
     def settings(self, user: str, mechanism: str = "SCRAM-SHA-512") -> KafkaSecuritySettings:
-        return KafkaSecuritySettings(
-            kafka_bootstrap_servers=self.bootstrap_servers,
-            kafka_security_protocol="SASL_SSL",
-            kafka_sasl_mechanism=mechanism,
-            kafka_sasl_username=user,
-            kafka_sasl_password_file=self.password_file(user),
-            kafka_ssl_cafile=self.ca_file,
-        )
+        return KafkaSecuritySettings(**self.fields(user, mechanism))
 
 
 def local_secured_kafka() -> SecuredKafka | None:
