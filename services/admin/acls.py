@@ -2,7 +2,7 @@
 
 `deploy/kafka/acls.toml` maps the catalogue's roles to principals; every role gets WRITE on the
 topics it produces and READ on those it consumes, each service READ on its consumer group, the
-operators DESCRIBE on the deployment's groups. Applying is idempotent (Kafka keeps one copy of
+operators DESCRIBE on the deployment's groups and topics (lag). Applying is idempotent (Kafka keeps one copy of
 an ACL however often it is created):
 
     python -m services.admin.acls --file deploy/kafka/acls.toml [--prefix P] [--print]
@@ -103,9 +103,9 @@ def trust_model_acls(catalogue: TopicCatalogue, roles: Roles) -> list[AclBinding
             allow(role, ResourceType.TOPIC, name, Operation.READ)
     for service in ALL_SERVICES:
         allow(service, ResourceType.GROUP, f"{catalogue.prefix}{service.value}", Operation.READ)
-    allow(
-        Service.OPERATORS, ResourceType.GROUP, catalogue.prefix, Operation.DESCRIBE, prefixed=True
-    )
+    # Consumer lag (the CLI's `groups lag`, KEDA's scaler): committed and end offsets.
+    for resource in (ResourceType.GROUP, ResourceType.TOPIC):
+        allow(Service.OPERATORS, resource, catalogue.prefix, Operation.DESCRIBE, prefixed=True)
     return sorted(bindings)
 
 
