@@ -10,13 +10,11 @@ map decides for which tenants each source may act:
 
 `"*"` is for a publisher that authenticates its own callers and publishes for their tenant
 (the HTTP gateway). A `source` is only a claim; a source with an HMAC key must prove it with a
-`signature` header, `hmac-sha256=<hex>` of the record value under that key, so a principal
+`signature` header, `hmac-sha256=<hex>` of the record value under that key (contracts/signature.py), so a principal
 that may write `commands` cannot pass itself off as a source it does not hold the key of.
 Unset (the default), nothing is bound: every source may act for every tenant (local use).
 """
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Self
@@ -24,10 +22,9 @@ from typing import Final, Self
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
 
 from contracts.session_events import RejectionReason
+from contracts.signature import SIGNATURE_HEADER, signature_matches
 
 ANY_TENANT: Final = "*"
-SIGNATURE_HEADER: Final = "signature"
-_SCHEME: Final = "hmac-sha256="
 
 
 class CommandSource(BaseModel):
@@ -49,11 +46,6 @@ class CommandSource(BaseModel):
         if self.hmac_key_file is not None:
             return self.hmac_key_file.read_bytes().rstrip(b"\r\n")
         return None
-
-
-def signature(value: bytes, key: bytes) -> bytes:
-    """The `signature` header value a publisher sends with a record of `value`."""
-    return (_SCHEME + hmac.new(key, value, hashlib.sha256).hexdigest()).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +80,7 @@ class CommandSources:
         key = self._keys[source]
         if key is not None:
             given = [v for name, v in headers if name == SIGNATURE_HEADER]
-            if len(given) != 1 or not hmac.compare_digest(given[0], signature(value, key)):
+            if len(given) != 1 or not signature_matches(given[0], value, key):
                 return PublisherRefusal(
                     RejectionReason.SIGNATURE_INVALID,
                     f"the {SIGNATURE_HEADER!r} header does not prove source {source!r}",

@@ -9,13 +9,11 @@ from pydantic import SecretStr
 
 from contracts.codec import decode, encode
 from contracts.session_events import CommandRejected, RejectionReason
+from contracts.signature import SIGNATURE_HEADER, signature
+from services.cli.session_client import command_record
+from services.cli.settings import CliSettings
 from services.runtime.record import Record
-from services.session_commands.command_sources import (
-    SIGNATURE_HEADER,
-    CommandSource,
-    CommandSources,
-    signature,
-)
+from services.session_commands.command_sources import CommandSource, CommandSources
 from services.session_commands.decider import refuse_publisher
 from services.session_commands.handler import SessionCommandHandler
 from tests.unit.session_commands.scenario import SESSION, T0, TENANT, create, submit
@@ -108,3 +106,16 @@ async def test_the_handler_refuses_before_reading_the_session() -> None:
     assert isinstance(rejected, CommandRejected)
     assert rejected.reason is RejectionReason.TENANT_NOT_ALLOWED
     assert rejected.session_id == SESSION
+
+
+def test_the_cli_signs_what_it_publishes_when_it_has_a_key() -> None:
+    unsigned = CliSettings(_env_file=None, cli_source="gateway")
+    signed = CliSettings(
+        _env_file=None, cli_source="gateway", cli_hmac_key=SecretStr("gateway-key")
+    )
+    command = create()
+
+    for settings, verdict in ((unsigned, "signature_invalid"), (signed, None)):
+        record = command_record(settings, command)
+        refused = SOURCES.refusal("gateway", TENANT, record.value, record.headers)
+        assert (refused.reason.value if refused else None) == verdict
