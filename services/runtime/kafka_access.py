@@ -71,8 +71,9 @@ def _refusal(settings: KafkaSecuritySettings, address: str, exc: BaseException) 
         )
     if isinstance(cause, ssl.SSLError):
         return (
-            f"Kafka TLS handshake with {address} failed ({cause.reason or cause}); does that "
-            f"listener speak TLS? {protocol}"
+            f"Kafka TLS handshake with {address} failed ({cause.reason or cause}): check "
+            f"{protocol}, and {_ENV}KAFKA_SSL_CERTFILE / _KEYFILE if the broker asks for a "
+            "client certificate"
         )
     if isinstance(cause, UnsupportedSaslMechanismError):
         return (
