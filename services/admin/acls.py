@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import for_code
+from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from contracts.topics import ALL_SERVICES, DEFINITIONS, Service, TopicCatalogue
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 _REQUEST_TIMEOUT_MS = 30_000
@@ -147,6 +149,16 @@ async def apply_acls(
         await admin.close()
 
 
+async def _apply_or_explain(
+    settings: KafkaSecuritySettings, bindings: Sequence[AclBinding]
+) -> None:
+    try:
+        await apply_acls(settings.kafka_bootstrap_servers, bindings, security=settings)
+    except (KafkaError, OSError):
+        await check_kafka_access(settings)  # a refused login: one line naming the setting
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from services.runtime.settings import RuntimeSettings
 
@@ -155,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default=None, help="topic prefix (default: the settings')")
     parser.add_argument("--print", action="store_true", help="list the ACLs, apply nothing")
     args = parser.parse_args(argv)
+    # Its connection errors would repeat what the one line below says.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = RuntimeSettings()
     catalogue = TopicCatalogue(
         prefix=args.prefix if args.prefix is not None else settings.topic_prefix
@@ -164,8 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(*bindings, sep="\n")
         return 0
     try:
-        asyncio.run(apply_acls(settings.kafka_bootstrap_servers, bindings, security=settings))
-    except AclRefused as refused:
+        asyncio.run(_apply_or_explain(settings, bindings))
+    except (AclRefused, KafkaAccessRefused) as refused:
         print(f"acls: {refused}", file=sys.stderr)
         return 1
     print(f"acls: {len(bindings)} applied on {settings.kafka_bootstrap_servers}")
