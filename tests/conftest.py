@@ -53,7 +53,9 @@ class HarnessRecord:
     """What the closing summary reports; filled by fixtures and the report hook."""
 
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    ran_against: dict[str, int] = field(default_factory=lambda: {"kafka": 0, "mongo": 0})
+    ran_against: dict[str, int] = field(
+        default_factory=lambda: {"kafka": 0, "kafka-sasl": 0, "mongo": 0}
+    )
     integration_ran: int = 0
 
 
@@ -85,8 +87,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         fixtures = getattr(item, "fixturenames", ())
         if needs_infra:
             _record.integration_ran += 1
-        if KAFKA_FIXTURE in fixtures or SECURED_KAFKA_FIXTURE in fixtures:
+        if KAFKA_FIXTURE in fixtures:
             _record.ran_against["kafka"] += 1
+        if SECURED_KAFKA_FIXTURE in fixtures:
+            _record.ran_against["kafka-sasl"] += 1
         if MONGO_FIXTURE in fixtures:
             _record.ran_against["mongo"] += 1
     return report
@@ -100,8 +104,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write(f"{_record.integration_ran} integration/e2e tests ran")
     for name, label in (
         ("kafka", "the real Kafka broker"),
+        ("kafka-sasl", "a SASL_SSL listener with ACLs"),
         ("mongo", "the Mongo-compatible server"),
     ):
+        if name == "kafka-sasl" and not _record.ran_against[name]:
+            continue
         endpoint = _record.endpoints.get(name)
         where = f" at {endpoint.address} ({endpoint.source})" if endpoint else ""
         write(f"{_record.ran_against[name]} tests ran against {label}{where}")
@@ -227,9 +234,13 @@ def secured_kafka(
     with ThreadPoolExecutor(max_workers=1) as thread:  # its own event loop, as above
         local = thread.submit(local_secured_kafka).result()
     if local is not None:
+        _record.endpoints["kafka-sasl"] = Endpoint(local.bootstrap_servers, "deploy/local broker")
         yield local
-    else:
-        yield from dedicated_secured_kafka(tmp_path_factory.mktemp("secured-kafka"))
+        return
+    for dedicated in dedicated_secured_kafka(tmp_path_factory.mktemp("secured-kafka")):
+        where = "a dedicated broker of this session"
+        _record.endpoints["kafka-sasl"] = Endpoint(dedicated.bootstrap_servers, where)
+        yield dedicated
 
 
 @pytest.fixture(scope="session")
