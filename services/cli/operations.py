@@ -13,8 +13,9 @@ from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicName
 from services.cli.errors import BrokerUnreachable, CliError
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.kafka_clients import consumer, explain_refusal, partitions_of, producer
 from services.cli.settings import CliSettings
+from services.runtime.kafka_security import kafka_client_options
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,14 @@ class PartitionLag:
 
 
 async def _admin(settings: CliSettings) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **kafka_client_options(settings)
+    )
     try:
         await admin.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
         await admin.close()
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     return admin
 
