@@ -81,7 +81,13 @@ DEFINITIONS: Final[Mapping[TopicName, TopicDefinition]] = {
             "Facts from the single writer of session state, incl. CommandRejected.",
             7 * _DAY_MS,
             producers=(Service.SESSION_COMMANDS,),
-            consumers=(Service.AGENT_ORCHESTRATION, Service.AUDIT, Service.CLIENTS),
+            # llm-invocation: to abandon calls of turns that ended (session_watch.py).
+            consumers=(
+                Service.AGENT_ORCHESTRATION,
+                Service.LLM_INVOCATION,
+                Service.AUDIT,
+                Service.CLIENTS,
+            ),
         ),
         TopicDefinition(
             TopicName.LLM_REQUESTS,

@@ -67,7 +67,7 @@ def build(
     )
     watcher = (
         SessionEventsWatcher(
-            settings.kafka_bootstrap_servers,
+            settings,
             settings.topic(TopicName.SESSION_EVENTS.value),
             handler.in_flight,
         )

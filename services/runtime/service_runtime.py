@@ -40,8 +40,11 @@ from prometheus_client import CollectorRegistry
 from contracts.codec import EncodedRecord
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_security import faststream_security
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.periodic import PeriodicJob
+from services.runtime.raw_parser import parse_keeping_original
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
@@ -55,6 +58,13 @@ from services.runtime.telemetry.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
+
+
+def _no_correlation_header() -> str:
+    # FastStream writes a random `correlation_id` header on every record unless the id is
+    # empty. The pipeline's correlation is the CloudEvent `ce_correlationid`; a second, random
+    # one on every topic only confused readers of the records (issue 16).
+    return ""
 
 
 def _to_kafka(partition: PartitionId) -> TopicPartition:
@@ -113,9 +123,11 @@ class ServiceRuntime:
         faststream_logger = logging.getLogger(f"agent_runtime.faststream.{service}")
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            security=faststream_security(settings),
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
+            id_generator=_no_correlation_header,
             middlewares=(
                 KafkaTelemetryMiddleware(
                     tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
@@ -133,6 +145,7 @@ class ServiceRuntime:
             self.broker,
             logger=faststream_logger,
             specification=AsyncAPI(title=service, version=_VERSION),
+            on_startup=[self._check_kafka_access],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
@@ -229,7 +242,7 @@ class ServiceRuntime:
         # The AsyncAPI operation is named after the service's handler, not this shim.
         dispatch.__name__ = getattr(handler, "__name__", "handle")
         dispatch.__doc__ = handler.__doc__
-        subscriber(decoder=_as_record)(dispatch)
+        subscriber(parser=parse_keeping_original, decoder=_as_record)(dispatch)
         self.consumers.append(ConsumerBinding(group_id, tuple(topics), engine))
 
     def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
@@ -249,8 +262,27 @@ class ServiceRuntime:
 
     # ----------------------------------------------------------------- lifecycle
 
+    def run(self) -> None:
+        """Run until SIGTERM / SIGINT (draining first). A Kafka login the broker refuses was
+        said in one log line at start; the process then exits 2 without a traceback."""
+        refused = False
+        try:
+            asyncio.run(self.app.run())
+        except* KafkaAccessRefused:
+            refused = True
+        if refused:
+            raise SystemExit(2)
+
     async def _holds_assignment(self) -> bool:
         return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)
+
+    async def _check_kafka_access(self) -> None:
+        # Before the broker's clients start: they would retry a wrong password forever.
+        try:
+            await check_kafka_access(self.settings)
+        except KafkaAccessRefused as refused:
+            log.critical("%s", refused)
+            raise
 
     async def _after_startup(self) -> None:
         for binding in self.consumers:

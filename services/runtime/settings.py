@@ -7,12 +7,16 @@ object is built, so a bad deployment fails at start with a message naming the va
 from typing import Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.kafka_security import KafkaSecuritySettings
 
 ENV_PREFIX = "AGENT_RUNTIME_"
 
 
-class RuntimeSettings(BaseSettings):
+class RuntimeSettings(KafkaSecuritySettings):
+    """Kafka connection and security fields: `KafkaSecuritySettings` (kafka_security.py)."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_file=".env",
@@ -21,11 +25,11 @@ class RuntimeSettings(BaseSettings):
         env_ignore_empty=True,
         extra="ignore",
         frozen=True,
+        # A bad value is reported by the variable's name, never echoed: it may be a URI with
+        # its password or a key.
+        hide_input_in_errors=True,
     )
 
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", min_length=1, description="Comma-separated host:port list."
-    )
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field("agent_runtime", min_length=1, max_length=63)
     topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")

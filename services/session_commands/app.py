@@ -11,6 +11,7 @@ assignment, so the instance that owns partition p of `commands` owns partition p
 (equal partition counts), and with it every session hashed there.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service
 from services.runtime import Record, ServiceRuntime
+from services.session_commands.command_sources import CommandSources
 from services.session_commands.crash_hook import CrashAfterWrites, no_crash
 from services.session_commands.expiry import SessionExpiry
 from services.session_commands.handler import SessionCommandHandler, SessionCommandTopics
@@ -26,6 +28,8 @@ from services.session_commands.repository import SessionRepository
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import Document
 from services.session_commands.settings import SessionCommandsSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,12 @@ def build(
     topics = SessionCommandTopics.with_prefix(settings.topic_prefix)
     repository = SessionRepository(database, processed_ids_limit=settings.processed_command_ids)
     crash = settings.crash_after_writes
+    sources = CommandSources(settings.command_sources)
+    if not sources.enforced:
+        log.warning(
+            "AGENT_RUNTIME_COMMAND_SOURCES is not set: any publisher may act for any tenant "
+            "(fine locally; bind sources to tenants in production, docs/security.md)"
+        )
     handler = SessionCommandHandler(
         topics=topics,
         repository=repository,
@@ -62,6 +72,7 @@ def build(
         policy=settings.decider_policy(),
         after_write=CrashAfterWrites(crash) if crash is not None else no_crash,
         cache=SessionCache(settings.session_cache_size),
+        sources=sources,
     )
     expiry = SessionExpiry(
         database,

@@ -43,7 +43,13 @@ from services.runtime.errors import RetryableError
 from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
-from services.session_commands.decider import SessionCommand, as_session_command, decide
+from services.session_commands.command_sources import CommandSources, PublisherRefusal
+from services.session_commands.decider import (
+    SessionCommand,
+    as_session_command,
+    decide,
+    refuse_publisher,
+)
 from services.session_commands.group_commit import ConcurrentWriteError
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.session_cache import SessionCache
@@ -131,6 +137,7 @@ class SessionCommandHandler:
         after_write: Callable[[], None] = lambda: None,
         span_traceparent: Callable[[], str | None] = current_traceparent,
         cache: SessionCache | None = None,
+        sources: CommandSources | None = None,
     ) -> None:
         self._topics = topics
         self._repository = repository
@@ -140,6 +147,7 @@ class SessionCommandHandler:
         self._after_write = after_write  # test hook: crash between write and publish
         self._span_traceparent = span_traceparent
         self._cache = cache if cache is not None else SessionCache()
+        self._sources = sources if sources is not None else CommandSources(None)
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
@@ -149,10 +157,31 @@ class SessionCommandHandler:
         if record.session_id != command.session_id:
             raise KeyMismatch(f"key {record.session_id!r} != session id {command.session_id!r}")
         bind_log_context(turn_id=getattr(command, "turn_id", None))
+        refusal = None
+        if topic is TopicName.COMMANDS:  # `turns` is written by our own principals only (ACLs)
+            source = decoded.envelope.source
+            refusal = self._sources.refusal(
+                source, command.tenant_id, record.value or b"", record.headers
+            )
         try:
-            await self._apply(command, decoded.envelope)
+            if refusal is not None:
+                await self._refuse_publisher(command, decoded.envelope, refusal)
+            else:
+                await self._apply(command, decoded.envelope)
         except _TRANSIENT as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _refuse_publisher(
+        self, command: SessionCommand, envelope: Envelope, refusal: PublisherRefusal
+    ) -> None:
+        decision = refuse_publisher(command, refusal, now=truncate_to_millis(self._clock()))
+        await self._publish_all([self._encode(e, command, envelope) for e in decision.events])
+        log.warning(
+            "command refused: %s (%s)",
+            refusal.reason.value,
+            refusal.detail,
+            extra={"command_id": command.id, "command_type": command.type},
+        )
 
     async def _apply(self, command: SessionCommand, envelope: Envelope) -> None:
         session_id = command.session_id

@@ -1,6 +1,7 @@
 """Decisions about turns and agents: submitting messages, the mid-turn queue, hand-offs,
 completing and failing turns, and the cap of 10 switches."""
 
+from contracts.agents import AgentType, agent_named
 from contracts.base import derive_id
 from contracts.commands import (
     RetryTurn,
@@ -101,7 +102,15 @@ def start_next_queued(out: Outcome) -> None:
 
 
 def switch_by_user(out: Outcome, state: SessionState, command: SwitchAgent) -> None:
-    if command.target_agent == state.current_agent:
+    target = agent_named(command.target_agent)
+    if target is None:
+        known = ", ".join(AgentType)
+        out.reject(
+            RejectionReason.INVALID_AGENT,
+            f"no agent named {command.target_agent!r}; the agents are {known}",
+        )
+        return
+    if target == state.current_agent:
         return  # a no-op, remembered so a redelivery stays one
     if state.switch_count >= MAX_AGENT_SWITCHES:
         out.reject(RejectionReason.SWITCH_LIMIT_REACHED, cap_detail())
@@ -110,7 +119,7 @@ def switch_by_user(out: Outcome, state: SessionState, command: SwitchAgent) -> N
     out.emit(
         AgentSwitched,
         from_agent=state.current_agent,
-        to_agent=command.target_agent,
+        to_agent=target,
         reason=command.reason,
         switch_count=state.switch_count + 1,
         initiated_by=SwitchInitiator.USER,

@@ -151,10 +151,19 @@ def test_extra_field_is_refused() -> None:
     assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
 
 
-def test_invalid_agent_is_refused() -> None:
+def test_an_unknown_agent_name_decodes_for_the_session_to_refuse() -> None:
     body, headers = _valid()
     body["target_agent"] = "wizard"
-    assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
+    decoded = decode(json.dumps(body).encode(), headers).message
+    assert isinstance(decoded, SwitchAgent)
+    assert decoded.target_agent == "wizard"
+
+
+@pytest.mark.parametrize("name", ["", "w" * 65])
+def test_an_empty_or_overlong_agent_name_is_refused(name: str) -> None:
+    body, headers = _valid()
+    body["target_agent"] = name
+    assert _reason(body, headers) in {DecodeFailure.INVALID_FIELD, DecodeFailure.OVERSIZE}
 
 
 def test_oversize_content_is_refused() -> None:

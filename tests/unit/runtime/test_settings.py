@@ -70,3 +70,11 @@ def test_static_membership_uses_the_instance_name(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AGENT_RUNTIME_INSTANCE_NAME", "no spaces/slashes")
     with pytest.raises(ValidationError, match="instance_name"):
         RuntimeSettings(_env_file=None)
+
+
+def test_a_bad_value_is_named_but_never_echoed() -> None:
+    # A service's start-up error must not print a URI's password (or a key) back.
+    with pytest.raises(ValidationError) as caught:
+        RuntimeSettings(mongodb_uri="mongo://admin:S3cret@db:27017")
+    assert "mongodb_uri" in str(caught.value)
+    assert "S3cret" not in str(caught.value)
