@@ -15,10 +15,10 @@ before anything is consumed, so a bad catalogue stops the service at start-up.
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.topics import Service
+from contracts.topics import Service, TopicCatalogue
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.agent_orchestration.catalogue_file import load_catalogue
-from services.agent_orchestration.handler import OrchestrationHandler, OrchestrationTopics
+from services.agent_orchestration.handler import INPUTS, OrchestrationHandler
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.runtime import Record, ServiceRuntime
 
@@ -27,7 +27,7 @@ from services.runtime import Record, ServiceRuntime
 class OrchestrationService:
     settings: OrchestrationSettings
     catalogue: AgentCatalogue
-    topics: OrchestrationTopics
+    topics: TopicCatalogue
     runtime: ServiceRuntime
     handler: OrchestrationHandler
 
@@ -40,7 +40,7 @@ def build(
     runtime = ServiceRuntime(
         Service.AGENT_ORCHESTRATION.value, settings, configure_logs=configure_logs
     )
-    topics = OrchestrationTopics.with_prefix(settings.topic_prefix)
+    topics = settings.topics
     handler = OrchestrationHandler(
         topics=topics,
         catalogue=catalogue,
@@ -48,7 +48,7 @@ def build(
         publish=runtime.publish,
     )
 
-    @runtime.consumer(*topics.inputs, group_id=settings.orchestration_consumer_group)
+    @runtime.consumer(*topics.names(INPUTS), group_id=settings.orchestration_consumer_group)
     async def orchestrate(record: Record) -> None:
         """TurnStarted / AgentSwitched → LLMRequested; LLMCompleted / LLMFailed → turn command."""
         await handler(record)

@@ -2,7 +2,6 @@
 
 from pydantic import Field
 
-from contracts.topics import TopicCatalogue
 from services.runtime.settings import RuntimeSettings
 
 
@@ -10,7 +9,3 @@ class CliSettings(RuntimeSettings):
     tenant_id: str = Field("local", description="Tenant the CLI publishes commands for.")
     cli_source: str = Field("agent-runtime-cli", description="ce_source of published commands.")
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
-
-    @property
-    def catalogue(self) -> TopicCatalogue:
-        return TopicCatalogue(prefix=self.topic_prefix)

@@ -50,6 +50,7 @@ def build(
 ) -> LLMInvocationService:
     settings = settings or LLMInvocationSettings()
     runtime = ServiceRuntime(Service.LLM_INVOCATION.value, settings, configure_logs=configure_logs)
+    topics = settings.topics
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
     results = KeptResults(mongo[settings.mongodb_database])
     invoker = build_invoker(settings, provider)
@@ -57,8 +58,8 @@ def build(
         invoker=invoker,
         results=results,
         publish=runtime.publish,
-        stream_topic=settings.topic(TopicName.LLM_STREAM.value),
-        results_topic=settings.topic(TopicName.LLM_RESULTS.value),
+        stream_topic=topics.name(TopicName.LLM_STREAM),
+        results_topic=topics.name(TopicName.LLM_RESULTS),
     )
     retention = ResultRetentionJob(
         results,
@@ -68,16 +69,14 @@ def build(
     watcher = (
         SessionEventsWatcher(
             settings.kafka_bootstrap_servers,
-            settings.topic(TopicName.SESSION_EVENTS.value),
+            topics.name(TopicName.SESSION_EVENTS),
             handler.in_flight,
         )
         if settings.llm_watch_session_events
         else None
     )
 
-    @runtime.consumer(
-        settings.topic(TopicName.LLM_REQUESTS.value), group_id=settings.llm_consumer_group
-    )
+    @runtime.consumer(topics.name(TopicName.LLM_REQUESTS), group_id=settings.llm_consumer_group)
     async def invoke_llm(record: Record) -> None:
         """LLMRequested → token deltas on llm-stream, then LLMCompleted / LLMFailed on llm-results."""
         await handler(record)

@@ -5,12 +5,12 @@ value and headers (base64), so an operator can inspect and re-publish it byte fo
 """
 
 import base64
-from collections.abc import Awaitable, Callable
 
 from contracts.base import derive_id, is_valid_id
-from contracts.codec import DecodeError, EncodedRecord, EncodeError, encode
+from contracts.codec import DecodeError, EncodeError, encode
 from contracts.dead_letters import DeadLetter, DeadLetterReason, OriginalHeader
 from services.runtime.errors import RetryableError
+from services.runtime.publishing import Publish
 from services.runtime.record import Record
 
 UNKNOWN_SESSION = "unknown"
@@ -18,7 +18,6 @@ _MAX_ERROR_MESSAGE = 4_000
 _MAX_ERROR_CLASS = 200
 _MAX_HEADER_NAME = 256
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -16,11 +16,11 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from contracts.topics import Service
+from contracts.topics import Service, TopicCatalogue, TopicName
 from services.runtime import Record, ServiceRuntime
 from services.session_commands.crash_hook import CrashAfterWrites, no_crash
 from services.session_commands.expiry import SessionExpiry
-from services.session_commands.handler import SessionCommandHandler, SessionCommandTopics
+from services.session_commands.handler import INPUTS, SessionCommandHandler
 from services.session_commands.queries import SessionQueries
 from services.session_commands.repository import SessionRepository
 from services.session_commands.session_cache import SessionCache
@@ -31,7 +31,7 @@ from services.session_commands.settings import SessionCommandsSettings
 @dataclass(frozen=True, slots=True)
 class SessionCommandsService:
     settings: SessionCommandsSettings
-    topics: SessionCommandTopics
+    topics: TopicCatalogue
     runtime: ServiceRuntime
     mongo: AsyncMongoClient[Document]
     repository: SessionRepository
@@ -52,7 +52,7 @@ def build(
     )
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     database = mongo[settings.mongodb_database]
-    topics = SessionCommandTopics.with_prefix(settings.topic_prefix)
+    topics = settings.topics
     repository = SessionRepository(database, processed_ids_limit=settings.processed_command_ids)
     crash = settings.crash_after_writes
     handler = SessionCommandHandler(
@@ -66,7 +66,7 @@ def build(
     expiry = SessionExpiry(
         database,
         runtime.publish,
-        turns_topic=topics.turns,
+        turns_topic=topics.name(TopicName.TURNS),
         ttl=settings.session_ttl,
         retention=settings.expired_retention,
         batch_size=settings.expiry_batch_size,
@@ -74,7 +74,7 @@ def build(
     )
 
     @runtime.consumer(
-        *topics.inputs, group_id=settings.session_commands_consumer_group, co_partitioned=True
+        *topics.names(INPUTS), group_id=settings.session_commands_consumer_group, co_partitioned=True
     )
     async def apply_command(record: Record) -> None:
         """Session commands and turn commands → session state in MongoDB → session events."""

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from contracts.audit import AuditOutcome
 from contracts.registry import type_name
-from services.audit.cli import query, tail
+from services.cli.audit import query, tail
 from services.cli.errors import CliError
 from tests.integration.audit.harness import (
     Deployment,
