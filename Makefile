@@ -34,12 +34,12 @@ lock: ## re-pin constraints.txt from pyproject.toml (then commit it)
 
 # --- Quality ----------------------------------------------------------------------------------
 lint: install ## ruff + mypy --strict
-	$(VENV)/bin/ruff check services contracts tests deploy/local
-	$(VENV)/bin/mypy services contracts tests deploy/local
+	$(VENV)/bin/ruff check services contracts tests deploy/local benchmarks
+	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
 
 format: install ## apply ruff's formatter and import sorting
-	$(VENV)/bin/ruff check --fix services contracts tests deploy/local
-	$(VENV)/bin/ruff format services contracts tests deploy/local
+	$(VENV)/bin/ruff check --fix services contracts tests deploy/local benchmarks
+	$(VENV)/bin/ruff format services contracts tests deploy/local benchmarks
 
 # --- Tests ------------------------------------------------------------------------------------
 # Integration tests get Kafka and Mongo from the environment, testcontainers, or the local infra

@@ -1,5 +1,5 @@
-"""Wiring of agent-orchestration: `faststream run services.agent_orchestration.app:app` or
-`python -m services.agent_orchestration`.
+"""Wiring of agent-orchestration: `python -m services.agent_orchestration` or
+`faststream run --factory services.agent_orchestration.app:create_app`.
 
     session-events ─┐                                   ┌─▶ llm-requests (LLMRequested)
                     ├─▶ OrchestrationHandler (decide) ──┤
@@ -13,7 +13,8 @@ before anything is consumed, so a bad catalogue stops the service at start-up.
 """
 
 from dataclasses import dataclass
-from typing import Any
+
+from faststream import FastStream
 
 from contracts.topics import Service, TopicCatalogue
 from services.agent_orchestration.catalogue import AgentCatalogue
@@ -56,9 +57,7 @@ def build(
     return OrchestrationService(settings, catalogue, topics, runtime, handler)
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.agent_orchestration.app:app` reads `app`; built on first access
-    # so that importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

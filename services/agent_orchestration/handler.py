@@ -24,7 +24,7 @@ from contracts.codec import decode, encode
 from contracts.llm import LLMRequested
 from contracts.topics import Service, TopicCatalogue, TopicName
 from services.agent_orchestration.catalogue import AgentCatalogue
-from services.agent_orchestration.policy import Decision, Output, Rule, decide
+from services.agent_orchestration.decider import Decision, Output, Rule, decide
 from services.agent_orchestration.prompt import PromptLimits
 from services.runtime.publishing import Publish
 from services.runtime.record import Record

@@ -1,4 +1,5 @@
-"""Wiring of the audit service: `faststream run services.audit.app:app` or `python -m services.audit`.
+"""Wiring of the audit service: `python -m services.audit` or
+`faststream run --factory services.audit.app:create_app`.
 
     source topics ──▶ AuditHandler (handler.py) ──▶ audit_log (Mongo) ──▶ audit topic
                                                  retention job ──▶ audit_log
@@ -12,15 +13,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
 from services.audit.audit_log import MongoAuditLog
 from services.audit.audit_topic import AuditTopic
 from services.audit.handler import AUDITED_TOPICS, AuditHandler
-from services.audit.retention import RetentionJob
 from services.audit.settings import AuditSettings
 from services.runtime import Record, ServiceRuntime
+from services.runtime.retention import RetentionJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,8 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
         sink=AuditTopic(topics.name(TopicName.AUDIT), runtime.publish),
     )
     retention = RetentionJob(
-        log,
+        "audit log",
+        log.purge_recorded_before,
         retention=timedelta(days=settings.audit_retention_days),
         interval_s=settings.audit_retention_interval_s,
     )
@@ -70,9 +73,7 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
     return AuditService(settings, runtime, mongo, log, handler, retention)
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.audit.app:app` reads `app`; built on first access so that
-    # importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

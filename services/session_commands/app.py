@@ -1,5 +1,5 @@
-"""Wiring of session-commands: `faststream run services.session_commands.app:app` or
-`python -m services.session_commands`.
+"""Wiring of session-commands: `python -m services.session_commands` or
+`faststream run --factory services.session_commands.app:create_app`.
 
     commands ─┐  (co-partitioned,                     ┌─▶ MongoDB: sessions, messages
               ├─▶ SessionCommandHandler (decide) ─────┤
@@ -12,8 +12,8 @@ assignment, so the instance that owns partition p of `commands` owns partition p
 """
 
 from dataclasses import dataclass
-from typing import Any
 
+from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicCatalogue, TopicName
@@ -100,9 +100,7 @@ def build(
     )
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.session_commands.app:app` reads `app`; built on first access so
-    # that importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

@@ -25,7 +25,7 @@ from contracts.session_events import (
 from contracts.turns import ExpireSession
 from services.session_commands.decision import (
     Decision,
-    Outcome,
+    DecisionDraft,
     SessionCommand,
     TurnCommand,
     as_session_command,
@@ -52,7 +52,7 @@ def decide(
     now: datetime,
     policy: DeciderPolicy = DEFAULT_POLICY,
 ) -> Decision:
-    out = Outcome(state, command, now, policy)
+    out = DecisionDraft(state, command, now, policy)
     if isinstance(command, CreateSession):
         return _create(out, command)
     if state is None:
@@ -94,7 +94,7 @@ def decide(
     return out.decision()
 
 
-def _create(out: Outcome, command: CreateSession) -> Decision:
+def _create(out: DecisionDraft, command: CreateSession) -> Decision:
     if out.state is not None:
         # Not remembered: the answer stays the same for as long as the document exists.
         return out.final_rejection(RejectionReason.SESSION_EXISTS, "the session already exists")
@@ -109,7 +109,7 @@ def _create(out: Outcome, command: CreateSession) -> Decision:
     return out.decision()
 
 
-def _expire(out: Outcome, state: SessionState, command: ExpireSession) -> Decision:
+def _expire(out: DecisionDraft, state: SessionState, command: ExpireSession) -> Decision:
     if state.status is SessionStatus.EXPIRED or state.last_activity_at > command.last_activity_at:
         return out.decision(remember=False)  # already expired, or active since the job looked
     fail_turn_in_flight(out, state, "session_expired", "the session expired while inactive")

@@ -15,8 +15,8 @@ from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
 from services.llm_invocation.result_store import KeptResults
-from services.llm_invocation.retention import ResultRetentionJob
 from services.runtime import Record
+from services.runtime.retention import RetentionJob
 from tests.fakes.openai_server import FakeOpenAIServer, status, text_stream
 from tests.unit.llm_invocation.fake_ports import RecordingPublisher
 from tests.unit.llm_invocation.requests import llm_request
@@ -140,13 +140,13 @@ async def test_retention_deletes_only_results_older_than_the_period(
         )
     )
     later = datetime.now(UTC) + timedelta(hours=2)
-    keep_an_hour = ResultRetentionJob(
-        kept_results, retention=timedelta(hours=3), interval_s=3600, clock=lambda: later
+    keep_an_hour = RetentionJob(
+        "llm_results", kept_results.delete_kept_before, retention=timedelta(hours=3), interval_s=3600, clock=lambda: later
     )
     assert await keep_an_hour.run_once() == 0
     assert await kept_results.get(old.invocation_id) is not None
-    keep_a_minute = ResultRetentionJob(
-        kept_results, retention=timedelta(minutes=1), interval_s=3600, clock=lambda: later
+    keep_a_minute = RetentionJob(
+        "llm_results", kept_results.delete_kept_before, retention=timedelta(minutes=1), interval_s=3600, clock=lambda: later
     )
     assert await keep_a_minute.run_once() == 1
     assert await kept_results.get(old.invocation_id) is None
