@@ -18,7 +18,7 @@ from tests.integration.audit.harness import (
     publish,
     running,
 )
-from tests.unit.audit.conversation import conversation
+from tests.support.audit.conversation import conversation
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from services.llm_invocation.openai_provider import OpenAICompatibleProvider, Op
 from services.llm_invocation.result_store import KeptResults
 from services.runtime import Record
 from services.runtime.retention import RetentionJob
-from tests.fakes.openai_server import FakeOpenAIServer, status, text_stream
-from tests.unit.llm_invocation.fake_ports import RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.fake_ports import RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.openai_server import FakeOpenAIServer, status, text_stream
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from services.session_commands.queries import SessionQueries
 from services.session_commands.repository import SessionRepository
 from services.session_commands.session_document import Document, StoredSession
 from services.session_commands.state import SessionStatus
-from tests.unit.session_commands.scenario import T0, close, create, submit
+from tests.support.session_commands.scenario import T0, close, create, submit
 
 pytestmark = pytest.mark.integration
 

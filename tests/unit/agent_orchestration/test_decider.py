@@ -21,7 +21,7 @@ from services.agent_orchestration.catalogue_file import load_default_catalogue
 from services.agent_orchestration.decider import Decision, Rule, decide
 from services.agent_orchestration.history_window import HistoryBudget
 from services.agent_orchestration.prompt import PromptLimits, invocation_id_for
-from tests.unit.agent_orchestration.facts import (
+from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
     SESSION,

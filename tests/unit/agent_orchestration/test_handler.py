@@ -18,7 +18,7 @@ from services.agent_orchestration.catalogue_file import load_default_catalogue
 from services.agent_orchestration.handler import OrchestrationHandler
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.agent_orchestration.facts import (
+from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
     completed,

@@ -16,7 +16,7 @@ from services.audit.redaction import RedactionPolicy
 from services.runtime.dead_letter import build_dead_letter
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.audit.conversation import (
+from tests.support.audit.conversation import (
     SECRETS,
     TRACE_ID,
     Fact,
@@ -24,7 +24,7 @@ from tests.unit.audit.conversation import (
     dead_letter_for,
     malformed_command,
 )
-from tests.unit.audit.fakes import CATALOGUE, FakeLog, FakeSink, kafka_record
+from tests.support.audit.fakes import CATALOGUE, FakeLog, FakeSink, kafka_record
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,9 @@ from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.offline_provider import OfflineProvider
 from services.runtime import Record, RetryableError
-from tests.unit.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
-from tests.unit.llm_invocation.scripted_provider import HANG, ScriptedProvider
+from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from services.session_commands.handler import KeyMismatch, SessionCommandHandler
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import StoredSession
 from services.session_commands.state import SessionState
-from tests.unit.session_commands.scenario import SESSION, T0, complete, create, submit
+from tests.support.session_commands.scenario import SESSION, T0, complete, create, submit
 
 pytestmark = pytest.mark.unit
 

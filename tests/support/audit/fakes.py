@@ -8,7 +8,7 @@ from contracts.topics import TopicCatalogue, TopicName
 from services.audit.records import AuditEntry, StoredEntry
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.audit.conversation import Fact, RawFact
+from tests.support.audit.conversation import Fact, RawFact
 
 CATALOGUE = TopicCatalogue(prefix="unit.")
 
