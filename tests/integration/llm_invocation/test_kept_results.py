@@ -19,6 +19,7 @@ from services.runtime import Record
 from services.runtime.retention import RetentionJob
 from tests.support.llm_invocation.fake_ports import RecordingPublisher
 from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.results_contract import KeptResultsContract
 from tests.support.openai_server import FakeOpenAIServer, status, text_stream
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,14 @@ async def kept_results(mongodb_uri: str, mongo_database_name: str) -> AsyncItera
         yield results
     finally:
         await client.close()
+
+
+class TestMongoKeptResults(KeptResultsContract):
+    """The contract the in-memory fake is held to, against the real store."""
+
+    @pytest.fixture
+    def results(self, kept_results: KeptResults) -> KeptResults:
+        return kept_results
 
 
 @pytest.fixture

@@ -1,63 +1,24 @@
 """The handler's sequence with an in-memory store and publisher: idempotency, the outbox,
 the cache's freshness rule, and which failures are retried or dead-lettered."""
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
 from contracts.base import Message
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
-from contracts.session_events import SessionEvent
 from contracts.topics import TopicCatalogue, TopicName
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from services.session_commands.group_commit import ConcurrentWriteError
 from services.session_commands.handler import KeyMismatch, SessionCommandHandler
 from services.session_commands.session_cache import SessionCache
-from services.session_commands.session_document import StoredSession
-from services.session_commands.state import SessionState
+from tests.support.session_commands.memory_store import MemoryStore
 from tests.support.session_commands.scenario import SESSION, T0, complete, create, submit
 
 pytestmark = pytest.mark.unit
 
 TOPICS = TopicCatalogue(prefix="t.")
 COMMANDS, TURNS = TOPICS.name(TopicName.COMMANDS), TOPICS.name(TopicName.TURNS)
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.documents: dict[str, StoredSession] = {}
-        self.writes = 0
-        self.conflict_next = False
-
-    async def load(self, session_id: str) -> StoredSession | None:
-        return self.documents.get(session_id)
-
-    async def save(
-        self,
-        previous: StoredSession | None,
-        state: SessionState,
-        events: Sequence[SessionEvent],
-        outbox: Sequence[EncodedRecord],
-        command_id: str,
-    ) -> StoredSession:
-        current = self.documents.get(state.session_id)
-        if self.conflict_next or (current and previous and current.version != previous.version):
-            self.conflict_next = False
-            raise ConcurrentWriteError("moved on")
-        version = (previous.version if previous else 0) + 1
-        seen = previous.processed_command_ids if previous else ()
-        stored = StoredSession(state, version, (*seen, command_id), tuple(outbox))
-        self.documents[state.session_id] = stored
-        self.writes += 1
-        return stored
-
-    async def clear_outbox(self, stored: StoredSession) -> StoredSession:
-        cleared = replace(stored, outbox=())
-        if self.documents[stored.state.session_id].version == stored.version:
-            self.documents[stored.state.session_id] = cleared
-        return cleared
 
 
 class Published:
