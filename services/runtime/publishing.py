@@ -4,7 +4,9 @@ classifies a failed publish as transient or permanent.
 A broker that is down, has no leader for the partition or times out is an outage: the record
 that wanted to publish is retried (`RetryableError`), whichever service it is. Only a record
 the broker refuses for what it is (too large, malformed) can never be published:
-`UnpublishableRecord`, which the runtime dead-letters.
+`UnpublishableRecord`, which the runtime dead-letters. Every other broker error counts as
+unavailability, authorization failures included: those are a deployment to fix, and
+dead-lettering every record meanwhile would drop the pipeline's input.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
