@@ -22,8 +22,8 @@ conflict at 5 means another writer (a zombie after a rebalance): retry, i.e. rel
 
 Ack policy, explicitly: done → committed; Mongo or broker unavailable, or a version conflict →
 `RetryableError`, raised as such by the repository and `ServiceRuntime.publish` (this session
-waits, others flow); undecodable record → any other exception,
-which the runtime dead-letters; a valid but refused command → `CommandRejected`, published.
+waits, others flow); undecodable record → any other exception, which the runtime
+dead-letters; a valid but refused command → `CommandRejected`, published.
 """
 
 import logging
