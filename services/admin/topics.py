@@ -14,7 +14,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -207,14 +207,16 @@ async def _topic_configs(admin: AIOKafkaAdminClient, name: str, keys: list[str])
 
 
 def _catalogue_specs(prefix: str | None, partitions: int | None) -> list[TopicSpecLike]:
-    from contracts.topics import TopicCatalogue
+    # The deployment's catalogue, as the services build it (AGENT_RUNTIME_* / .env), with the
+    # command line's overrides.
+    from services.runtime.settings import RuntimeSettings
 
     overrides: dict[str, Any] = {}
     if prefix is not None:
         overrides["prefix"] = prefix
     if partitions is not None:
         overrides["partitions"] = partitions
-    return list(TopicCatalogue(**overrides).specs())
+    return list(replace(RuntimeSettings().topics, **overrides).specs())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,7 @@ def print_lag(rows: list[PartitionLag], console: Console) -> None:
 
 async def read_dead_letters(settings: CliSettings, limit: int) -> list[tuple[int, int, DeadLetter]]:
     """The newest `limit` dead letters per partition, oldest first, with their position."""
-    topic = settings.catalogue.name(TopicName.DEAD_LETTERS)
+    topic = settings.topics.name(TopicName.DEAD_LETTERS)
     found: list[tuple[int, int, DeadLetter]] = []
     tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
     if not tps:
@@ -149,7 +149,7 @@ async def replay_dead_letter(settings: CliSettings, letter_id: str, limit: int =
     value = base64.b64decode(letter.original_value_b64) if letter.original_value_b64 else None
     key = base64.b64decode(letter.original_key_b64) if letter.original_key_b64 else None
     headers = [(h.name, base64.b64decode(h.value_b64)) for h in letter.original_headers]
-    topic = settings.catalogue.topic_of(letter.origin_topic)
+    topic = settings.topics.topic_of(letter.origin_topic)
     try:
         decode(value, headers, topic=topic)
     except DecodeError as exc:

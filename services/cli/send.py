@@ -51,7 +51,7 @@ async def publish_command(settings: CliSettings, command: Command) -> None:
     record = command_record(settings, command)
     async with producer(settings) as client:
         await client.send_and_wait(
-            settings.catalogue.name(TopicName.COMMANDS),
+            settings.topics.name(TopicName.COMMANDS),
             record.value,
             key=record.key,
             headers=record.headers,

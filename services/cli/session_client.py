@@ -92,7 +92,7 @@ class SessionClient:
     async def __aenter__(self) -> "SessionClient":
         self._producer = await self._stack.enter_async_context(producer(self.settings))
         self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
-        catalogue = self.settings.catalogue
+        catalogue = self.settings.topics
         events = catalogue.name(TopicName.SESSION_EVENTS)
         count = len(await partitions_of(self.settings, events)) or catalogue.partitions
         number = partition_for(self.session_id, count)
@@ -115,7 +115,7 @@ class SessionClient:
         assert self._producer is not None, "use `async with SessionClient(...)`"
         record = command_record(self.settings, command)
         await self._producer.send_and_wait(
-            self.settings.catalogue.name(TopicName.COMMANDS),
+            self.settings.topics.name(TopicName.COMMANDS),
             record.value,
             key=record.key,
             headers=record.headers,

@@ -2,7 +2,6 @@
 
 from pydantic import Field, FilePath, SecretStr
 
-from contracts.topics import TopicCatalogue
 from services.runtime.settings import RuntimeSettings
 
 
@@ -22,7 +21,3 @@ class CliSettings(RuntimeSettings):
         if self.cli_hmac_key_file is not None:
             return self.cli_hmac_key_file.read_bytes().rstrip(b"\r\n")
         return None
-
-    @property
-    def catalogue(self) -> TopicCatalogue:
-        return TopicCatalogue(prefix=self.topic_prefix)

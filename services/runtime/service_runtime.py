@@ -1,16 +1,17 @@
 """One object per service process: the FastStream app with the runtime wired in.
 
     runtime = ServiceRuntime("session-commands", settings)
+    topics = settings.topics     # the deployment's TopicCatalogue
 
-    @runtime.consumer(settings.topic("commands"), settings.topic("turns"),
+    @runtime.consumer(*topics.names((TopicName.COMMANDS, TopicName.TURNS)),
                       group_id="session-commands", co_partitioned=True)
     async def handle(record: Record) -> None:
         decoded = decode(record.value, record.headers)   # DecodeError → dead letter
         ...                                              # durable effects first
-        await runtime.publish(settings.topic("session-events"), encode(event, ...))
+        await runtime.publish(topics.name(TopicName.SESSION_EVENTS), encode(event, ...))
 
     runtime.add_readiness_check("mongo", mongo_ping)
-    app = runtime.app            # faststream run services.session_commands.app:app
+    # faststream run --factory services.session_commands.app:create_app
 
 Each consumer is a real FastStream subscriber (so it appears in the AsyncAPI document and
 FastStream's telemetry/Prometheus middlewares see it) with `AckPolicy.MANUAL`: its FastStream
@@ -38,12 +39,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
+from contracts.topics import TopicName
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import faststream_security
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.periodic import PeriodicJob
+from services.runtime.publishing import publish_failures_classified
 from services.runtime.raw_parser import parse_keeping_original
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId, Record
@@ -128,6 +131,7 @@ class ServiceRuntime:
             acks="all",
             enable_idempotence=True,
             id_generator=_no_correlation_header,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
             middlewares=(
                 KafkaTelemetryMiddleware(
                     tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
@@ -196,7 +200,7 @@ class ServiceRuntime:
             consumer=kafka_consumer,
             to_kafka_partition=_to_kafka,
             dead_letters=DeadLetterPublisher(
-                topic=s.dead_letters,
+                topic=s.topics.name(TopicName.DEAD_LETTERS),
                 consumer_group=group_id,
                 source_service=self.service,
                 publish=self.publish,
@@ -256,9 +260,12 @@ class ServiceRuntime:
 
         Runs under the handler's span, so the broker's telemetry middleware writes the
         `traceparent` of its publish span, a child of the handler's: the trace continues.
+        Raises `RetryableError` when the broker is unavailable and `UnpublishableRecord` when
+        it refuses the record itself (publishing.py): handlers need not catch driver errors.
         """
         headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
-        await self.broker.publish(record.value, topic, key=record.key, headers=headers)
+        async with publish_failures_classified(topic):
+            await self.broker.publish(record.value, topic, key=record.key, headers=headers)
 
     # ----------------------------------------------------------------- lifecycle
 

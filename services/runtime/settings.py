@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contracts.topics import TopicCatalogue
 from services.runtime.kafka_security import KafkaSecuritySettings
 
 ENV_PREFIX = "AGENT_RUNTIME_"
@@ -76,6 +77,11 @@ class RuntimeSettings(KafkaSecuritySettings):
     session_timeout_ms: PositiveInt = 20_000
     heartbeat_interval_ms: PositiveInt = 1_000
     max_poll_interval_ms: PositiveInt = 300_000
+    kafka_request_timeout_ms: PositiveInt = Field(
+        40_000,
+        description="How long a publish waits for a partition leader before the broker counts "
+        "as unavailable (the record is then retried).",
+    )
 
     # Health, telemetry, logs
     health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
@@ -87,10 +93,6 @@ class RuntimeSettings(KafkaSecuritySettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    def topic(self, name: str) -> str:
-        """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
-        return f"{self.topic_prefix}{name}"
-
     @property
     def group_instance_id(self) -> str | None:
         """KIP-345 static membership: a restarted instance gets its partitions back without a
@@ -98,8 +100,10 @@ class RuntimeSettings(KafkaSecuritySettings):
         return self.instance_name if self.static_membership else None
 
     @property
-    def dead_letters(self) -> str:
-        return self.dead_letter_topic or self.topic("dead-letters")
+    def topics(self) -> TopicCatalogue:
+        """This deployment's topic names (`topics.name(TopicName.COMMANDS)` →
+        `agent-runtime.commands`): the one catalogue services, CLI, admin and tests use."""
+        return TopicCatalogue(prefix=self.topic_prefix, dead_letter_topic=self.dead_letter_topic)
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:

@@ -28,7 +28,7 @@ from contracts.turns import ExpireSession
 from services.session_commands.command_sources import PublisherRefusal
 from services.session_commands.decision import (
     Decision,
-    Outcome,
+    DecisionDraft,
     SessionCommand,
     TurnCommand,
     as_session_command,
@@ -57,12 +57,12 @@ def decide(
     policy: DeciderPolicy = DEFAULT_POLICY,
 ) -> Decision:
     if isinstance(command, CreateSession):
-        return _create(Outcome(state, command, now, policy), command)
+        return _create(DecisionDraft(state, command, now, policy), command)
     if state is not None and command.tenant_id != state.tenant_id:
         # Another tenant's session is, to this publisher, no session at all: the same answer
         # as for an id nobody uses, so that a refusal does not confirm that the session exists.
         return replace(decide(None, command, now=now, policy=policy), state=state)
-    out = Outcome(state, command, now, policy)
+    out = DecisionDraft(state, command, now, policy)
     if state is None:
         if isinstance(command, TurnCommand | ExpireSession):
             return out.decision(remember=False)  # left over from a session since deleted
@@ -105,11 +105,11 @@ def refuse_publisher(
 ) -> Decision:
     """A publisher that may not act for the command's tenant (command_sources.py). Decided
     without the session: the answer is the same whether it exists or not, and final."""
-    out = Outcome(None, command, now, DEFAULT_POLICY)
+    out = DecisionDraft(None, command, now, DEFAULT_POLICY)
     return out.final_rejection(refusal.reason, refusal.detail)
 
 
-def _create(out: Outcome, command: CreateSession) -> Decision:
+def _create(out: DecisionDraft, command: CreateSession) -> Decision:
     if out.state is not None:
         # Not remembered: the answer stays the same for as long as the document exists. The
         # same answer whichever tenant asks: it says the id is taken, not by whom (session ids
@@ -126,7 +126,7 @@ def _create(out: Outcome, command: CreateSession) -> Decision:
     return out.decision()
 
 
-def _expire(out: Outcome, state: SessionState, command: ExpireSession) -> Decision:
+def _expire(out: DecisionDraft, state: SessionState, command: ExpireSession) -> Decision:
     if state.status is SessionStatus.EXPIRED or state.last_activity_at > command.last_activity_at:
         return out.decision(remember=False)  # already expired, or active since the job looked
     fail_turn_in_flight(out, state, "session_expired", "the session expired while inactive")

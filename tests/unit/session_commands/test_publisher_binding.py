@@ -16,8 +16,9 @@ from services.runtime.record import Record
 from services.session_commands.command_sources import CommandSource, CommandSources
 from services.session_commands.decider import refuse_publisher
 from services.session_commands.handler import SessionCommandHandler
-from tests.unit.session_commands.scenario import SESSION, T0, TENANT, create, submit
-from tests.unit.session_commands.test_command_handling import TOPICS, MemoryStore, Published
+from tests.support.session_commands.memory_store import MemoryStore
+from tests.support.session_commands.scenario import SESSION, T0, TENANT, create, submit
+from tests.unit.session_commands.test_command_handling import COMMANDS, TOPICS, Published
 
 pytestmark = pytest.mark.unit
 
@@ -96,11 +97,11 @@ async def test_the_handler_refuses_before_reading_the_session() -> None:
         sources=SOURCES,
     )
     crm = encode(create(), source="crm")
-    await handle(Record(TOPICS.commands, 0, 0, crm.key, crm.value, tuple(crm.headers)))
+    await handle(Record(COMMANDS, 0, 0, crm.key, crm.value, tuple(crm.headers)))
     foreign = encode(submit(tenant_id="tenant-b"), source="crm")
     store.load = None  # type: ignore[assignment,method-assign]  # must not be called
 
-    await handle(Record(TOPICS.commands, 0, 1, foreign.key, foreign.value, tuple(foreign.headers)))
+    await handle(Record(COMMANDS, 0, 1, foreign.key, foreign.value, tuple(foreign.headers)))
 
     rejected = decode(published.records[-1][1].value, published.records[-1][1].headers).message
     assert isinstance(rejected, CommandRejected)

@@ -5,7 +5,7 @@ import pytest
 from contracts.agents import AgentType, MessageRole
 from contracts.base import derive_id
 from contracts.session_events import CommandRejected, RejectionReason, TurnStarted
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     SESSION,
     Session,
     close,
@@ -78,9 +78,11 @@ def test_the_same_command_again_changes_nothing_and_another_one_is_refused() -> 
     assert refusal(session) is RejectionReason.TURN_IN_FLIGHT
     assert again.state == state
 
+    (started,) = first.events
+    assert isinstance(started, TurnStarted)
     session.given(fail(session.current))
     assert session.current.failed_turn is not None
-    assert session.current.failed_turn.turn_id == first.events[0].turn_id  # type: ignore[attr-defined]
+    assert session.current.failed_turn.turn_id == started.turn_id
     session.when(retry(failed_turn))  # the earlier failure: superseded by the retry's own
     assert refusal(session) is RejectionReason.NOT_RETRYABLE
 

@@ -16,7 +16,7 @@ from contracts.session_events import (
 )
 from services.session_commands.decider import SessionCommand, decide
 from services.session_commands.state import SessionStatus
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     T0,
     TENANT,
     Session,
