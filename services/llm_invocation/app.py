@@ -19,6 +19,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
+from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.provider import LLMProvider
@@ -59,6 +60,7 @@ def build(
         publish=runtime.publish,
         stream_topic=settings.topic(TopicName.LLM_STREAM.value),
         results_topic=settings.topic(TopicName.LLM_RESULTS.value),
+        claims=InvocationClaims(results, lease_s=settings.llm_claim_lease_s),
     )
     retention = ResultRetentionJob(
         results,
