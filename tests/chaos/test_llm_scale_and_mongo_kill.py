@@ -176,23 +176,25 @@ async def test_no_finished_call_is_paid_twice_through_scale_out_mongo_kill_and_s
             stack.stop(third.name)
             scaled_in_at = time.monotonic() - started
 
-            await events.until_all_turns_complete(runs, TURNS, timeout_s=300)
-            elapsed = time.monotonic() - started
+            try:
+                await events.until_all_turns_complete(runs, TURNS, timeout_s=300)
+            finally:
+                elapsed = time.monotonic() - started
+                figures = call_figures(slow_provider)
+                print(
+                    f"\npaid calls: {figures.calls} calls for {figures.invocations} invocations "
+                    f"({SESSIONS * TURNS} turns); finished {figures.finished}, cut off "
+                    f"{figures.cut_off}; invocations called more than once: "
+                    f"{figures.called_again}; DUPLICATES of finished calls: {figures.duplicates}"
+                    f"\nclaims waited on: {_log_lines(pipeline, 'waiting for its result')}, "
+                    f"leases taken over: {_log_lines(pipeline, 'lapsed (no renewal')}, "
+                    f"finished calls whose durable steps were retried: "
+                    f"{_log_lines(pipeline, 'its durable steps failed')}\n"
+                    f"timeline (s): scale-out ready {scaled_out_at:.0f}, Mongo killed "
+                    f"{killed_at:.0f}, restarted {restarted_at:.0f}, scale-in {scaled_in_at:.0f}, "
+                    f"end {elapsed:.0f}"
+                )
 
-        figures = call_figures(slow_provider)
-        waits = _log_lines(pipeline, "waiting for its result or its lease")
-        takeovers = _log_lines(pipeline, "lease of")
-        retried = _log_lines(pipeline, "its durable steps failed")
-        print(
-            f"\npaid calls: {figures.calls} calls for {figures.invocations} invocations "
-            f"({SESSIONS * TURNS} turns); finished {figures.finished}, cut off "
-            f"{figures.cut_off}; invocations called more than once: {figures.called_again}; "
-            f"DUPLICATES of finished calls: {figures.duplicates}\n"
-            f"claims waited on: {waits}, leases taken over: {takeovers}, finished calls whose "
-            f"durable steps were retried: {retried}\n"
-            f"timeline (s): scale-out ready {scaled_out_at:.0f}, Mongo killed {killed_at:.0f}, "
-            f"restarted {restarted_at:.0f}, scale-in {scaled_in_at:.0f}, all turns {elapsed:.0f}"
-        )
         problems = [p for run in runs for p in run.problems()]
         assert not problems, problems[:10]
         stored = await history_problems(dedicated_mongo.uri, database, runs)
