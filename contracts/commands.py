@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from contracts.agents import AgentType
+from contracts.agents import AgentName, AgentType
 from contracts.base import Id, Message, Metadata
 from contracts.limits import (
     MAX_AUTHOR_NAME_LENGTH,
@@ -52,10 +52,11 @@ class SubmitUserMessage(Command):
 
 
 class SwitchAgent(Command):
-    """A user's explicit switch. Counts towards the session's cap of 10 switches."""
+    """A user's explicit switch. Counts towards the session's cap of 10 switches. An agent
+    name the runtime does not know is refused with CommandRejected(invalid_agent)."""
 
     type: Literal["session.switch_agent.v1"] = "session.switch_agent.v1"
-    target_agent: AgentType
+    target_agent: AgentName
     reason: Reason = ""
 
 

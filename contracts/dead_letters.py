@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeInt, StringConstraints
 
 from contracts.base import Contract, Id, Message
+from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES, MAX_DEAD_LETTER_HEADER_NAME
 
 Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
 
@@ -21,8 +22,16 @@ class DeadLetterReason(StrEnum):
 
 
 class OriginalHeader(Contract):
-    name: Annotated[str, StringConstraints(max_length=256)]
+    name: Annotated[str, StringConstraints(max_length=MAX_DEAD_LETTER_HEADER_NAME)]
     value_b64: Base64
+    truncated_from_bytes: NonNegativeInt | None = Field(
+        None,
+        description=(
+            "Set when the header was too large to keep whole in the dead letter: the original "
+            "value's size in bytes. `value_b64` then holds only its first "
+            f"{MAX_DEAD_LETTER_HEADER_BYTES} bytes."
+        ),
+    )
 
 
 class DeadLetter(Message):
@@ -40,4 +49,14 @@ class DeadLetter(Message):
     original_key_b64: Base64 | None = None
     original_value_b64: Base64 | None = None
     original_headers: list[OriginalHeader] = Field(default_factory=list)
+    original_truncated: bool = Field(
+        False,
+        description=(
+            "The original record was too large to keep whole within MAX_MESSAGE_BYTES: header "
+            "values cut (see `truncated_from_bytes`), header names cut to "
+            f"{MAX_DEAD_LETTER_HEADER_NAME} characters, the value omitted "
+            "(`original_value_b64` null) or, last, key and headers dropped; `error_message` "
+            "says which. Such a dead letter cannot be replayed byte for byte."
+        ),
+    )
     attempts: Annotated[int, Field(ge=1)] = 1

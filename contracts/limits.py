@@ -10,6 +10,8 @@ from typing import Final
 MAX_ID_LENGTH: Final = 128
 """Session, tenant, command, message, turn and invocation ids."""
 
+MAX_AGENT_NAME_LENGTH: Final = 64
+"""An agent named in an external command (`session.switch_agent.v1`)."""
 MAX_TITLE_LENGTH: Final = 200
 MAX_DESCRIPTION_LENGTH: Final = 2_000
 MAX_SYSTEM_PROMPT_LENGTH: Final = 16_000
@@ -30,6 +32,11 @@ MAX_DELTA_LENGTH: Final = 4_000
 
 MAX_MESSAGE_BYTES: Final = 1_000_000
 """Encoded value of one Kafka record. Kafka's own default max.message.bytes is 1 MiB."""
+
+MAX_DEAD_LETTER_HEADER_BYTES: Final = 4_096
+"""A header value of a dead-lettered record kept beyond this is cut to it, when the whole dead
+letter would not fit in MAX_MESSAGE_BYTES (a poison record with a ~1 MB header)."""
+MAX_DEAD_LETTER_HEADER_NAME: Final = 256
 
 MAX_AGENT_SWITCHES: Final = 10
 """Agent switches per session (user and orchestration alike); the 11th is refused with

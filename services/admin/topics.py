@@ -14,12 +14,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 _REQUEST_TIMEOUT_MS = 30_000
 _METADATA_WAIT_S = 30.0
@@ -70,11 +72,16 @@ class ProvisioningReport:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Sequence[TopicSpecLike]
+    bootstrap_servers: str,
+    topics: Sequence[TopicSpecLike],
+    *,
+    security: KafkaSecuritySettings | None = None,
 ) -> ProvisioningReport:
     """Make every topic exist with its partition count and configs; safe to run any number of times."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **(kafka_client_options(security) if security is not None else {}),
     )
     await admin.start()
     try:
@@ -94,9 +101,16 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
+async def delete_topics(
+    bootstrap_servers: str,
+    names: Sequence[str],
+    *,
+    security: KafkaSecuritySettings | None = None,
+) -> None:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **(kafka_client_options(security) if security is not None else {}),
     )
     await admin.start()
     try:
@@ -193,17 +207,21 @@ async def _topic_configs(admin: AIOKafkaAdminClient, name: str, keys: list[str])
 
 
 def _catalogue_specs(prefix: str | None, partitions: int | None) -> list[TopicSpecLike]:
-    from contracts.topics import TopicCatalogue
+    # The deployment's catalogue, as the services build it (AGENT_RUNTIME_* / .env), with the
+    # command line's overrides.
+    from services.runtime.settings import RuntimeSettings
 
     overrides: dict[str, Any] = {}
     if prefix is not None:
         overrides["prefix"] = prefix
     if partitions is not None:
         overrides["partitions"] = partitions
-    return list(TopicCatalogue(**overrides).specs())
+    return list(replace(RuntimeSettings().topics, **overrides).specs())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from services.runtime.settings import RuntimeSettings
+
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
     parser.add_argument(
         "--bootstrap-servers",
@@ -213,8 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=None)
     args = parser.parse_args(argv)
     specs = _catalogue_specs(args.prefix, args.partitions)
+    # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
+    security = RuntimeSettings(kafka_bootstrap_servers=args.bootstrap_servers)
     try:
-        report = asyncio.run(ensure_topics(args.bootstrap_servers, specs))
+        report = asyncio.run(ensure_topics(args.bootstrap_servers, specs, security=security))
     except TopicMismatch as mismatch:
         print(f"topics: {mismatch}", file=sys.stderr)
         return 1

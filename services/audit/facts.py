@@ -61,7 +61,7 @@ def view_of(message: Message) -> FactView:
             return FactView(
                 AuditOutcome.RECORDED,
                 tenant_id=message.tenant_id,
-                detail={"target_agent": message.target_agent.value, "reason": message.reason},
+                detail={"target_agent": message.target_agent, "reason": message.reason},
             )
         case UpdateSession():
             return FactView(

@@ -16,7 +16,7 @@ from contracts.codec import EncodedRecord, EncodeError, encode
 from contracts.topics import Service, TopicName
 from services.audit.fact_view import DetailValue, FactView
 from services.audit.redaction import RedactionPolicy
-from services.audit.secret_scrubbing import scrub_text
+from services.runtime.secret_scrubbing import scrub_text
 
 MAX_DETAIL_TEXT: Final = 1_000
 MAX_SHORT_TEXT: Final = 200

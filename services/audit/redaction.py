@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from contracts.audit import ContentPart, RedactedContent, RedactionMode
-from services.audit.secret_scrubbing import scrub
+from services.runtime.secret_scrubbing import scrub
 
 
 @dataclass(frozen=True, slots=True)

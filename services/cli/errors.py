@@ -1,5 +1,7 @@
 """Errors the CLI reports in one line, with an exit code, instead of a traceback."""
 
+from services.runtime.uri_redaction import redact_uri_credentials
+
 
 class CliError(Exception):
     exit_code = 1
@@ -10,7 +12,8 @@ class BrokerUnreachable(CliError):
 
     def __init__(self, bootstrap_servers: str, cause: BaseException) -> None:
         super().__init__(
-            f"cannot reach Kafka at {bootstrap_servers} ({type(cause).__name__}); "
+            f"cannot reach Kafka at {redact_uri_credentials(bootstrap_servers)} "
+            f"({type(cause).__name__}); "
             "is it running? `make infra-up` starts a local one, "
             "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS points elsewhere"
         )
@@ -21,6 +24,7 @@ class DatabaseUnreachable(CliError):
 
     def __init__(self, uri: str, cause: BaseException) -> None:
         super().__init__(
-            f"cannot reach MongoDB at {uri} ({type(cause).__name__}); is it running? "
+            f"cannot reach MongoDB at {redact_uri_credentials(uri)} ({type(cause).__name__}); "
+            "is it running? "
             "`make infra-up` starts a local one, AGENT_RUNTIME_MONGODB_URI points elsewhere"
         )

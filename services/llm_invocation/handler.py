@@ -16,12 +16,11 @@ The offset is committed only after step 3 returns. A crash before 3 re-runs the 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from contracts.base import Message, derive_id
-from contracts.codec import EncodedRecord, EncodeError, decode, encode
+from contracts.codec import decode, encode
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
@@ -32,6 +31,7 @@ from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
+from services.runtime.publishing import Publish
 from services.runtime.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,11 @@ SOURCE = Service.LLM_INVOCATION.value
 DURABLE_STEPS_BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
 """The runtime's backoff rule, capped low: a finished call lands soon after the outage ends."""
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
-"""Publish one record and wait for the broker's acknowledgement (acks=all)."""
-
 
 class ResultKeeper(ClaimStore, Protocol):
+    """The kept-results port: claims (claims.py), then the result of each invocation."""
+
+    async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None: ...
     async def keep(self, result: LLMCompleted | LLMFailed) -> LLMCompleted | LLMFailed: ...
 
 
@@ -201,12 +201,9 @@ class LLMRequestHandler:
             causation_id=causation.causation_id,
             traceparent=causation.traceparent,
         )
-        try:
-            await self._publish(topic, encoded)
-        except EncodeError:
-            raise
-        except Exception as error:  # broker unavailable: retry the record, never dead-letter it
-            raise RetryableError(f"publish to {topic} failed: {error!r}") from error
+        # A broker outage arrives as RetryableError (ServiceRuntime.publish): after the call it
+        # is retried by `_make_durable`; docs/llm-invocation.md, "Failures while publishing".
+        await self._publish(topic, encoded)
 
 
 def _count(result: LLMCompleted | LLMFailed, provider: str, seconds: float) -> None:

@@ -20,6 +20,7 @@ from contracts.llm import FinishReason, LLMRequested, Usage
 from services.llm_invocation.provider_errors import (
     BadResponse,
     ConnectionFailed,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -33,6 +34,7 @@ from services.llm_invocation.stream_events import (
     TextDelta,
     ToolCallDelta,
 )
+from services.runtime.uri_redaction import redact_uri_credentials
 
 _FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {
     "function_call": FinishReason.TOOL_CALLS  # the legacy name some servers still send
@@ -61,7 +63,8 @@ class OpenAIProviderConfig:
     name: str = "openai-compatible"
 
     def __repr__(self) -> str:  # the key never reaches logs, even through a repr
-        return f"OpenAIProviderConfig(base_url={self.base_url!r}, model={self.model!r})"
+        base_url = redact_uri_credentials(self.base_url)
+        return f"OpenAIProviderConfig(base_url={base_url!r}, model={self.model!r})"
 
 
 class OpenAICompatibleProvider:
@@ -89,17 +92,22 @@ class OpenAICompatibleProvider:
     async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
         body = self._body(request)
         try:
-            client = self._clients[zlib.crc32(request.session_id.encode()) % len(self._clients)]
-            async with client.stream("POST", "chat/completions", json=body) as response:
-                await _raise_for_status(response)
-                async for event in _events(response):
-                    yield event
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(
-                f"{type(error).__name__}: the provider did not answer in time"
-            ) from error
-        except httpx.HTTPError as error:
-            raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+            try:
+                client = self._clients[zlib.crc32(request.session_id.encode()) % len(self._clients)]
+                async with client.stream("POST", "chat/completions", json=body) as response:
+                    await _raise_for_status(response)
+                    async for event in _events(response):
+                        yield event
+            except httpx.TimeoutException as error:
+                raise ProviderTimeout(
+                    f"{type(error).__name__}: the provider did not answer in time"
+                ) from error
+            except httpx.HTTPError as error:
+                # httpx's text names the request (method, URL), never its headers.
+                raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+        except ProviderError as error:
+            error.mask(self._config.api_key.get_secret_value() if self._config.api_key else "")
+            raise
 
     async def aclose(self) -> None:
         for client in self._clients:

@@ -4,7 +4,14 @@
 evidence that the provider is unhealthy: 5xx, timeouts, dropped connections and garbage
 streams are; a 429 (we are too fast, the provider is fine) and a 4xx (our request is wrong)
 are not, so they never open the circuit for everybody else.
+
+The message is the provider's text (an error body, a proxy's page, a client error) and can
+quote the API key ("Incorrect API key provided: sk-…") or a request header. It becomes
+`LLMFailed.message`, then `TurnFailed.reason` on session-events and the kept result in MongoDB,
+so it is scrubbed here, where every provider failure is made, with the one secret scrubber.
 """
+
+from services.runtime.secret_scrubbing import scrub_text
 
 
 class ProviderError(Exception):
@@ -13,8 +20,14 @@ class ProviderError(Exception):
     trips_breaker = True
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
+        super().__init__(scrub_text(message))
         self.retry_after_s = retry_after_s
+
+    def mask(self, secret: str) -> None:
+        """Replace every occurrence of `secret` in the message: the configured key in a shape
+        the scrubber's patterns may not know (a proxy's own key format)."""
+        if secret and secret in str(self):
+            self.args = (str(self).replace(secret, "[REDACTED:api_key]"),)
 
 
 class RateLimited(ProviderError):

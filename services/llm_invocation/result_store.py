@@ -13,8 +13,7 @@ index and no change stream, which the Mongo-compatible test server lacks. Bounde
 retention job, by `kept_at` (the time of the claim, then of the result).
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -23,11 +22,12 @@ from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, WriteConcernError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utc_now
 from contracts.llm import LLMCompleted, LLMFailed, LLMResult
 from services.runtime.errors import RetryableError
+from services.runtime.mongo_errors import database_outage
 
 COLLECTION: Final = "llm_results"
 _RESULT: TypeAdapter[LLMCompleted | LLMFailed] = TypeAdapter(LLMResult)
@@ -54,7 +54,7 @@ class KeptResults:
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
-        async with _retryable():
+        async with _kept_results():
             await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
 
     async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None:
@@ -62,7 +62,7 @@ class KeptResults:
         return None if state is None or isinstance(state, Holder) else state
 
     async def read_claim(self, invocation_id: str) -> ClaimState:
-        async with _retryable():
+        async with _kept_results():
             document = await self._results.find_one({"_id": invocation_id})
         return None if document is None else _state(document)
 
@@ -78,7 +78,7 @@ class KeptResults:
                 "kept_at": utc_now(),
             }
             try:
-                async with _retryable():
+                async with _kept_results():
                     await self._results.insert_one(document)
             except DuplicateKeyError:
                 pass
@@ -98,7 +98,7 @@ class KeptResults:
             if seen is None
             else {"claim.owner": seen.owner, "claim.beat": seen.beat}
         )
-        async with _retryable():
+        async with _kept_results():
             outcome = await self._results.update_one(
                 {"_id": invocation_id, **_NO_RESULT, **held},
                 {"$set": {"claim": {"owner": owner, "beat": 0}}},
@@ -107,7 +107,7 @@ class KeptResults:
 
     async def renew(self, invocation_id: str, owner: str) -> bool:
         """One beat of `owner`'s lease; False when the claim is no longer its own."""
-        async with _retryable():
+        async with _kept_results():
             outcome = await self._results.update_one(
                 {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
                 {"$inc": {"claim.beat": 1}},
@@ -116,7 +116,7 @@ class KeptResults:
 
     async def release(self, invocation_id: str, owner: str) -> None:
         """Give the claim up without a result, so the next owner need not wait for the lease."""
-        async with _retryable():
+        async with _kept_results():
             await self._results.update_one(
                 {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
                 {"$unset": {"claim": ""}},
@@ -128,7 +128,7 @@ class KeptResults:
         Whoever holds the claim: a finished call is worth keeping even if its owner lost the
         lease meanwhile (the first result wins either way)."""
         try:
-            async with _retryable():
+            async with _kept_results():
                 await self._results.update_one(
                     {"_id": result.invocation_id, **_NO_RESULT},
                     {
@@ -150,7 +150,7 @@ class KeptResults:
         return result
 
     async def delete_kept_before(self, cutoff: datetime) -> int:
-        async with _retryable():
+        async with _kept_results():
             outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})
         return outcome.deleted_count
 
@@ -164,9 +164,5 @@ def _state(document: dict[str, Any]) -> ClaimState:
     return Holder(str(claim.get("owner")), int(claim.get("beat", 0)))
 
 
-@asynccontextmanager
-async def _retryable() -> AsyncIterator[None]:
-    try:
-        yield
-    except (ConnectionFailure, ExecutionTimeout, WriteConcernError) as error:
-        raise RetryableError(f"MongoDB unavailable: {error}") from error
+def _kept_results() -> AbstractAsyncContextManager[None]:
+    return database_outage("kept results (MongoDB)")

@@ -19,13 +19,16 @@ from contracts.codec import DecodeError, decode
 from contracts.topics import TopicName
 from services.llm_invocation.abandonment import abandonment_for
 from services.llm_invocation.in_flight import InFlightInvocations
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 log = logging.getLogger(__name__)
 
 
 class SessionEventsWatcher:
-    def __init__(self, bootstrap_servers: str, topic: str, in_flight: InFlightInvocations) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(
+        self, connection: KafkaSecuritySettings, topic: str, in_flight: InFlightInvocations
+    ) -> None:
+        self._connection = connection
         self._topic = topic
         self._in_flight = in_flight
         self._consumer: AIOKafkaConsumer | None = None
@@ -35,7 +38,8 @@ class SessionEventsWatcher:
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
             self._topic,
-            bootstrap_servers=self._bootstrap,
+            bootstrap_servers=self._connection.kafka_bootstrap_servers,
+            **kafka_client_options(self._connection),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from contracts.codec import EncodeError
 from services.runtime.consumer_metrics import ConsumerMetrics, NoMetrics
 from services.runtime.errors import RetryableError
 from services.runtime.key_scheduler import KeyScheduler, OrderingKey, ordering_key
@@ -237,6 +238,17 @@ class KeyOrderedConsumer:
             publish_attempts += 1
             try:
                 await self._dead_letters(record, error, attempts)
+            except EncodeError:
+                # Retrying cannot make it smaller: it would block the key and pin the
+                # partition's commits for good. (The runtime's sink cuts every dead letter to
+                # fit, so this is a sink's bug, said loudly, not a loop.)
+                log.exception(
+                    "%s: the dead letter of %s@%d cannot be encoded; record skipped",
+                    self.name,
+                    record.partition_id,
+                    record.offset,
+                )
+                return True
             except Exception:
                 # The record only counts as done once its dead letter is durable.
                 log.exception("%s: dead-letter publish failed", self.name)

@@ -7,12 +7,17 @@ object is built, so a bad deployment fails at start with a message naming the va
 from typing import Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from contracts.topics import TopicCatalogue
+from services.runtime.kafka_security import KafkaSecuritySettings
 
 ENV_PREFIX = "AGENT_RUNTIME_"
 
 
-class RuntimeSettings(BaseSettings):
+class RuntimeSettings(KafkaSecuritySettings):
+    """Kafka connection and security fields: `KafkaSecuritySettings` (kafka_security.py)."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_file=".env",
@@ -21,11 +26,11 @@ class RuntimeSettings(BaseSettings):
         env_ignore_empty=True,
         extra="ignore",
         frozen=True,
+        # A bad value is reported by the variable's name, never echoed: it may be a URI with
+        # its password or a key.
+        hide_input_in_errors=True,
     )
 
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", min_length=1, description="Comma-separated host:port list."
-    )
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field("agent_runtime", min_length=1, max_length=63)
     topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")
@@ -63,6 +68,11 @@ class RuntimeSettings(BaseSettings):
     session_timeout_ms: PositiveInt = 30_000
     heartbeat_interval_ms: PositiveInt = 3_000
     max_poll_interval_ms: PositiveInt = 300_000
+    kafka_request_timeout_ms: PositiveInt = Field(
+        40_000,
+        description="How long a publish waits for a partition leader before the broker counts "
+        "as unavailable (the record is then retried).",
+    )
 
     # Health, telemetry, logs
     health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
@@ -74,13 +84,11 @@ class RuntimeSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    def topic(self, name: str) -> str:
-        """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
-        return f"{self.topic_prefix}{name}"
-
     @property
-    def dead_letters(self) -> str:
-        return self.dead_letter_topic or self.topic("dead-letters")
+    def topics(self) -> TopicCatalogue:
+        """This deployment's topic names (`topics.name(TopicName.COMMANDS)` →
+        `agent-runtime.commands`): the one catalogue services, CLI, admin and tests use."""
+        return TopicCatalogue(prefix=self.topic_prefix, dead_letter_topic=self.dead_letter_topic)
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:

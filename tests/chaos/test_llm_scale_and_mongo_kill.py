@@ -33,7 +33,7 @@ from tests.e2e.conversations import (
     plan,
     publish,
 )
-from tests.fakes.openai_server import FakeOpenAIServer, text_stream
+from tests.support.openai_server import FakeOpenAIServer, text_stream
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 

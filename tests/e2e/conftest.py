@@ -2,7 +2,7 @@
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +33,29 @@ def free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture
+def pipeline_env() -> dict[str, str]:
+    """More environment for the four services; a test module overrides this fixture (e.g. to
+    point llm-invocation at a fake provider)."""
+    return {}
+
+
+@pytest.fixture
 async def pipeline(
     kafka_bootstrap_servers: str,
     mongodb_uri: str,
     mongo_database_name: str,
     unique_suffix: str,
     tmp_path: Path,
+    pipeline_env: dict[str, str],
 ) -> AsyncIterator[Pipeline]:
     """One instance of each service."""
     async with running_pipeline(
-        kafka_bootstrap_servers, mongodb_uri, mongo_database_name, unique_suffix, tmp_path
+        kafka_bootstrap_servers,
+        mongodb_uri,
+        mongo_database_name,
+        unique_suffix,
+        tmp_path,
+        extra_env=pipeline_env,
     ) as running:
         yield running
 
@@ -54,6 +67,7 @@ async def replicated_pipeline(
     mongo_database_name: str,
     unique_suffix: str,
     tmp_path: Path,
+    pipeline_env: dict[str, str],
 ) -> AsyncIterator[Pipeline]:
     """Two instances of each service (`<service>-1`, `<service>-2`), sharing each group."""
     async with running_pipeline(
@@ -63,6 +77,7 @@ async def replicated_pipeline(
         unique_suffix,
         tmp_path,
         services=replicated(SERVICES, 2),
+        extra_env=pipeline_env,
     ) as running:
         yield running
 
@@ -75,7 +90,7 @@ async def running_pipeline(
     unique_suffix: str,
     tmp_path: Path,
     services: tuple[ServiceSpec, ...] = SERVICES,
-    extra_env: dict[str, str | None] | None = None,
+    extra_env: Mapping[str, str | None] | None = None,
 ) -> AsyncIterator[Pipeline]:
     """The services as subprocesses on topics, groups and a database of this test alone."""
     prefix = f"e2e-{unique_suffix}."

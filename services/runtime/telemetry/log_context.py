@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
+from services.runtime.uri_redaction import redact_uri_credentials
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "agent_runtime_log_context", default=_EMPTY
@@ -74,6 +76,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class CredentialRedactingFormatter(logging.Formatter):
+    """Whatever a line says (our messages, a library's, a traceback), a URI's password is
+    not in it."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_uri_credentials(self._inner.format(record))
+
+
 def configure_logging(
     service: str, *, log_format: Literal["json", "console"] = "json", level: str = "INFO"
 ) -> None:
@@ -82,14 +96,13 @@ def configure_logging(
     handler.set_name("agent-runtime")
     handler.addFilter(ContextFilter())
     if log_format == "json":
-        handler.setFormatter(JsonFormatter(service))
+        formatter: logging.Formatter = JsonFormatter(service)
     else:
-        handler.setFormatter(
-            logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s [%(session_id)s] %(message)s",
-                defaults={"session_id": "-"},
-            )
+        formatter = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(session_id)s] %(message)s",
+            defaults={"session_id": "-"},
         )
+    handler.setFormatter(CredentialRedactingFormatter(formatter))
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != "agent-runtime"]
     root.addHandler(handler)

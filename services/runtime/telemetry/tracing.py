@@ -7,6 +7,7 @@ broker injects it into the outgoing headers, and `current_traceparent()` gives i
 encodes headers itself (contracts.codec.encode(traceparent=...)).
 """
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
@@ -46,6 +48,14 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier.get("traceparent")
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """`value` when it has the W3C traceparent form, else None (a header from outside may hold
+    anything, of any size)."""
+    if value is None or _TRACEPARENT.match(value) is None:
+        return None
+    return value
 
 
 def configure_tracing(

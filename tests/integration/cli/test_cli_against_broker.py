@@ -37,3 +37,20 @@ def test_unreachable_broker_is_one_clear_line() -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in lines[0]
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    uri = "mongodb://admin:S3cret@127.0.0.1:1/?directConnection=true"
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "sessions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"AGENT_RUNTIME_MONGODB_URI": uri, "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "S3cret" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "cannot reach MongoDB at mongodb://admin:***@127.0.0.1:1/" in lines[0]

@@ -18,9 +18,9 @@ from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
 from services.llm_invocation.result_store import Holder, KeptResults
 from services.runtime import Record
-from tests.fakes.openai_server import FakeOpenAIServer, text_stream
-from tests.unit.llm_invocation.fake_ports import RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.fake_ports import RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.openai_server import FakeOpenAIServer, text_stream
 
 pytestmark = pytest.mark.integration
 

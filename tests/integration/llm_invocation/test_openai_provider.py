@@ -19,8 +19,10 @@ from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
 from services.llm_invocation.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
-from tests.fakes.openai_server import (
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.openai_server import (
     FakeOpenAIServer,
+    Reply,
     dropped_stream,
     hang,
     malformed_sse,
@@ -29,7 +31,6 @@ from tests.fakes.openai_server import (
     text_stream,
     tool_call_stream,
 )
-from tests.unit.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.integration
 
@@ -317,3 +318,51 @@ async def test_hundreds_of_concurrent_streams(openai_server: FakeOpenAIServer) -
     assert failures == []
     assert openai_server.calls == 300
     assert time.monotonic() - started < 10  # concurrent: far below 300 x 0.2 s
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-proj-Canary0123456789abcdef",  # OpenAI's shape: the shared scrubber knows it
+        "proxy-7f3e9a1c5b2d4e6f8a0b",  # a proxy's own shape: only the configured key masks it
+    ],
+)
+async def test_a_provider_error_never_carries_the_api_key(
+    openai_server: FakeOpenAIServer, key: str
+) -> None:
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
+        )
+    )
+    echo = f"Incorrect API key provided: {key}. Request headers: Authorization: Bearer {key}"
+    openai_server.script(status(401, message=echo))
+    try:
+        outcome, _ = await _invoke(_invoker(provider))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    assert outcome.error_class == "auth_error"
+    assert key not in outcome.message
+    assert "Incorrect API key provided: [REDACTED:" in outcome.message
+    assert openai_server.requests[0].headers["authorization"] == f"Bearer {key}"
+
+
+async def test_an_error_inside_the_stream_never_carries_the_api_key(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    key = "proxy-7f3e9a1c5b2d4e6f8a0b"
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
+        )
+    )
+    error = json.dumps({"error": {"message": f"upstream refused key {key}"}})
+    openai_server.script(Reply(events=[f"data: {error}\n\n"]))
+    try:
+        outcome, _ = await _invoke(_invoker(provider, retry=RetryPolicy(max_attempts=1)))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    assert key not in outcome.message
+    assert "[REDACTED:api_key]" in outcome.message

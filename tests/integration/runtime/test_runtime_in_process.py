@@ -114,6 +114,9 @@ async def test_poison_message_goes_to_dead_letters_and_its_partition_keeps_flowi
         assert base64.b64decode(body["original_value_b64"]) == b"not json {"
         assert base64.b64decode(body["original_key_b64"]) == b"s1"
         assert letter.key == b"s1"
+        # What the runtime publishes carries no random FastStream `correlation_id` header.
+        assert "correlation_id" not in {name for name, _ in letter.headers}
+        assert "traceparent" in {name for name, _ in letter.headers}
         group = f"poison-{unique_suffix}"
         committed = await committed_reaching(kafka_bootstrap_servers, group, {(topic, 0): 5}, 10)
         assert committed == {(topic, 0): 5}  # past the dead-lettered record

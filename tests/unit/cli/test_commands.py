@@ -45,7 +45,7 @@ def test_send_refuses_an_unknown_type() -> None:
 def test_chat_lines_become_commands() -> None:
     switch = _command_for("/switch coder needs code", SETTINGS, "s-1")
     assert isinstance(switch, SwitchAgent)
-    assert switch.target_agent is AgentType.CODER
+    assert switch.target_agent == AgentType.CODER
     assert switch.reason == "needs code"
     assert isinstance(_command_for("/close", SETTINGS, "s-1"), CloseSession)
     assert _command_for("/switch wizard", SETTINGS, "s-1") is None

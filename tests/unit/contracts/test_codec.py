@@ -11,8 +11,7 @@ from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, MAX_MESSAGE_BYTES
 from contracts.registry import MESSAGE_TYPES, TOPIC_OF_TYPE
 from contracts.topics import TopicName
-
-from .samples import AT, every_message
+from tests.support.contracts.samples import AT, every_message
 
 pytestmark = pytest.mark.unit
 
@@ -151,10 +150,19 @@ def test_extra_field_is_refused() -> None:
     assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
 
 
-def test_invalid_agent_is_refused() -> None:
+def test_an_unknown_agent_name_decodes_for_the_session_to_refuse() -> None:
     body, headers = _valid()
     body["target_agent"] = "wizard"
-    assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
+    decoded = decode(json.dumps(body).encode(), headers).message
+    assert isinstance(decoded, SwitchAgent)
+    assert decoded.target_agent == "wizard"
+
+
+@pytest.mark.parametrize("name", ["", "w" * 65])
+def test_an_empty_or_overlong_agent_name_is_refused(name: str) -> None:
+    body, headers = _valid()
+    body["target_agent"] = name
+    assert _reason(body, headers) in {DecodeFailure.INVALID_FIELD, DecodeFailure.OVERSIZE}
 
 
 def test_oversize_content_is_refused() -> None:

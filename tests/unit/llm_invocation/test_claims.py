@@ -7,8 +7,8 @@ from contracts.base import derive_id
 from contracts.llm import LLMCompleted
 from services.llm_invocation.claims import Claimed, InvocationClaims
 from services.llm_invocation.result_store import ClaimState, Holder
-from tests.unit.llm_invocation.fake_ports import MemoryResults
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.fake_ports import MemoryResults
+from tests.support.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.unit
 

@@ -18,9 +18,9 @@ from services.llm_invocation.result_store import Holder
 from services.llm_invocation.stream_events import StreamFinished, TextDelta
 from services.runtime import Record, RetryableError
 from services.runtime.retry import Backoff
-from tests.unit.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
-from tests.unit.llm_invocation.scripted_provider import HANG, ScriptedProvider
+from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ import pytest
 
 from contracts.codec import DecodeError, DecodeFailure, EncodedRecord, decode
 from contracts.dead_letters import DeadLetter, DeadLetterReason
-from contracts.limits import MAX_MESSAGE_BYTES
+from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES, MAX_MESSAGE_BYTES
 from services.runtime.dead_letter import DeadLetterPublisher, build_dead_letter
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
@@ -103,4 +103,66 @@ async def test_an_oversize_original_is_dropped_rather_than_blocking_the_partitio
     assert isinstance(letter, DeadLetter)
     assert letter.original_value_b64 is None
     assert letter.origin_offset == 7
+    assert letter.original_truncated
     assert "omitted" in letter.error_message
+
+
+async def published_letter(record: Record) -> DeadLetter:
+    sent: list[EncodedRecord] = []
+
+    async def publish(topic: str, encoded: EncodedRecord) -> None:
+        sent.append(encoded)
+
+    sink = DeadLetterPublisher(topic="dl", consumer_group="g", source_service="a", publish=publish)
+    await sink(record, DecodeError(DecodeFailure.MALFORMED_JSON, "bad"), 1)
+    [encoded] = sent
+    assert len(encoded.value) <= MAX_MESSAGE_BYTES
+    letter = decode(encoded.value, encoded.headers).message
+    assert isinstance(letter, DeadLetter)
+    return letter
+
+
+async def test_a_one_megabyte_header_is_cut_and_the_value_kept() -> None:
+    big = b"A" * 1_000_000
+    record = Record("t", 0, 9, b"s-1", b"{not json", (("x-pad", big), ("ce_type", b"x")))
+    letter = await published_letter(record)
+    assert letter.original_truncated
+    padded, kept = letter.original_headers
+    assert padded.truncated_from_bytes == 1_000_000
+    assert base64.b64decode(padded.value_b64) == big[:MAX_DEAD_LETTER_HEADER_BYTES]
+    assert (kept.truncated_from_bytes, base64.b64decode(kept.value_b64)) == (None, b"x")
+    assert base64.b64decode(letter.original_value_b64 or "") == b"{not json"
+    assert "header value(s) cut" in letter.error_message
+
+
+async def test_a_huge_header_as_traceparent_does_not_reach_the_dead_letters_headers() -> None:
+    record = Record("t", 0, 9, b"s-1", b"{", (("traceparent", b"0" * 900_000),))
+    sent: list[EncodedRecord] = []
+
+    async def publish(topic: str, encoded: EncodedRecord) -> None:
+        sent.append(encoded)
+
+    sink = DeadLetterPublisher(topic="dl", consumer_group="g", source_service="a", publish=publish)
+    await sink(record, ValueError("bad"), 1)
+    assert all(len(value) < 1_000 for _, value in sent[0].headers)
+
+
+async def test_when_nothing_else_fits_key_and_headers_are_dropped_and_the_origin_kept() -> None:
+    many = tuple((f"h{i}", b"v" * 100) for i in range(20_000))
+    letter = await published_letter(Record("t", 2, 11, b"s-1", b"x" * 500_000, many))
+    assert letter.original_truncated
+    assert (letter.original_headers, letter.original_key_b64, letter.original_value_b64) == (
+        [],
+        None,
+        None,
+    )
+    assert (letter.origin_partition, letter.origin_offset) == (2, 11)
+    assert "20000 header(s) dropped" in letter.error_message
+
+
+def test_a_letter_that_fits_is_not_marked() -> None:
+    letter = build_dead_letter(
+        RECORD, ValueError("x"), attempts=1, consumer_group="g", source_service="a"
+    )
+    assert not letter.original_truncated
+    assert all(h.truncated_from_bytes is None for h in letter.original_headers)

@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from contracts.codec import EncodeError
 from services.runtime.errors import RetryableError
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
-from tests.unit.runtime.fake_consumer import FakeKafkaConsumer
+from tests.support.runtime.fake_consumer import FakeKafkaConsumer
 
 pytestmark = pytest.mark.unit
 
@@ -22,14 +23,17 @@ FAST_BACKOFF = Backoff(initial_s=0.001, max_s=0.005)
 
 
 class DeadLetters:
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, failure: Exception | None = None) -> None:
         self.letters: list[tuple[Record, BaseException, int]] = []
+        self.calls = 0
         self._failures = failures
+        self._failure = failure or ConnectionError("broker down")
 
     async def __call__(self, record: Record, error: BaseException, attempts: int) -> None:
+        self.calls += 1
         if self._failures:
             self._failures -= 1
-            raise ConnectionError("broker down")
+            raise self._failure
         self.letters.append((record, error, attempts))
 
 
@@ -220,6 +224,20 @@ async def test_failed_dead_letter_publish_is_retried_before_the_record_counts_as
     await consumer.dispatch(rec("a", 0))
     await eventually(lambda: consumer.in_flight == 0)
     assert len(dead.letters) == 1
+
+
+async def test_a_dead_letter_that_cannot_be_encoded_is_never_retried() -> None:
+    async def handler(record: Record) -> None:
+        raise ValueError("bad")
+
+    sink = DeadLetters(failures=1_000, failure=EncodeError("1300000 bytes exceeds the limit"))
+    consumer, fake, _ = make(handler, dead_letters=sink)
+    await consumer.dispatch(rec("a", 0))
+    await consumer.dispatch(rec("a", 1))
+    await eventually(lambda: consumer.in_flight == 0)
+    assert sink.calls == 2  # once per record: no retry loop holding the key
+    await consumer.commit()
+    assert fake.committed(P0) == 2
 
 
 async def test_revoke_finishes_running_work_commits_and_drops_waiting_records() -> None:

@@ -13,7 +13,7 @@ from contracts.session_events import (
     TurnStarted,
 )
 from services.session_commands.policy import MAX_AGENT_SWITCHES
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     Session,
     complete,
     create,
@@ -65,6 +65,21 @@ def test_switching_to_the_current_agent_is_a_remembered_no_op() -> None:
     assert decision.events == ()
     assert decision.remember
     assert session.current.switch_count == 0
+
+
+def test_a_switch_to_an_unknown_agent_is_refused_as_invalid_agent() -> None:
+    session = Session().given(create(), switch(AgentType.CODER))
+
+    decision = session.when(switch("wizard"))
+
+    (event,) = decision.events
+    assert isinstance(event, CommandRejected)
+    assert event.reason is RejectionReason.INVALID_AGENT
+    assert "'wizard'" in event.detail
+    assert event.rejected_command_type == "session.switch_agent.v1"
+    assert decision.remember  # a redelivery is answered once, not refused again
+    assert session.current.current_agent is AgentType.CODER
+    assert session.current.switch_count == 1
 
 
 def test_the_eleventh_user_switch_is_refused() -> None:

@@ -43,7 +43,7 @@ def submit(content: str = "hello", **fields: Any) -> SubmitUserMessage:
     )
 
 
-def switch(target: AgentType, **fields: Any) -> SwitchAgent:
+def switch(target: AgentType | str, **fields: Any) -> SwitchAgent:
     defaults = {"id": next_id(), "session_id": SESSION, "tenant_id": TENANT}
     return SwitchAgent(**{**defaults, "target_agent": target, **fields})
 

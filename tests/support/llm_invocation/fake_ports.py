@@ -79,7 +79,8 @@ class RecordingPublisher:
             raise self.fail_with
         if self.fail_next and self.fail_topic in (None, topic):
             self.fail_next -= 1
-            raise OSError("broker unavailable: scripted outage")
+            # What ServiceRuntime.publish raises while the broker is unavailable.
+            raise RetryableError(f"broker unavailable for {topic}: scripted outage")
         self.records.append((topic, record))
 
     def messages(self, topic: str) -> list[Message]:

@@ -1,11 +1,13 @@
 """Remove secrets (API keys, tokens, credentials) from any text before it leaves the service.
 
-Applied to every piece of text that goes into an audit record, whatever the redaction mode:
-content, tool arguments, error messages, titles, dead-lettered bytes. A secret is replaced by
-`[REDACTED:<kind>]`, so a reader sees that something was there without learning what.
+One scrubber for every service that lets outside text out: the audit applies it to every piece
+of text that goes into an audit record, whatever the redaction mode (content, tool arguments,
+error messages, titles, dead-lettered bytes); llm-invocation applies it to every provider error
+before it becomes `LLMFailed.message`. A secret is replaced by `[REDACTED:<kind>]`, so a reader
+sees that something was there without learning what.
 
-The patterns favour recall over precision: a false positive costs a few characters of audit
-text, a false negative leaks a credential into a long-retained log.
+The patterns favour recall over precision: a false positive costs a few characters of text,
+a false negative leaks a credential into session events and long-retained logs.
 """
 
 import re

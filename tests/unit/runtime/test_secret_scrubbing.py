@@ -1,6 +1,6 @@
 import pytest
 
-from services.audit.secret_scrubbing import scrub
+from services.runtime.secret_scrubbing import scrub
 
 pytestmark = pytest.mark.unit
 

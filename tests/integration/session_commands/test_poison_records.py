@@ -1,0 +1,190 @@
+"""Hostile input on the real broker (issue 16): each poison record gets its dead letter or its
+refusal, and the session's next command is applied within seconds — the partition never stops,
+and the group's commits move past the poison record."""
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from contracts.agents import AgentType
+from contracts.codec import encode
+from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
+from contracts.dead_letters import DeadLetter, DeadLetterReason
+from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES
+from contracts.session_events import (
+    CommandRejected,
+    RejectionReason,
+    SessionCreated,
+    UserMessageAccepted,
+)
+from contracts.topics import TopicCatalogue, TopicName
+from tests.integration.service_harness import Publisher, TopicReader, wait_caught_up
+from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
+
+pytestmark = pytest.mark.integration
+
+TENANT = "tenant-p"
+PARTITIONS = 4
+NEXT_COMMAND_WITHIN_S = 15.0
+ONE_MEGABYTE = 1_000_000
+
+
+@dataclass
+class Rig:
+    bootstrap: str
+    catalogue: TopicCatalogue
+    group: str
+    publisher: Publisher
+    events: TopicReader
+    dead_letters: TopicReader
+
+    @property
+    def commands(self) -> str:
+        return self.catalogue.name(TopicName.COMMANDS)
+
+    async def created(self, session: str) -> None:
+        await self.publisher.send(
+            self.commands,
+            CreateSession(id=f"{session}-create", session_id=session, tenant_id=TENANT),
+        )
+        await self.events.wait_for(
+            lambda _: any(isinstance(m, SessionCreated) for m in self.events.of_session(session)),
+            f"{session} created",
+        )
+
+    async def next_message_is_accepted(self, session: str) -> None:
+        """The session's next command, applied within seconds of the poison record."""
+        await self.publisher.send(
+            self.commands,
+            SubmitUserMessage(
+                id=f"{session}-next",
+                session_id=session,
+                tenant_id=TENANT,
+                message_id=f"{session}-m-next",
+                content="still there?",
+            ),
+        )
+        await self.events.wait_for(
+            lambda _: any(
+                isinstance(m, UserMessageAccepted) for m in self.events.of_session(session)
+            ),
+            f"{session}: the command after the poison record applied",
+            within=NEXT_COMMAND_WITHIN_S,
+        )
+
+    async def dead_letter_at(self, offset: int, partition: int) -> DeadLetter:
+        def found() -> DeadLetter | None:
+            return next(
+                (
+                    m
+                    for m in self.dead_letters.of_type(DeadLetter)
+                    if (m.origin_topic, m.origin_partition, m.origin_offset)
+                    == (self.commands, partition, offset)
+                ),
+                None,
+            )
+
+        await self.dead_letters.wait_for(
+            lambda _: found() is not None,
+            f"the dead letter of {self.commands}[{partition}]@{offset}",
+            within=NEXT_COMMAND_WITHIN_S,
+        )
+        letter = found()
+        assert letter is not None
+        return letter
+
+    async def commits_pass_everything(self) -> None:
+        await wait_caught_up(self.bootstrap, self.group, [self.commands], PARTITIONS, within=30.0)
+
+
+@pytest.fixture
+async def rig(
+    kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str, unique_suffix: str
+) -> AsyncIterator[Rig]:
+    prefix = f"poison-{unique_suffix}."
+    group = f"poison-{unique_suffix}"
+    settings = settings_for(
+        kafka_bootstrap_servers, mongodb_uri, mongo_database_name, prefix, group
+    )
+    async with (
+        provisioned_topics(kafka_bootstrap_servers, prefix, PARTITIONS) as catalogue,
+        running(settings),
+        Publisher(kafka_bootstrap_servers) as publisher,
+        TopicReader(kafka_bootstrap_servers, catalogue.name(TopicName.SESSION_EVENTS)) as events,
+        TopicReader(kafka_bootstrap_servers, catalogue.name(TopicName.DEAD_LETTERS)) as dead,
+    ):
+        yield Rig(kafka_bootstrap_servers, catalogue, group, publisher, events, dead)
+
+
+async def test_a_one_megabyte_header_is_dead_lettered_cut_down_and_the_session_flows_on(
+    rig: Rig,
+) -> None:
+    s = "poison-big-header"
+    await rig.created(s)
+    padding = b"A" * ONE_MEGABYTE
+    meta = await rig.publisher.send_raw(
+        rig.commands, s.encode(), b"{not json", [("x-padding", padding)]
+    )
+
+    await rig.next_message_is_accepted(s)
+    letter = await rig.dead_letter_at(meta.offset, meta.partition)
+
+    assert letter.reason is DeadLetterReason.MISSING_HEADER  # no CloudEvents headers at all
+    assert letter.original_truncated
+    [header] = letter.original_headers
+    assert (header.name, header.truncated_from_bytes) == ("x-padding", ONE_MEGABYTE)
+    assert base64.b64decode(header.value_b64) == padding[:MAX_DEAD_LETTER_HEADER_BYTES]
+    assert base64.b64decode(letter.original_value_b64 or "") == b"{not json"
+    await rig.commits_pass_everything()
+
+
+async def test_a_header_value_that_is_not_utf8_is_dead_lettered_with_its_bytes(rig: Rig) -> None:
+    s = "poison-latin1"
+    await rig.created(s)
+    command = SubmitUserMessage(
+        id=f"{s}-bad", session_id=s, tenant_id=TENANT, message_id=f"{s}-m-bad", content="hi"
+    )
+    record = encode(command, source="crm-backend")
+    headers = [(n, b"crm-b\xe4ckend" if n == "ce_source" else v) for n, v in record.headers]
+    meta = await rig.publisher.send_raw(rig.commands, record.key, record.value, headers)
+
+    await rig.next_message_is_accepted(s)
+    letter = await rig.dead_letter_at(meta.offset, meta.partition)
+
+    assert letter.reason is DeadLetterReason.INVALID_FIELD
+    assert "ce_source" in letter.error_message
+    original = {h.name: base64.b64decode(h.value_b64) for h in letter.original_headers}
+    assert original["ce_source"] == b"crm-b\xe4ckend"
+    assert base64.b64decode(letter.original_value_b64 or "") == record.value
+    assert not letter.original_truncated
+    accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
+    assert [m.message_id for m in accepted] == [f"{s}-m-next"]  # the poison one never applied
+    await rig.commits_pass_everything()
+
+
+async def test_an_unknown_agent_is_refused_on_session_events_and_the_session_flows_on(
+    rig: Rig,
+) -> None:
+    s = "poison-agent"
+    await rig.created(s)
+    # What an integrator's bytes look like: the contract's JSON with a name we do not know.
+    switch = encode(
+        SwitchAgent(id=f"{s}-sw", session_id=s, tenant_id=TENANT, target_agent=AgentType.CODER),
+        source="crm-backend",
+    )
+    value = switch.value.replace(b'"target_agent":"coder"', b'"target_agent":"wizard"')
+    assert value != switch.value
+    await rig.publisher.send_raw(rig.commands, switch.key, value, switch.headers)
+
+    await rig.next_message_is_accepted(s)
+
+    [rejected] = [m for m in rig.events.of_session(s) if isinstance(m, CommandRejected)]
+    assert (rejected.rejected_command_id, rejected.reason) == (
+        f"{s}-sw",
+        RejectionReason.INVALID_AGENT,
+    )
+    assert "wizard" in rejected.detail
+    await rig.commits_pass_everything()
+    assert rig.dead_letters.of_type(DeadLetter) == []
