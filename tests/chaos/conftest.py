@@ -1,1 +1,5 @@
-from tests.e2e.conftest import pipeline, replicated_pipeline  # noqa: F401  (shared fixtures)
+from tests.e2e.conftest import (  # noqa: F401  (shared fixtures)
+    pipeline,
+    pipeline_env,
+    replicated_pipeline,
+)
