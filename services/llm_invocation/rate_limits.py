@@ -38,6 +38,10 @@ class TokenBucket:
         """Take more after the fact (the real cost was higher); later callers wait for it."""
         self._balance = self._refill() - amount
 
+    def available(self) -> float:
+        """What may be taken now without waiting (negative while a debt is paid back)."""
+        return self._refill()
+
     def _refill(self) -> float:
         now = self.clock()
         if self._balance is None:
