@@ -105,6 +105,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Sessions, messages and agents over the Kafka pipeline. Errors are RFC 9457 "
         "problem+json with a stable `code`; see docs/gateway.md.",
         lifespan=lifespan,
+        redirect_slashes=False,  # one URL per resource; `/v1/sessions/` is a 404 problem
     )
     app.state.gateway = gateway
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
