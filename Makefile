@@ -80,8 +80,9 @@ infra-reset: install ## stop and wipe all data (downloads stay cached)
 topics: install ## create the project's topics (idempotent)
 	$(PY) -m services.admin.topics
 
-contracts: install ## regenerate JSON Schema + AsyncAPI from the models
+contracts: install ## regenerate JSON Schema + AsyncAPI + the gateway's OpenAPI from the models
 	$(PY) -m contracts.generate
+	$(PY) -m services.gateway.openapi
 
 # --- Running the system -----------------------------------------------------------------------
 # The services run as separate processes (python -m services.<name>), pid files and logs in .run/.

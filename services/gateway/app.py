@@ -11,6 +11,7 @@ is the replay of idempotent answers (MongoDB, shared by the replicas).
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
@@ -107,6 +108,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,  # one URL per resource; `/v1/sessions/` is a 404 problem
     )
+    _document_bearer_auth(app)
     app.state.gateway = gateway
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
     for router in (sessions.router, messages.router, agents.router, health.router):
@@ -121,3 +123,27 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         max_body_bytes=settings.gateway_max_body_bytes,
     )
     return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """The edge middleware authenticates, so the routes declare nothing: say it in OpenAPI."""
+    build_document = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_document()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key; it names the tenant. See docs/gateway.md.",
+                }
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
