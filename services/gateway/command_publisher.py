@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from contracts.codec import encode
 from contracts.commands import Command
+from services.gateway.shutdown import stop_within
 
 
 class BrokerUnavailable(Exception):
@@ -42,7 +43,7 @@ class CommandPublisher:
 
     async def stop(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()
+            await stop_within(self._producer.stop(), self._timeout_s, "command producer")
             self._producer = None
 
     async def publish(
@@ -83,10 +84,16 @@ class CommandPublisher:
                     request_timeout_ms=int(self._timeout_s * 1000),
                     client_id="agent-runtime-gateway",
                 )
-                try:
-                    await asyncio.wait_for(producer.start(), self._timeout_s)
-                except (KafkaError, OSError, TimeoutError) as error:
-                    await producer.stop()
-                    raise BrokerUnavailable(f"{self._bootstrap_servers}: {error!r}") from None
+                starting = asyncio.ensure_future(producer.start())
+                done, _ = await asyncio.wait({starting}, timeout=self._timeout_s)
+                error = (
+                    starting.exception()
+                    if done and not starting.cancelled()
+                    else TimeoutError("no answer")
+                )
+                if error is not None:
+                    starting.cancel()
+                    await stop_within(producer.stop(), self._timeout_s, "command producer")
+                    raise BrokerUnavailable(f"{self._bootstrap_servers}: {error!r}")
                 self._producer = producer
             return self._producer

@@ -26,6 +26,7 @@ from contracts.codec import DecodeError, decode
 from contracts.envelope import H_CAUSATION_ID
 from contracts.session_events import SessionEvent
 from contracts.topics import TopicName
+from services.gateway.shutdown import stop_within
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class SessionEventFeed:
                 log.exception("session-event feed failed; retrying in %.0fs", _RETRY_S)
             finally:
                 self._ready.clear()
-                await consumer.stop()
+                await stop_within(consumer.stop(), 5.0, "session-event reader")
             await asyncio.sleep(_RETRY_S)
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
