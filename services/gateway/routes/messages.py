@@ -157,6 +157,12 @@ async def submit_message(
                 )
                 if wait_s > 0:
                     receipt = await _answer(submitted, receipt, started + wait_s)
+            elif submitted.applied_silently:  # a retry of a message applied before
+                stored = await gw.read_model.message(who.tenant_id, session_id, message_id)
+                if stored is not None:
+                    receipt = receipt.model_copy(
+                        update={"seq": stored.seq, "status": MessageStatus.ACCEPTED}
+                    )
         finished = receipt.status in (MessageStatus.COMPLETED, MessageStatus.FAILED)
         return Reply(
             200 if finished else 202,
