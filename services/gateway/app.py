@@ -107,6 +107,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         "problem+json with a stable `code`; see docs/gateway.md.",
         lifespan=lifespan,
         redirect_slashes=False,  # one URL per resource; `/v1/sessions/` is a 404 problem
+        # FastAPI's native OpenTelemetry: the server span, parent = the caller's traceparent.
+        # Metrics stay Prometheus (/metrics, like every service); logs stay ours.
+        telemetry={"tracing": True, "metrics": False, "logs": False, "operation_spans": False},
     )
     _document_bearer_auth(app)
     app.state.gateway = gateway

@@ -42,17 +42,18 @@ class Reply:
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
 
 
-def gateway(request: Request) -> Gateway:
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a worker thread per request.
+async def gateway(request: Request) -> Gateway:
     found: Gateway = request.app.state.gateway
     return found
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     found: Principal = request.state.principal  # set by the edge middleware for /v1/*
     return found
 
 
-def origin(request: Request, who: Annotated[Principal, Depends(principal)]) -> Origin:
+async def origin(request: Request, who: Annotated[Principal, Depends(principal)]) -> Origin:
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier)  # the server span, child of the caller's
     return Origin(

@@ -1,22 +1,18 @@
-"""The edge of every request, as one ASGI middleware: request id, trace, size limit, API key,
-rate limit, metrics.
+"""The edge of every request, as one ASGI middleware: request id, size limit, API key, rate
+limit, metrics.
 
 Order matters and is the same for every route: a request id first (every answer carries it),
-then the server span (its context is the caller's `traceparent`, so the command published
-inside continues the caller's trace), then the body size limit, then authentication and the
-rate limit for `/v1/*` (before the body is parsed, so an anonymous or throttled client costs
-no parsing), then the route.
+then the body size limit, then authentication and the rate limit for `/v1/*` (before the body
+is parsed, so an anonymous or throttled client costs no parsing), then the route. The server
+span around all of it is FastAPI's own (native OpenTelemetry, `telemetry=` in app.py): its
+parent is the caller's `traceparent`, so the command published inside continues that trace.
 """
 
 import re
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any, Final
 
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -28,8 +24,6 @@ from services.gateway.rate_limit import KeyRateLimiter
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-_PROPAGATOR = TraceContextTextMapPropagator()
-_tracer = trace.get_tracer("services.gateway")
 
 REQUESTS = Counter(
     "gateway_requests_total",
@@ -92,27 +86,18 @@ class EdgeMiddleware:
 
         method = scope.get("method", "")
         path = scope.get("path", "")
-        carrier: Mapping[str, str] = {
-            k: v for k, v in headers.items() if k in ("traceparent", "tracestate")
-        }
-        with _tracer.start_as_current_span(
-            f"{method} {path}", context=_PROPAGATOR.extract(carrier), kind=SpanKind.SERVER
-        ) as span:
-            span.set_attribute("http.request.method", method)
-            span.set_attribute("gateway.request_id", request_id)
-            try:
-                problem = self._admit(scope, headers, state, extra)
-                if problem is not None:
-                    response = problem_response(problem, instance=path, request_id=request_id)
-                    await response(scope, receive, send_with_headers)
-                else:
-                    await self.app(scope, self._limited(receive, headers), send_with_headers)
-            finally:
-                route = scope.get("route")
-                template = getattr(route, "path", "unmatched")
-                span.set_attribute("http.response.status_code", status_seen["status"])
-                REQUESTS.labels(method, template, str(status_seen["status"])).inc()
-                LATENCY.labels(method, template).observe(time.perf_counter() - started)
+        try:
+            problem = self._admit(scope, headers, state, extra)
+            if problem is not None:
+                response = problem_response(problem, instance=path, request_id=request_id)
+                await response(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, self._limited(receive, headers), send_with_headers)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            REQUESTS.labels(method, template, str(status_seen["status"])).inc()
+            LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
     def _admit(
         self,
