@@ -24,6 +24,9 @@ def main() -> None:
         port=settings.gateway_port,
         log_config=None,  # our JSON/console logging, already configured
         access_log=False,
+        # Longer than load balancers' idle timeouts (60 s is common): the proxy, not the
+        # gateway, should close idle connections, or a request can race the close.
+        timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
 
