@@ -75,6 +75,13 @@ async def test_conversation_over_http(gateway: GatewayProcess) -> None:
         )
         assert (retried.status_code, retried.json()) == (200, receipt)
 
+        reused = await http.post(
+            "/v1/sessions/s-http-1/messages",
+            json={"content": "a different message under the same key"},
+            headers={**a, "Idempotency-Key": "msg-1"},
+        )
+        assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
+
         history = (await http.get("/v1/sessions/s-http-1/messages", headers=a)).json()
         assert [m["seq"] for m in history["messages"]] == [1, 2]  # retried: still one message
         assert history["messages"][1]["content"] == receipt["answer"]["content"]
