@@ -26,6 +26,7 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.event_feed import SessionEventFeed
 from services.gateway.exchange import Exchange
 from services.gateway.idempotency import ResponseStore
+from services.gateway.jwt_auth import JwtVerifier
 from services.gateway.rate_limit import KeyRateLimiter
 from services.gateway.routes import agents, health, messages, sessions
 from services.gateway.settings import GatewaySettings
@@ -124,8 +125,24 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.gateway_rate_limit_per_minute, settings.gateway_rate_limit_burst
         ),
         max_body_bytes=settings.gateway_max_body_bytes,
+        jwt=_jwt_verifier(settings),
+        retry_after_s=settings.gateway_retry_after_s,
     )
     return app
+
+
+def _jwt_verifier(settings: GatewaySettings) -> JwtVerifier | None:
+    if not settings.gateway_jwt_jwks_url:
+        return None
+    assert settings.gateway_jwt_issuer
+    assert settings.gateway_jwt_audience
+    return JwtVerifier(
+        jwks_url=settings.gateway_jwt_jwks_url,
+        issuer=settings.gateway_jwt_issuer,
+        audience=settings.gateway_jwt_audience,
+        tenant_claim=settings.gateway_jwt_tenant_claim,
+        algorithms=settings.gateway_jwt_algorithms,
+    )
 
 
 def _document_bearer_auth(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ span around all of it is FastAPI's own (native OpenTelemetry, `telemetry=` in ap
 parent is the caller's `traceparent`, so the command published inside continues that trace.
 """
 
+import asyncio
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.api_keys import ApiKeyRegistry, Principal
+from services.gateway.jwt_auth import IdentityProviderUnavailable, JwtVerifier, looks_like_jwt
 from services.gateway.problems import PROBLEM_CONTENT_TYPE, ApiProblem, ProblemCode
 from services.gateway.rate_limit import KeyRateLimiter
 
@@ -59,9 +61,13 @@ class EdgeMiddleware:
         keys: ApiKeyRegistry,
         limiter: KeyRateLimiter,
         max_body_bytes: int,
+        jwt: JwtVerifier | None = None,
+        retry_after_s: int = 5,
     ) -> None:
         self.app = app
         self._keys = keys
+        self._jwt = jwt
+        self._retry_after_s = retry_after_s
         self._limiter = limiter
         self._max_body_bytes = max_body_bytes
 
@@ -87,7 +93,7 @@ class EdgeMiddleware:
         method = scope.get("method", "")
         path = scope.get("path", "")
         try:
-            problem = self._admit(scope, headers, state, extra)
+            problem = await self._admit(scope, headers, state, extra)
             if problem is not None:
                 response = problem_response(problem, instance=path, request_id=request_id)
                 await response(scope, receive, send_with_headers)
@@ -99,7 +105,7 @@ class EdgeMiddleware:
             REQUESTS.labels(method, template, str(status_seen["status"])).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
-    def _admit(
+    async def _admit(
         self,
         scope: Scope,
         headers: Headers,
@@ -111,7 +117,14 @@ class EdgeMiddleware:
             return BodyTooLarge(self._max_body_bytes)
         if not str(scope.get("path", "")).startswith("/v1/"):
             return None
-        principal = self._authenticate(headers.get("authorization", ""))
+        try:
+            principal = await self._authenticate(headers.get("authorization", ""))
+        except IdentityProviderUnavailable as error:
+            return ApiProblem(
+                ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE,
+                str(error)[:300],
+                headers={"Retry-After": str(self._retry_after_s)},
+            )
         if principal is None:
             return ApiProblem(
                 ProblemCode.UNAUTHORIZED,
@@ -128,11 +141,14 @@ class EdgeMiddleware:
             )
         return None
 
-    def _authenticate(self, authorization: str) -> Principal | None:
+    async def _authenticate(self, authorization: str) -> Principal | None:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return None
-        return self._keys.authenticate(token.strip())
+        if self._jwt is not None and looks_like_jwt(token):
+            return await asyncio.to_thread(self._jwt.verify, token)
+        return self._keys.authenticate(token)
 
     def _limited(self, receive: Receive, headers: Headers) -> Receive:
         """Counts body bytes as they arrive: a chunked body has no Content-Length to check."""

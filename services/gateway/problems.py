@@ -38,6 +38,7 @@ class ProblemCode(StrEnum):
     NOT_CLOSED = "not_closed"
     BROKER_UNAVAILABLE = "broker_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -71,6 +72,9 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.NOT_CLOSED: ProblemKind(409, "The session is not closed"),
     ProblemCode.BROKER_UNAVAILABLE: ProblemKind(503, "The message broker is unavailable"),
     ProblemCode.DATABASE_UNAVAILABLE: ProblemKind(503, "The session store is unavailable"),
+    ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE: ProblemKind(
+        503, "The identity provider's keys cannot be fetched"
+    ),
     ProblemCode.INTERNAL_ERROR: ProblemKind(500, "Internal error"),
 }
 

@@ -1,8 +1,9 @@
 """Gateway settings: env prefix `AGENT_RUNTIME_`, like every service (see RuntimeSettings)."""
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from services.runtime.settings import RuntimeSettings
 
@@ -19,6 +20,13 @@ class GatewaySettings(RuntimeSettings):
         None,
         description="A mounted secret with more keys: one `<sha256:hex> <tenant id>` per line.",
     )
+    gateway_jwt_jwks_url: str | None = Field(
+        None, description="Accept JWTs signed by this JWKS (with issuer and audience); None = off."
+    )
+    gateway_jwt_issuer: str | None = None
+    gateway_jwt_audience: str | None = None
+    gateway_jwt_tenant_claim: str = Field("tenant_id", min_length=1)
+    gateway_jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     gateway_rate_limit_per_minute: PositiveFloat = Field(
         60.0, description="Requests per minute per API key (token bucket), as the original."
     )
@@ -48,3 +56,13 @@ class GatewaySettings(RuntimeSettings):
     agent_catalogue_path: Path | None = Field(
         None, description="The agent catalogue file agent-orchestration reads; None = default."
     )
+
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> Self:
+        if self.gateway_jwt_jwks_url and not (
+            self.gateway_jwt_issuer and self.gateway_jwt_audience
+        ):
+            raise ValueError(
+                "gateway_jwt_jwks_url needs gateway_jwt_issuer and gateway_jwt_audience"
+            )
+        return self
