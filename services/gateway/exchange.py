@@ -98,7 +98,13 @@ class Exchange:
                 detail = (
                     NO_SUCH_SESSION if code is ProblemCode.SESSION_NOT_FOUND else decision.detail
                 )
-                raise ApiProblem(code, detail, command_id=command.id)
+                # A full queue drains as the running turn ends: worth retrying, so say when.
+                retry = (
+                    {"Retry-After": str(self._retry_after_s)}
+                    if code is ProblemCode.QUEUE_FULL
+                    else {}
+                )
+                raise ApiProblem(code, detail, headers=retry, command_id=command.id)
             silently = False
             if decision is None and wait_for_decision:
                 silently = await self._read_model.command_processed(

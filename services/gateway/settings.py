@@ -14,7 +14,7 @@ class GatewaySettings(RuntimeSettings):
     gateway_api_keys: dict[str, str] = Field(
         default_factory=dict,
         description="Tenant per API key, keyed by the key's hash: "
-        '{"sha256:<hex of the key>": "<tenant id>"}; see `agent-runtime gateway hash-key`.',
+        '{"sha256:<hex of the key>": "<tenant id>"} (services.gateway.api_keys.hash_api_key).',
     )
     gateway_api_keys_file: Path | None = Field(
         None,
