@@ -20,6 +20,7 @@ from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
+from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.provider import LLMProvider
@@ -61,6 +62,7 @@ def build(
         publish=runtime.publish,
         stream_topic=topics.name(TopicName.LLM_STREAM),
         results_topic=topics.name(TopicName.LLM_RESULTS),
+        claims=InvocationClaims(results, lease_s=settings.llm_claim_lease_s),
     )
     retention = RetentionJob(
         "llm_results",

@@ -19,27 +19,40 @@ SendDelta = Callable[[LLMTokenDelta], Awaitable[None]]
 
 
 class DeltaStream:
-    def __init__(self, request: LLMRequested, send: SendDelta) -> None:
+    def __init__(
+        self, request: LLMRequested, send: SendDelta, *, retry_after_s: float = 1.0
+    ) -> None:
         self._request = request
         self._send = send
+        self._retry_after_s = retry_after_s
         self._pending: list[str] = []
+        self._head: LLMTokenDelta | None = None
+        """The delta being published, or the one whose publish failed (sent again as it is)."""
         self._task: asyncio.Task[None] | None = None
+        self._failed_at: float | None = None
         self.published = 0
         """Deltas published so far, i.e. the next seq."""
 
     async def push(self, text: str) -> None:
-        """Queue text; returns at once. Raises the error of an earlier failed publish."""
-        self._raise_failure()
+        """Queue text; returns at once and never raises.
+
+        A failed publish must not stop the provider's stream: the call is paid for, so its text
+        is kept here and published later, from the delta that failed (same seq, same text), by
+        the next push a little later or at `flush`."""
         self._pending.append(text)
-        if self._task is None or self._task.done():
+        if self._task is not None and not self._task.done():
+            return
+        loop = asyncio.get_running_loop()
+        if self._failed_at is None or loop.time() - self._failed_at >= self._retry_after_s:
             self._task = asyncio.create_task(self._drain(), name="deltas")
 
     async def flush(self) -> None:
-        """Wait until every queued delta is acknowledged; raises if one could not be published."""
-        # Nothing pushes any more (the invocation is over), and the drain task takes whatever
-        # was pushed while it ran, so awaiting it is enough.
+        """Publish everything queued; raises if a delta could not be published (call again)."""
         if self._task is not None:
             await self._task
+            self._task = None
+        self._failed_at = None
+        await self._publish_queued()
 
     async def cancel(self) -> None:
         if self._task is not None and not self._task.done():
@@ -48,12 +61,28 @@ class DeltaStream:
                 await self._task
 
     async def _drain(self) -> None:
-        while self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            for start in range(0, len(text), MAX_DELTA_LENGTH):
-                await self._send(self._delta(text[start : start + MAX_DELTA_LENGTH]))
-                self.published += 1
+        try:
+            await self._publish_queued()
+        except Exception:
+            # Kept in `_head` and `_pending`; `flush` raises the error if it persists.
+            self._failed_at = asyncio.get_running_loop().time()
+        else:
+            self._failed_at = None
+
+    async def _publish_queued(self) -> None:
+        # Text that arrives while a delta is being published joins the next one (coalescing).
+        while self._head is not None or self._pending:
+            if self._head is None:
+                text = "".join(self._pending)
+                self._pending.clear()
+                if not text:
+                    continue
+                if len(text) > MAX_DELTA_LENGTH:
+                    self._pending.append(text[MAX_DELTA_LENGTH:])
+                self._head = self._delta(text[:MAX_DELTA_LENGTH])
+            await self._send(self._head)
+            self._head = None
+            self.published += 1
 
     def _delta(self, text: str) -> LLMTokenDelta:
         request, seq = self._request, self.published
@@ -67,9 +96,3 @@ class DeltaStream:
             seq=seq,
             delta=text,
         )
-
-    def _raise_failure(self) -> None:
-        if self._task is not None and self._task.done() and not self._task.cancelled():
-            error = self._task.exception()
-            if error is not None:
-                raise error

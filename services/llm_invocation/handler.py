@@ -1,15 +1,20 @@
-"""LLMRequested → (kept result | invocation) → keep → publish. Thin: the work is elsewhere.
+"""LLMRequested → (kept result | claim → invocation) → keep → publish. Thin: the work is elsewhere.
 
 Order of effects, for at-least-once delivery without paying twice:
-1. a kept result for the invocation id → republish it, done (no provider call);
-2. otherwise invoke, publishing the text as deltas to `llm-stream` (seq 0, 1, … without
-   gaps; coalesced under load, see delta_stream.py), all acknowledged before step 3;
-3. keep the result in Mongo (acknowledged write), then publish it to `llm-results` (acks=all).
-The offset is committed only after step 3 returns. A crash before 3 re-runs the invocation;
-a crash between keeping and publishing republishes the kept result.
+1. claim the invocation id in the kept-results store (claims.py): a kept result → republish
+   it, done (no provider call); another owner's live claim → wait for its result or its lease;
+2. invoke, renewing the claim's lease, publishing the text as deltas to `llm-stream` (seq 0,
+   1, … without gaps; coalesced under load, see delta_stream.py);
+3. the durable steps, with the outcome in hand: every delta acknowledged, the result kept in
+   Mongo (acknowledged write), then published to `llm-results` (acks=all). A broker or Mongo
+   outage here is retried here, never by re-running the record: that would pay for the call
+   again although its completion is in memory.
+The offset is committed only after step 3 returns. A crash before 3 re-runs the invocation
+(once its lease lapsed); a crash between keeping and publishing republishes the kept result.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,17 +25,26 @@ from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
 from services.llm_invocation import metrics
+from services.llm_invocation.claims import Claimed, ClaimStore, InvocationClaims
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
-from services.runtime import Record, bind_log_context, current_traceparent
+from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
 from services.runtime.publishing import Publish
+from services.runtime.retry import Backoff
+
+log = logging.getLogger(__name__)
 
 SOURCE = Service.LLM_INVOCATION.value
 
+DURABLE_STEPS_BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
+"""The runtime's backoff rule, capped low: a finished call lands soon after the outage ends."""
 
-class ResultKeeper(Protocol):
+
+class ResultKeeper(ClaimStore, Protocol):
+    """The kept-results port: claims (claims.py), then the result of each invocation."""
+
     async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None: ...
     async def keep(self, result: LLMCompleted | LLMFailed) -> LLMCompleted | LLMFailed: ...
 
@@ -52,9 +66,13 @@ class LLMRequestHandler:
         stream_topic: str,
         results_topic: str,
         in_flight: InFlightInvocations | None = None,
+        claims: InvocationClaims | None = None,
+        durable_steps_backoff: Backoff = DURABLE_STEPS_BACKOFF,
     ) -> None:
         self._invoker = invoker
         self._results = results
+        self._claims = claims or InvocationClaims(results)
+        self._backoff = durable_steps_backoff
         self._publish = publish
         self._stream_topic = stream_topic
         self._results_topic = results_topic
@@ -72,23 +90,31 @@ class LLMRequestHandler:
             causation_id=request.id,
             traceparent=current_traceparent() or decoded.envelope.traceparent,
         )
-        kept = await self._results.get(request.invocation_id)
-        if kept is not None:
+        claimed = await self._claims.acquire(request.invocation_id, request.session_id)
+        if not isinstance(claimed, Claimed):
             metrics.REPLAYED.inc()
-            await self._send(self._results_topic, kept, causation)
+            await self._send(self._results_topic, claimed, causation)
             return
-        started = time.perf_counter()
-        outcome = await self._invoke(request, causation)
-        result = self._result(request, outcome)
-        _count(result, self._invoker.provider.name, time.perf_counter() - started)
-        kept = await self._results.keep(result)
-        await self._send(self._results_topic, kept, causation)
 
-    async def _invoke(self, request: LLMRequested, causation: _Causation) -> Outcome:
         async def send(delta: LLMTokenDelta) -> None:
             await self._send(self._stream_topic, delta, causation)
 
         deltas = DeltaStream(request, send)
+        try:
+            async with self._claims.renewing(claimed):
+                started = time.perf_counter()
+                outcome = await self._invoke(request, deltas)
+                result = self._result(request, outcome)
+                _count(result, self._invoker.provider.name, time.perf_counter() - started)
+                await self._make_durable(result, deltas, causation)
+        except BaseException:
+            # Shutdown (cancelled) or a bug (dead letter): nothing kept, let the next owner in.
+            await self._claims.release(claimed)
+            raise
+        finally:
+            await deltas.cancel()
+
+    async def _invoke(self, request: LLMRequested, deltas: DeltaStream) -> Outcome:
         # A task of its own, so that abandoning it (in_flight.abandon) is told apart from the
         # cancellation of this handler at shutdown, which must propagate.
         task: asyncio.Task[Outcome] = asyncio.create_task(
@@ -97,17 +123,48 @@ class LLMRequestHandler:
         registration = self.in_flight.register(request, task)
         try:
             try:
-                outcome = await task
+                return await task
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if registration.abandoned is None or (current is not None and current.cancelling()):
                     raise
-                outcome = Failure("abandoned", registration.abandoned, retryable=False)
-            await deltas.flush()  # every delta acknowledged before the result is published
-            return outcome
+                return Failure("abandoned", registration.abandoned, retryable=False)
         finally:
-            await deltas.cancel()
             self.in_flight.finish(registration)
+
+    async def _make_durable(
+        self, result: LLMCompleted | LLMFailed, deltas: DeltaStream, causation: _Causation
+    ) -> None:
+        """Deltas acknowledged, result kept, result published: retried until done.
+
+        Here and not by the runtime's re-run of the record, because the outcome exists only in
+        this handler's memory. Shutdown cancels the wait (the record stays uncommitted)."""
+        kept: LLMCompleted | LLMFailed | None = None
+        attempt = 0
+        while True:
+            try:
+                await deltas.flush()  # every delta acknowledged before the result is published
+                if kept is None:
+                    kept = await self._results.keep(result)
+                await self._send(self._results_topic, kept, causation)
+            except RetryableError as error:
+                attempt += 1
+                metrics.DURABLE_STEP_RETRIES.inc()
+                delay = self._backoff.delay(attempt)
+                log.log(
+                    logging.WARNING if attempt == 1 else logging.DEBUG,
+                    "invocation %s finished; its durable steps failed (attempt %d), "
+                    "retrying in %.1f s without calling the provider again: %s",
+                    result.invocation_id,
+                    attempt,
+                    delay,
+                    error,
+                )
+                await asyncio.sleep(delay)
+                continue
+            if attempt:
+                log.info("invocation %s: durable after %d retries", result.invocation_id, attempt)
+            return
 
     def _result(self, request: LLMRequested, outcome: Outcome) -> LLMCompleted | LLMFailed:
         common = {
@@ -144,8 +201,8 @@ class LLMRequestHandler:
             causation_id=causation.causation_id,
             traceparent=causation.traceparent,
         )
-        # A broker outage arrives as RetryableError (ServiceRuntime.publish): the record is
-        # retried, never dead-lettered; docs/llm-invocation.md, "Failures while publishing".
+        # A broker outage arrives as RetryableError (ServiceRuntime.publish): after the call it
+        # is retried by `_make_durable`; docs/llm-invocation.md, "Failures while publishing".
         await self._publish(topic, encoded)
 
 

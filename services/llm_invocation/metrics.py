@@ -40,3 +40,15 @@ DURATION = Histogram(
 TOKENS = Counter(
     "llm_tokens_total", "Tokens reported by the provider.", ["provider", "model", "kind"]
 )
+CLAIM_WAITS = Counter(
+    "llm_claim_waits_total",
+    "Requests whose invocation another owner held: waited for its result or its lease to lapse.",
+)
+CLAIM_TAKEOVERS = Counter(
+    "llm_claim_takeovers_total",
+    "Claims taken over after their lease lapsed (the holder crashed or lost MongoDB).",
+)
+DURABLE_STEP_RETRIES = Counter(
+    "llm_durable_step_retries_total",
+    "Retries of a finished invocation's durable steps (deltas, kept result, published result).",
+)

@@ -1,51 +1,13 @@
-"""Request-rate and token-rate limits per provider: token buckets with reservations.
-
-Why our own bucket and not aiolimiter: the token limit is charged twice — an estimate before
-the call (prompt + expected completion) and a correction once the real usage is known — and a
-reservation can be refunded when the invocation is cancelled while it waits. A reservation
-bucket does that in a few lines, with an injected clock so it is tested without sleeping.
-
-Reservations may drive the balance below zero: a caller that asks for more than the bucket
-holds waits until the debt is paid back, instead of being refused forever. Callers are served
-in arrival order, because each reservation's wait includes the debt of those before it.
-"""
+"""Request-rate and token-rate limits per provider: the runtime's token buckets with reservations
+(`services/runtime/token_bucket.py`), the token limit charged on an estimate and corrected once
+the real usage is known."""
 
 import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
-@dataclass(slots=True)
-class TokenBucket:
-    rate_per_s: float
-    capacity: float
-    clock: Callable[[], float] = time.monotonic
-    _balance: float | None = None
-    _updated: float = 0.0
-
-    def reserve(self, amount: float) -> float:
-        """Take `amount` now; returns how long the caller must wait before using it."""
-        balance = self._refill()
-        self._balance = balance - amount
-        return 0.0 if self._balance >= 0 else -self._balance / self.rate_per_s
-
-    def refund(self, amount: float) -> None:
-        """Give back (part of) a reservation: cancelled, or the real cost was lower."""
-        self._balance = min(self.capacity, self._refill() + amount)
-
-    def charge(self, amount: float) -> None:
-        """Take more after the fact (the real cost was higher); later callers wait for it."""
-        self._balance = self._refill() - amount
-
-    def _refill(self) -> float:
-        now = self.clock()
-        if self._balance is None:
-            self._balance, self._updated = self.capacity, now
-        elapsed = max(0.0, now - self._updated)
-        self._updated = now
-        self._balance = min(self.capacity, self._balance + elapsed * self.rate_per_s)
-        return self._balance
+from services.runtime.token_bucket import TokenBucket
 
 
 @dataclass(frozen=True, slots=True)

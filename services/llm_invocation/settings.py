@@ -87,6 +87,13 @@ class LLMInvocationSettings(RuntimeSettings):
         72.0, description="Kept results live as long as llm-requests keeps their request."
     )
     llm_result_retention_interval_s: PositiveFloat = 3_600.0
+    llm_claim_lease_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="Lease of an invocation's claim, renewed every third of it while the call "
+        "runs; another owner calls the provider again only after it lapsed (docs: idempotency).",
+    )
     llm_watch_session_events: bool = Field(
         True, description="Cancel invocations whose turn or session is over (docs: abandonment)."
     )

@@ -22,7 +22,6 @@ _MAX_ERROR_MESSAGE = 4_000
 _MAX_ERROR_CLASS = 200
 
 
-
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 

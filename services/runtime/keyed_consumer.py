@@ -175,7 +175,9 @@ class KeyOrderedConsumer:
                 try:
                     finished = await self._handle(record)
                 finally:
-                    self._running[partition] -= 1
+                    # A late handler of a revoked partition: the revoke forgot the count.
+                    if self._running.get(partition, 0) > 0:
+                        self._running[partition] -= 1
                 self._progress.set()
                 if not finished:  # abandoned at shutdown: it and those behind it stay unread
                     self._scheduler.release(key)

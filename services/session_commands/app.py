@@ -85,7 +85,9 @@ def build(
     )
 
     @runtime.consumer(
-        *topics.names(INPUTS), group_id=settings.session_commands_consumer_group, co_partitioned=True
+        *topics.names(INPUTS),
+        group_id=settings.session_commands_consumer_group,
+        co_partitioned=True,
     )
     async def apply_command(record: Record) -> None:
         """Session commands and turn commands → session state in MongoDB → session events."""

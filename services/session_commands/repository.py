@@ -85,9 +85,7 @@ class SessionRepository:
             if previous is None:
                 await self._writes.create(document, messages, command_id)
             else:
-                await self._writes.compare_and_set(
-                    document, messages, previous.version, command_id
-                )
+                await self._writes.compare_and_set(document, messages, previous.version, command_id)
         return StoredSession(state, version, processed, tuple(outbox))
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:

@@ -159,6 +159,8 @@ class _State:
     disconnects: int = 0
     completed: int = 0
     connections: int = 0
+    finished_at: dict[int, float] = field(default_factory=dict)
+    """Index of a request in `requests` → when its reply was completely written."""
 
 
 class FakeOpenAIServer:
@@ -187,6 +189,10 @@ class FakeOpenAIServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         return list(self._state.requests)
+
+    def finished_at(self, index: int) -> float | None:
+        """When the reply to `requests[index]` was completely written (None: not, or cut off)."""
+        return self._state.finished_at.get(index)
 
     @property
     def disconnects(self) -> int:
@@ -302,6 +308,7 @@ class FakeOpenAIServer:
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             await _write_plain(writer, 404, b'{"error": {"message": "not found"}}', [])
             return True
+        index = len(self._state.requests)
         self._state.requests.append(request)
         reply = self._state.script.popleft() if self._state.script else self.default
         if reply.latency_s:
@@ -310,7 +317,7 @@ class FakeOpenAIServer:
             return await self._hang(reply.hang_s, reader)
         if reply.status != 200 or (not reply.events and reply.hang_s is None):
             await _write_plain(writer, reply.status, reply.body, list(reply.headers))
-            self._state.completed += 1
+            self._finished(index)
             return True
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -329,8 +336,12 @@ class FakeOpenAIServer:
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
-        self._state.completed += 1
+        self._finished(index)
         return True
+
+    def _finished(self, index: int) -> None:
+        self._state.completed += 1
+        self._state.finished_at[index] = time.monotonic()
 
     async def _hang(self, seconds: float, reader: asyncio.StreamReader) -> bool:
         """Say nothing; notice when the client gives up and closes the connection."""

@@ -15,6 +15,7 @@ from tests.support.audit.log_contract import AuditLogContract
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 async def audit_log(mongodb_uri: str, mongo_database_name: str) -> AsyncIterator[MongoAuditLog]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)

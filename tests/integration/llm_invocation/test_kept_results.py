@@ -150,12 +150,20 @@ async def test_retention_deletes_only_results_older_than_the_period(
     )
     later = datetime.now(UTC) + timedelta(hours=2)
     keep_an_hour = RetentionJob(
-        "llm_results", kept_results.delete_kept_before, retention=timedelta(hours=3), interval_s=3600, clock=lambda: later
+        "llm_results",
+        kept_results.delete_kept_before,
+        retention=timedelta(hours=3),
+        interval_s=3600,
+        clock=lambda: later,
     )
     assert await keep_an_hour.run_once() == 0
     assert await kept_results.get(old.invocation_id) is not None
     keep_a_minute = RetentionJob(
-        "llm_results", kept_results.delete_kept_before, retention=timedelta(minutes=1), interval_s=3600, clock=lambda: later
+        "llm_results",
+        kept_results.delete_kept_before,
+        retention=timedelta(minutes=1),
+        interval_s=3600,
+        clock=lambda: later,
     )
     assert await keep_a_minute.run_once() == 1
     assert await kept_results.get(old.invocation_id) is None

@@ -92,4 +92,3 @@ async def _end_offset(bootstrap: str, topic: str) -> int:
     finally:
         await consumer.stop()
     return int(ends[partition])
-

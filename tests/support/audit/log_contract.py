@@ -28,9 +28,7 @@ class AuditLogContract:
 
         assert again == StoredEntry(first, published=False)
 
-    async def test_a_published_entry_is_recorded_again_as_published(
-        self, log: EntryStore
-    ) -> None:
+    async def test_a_published_entry_is_recorded_again_as_published(self, log: EntryStore) -> None:
         first = entry("contract-3")
         await log.record(first)
 

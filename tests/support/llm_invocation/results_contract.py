@@ -1,4 +1,4 @@
-"""What every store of kept LLM results must do, as tests: subclassed once per implementation.
+"""What every store of kept LLM results (claims, then results) must do, as tests: subclassed once per implementation.
 
 `TestMemoryResults` (tests/unit) runs it against the fake the handler tests use,
 `TestMongoKeptResults` (tests/integration) against `KeptResults` on the Mongo-compatible server
@@ -8,6 +8,7 @@
 from contracts.base import derive_id
 from contracts.llm import LLMCompleted, LLMFailed
 from services.llm_invocation.handler import ResultKeeper
+from services.llm_invocation.result_store import Holder
 from tests.support.llm_invocation.requests import llm_request
 
 
@@ -82,3 +83,50 @@ class KeptResultsContract:
 
         assert await results.get(one.invocation_id) == one
         assert await results.get(other.invocation_id) == other
+
+    async def test_one_owner_claims_an_invocation_and_a_renewal_moves_its_beat(
+        self, results: ResultKeeper
+    ) -> None:
+        invocation = completed("turn-claim-1").invocation_id
+
+        assert await results.claim(invocation, "s", "A") == Holder("A")
+        assert await results.claim(invocation, "s", "B") == Holder("A")
+        assert await results.renew(invocation, "A")
+        assert not await results.renew(invocation, "B")
+        assert await results.read_claim(invocation) == Holder("A", 1)
+        assert await results.get(invocation) is None  # a claim is not a result
+
+    async def test_a_claim_is_taken_over_only_as_it_was_seen(self, results: ResultKeeper) -> None:
+        invocation = completed("turn-claim-2").invocation_id
+        await results.claim(invocation, "s", "A")
+        await results.renew(invocation, "A")
+
+        assert not await results.take_over(invocation, "B", Holder("A", 0))  # renewed since
+        assert await results.take_over(invocation, "B", Holder("A", 1))
+        assert not await results.renew(invocation, "A")  # A lost it
+        assert await results.read_claim(invocation) == Holder("B")
+
+    async def test_a_released_claim_goes_to_the_next_owner_at_once(
+        self, results: ResultKeeper
+    ) -> None:
+        invocation = completed("turn-claim-3").invocation_id
+        await results.claim(invocation, "s", "A")
+        await results.release(invocation, "B")  # not B's to release
+
+        assert await results.read_claim(invocation) == Holder("A")
+        await results.release(invocation, "A")
+        assert await results.read_claim(invocation) is None
+        assert await results.claim(invocation, "s", "B") == Holder("B")
+
+    async def test_a_kept_result_ends_the_claim_whoever_holds_it(
+        self, results: ResultKeeper
+    ) -> None:
+        result = completed("turn-claim-4", "from A, which lost its lease")
+        await results.claim(result.invocation_id, "s", "A")
+        await results.take_over(result.invocation_id, "B", Holder("A"))
+
+        assert await results.keep(result) == result  # a finished call is kept all the same
+        assert await results.read_claim(result.invocation_id) == result
+        assert await results.claim(result.invocation_id, "s", "C") == result
+        assert not await results.renew(result.invocation_id, "B")
+        assert not await results.take_over(result.invocation_id, "C", Holder("B"))

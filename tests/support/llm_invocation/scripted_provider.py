@@ -10,7 +10,8 @@ from services.llm_invocation.stream_events import StreamEvent, StreamFinished, T
 HANG = "hang"
 """In a script: wait forever at this point (until cancelled)."""
 
-Step = StreamEvent | Exception | str
+Step = StreamEvent | Exception | str | asyncio.Event
+"""An Event in a script: wait until it is set (a call that takes as long as the test says)."""
 Attempt = Sequence[Step] | Exception
 
 
@@ -47,6 +48,9 @@ class ScriptedProvider:
             for step in attempt:
                 if isinstance(step, Exception):
                     raise step
+                if isinstance(step, asyncio.Event):
+                    await step.wait()
+                    continue
                 if step == HANG:
                     await asyncio.Event().wait()
                     continue

@@ -65,15 +65,44 @@ async def test_long_text_is_split_within_the_contract_limit() -> None:
     assert [len(d.delta) for d in broker.sent] == [MAX_DELTA_LENGTH, 5]
 
 
-async def test_a_failed_publish_surfaces_on_the_next_push_or_at_flush() -> None:
+async def test_a_failed_publish_never_stops_the_stream_and_flush_resends_from_the_failed_delta() -> (
+    None
+):
     broker = Broker()
     broker.fail = OSError("broker down")
-    stream = DeltaStream(llm_request(), broker)
+    request = llm_request()
+    stream = DeltaStream(request, broker, retry_after_s=3600)
     await stream.push("a")
+    await asyncio.sleep(0)  # the first publish fails in the background
+    await stream.push("b")  # never raises: the call goes on, its text is kept
+    await stream.push("c")
     with pytest.raises(OSError, match="broker down"):
         await stream.flush()
-    with pytest.raises(OSError, match="broker down"):
-        await stream.push("b")
+    assert broker.sent == []
+    broker.fail = None
+    await stream.flush()  # retried: the failed delta as it was, then the rest
+    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "a"), (1, "bc")]
+    assert [d.id for d in broker.sent] == [
+        derive_id("delta", request.invocation_id, i) for i in range(2)
+    ]
+    assert stream.published == 2
+
+
+async def test_after_a_failure_a_later_push_tries_again_mid_stream() -> None:
+    broker = Broker()
+    broker.fail = OSError("broker down")
+    stream = DeltaStream(llm_request(), broker, retry_after_s=0.05)
+    await stream.push("a")
+    await asyncio.sleep(0)
+    broker.fail = None
+    await stream.push("b")  # too soon: only queued
+    await asyncio.sleep(0.01)
+    assert broker.sent == []
+    await asyncio.sleep(0.06)
+    await stream.push("c")  # the broker is back: the kept text goes out without waiting
+    await asyncio.sleep(0.01)
+    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "a"), (1, "bc")]
+    await stream.flush()
 
 
 async def test_cancel_stops_publishing() -> None:

@@ -8,12 +8,16 @@ from contracts.agents import AgentType
 from contracts.base import derive_id
 from contracts.codec import DecodeError, encode
 from contracts.envelope import H_CAUSATION_ID, H_CORRELATION_ID
-from contracts.llm import FinishReason, LLMCompleted, LLMFailed, LLMTokenDelta
+from contracts.llm import FinishReason, LLMCompleted, LLMFailed, LLMTokenDelta, Usage
 from services.llm_invocation.abandonment import Abandon
+from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.offline_provider import OfflineProvider
+from services.llm_invocation.result_store import Holder
+from services.llm_invocation.stream_events import StreamFinished, TextDelta
 from services.runtime import Record, RetryableError
+from services.runtime.retry import Backoff
 from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
 from tests.support.llm_invocation.requests import llm_request
 from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider
@@ -28,7 +32,9 @@ def _record(message: object, offset: int = 0, correlation_id: str | None = "corr
     return Record("t.llm-requests", 0, offset, encoded.key, encoded.value, tuple(encoded.headers))
 
 
-def _handler(provider: object) -> tuple[LLMRequestHandler, MemoryResults, RecordingPublisher]:
+def _handler(
+    provider: object, *, lease_s: float = 10.0
+) -> tuple[LLMRequestHandler, MemoryResults, RecordingPublisher]:
     results, publisher = MemoryResults(), RecordingPublisher()
     handler = LLMRequestHandler(
         invoker=Invoker(provider),  # type: ignore[arg-type]
@@ -36,6 +42,8 @@ def _handler(provider: object) -> tuple[LLMRequestHandler, MemoryResults, Record
         publish=publisher,
         stream_topic=STREAM,
         results_topic=RESULTS,
+        claims=InvocationClaims(results, lease_s=lease_s),
+        durable_steps_backoff=Backoff(initial_s=0.001, max_s=0.01),
     )
     return handler, results, publisher
 
@@ -110,13 +118,92 @@ async def test_a_provider_failure_is_kept_and_published_as_llm_failed() -> None:
     assert results.kept[request.invocation_id] == result
 
 
-async def test_a_broker_outage_is_retryable_not_a_dead_letter() -> None:
-    handler, results, publisher = _handler(OfflineProvider())
-    # What ServiceRuntime.publish raises while the broker is unavailable.
-    publisher.fail_with = RetryableError("broker unavailable for t.llm-stream")
-    with pytest.raises(RetryableError):
+async def test_a_mongo_outage_before_the_call_is_retryable_and_pays_nothing() -> None:
+    provider = ScriptedProvider()
+    handler, results, _ = _handler(provider)
+
+    async def mongo_down(*_: object) -> None:
+        raise RetryableError("MongoDB unavailable: scripted outage")
+
+    results.claim = mongo_down  # type: ignore[method-assign,assignment]
+    with pytest.raises(RetryableError):  # the runtime re-runs the record
         await handler(_record(llm_request()))
-    assert results.kept == {}
+    assert provider.calls == 0
+
+
+async def test_a_mongo_outage_when_keeping_retries_the_durable_steps_not_the_call() -> None:
+    provider = ScriptedProvider()
+    handler, results, publisher = _handler(provider)
+    results.fail_keeps = 3  # the first three writes of the result fail
+    request = llm_request()
+    await handler(_record(request))  # returns only once kept and published: no re-run
+    assert provider.calls == 1
+    assert results.calls.count("keep") == 4
+    (result,) = publisher.messages(RESULTS)
+    assert isinstance(result, LLMCompleted)
+    assert results.kept[request.invocation_id] == result
+    assert result.content == "".join(d.delta for d in publisher.messages(STREAM))  # type: ignore[attr-defined]
+
+
+async def test_a_broker_outage_while_streaming_retries_the_durable_steps_not_the_call() -> None:
+    provider = ScriptedProvider()
+    handler, results, publisher = _handler(provider)
+    publisher.fail_next = 4  # deltas and the result fail a few times
+    request = llm_request()
+    await handler(_record(request))
+    assert provider.calls == 1
+    deltas = publisher.messages(STREAM)
+    assert [d.seq for d in deltas] == list(range(len(deltas)))  # type: ignore[attr-defined]
+    (result,) = publisher.messages(RESULTS)
+    assert isinstance(result, LLMCompleted)
+    assert result.content == "".join(d.delta for d in deltas) == "Hello world"  # type: ignore[attr-defined]
+    assert results.kept[request.invocation_id] == result
+    assert publisher.attempts > len(publisher.records)
+
+
+async def test_a_broker_outage_after_keeping_republishes_the_kept_result() -> None:
+    provider = ScriptedProvider([TextDelta("ok"), StreamFinished(FinishReason.STOP, Usage())])
+    handler, results, publisher = _handler(provider)
+    request = llm_request()
+    publisher.fail_topic, publisher.fail_next = RESULTS, 2
+    await handler(_record(request))
+    assert provider.calls == 1
+    assert results.calls.count("keep") == 1  # kept once; only the publish was retried
+    (result,) = publisher.messages(RESULTS)
+    assert results.kept[request.invocation_id] == result
+
+
+async def test_a_request_held_by_another_owner_waits_and_republishes_its_result() -> None:
+    gate = asyncio.Event()
+    provider = ScriptedProvider(
+        [TextDelta("slow "), gate, TextDelta("answer"), StreamFinished(FinishReason.STOP, Usage())]
+    )
+    handler, results, publisher = _handler(provider, lease_s=0.3)
+    request = llm_request()
+    first = asyncio.create_task(handler(_record(request)))  # the old owner, still streaming
+    await asyncio.wait_for(provider.called.wait(), 2)
+    second = asyncio.create_task(handler(_record(request)))  # the new owner after a rebalance
+    await asyncio.sleep(1.0)  # over three leases: the old owner keeps renewing
+    assert not second.done()
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert provider.calls == 1
+    assert results.calls.count("renew") >= 3
+    one, two = publisher.messages(RESULTS)
+    assert one == two
+    assert isinstance(one, LLMCompleted)
+    assert one.content == "slow answer"
+
+
+async def test_a_lapsed_lease_is_taken_over_and_the_call_made_again() -> None:
+    provider = ScriptedProvider()
+    handler, results, publisher = _handler(provider, lease_s=0.3)
+    request = llm_request()
+    results.claims[request.invocation_id] = Holder("crashed-process#1")  # never renewed
+    await asyncio.wait_for(handler(_record(request)), 5)
+    assert provider.calls == 1
+    assert isinstance(publisher.messages(RESULTS)[0], LLMCompleted)
+    assert "take_over" in results.calls
 
 
 async def test_a_malformed_record_is_a_decode_error() -> None:
@@ -154,14 +241,13 @@ async def test_cancelling_the_handler_publishes_and_keeps_nothing() -> None:
         await running
     assert publisher.messages(RESULTS) == []
     assert results.kept == {}
+    assert results.claims == {}  # released: the next owner need not wait for the lease
     assert provider.closed_streams == 1
     assert len(handler.in_flight) == 0
 
 
 async def test_long_text_is_split_into_deltas_within_the_contract_limit() -> None:
     from contracts.limits import MAX_DELTA_LENGTH
-    from contracts.llm import Usage
-    from services.llm_invocation.stream_events import StreamFinished, TextDelta
 
     provider = ScriptedProvider(
         [TextDelta("y" * (MAX_DELTA_LENGTH * 2 + 1)), StreamFinished(FinishReason.STOP, Usage())]

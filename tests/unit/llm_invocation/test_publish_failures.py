@@ -1,6 +1,7 @@
 """llm-invocation's decision on publish failures (docs/llm-invocation.md, "Failures while
 publishing"): it classifies nothing itself. A broker outage, as `ServiceRuntime.publish` raises
-it, retries the record; a record the broker refuses is permanent, never retried forever."""
+it, is retried — after the call by the handler itself, with the completion in hand; a record the
+broker refuses is permanent, never retried forever."""
 
 import pytest
 
@@ -9,6 +10,7 @@ from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.offline_provider import OfflineProvider
 from services.runtime import Record, RetryableError, UnpublishableRecord
+from services.runtime.retry import Backoff
 from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
 from tests.support.llm_invocation.requests import llm_request
 
@@ -22,6 +24,7 @@ def _handler(publisher: RecordingPublisher) -> LLMRequestHandler:
         publish=publisher,
         stream_topic="t.llm-stream",
         results_topic="t.llm-results",
+        durable_steps_backoff=Backoff(initial_s=0.001, max_s=0.01),
     )
 
 
@@ -30,12 +33,14 @@ def _record() -> Record:
     return Record("t.llm-requests", 0, 0, encoded.key, encoded.value, tuple(encoded.headers))
 
 
-async def test_a_broker_outage_while_publishing_retries_the_record() -> None:
+async def test_a_broker_outage_while_publishing_is_retried_until_the_result_is_out() -> None:
     publisher = RecordingPublisher()
-    publisher.fail_with = RetryableError("broker unavailable for t.llm-stream")
+    publisher.fail_next = 3  # RetryableError, as ServiceRuntime.publish raises it
 
-    with pytest.raises(RetryableError):
-        await _handler(publisher)(_record())
+    await _handler(publisher)(_record())  # returns: no re-run of the record (no second call)
+
+    assert len(publisher.messages("t.llm-results")) == 1
+    assert publisher.attempts == len(publisher.records) + 3
 
 
 async def test_a_record_the_broker_refuses_is_not_retried() -> None:

@@ -267,6 +267,20 @@ async def test_revoke_drain_is_bounded() -> None:
     events[7].set()
 
 
+async def test_a_late_handler_of_a_revoked_partition_frees_its_key_when_it_finishes() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, rebalance_drain_timeout_s=0.05)
+    await consumer.dispatch(rec("a", 7, P0))
+    await asyncio.wait_for(consumer.on_partitions_revoked([P0]), 2)  # drain timed out
+    consumer.on_partitions_assigned([P0])  # the partition comes back (scale-in)
+    await consumer.dispatch(rec("a", 7, P0))  # redelivered: queued behind the late handler
+    events[7].set()  # the late handler finishes; its key must not stay busy for ever
+    await eventually(lambda: handler.started.count(7) == 2)  # type: ignore[attr-defined]
+    await eventually(lambda: consumer.in_flight == 0)
+    await consumer.commit()
+    assert fake.committed(P0) == 8
+
+
 async def test_stop_finishes_every_received_record_and_commits_it() -> None:
     events, handler = gate()
     consumer, fake, _ = make(handler)
