@@ -36,6 +36,7 @@ class ProblemCode(StrEnum):
     TURN_IN_FLIGHT = "turn_in_flight"
     INVALID_AGENT = "invalid_agent"
     NOT_CLOSED = "not_closed"
+    NOT_RETRYABLE = "not_retryable"
     BROKER_UNAVAILABLE = "broker_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
@@ -70,6 +71,9 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.TURN_IN_FLIGHT: ProblemKind(409, "A turn is running; send when it ends"),
     ProblemCode.INVALID_AGENT: ProblemKind(422, "That agent cannot take over"),
     ProblemCode.NOT_CLOSED: ProblemKind(409, "The session is not closed"),
+    ProblemCode.NOT_RETRYABLE: ProblemKind(
+        409, "That turn is not the session's last, or it did not fail"
+    ),
     ProblemCode.BROKER_UNAVAILABLE: ProblemKind(503, "The message broker is unavailable"),
     ProblemCode.DATABASE_UNAVAILABLE: ProblemKind(503, "The session store is unavailable"),
     ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE: ProblemKind(

@@ -24,6 +24,7 @@ REJECTION_PROBLEMS: Final[Mapping[RejectionReason, ProblemCode]] = {
     RejectionReason.TURN_IN_FLIGHT: ProblemCode.TURN_IN_FLIGHT,
     RejectionReason.INVALID_AGENT: ProblemCode.INVALID_AGENT,
     RejectionReason.NOT_CLOSED: ProblemCode.NOT_CLOSED,
+    RejectionReason.NOT_RETRYABLE: ProblemCode.NOT_RETRYABLE,
 }
 
 
