@@ -36,6 +36,8 @@ class ProblemCode(StrEnum):
     TURN_IN_FLIGHT = "turn_in_flight"
     INVALID_AGENT = "invalid_agent"
     NOT_CLOSED = "not_closed"
+    TENANT_NOT_ALLOWED = "tenant_not_allowed"
+    SIGNATURE_INVALID = "signature_invalid"
     NOT_RETRYABLE = "not_retryable"
     BROKER_UNAVAILABLE = "broker_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
@@ -51,6 +53,10 @@ class ProblemKind:
 
 KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.UNAUTHORIZED: ProblemKind(401, "Missing or invalid credentials"),
+    # The gateway's own publisher binding (docs/security.md) refused the command: a deployment
+    # that does not let this gateway act for the caller's tenant, not a client error to retry.
+    ProblemCode.TENANT_NOT_ALLOWED: ProblemKind(403, "This gateway may not act for your tenant"),
+    ProblemCode.SIGNATURE_INVALID: ProblemKind(403, "The gateway's command signature was refused"),
     ProblemCode.SESSION_NOT_FOUND: ProblemKind(404, "No such session"),
     ProblemCode.NOT_FOUND: ProblemKind(404, "No such resource"),
     ProblemCode.METHOD_NOT_ALLOWED: ProblemKind(405, "Method not allowed"),

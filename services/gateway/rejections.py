@@ -24,6 +24,8 @@ REJECTION_PROBLEMS: Final[Mapping[RejectionReason, ProblemCode]] = {
     RejectionReason.TURN_IN_FLIGHT: ProblemCode.TURN_IN_FLIGHT,
     RejectionReason.INVALID_AGENT: ProblemCode.INVALID_AGENT,
     RejectionReason.NOT_CLOSED: ProblemCode.NOT_CLOSED,
+    RejectionReason.TENANT_NOT_ALLOWED: ProblemCode.TENANT_NOT_ALLOWED,
+    RejectionReason.SIGNATURE_INVALID: ProblemCode.SIGNATURE_INVALID,
     RejectionReason.NOT_RETRYABLE: ProblemCode.NOT_RETRYABLE,
 }
 
