@@ -112,7 +112,7 @@ def start_worker(bootstrap: str, journal: Path, group: str, log: Path) -> "subpr
 
 
 async def test_a_12_s_outage_logs_one_line_per_state_change(
-    broker: DedicatedBroker, tmp_path: Path, unique_suffix: str
+    broker: DedicatedBroker, tmp_path: Path, unique_suffix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = Journal(tmp_path / "journal")
     log = tmp_path / "worker.log"
@@ -150,10 +150,11 @@ async def test_a_12_s_outage_logs_one_line_per_state_change(
     (recovered,) = [line for line in during if line.get("broker_state") == "reachable"]
     suppressed = int(recovered["message"].split("(")[1].split()[0])
     summaries = [line for line in loud if line["message"].startswith("broker unreachable for")]
-    print(
-        f"\nbroker down ~{recovered['unreachable_s']} s: {suppressed} connection errors from "
-        f"aiokafka, {len(loud)} WARNING/ERROR lines logged, then: {recovered['message']}"
-    )
+    with capsys.disabled():  # `make chaos` shows the figure
+        print(
+            f"\nbroker down ~{recovered['unreachable_s']} s: {suppressed} connection errors from "
+            f"aiokafka, {len(loud)} WARNING/ERROR lines logged, then: {recovered['message']}"
+        )
     # The first connection error as it happened, then summaries only, then the recovery.
     (first,) = [line for line in loud if line in outages_started(log)]
     assert first["logger"].startswith("aiokafka"), first
