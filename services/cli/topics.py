@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.topics import TopicCatalogue
+from services.admin.topic_configs import ConfigChangeFailed
 from services.admin.topics import TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.kafka_clients import consumer, partitions_of
@@ -14,12 +15,15 @@ from services.cli.settings import CliSettings
 
 async def create_topics(settings: CliSettings, partitions: int | None, console: Console) -> None:
     catalogue = TopicCatalogue(
-        prefix=settings.topic_prefix, partitions=partitions or settings.catalogue.partitions
+        prefix=settings.topic_prefix,
+        partitions=partitions or settings.catalogue.partitions,
+        replication_factor=settings.topic_replication_factor,
+        min_insync_replicas=settings.topic_min_insync_replicas,
     )
     with console.status(f"creating topics on {settings.kafka_bootstrap_servers}…"):
         try:
             report = await ensure_topics(settings.kafka_bootstrap_servers, catalogue.specs())
-        except TopicMismatch as exc:
+        except (TopicMismatch, ConfigChangeFailed) as exc:
             raise CliError(str(exc)) from None
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None

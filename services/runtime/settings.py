@@ -35,6 +35,13 @@ class RuntimeSettings(BaseSettings):
     dead_letter_topic: str | None = Field(
         None, description="Full name; default: topic_prefix + 'dead-letters'."
     )
+    # Durability of the topics `python -m services.admin.topics` creates (3 / 2 in production).
+    topic_replication_factor: PositiveInt = Field(
+        1, description="Replicas per partition of every topic; 1 = single local broker."
+    )
+    topic_min_insync_replicas: PositiveInt = Field(
+        1, description="min.insync.replicas: replicas that must have a record before acks=all."
+    )
 
     # Consumer
     max_in_flight: PositiveInt = Field(
@@ -93,4 +100,10 @@ class RuntimeSettings(BaseSettings):
             raise ValueError("backpressure_block_s must be under half of max_poll_interval_ms")
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+    @model_validator(mode="after")
+    def _check_topic_durability(self) -> Self:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("topic_min_insync_replicas must be <= topic_replication_factor")
         return self
