@@ -12,6 +12,7 @@ from services.cli.errors import BrokerUnreachable
 from services.runtime.settings import RuntimeSettings
 
 _CONNECT_TIMEOUT_MS = 10_000
+_CLIENT = "cli"
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
 
@@ -20,6 +21,7 @@ Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
 async def producer(settings: RuntimeSettings) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
@@ -33,6 +35,7 @@ async def consumer(settings: RuntimeSettings, **options: object) -> AsyncIterato
     """A group-less consumer; the caller assigns partitions and seeks."""
     client = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=_CONNECT_TIMEOUT_MS,

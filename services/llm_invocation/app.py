@@ -70,6 +70,7 @@ def build(
             settings.kafka_bootstrap_servers,
             settings.topic(TopicName.SESSION_EVENTS.value),
             handler.in_flight,
+            client_id=settings.client_id("llm-invocation.session-watch"),
         )
         if settings.llm_watch_session_events
         else None

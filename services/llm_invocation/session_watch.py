@@ -24,8 +24,16 @@ log = logging.getLogger(__name__)
 
 
 class SessionEventsWatcher:
-    def __init__(self, bootstrap_servers: str, topic: str, in_flight: InFlightInvocations) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        in_flight: InFlightInvocations,
+        *,
+        client_id: str = "llm-invocation.session-watch",
+    ) -> None:
         self._bootstrap = bootstrap_servers
+        self._client_id = client_id
         self._topic = topic
         self._in_flight = in_flight
         self._consumer: AIOKafkaConsumer | None = None
@@ -36,6 +44,7 @@ class SessionEventsWatcher:
         self._consumer = AIOKafkaConsumer(
             self._topic,
             bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

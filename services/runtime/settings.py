@@ -4,12 +4,22 @@ One env prefix (`AGENT_RUNTIME_`) and `.env` support. Values are validated when 
 object is built, so a bad deployment fails at start with a message naming the variable.
 """
 
-from typing import Literal, Self
+from collections.abc import Callable
+from typing import Any, Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "AGENT_RUNTIME_"
+
+
+def prefixed_name(service: str) -> Callable[[dict[str, Any]], str]:
+    """Default of a consumer group setting: the topic prefix + the service's name.
+
+    Two deployments sharing a cluster (e.g. `staging.` and `prod.` prefixes) then never join
+    each other's groups, and KEDA's triggers can name the group from the same prefix.
+    """
+    return lambda settings: f"{settings['topic_prefix']}{service}"
 
 
 class RuntimeSettings(BaseSettings):
@@ -83,6 +93,10 @@ class RuntimeSettings(BaseSettings):
     console_telemetry: bool = Field(False, description="Print spans to stdout (local runs).")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def client_id(self, service: str) -> str:
+        """Kafka `client.id` of a service's clients: names it in broker logs, metrics, quotas."""
+        return f"{self.topic_prefix}{service}"
 
     def topic(self, name: str) -> str:
         """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
