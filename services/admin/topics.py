@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from pydantic import ValidationError
 
 from services.admin.topic_configs import ConfigChangeFailed, set_topic_configs, topic_configs
 from services.runtime.settings import RuntimeSettings
@@ -227,7 +228,11 @@ def _catalogue_specs(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = RuntimeSettings()
+    try:
+        settings = RuntimeSettings()
+    except ValidationError as invalid:
+        print(f"topics: invalid settings: {invalid}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
     parser.add_argument(
         "--bootstrap-servers",

@@ -123,7 +123,10 @@ func templateOf(kind string, document []byte) (*podTemplate, error) {
 	return nil, nil
 }
 
-func decode[T any, P interface{ *T; metav1.Object }](document []byte, template func(P) *corev1.PodTemplateSpec, kind string) (*podTemplate, error) {
+func decode[T any, P interface {
+	*T
+	metav1.Object
+}](document []byte, template func(P) *corev1.PodTemplateSpec, kind string) (*podTemplate, error) {
 	object := P(new(T))
 	if err := yaml.UnmarshalStrict(document, object); err != nil {
 		return nil, err
