@@ -17,7 +17,8 @@ KUBERNETES_VERSION=${KUBERNETES_VERSION:-1.33}
 KUSTOMIZE_VERSION=v5.7.1
 mkdir -p "$CACHE/bin" "$CACHE/rendered"
 CACHE=$(cd "$CACHE" && pwd)
-export GOTOOLCHAIN=local GOPATH="$CACHE/go" GOCACHE="$CACHE/go-build" GOBIN="$CACHE/bin"
+# -modcacherw: the module cache stays deletable (rm -rf .cache/deploy-check).
+export GOTOOLCHAIN=local GOPATH="$CACHE/go" GOCACHE="$CACHE/go-build" GOBIN="$CACHE/bin" GOFLAGS=-modcacherw
 
 # --- tools ---------------------------------------------------------------------------------
 venv="$CACHE/venv"
