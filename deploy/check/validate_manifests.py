@@ -7,7 +7,9 @@
 - KEDA kinds: the schemas in deploy/check/schemas/, written from KEDA's CRDs.
 - Any other kind fails: nothing is applied unchecked.
 - Rules of this project that no schema expresses: no `replicas` on a Deployment that KEDA or an
-  HPA scales (every apply would reset the count); every container has a read-only root
+  HPA scales (every apply would reset the count); a kafka trigger's `lagThreshold` equals its
+  Deployment's AGENT_RUNTIME_MAX_IN_FLIGHT (in-flight records count as lag) and every
+  `…FromEnv` it names is in that Deployment's env or ConfigMap; every container has a read-only root
   filesystem and a startupProbe (Deployments); every Deployment has a PodDisruptionBudget; with
   `--no-secrets`, no Secret in the bundle (production: the platform owns them, an apply must
   never overwrite one).
@@ -72,8 +74,48 @@ def _pod_spec(resource: Resource) -> Resource:
     return spec
 
 
-def rule_errors(resources: list[Resource], *, no_secrets: bool) -> list[str]:
+def _environment(resources: list[Resource], deployment: Resource) -> dict[str, str]:
+    """What KEDA resolves from the first container: its ConfigMaps' data, then its env (the
+    Secrets' keys are unknown here, so a `…FromEnv` must not point into one)."""
+    container = _pod_spec(deployment)["containers"][0]
+    config_maps = {
+        r["metadata"]["name"]: r.get("data", {}) for r in resources if r["kind"] == "ConfigMap"
+    }
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environment.update(config_maps.get(source["configMapRef"]["name"], {}))
+    environment.update({e["name"]: e.get("value", "") for e in container.get("env", [])})
+    return environment
+
+
+def trigger_errors(resources: list[Resource]) -> list[str]:
     errors: list[str] = []
+    deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
+    for scaled in (r for r in resources if r["kind"] == "ScaledObject"):
+        target = deployments.get(scaled["spec"]["scaleTargetRef"]["name"])
+        if target is None:
+            errors.append(f"{_name(scaled)}: scales a Deployment that is not in the bundle")
+            continue
+        environment = _environment(resources, target)
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] != "kafka":
+                continue
+            metadata = trigger["metadata"]
+            for key, value in metadata.items():
+                if key.endswith("FromEnv") and value not in environment:
+                    errors.append(f"{_name(scaled)}: {key} {value} is not in {_name(target)}'s env")
+            in_flight = environment.get("AGENT_RUNTIME_MAX_IN_FLIGHT")
+            if metadata.get("lagThreshold") != in_flight:
+                errors.append(
+                    f"{_name(scaled)}: lagThreshold {metadata.get('lagThreshold')} is not "
+                    f"{_name(target)}'s AGENT_RUNTIME_MAX_IN_FLIGHT ({in_flight})"
+                )
+    return errors
+
+
+def rule_errors(resources: list[Resource], *, no_secrets: bool) -> list[str]:
+    errors: list[str] = trigger_errors(resources)
     scaled = {
         r["spec"]["scaleTargetRef"]["name"]
         for r in resources
