@@ -34,6 +34,7 @@ from services.runtime.settings import RuntimeSettings
 
 _REQUEST_TIMEOUT_MS = 30_000
 _METADATA_WAIT_S = 30.0
+_CLIENT_ID = "agent-runtime.topics"
 
 
 class TopicSpecLike(Protocol):
@@ -93,11 +94,13 @@ class ProvisioningReport:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Sequence[TopicSpecLike]
+    bootstrap_servers: str, topics: Sequence[TopicSpecLike], *, client_id: str = _CLIENT_ID
 ) -> ProvisioningReport:
     """Make every topic exist with its partition count and configs; safe to run any number of times."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
     )
     await admin.start()
     try:
@@ -245,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
     specs = _catalogue_specs(settings, args.prefix, args.partitions)
     try:
-        report = asyncio.run(ensure_topics(bootstrap, specs))
+        report = asyncio.run(
+            ensure_topics(bootstrap, specs, client_id=settings.client_id("topics"))
+        )
     except (TopicMismatch, ConfigChangeFailed) as refused:
         print(f"topics: {refused}", file=sys.stderr)
         return 1

@@ -62,7 +62,9 @@ async def _started(client: Client, settings: RuntimeSettings) -> AsyncIterator[C
 async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     """The topic's partition numbers from the broker's metadata; [] when it does not exist."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=_CONNECT_TIMEOUT_MS
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
+        request_timeout_ms=_CONNECT_TIMEOUT_MS,
     )
     try:
         await admin.start()

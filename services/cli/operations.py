@@ -31,7 +31,9 @@ class PartitionLag:
 
 
 async def _admin(settings: CliSettings) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=settings.client_id("cli")
+    )
     try:
         await admin.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:

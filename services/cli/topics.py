@@ -22,7 +22,11 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
     )
     with console.status(f"creating topics on {settings.kafka_bootstrap_servers}…"):
         try:
-            report = await ensure_topics(settings.kafka_bootstrap_servers, catalogue.specs())
+            report = await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                catalogue.specs(),
+                client_id=settings.client_id("cli"),
+            )
         except (TopicMismatch, ConfigChangeFailed) as exc:
             raise CliError(str(exc)) from None
         except (KafkaConnectionError, KafkaError, OSError) as exc:
