@@ -85,6 +85,9 @@ class ProvisioningReport:
     already_present: tuple[str, ...]
     configs_updated: tuple[str, ...]
     config_changes: tuple[ConfigChange, ...] = ()
+    # Existing topics with fewer replicas than specified: raising it is a partition
+    # reassignment (kafka-reassign-partitions.sh), an operator's job, so it is only reported.
+    under_replicated: tuple[str, ...] = ()
 
     def summary(self) -> str:
         return (
@@ -116,6 +119,7 @@ async def ensure_topics(
             already_present=tuple(t.name for t in present),
             configs_updated=tuple(dict.fromkeys(c.topic for c in changes)),
             config_changes=tuple(changes),
+            under_replicated=tuple(await _under_replicated(admin, present)),
         )
     finally:
         await admin.close()
@@ -192,6 +196,24 @@ def _check_partitions(topics: Sequence[TopicSpecLike], actual: Mapping[str, int]
             )
 
 
+async def _under_replicated(
+    admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]
+) -> list[str]:
+    if not topics:
+        return []
+    wanted = {t.name: t.replication_factor for t in topics}
+    described = await admin.describe_topics(list(wanted))
+    short = []
+    for topic in described:
+        replicas = min((len(p["replicas"]) for p in topic.get("partitions") or []), default=0)
+        if replicas < wanted[topic["topic"]]:
+            short.append(
+                f"{topic['topic']} has replication factor {replicas}, "
+                f"the settings say {wanted[topic['topic']]}: reassign its partitions"
+            )
+    return short
+
+
 async def _align_configs(
     admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]
 ) -> list[ConfigChange]:
@@ -259,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  created {name}")
     for change in report.config_changes:
         print(f"  changed {change}")
+    for shortfall in report.under_replicated:
+        print(f"  warning: {shortfall}")
     return 0
 
 

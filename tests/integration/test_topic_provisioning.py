@@ -155,6 +155,21 @@ async def test_only_the_drifted_key_changes_and_an_operators_key_is_kept(
     assert {"max.message.bytes", "min.insync.replicas"} <= overrides
 
 
+async def test_an_existing_topic_below_the_replication_factor_is_reported_not_changed(
+    kafka_bootstrap_servers: str, topic_names: list[str]
+) -> None:
+    name = topic_names[0]
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, 2, replication_factor=1)])
+
+    report = await ensure_topics(
+        kafka_bootstrap_servers, [TopicSpec(name, 2, replication_factor=3)]
+    )
+
+    assert report.under_replicated == (
+        f"{name} has replication factor 1, the settings say 3: reassign its partitions",
+    )
+
+
 async def test_catalogue_topics_are_durable_by_settings(
     kafka_bootstrap_servers: str, unique_suffix: str
 ) -> None:
