@@ -25,24 +25,30 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-lock: ## re-pin constraints.txt from pyproject.toml (then commit it)
+# Existing pins are kept (uv prefers the versions already in its output file); only what
+# pyproject.toml added or no longer allows is resolved anew. `make lock UPGRADE=1` re-pins all.
+lock: ## re-pin constraints.txt from pyproject.toml, keeping existing pins (then commit it)
 	@test -x $(VENV)/bin/uv || $(MAKE) install
+	cp constraints.txt constraints.txt.new
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header \
+	  --no-annotate --quiet $(if $(UPGRADE),--upgrade) --output-file constraints.txt.new
 	{ echo "# Pinned versions of every dependency (runtime + dev), used as pip/uv constraints by 'make install'."; \
 	  echo "# Regenerate after changing pyproject.toml: make lock"; \
-	  $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --no-annotate --quiet; \
-	} > constraints.txt.new && mv constraints.txt.new constraints.txt
+	  grep -v '^#' constraints.txt.new; \
+	} > constraints.txt && rm constraints.txt.new
 
 # --- Quality ----------------------------------------------------------------------------------
-lint: install ## ruff + mypy --strict
-	$(VENV)/bin/ruff check services contracts tests deploy/local
-	$(VENV)/bin/mypy services contracts tests deploy/local
+lint: install ## ruff + mypy --strict + the import rule between services (pyproject.toml)
+	$(VENV)/bin/ruff check services contracts tests deploy/local benchmarks
+	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
+	$(VENV)/bin/lint-imports
 
 deploy-check: ## validate deploy/: Kubernetes + KEDA schemas, Pod Security restricted, compose, hadolint
 	bash deploy/check/run.sh
 
 format: install ## apply ruff's formatter and import sorting
-	$(VENV)/bin/ruff check --fix services contracts tests deploy/local
-	$(VENV)/bin/ruff format services contracts tests deploy/local
+	$(VENV)/bin/ruff check --fix services contracts tests deploy/local benchmarks
+	$(VENV)/bin/ruff format services contracts tests deploy/local benchmarks
 
 # --- Tests ------------------------------------------------------------------------------------
 # Integration tests get Kafka and Mongo from the environment, testcontainers, or the local infra
@@ -101,4 +107,4 @@ demo: up ## a scripted conversation through the running pipeline; exits 0 on suc
 	$(VENV)/bin/agent-runtime demo
 
 clean: ## remove caches of the Python tools (not .venv, not downloads)
-	rm -rf .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

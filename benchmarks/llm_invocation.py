@@ -4,7 +4,7 @@
         [--per-session 3] [--mode invoker service both] [--bootstrap 127.0.0.1:9092]
         [--mongodb-uri mongodb://127.0.0.1:27017/?directConnection=true]
 
-The local OpenAI-protocol server (tests/fakes/openai_server.py) runs in a process of its own
+The local OpenAI-protocol server (tests/support/openai_server.py) runs in a process of its own
 and answers every call after `--latency-s` with a short streamed answer. Each session makes
 `--per-session` invocations one after another (a session never has two in flight), so the
 ideal is `sessions / latency` invocations per second.
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextlib.contextmanager
 def provider_server(latency_s: float) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--latency-s", str(latency_s)],
+        [sys.executable, "-m", "tests.support.openai_server", "--latency-s", str(latency_s)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -132,6 +132,8 @@ class RejectionReason(StrEnum):
     SESSION_EXISTS = "session_exists"
     SESSION_CLOSED = "session_closed"
     SESSION_EXPIRED = "session_expired"
+    # Retired: a foreign tenant now gets `unknown_session`, as if the session did not exist.
+    # Kept so that records already on the topics still decode.
     TENANT_MISMATCH = "tenant_mismatch"
     DUPLICATE_ID = "duplicate_id"
     SWITCH_LIMIT_REACHED = "switch_limit_reached"
@@ -139,6 +141,10 @@ class RejectionReason(StrEnum):
     TURN_IN_FLIGHT = "turn_in_flight"
     INVALID_AGENT = "invalid_agent"
     NOT_CLOSED = "not_closed"
+    # The command's publisher (`source`) may not act for its tenant (docs/security.md).
+    TENANT_NOT_ALLOWED = "tenant_not_allowed"
+    # The `signature` header does not prove the `source` the command claims.
+    SIGNATURE_INVALID = "signature_invalid"
 
 
 class CommandRejected(SessionEvent):

@@ -5,7 +5,7 @@ topic holds the same sessions (co-partitioning): session-commands owns partition
 `commands` and `turns` together, with range assignment.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -81,7 +81,13 @@ DEFINITIONS: Final[Mapping[TopicName, TopicDefinition]] = {
             "Facts from the single writer of session state, incl. CommandRejected.",
             7 * _DAY_MS,
             producers=(Service.SESSION_COMMANDS,),
-            consumers=(Service.AGENT_ORCHESTRATION, Service.AUDIT, Service.CLIENTS),
+            # llm-invocation: to abandon calls of turns that ended (session_watch.py).
+            consumers=(
+                Service.AGENT_ORCHESTRATION,
+                Service.LLM_INVOCATION,
+                Service.AUDIT,
+                Service.CLIENTS,
+            ),
         ),
         TopicDefinition(
             TopicName.LLM_REQUESTS,
@@ -133,10 +139,17 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
+class UnexpectedTopic(ValueError):
+    """A record from a topic its consumer does not read: a deployment error (dead-lettered)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicCatalogue:
     """The concrete topic names and settings for one deployment (prefix, partitions, durability).
 
+    The one way to spell a topic's full name: services get theirs from
+    `RuntimeSettings.topics`, the CLI, the admin tool and the tests from the same object.
+    `dead_letter_topic` renames the dead-letters topic (a deployment may share one).
     Replication factor and `min.insync.replicas` default to 1 for a single local broker; a
     production cluster uses 3 and 2, so an `acks=all` publish survives the loss of one broker.
     """
@@ -145,17 +158,34 @@ class TopicCatalogue:
     partitions: int = DEFAULT_PARTITIONS
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    dead_letter_topic: str | None = None
 
     def name(self, topic: TopicName) -> str:
+        if topic is TopicName.DEAD_LETTERS and self.dead_letter_topic is not None:
+            return self.dead_letter_topic
         return f"{self.prefix}{topic.value}"
 
+    def names(self, topics: Collection[TopicName]) -> tuple[str, ...]:
+        return tuple(self.name(topic) for topic in topics)
+
     def topic_of(self, full_name: str) -> TopicName | None:
+        if self.dead_letter_topic is not None and full_name == self.dead_letter_topic:
+            return TopicName.DEAD_LETTERS
         if not full_name.startswith(self.prefix):
             return None
         try:
-            return TopicName(full_name[len(self.prefix) :])
+            topic = TopicName(full_name[len(self.prefix) :])
         except ValueError:
             return None
+        return topic if self.name(topic) == full_name else None
+
+    def input_topic(self, full_name: str, inputs: Collection[TopicName]) -> TopicName:
+        """The catalogue name of a record's topic, which must be one of the reader's `inputs`."""
+        topic = self.topic_of(full_name)
+        if topic is None or topic not in inputs:
+            expected = ", ".join(self.names(inputs))
+            raise UnexpectedTopic(f"{full_name!r} is not read here (reads {expected})")
+        return topic
 
     def spec(self, topic: TopicName) -> TopicSpec:
         definition = DEFINITIONS[topic]

@@ -28,11 +28,13 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.admin.topics import TopicSpec, delete_topics, ensure_topics
+from tests.secured_kafka import SecuredKafka, dedicated_secured_kafka, local_secured_kafka
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA_SCRIPT = REPO_ROOT / "deploy" / "local" / "infra.py"
 CATEGORY_MARKERS = ("unit", "integration", "e2e", "chaos")
 KAFKA_FIXTURE = "kafka_bootstrap_servers"
+SECURED_KAFKA_FIXTURE = "secured_kafka"
 MONGO_FIXTURE = "mongodb_uri"
 
 
@@ -51,7 +53,9 @@ class HarnessRecord:
     """What the closing summary reports; filled by fixtures and the report hook."""
 
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    ran_against: dict[str, int] = field(default_factory=lambda: {"kafka": 0, "mongo": 0})
+    ran_against: dict[str, int] = field(
+        default_factory=lambda: {"kafka": 0, "kafka-sasl": 0, "mongo": 0}
+    )
     integration_ran: int = 0
 
 
@@ -85,6 +89,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             _record.integration_ran += 1
         if KAFKA_FIXTURE in fixtures:
             _record.ran_against["kafka"] += 1
+        if SECURED_KAFKA_FIXTURE in fixtures:
+            _record.ran_against["kafka-sasl"] += 1
         if MONGO_FIXTURE in fixtures:
             _record.ran_against["mongo"] += 1
     return report
@@ -98,8 +104,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write(f"{_record.integration_ran} integration/e2e tests ran")
     for name, label in (
         ("kafka", "the real Kafka broker"),
+        ("kafka-sasl", "a SASL_SSL listener with ACLs"),
         ("mongo", "the Mongo-compatible server"),
     ):
+        if name == "kafka-sasl" and not _record.ran_against[name]:
+            continue
         endpoint = _record.endpoints.get(name)
         where = f" at {endpoint.address} ({endpoint.source})" if endpoint else ""
         write(f"{_record.ran_against[name]} tests ran against {label}{where}")
@@ -213,6 +222,25 @@ def _provisioned(endpoint: Endpoint) -> Iterator[str]:
         pytest.fail(f"topic provisioning failed against {endpoint.address}", pytrace=False)
     _record.endpoints["kafka"] = endpoint
     yield endpoint.address
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecuredKafka]:
+    """A SASL_SSL listener (generated CA, SCRAM users, ACLs enforced): tests/secured_kafka.py."""
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and _source_preference() == "local":
+        request.getfixturevalue(KAFKA_FIXTURE)  # the session's local broker has the listener
+    with ThreadPoolExecutor(max_workers=1) as thread:  # its own event loop, as above
+        local = thread.submit(local_secured_kafka).result()
+    if local is not None:
+        _record.endpoints["kafka-sasl"] = Endpoint(local.bootstrap_servers, "deploy/local broker")
+        yield local
+        return
+    for dedicated in dedicated_secured_kafka(tmp_path_factory.mktemp("secured-kafka")):
+        where = "a dedicated broker of this session"
+        _record.endpoints["kafka-sasl"] = Endpoint(dedicated.bootstrap_servers, where)
+        yield dedicated
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from docker_compose import compose, compose_up, docker_engine_answers
 from jars import resolve_kafka, resolve_mongo
 from kafka_broker import broker_is_healthy, broker_process, start_broker
+from kafka_security import security_material
 from mongo_server import mongo_is_healthy, mongo_process, start_mongo
 from prerequisites import MissingPrerequisite, require_tools
 from processes import ManagedProcess
@@ -205,6 +206,12 @@ def _print_summary(settings: InfraSettings) -> None:
     print(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}")
     print(f"MONGODB_URI={settings.mongodb_uri}")
     if _recorded_mode(settings) == "local":
+        material = security_material(settings)
+        if material.complete:
+            print(
+                f"SASL_SSL listener: {settings.kafka_sasl_bootstrap_servers} "
+                f"(CA {material.ca_file}, passwords in {material.password_file('admin').parent}/)"
+            )
         print(f"logs: {broker_process(settings).log_file}")
         print(f"      {mongo_process(settings).log_file}")
 

@@ -9,8 +9,18 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from kafka_security import (
+    SecurityMaterial,
+    create_material,
+    sasl_ssl_properties,
+    scram_format_arguments,
+    security_material,
+)
 from processes import ManagedProcess
 from settings import InfraSettings
+
+# The development listener: User:ANONYMOUS, a super user (docs/security.md says why only here).
+DEV_SUPER_USERS = "User:ANONYMOUS;User:admin"
 
 
 def broker_process(settings: InfraSettings) -> ManagedProcess:
@@ -24,8 +34,14 @@ def broker_process(settings: InfraSettings) -> ManagedProcess:
 
 def start_broker(settings: InfraSettings, libs: Path) -> int:
     settings.kafka_dir.mkdir(parents=True, exist_ok=True)
-    config = _write_server_properties(settings)
-    _format_storage_once(settings, libs, config)
+    formatted = (settings.kafka_dir / "data" / "meta.properties").exists()
+    material = security_material(settings) if formatted else create_material(settings)
+    # SCRAM users are made by the storage format: a data dir formatted without them gets no
+    # SASL_SSL listener rather than one nobody can log in to.
+    secured = material if material.complete else None
+    config = _write_server_properties(settings, secured)
+    if not formatted:
+        _format_storage(settings, libs, config, scram_format_arguments(material))
     command = [
         "java",
         f"-Xms{min_heap(settings.kafka_heap)}",
@@ -49,19 +65,31 @@ def min_heap(max_heap: str) -> str:
     return f"{max(number // 2, 1)}{unit}"
 
 
-def _write_server_properties(settings: InfraSettings) -> Path:
+def _write_server_properties(settings: InfraSettings, secured: SecurityMaterial | None) -> Path:
     # Rewritten on every start so that port overrides (KAFKA_PORT...) take effect; the storage
     # format does not depend on listener ports.
     host, port, controller = settings.host, settings.kafka_port, settings.kafka_controller_port
+    listeners = {"PLAINTEXT": f"{host}:{port}"}
+    if secured is not None:
+        listeners["SASL_SSL"] = f"{host}:{settings.kafka_sasl_port}"
+    advertised = ",".join(f"{name}://{address}" for name, address in listeners.items())
     properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{host}:{controller}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "listeners": f"{advertised},CONTROLLER://{host}:{controller}",
+        "advertised.listeners": advertised,
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL"
+        ),
+        # ACLs are enforced for authenticated principals (the SASL_SSL listener); the loopback
+        # PLAINTEXT and controller listeners authenticate nobody, so User:ANONYMOUS is a super
+        # user there - acceptable on a developer's loopback, never in production.
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": DEV_SUPER_USERS,
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(settings.kafka_dir / "data"),
         # One node: every internal topic has a single replica.
         "offsets.topic.replication.factor": "1",
@@ -85,14 +113,16 @@ def _write_server_properties(settings: InfraSettings) -> Path:
         "log.segment.bytes": "67108864",
         "delete.topic.enable": "true",
     }
+    if secured is not None:
+        properties |= sasl_ssl_properties(secured, "SASL_SSL")
     config = settings.kafka_dir / "server.properties"
     config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
     return config
 
 
-def _format_storage_once(settings: InfraSettings, libs: Path, config: Path) -> None:
-    if (settings.kafka_dir / "data" / "meta.properties").exists():
-        return
+def _format_storage(
+    settings: InfraSettings, libs: Path, config: Path, extra_arguments: list[str]
+) -> None:
     cluster_id = _cluster_id(settings)
     result = subprocess.run(
         [
@@ -108,6 +138,7 @@ def _format_storage_once(settings: InfraSettings, libs: Path, config: Path) -> N
             "-c",
             str(config),
             "--ignore-formatted",
+            *extra_arguments,
         ],
         capture_output=True,
         text=True,

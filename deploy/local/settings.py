@@ -24,6 +24,7 @@ class InfraSettings:
     host: str
     kafka_port: int
     kafka_controller_port: int
+    kafka_sasl_port: int  # the SASL_SSL listener (kafka_security.py)
     mongo_port: int
     kafka_version: str
     mongo_java_server_version: str
@@ -34,6 +35,10 @@ class InfraSettings:
     @property
     def kafka_bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_sasl_port}"
 
     @property
     def mongodb_uri(self) -> str:
@@ -73,6 +78,7 @@ def load_settings() -> InfraSettings:
         host="127.0.0.1",
         kafka_port=_int_env("KAFKA_PORT", 9092),
         kafka_controller_port=_int_env("KAFKA_CONTROLLER_PORT", 9093),
+        kafka_sasl_port=_int_env("KAFKA_SASL_PORT", 9094),
         mongo_port=_int_env("MONGO_PORT", 27017),
         kafka_version=os.environ.get("KAFKA_VERSION", "4.3.1"),
         mongo_java_server_version=os.environ.get("MONGO_JAVA_SERVER_VERSION", "1.47.0"),

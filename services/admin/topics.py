@@ -22,7 +22,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,6 +30,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from pydantic import ValidationError
 
 from services.admin.topic_configs import ConfigChangeFailed, set_topic_configs, topic_configs
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 from services.runtime.settings import RuntimeSettings
 
 _REQUEST_TIMEOUT_MS = 30_000
@@ -97,13 +98,18 @@ class ProvisioningReport:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Sequence[TopicSpecLike], *, client_id: str = _CLIENT_ID
+    bootstrap_servers: str,
+    topics: Sequence[TopicSpecLike],
+    *,
+    security: KafkaSecuritySettings | None = None,
+    client_id: str = _CLIENT_ID,
 ) -> ProvisioningReport:
     """Make every topic exist with its partition count and configs; safe to run any number of times."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **(kafka_client_options(security) if security is not None else {}),
     )
     await admin.start()
     try:
@@ -125,9 +131,16 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
+async def delete_topics(
+    bootstrap_servers: str,
+    names: Sequence[str],
+    *,
+    security: KafkaSecuritySettings | None = None,
+) -> None:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **(kafka_client_options(security) if security is not None else {}),
     )
     await admin.start()
     try:
@@ -238,18 +251,15 @@ async def _align_configs(
 def _catalogue_specs(
     settings: RuntimeSettings, prefix: str | None, partitions: int | None
 ) -> list[TopicSpecLike]:
-    from contracts.topics import TopicCatalogue
+    # The deployment's catalogue, as the services build it (AGENT_RUNTIME_* / .env: prefix,
+    # replication factor, min.insync.replicas), with the command line's overrides.
 
     overrides: dict[str, Any] = {}
     if partitions is not None:
         overrides["partitions"] = partitions
-    catalogue = TopicCatalogue(
-        prefix=settings.topic_prefix if prefix is None else prefix,
-        replication_factor=settings.topic_replication_factor,
-        min_insync_replicas=settings.topic_min_insync_replicas,
-        **overrides,
-    )
-    return list(catalogue.specs())
+    if prefix is not None:
+        overrides["prefix"] = prefix
+    return list(replace(settings.topics, **overrides).specs())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -270,8 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
     specs = _catalogue_specs(settings, args.prefix, args.partitions)
     try:
+        # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
         report = asyncio.run(
-            ensure_topics(bootstrap, specs, client_id=settings.client_id("topics"))
+            ensure_topics(
+                bootstrap, specs, security=settings, client_id=settings.client_id("topics")
+            )
         )
     except (TopicMismatch, ConfigChangeFailed) as refused:
         print(f"topics: {refused}", file=sys.stderr)

@@ -1,6 +1,5 @@
 """`python -m services.agent_orchestration`: run until SIGTERM / SIGINT (drains first)."""
 
-import asyncio
 import sys
 
 from services.agent_orchestration.app import build
@@ -14,7 +13,7 @@ def main() -> None:
         # An operator's mistake, not a crash: say what is wrong, without a traceback.
         print(f"agent-orchestration: {exc}", file=sys.stderr)
         sys.exit(2)
-    asyncio.run(service.runtime.app.run())
+    service.runtime.run()
 
 
 if __name__ == "__main__":

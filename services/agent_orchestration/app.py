@@ -1,5 +1,5 @@
-"""Wiring of agent-orchestration: `faststream run services.agent_orchestration.app:app` or
-`python -m services.agent_orchestration`.
+"""Wiring of agent-orchestration: `python -m services.agent_orchestration` or
+`faststream run --factory services.agent_orchestration.app:create_app`.
 
     session-events ─┐                                   ┌─▶ llm-requests (LLMRequested)
                     ├─▶ OrchestrationHandler (decide) ──┤
@@ -13,12 +13,13 @@ before anything is consumed, so a bad catalogue stops the service at start-up.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
-from contracts.topics import Service
+from faststream import FastStream
+
+from contracts.topics import Service, TopicCatalogue
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.agent_orchestration.catalogue_file import load_catalogue
-from services.agent_orchestration.handler import OrchestrationHandler, OrchestrationTopics
+from services.agent_orchestration.handler import INPUTS, OrchestrationHandler
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.runtime import Record, ServiceRuntime
 
@@ -27,7 +28,7 @@ from services.runtime import Record, ServiceRuntime
 class OrchestrationService:
     settings: OrchestrationSettings
     catalogue: AgentCatalogue
-    topics: OrchestrationTopics
+    topics: TopicCatalogue
     runtime: ServiceRuntime
     handler: OrchestrationHandler
 
@@ -40,7 +41,7 @@ def build(
     runtime = ServiceRuntime(
         Service.AGENT_ORCHESTRATION.value, settings, configure_logs=configure_logs
     )
-    topics = OrchestrationTopics.with_prefix(settings.topic_prefix)
+    topics = settings.topics
     handler = OrchestrationHandler(
         topics=topics,
         catalogue=catalogue,
@@ -48,7 +49,7 @@ def build(
         publish=runtime.publish,
     )
 
-    @runtime.consumer(*topics.inputs, group_id=settings.orchestration_consumer_group)
+    @runtime.consumer(*topics.names(INPUTS), group_id=settings.orchestration_consumer_group)
     async def orchestrate(record: Record) -> None:
         """TurnStarted / AgentSwitched → LLMRequested; LLMCompleted / LLMFailed → turn command."""
         await handler(record)
@@ -56,9 +57,7 @@ def build(
     return OrchestrationService(settings, catalogue, topics, runtime, handler)
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.agent_orchestration.app:app` reads `app`; built on first access
-    # so that importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

@@ -8,27 +8,25 @@ which republishes the same ids (derived from turn id and step), and consumers dr
 
 Ack policy, explicitly:
 - decided and published, or decided that nothing is to be done → done (committed);
-- the broker does not answer (KafkaError) → RetryableError: this session's record is retried
-  with backoff, other sessions keep flowing;
+- the broker does not answer → `ServiceRuntime.publish` raises RetryableError: this session's
+  record is retried with backoff, other sessions keep flowing;
 - the record does not decode, or its message cannot be built or encoded → any other exception:
   the runtime dead-letters it with origin, error and bytes, and the partition moves on.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-
-from aiokafka.errors import KafkaError
+from typing import Final
 
 from contracts.base import Message, utc_now
-from contracts.codec import EncodedRecord, decode, encode
+from contracts.codec import decode, encode
 from contracts.llm import LLMRequested
-from contracts.topics import Service, TopicName
+from contracts.topics import Service, TopicCatalogue, TopicName
 from services.agent_orchestration.catalogue import AgentCatalogue
-from services.agent_orchestration.policy import Decision, Output, Rule, decide
+from services.agent_orchestration.decider import Decision, Output, Rule, decide
 from services.agent_orchestration.prompt import PromptLimits
-from services.runtime.errors import RetryableError
+from services.runtime.publishing import Publish
 from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
@@ -37,44 +35,11 @@ log = logging.getLogger(__name__)
 
 SOURCE = Service.AGENT_ORCHESTRATION.value
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
+INPUTS: Final = (TopicName.SESSION_EVENTS, TopicName.LLM_RESULTS)
 
 
-@dataclass(frozen=True, slots=True)
-class OrchestrationTopics:
-    """Full topic names: the two it reads and the two it writes."""
-
-    session_events: str
-    llm_results: str
-    llm_requests: str
-    turns: str
-
-    @classmethod
-    def with_prefix(cls, prefix: str) -> "OrchestrationTopics":
-        return cls(
-            session_events=f"{prefix}{TopicName.SESSION_EVENTS.value}",
-            llm_results=f"{prefix}{TopicName.LLM_RESULTS.value}",
-            llm_requests=f"{prefix}{TopicName.LLM_REQUESTS.value}",
-            turns=f"{prefix}{TopicName.TURNS.value}",
-        )
-
-    @property
-    def inputs(self) -> tuple[str, str]:
-        return (self.session_events, self.llm_results)
-
-    def input_topic(self, full_name: str) -> TopicName:
-        if full_name == self.session_events:
-            return TopicName.SESSION_EVENTS
-        if full_name == self.llm_results:
-            return TopicName.LLM_RESULTS
-        raise NotAnInputTopic(f"agent-orchestration does not read {full_name!r}")
-
-    def output_topic(self, output: Output) -> str:
-        return self.llm_requests if isinstance(output, LLMRequested) else self.turns
-
-
-class NotAnInputTopic(ValueError):
-    """The consumer was subscribed to a topic orchestration does not read: a deployment error."""
+def output_topic(output: Output) -> TopicName:
+    return TopicName.LLM_REQUESTS if isinstance(output, LLMRequested) else TopicName.TURNS
 
 
 _QUIET_RULES = frozenset({Rule.NOT_FOR_ORCHESTRATION, Rule.USER_SWITCH})
@@ -94,7 +59,7 @@ class OrchestrationHandler:
     def __init__(
         self,
         *,
-        topics: OrchestrationTopics,
+        topics: TopicCatalogue,
         catalogue: AgentCatalogue,
         limits: PromptLimits,
         publish: Publish,
@@ -110,7 +75,7 @@ class OrchestrationHandler:
 
     async def __call__(self, record: Record) -> None:
         """Session facts and LLM results in; LLM requests and turn commands out."""
-        topic = self._topics.input_topic(record.topic)
+        topic = self._topics.input_topic(record.topic, INPUTS)
         decoded = decode(record.value, record.headers, topic=topic)  # DecodeError → dead letter
         message = decoded.message
         bind_log_context(turn_id=getattr(message, "turn_id", None))
@@ -126,11 +91,8 @@ class OrchestrationHandler:
             causation_id=message.id,
             traceparent=self._span_traceparent(),
         )
-        target = self._topics.output_topic(decision.output)
-        try:
-            await self._publish(target, encoded)
-        except KafkaError as exc:
-            raise RetryableError(f"publish to {target}: {exc!r}") from exc
+        target = self._topics.name(output_topic(decision.output))
+        await self._publish(target, encoded)
 
 
 def _log_decision(message: Message, decision: Decision) -> None:

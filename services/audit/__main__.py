@@ -1,12 +1,10 @@
 """`python -m services.audit`: run the audit service until SIGTERM / SIGINT (drains first)."""
 
-import asyncio
-
 from services.audit.app import build
 
 
 def main() -> None:
-    asyncio.run(build().runtime.app.run())
+    build().runtime.run()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Wiring of the audit service: `faststream run services.audit.app:app` or `python -m services.audit`.
+"""Wiring of the audit service: `python -m services.audit` or
+`faststream run --factory services.audit.app:create_app`.
 
     source topics ──▶ AuditHandler (handler.py) ──▶ audit_log (Mongo) ──▶ audit topic
                                                  retention job ──▶ audit_log
@@ -8,29 +9,20 @@ each session's records, commits past finished ones, retries outages and dead-let
 that do not decode (except dead letters themselves: handler.py).
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from faststream import FastStream
 from pymongo import AsyncMongoClient
 
-from contracts.topics import Service, TopicCatalogue, TopicName
+from contracts.topics import Service, TopicName
 from services.audit.audit_log import MongoAuditLog
 from services.audit.audit_topic import AuditTopic
 from services.audit.handler import AUDITED_TOPICS, AuditHandler
-from services.audit.retention import RetentionJob
 from services.audit.settings import AuditSettings
 from services.runtime import Record, ServiceRuntime
-
-
-def audited_topics(settings: AuditSettings) -> dict[str, TopicName]:
-    """Full topic name → catalogue name; the dead-letters topic may be renamed by settings."""
-    catalogue = TopicCatalogue(prefix=settings.topic_prefix)
-    names = {catalogue.name(topic): topic for topic in AUDITED_TOPICS}
-    names.pop(catalogue.name(TopicName.DEAD_LETTERS))
-    names[settings.dead_letters] = TopicName.DEAD_LETTERS
-    return names
+from services.runtime.retention import RetentionJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,30 +34,27 @@ class AuditService:
     handler: AuditHandler
     retention: RetentionJob
 
-    @property
-    def topics(self) -> Mapping[str, TopicName]:
-        return audited_topics(self.settings)
-
 
 def build(settings: AuditSettings | None = None, *, configure_logs: bool = True) -> AuditService:
     settings = settings or AuditSettings()
     runtime = ServiceRuntime(Service.AUDIT.value, settings, configure_logs=configure_logs)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
     log = MongoAuditLog(mongo[settings.mongodb_database], settings.audit_log_collection)
-    topics = audited_topics(settings)
+    topics = settings.topics
     handler = AuditHandler(
         topics=topics,
         policy=settings.redaction_policy(),
         log=log,
-        sink=AuditTopic(settings.topic(TopicName.AUDIT.value), runtime.publish),
+        sink=AuditTopic(topics.name(TopicName.AUDIT), runtime.publish),
     )
     retention = RetentionJob(
-        log,
+        "audit log",
+        log.purge_recorded_before,
         retention=timedelta(days=settings.audit_retention_days),
         interval_s=settings.audit_retention_interval_s,
     )
 
-    @runtime.consumer(*topics, group_id=settings.audit_consumer_group)
+    @runtime.consumer(*topics.names(AUDITED_TOPICS), group_id=settings.audit_consumer_group)
     async def audit_fact(record: Record) -> None:
         """Every fact of the pipeline → one redacted, immutable audit record (CloudEvent)."""
         await handler(record)
@@ -84,9 +73,7 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
     return AuditService(settings, runtime, mongo, log, handler, retention)
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.audit.app:app` reads `app`; built on first access so that
-    # importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

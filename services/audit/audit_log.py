@@ -7,8 +7,8 @@ its record here and is re-published from it unchanged (immutable records), or no
 `published` is set.
 """
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -16,16 +16,11 @@ from typing import Any, Final
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    ConnectionFailure,
-    DuplicateKeyError,
-    ExecutionTimeout,
-    WriteConcernError,
-)
+from pymongo.errors import DuplicateKeyError
 
 from contracts.audit import AuditOutcome, AuditRecord
 from services.audit.records import AuditEntry, StoredEntry
-from services.runtime.errors import RetryableError
+from services.runtime.mongo_errors import database_outage
 
 COLLECTION: Final = "audit_log"
 MAX_PAGE: Final = 1_000
@@ -184,10 +179,6 @@ def _parse_cursor(cursor: str) -> tuple[int, str]:
     return int(us), record_id
 
 
-@asynccontextmanager
-async def _retryable() -> AsyncIterator[None]:
+def _retryable() -> AbstractAsyncContextManager[None]:
     """Outages are transient: the runtime retries this key with backoff."""
-    try:
-        yield
-    except (ConnectionFailure, ExecutionTimeout, WriteConcernError) as exc:
-        raise RetryableError(f"audit log unavailable: {exc}") from exc
+    return database_outage("audit log")

@@ -1,25 +1,16 @@
 """The audit topic as a sink: publish one encoded audit record and wait for the broker's ack."""
 
-from collections.abc import Awaitable, Callable
-
-from aiokafka.errors import KafkaError
-
 from contracts.codec import EncodedRecord
-from services.runtime.errors import RetryableError
-
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
+from services.runtime.publishing import Publish
 
 
 class AuditTopic:
-    """`publish` is `ServiceRuntime.publish` (acks=all, idempotent producer) in the service."""
+    """`publish` is `ServiceRuntime.publish` (acks=all, idempotent producer) in the service,
+    which raises `RetryableError` while the broker is unavailable."""
 
     def __init__(self, topic: str, publish: Publish) -> None:
         self.topic = topic
         self._publish = publish
 
     async def publish(self, record: EncodedRecord) -> None:
-        try:
-            await self._publish(self.topic, record)
-        except KafkaError as exc:
-            # Broker unavailable or request timed out: retry this session's record later.
-            raise RetryableError(f"audit topic {self.topic}: {exc!r}") from exc
+        await self._publish(self.topic, record)

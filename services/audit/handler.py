@@ -16,7 +16,7 @@ Failures:
 - outages raise `RetryableError` from the adapters: the runtime retries that session's record.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from contracts.base import is_valid_id
 from contracts.codec import Decoded, EncodedRecord, decode
 from contracts.dead_letters import DeadLetter
 from contracts.envelope import H_SOURCE
-from contracts.topics import Service, TopicName
+from contracts.topics import Service, TopicCatalogue, TopicName
 from services.audit.dead_letter_facts import (
     UNDECODABLE_DEAD_LETTER,
     dead_letter_view,
@@ -71,15 +71,11 @@ class AuditSink(Protocol):
     async def publish(self, record: EncodedRecord) -> None: ...
 
 
-class NotAnAuditedTopic(ValueError):
-    """The consumer was subscribed to a topic audit does not read: a deployment error."""
-
-
 class AuditHandler:
     def __init__(
         self,
         *,
-        topics: Mapping[str, TopicName],
+        topics: TopicCatalogue,
         policy: RedactionPolicy,
         log: EntryStore,
         sink: AuditSink,
@@ -102,9 +98,7 @@ class AuditHandler:
         await self._log.mark_published(stored.entry.record.id)
 
     def entry_for(self, record: Record) -> AuditEntry:
-        topic = self._topics.get(record.topic)
-        if topic is None or topic not in AUDITED_TOPICS:
-            raise NotAnAuditedTopic(f"audit does not read {record.topic!r}")
+        topic = self._topics.input_topic(record.topic, AUDITED_TOPICS)
         origin = Origin(topic, record.topic, record.partition, record.offset)
         if topic is TopicName.DEAD_LETTERS:
             return self._dead_letter_entry(record, origin)

@@ -8,7 +8,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from services.cli.errors import BrokerUnreachable
+from services.cli.errors import BrokerUnreachable, CliError
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
 
 _CONNECT_TIMEOUT_MS = 10_000
@@ -22,6 +24,7 @@ async def producer(settings: RuntimeSettings) -> AsyncIterator[AIOKafkaProducer]
     client = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.client_id(_CLIENT),
+        **kafka_client_options(settings),
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
@@ -36,6 +39,7 @@ async def consumer(settings: RuntimeSettings, **options: object) -> AsyncIterato
     client = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.client_id(_CLIENT),
+        **kafka_client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
@@ -52,11 +56,20 @@ async def _started(client: Client, settings: RuntimeSettings) -> AsyncIterator[C
         await client.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
         await client.stop()
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     try:
         yield client
     finally:
         await client.stop()
+
+
+async def explain_refusal(settings: RuntimeSettings) -> None:
+    """A wrong password or an untrusted CA is said as such, not as an unreachable broker."""
+    try:
+        await check_kafka_access(settings)
+    except KafkaAccessRefused as refused:
+        raise CliError(str(refused)) from None
 
 
 async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
@@ -65,11 +78,13 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.client_id(_CLIENT),
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
+        **kafka_client_options(settings),
     )
     try:
         await admin.start()
         (described,) = await admin.describe_topics([topic])
     except (KafkaConnectionError, KafkaError, OSError) as exc:
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     finally:
         await admin.close()

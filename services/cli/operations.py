@@ -13,8 +13,9 @@ from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicName
 from services.cli.errors import BrokerUnreachable, CliError
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.kafka_clients import consumer, explain_refusal, partitions_of, producer
 from services.cli.settings import CliSettings
+from services.runtime.kafka_security import kafka_client_options
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,15 @@ class PartitionLag:
 
 async def _admin(settings: CliSettings) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=settings.client_id("cli")
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id("cli"),
+        **kafka_client_options(settings),
     )
     try:
         await admin.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
         await admin.close()
+        await explain_refusal(settings)
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     return admin
 
@@ -89,7 +93,7 @@ def print_lag(rows: list[PartitionLag], console: Console) -> None:
 
 async def read_dead_letters(settings: CliSettings, limit: int) -> list[tuple[int, int, DeadLetter]]:
     """The newest `limit` dead letters per partition, oldest first, with their position."""
-    topic = settings.catalogue.name(TopicName.DEAD_LETTERS)
+    topic = settings.topics.name(TopicName.DEAD_LETTERS)
     found: list[tuple[int, int, DeadLetter]] = []
     tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
     if not tps:
@@ -147,7 +151,7 @@ async def replay_dead_letter(settings: CliSettings, letter_id: str, limit: int =
     value = base64.b64decode(letter.original_value_b64) if letter.original_value_b64 else None
     key = base64.b64decode(letter.original_key_b64) if letter.original_key_b64 else None
     headers = [(h.name, base64.b64decode(h.value_b64)) for h in letter.original_headers]
-    topic = settings.catalogue.topic_of(letter.origin_topic)
+    topic = settings.topics.topic_of(letter.origin_topic)
     try:
         decode(value, headers, topic=topic)
     except DecodeError as exc:

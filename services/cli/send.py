@@ -8,12 +8,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.codec import encode
 from contracts.commands import Command, ExternalCommand
 from contracts.topics import TopicName
 from services.cli.errors import CliError
 from services.cli.kafka_clients import producer
-from services.cli.session_client import new_traceparent
+from services.cli.session_client import command_record
 from services.cli.settings import CliSettings
 
 _COMMANDS: TypeAdapter[Command] = TypeAdapter(ExternalCommand)
@@ -49,15 +48,10 @@ def read_body(source: str) -> dict[str, Any]:
 
 
 async def publish_command(settings: CliSettings, command: Command) -> None:
-    record = encode(
-        command,
-        source=settings.cli_source,
-        correlation_id=command.id,
-        traceparent=new_traceparent(),
-    )
+    record = command_record(settings, command)
     async with producer(settings) as client:
         await client.send_and_wait(
-            settings.catalogue.name(TopicName.COMMANDS),
+            settings.topics.name(TopicName.COMMANDS),
             record.value,
             key=record.key,
             headers=record.headers,

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.base import Message, derive_id
-from contracts.codec import DecodeError, decode, encode
+from contracts.codec import DecodeError, EncodedRecord, decode, encode
 from contracts.commands import Command
 from contracts.llm import LLMTokenDelta
 from contracts.session_events import (
@@ -28,6 +28,7 @@ from contracts.session_events import (
     TurnFailed,
     TurnStarted,
 )
+from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicName
 from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
@@ -42,6 +43,20 @@ def new_id(kind: str) -> str:
 def new_traceparent() -> str:
     """A W3C traceparent that starts a new trace: one user turn is one trace downstream."""
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def command_record(settings: CliSettings, command: Command) -> EncodedRecord:
+    """The command as the CLI publishes it: its `source`, signed when it has a key."""
+    record = encode(
+        command,
+        source=settings.cli_source,
+        correlation_id=command.id,
+        traceparent=new_traceparent(),
+    )
+    key = settings.cli_signing_key()
+    if key is not None:
+        record.headers.append((SIGNATURE_HEADER, signature(record.value, key)))
+    return record
 
 
 def partition_for(session_id: str, partitions: int) -> int:
@@ -77,7 +92,7 @@ class SessionClient:
     async def __aenter__(self) -> "SessionClient":
         self._producer = await self._stack.enter_async_context(producer(self.settings))
         self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
-        catalogue = self.settings.catalogue
+        catalogue = self.settings.topics
         events = catalogue.name(TopicName.SESSION_EVENTS)
         count = len(await partitions_of(self.settings, events)) or catalogue.partitions
         number = partition_for(self.session_id, count)
@@ -98,14 +113,9 @@ class SessionClient:
 
     async def publish(self, command: Command) -> None:
         assert self._producer is not None, "use `async with SessionClient(...)`"
-        record = encode(
-            command,
-            source=self.settings.cli_source,
-            correlation_id=command.id,
-            traceparent=new_traceparent(),
-        )
+        record = command_record(self.settings, command)
         await self._producer.send_and_wait(
-            self.settings.catalogue.name(TopicName.COMMANDS),
+            self.settings.topics.name(TopicName.COMMANDS),
             record.value,
             key=record.key,
             headers=record.headers,

@@ -1,11 +1,12 @@
 """`agent-runtime topics create / describe`."""
 
+from dataclasses import replace
+
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
 from rich.table import Table
 
-from contracts.topics import TopicCatalogue
 from services.admin.topic_configs import ConfigChangeFailed
 from services.admin.topics import TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
@@ -14,17 +15,13 @@ from services.cli.settings import CliSettings
 
 
 async def create_topics(settings: CliSettings, partitions: int | None, console: Console) -> None:
-    catalogue = TopicCatalogue(
-        prefix=settings.topic_prefix,
-        partitions=partitions or settings.catalogue.partitions,
-        replication_factor=settings.topic_replication_factor,
-        min_insync_replicas=settings.topic_min_insync_replicas,
-    )
+    catalogue = replace(settings.topics, partitions=partitions or settings.topics.partitions)
     with console.status(f"creating topics on {settings.kafka_bootstrap_servers}…"):
         try:
             report = await ensure_topics(
                 settings.kafka_bootstrap_servers,
                 catalogue.specs(),
+                security=settings,
                 client_id=settings.client_id("cli"),
             )
         except (TopicMismatch, ConfigChangeFailed) as exc:
@@ -37,7 +34,7 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
 async def describe_topics(settings: CliSettings, console: Console) -> None:
     table = Table("topic", "partitions", "messages (end - start)", "retention", "purpose")
     async with consumer(settings) as client:
-        for spec in settings.catalogue.specs():
+        for spec in settings.topics.specs():
             partitions = await partitions_of(settings, spec.name)
             if not partitions:
                 table.add_row(spec.name, "[red]missing[/]", "", "", spec.definition.purpose)

@@ -1,12 +1,10 @@
 """`python -m services.llm_invocation`: run llm-invocation until SIGTERM / SIGINT (drains first)."""
 
-import asyncio
-
 from services.llm_invocation.app import build
 
 
 def main() -> None:
-    asyncio.run(build().runtime.app.run())
+    build().runtime.run()
 
 
 if __name__ == "__main__":

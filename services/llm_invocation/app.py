@@ -1,5 +1,5 @@
-"""Wiring of llm-invocation: `faststream run services.llm_invocation.app:app` or
-`python -m services.llm_invocation`.
+"""Wiring of llm-invocation: `python -m services.llm_invocation` or
+`faststream run --factory services.llm_invocation.app:create_app`.
 
     llm-requests ──▶ LLMRequestHandler ──▶ llm_results (Mongo, kept results)
                         │  └─ Invoker: rate limits → circuit breaker → provider (retries, deadline)
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
@@ -24,10 +25,10 @@ from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.provider import LLMProvider
 from services.llm_invocation.provider_selection import build_invoker
 from services.llm_invocation.result_store import KeptResults
-from services.llm_invocation.retention import ResultRetentionJob
 from services.llm_invocation.session_watch import SessionEventsWatcher
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime import Record, ServiceRuntime
+from services.runtime.retention import RetentionJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class LLMInvocationService:
     results: KeptResults
     invoker: Invoker
     handler: LLMRequestHandler
-    retention: ResultRetentionJob
+    retention: RetentionJob
     watcher: SessionEventsWatcher | None
 
 
@@ -50,6 +51,7 @@ def build(
 ) -> LLMInvocationService:
     settings = settings or LLMInvocationSettings()
     runtime = ServiceRuntime(Service.LLM_INVOCATION.value, settings, configure_logs=configure_logs)
+    topics = settings.topics
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
     results = KeptResults(mongo[settings.mongodb_database])
     invoker = build_invoker(settings, provider)
@@ -57,18 +59,19 @@ def build(
         invoker=invoker,
         results=results,
         publish=runtime.publish,
-        stream_topic=settings.topic(TopicName.LLM_STREAM.value),
-        results_topic=settings.topic(TopicName.LLM_RESULTS.value),
+        stream_topic=topics.name(TopicName.LLM_STREAM),
+        results_topic=topics.name(TopicName.LLM_RESULTS),
     )
-    retention = ResultRetentionJob(
-        results,
+    retention = RetentionJob(
+        "llm_results",
+        results.delete_kept_before,
         retention=timedelta(hours=settings.llm_result_retention_hours),
         interval_s=settings.llm_result_retention_interval_s,
     )
     watcher = (
         SessionEventsWatcher(
-            settings.kafka_bootstrap_servers,
-            settings.topic(TopicName.SESSION_EVENTS.value),
+            settings,
+            topics.name(TopicName.SESSION_EVENTS),
             handler.in_flight,
             client_id=settings.client_id("llm-invocation.session-watch"),
         )
@@ -76,9 +79,7 @@ def build(
         else None
     )
 
-    @runtime.consumer(
-        settings.topic(TopicName.LLM_REQUESTS.value), group_id=settings.llm_consumer_group
-    )
+    @runtime.consumer(topics.name(TopicName.LLM_REQUESTS), group_id=settings.llm_consumer_group)
     async def invoke_llm(record: Record) -> None:
         """LLMRequested → token deltas on llm-stream, then LLMCompleted / LLMFailed on llm-results."""
         await handler(record)
@@ -106,9 +107,7 @@ def build(
     )
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.llm_invocation.app:app` reads `app`; built on first access so
-    # that importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

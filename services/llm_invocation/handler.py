@@ -11,12 +11,11 @@ a crash between keeping and publishing republishes the kept result.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from contracts.base import Message, derive_id
-from contracts.codec import EncodedRecord, EncodeError, decode, encode
+from contracts.codec import decode, encode
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
@@ -25,12 +24,10 @@ from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
-from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
+from services.runtime import Record, bind_log_context, current_traceparent
+from services.runtime.publishing import Publish
 
 SOURCE = Service.LLM_INVOCATION.value
-
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
-"""Publish one record and wait for the broker's acknowledgement (acks=all)."""
 
 
 class ResultKeeper(Protocol):
@@ -147,12 +144,9 @@ class LLMRequestHandler:
             causation_id=causation.causation_id,
             traceparent=causation.traceparent,
         )
-        try:
-            await self._publish(topic, encoded)
-        except EncodeError:
-            raise
-        except Exception as error:  # broker unavailable: retry the record, never dead-letter it
-            raise RetryableError(f"publish to {topic} failed: {error!r}") from error
+        # A broker outage arrives as RetryableError (ServiceRuntime.publish): the record is
+        # retried, never dead-lettered; docs/llm-invocation.md, "Failures while publishing".
+        await self._publish(topic, encoded)
 
 
 def _count(result: LLMCompleted | LLMFailed, provider: str, seconds: float) -> None:

@@ -7,8 +7,7 @@ publish the same result. Bounded by the retention job (no TTL index: the Mongo-c
 server ignores them).
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,11 +15,12 @@ from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, WriteConcernError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utc_now
 from contracts.llm import LLMCompleted, LLMFailed, LLMResult
 from services.runtime.errors import RetryableError
+from services.runtime.mongo_errors import database_outage
 
 COLLECTION: Final = "llm_results"
 _RESULT: TypeAdapter[LLMCompleted | LLMFailed] = TypeAdapter(LLMResult)
@@ -34,11 +34,11 @@ class KeptResults:
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
-        async with _retryable():
+        async with _kept_results():
             await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
 
     async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None:
-        async with _retryable():
+        async with _kept_results():
             document = await self._results.find_one({"_id": invocation_id})
         return None if document is None else _RESULT.validate_python(document["result"])
 
@@ -52,7 +52,7 @@ class KeptResults:
             "kept_at": utc_now(),
         }
         try:
-            async with _retryable():
+            async with _kept_results():
                 await self._results.insert_one(document)
         except DuplicateKeyError:
             kept = await self.get(result.invocation_id)
@@ -62,14 +62,10 @@ class KeptResults:
         return result
 
     async def delete_kept_before(self, cutoff: datetime) -> int:
-        async with _retryable():
+        async with _kept_results():
             outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})
         return outcome.deleted_count
 
 
-@asynccontextmanager
-async def _retryable() -> AsyncIterator[None]:
-    try:
-        yield
-    except (ConnectionFailure, ExecutionTimeout, WriteConcernError) as error:
-        raise RetryableError(f"MongoDB unavailable: {error}") from error
+def _kept_results() -> AbstractAsyncContextManager[None]:
+    return database_outage("kept results (MongoDB)")

@@ -19,6 +19,7 @@ from contracts.codec import DecodeError, decode
 from contracts.topics import TopicName
 from services.llm_invocation.abandonment import abandonment_for
 from services.llm_invocation.in_flight import InFlightInvocations
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ log = logging.getLogger(__name__)
 class SessionEventsWatcher:
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaSecuritySettings,
         topic: str,
         in_flight: InFlightInvocations,
         *,
         client_id: str = "llm-invocation.session-watch",
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._connection = connection
         self._client_id = client_id
         self._topic = topic
         self._in_flight = in_flight
@@ -43,8 +44,9 @@ class SessionEventsWatcher:
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
             self._topic,
-            bootstrap_servers=self._bootstrap,
+            bootstrap_servers=self._connection.kafka_bootstrap_servers,
             client_id=self._client_id,
+            **kafka_client_options(self._connection),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

@@ -6,13 +6,14 @@ unless the original is too large to fit, then it is cut down and says so (`fit_t
 """
 
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from contracts.base import derive_id, is_valid_id
 from contracts.codec import DecodeError, EncodedRecord, EncodeError, encode
 from contracts.dead_letters import DeadLetter, DeadLetterReason, OriginalHeader
 from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES, MAX_DEAD_LETTER_HEADER_NAME
 from services.runtime.errors import RetryableError
+from services.runtime.publishing import Publish
 from services.runtime.record import Record
 from services.runtime.telemetry.tracing import valid_traceparent
 
@@ -20,7 +21,6 @@ UNKNOWN_SESSION = "unknown"
 _MAX_ERROR_MESSAGE = 4_000
 _MAX_ERROR_CLASS = 200
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter for retryable handler failures."""
+"""Exponential backoff with equal jitter for retryable handler failures."""
 
 import random
 from dataclasses import dataclass
@@ -11,8 +11,9 @@ class Backoff:
     max_attempts: int | None = None  # None: retry until it works or the process stops
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Sleep before attempt `attempt + 1` (attempt counts from 1). Full jitter spreads
-        the retries of many sessions failing on the same outage."""
+        """Sleep before attempt `attempt + 1` (attempt counts from 1). Equal jitter (a
+        random delay between half the ceiling and the ceiling) spreads the retries of many
+        sessions failing on the same outage while keeping a floor that grows with each attempt."""
         ceiling = min(self.max_s, self.initial_s * (2 ** (attempt - 1)))
         return (rng or random).uniform(ceiling / 2, ceiling)
 

@@ -1,16 +1,17 @@
 """One object per service process: the FastStream app with the runtime wired in.
 
     runtime = ServiceRuntime("session-commands", settings)
+    topics = settings.topics     # the deployment's TopicCatalogue
 
-    @runtime.consumer(settings.topic("commands"), settings.topic("turns"),
+    @runtime.consumer(*topics.names((TopicName.COMMANDS, TopicName.TURNS)),
                       group_id="session-commands", co_partitioned=True)
     async def handle(record: Record) -> None:
         decoded = decode(record.value, record.headers)   # DecodeError → dead letter
         ...                                              # durable effects first
-        await runtime.publish(settings.topic("session-events"), encode(event, ...))
+        await runtime.publish(topics.name(TopicName.SESSION_EVENTS), encode(event, ...))
 
     runtime.add_readiness_check("mongo", mongo_ping)
-    app = runtime.app            # faststream run services.session_commands.app:app
+    # faststream run --factory services.session_commands.app:create_app
 
 Each consumer is a real FastStream subscriber (so it appears in the AsyncAPI document and
 FastStream's telemetry/Prometheus middlewares see it) with `AckPolicy.MANUAL`: its FastStream
@@ -38,9 +39,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
+from contracts.topics import TopicName
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_security import faststream_security
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.publishing import publish_failures_classified
 from services.runtime.raw_parser import parse_keeping_original
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId, Record
@@ -115,10 +120,12 @@ class ServiceRuntime:
             # Every producer and consumer of the service shows up under this name in the
             # broker's logs, metrics and quotas (FastStream's default names only its version).
             client_id=settings.client_id(service),
+            security=faststream_security(settings),
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
             id_generator=_no_correlation_header,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
             middlewares=(
                 KafkaTelemetryMiddleware(
                     tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
@@ -136,6 +143,7 @@ class ServiceRuntime:
             self.broker,
             logger=faststream_logger,
             specification=AsyncAPI(title=service, version=_VERSION),
+            on_startup=[self._check_kafka_access],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
@@ -186,7 +194,7 @@ class ServiceRuntime:
             consumer=kafka_consumer,
             to_kafka_partition=_to_kafka,
             dead_letters=DeadLetterPublisher(
-                topic=s.dead_letters,
+                topic=s.topics.name(TopicName.DEAD_LETTERS),
                 consumer_group=group_id,
                 source_service=self.service,
                 publish=self.publish,
@@ -245,14 +253,36 @@ class ServiceRuntime:
 
         Runs under the handler's span, so the broker's telemetry middleware writes the
         `traceparent` of its publish span, a child of the handler's: the trace continues.
+        Raises `RetryableError` when the broker is unavailable and `UnpublishableRecord` when
+        it refuses the record itself (publishing.py): handlers need not catch driver errors.
         """
         headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
-        await self.broker.publish(record.value, topic, key=record.key, headers=headers)
+        async with publish_failures_classified(topic):
+            await self.broker.publish(record.value, topic, key=record.key, headers=headers)
 
     # ----------------------------------------------------------------- lifecycle
 
+    def run(self) -> None:
+        """Run until SIGTERM / SIGINT (draining first). A Kafka login the broker refuses was
+        said in one log line at start; the process then exits 2 without a traceback."""
+        refused = False
+        try:
+            asyncio.run(self.app.run())
+        except* KafkaAccessRefused:
+            refused = True
+        if refused:
+            raise SystemExit(2)
+
     async def _holds_assignment(self) -> bool:
         return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)
+
+    async def _check_kafka_access(self) -> None:
+        # Before the broker's clients start: they would retry a wrong password forever.
+        try:
+            await check_kafka_access(self.settings)
+        except KafkaAccessRefused as refused:
+            log.critical("%s", refused)
+            raise
 
     async def _after_startup(self) -> None:
         for binding in self.consumers:

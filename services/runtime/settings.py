@@ -8,7 +8,10 @@ from collections.abc import Callable
 from typing import Any, Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from contracts.topics import TopicCatalogue
+from services.runtime.kafka_security import KafkaSecuritySettings
 
 ENV_PREFIX = "AGENT_RUNTIME_"
 
@@ -22,7 +25,9 @@ def prefixed_name(service: str) -> Callable[[dict[str, Any]], str]:
     return lambda settings: f"{settings['topic_prefix']}{service}"
 
 
-class RuntimeSettings(BaseSettings):
+class RuntimeSettings(KafkaSecuritySettings):
+    """Kafka connection and security fields: `KafkaSecuritySettings` (kafka_security.py)."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_file=".env",
@@ -36,9 +41,6 @@ class RuntimeSettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", min_length=1, description="Comma-separated host:port list."
-    )
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field("agent_runtime", min_length=1, max_length=63)
     topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")
@@ -83,6 +85,11 @@ class RuntimeSettings(BaseSettings):
     session_timeout_ms: PositiveInt = 30_000
     heartbeat_interval_ms: PositiveInt = 3_000
     max_poll_interval_ms: PositiveInt = 300_000
+    kafka_request_timeout_ms: PositiveInt = Field(
+        40_000,
+        description="How long a publish waits for a partition leader before the broker counts "
+        "as unavailable (the record is then retried).",
+    )
 
     # Health, telemetry, logs
     health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
@@ -98,13 +105,17 @@ class RuntimeSettings(BaseSettings):
         """Kafka `client.id` of a service's clients: names it in broker logs, metrics, quotas."""
         return f"{self.topic_prefix}{service}"
 
-    def topic(self, name: str) -> str:
-        """The full topic name for a catalogue name (`commands` → `agent-runtime.commands`)."""
-        return f"{self.topic_prefix}{name}"
-
     @property
-    def dead_letters(self) -> str:
-        return self.dead_letter_topic or self.topic("dead-letters")
+    def topics(self) -> TopicCatalogue:
+        """This deployment's topics (`topics.name(TopicName.COMMANDS)` →
+        `agent-runtime.commands`, and their durability): the one catalogue services, CLI,
+        admin and tests use."""
+        return TopicCatalogue(
+            prefix=self.topic_prefix,
+            dead_letter_topic=self.dead_letter_topic,
+            replication_factor=self.topic_replication_factor,
+            min_insync_replicas=self.topic_min_insync_replicas,
+        )
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:

@@ -1,12 +1,10 @@
 """`python -m services.session_commands`: run the service until SIGTERM / SIGINT (drains first)."""
 
-import asyncio
-
 from services.session_commands.app import build
 
 
 def main() -> None:
-    asyncio.run(build().runtime.app.run())
+    build().runtime.run()
 
 
 if __name__ == "__main__":

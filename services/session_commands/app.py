@@ -1,5 +1,5 @@
-"""Wiring of session-commands: `faststream run services.session_commands.app:app` or
-`python -m services.session_commands`.
+"""Wiring of session-commands: `python -m services.session_commands` or
+`faststream run --factory services.session_commands.app:create_app`.
 
     commands ─┐  (co-partitioned,                     ┌─▶ MongoDB: sessions, messages
               ├─▶ SessionCommandHandler (decide) ─────┤
@@ -11,27 +11,31 @@ assignment, so the instance that owns partition p of `commands` owns partition p
 (equal partition counts), and with it every session hashed there.
 """
 
+import logging
 from dataclasses import dataclass
-from typing import Any
 
+from faststream import FastStream
 from pymongo import AsyncMongoClient
 
-from contracts.topics import Service
+from contracts.topics import Service, TopicCatalogue, TopicName
 from services.runtime import Record, ServiceRuntime
+from services.session_commands.command_sources import CommandSources
 from services.session_commands.crash_hook import CrashAfterWrites, no_crash
 from services.session_commands.expiry import SessionExpiry
-from services.session_commands.handler import SessionCommandHandler, SessionCommandTopics
+from services.session_commands.handler import INPUTS, SessionCommandHandler
 from services.session_commands.queries import SessionQueries
 from services.session_commands.repository import SessionRepository
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import Document
 from services.session_commands.settings import SessionCommandsSettings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class SessionCommandsService:
     settings: SessionCommandsSettings
-    topics: SessionCommandTopics
+    topics: TopicCatalogue
     runtime: ServiceRuntime
     mongo: AsyncMongoClient[Document]
     repository: SessionRepository
@@ -52,9 +56,15 @@ def build(
     )
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     database = mongo[settings.mongodb_database]
-    topics = SessionCommandTopics.with_prefix(settings.topic_prefix)
+    topics = settings.topics
     repository = SessionRepository(database, processed_ids_limit=settings.processed_command_ids)
     crash = settings.crash_after_writes
+    sources = CommandSources(settings.command_sources)
+    if not sources.enforced:
+        log.warning(
+            "AGENT_RUNTIME_COMMAND_SOURCES is not set: any publisher may act for any tenant "
+            "(fine locally; bind sources to tenants in production, docs/security.md)"
+        )
     handler = SessionCommandHandler(
         topics=topics,
         repository=repository,
@@ -62,11 +72,12 @@ def build(
         policy=settings.decider_policy(),
         after_write=CrashAfterWrites(crash) if crash is not None else no_crash,
         cache=SessionCache(settings.session_cache_size),
+        sources=sources,
     )
     expiry = SessionExpiry(
         database,
         runtime.publish,
-        turns_topic=topics.turns,
+        turns_topic=topics.name(TopicName.TURNS),
         ttl=settings.session_ttl,
         retention=settings.expired_retention,
         batch_size=settings.expiry_batch_size,
@@ -74,7 +85,7 @@ def build(
     )
 
     @runtime.consumer(
-        *topics.inputs, group_id=settings.session_commands_consumer_group, co_partitioned=True
+        *topics.names(INPUTS), group_id=settings.session_commands_consumer_group, co_partitioned=True
     )
     async def apply_command(record: Record) -> None:
         """Session commands and turn commands → session state in MongoDB → session events."""
@@ -100,9 +111,7 @@ def build(
     )
 
 
-def __getattr__(name: str) -> Any:
-    # `faststream run services.session_commands.app:app` reads `app`; built on first access so
-    # that importing this module (tests, the CLI) builds nothing and reads no environment.
-    if name == "app":
-        return build().runtime.app
-    raise AttributeError(name)
+def create_app() -> FastStream:
+    """The app, built when called (`faststream run --factory`): importing this module (tests,
+    the CLI) builds nothing and reads no environment."""
+    return build().runtime.app

@@ -5,6 +5,7 @@ on the same state always yields the same events — a redelivery repeats them ex
 lifecycle rows live here; turn and agent rows in turn_decisions.py.
 """
 
+from dataclasses import replace
 from datetime import datetime
 
 from contracts.commands import (
@@ -23,9 +24,10 @@ from contracts.session_events import (
     SessionUpdated,
 )
 from contracts.turns import ExpireSession
+from services.session_commands.command_sources import PublisherRefusal
 from services.session_commands.decision import (
     Decision,
-    Outcome,
+    DecisionDraft,
     SessionCommand,
     TurnCommand,
     as_session_command,
@@ -42,7 +44,7 @@ from services.session_commands.turn_decisions import (
     turn_command,
 )
 
-__all__ = ["Decision", "SessionCommand", "as_session_command", "decide"]
+__all__ = ["Decision", "SessionCommand", "as_session_command", "decide", "refuse_publisher"]
 
 
 def decide(
@@ -52,17 +54,17 @@ def decide(
     now: datetime,
     policy: DeciderPolicy = DEFAULT_POLICY,
 ) -> Decision:
-    out = Outcome(state, command, now, policy)
     if isinstance(command, CreateSession):
-        return _create(out, command)
+        return _create(DecisionDraft(state, command, now, policy), command)
+    if state is not None and command.tenant_id != state.tenant_id:
+        # Another tenant's session is, to this publisher, no session at all: the same answer
+        # as for an id nobody uses, so that a refusal does not confirm that the session exists.
+        return replace(decide(None, command, now=now, policy=policy), state=state)
+    out = DecisionDraft(state, command, now, policy)
     if state is None:
         if isinstance(command, TurnCommand | ExpireSession):
             return out.decision(remember=False)  # left over from a session since deleted
         return out.final_rejection(RejectionReason.UNKNOWN_SESSION, "no such session")
-    if command.tenant_id != state.tenant_id:
-        return out.final_rejection(
-            RejectionReason.TENANT_MISMATCH, "the session belongs to another tenant"
-        )
     if isinstance(command, TurnCommand):
         return turn_command(out, state, command)
     if isinstance(command, ExpireSession):
@@ -94,9 +96,20 @@ def decide(
     return out.decision()
 
 
-def _create(out: Outcome, command: CreateSession) -> Decision:
+def refuse_publisher(
+    command: SessionCommand, refusal: PublisherRefusal, *, now: datetime
+) -> Decision:
+    """A publisher that may not act for the command's tenant (command_sources.py). Decided
+    without the session: the answer is the same whether it exists or not, and final."""
+    out = DecisionDraft(None, command, now, DEFAULT_POLICY)
+    return out.final_rejection(refusal.reason, refusal.detail)
+
+
+def _create(out: DecisionDraft, command: CreateSession) -> Decision:
     if out.state is not None:
-        # Not remembered: the answer stays the same for as long as the document exists.
+        # Not remembered: the answer stays the same for as long as the document exists. The
+        # same answer whichever tenant asks: it says the id is taken, not by whom (session ids
+        # are one key space, docs/security.md).
         return out.final_rejection(RejectionReason.SESSION_EXISTS, "the session already exists")
     out.emit(
         SessionCreated,
@@ -109,7 +122,7 @@ def _create(out: Outcome, command: CreateSession) -> Decision:
     return out.decision()
 
 
-def _expire(out: Outcome, state: SessionState, command: ExpireSession) -> Decision:
+def _expire(out: DecisionDraft, state: SessionState, command: ExpireSession) -> Decision:
     if state.status is SessionStatus.EXPIRED or state.last_activity_at > command.last_activity_at:
         return out.decision(remember=False)  # already expired, or active since the job looked
     fail_turn_in_flight(out, state, "session_expired", "the session expired while inactive")

@@ -1,6 +1,6 @@
-"""What deciding one command produces: the `Decision`, and the `Outcome` that builds it.
+"""What deciding one command produces: the `Decision`, and the `DecisionDraft` that builds it.
 
-`Outcome.emit` derives each event id from the command id and its position, stamps the time the
+`DecisionDraft.emit` derives each event id from the command id and its position, stamps the time the
 caller passed in, and evolves the state after every event, so a later event of the same command
 (a TurnStarted after an AssistantMessageAppended) sees the state its predecessors made.
 """
@@ -77,8 +77,9 @@ class Decision:
         return not self.events and not self.remember
 
 
-class Outcome:
-    """Collects events for one command, evolving the state after each one."""
+class DecisionDraft:
+    """The decision for one command while it is being made: collects events, evolving the state
+    after each one. (`Outcome` is llm-invocation's word for how an invocation ended.)"""
 
     def __init__(
         self,

@@ -12,24 +12,24 @@ inactivity is deduplicated by the owner, and an expired session is no longer sel
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.base import derive_id, utc_now
-from contracts.codec import EncodedRecord, encode
+from contracts.codec import encode
 from contracts.topics import Service
 from contracts.turns import ExpireSession
 from services.runtime.periodic import PeriodicJob
+from services.runtime.publishing import Publish
 from services.session_commands.repository import MESSAGES, SESSIONS
 from services.session_commands.session_document import Document, as_utc
 from services.session_commands.state import SessionStatus
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
 
 _EXPIRABLE = [SessionStatus.ACTIVE.value, SessionStatus.CLOSED.value]
 

@@ -21,13 +21,14 @@ from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from services.runtime.errors import RetryableError
 from services.session_commands.session_document import Document
 
 _DUPLICATE_KEY = 11000
 SessionOp = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
 
 
-class ConcurrentWriteError(Exception):
+class ConcurrentWriteError(RetryableError):
     """The session document changed since it was loaded: another writer (a zombie owner after a
     rebalance) got there first. Retry: reload, and the processed-id check sorts it out."""
 

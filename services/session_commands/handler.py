@@ -21,30 +21,32 @@ ids). A crash after 5 finds the outbox at step 1 of the redelivery and publishes
 conflict at 5 means another writer (a zombie after a rebalance): retry, i.e. reload.
 
 Ack policy, explicitly: done → committed; Mongo or broker unavailable, or a version conflict →
-`RetryableError` (this session waits, others flow); undecodable record → any other exception,
-which the runtime dead-letters; a valid but refused command → `CommandRejected`, published.
+`RetryableError`, raised as such by the repository and `ServiceRuntime.publish` (this session
+waits, others flow); undecodable record → any other exception, which the runtime
+dead-letters; a valid but refused command → `CommandRejected`, published.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
-
-from aiokafka.errors import KafkaError
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from typing import Final, Protocol
 
 from contracts.base import utc_now
 from contracts.codec import EncodedRecord, decode, encode
 from contracts.envelope import Envelope
 from contracts.session_events import SessionEvent
-from contracts.topics import Service, TopicName
-from services.runtime.errors import RetryableError
+from contracts.topics import Service, TopicCatalogue, TopicName
+from services.runtime.publishing import Publish
 from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
-from services.session_commands.decider import SessionCommand, as_session_command, decide
-from services.session_commands.group_commit import ConcurrentWriteError
+from services.session_commands.command_sources import CommandSources, PublisherRefusal
+from services.session_commands.decider import (
+    SessionCommand,
+    as_session_command,
+    decide,
+    refuse_publisher,
+)
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import StoredSession
@@ -54,41 +56,9 @@ log = logging.getLogger(__name__)
 
 SOURCE = Service.SESSION_COMMANDS.value
 
-Publish = Callable[[str, EncodedRecord], Awaitable[None]]
 
-_TRANSIENT = (ConnectionFailure, ExecutionTimeout, WTimeoutError, KafkaError, ConcurrentWriteError)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionCommandTopics:
-    """Full topic names: the two command topics it reads, the events topic it writes."""
-
-    commands: str
-    turns: str
-    session_events: str
-
-    @classmethod
-    def with_prefix(cls, prefix: str) -> "SessionCommandTopics":
-        return cls(
-            commands=f"{prefix}{TopicName.COMMANDS.value}",
-            turns=f"{prefix}{TopicName.TURNS.value}",
-            session_events=f"{prefix}{TopicName.SESSION_EVENTS.value}",
-        )
-
-    @property
-    def inputs(self) -> tuple[str, str]:
-        return (self.commands, self.turns)
-
-    def input_topic(self, full_name: str) -> TopicName:
-        if full_name == self.commands:
-            return TopicName.COMMANDS
-        if full_name == self.turns:
-            return TopicName.TURNS
-        raise NotAnInputTopic(f"session-commands does not read {full_name!r}")
-
-
-class NotAnInputTopic(ValueError):
-    """Subscribed to a topic session-commands does not read: a deployment error."""
+INPUTS: Final = (TopicName.COMMANDS, TopicName.TURNS)
+"""Co-partitioned: this instance owns partition p of both."""
 
 
 class SessionStore(Protocol):
@@ -123,7 +93,7 @@ class SessionCommandHandler:
     def __init__(
         self,
         *,
-        topics: SessionCommandTopics,
+        topics: TopicCatalogue,
         repository: SessionStore,
         publish: Publish,
         policy: DeciderPolicy = DEFAULT_POLICY,
@@ -131,6 +101,7 @@ class SessionCommandHandler:
         after_write: Callable[[], None] = lambda: None,
         span_traceparent: Callable[[], str | None] = current_traceparent,
         cache: SessionCache | None = None,
+        sources: CommandSources | None = None,
     ) -> None:
         self._topics = topics
         self._repository = repository
@@ -140,19 +111,38 @@ class SessionCommandHandler:
         self._after_write = after_write  # test hook: crash between write and publish
         self._span_traceparent = span_traceparent
         self._cache = cache if cache is not None else SessionCache()
+        self._sources = sources if sources is not None else CommandSources(None)
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
-        topic = self._topics.input_topic(record.topic)
+        topic = self._topics.input_topic(record.topic, INPUTS)
         decoded = decode(record.value, record.headers, topic=topic)  # DecodeError → dead letter
         command = as_session_command(decoded.message)
         if record.session_id != command.session_id:
             raise KeyMismatch(f"key {record.session_id!r} != session id {command.session_id!r}")
         bind_log_context(turn_id=getattr(command, "turn_id", None))
-        try:
+        refusal = None
+        if topic is TopicName.COMMANDS:  # `turns` is written by our own principals only (ACLs)
+            source = decoded.envelope.source
+            refusal = self._sources.refusal(
+                source, command.tenant_id, record.value or b"", record.headers
+            )
+        if refusal is not None:
+            await self._refuse_publisher(command, decoded.envelope, refusal)
+        else:
             await self._apply(command, decoded.envelope)
-        except _TRANSIENT as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _refuse_publisher(
+        self, command: SessionCommand, envelope: Envelope, refusal: PublisherRefusal
+    ) -> None:
+        decision = refuse_publisher(command, refusal, now=truncate_to_millis(self._clock()))
+        await self._publish_all([self._encode(e, command, envelope) for e in decision.events])
+        log.warning(
+            "command refused: %s (%s)",
+            refusal.reason.value,
+            refusal.detail,
+            extra={"command_id": command.id, "command_type": command.type},
+        )
 
     async def _apply(self, command: SessionCommand, envelope: Envelope) -> None:
         session_id = command.session_id
@@ -217,4 +207,4 @@ class SessionCommandHandler:
     async def _publish_all(self, records: Sequence[EncodedRecord]) -> None:
         # One at a time: the events of one command must reach the partition in order.
         for record in records:
-            await self._publish(self._topics.session_events, record)
+            await self._publish(self._topics.name(TopicName.SESSION_EVENTS), record)

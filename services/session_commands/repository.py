@@ -3,10 +3,12 @@
 No transactions (the stand-in server has none): each write is a single-document operation, and
 the order of writes (messages, then the session with its outbox) makes a crash between any two
 of them harmless — see docs/session-commands.md, "crash safety". Writes of concurrent sessions
-are sent together (group_commit.py).
+are sent together (group_commit.py). A MongoDB outage leaves here as `RetryableError`, like
+every other Mongo adapter's (services/runtime/mongo_errors.py).
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -14,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.codec import EncodedRecord
 from contracts.session_events import SessionEvent
+from services.runtime.mongo_errors import database_outage
 from services.session_commands.group_commit import GroupCommit
 from services.session_commands.session_document import (
     Document,
@@ -57,7 +60,8 @@ class SessionRepository:
         )
 
     async def load(self, session_id: str) -> StoredSession | None:
-        document = await self.sessions.find_one({"_id": session_id})
+        async with _sessions():
+            document = await self.sessions.find_one({"_id": session_id})
         return None if document is None else stored_session(document)
 
     async def save(
@@ -77,15 +81,23 @@ class SessionRepository:
         version = previous.version + 1 if previous is not None else 1
         document = session_document(state, version, processed, outbox)
         messages = message_documents(events)
-        if previous is None:
-            await self._writes.create(document, messages, command_id)
-        else:
-            await self._writes.compare_and_set(document, messages, previous.version, command_id)
+        async with _sessions():
+            if previous is None:
+                await self._writes.create(document, messages, command_id)
+            else:
+                await self._writes.compare_and_set(
+                    document, messages, previous.version, command_id
+                )
         return StoredSession(state, version, processed, tuple(outbox))
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:
         """The outbox is published. Same version: clearing changes no state, and if another
         writer moved on meanwhile, its own outbox must stay — then this matches nothing."""
         if stored.outbox:
-            await self._writes.clear_outbox(stored.state.session_id, stored.version)
+            async with _sessions():
+                await self._writes.clear_outbox(stored.state.session_id, stored.version)
         return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())
+
+
+def _sessions() -> AbstractAsyncContextManager[None]:
+    return database_outage("session store (MongoDB)")

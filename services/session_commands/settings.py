@@ -6,6 +6,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
 from services.runtime.settings import RuntimeSettings, prefixed_name
+from services.session_commands.command_sources import CommandSource
 from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
 
 
@@ -37,6 +38,11 @@ class SessionCommandsSettings(RuntimeSettings):
     )
     expiry_interval_s: PositiveFloat = Field(300.0, description="How often the expiry job runs.")
     expiry_batch_size: PositiveInt = Field(1_000, le=100_000)
+    command_sources: dict[str, CommandSource] | None = Field(
+        None,
+        description="Which `source` may publish commands for which tenants, with an optional "
+        "HMAC key (JSON; docs/security.md). None = not enforced: any source, any tenant.",
+    )
     crash_after_writes: PositiveInt | None = Field(
         None,
         description="TEST HOOK: exit the process right after the N-th session write, before "

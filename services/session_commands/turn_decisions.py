@@ -19,7 +19,7 @@ from contracts.session_events import (
 )
 from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
 from services.session_commands.context_window import context_window
-from services.session_commands.decision import Decision, Outcome, TurnCommand
+from services.session_commands.decision import Decision, DecisionDraft, TurnCommand
 from services.session_commands.policy import (
     MAX_AGENT_SWITCHES,
     MidTurnPolicy,
@@ -27,7 +27,7 @@ from services.session_commands.policy import (
 from services.session_commands.state import SessionState, SessionStatus, TurnInFlight, UserMessage
 
 
-def submit(out: Outcome, state: SessionState, command: SubmitUserMessage) -> None:
+def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) -> None:
     if state.knows_user_message(command.message_id):
         out.reject(RejectionReason.DUPLICATE_ID, f"message id {command.message_id} already used")
         return
@@ -61,7 +61,7 @@ def submit(out: Outcome, state: SessionState, command: SubmitUserMessage) -> Non
         )
 
 
-def start_turn(out: Outcome, message: UserMessage) -> None:
+def start_turn(out: DecisionDraft, message: UserMessage) -> None:
     state = present(out.state)
     out.emit(
         TurnStarted,
@@ -73,13 +73,13 @@ def start_turn(out: Outcome, message: UserMessage) -> None:
     )
 
 
-def start_next_queued(out: Outcome) -> None:
+def start_next_queued(out: DecisionDraft) -> None:
     state = present(out.state)
     if state.is_idle and state.queue and state.status is SessionStatus.ACTIVE:
         start_turn(out, state.queue[0])
 
 
-def switch_by_user(out: Outcome, state: SessionState, command: SwitchAgent) -> None:
+def switch_by_user(out: DecisionDraft, state: SessionState, command: SwitchAgent) -> None:
     target = agent_named(command.target_agent)
     if target is None:
         known = ", ".join(AgentType)
@@ -104,7 +104,7 @@ def switch_by_user(out: Outcome, state: SessionState, command: SwitchAgent) -> N
     )
 
 
-def turn_command(out: Outcome, state: SessionState, command: TurnCommand) -> Decision:
+def turn_command(out: DecisionDraft, state: SessionState, command: TurnCommand) -> Decision:
     turn = state.turn
     if turn is None or turn.turn_id != command.turn_id or turn.step != command.step:
         # Redelivered, or overtaken (the turn ended, a later step ran): nothing to do.
@@ -134,7 +134,7 @@ def turn_command(out: Outcome, state: SessionState, command: TurnCommand) -> Dec
 
 
 def switch_for_turn(
-    out: Outcome, state: SessionState, turn: TurnInFlight, command: SwitchAgentForTurn
+    out: DecisionDraft, state: SessionState, turn: TurnInFlight, command: SwitchAgentForTurn
 ) -> None:
     """A refused hand-off ends the turn (TurnFailed) rather than leave it waiting forever:
     orchestration gets no event to continue on. It should not offer the hand-off at the cap."""
@@ -163,7 +163,7 @@ def switch_for_turn(
     )
 
 
-def fail_turn_in_flight(out: Outcome, state: SessionState, error_class: str, reason: str) -> None:
+def fail_turn_in_flight(out: DecisionDraft, state: SessionState, error_class: str, reason: str) -> None:
     if state.turn is not None:
         out.emit(
             TurnFailed,

@@ -14,8 +14,8 @@ from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.session_events import TurnFailed
 from contracts.topics import TopicName
 from tests.e2e.conftest import Pipeline
-from tests.fakes.openai_server import FakeOpenAIServer, status
 from tests.integration.service_harness import Publisher, TopicReader, eventually
+from tests.support.openai_server import FakeOpenAIServer, status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -17,7 +17,7 @@ from services.audit.handler import AUDITED_TOPICS
 from services.audit.settings import AuditSettings
 from tests.integration import service_harness
 from tests.integration.service_harness import Publisher, wait_caught_up
-from tests.unit.audit.conversation import Fact, RawFact
+from tests.support.audit.conversation import Fact, RawFact
 
 PARTITIONS = 3
 WITHIN_S = 90.0

@@ -9,16 +9,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from contracts.audit import AuditOutcome, AuditRecord
-from contracts.topics import TopicName
 from services.audit.audit_log import AuditQuery, InvalidCursor, MongoAuditLog
-from services.audit.fact_view import FactView
-from services.audit.records import AuditEntry, FactIdentity, Origin, build_entry
-from services.audit.redaction import RedactionPolicy
+from tests.support.audit.entries import T0, entry
+from tests.support.audit.log_contract import AuditLogContract
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
-
 
 @pytest.fixture
 async def audit_log(mongodb_uri: str, mongo_database_name: str) -> AsyncIterator[MongoAuditLog]:
@@ -32,19 +27,12 @@ async def audit_log(mongodb_uri: str, mongo_database_name: str) -> AsyncIterator
         await client.close()
 
 
-def entry(
-    fact_id: str,
-    *,
-    session: str = "s-1",
-    tenant: str = "acme",
-    fact_type: str = "session.created.v1",
-    recorded_at: datetime = T0,
-    content: str = "hello",
-) -> AuditEntry:
-    fact = FactIdentity(fact_id, fact_type, T0, session, "session-commands", correlation_id="c")
-    view = FactView(AuditOutcome.ACCEPTED, tenant_id=tenant, content=content)
-    origin = Origin(TopicName.SESSION_EVENTS, "x.session-events", 0, 1)
-    return build_entry(fact, view, origin, RedactionPolicy(), recorded_at)
+class TestMongoAuditLog(AuditLogContract):
+    """The contract the in-memory fake is held to, against the real audit log."""
+
+    @pytest.fixture
+    def log(self, audit_log: MongoAuditLog) -> MongoAuditLog:
+        return audit_log
 
 
 async def test_the_first_record_under_an_id_wins(audit_log: MongoAuditLog) -> None:

@@ -23,7 +23,7 @@ from tests.integration.audit.harness import (
     running,
     stored_documents,
 )
-from tests.unit.audit.conversation import (
+from tests.support.audit.conversation import (
     SECRETS,
     TRACE_ID,
     Fact,

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from contracts.audit import AuditOutcome
 from contracts.registry import type_name
-from services.audit.cli import query, tail
+from services.cli.audit import query, tail
 from services.cli.errors import CliError
 from tests.integration.audit.harness import (
     Deployment,
@@ -18,7 +18,7 @@ from tests.integration.audit.harness import (
     publish,
     running,
 )
-from tests.unit.audit.conversation import conversation
+from tests.support.audit.conversation import conversation
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.audit.harness import audit_events, caught_up, deployment, publish
-from tests.unit.audit.conversation import conversation
+from tests.support.audit.conversation import conversation
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,12 @@ from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
 from services.llm_invocation.result_store import KeptResults
-from services.llm_invocation.retention import ResultRetentionJob
 from services.runtime import Record
-from tests.fakes.openai_server import FakeOpenAIServer, status, text_stream
-from tests.unit.llm_invocation.fake_ports import RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
+from services.runtime.retention import RetentionJob
+from tests.support.llm_invocation.fake_ports import RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.results_contract import KeptResultsContract
+from tests.support.openai_server import FakeOpenAIServer, status, text_stream
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,14 @@ async def kept_results(mongodb_uri: str, mongo_database_name: str) -> AsyncItera
         yield results
     finally:
         await client.close()
+
+
+class TestMongoKeptResults(KeptResultsContract):
+    """The contract the in-memory fake is held to, against the real store."""
+
+    @pytest.fixture
+    def results(self, kept_results: KeptResults) -> KeptResults:
+        return kept_results
 
 
 @pytest.fixture
@@ -140,13 +149,13 @@ async def test_retention_deletes_only_results_older_than_the_period(
         )
     )
     later = datetime.now(UTC) + timedelta(hours=2)
-    keep_an_hour = ResultRetentionJob(
-        kept_results, retention=timedelta(hours=3), interval_s=3600, clock=lambda: later
+    keep_an_hour = RetentionJob(
+        "llm_results", kept_results.delete_kept_before, retention=timedelta(hours=3), interval_s=3600, clock=lambda: later
     )
     assert await keep_an_hour.run_once() == 0
     assert await kept_results.get(old.invocation_id) is not None
-    keep_a_minute = ResultRetentionJob(
-        kept_results, retention=timedelta(minutes=1), interval_s=3600, clock=lambda: later
+    keep_a_minute = RetentionJob(
+        "llm_results", kept_results.delete_kept_before, retention=timedelta(minutes=1), interval_s=3600, clock=lambda: later
     )
     assert await keep_a_minute.run_once() == 1
     assert await kept_results.get(old.invocation_id) is None

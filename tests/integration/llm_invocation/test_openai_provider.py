@@ -19,7 +19,8 @@ from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
 from services.llm_invocation.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
-from tests.fakes.openai_server import (
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.openai_server import (
     FakeOpenAIServer,
     Reply,
     dropped_stream,
@@ -30,7 +31,6 @@ from tests.fakes.openai_server import (
     text_stream,
     tool_call_stream,
 )
-from tests.unit.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,14 @@ from contracts.dead_letters import DeadLetter
 from contracts.llm import FinishReason, LLMCompleted, LLMFailed, LLMTokenDelta
 from contracts.session_events import TurnFailed
 from contracts.topics import TopicCatalogue, TopicName
-from tests.fakes.openai_server import FakeOpenAIServer, hang, text_stream
 from tests.integration.llm_invocation.harness import (
     provisioned_topics,
     running,
     settings_for,
 )
 from tests.integration.service_harness import TopicReader, publish, publish_raw
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.openai_server import FakeOpenAIServer, hang, text_stream
 
 pytestmark = pytest.mark.integration
 

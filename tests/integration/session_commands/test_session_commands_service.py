@@ -175,15 +175,19 @@ async def test_full_session_lifecycle(rig: Rig) -> None:
     assert document["outbox"] == []  # published and cleared
 
 
-async def test_another_tenant_is_refused(rig: Rig) -> None:
-    s = "tenant-1"
+async def test_another_tenant_is_answered_as_if_the_session_did_not_exist(rig: Rig) -> None:
+    s, nobody = "tenant-1", "tenant-1-never-created"
     await rig.publisher.send(rig.commands, create(s), submit(s, 1, tenant="intruder"))
+    await rig.publisher.send(rig.commands, submit(nobody, 1, tenant="intruder"))
 
     events = await rig.events_of(s, 2, "created, then refused")
+    (missing,) = await rig.events_of(nobody, 1, "refused: no such session")
 
     rejected = events[1]
     assert isinstance(rejected, CommandRejected)
-    assert (rejected.reason, rejected.tenant_id) == (RejectionReason.TENANT_MISMATCH, "intruder")
+    assert isinstance(missing, CommandRejected)
+    assert (rejected.reason, rejected.tenant_id) == (RejectionReason.UNKNOWN_SESSION, "intruder")
+    assert (rejected.reason, rejected.detail) == (missing.reason, missing.detail)
     assert await rig.database["messages"].count_documents({"session_id": s}) == 0
     assert await rig.service.queries.get_session(s, tenant_id="intruder") is None
 

@@ -16,7 +16,8 @@ from services.session_commands.queries import SessionQueries
 from services.session_commands.repository import SessionRepository
 from services.session_commands.session_document import Document, StoredSession
 from services.session_commands.state import SessionStatus
-from tests.unit.session_commands.scenario import T0, close, create, submit
+from tests.support.session_commands.scenario import T0, close, create, submit
+from tests.support.session_commands.store_contract import SessionStoreContract
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,14 @@ async def apply(
     decision = decide(stored.state if stored else None, command, now=T0 + timedelta(seconds=at))
     assert decision.state is not None
     return await repository.save(stored, decision.state, decision.events, [RECORD], command.id)
+
+
+class TestMongoSessionStore(SessionStoreContract):
+    """The store contract the in-memory fake is held to, against the real repository."""
+
+    @pytest.fixture
+    def store(self, repository: SessionRepository) -> SessionRepository:
+        return repository
 
 
 async def test_a_write_from_a_stale_version_is_refused(repository: SessionRepository) -> None:

@@ -6,23 +6,19 @@ Delivery itself (commits, dead letters on the real broker) is in the integration
 import json
 
 import pytest
-from aiokafka.errors import KafkaTimeoutError
 
 from contracts.base import Message
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
 from contracts.envelope import H_CAUSATION_ID, H_CORRELATION_ID, H_SOURCE, H_TRACEPARENT
 from contracts.llm import LLMRequested
 from contracts.session_events import SessionUpdated
+from contracts.topics import TopicCatalogue, UnexpectedTopic
 from contracts.turns import SwitchAgentForTurn
 from services.agent_orchestration.catalogue_file import load_default_catalogue
-from services.agent_orchestration.handler import (
-    NotAnInputTopic,
-    OrchestrationHandler,
-    OrchestrationTopics,
-)
+from services.agent_orchestration.handler import OrchestrationHandler
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.agent_orchestration.facts import (
+from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
     completed,
@@ -32,7 +28,7 @@ from tests.unit.agent_orchestration.facts import (
 
 pytestmark = pytest.mark.unit
 
-TOPICS = OrchestrationTopics.with_prefix("p.")
+TOPICS = TopicCatalogue(prefix="p.")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -131,12 +127,13 @@ async def test_an_undecodable_record_is_refused_for_the_dead_letters() -> None:
 
 
 async def test_a_record_from_a_foreign_topic_is_refused() -> None:
-    with pytest.raises(NotAnInputTopic):
+    with pytest.raises(UnexpectedTopic):
         await _handler(FakeBroker())(_record("p.commands", turn_started()))
 
 
 async def test_a_broker_outage_is_retried() -> None:
-    broker = FakeBroker(error=KafkaTimeoutError())
+    # What ServiceRuntime.publish raises while the broker is unavailable.
+    broker = FakeBroker(error=RetryableError("broker unavailable for p.llm-requests"))
 
     with pytest.raises(RetryableError):
         await _handler(broker)(_record("p.session-events", turn_started()))

@@ -5,7 +5,7 @@ import pytest
 from contracts.agents import AgentType, MessageRole
 from contracts.session_events import ContextMessage
 from services.agent_orchestration.history_window import HistoryBudget, select_history
-from tests.unit.agent_orchestration.facts import message
+from tests.support.agent_orchestration.facts import message
 
 pytestmark = pytest.mark.unit
 

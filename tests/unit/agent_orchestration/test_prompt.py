@@ -18,7 +18,7 @@ from services.agent_orchestration.prompt import (
     build_llm_request,
     tools_for,
 )
-from tests.unit.agent_orchestration.facts import LIMITS, NOW, context, message
+from tests.support.agent_orchestration.facts import LIMITS, NOW, context, message
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.topics import TopicName
 from services.agent_orchestration.app import build
 from services.agent_orchestration.catalogue_file import CatalogueError
+from services.agent_orchestration.handler import INPUTS
 from services.agent_orchestration.settings import OrchestrationSettings
 
 pytestmark = pytest.mark.unit
@@ -55,6 +57,9 @@ def test_settings_decide_topics_and_limits() -> None:
 
     service = build(settings, configure_logs=False)
 
-    assert service.topics.inputs == ("x.session-events", "x.llm-results")
-    assert (service.topics.llm_requests, service.topics.turns) == ("x.llm-requests", "x.turns")
+    assert service.topics.names(INPUTS) == ("x.session-events", "x.llm-results")
+    assert service.topics.names((TopicName.LLM_REQUESTS, TopicName.TURNS)) == (
+        "x.llm-requests",
+        "x.turns",
+    )
     assert settings.prompt_limits().max_hops_per_turn == 3

@@ -11,7 +11,7 @@ from services.audit.dead_letter_facts import dead_letter_view
 from services.audit.fact_view import UnauditableFact
 from services.audit.facts import view_of
 from services.audit.handler import AUDITED_TOPICS
-from tests.unit.contracts.samples import every_message
+from tests.support.contracts.samples import every_message
 
 pytestmark = pytest.mark.unit
 

@@ -8,15 +8,15 @@ import pytest
 from contracts.audit import AuditOutcome, RedactionMode
 from contracts.codec import DecodeError, DecodeFailure
 from contracts.dead_letters import DeadLetter
-from contracts.topics import TopicName
+from contracts.topics import TopicName, UnexpectedTopic
 from services.audit.dead_letter_facts import UNDECODABLE_DEAD_LETTER
-from services.audit.handler import AuditHandler, NotAnAuditedTopic
+from services.audit.handler import AuditHandler
 from services.audit.records import record_id
 from services.audit.redaction import RedactionPolicy
 from services.runtime.dead_letter import build_dead_letter
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.audit.conversation import (
+from tests.support.audit.conversation import (
     SECRETS,
     TRACE_ID,
     Fact,
@@ -24,7 +24,7 @@ from tests.unit.audit.conversation import (
     dead_letter_for,
     malformed_command,
 )
-from tests.unit.audit.fakes import CATALOGUE, TOPICS, FakeLog, FakeSink, kafka_record
+from tests.support.audit.fakes import CATALOGUE, FakeLog, FakeSink, kafka_record
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ def handler_with(
     log: FakeLog, sink: FakeSink, mode: RedactionMode = RedactionMode.HASHED
 ) -> AuditHandler:
     return AuditHandler(
-        topics=TOPICS,
+        topics=CATALOGUE,
         policy=RedactionPolicy(mode=mode, truncate_chars=10),
         log=log,
         sink=sink,
@@ -157,7 +157,7 @@ async def test_a_record_of_the_wrong_type_for_its_topic_does_not_decode() -> Non
 async def test_a_topic_audit_does_not_read_is_refused() -> None:
     record = kafka_record(conversation("s-1")[0], 0)
     stray = Record("unit.llm-stream", 0, 0, record.key, record.value, record.headers)
-    with pytest.raises(NotAnAuditedTopic):
+    with pytest.raises(UnexpectedTopic):
         await handler_with(FakeLog(), FakeSink())(stray)
 
 
@@ -249,7 +249,7 @@ async def test_a_dead_letter_that_breaks_the_view_is_still_audited() -> None:
         consumer_group="sc",
     )
     handler = AuditHandler(
-        topics=TOPICS,
+        topics=CATALOGUE,
         policy=RedactionPolicy(),
         log=FakeLog(),
         sink=sink,

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.audit.retention import RetentionJob
+from services.runtime.retention import RetentionJob
 
 pytestmark = pytest.mark.unit
 
@@ -21,14 +21,26 @@ class FakeLog:
 
 async def test_one_run_purges_everything_recorded_before_now_minus_retention() -> None:
     log = FakeLog()
-    job = RetentionJob(log, retention=timedelta(days=30), interval_s=60, clock=lambda: NOW)
+    job = RetentionJob(
+        "audit log",
+        log.purge_recorded_before,
+        retention=timedelta(days=30),
+        interval_s=60,
+        clock=lambda: NOW,
+    )
     assert await job.run_once() == 3
     assert log.cutoffs == [NOW - timedelta(days=30)]
 
 
 async def test_the_job_runs_at_start_and_stops_cleanly() -> None:
     log = FakeLog()
-    job = RetentionJob(log, retention=timedelta(days=1), interval_s=3600, clock=lambda: NOW)
+    job = RetentionJob(
+        "audit log",
+        log.purge_recorded_before,
+        retention=timedelta(days=1),
+        interval_s=3600,
+        clock=lambda: NOW,
+    )
     await job.start()
     for _ in range(100):
         if log.cutoffs:

@@ -11,8 +11,7 @@ from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, MAX_MESSAGE_BYTES
 from contracts.registry import MESSAGE_TYPES, TOPIC_OF_TYPE
 from contracts.topics import TopicName
-
-from .samples import AT, every_message
+from tests.support.contracts.samples import AT, every_message
 
 pytestmark = pytest.mark.unit
 

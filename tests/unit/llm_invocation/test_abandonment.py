@@ -17,7 +17,7 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from services.llm_invocation.abandonment import RunningStep, abandonment_for, superseded_by
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.unit
 

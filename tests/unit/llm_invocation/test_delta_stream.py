@@ -8,7 +8,7 @@ from contracts.base import derive_id
 from contracts.limits import MAX_DELTA_LENGTH
 from contracts.llm import LLMTokenDelta
 from services.llm_invocation.delta_stream import DeltaStream
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,9 @@ from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.offline_provider import OfflineProvider
 from services.runtime import Record, RetryableError
-from tests.unit.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
-from tests.unit.llm_invocation.requests import llm_request
-from tests.unit.llm_invocation.scripted_provider import HANG, ScriptedProvider
+from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider
 
 pytestmark = pytest.mark.unit
 
@@ -112,7 +112,8 @@ async def test_a_provider_failure_is_kept_and_published_as_llm_failed() -> None:
 
 async def test_a_broker_outage_is_retryable_not_a_dead_letter() -> None:
     handler, results, publisher = _handler(OfflineProvider())
-    publisher.fail_with = OSError("broker down")
+    # What ServiceRuntime.publish raises while the broker is unavailable.
+    publisher.fail_with = RetryableError("broker unavailable for t.llm-stream")
     with pytest.raises(RetryableError):
         await handler(_record(llm_request()))
     assert results.kept == {}

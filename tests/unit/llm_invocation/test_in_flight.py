@@ -6,7 +6,7 @@ import pytest
 
 from services.llm_invocation.abandonment import Abandon
 from services.llm_invocation.in_flight import InFlightInvocations
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.unit
 

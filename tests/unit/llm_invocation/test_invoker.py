@@ -19,8 +19,8 @@ from services.llm_invocation.provider_errors import (
 from services.llm_invocation.retry_policy import RetryPolicy
 from services.llm_invocation.stream_events import StreamFinished, TextDelta
 from services.runtime.retry import Backoff
-from tests.unit.llm_invocation.requests import llm_request
-from tests.unit.llm_invocation.scripted_provider import HANG, ScriptedProvider, answer
+from tests.support.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider, answer
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from services.llm_invocation.stream_events import (
     TextDelta,
     ToolCallDelta,
 )
-from tests.unit.llm_invocation.requests import llm_request
+from tests.support.llm_invocation.requests import llm_request
 
 pytestmark = pytest.mark.unit
 

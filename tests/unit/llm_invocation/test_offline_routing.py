@@ -10,7 +10,7 @@ from services.llm_invocation.offline_routing import (
     last_user_text,
     route,
 )
-from tests.unit.llm_invocation.requests import switch_agent_tool
+from tests.support.llm_invocation.requests import switch_agent_tool
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from services.runtime.errors import RetryableError
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
-from tests.unit.runtime.fake_consumer import FakeKafkaConsumer
+from tests.support.runtime.fake_consumer import FakeKafkaConsumer
 
 pytestmark = pytest.mark.unit
 

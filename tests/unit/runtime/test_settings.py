@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from contracts.topics import TopicName
 from services.runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.unit
@@ -11,8 +12,8 @@ pytestmark = pytest.mark.unit
 def test_defaults() -> None:
     settings = RuntimeSettings(_env_file=None)
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
-    assert settings.topic("commands") == "agent-runtime.commands"
-    assert settings.dead_letters == "agent-runtime.dead-letters"
+    assert settings.topics.name(TopicName.COMMANDS) == "agent-runtime.commands"
+    assert settings.topics.name(TopicName.DEAD_LETTERS) == "agent-runtime.dead-letters"
     assert settings.max_in_flight == 256
 
 
@@ -21,7 +22,7 @@ def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_RUNTIME_TOPIC_PREFIX", "prod.")
     settings = RuntimeSettings(_env_file=None)
     assert settings.max_in_flight == 32
-    assert settings.dead_letters == "prod.dead-letters"
+    assert settings.topics.name(TopicName.DEAD_LETTERS) == "prod.dead-letters"
 
 
 def test_dotenv_file(tmp_path: Path) -> None:

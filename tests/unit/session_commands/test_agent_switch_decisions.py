@@ -13,7 +13,7 @@ from contracts.session_events import (
     TurnStarted,
 )
 from services.session_commands.policy import MAX_AGENT_SWITCHES
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     Session,
     complete,
     create,

@@ -1,65 +1,24 @@
 """The handler's sequence with an in-memory store and publisher: idempotency, the outbox,
 the cache's freshness rule, and which failures are retried or dead-lettered."""
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
 from contracts.base import Message
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
-from contracts.session_events import SessionEvent
+from contracts.topics import TopicCatalogue, TopicName
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from services.session_commands.group_commit import ConcurrentWriteError
-from services.session_commands.handler import (
-    KeyMismatch,
-    SessionCommandHandler,
-    SessionCommandTopics,
-)
+from services.session_commands.handler import KeyMismatch, SessionCommandHandler
 from services.session_commands.session_cache import SessionCache
-from services.session_commands.session_document import StoredSession
-from services.session_commands.state import SessionState
-from tests.unit.session_commands.scenario import SESSION, T0, complete, create, submit
+from tests.support.session_commands.memory_store import MemoryStore
+from tests.support.session_commands.scenario import SESSION, T0, complete, create, submit
 
 pytestmark = pytest.mark.unit
 
-TOPICS = SessionCommandTopics.with_prefix("t.")
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.documents: dict[str, StoredSession] = {}
-        self.writes = 0
-        self.conflict_next = False
-
-    async def load(self, session_id: str) -> StoredSession | None:
-        return self.documents.get(session_id)
-
-    async def save(
-        self,
-        previous: StoredSession | None,
-        state: SessionState,
-        events: Sequence[SessionEvent],
-        outbox: Sequence[EncodedRecord],
-        command_id: str,
-    ) -> StoredSession:
-        current = self.documents.get(state.session_id)
-        if self.conflict_next or (current and previous and current.version != previous.version):
-            self.conflict_next = False
-            raise ConcurrentWriteError("moved on")
-        version = (previous.version if previous else 0) + 1
-        seen = previous.processed_command_ids if previous else ()
-        stored = StoredSession(state, version, (*seen, command_id), tuple(outbox))
-        self.documents[state.session_id] = stored
-        self.writes += 1
-        return stored
-
-    async def clear_outbox(self, stored: StoredSession) -> StoredSession:
-        cleared = replace(stored, outbox=())
-        if self.documents[stored.state.session_id].version == stored.version:
-            self.documents[stored.state.session_id] = cleared
-        return cleared
+TOPICS = TopicCatalogue(prefix="t.")
+COMMANDS, TURNS = TOPICS.name(TopicName.COMMANDS), TOPICS.name(TopicName.TURNS)
 
 
 class Published:
@@ -68,17 +27,15 @@ class Published:
         self.fail = False
 
     async def __call__(self, topic: str, record: EncodedRecord) -> None:
-        if self.fail:
-            from aiokafka.errors import KafkaTimeoutError
-
-            raise KafkaTimeoutError()
+        if self.fail:  # what ServiceRuntime.publish raises while the broker is unavailable
+            raise RetryableError("broker unavailable for t.session-events")
         self.records.append((topic, record))
 
     def types(self) -> list[str]:
         return [type(decode(r.value, r.headers).message).__name__ for _, r in self.records]
 
 
-def record_of(message: Message, topic: str = TOPICS.commands, offset: int = 0) -> Record:
+def record_of(message: Message, topic: str = COMMANDS, offset: int = 0) -> Record:
     encoded = encode(message, source="test")
     return Record(topic, 0, offset, encoded.key, encoded.value, tuple(encoded.headers))
 
@@ -115,7 +72,7 @@ async def test_a_command_is_written_published_and_its_outbox_cleared(
     await handle(record_of(submit()))
 
     assert published.types() == ["SessionCreated", "UserMessageAccepted", "TurnStarted"]
-    assert {topic for topic, _ in published.records} == {TOPICS.session_events}
+    assert {topic for topic, _ in published.records} == {TOPICS.name(TopicName.SESSION_EVENTS)}
     stored = store.documents[SESSION]
     assert (stored.version, stored.outbox) == (2, ())
 
@@ -162,7 +119,7 @@ async def test_a_decision_without_a_write_is_retaken_on_a_fresh_read(
     await other(record_of(submit()))
     in_flight = store.documents[SESSION].state
 
-    await ours(record_of(complete(in_flight), topic=TOPICS.turns))
+    await ours(record_of(complete(in_flight), topic=TURNS))
 
     assert published.types()[-2:] == ["AssistantMessageAppended", "TurnCompleted"]
 
@@ -209,5 +166,5 @@ async def test_records_that_must_not_be_applied_fail_permanently(
     with pytest.raises(KeyMismatch):
         await handle(replace(good, key=b"another-session"))
     with pytest.raises(DecodeError):  # a session event is not a command
-        await handle(replace(good, topic=TOPICS.turns))
+        await handle(replace(good, topic=TURNS))
     assert store.writes == 0

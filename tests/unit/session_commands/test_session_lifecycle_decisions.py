@@ -16,7 +16,7 @@ from contracts.session_events import (
 )
 from services.session_commands.decider import SessionCommand, decide
 from services.session_commands.state import SessionStatus
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     T0,
     TENANT,
     Session,
@@ -93,11 +93,37 @@ def test_internal_commands_for_an_unknown_session_are_ignored() -> None:
         lambda s: submit(tenant_id="tenant-b"),
         lambda s: switch(AgentType.CODER, tenant_id="tenant-b"),
         lambda s: close(tenant_id="tenant-b"),
+        lambda s: update(title="mine now", tenant_id="tenant-b"),
+        lambda s: reopen(tenant_id="tenant-b"),
+    ],
+)
+def test_another_tenant_gets_the_answer_for_a_session_that_does_not_exist(
+    make: Callable[[Session], SessionCommand],
+) -> None:
+    session = Session().given(create(), submit())
+    before = session.current
+    command = make(session)
+
+    decision = session.when(command)
+    unknown = decide(None, command, now=session.clock)
+
+    (event,) = decision.events
+    assert isinstance(event, CommandRejected)
+    assert event.reason is RejectionReason.UNKNOWN_SESSION
+    assert event.tenant_id == "tenant-b"  # the publisher's tenant, for the audit trail
+    assert decision.events == unknown.events  # indistinguishable from no session at all
+    assert decision.state == before
+    assert not decision.remember
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
         lambda s: complete(s.current, tenant_id="tenant-b"),
         lambda s: expire(s.current, tenant_id="tenant-b"),
     ],
 )
-def test_another_tenant_is_refused_and_the_session_is_untouched(
+def test_internal_commands_naming_another_tenant_are_ignored(
     make: Callable[[Session], SessionCommand],
 ) -> None:
     session = Session().given(create(), submit())
@@ -105,12 +131,19 @@ def test_another_tenant_is_refused_and_the_session_is_untouched(
 
     decision = session.when(make(session))
 
-    (event,) = decision.events
-    assert isinstance(event, CommandRejected)
-    assert event.reason is RejectionReason.TENANT_MISMATCH
-    assert event.tenant_id == "tenant-b"  # the publisher's tenant, for the audit trail
+    assert decision.ignored
     assert decision.state == before
-    assert not decision.remember
+
+
+def test_a_create_from_another_tenant_gets_the_same_answer_as_the_owner_s() -> None:
+    session = Session().given(create())
+
+    foreign = decide(session.current, create(tenant_id="tenant-b"), now=T0)
+    own = decide(session.current, create(), now=T0)
+
+    assert [type(e) for e in foreign.events] == [type(e) for e in own.events] == [CommandRejected]
+    assert foreign.rejection is own.rejection is RejectionReason.SESSION_EXISTS
+    assert foreign.state == session.current  # never overwritten
 
 
 def test_update_keeps_fields_left_out() -> None:

@@ -15,7 +15,7 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
-from tests.unit.session_commands.scenario import (
+from tests.support.session_commands.scenario import (
     SESSION,
     Session,
     complete,

@@ -16,12 +16,12 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
-from services.agent_orchestration import policy
+from services.agent_orchestration import decider
 from services.agent_orchestration.catalogue_file import load_default_catalogue
+from services.agent_orchestration.decider import Decision, Rule, decide
 from services.agent_orchestration.history_window import HistoryBudget
-from services.agent_orchestration.policy import Decision, Rule, decide
 from services.agent_orchestration.prompt import PromptLimits, invocation_id_for
-from tests.unit.agent_orchestration.facts import (
+from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
     SESSION,
@@ -339,7 +339,7 @@ def test_the_bound_applies_before_the_target_is_read() -> None:
 
 
 def test_the_documented_table_lists_every_rule() -> None:
-    # policy.py's docstring is the table operators read; a rule missing there is undocumented.
-    table = policy.__doc__ or ""
+    # decider.py's docstring is the table operators read; a rule missing there is undocumented.
+    table = decider.__doc__ or ""
 
     assert [rule for rule in Rule if f"| {rule.value} " not in table] == []

@@ -5,14 +5,12 @@ from dataclasses import replace
 from contracts.audit import AuditRecord
 from contracts.codec import EncodedRecord, decode
 from contracts.topics import TopicCatalogue, TopicName
-from services.audit.handler import AUDITED_TOPICS
 from services.audit.records import AuditEntry, StoredEntry
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
-from tests.unit.audit.conversation import Fact, RawFact
+from tests.support.audit.conversation import Fact, RawFact
 
 CATALOGUE = TopicCatalogue(prefix="unit.")
-TOPICS = {CATALOGUE.name(topic): topic for topic in AUDITED_TOPICS}
 
 
 class FakeLog:

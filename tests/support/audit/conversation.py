@@ -1,6 +1,7 @@
 """A realistic conversation as the four services would publish it, for audit tests.
 
-Ids are derived the way the services derive them (see /work/helpers/SERVICES.md), and
+Ids are derived the way the services derive them (`contracts.base.derive_id`, with the same
+names and parts as services/*/: "event", "invocation", "llm-result", "turn-command"…), and
 secrets are sprinkled where real ones turn up: a user pasting an API key, a provider error
 quoting it, tool arguments, a malformed command's bytes.
 """

@@ -354,7 +354,7 @@ async def _write_plain(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m tests.fakes.openai_server --latency-s 1`: serve until killed (benchmarks).
+    """`python -m tests.support.openai_server --latency-s 1`: serve until killed (benchmarks).
 
     Prints `listening <base_url>` once it accepts connections.
     """

@@ -1,0 +1,190 @@
+"""Kafka ACLs of the trust model (docs/security.md), derived from the topic catalogue.
+
+`deploy/kafka/acls.toml` maps the catalogue's roles to principals; every role gets WRITE on the
+topics it produces and READ on those it consumes, each service READ on its consumer group, the
+operators DESCRIBE on the deployment's groups and topics (lag). Applying is idempotent (Kafka keeps one copy of
+an ACL however often it is created):
+
+    python -m services.admin.acls --file deploy/kafka/acls.toml [--prefix P] [--print]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, for_code
+from aiokafka.protocol.admin import CreateAclsRequest
+
+from contracts.topics import ALL_SERVICES, DEFINITIONS, Service, TopicCatalogue
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
+
+_REQUEST_TIMEOUT_MS = 30_000
+
+
+# Kafka protocol codes (org.apache.kafka.common.resource / acl).
+class ResourceType(IntEnum):
+    TOPIC = 2
+    GROUP = 3
+
+
+class PatternType(IntEnum):
+    LITERAL = 3
+    PREFIXED = 4
+
+
+class Operation(IntEnum):
+    READ = 3
+    WRITE = 4
+    DESCRIBE = 8
+
+
+_ALLOW = 3
+_ANY_HOST = "*"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AclBinding:
+    principal: str
+    resource: ResourceType
+    name: str
+    pattern: PatternType
+    operation: Operation
+
+    def __str__(self) -> str:
+        pattern = "" if self.pattern is PatternType.LITERAL else " (prefix)"
+        return (
+            f"ALLOW {self.principal} {self.operation.name} "
+            f"{self.resource.name.lower()} {self.name}{pattern}"
+        )
+
+
+Roles = Mapping[Service, Sequence[str]]
+
+
+def load_roles(path: Path) -> dict[Service, tuple[str, ...]]:
+    """The `[roles]` table of an ACL file: catalogue role → principals."""
+    table = tomllib.loads(path.read_text()).get("roles", {})
+    roles: dict[Service, tuple[str, ...]] = {}
+    for name, principals in table.items():
+        try:
+            role = Service(name)
+        except ValueError:
+            known = ", ".join(s.value for s in Service)
+            raise ValueError(f"{path}: unknown role {name!r} (known: {known})") from None
+        roles[role] = tuple(principals)
+    return roles
+
+
+def trust_model_acls(catalogue: TopicCatalogue, roles: Roles) -> list[AclBinding]:
+    """Every ACL the trust model grants, for the catalogue's topic names."""
+    bindings: set[AclBinding] = set()
+
+    def allow(
+        role: Service, resource: ResourceType, name: str, op: Operation, *, prefixed: bool = False
+    ) -> None:
+        pattern = PatternType.PREFIXED if prefixed else PatternType.LITERAL
+        for principal in roles.get(role, ()):
+            bindings.add(AclBinding(principal, resource, name, pattern, op))
+
+    for topic, definition in DEFINITIONS.items():
+        name = catalogue.name(topic)
+        for role in definition.producers:
+            allow(role, ResourceType.TOPIC, name, Operation.WRITE)
+        for role in definition.consumers:
+            allow(role, ResourceType.TOPIC, name, Operation.READ)
+    for service in ALL_SERVICES:
+        allow(service, ResourceType.GROUP, f"{catalogue.prefix}{service.value}", Operation.READ)
+    # Consumer lag (the CLI's `groups lag`, KEDA's scaler): committed and end offsets.
+    for resource in (ResourceType.GROUP, ResourceType.TOPIC):
+        allow(Service.OPERATORS, resource, catalogue.prefix, Operation.DESCRIBE, prefixed=True)
+    return sorted(bindings)
+
+
+class AclRefused(RuntimeError):
+    """The broker refused to create an ACL (no authorizer, or the principal may not alter)."""
+
+
+async def apply_acls(
+    bootstrap_servers: str,
+    bindings: Sequence[AclBinding],
+    *,
+    security: KafkaSecuritySettings | None = None,
+) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **(kafka_client_options(security) if security is not None else {}),
+    )
+    await admin.start()
+    try:
+        for binding in bindings:
+            # aiokafka ships the CreateAcls request but no admin method for it yet.
+            response: Any = await admin._send_request(
+                CreateAclsRequest(
+                    binding.resource,
+                    binding.name,
+                    binding.pattern,
+                    binding.principal,
+                    _ANY_HOST,
+                    binding.operation,
+                    _ALLOW,
+                )
+            )
+            for error_code, message in response.creation_responses:
+                if error_code:
+                    error = for_code(error_code).__name__
+                    raise AclRefused(f"{binding}: {error} {message or ''}".strip())
+    finally:
+        await admin.close()
+
+
+async def _apply_or_explain(
+    settings: KafkaSecuritySettings, bindings: Sequence[AclBinding]
+) -> None:
+    try:
+        await apply_acls(settings.kafka_bootstrap_servers, bindings, security=settings)
+    except (KafkaError, OSError):
+        await check_kafka_access(settings)  # a refused login: one line naming the setting
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from services.runtime.settings import RuntimeSettings
+
+    parser = argparse.ArgumentParser(description="Apply the trust model's Kafka ACLs (idempotent).")
+    parser.add_argument("--file", type=Path, default=Path("deploy/kafka/acls.toml"))
+    parser.add_argument("--prefix", default=None, help="topic prefix (default: the settings')")
+    parser.add_argument("--print", action="store_true", help="list the ACLs, apply nothing")
+    args = parser.parse_args(argv)
+    # Its connection errors would repeat what the one line below says.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = RuntimeSettings()
+    catalogue = TopicCatalogue(
+        prefix=args.prefix if args.prefix is not None else settings.topic_prefix
+    )
+    bindings = trust_model_acls(catalogue, load_roles(args.file))
+    if args.print:
+        print(*bindings, sep="\n")
+        return 0
+    try:
+        asyncio.run(_apply_or_explain(settings, bindings))
+    except (AclRefused, KafkaAccessRefused) as refused:
+        print(f"acls: {refused}", file=sys.stderr)
+        return 1
+    print(f"acls: {len(bindings)} applied on {settings.kafka_bootstrap_servers}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""One look at the first bootstrap broker before the clients start: is the security right?
+
+A Kafka client that cannot authenticate, or does not trust the broker's certificate, logs a
+connection error and retries forever; a service would never become ready and never say why.
+This probe opens one connection with the configured security and turns the failures that no
+retry can fix into one line naming the setting to change. A broker that is merely unreachable
+is not its business: the clients' own retries handle that.
+"""
+
+import ssl
+from typing import Any
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+
+from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
+
+_ENV = "AGENT_RUNTIME_"
+_PROBE_TIMEOUT_MS = 10_000
+
+
+_DECISIVE: tuple[type[BaseException], ...] = (
+    ssl.SSLError,
+    SaslAuthenticationFailed,
+    AuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+)
+
+
+class KafkaAccessRefused(RuntimeError):
+    """The configured Kafka security does not work against the broker; the message is one line."""
+
+
+async def check_kafka_access(settings: KafkaSecuritySettings) -> None:
+    """Raise `KafkaAccessRefused` when TLS or SASL fails against the first bootstrap server."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return
+    address = settings.kafka_bootstrap_servers.split(",")[0].strip()
+    host, _, port = address.rpartition(":")
+    options: dict[str, Any] = kafka_client_options(settings)
+    try:
+        connection = await create_conn(
+            host, int(port), request_timeout_ms=_PROBE_TIMEOUT_MS, **options
+        )
+    except Exception as exc:
+        refusal = _refusal(settings, address, exc)
+        if refusal is not None:
+            raise KafkaAccessRefused(refusal) from None
+        return
+    connection.close()
+
+
+def _refusal(settings: KafkaSecuritySettings, address: str, exc: BaseException) -> str | None:
+    cause = _root(exc)
+    protocol = f"{_ENV}KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        if "mismatch" in (cause.verify_message or ""):
+            return (
+                f"Kafka TLS: the certificate of {address} does not name that host "
+                f"({cause.verify_message}); dial a name it carries, or set "
+                f"{_ENV}KAFKA_SSL_CHECK_HOSTNAME=false only where that risk is accepted"
+            )
+        trusted = settings.kafka_ssl_cafile or "the system CA store"
+        return (
+            f"Kafka TLS: the certificate of {address} is not trusted by "
+            f"{_ENV}KAFKA_SSL_CAFILE={trusted} ({cause.verify_message})"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return (
+            f"Kafka TLS handshake with {address} failed ({cause.reason or cause}): check "
+            f"{protocol}, and {_ENV}KAFKA_SSL_CERTFILE / _KEYFILE if the broker asks for a "
+            "client certificate"
+        )
+    if isinstance(cause, UnsupportedSaslMechanismError):
+        return (
+            f"Kafka SASL: {address} does not accept "
+            f"{_ENV}KAFKA_SASL_MECHANISM={settings.kafka_sasl_mechanism}"
+        )
+    if isinstance(cause, SaslAuthenticationFailed | AuthenticationFailedError):
+        source = (
+            f"{_ENV}KAFKA_SASL_PASSWORD_FILE={settings.kafka_sasl_password_file}"
+            if settings.kafka_sasl_password_file is not None
+            else f"{_ENV}KAFKA_SASL_PASSWORD"
+        )
+        return (
+            f"Kafka SASL authentication failed at {address} for "
+            f"{_ENV}KAFKA_SASL_USERNAME={settings.kafka_sasl_username} "
+            f"({settings.kafka_sasl_mechanism}): check {source}"
+        )
+    # Refused, reset (also what a TLS client sees on a plaintext port), timed out: possibly
+    # transient, left to the clients' retries.
+    return None
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The first SSL or Kafka error in the cause chain (aiokafka wraps some in its own)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _DECISIVE):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc

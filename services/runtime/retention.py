@@ -1,0 +1,51 @@
+"""The retention job every service with retained data runs: delete what is older than a period.
+
+An application job rather than a TTL index: the Mongo-compatible server used without Docker
+ignores TTL indexes, and a job makes the period a setting that can change without rebuilding an
+index. Every instance runs it; deleting by a cutoff is idempotent, so instances running it
+concurrently only repeat each other's work.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from contracts.base import utc_now
+from services.runtime.periodic import PeriodicJob
+
+log = logging.getLogger(__name__)
+
+Purge = Callable[[datetime], Awaitable[int]]
+"""Delete everything kept before the cutoff; returns how many were deleted."""
+
+
+class RetentionJob:
+    def __init__(
+        self,
+        what: str,
+        purge: Purge,
+        *,
+        retention: timedelta,
+        interval_s: float,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._what = what
+        self._purge = purge
+        self._retention = retention
+        self._clock = clock
+        self._schedule = PeriodicJob(
+            f"{what} retention run", self.run_once, interval_s=interval_s, log=log
+        )
+
+    async def run_once(self) -> int:
+        cutoff = self._clock() - self._retention
+        deleted = await self._purge(cutoff)
+        if deleted:
+            log.info("%s retention: %d kept before %s deleted", self._what, deleted, cutoff)
+        return deleted
+
+    async def start(self) -> None:
+        await self._schedule.start()
+
+    async def stop(self) -> None:
+        await self._schedule.stop()

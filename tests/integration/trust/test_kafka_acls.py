@@ -1,0 +1,84 @@
+"""The trust model's ACLs on a broker with an authorizer, over the SASL_SSL listener.
+
+Only the services' own principals may write the internal topics: an authenticated external
+publisher (`integrator`) may write `commands` but gets an authorization error on `turns`.
+"""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
+
+from contracts.topics import TopicCatalogue, TopicName
+from services.admin.acls import apply_acls, load_roles, trust_model_acls
+from services.admin.topics import delete_topics, ensure_topics
+from services.runtime.kafka_security import kafka_client_options
+from tests.secured_kafka import ACL_FILE, SecuredKafka
+
+
+@pytest.fixture
+async def catalogue(
+    secured_kafka: SecuredKafka, unique_suffix: str
+) -> AsyncIterator[TopicCatalogue]:
+    catalogue = TopicCatalogue(prefix=f"acl-{unique_suffix}.", partitions=2)
+    admin = secured_kafka.settings("admin")
+    await ensure_topics(secured_kafka.bootstrap_servers, catalogue.specs(), security=admin)
+    bindings = trust_model_acls(catalogue, load_roles(ACL_FILE))
+    await apply_acls(secured_kafka.bootstrap_servers, bindings, security=admin)
+    yield catalogue
+    await delete_topics(
+        secured_kafka.bootstrap_servers, [s.name for s in catalogue.specs()], security=admin
+    )
+
+
+async def _write(secured_kafka: SecuredKafka, user: str, topic: str) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=secured_kafka.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=15_000,
+        **kafka_client_options(secured_kafka.settings(user)),
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"{}", key=b"session-1")
+    finally:
+        await producer.stop()
+
+
+async def test_an_external_principal_cannot_write_turns(
+    secured_kafka: SecuredKafka, catalogue: TopicCatalogue
+) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _write(secured_kafka, "integrator", catalogue.name(TopicName.TURNS))
+
+
+async def test_the_orchestration_principal_writes_turns(
+    secured_kafka: SecuredKafka, catalogue: TopicCatalogue
+) -> None:
+    await _write(secured_kafka, "agent-orchestration", catalogue.name(TopicName.TURNS))
+
+
+async def test_an_external_principal_writes_commands(
+    secured_kafka: SecuredKafka, catalogue: TopicCatalogue
+) -> None:
+    await _write(secured_kafka, "integrator", catalogue.name(TopicName.COMMANDS))
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        TopicName.LLM_REQUESTS,
+        TopicName.LLM_RESULTS,
+        TopicName.LLM_STREAM,
+        TopicName.AUDIT,
+        TopicName.DEAD_LETTERS,
+        TopicName.SESSION_EVENTS,
+    ],
+)
+async def test_no_external_principal_writes_an_internal_topic(
+    secured_kafka: SecuredKafka, catalogue: TopicCatalogue, topic: TopicName
+) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _write(secured_kafka, "gateway", catalogue.name(topic))

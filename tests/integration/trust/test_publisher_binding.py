@@ -1,0 +1,125 @@
+"""session-commands binds external commands to their publisher: a source acts only for the
+tenants AGENT_RUNTIME_COMMAND_SOURCES allows it, and a source with a key must sign."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from contracts.base import Message
+from contracts.codec import encode
+from contracts.commands import CreateSession, SubmitUserMessage
+from contracts.session_events import CommandRejected, RejectionReason, SessionCreated
+from contracts.signature import SIGNATURE_HEADER, signature
+from contracts.topics import TopicCatalogue, TopicName
+from services.session_commands.session_document import Document
+from tests.integration.service_harness import Publisher, TopicReader
+from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
+
+pytestmark = pytest.mark.integration
+
+GATEWAY_KEY = b"gateway-test-key"
+SOURCES = {
+    "crm": {"tenants": ["acme"]},
+    "gateway": {"tenants": ["*"], "hmac_key": GATEWAY_KEY.decode()},
+}
+
+
+@dataclass
+class Rig:
+    catalogue: TopicCatalogue
+    publisher: Publisher
+    events: TopicReader
+    database: Any
+
+    async def send(self, message: Message, source: str, *, key: bytes | None = None) -> None:
+        record = encode(message, source=source)
+        headers = list(record.headers)
+        if key is not None:
+            headers.append((SIGNATURE_HEADER, signature(record.value, key)))
+        await self.publisher.send_raw(
+            self.catalogue.name(TopicName.COMMANDS), record.key, record.value, headers
+        )
+
+    async def outcome(self, session_id: str, count: int = 1) -> Message:
+        await self.events.wait_for(
+            lambda _: len(self.events.of_session(session_id)) >= count, f"{session_id} answered"
+        )
+        return self.events.of_session(session_id)[count - 1]
+
+
+@pytest.fixture
+async def rig(
+    kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str, unique_suffix: str
+) -> AsyncIterator[Rig]:
+    prefix = f"bind-{unique_suffix}."
+    settings = settings_for(
+        kafka_bootstrap_servers,
+        mongodb_uri,
+        mongo_database_name,
+        prefix,
+        f"bind-{unique_suffix}",
+        command_sources=SOURCES,
+    )
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    async with (
+        provisioned_topics(kafka_bootstrap_servers, prefix) as catalogue,
+        running(settings),
+        Publisher(kafka_bootstrap_servers) as publisher,
+        TopicReader(kafka_bootstrap_servers, catalogue.name(TopicName.SESSION_EVENTS)) as events,
+    ):
+        yield Rig(catalogue, publisher, events, mongo[mongo_database_name])
+    await mongo.close()
+
+
+def create(session: str, tenant: str) -> CreateSession:
+    return CreateSession(id=f"{session}-create", session_id=session, tenant_id=tenant)
+
+
+def submit(session: str, tenant: str) -> SubmitUserMessage:
+    return SubmitUserMessage(
+        id=f"{session}-submit-{tenant}",
+        session_id=session,
+        tenant_id=tenant,
+        message_id=f"{session}-m-{tenant}",
+        content="hello",
+    )
+
+
+async def test_a_source_cannot_act_for_a_tenant_it_is_not_allowed(rig: Rig) -> None:
+    await rig.send(create("s-acme", "acme"), "crm")
+    assert isinstance(await rig.outcome("s-acme"), SessionCreated)
+
+    await rig.send(submit("s-acme", "globex"), "crm")
+    await rig.send(create("s-globex", "globex"), "crm")
+
+    for session, count in (("s-acme", 2), ("s-globex", 1)):
+        refused = await rig.outcome(session, count)
+        assert isinstance(refused, CommandRejected)
+        assert (refused.reason, refused.tenant_id) == (RejectionReason.TENANT_NOT_ALLOWED, "globex")
+    assert await rig.database["sessions"].find_one({"_id": "s-globex"}) is None
+
+
+async def test_an_unlisted_source_acts_for_nobody(rig: Rig) -> None:
+    await rig.send(create("s-stranger", "acme"), "stranger")
+
+    refused = await rig.outcome("s-stranger")
+
+    assert isinstance(refused, CommandRejected)
+    assert refused.reason is RejectionReason.TENANT_NOT_ALLOWED
+    assert await rig.database["sessions"].find_one({"_id": "s-stranger"}) is None
+
+
+async def test_a_source_with_a_key_must_sign_and_may_then_act_for_any_tenant(rig: Rig) -> None:
+    await rig.send(create("s-forged", "initech"), "gateway")
+    await rig.send(create("s-signed", "initech"), "gateway", key=GATEWAY_KEY)
+
+    forged = await rig.outcome("s-forged")
+    signed = await rig.outcome("s-signed")
+
+    assert isinstance(forged, CommandRejected)
+    assert forged.reason is RejectionReason.SIGNATURE_INVALID
+    assert isinstance(signed, SessionCreated)
+    assert signed.tenant_id == "initech"

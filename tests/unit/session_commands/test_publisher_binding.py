@@ -1,0 +1,122 @@
+"""External commands bound to their publisher: the allowed-tenants map per source, the optional
+HMAC signature, and the refusal that is decided without reading the session."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from contracts.codec import decode, encode
+from contracts.session_events import CommandRejected, RejectionReason
+from contracts.signature import SIGNATURE_HEADER, signature
+from services.cli.session_client import command_record
+from services.cli.settings import CliSettings
+from services.runtime.record import Record
+from services.session_commands.command_sources import CommandSource, CommandSources
+from services.session_commands.decider import refuse_publisher
+from services.session_commands.handler import SessionCommandHandler
+from tests.support.session_commands.memory_store import MemoryStore
+from tests.support.session_commands.scenario import SESSION, T0, TENANT, create, submit
+from tests.unit.session_commands.test_command_handling import COMMANDS, TOPICS, Published
+
+pytestmark = pytest.mark.unit
+
+KEY = b"gateway-key"
+SOURCES = CommandSources(
+    {
+        "crm": CommandSource(tenants=frozenset({TENANT})),
+        "gateway": CommandSource(tenants=frozenset({"*"}), hmac_key=SecretStr(KEY.decode())),
+    }
+)
+
+
+def refusal(
+    source: str, tenant: str, value: bytes = b"{}", headers: Sequence[tuple[str, bytes]] = ()
+) -> str | None:
+    refused = SOURCES.refusal(source, tenant, value, list(headers))
+    return refused.reason.value if refused is not None else None
+
+
+def test_a_source_acts_for_its_tenants_only() -> None:
+    assert refusal("crm", TENANT) is None
+    assert refusal("crm", "tenant-b") == "tenant_not_allowed"
+
+
+def test_an_unknown_source_acts_for_no_tenant() -> None:
+    assert refusal("someone", TENANT) == "tenant_not_allowed"
+
+
+def test_a_source_with_a_key_must_sign() -> None:
+    value = b'{"tenant_id": "any"}'
+    signed = ((SIGNATURE_HEADER, signature(value, KEY)),)
+    assert refusal("gateway", "any-tenant", value, signed) is None
+    assert refusal("gateway", "any-tenant", value) == "signature_invalid"
+    forged = ((SIGNATURE_HEADER, signature(value, b"guessed")),)
+    assert refusal("gateway", "any-tenant", value, forged) == "signature_invalid"
+    other_body = ((SIGNATURE_HEADER, signature(b"{}", KEY)),)
+    assert refusal("gateway", "any-tenant", value, other_body) == "signature_invalid"
+
+
+def test_the_key_may_come_from_a_mounted_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY + b"\n")
+    sources = CommandSources(
+        {"gw": CommandSource(tenants=frozenset({"*"}), hmac_key_file=key_file)}
+    )
+    value = b"{}"
+    assert sources.refusal("gw", "t", value, [(SIGNATURE_HEADER, signature(value, KEY))]) is None
+
+
+def test_not_enforced_when_unset() -> None:
+    assert not CommandSources(None).enforced
+    assert CommandSources(None).refusal("anyone", "any", b"", []) is None
+
+
+def test_a_refused_publisher_gets_a_final_refusal_under_the_tenant_it_named() -> None:
+    command = submit(tenant_id="tenant-b")
+    refused = SOURCES.refusal("crm", "tenant-b", b"{}", [])
+    assert refused is not None
+
+    decision = refuse_publisher(command, refused, now=T0)
+
+    (event,) = decision.events
+    assert isinstance(event, CommandRejected)
+    assert (event.reason, event.tenant_id) == (RejectionReason.TENANT_NOT_ALLOWED, "tenant-b")
+    assert not decision.remember  # nothing of the session is read, nothing written
+
+
+async def test_the_handler_refuses_before_reading_the_session() -> None:
+    store, published = MemoryStore(), Published()
+    handle = SessionCommandHandler(
+        topics=TOPICS,
+        repository=store,
+        publish=published,
+        clock=lambda: T0,
+        span_traceparent=lambda: None,
+        sources=SOURCES,
+    )
+    crm = encode(create(), source="crm")
+    await handle(Record(COMMANDS, 0, 0, crm.key, crm.value, tuple(crm.headers)))
+    foreign = encode(submit(tenant_id="tenant-b"), source="crm")
+    store.load = None  # type: ignore[assignment,method-assign]  # must not be called
+
+    await handle(Record(COMMANDS, 0, 1, foreign.key, foreign.value, tuple(foreign.headers)))
+
+    rejected = decode(published.records[-1][1].value, published.records[-1][1].headers).message
+    assert isinstance(rejected, CommandRejected)
+    assert rejected.reason is RejectionReason.TENANT_NOT_ALLOWED
+    assert rejected.session_id == SESSION
+
+
+def test_the_cli_signs_what_it_publishes_when_it_has_a_key() -> None:
+    unsigned = CliSettings(_env_file=None, cli_source="gateway")
+    signed = CliSettings(
+        _env_file=None, cli_source="gateway", cli_hmac_key=SecretStr("gateway-key")
+    )
+    command = create()
+
+    for settings, verdict in ((unsigned, "signature_invalid"), (signed, None)):
+        record = command_record(settings, command)
+        refused = SOURCES.refusal("gateway", TENANT, record.value, record.headers)
+        assert (refused.reason.value if refused else None) == verdict
