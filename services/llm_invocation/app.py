@@ -75,6 +75,7 @@ def build(
             settings,
             topics.name(TopicName.SESSION_EVENTS),
             handler.in_flight,
+            client_id=settings.client_id("llm-invocation.session-watch"),
         )
         if settings.llm_watch_session_events
         else None
