@@ -7,7 +7,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
 from services.runtime.settings import RuntimeSettings, prefixed_name
 from services.session_commands.command_sources import CommandSource
-from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
+from services.session_commands.domain.policy import DeciderPolicy, MidTurnPolicy
 
 
 class SessionCommandsSettings(RuntimeSettings):

@@ -9,8 +9,8 @@ messages still queued, and always ends with the turn's own user message.
 
 from contracts.agents import MessageRole
 from contracts.session_events import ContextMessage, ConversationContext
-from services.session_commands.policy import DeciderPolicy
-from services.session_commands.state import RecentMessage, SessionState, UserMessage
+from services.session_commands.domain.policy import DeciderPolicy
+from services.session_commands.domain.state import RecentMessage, SessionState, UserMessage
 
 
 def context_window(

@@ -12,9 +12,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.agents import AgentType, MessageRole
-from services.session_commands.repository import MESSAGES, SESSIONS
-from services.session_commands.session_document import Document, as_utc
-from services.session_commands.state import SessionState, SessionStatus
+from services.session_commands.domain.state import SessionState, SessionStatus
+from services.session_commands.mongo.repository import MESSAGES, SESSIONS
+from services.session_commands.mongo.session_document import Document, as_utc
 
 MAX_PAGE_SIZE = 500
 

@@ -18,13 +18,18 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
-from services.session_commands.context_window import context_window
-from services.session_commands.decision import Decision, DecisionDraft, TurnCommand
-from services.session_commands.policy import (
+from services.session_commands.domain.context_window import context_window
+from services.session_commands.domain.decision import Decision, DecisionDraft, TurnCommand
+from services.session_commands.domain.policy import (
     MAX_AGENT_SWITCHES,
     MidTurnPolicy,
 )
-from services.session_commands.state import SessionState, SessionStatus, TurnInFlight, UserMessage
+from services.session_commands.domain.state import (
+    SessionState,
+    SessionStatus,
+    TurnInFlight,
+    UserMessage,
+)
 
 
 def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) -> None:

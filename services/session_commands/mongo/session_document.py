@@ -25,7 +25,7 @@ from bson import Binary
 from contracts.agents import MessageRole
 from contracts.codec import EncodedRecord
 from contracts.session_events import AssistantMessageAppended, SessionEvent, UserMessageAccepted
-from services.session_commands.state import SessionState, SessionStatus
+from services.session_commands.domain.state import SessionState, SessionStatus
 
 Document = dict[str, Any]
 

@@ -17,15 +17,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.codec import EncodedRecord
 from contracts.session_events import SessionEvent
 from services.runtime.mongo_errors import database_outage
-from services.session_commands.group_commit import GroupCommit
-from services.session_commands.session_document import (
+from services.session_commands.domain.state import SessionState
+from services.session_commands.mongo.group_commit import GroupCommit
+from services.session_commands.mongo.session_document import (
     Document,
     StoredSession,
     message_documents,
     session_document,
     stored_session,
 )
-from services.session_commands.state import SessionState
 
 SESSIONS = "sessions"
 MESSAGES = "messages"

@@ -25,19 +25,19 @@ from contracts.session_events import (
 )
 from contracts.turns import ExpireSession
 from services.session_commands.command_sources import PublisherRefusal
-from services.session_commands.decision import (
+from services.session_commands.domain.decision import (
     Decision,
     DecisionDraft,
     SessionCommand,
     TurnCommand,
     as_session_command,
 )
-from services.session_commands.policy import (
+from services.session_commands.domain.policy import (
     DEFAULT_POLICY,
     DeciderPolicy,
 )
-from services.session_commands.state import SessionState, SessionStatus
-from services.session_commands.turn_decisions import (
+from services.session_commands.domain.state import SessionState, SessionStatus
+from services.session_commands.domain.turn_decisions import (
     fail_turn_in_flight,
     submit,
     switch_by_user,

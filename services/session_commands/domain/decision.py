@@ -25,11 +25,11 @@ from contracts.session_events import (
     SessionEvent,
 )
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
-from services.session_commands.evolution import evolve
-from services.session_commands.policy import (
+from services.session_commands.domain.evolution import evolve
+from services.session_commands.domain.policy import (
     DeciderPolicy,
 )
-from services.session_commands.state import SessionState
+from services.session_commands.domain.state import SessionState
 
 SessionCommand = (
     CreateSession

@@ -25,8 +25,8 @@ from contracts.session_events import (
     TurnStarted,
     UserMessageAccepted,
 )
-from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
-from services.session_commands.state import (
+from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
+from services.session_commands.domain.state import (
     AgentSwitch,
     RecentMessage,
     SessionState,

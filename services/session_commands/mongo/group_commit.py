@@ -22,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from services.runtime.errors import RetryableError
-from services.session_commands.session_document import Document
+from services.session_commands.mongo.session_document import Document
 
 _DUPLICATE_KEY = 11000
 SessionOp = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
