@@ -1,12 +1,15 @@
 """Which provider runs, and the invoker around it, from settings."""
 
-from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.offline_provider import OfflineProvider
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
-from services.llm_invocation.provider import LLMProvider
-from services.llm_invocation.rate_limits import ProviderRateLimiter, RateLimitConfig
-from services.llm_invocation.retry_policy import RetryPolicy
+from services.llm_invocation.providers.offline_provider import OfflineProvider
+from services.llm_invocation.providers.openai_provider import (
+    OpenAICompatibleProvider,
+    OpenAIProviderConfig,
+)
+from services.llm_invocation.providers.provider import LLMProvider
+from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.resilience.rate_limits import ProviderRateLimiter, RateLimitConfig
+from services.llm_invocation.resilience.retry_policy import RetryPolicy
 from services.llm_invocation.settings import DEFAULT_OPENAI_BASE_URL, LLMInvocationSettings
 from services.runtime.retry import Backoff
 

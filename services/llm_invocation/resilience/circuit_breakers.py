@@ -16,7 +16,7 @@ from typing import Any
 from purgatory import AsyncCircuitBreakerFactory
 
 from services.llm_invocation import metrics
-from services.llm_invocation.provider_errors import CircuitOpen, ProviderError
+from services.llm_invocation.providers.provider_errors import CircuitOpen, ProviderError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from contracts.llm import LLMRequested
-from services.llm_invocation.stream_events import StreamEvent
+from services.llm_invocation.providers.stream_events import StreamEvent
 
 
 class LLMProvider(Protocol):

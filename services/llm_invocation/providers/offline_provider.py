@@ -13,13 +13,13 @@ from typing import Final
 
 from contracts.agents import AgentType
 from contracts.llm import FinishReason, LLMRequested, Usage
-from services.llm_invocation.offline_routing import (
+from services.llm_invocation.providers.offline_routing import (
     SWITCH_AGENT_TOOL,
     handoff_targets,
     last_user_text,
     route,
 )
-from services.llm_invocation.stream_events import (
+from services.llm_invocation.providers.stream_events import (
     StreamEvent,
     StreamFinished,
     TextDelta,

@@ -17,7 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from contracts.llm import FinishReason, LLMRequested, Usage
-from services.llm_invocation.provider_errors import (
+from services.llm_invocation.providers.provider_errors import (
     BadResponse,
     ConnectionFailed,
     ProviderError,
@@ -26,9 +26,9 @@ from services.llm_invocation.provider_errors import (
     RateLimited,
     RequestRejected,
 )
-from services.llm_invocation.retry_after import retry_after_seconds
-from services.llm_invocation.sse import SSEDecoder
-from services.llm_invocation.stream_events import (
+from services.llm_invocation.providers.retry_after import retry_after_seconds
+from services.llm_invocation.providers.sse import SSEDecoder
+from services.llm_invocation.providers.stream_events import (
     StreamEvent,
     StreamFinished,
     TextDelta,

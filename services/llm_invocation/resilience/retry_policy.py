@@ -9,7 +9,7 @@ retryable LLMFailed and the decision goes back to orchestration.
 import random
 from dataclasses import dataclass, field
 
-from services.llm_invocation.provider_errors import CircuitOpen, ProviderError
+from services.llm_invocation.providers.provider_errors import CircuitOpen, ProviderError
 from services.runtime.retry import Backoff
 
 
