@@ -10,7 +10,7 @@ INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
 .PHONY: help install lock lint format test test-unit test-integration test-slow infra-up infra-down \
-        infra-status infra-reset topics contracts bench chaos run up down demo clean
+        infra-status infra-reset topics contracts bench chaos run up down demo clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: install ## ruff + mypy --strict + the import rule between services (pyproj
 	$(VENV)/bin/ruff check services contracts tests deploy/local benchmarks
 	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
 	$(VENV)/bin/lint-imports
+
+deploy-check: ## validate deploy/: Kubernetes + KEDA schemas, Pod Security restricted, compose, hadolint
+	bash deploy/check/run.sh
 
 format: install ## apply ruff's formatter and import sorting
 	$(VENV)/bin/ruff check --fix services contracts tests deploy/local benchmarks

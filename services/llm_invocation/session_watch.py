@@ -26,9 +26,15 @@ log = logging.getLogger(__name__)
 
 class SessionEventsWatcher:
     def __init__(
-        self, connection: KafkaSecuritySettings, topic: str, in_flight: InFlightInvocations
+        self,
+        connection: KafkaSecuritySettings,
+        topic: str,
+        in_flight: InFlightInvocations,
+        *,
+        client_id: str = "llm-invocation.session-watch",
     ) -> None:
         self._connection = connection
+        self._client_id = client_id
         self._topic = topic
         self._in_flight = in_flight
         self._consumer: AIOKafkaConsumer | None = None
@@ -39,6 +45,7 @@ class SessionEventsWatcher:
         self._consumer = AIOKafkaConsumer(
             self._topic,
             bootstrap_servers=self._connection.kafka_bootstrap_servers,
+            client_id=self._client_id,
             **kafka_client_options(self._connection),
             group_id=None,
             enable_auto_commit=False,

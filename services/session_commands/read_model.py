@@ -24,9 +24,9 @@ from contracts.read_model import (
     SessionSummary,
     SessionView,
 )
-from services.session_commands.repository import MESSAGES, SESSIONS
-from services.session_commands.session_document import Document, as_utc
-from services.session_commands.state import SessionState
+from services.session_commands.domain.state import SessionState
+from services.session_commands.mongo.repository import MESSAGES, SESSIONS
+from services.session_commands.mongo.session_document import Document, as_utc
 
 _SUMMARY_FIELDS = {
     "tenant_id": 1,

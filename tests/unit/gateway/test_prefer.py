@@ -4,7 +4,7 @@ from contracts.base import utc_now
 from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.session_events import TurnStarted
 from services.gateway.routes.messages import parse_prefer, turn_id_for
-from services.session_commands.decider import decide
+from services.session_commands.domain.decider import decide
 
 
 def test_wait_from_header_or_query_bounded() -> None:

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
-from services.llm_invocation.provider_errors import CircuitOpen, ProviderUnavailable
+from services.llm_invocation.providers.provider_errors import CircuitOpen, ProviderUnavailable
+from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
 
 pytestmark = pytest.mark.unit
 
