@@ -6,6 +6,7 @@ from typing import Final
 from contracts.audit import AuditRecord
 from contracts.base import Message
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -24,9 +25,11 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.topics import TopicName
@@ -42,6 +45,7 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         UpdateSession,
         CloseSession,
         ReopenSession,
+        CancelTurn,
     ),
     TopicName.TURNS: (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession),
     TopicName.SESSION_EVENTS: (
@@ -56,6 +60,8 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         SessionClosed,
         SessionReopened,
         SessionExpired,
+        TurnCancelled,
+        TurnStopped,
         CommandRejected,
     ),
     TopicName.LLM_REQUESTS: (LLMRequested,),

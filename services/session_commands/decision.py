@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from contracts.base import Message, derive_id
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -38,6 +39,7 @@ SessionCommand = (
     | UpdateSession
     | CloseSession
     | ReopenSession
+    | CancelTurn
     | SwitchAgentForTurn
     | CompleteTurn
     | FailTurn
