@@ -18,6 +18,7 @@ LLM facts: llm_facts.py; dead letters: dead_letter_facts.py.
 from contracts.audit import AuditOutcome
 from contracts.base import Message
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -35,12 +36,15 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from services.audit.cancellation_facts import cancellation_view
 from services.audit.fact_view import ContentPiece, DetailValue, FactView, UnauditableFact
 from services.audit.llm_facts import llm_view_of, usage_detail
 
@@ -82,6 +86,8 @@ def view_of(message: Message) -> FactView:
             return FactView(AuditOutcome.RECORDED, tenant_id=message.tenant_id)
         case SwitchAgentForTurn() | CompleteTurn() | FailTurn():
             return _turn_command(message)
+        case CancelTurn() | TurnCancelled() | TurnStopped():
+            return cancellation_view(message)
         case ExpireSession():
             return FactView(
                 AuditOutcome.RECORDED,
@@ -129,6 +135,7 @@ def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> Fact
                 "error_class": message.error_class,
                 "reason": message.reason,
             }
+            content = message.partial_content or None
     return FactView(
         AuditOutcome.RECORDED,
         tenant_id=message.tenant_id,
@@ -191,6 +198,7 @@ def _session_or_llm_fact(message: Message) -> FactView:
                     "message_id": message.message_id,
                     "seq": message.seq,
                     "agent": message.agent.value,
+                    "interrupted": message.interrupted,
                 },
                 content=message.content,
             )
