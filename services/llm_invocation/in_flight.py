@@ -24,6 +24,7 @@ class Registration:
     step: RunningStep
     task: "asyncio.Task[Any]"
     abandoned: str | None = field(default=None)
+    error_class: str = field(default="abandoned")
 
 
 class InFlightInvocations:
@@ -53,6 +54,7 @@ class InFlightInvocations:
         for registration in list(self._by_session.get(rule.session_id, {}).values()):
             if registration.abandoned is None and rule.applies_to(registration.step):
                 registration.abandoned = rule.reason
+                registration.error_class = rule.error_class
                 registration.task.cancel()
                 count += 1
                 log.info("invocation %s abandoned: %s", registration.invocation_id, rule.reason)

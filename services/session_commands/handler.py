@@ -47,6 +47,7 @@ from services.session_commands.decider import (
     decide,
     refuse_publisher,
 )
+from services.session_commands.metrics import count_published
 from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.session_document import StoredSession
@@ -182,6 +183,7 @@ class SessionCommandHandler:
             self._cache.put(saved)
             self._after_write()
             await self._publish_all(records)
+            count_published(decision.events)
             self._cache.put(await self._repository.clear_outbox(saved))
         else:
             # Nothing to remember: deciding again yields the same events with the same ids.
