@@ -7,8 +7,10 @@ the provider saw its HTTP stream closed (target: under 1 s).
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from contracts.agents import AgentType
 from contracts.base import Message, derive_id
@@ -23,6 +25,7 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
+from services.session_commands.queries import HistoryMessage, SessionQueries
 from tests.e2e.conftest import Pipeline
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.support.openai_server import FakeOpenAIServer, Reply, text_stream
@@ -123,6 +126,16 @@ def _report(what: str, published_at: float, provider: FakeOpenAIServer) -> float
     return elapsed
 
 
+async def _history(pipeline: Pipeline, session_id: str) -> list[HistoryMessage]:
+    settings = pipeline.settings
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        queries = SessionQueries(client[settings.mongodb_database])
+        return (await queries.history(session_id, limit=50)).messages
+    finally:
+        await client.close()
+
+
 async def _no_dead_letters(pipeline: Pipeline) -> None:
     bootstrap = pipeline.settings.kafka_bootstrap_servers
     async with TopicReader(bootstrap, pipeline.catalogue.name(TopicName.DEAD_LETTERS)) as letters:
@@ -181,6 +194,13 @@ async def test_cancel_mid_stream_keeps_the_partial_answer_and_runs_the_next_mess
         )
     assert provider.calls == 2
     assert elapsed < 5 * ABORT_TARGET_S  # generous: two shared cores; the figure is printed
+    history = await _history(pipeline, chat.session)
+    assert [(m.content, m.interrupted) for m in history] == [
+        ("Tell me everything.", False),
+        ("Then just the summary.", False),
+        (partial.content, True),
+        ("The second answer.", False),
+    ]
     await _no_dead_letters(pipeline)
 
 
