@@ -10,7 +10,7 @@ INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
 .PHONY: help install lock lint format test test-unit test-integration test-slow infra-up infra-down \
-        infra-status infra-reset topics contracts bench chaos run up down demo clean
+        infra-status infra-reset topics contracts bench chaos run up down demo clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: install ## ruff + mypy --strict + the import rule between services (pyproj
 	$(VENV)/bin/ruff check services contracts tests deploy/local benchmarks
 	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
 	$(VENV)/bin/lint-imports
+
+deploy-check: ## validate deploy/: Kubernetes + KEDA schemas, Pod Security restricted, compose, hadolint
+	bash deploy/check/run.sh
 
 format: install ## apply ruff's formatter and import sorting
 	$(VENV)/bin/ruff check --fix services contracts tests deploy/local benchmarks
@@ -86,18 +89,19 @@ infra-reset: install ## stop and wipe all data (downloads stay cached)
 topics: install ## create the project's topics (idempotent)
 	$(PY) -m services.admin.topics
 
-contracts: install ## regenerate JSON Schema + AsyncAPI from the models
+contracts: install ## regenerate JSON Schema + AsyncAPI + the gateway's OpenAPI from the models
 	$(PY) -m contracts.generate
+	$(PY) -m services.gateway.openapi
 
 # --- Running the system -----------------------------------------------------------------------
 # The services run as separate processes (python -m services.<name>), pid files and logs in .run/.
-run: infra-up ## infrastructure + topics + the four services, then a chat; Ctrl-C stops the services
+run: infra-up ## infrastructure + topics + the four services + the HTTP gateway, then a chat; Ctrl-C stops them
 	$(VENV)/bin/agent-runtime run
 
-up: infra-up ## infrastructure + topics + the four services in the background (logs in .run/logs)
+up: infra-up ## infrastructure + topics + the four services + the HTTP gateway in the background (logs in .run/logs)
 	$(VENV)/bin/agent-runtime up
 
-down: install ## stop exactly the four services `up`/`run` started (infrastructure stays up)
+down: install ## stop exactly the services `up`/`run` started (infrastructure stays up)
 	$(VENV)/bin/agent-runtime down
 
 demo: up ## a scripted conversation through the running pipeline; exits 0 on success

@@ -39,7 +39,10 @@ from contracts.topics import TopicCatalogue, TopicName
 from services.admin.topics import delete_topics, ensure_topics
 from services.llm_invocation.app import build
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
+from services.llm_invocation.providers.openai_provider import (
+    OpenAICompatibleProvider,
+    OpenAIProviderConfig,
+)
 from services.llm_invocation.settings import LLMInvocationSettings
 
 ROOT = Path(__file__).resolve().parents[1]

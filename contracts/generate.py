@@ -22,12 +22,14 @@ from contracts.envelope import (
     H_TRACEPARENT,
     H_TYPE,
 )
+from contracts.read_model import READ_MODEL_TYPES, READ_MODEL_VERSION
 from contracts.registry import MESSAGE_TYPES, TOPIC_MESSAGES, MessageType, type_name
 from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
 
 CONTRACTS_DIR = Path(__file__).parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
+READ_MODEL_DIR = SCHEMAS_DIR / "read-model"
 SCHEMA_BASE_URI = "https://agent-runtime.example/schemas/"
 
 
@@ -146,17 +148,26 @@ def expected_files() -> dict[Path, str]:
         for name, model in MESSAGE_TYPES.items()
     }
     files[ASYNCAPI_PATH] = render(asyncapi_document())
+    for model in READ_MODEL_TYPES:
+        name = f"{model.__name__}.v{READ_MODEL_VERSION}"
+        files[READ_MODEL_DIR / f"{name}.json"] = render(
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": f"{SCHEMA_BASE_URI}read-model/{name}.json",
+                **model.model_json_schema(mode="serialization"),
+            }
+        )
     return files
 
 
 def main() -> int:
-    SCHEMAS_DIR.mkdir(exist_ok=True)
+    READ_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     files = expected_files()
     for stale in set(SCHEMAS_DIR.glob("*.json")) - set(files):
         stale.unlink()
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(files) - 1} message schemas to {SCHEMAS_DIR} and {ASYNCAPI_PATH}")
+    print(f"wrote {len(files) - 1} schemas to {SCHEMAS_DIR} and {ASYNCAPI_PATH}")
     return 0
 
 

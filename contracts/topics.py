@@ -145,16 +145,19 @@ class UnexpectedTopic(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TopicCatalogue:
-    """The concrete topic names and settings for one deployment (prefix, partitions).
+    """The concrete topic names and settings for one deployment (prefix, partitions, durability).
 
     The one way to spell a topic's full name: services get theirs from
     `RuntimeSettings.topics`, the CLI, the admin tool and the tests from the same object.
     `dead_letter_topic` renames the dead-letters topic (a deployment may share one).
+    Replication factor and `min.insync.replicas` default to 1 for a single local broker; a
+    production cluster uses 3 and 2, so an `acks=all` publish survives the loss of one broker.
     """
 
     prefix: str = DEFAULT_PREFIX
     partitions: int = DEFAULT_PARTITIONS
     replication_factor: int = 1
+    min_insync_replicas: int = 1
     dead_letter_topic: str | None = None
 
     def name(self, topic: TopicName) -> str:
@@ -194,6 +197,9 @@ class TopicCatalogue:
             config={
                 "cleanup.policy": definition.cleanup_policy,
                 "retention.ms": str(definition.retention_ms),
+                "min.insync.replicas": str(self.min_insync_replicas),
+                # An out-of-sync replica never becomes leader: acknowledged records are not lost.
+                "unclean.leader.election.enable": "false",
             },
         )
 

@@ -2,9 +2,17 @@
 
 Never rely on broker auto-creation: it makes 1-partition topics (or the broker default), which
 silently serialises every session through one consumer and breaks co-partitioning between
-`commands` and `turns`. Run by `make infra-up`, `make topics` and the test harness:
+`commands` and `turns`. Run by `make infra-up`, `make topics`, the test harness and the
+Kubernetes `topics` Job:
 
     python -m services.admin.topics [--bootstrap-servers HOST:PORT] [--prefix P] [--partitions N]
+
+Without options it reads the services' own settings (`AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS`,
+`AGENT_RUNTIME_TOPIC_PREFIX`, `AGENT_RUNTIME_TOPIC_REPLICATION_FACTOR`,
+`AGENT_RUNTIME_TOPIC_MIN_INSYNC_REPLICAS`, `.env`), so it provisions exactly the topics the
+services will use. An existing topic gets only its drifted keys changed; keys the catalogue does
+not manage (an operator's `max.message.bytes`, say) are left alone. A partition-count change is
+refused: it would move sessions to other partitions.
 """
 
 from __future__ import annotations
@@ -18,13 +26,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from pydantic import ValidationError
 
+from services.admin.topic_configs import ConfigChangeFailed, set_topic_configs, topic_configs
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
+from services.runtime.settings import RuntimeSettings
 
 _REQUEST_TIMEOUT_MS = 30_000
 _METADATA_WAIT_S = 30.0
+_CLIENT_ID = "agent-runtime.topics"
 
 
 class TopicSpecLike(Protocol):
@@ -59,10 +70,25 @@ class TopicMismatch(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigChange:
+    topic: str
+    key: str
+    was: str | None
+    now: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.key} {self.was} -> {self.now}"
+
+
+@dataclass(frozen=True, slots=True)
 class ProvisioningReport:
     created: tuple[str, ...]
     already_present: tuple[str, ...]
     configs_updated: tuple[str, ...]
+    config_changes: tuple[ConfigChange, ...] = ()
+    # Existing topics with fewer replicas than specified: raising it is a partition
+    # reassignment (kafka-reassign-partitions.sh), an operator's job, so it is only reported.
+    under_replicated: tuple[str, ...] = ()
 
     def summary(self) -> str:
         return (
@@ -76,10 +102,12 @@ async def ensure_topics(
     topics: Sequence[TopicSpecLike],
     *,
     security: KafkaSecuritySettings | None = None,
+    client_id: str = _CLIENT_ID,
 ) -> ProvisioningReport:
     """Make every topic exist with its partition count and configs; safe to run any number of times."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
         request_timeout_ms=_REQUEST_TIMEOUT_MS,
         **(kafka_client_options(security) if security is not None else {}),
     )
@@ -91,11 +119,13 @@ async def ensure_topics(
         partitions = await _wait_for_partitions(admin, [t.name for t in topics])
         _check_partitions(topics, partitions)
         present = [t for t in topics if t.name not in created]
-        updated = await _align_configs(admin, present)
+        changes = await _align_configs(admin, present)
         return ProvisioningReport(
             created=tuple(created),
             already_present=tuple(t.name for t in present),
-            configs_updated=tuple(updated),
+            configs_updated=tuple(dict.fromkeys(c.topic for c in changes)),
+            config_changes=tuple(changes),
+            under_replicated=tuple(await _under_replicated(admin, present)),
         )
     finally:
         await admin.close()
@@ -171,77 +201,109 @@ def _check_partitions(topics: Sequence[TopicSpecLike], actual: Mapping[str, int]
     for spec in topics:
         if actual[spec.name] != spec.partitions:
             raise TopicMismatch(
-                f"topic {spec.name} has {actual[spec.name]} partitions, "
-                f"the catalogue says {spec.partitions}"
+                f"topic {spec.name} has {actual[spec.name]} partitions, the catalogue says "
+                f"{spec.partitions}; refusing to change the partition count: it moves sessions "
+                f"to other partitions (ordering and the co-partitioning of commands and turns "
+                f"break). Provision with --partitions {actual[spec.name]}, or migrate to new "
+                f"topics deliberately."
             )
 
 
-async def _align_configs(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -> list[str]:
-    drifted = []
+async def _under_replicated(
+    admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]
+) -> list[str]:
+    if not topics:
+        return []
+    wanted = {t.name: t.replication_factor for t in topics}
+    described = await admin.describe_topics(list(wanted))
+    short = []
+    for topic in described:
+        replicas = min((len(p["replicas"]) for p in topic.get("partitions") or []), default=0)
+        if replicas < wanted[topic["topic"]]:
+            short.append(
+                f"{topic['topic']} has replication factor {replicas}, "
+                f"the settings say {wanted[topic['topic']]}: reassign its partitions"
+            )
+    return short
+
+
+async def _align_configs(
+    admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]
+) -> list[ConfigChange]:
+    changes: list[ConfigChange] = []
     for spec in topics:
         if not spec.config:
             continue
-        actual = await _topic_configs(admin, spec.name, list(spec.config))
-        if any(actual.get(key) != value for key, value in spec.config.items()):
-            drifted.append(spec)
-    if drifted:
-        # AlterConfigs replaces the topic's whole dynamic config with the given set, which is
-        # what we want: the catalogue is the full truth for these topics.
-        await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.config)) for t in drifted]
+        actual = await topic_configs(admin, spec.name, list(spec.config))
+        changes.extend(
+            ConfigChange(spec.name, key, actual.get(key), value)
+            for key, value in spec.config.items()
+            if actual.get(key) != value
         )
-    return [t.name for t in drifted]
+    drifted: dict[str, dict[str, str]] = {}
+    for change in changes:
+        drifted.setdefault(change.topic, {})[change.key] = change.now
+    # Only the drifted keys: the legacy AlterConfigs would replace the whole topic config.
+    await set_topic_configs(admin, drifted)
+    return changes
 
 
-async def _topic_configs(admin: AIOKafkaAdminClient, name: str, keys: list[str]) -> dict[str, str]:
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys))]
-    )
-    values: dict[str, str] = {}
-    for response in responses:
-        for resource in response.resources:
-            entries: list[Any] = resource[4]
-            for entry in entries:
-                values[entry[0]] = entry[1]
-    return values
-
-
-def _catalogue_specs(prefix: str | None, partitions: int | None) -> list[TopicSpecLike]:
-    # The deployment's catalogue, as the services build it (AGENT_RUNTIME_* / .env), with the
-    # command line's overrides.
-    from services.runtime.settings import RuntimeSettings
+def _catalogue_specs(
+    settings: RuntimeSettings, prefix: str | None, partitions: int | None
+) -> list[TopicSpecLike]:
+    # The deployment's catalogue, as the services build it (AGENT_RUNTIME_* / .env: prefix,
+    # replication factor, min.insync.replicas), with the command line's overrides.
 
     overrides: dict[str, Any] = {}
-    if prefix is not None:
-        overrides["prefix"] = prefix
     if partitions is not None:
         overrides["partitions"] = partitions
-    return list(replace(RuntimeSettings().topics, **overrides).specs())
+    if prefix is not None:
+        overrides["prefix"] = prefix
+    return list(replace(settings.topics, **overrides).specs())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from services.runtime.settings import RuntimeSettings
-
+    try:
+        settings = RuntimeSettings()
+    except ValidationError as invalid:
+        print(f"topics: invalid settings: {invalid}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
     parser.add_argument(
         "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        default=None,
+        help="default: AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS (or KAFKA_BOOTSTRAP_SERVERS)",
     )
-    parser.add_argument("--prefix", default=None, help="topic name prefix (catalogue default)")
+    parser.add_argument("--prefix", default=None, help="default: AGENT_RUNTIME_TOPIC_PREFIX")
     parser.add_argument("--partitions", type=int, default=None)
     args = parser.parse_args(argv)
-    specs = _catalogue_specs(args.prefix, args.partitions)
-    # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
-    security = RuntimeSettings(kafka_bootstrap_servers=args.bootstrap_servers)
+    bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
+    specs = _catalogue_specs(settings, args.prefix, args.partitions)
     try:
-        report = asyncio.run(ensure_topics(args.bootstrap_servers, specs, security=security))
-    except TopicMismatch as mismatch:
-        print(f"topics: {mismatch}", file=sys.stderr)
+        # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
+        report = asyncio.run(
+            ensure_topics(
+                bootstrap, specs, security=settings, client_id=settings.client_id("topics")
+            )
+        )
+    except (TopicMismatch, ConfigChangeFailed) as refused:
+        print(f"topics: {refused}", file=sys.stderr)
         return 1
     print(report.summary(), flush=True)
     for name in report.created:
         print(f"  created {name}")
+    for change in report.config_changes:
+        print(f"  changed {change}")
+    for shortfall in report.under_replicated:
+        print(f"  warning: {shortfall}")
     return 0
+
+
+def _bootstrap_servers(settings: RuntimeSettings) -> str:
+    # The test harness and `make topics` export the unprefixed name; the services' setting wins.
+    if "kafka_bootstrap_servers" in settings.model_fields_set:
+        return settings.kafka_bootstrap_servers
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
 
 
 if __name__ == "__main__":

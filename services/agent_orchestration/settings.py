@@ -7,12 +7,12 @@ from pydantic import Field
 from contracts.limits import MAX_CONTEXT_MESSAGES
 from services.agent_orchestration.history_window import HistoryBudget
 from services.agent_orchestration.prompt import PromptLimits
-from services.runtime.settings import RuntimeSettings
+from services.runtime.settings import RuntimeSettings, prefixed_name
 
 
 class OrchestrationSettings(RuntimeSettings):
     orchestration_consumer_group: str = Field(
-        "agent-runtime.agent-orchestration", min_length=1, max_length=255
+        default_factory=prefixed_name("agent-orchestration"), min_length=1, max_length=255
     )
     agent_catalogue_path: Path | None = Field(
         None,

@@ -7,12 +7,15 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from contracts.audit import RedactionMode
 from services.audit.redaction import RedactionPolicy
-from services.runtime.settings import RuntimeSettings
+from services.runtime.settings import RuntimeSettings, prefixed_name
 
 
 class AuditSettings(RuntimeSettings):
     audit_consumer_group: str = Field(
-        "agent-runtime.audit", min_length=1, max_length=255, description="Audit's own group."
+        default_factory=prefixed_name("audit"),
+        min_length=1,
+        max_length=255,
+        description="Audit's own group.",
     )
     redaction_mode: RedactionMode = Field(
         RedactionMode.HASHED, description="full | truncated | hashed (sha256 + length)."

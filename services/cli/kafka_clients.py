@@ -14,6 +14,7 @@ from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
 
 _CONNECT_TIMEOUT_MS = 10_000
+_CLIENT = "cli"
 
 Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
 
@@ -22,6 +23,7 @@ Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
 async def producer(settings: RuntimeSettings) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
         **kafka_client_options(settings),
         acks="all",
         enable_idempotence=True,
@@ -36,6 +38,7 @@ async def consumer(settings: RuntimeSettings, **options: object) -> AsyncIterato
     """A group-less consumer; the caller assigns partitions and seeks."""
     client = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
         **kafka_client_options(settings),
         group_id=None,
         enable_auto_commit=False,
@@ -73,6 +76,7 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     """The topic's partition numbers from the broker's metadata; [] when it does not exist."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id(_CLIENT),
         request_timeout_ms=_CONNECT_TIMEOUT_MS,
         **kafka_client_options(settings),
     )

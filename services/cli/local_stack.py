@@ -1,4 +1,4 @@
-"""`agent-runtime up / down / run`: the four services on this machine."""
+"""`agent-runtime up / down / run`: the four services and the HTTP gateway on this machine."""
 
 import asyncio
 import contextlib
@@ -9,11 +9,38 @@ from pathlib import Path
 from rich.console import Console
 
 from services.cli.errors import CliError
-from services.cli.stack import SERVICES, ServiceStack
+from services.cli.local_gateway import (
+    LOCAL_SERVICES,
+    gateway_env,
+    gateway_port,
+    local_api_key,
+    local_ports,
+)
+from services.cli.settings import CliSettings
+from services.cli.stack import ServiceStack
+
+
+def _stack(run_dir: Path, env: dict[str, str | None] | None = None) -> ServiceStack:
+    settings = CliSettings()
+    return ServiceStack(
+        run_dir,
+        env={**gateway_env(run_dir, settings.tenant_id), **(env or {})},
+        services=LOCAL_SERVICES,
+        ports=local_ports(),
+    )
+
+
+def _print_gateway(run_dir: Path, console: Console) -> None:
+    url = f"http://127.0.0.1:{gateway_port()}"
+    console.print(
+        f"[green]●[/] HTTP API {url}/v1 (docs {url}/docs) — local API key "
+        f"[bold]{local_api_key(run_dir)}[/] (tenant {CliSettings().tenant_id}; "
+        f"kept in {run_dir / 'gateway-api-key'})"
+    )
 
 
 async def up(run_dir: Path, timeout_s: float, console: Console) -> ServiceStack:
-    stack = ServiceStack(run_dir)
+    stack = _stack(run_dir)
     stack.start_all()
     with console.status("waiting for the services to be ready…"):
         try:
@@ -25,11 +52,12 @@ async def up(run_dir: Path, timeout_s: float, console: Console) -> ServiceStack:
             f"[green]●[/] {name} pid {pid}, health http://127.0.0.1:{stack.ports[name]}"
             f"/health/ready, log {stack.log_path(name)}"
         )
+    _print_gateway(run_dir, console)
     return stack
 
 
 def down(run_dir: Path, console: Console) -> None:
-    stack = ServiceStack(run_dir)
+    stack = _stack(run_dir)
     running = {name: pid for name, pid in stack.status().items() if pid is not None}
     with console.status("stopping (the services drain in-flight work and commit)…"):
         stack.stop_all()
@@ -41,7 +69,7 @@ def down(run_dir: Path, console: Console) -> None:
 
 async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event) -> None:
     """Print new log lines of every service, prefixed and coloured, until `stop` is set."""
-    colours = {spec.name: spec.colour for spec in SERVICES}
+    colours = {spec.name: spec.colour for spec in LOCAL_SERVICES}
     files = {name: stack.log_path(name).open("r", errors="replace") for name in stack.services}
     width = max(len(name) for name in files)
     try:
@@ -67,10 +95,9 @@ async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event)
 
 def run(run_dir: Path, console: Console) -> None:
     from services.cli.chat import run_chat
-    from services.cli.settings import CliSettings
 
     # Readable lines in the terminal; an explicit AGENT_RUNTIME_LOG_FORMAT still wins.
-    stack = ServiceStack(
+    stack = _stack(
         run_dir,
         env={"AGENT_RUNTIME_LOG_FORMAT": os.environ.get("AGENT_RUNTIME_LOG_FORMAT", "console")},
     )
@@ -87,6 +114,7 @@ def run(run_dir: Path, console: Console) -> None:
             stop.set()
             await echo
         console.rule("services ready — logs continue in " + str(run_dir / "logs"))
+        _print_gateway(run_dir, console)
         await run_chat(CliSettings(), None, "Chat")
 
     try:

@@ -33,7 +33,9 @@ class PartitionLag:
 
 async def _admin(settings: CliSettings) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **kafka_client_options(settings)
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.client_id("cli"),
+        **kafka_client_options(settings),
     )
     try:
         await admin.start()

@@ -11,8 +11,8 @@ from rich.text import Text
 
 from services.cli.errors import CliError, DatabaseUnreachable
 from services.cli.settings import CliSettings
-from services.session_commands.queries import SessionQueries
-from services.session_commands.session_document import Document
+from services.session_commands.mongo.queries import SessionQueries
+from services.session_commands.mongo.session_document import Document
 
 console = Console()
 

@@ -23,6 +23,8 @@ class ServiceSpec:
     name: str
     module: str
     colour: str
+    port_variable: str = "AGENT_RUNTIME_HEALTH_PORT"
+    """The setting that receives the port `wait_ready` probes (the gateway's is its API)."""
 
     def replica(self, index: int) -> "ServiceSpec":
         """The same service under the name `<name>-<index>`: one more instance in its group."""
@@ -35,6 +37,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("llm-invocation", "services.llm_invocation", "yellow"),
     ServiceSpec("audit", "services.audit", "blue"),
 )
+
+GATEWAY = ServiceSpec("gateway", "services.gateway", "green", "AGENT_RUNTIME_GATEWAY_PORT")
+"""The HTTP API: not one of the four pipeline services; `make run` / `up` start it too."""
 
 
 def replicated(specs: Sequence[ServiceSpec], count: int) -> tuple[ServiceSpec, ...]:
@@ -95,7 +100,7 @@ class ServiceStack:
                 env.pop(key, None)
             else:
                 env[key] = value
-        env["AGENT_RUNTIME_HEALTH_PORT"] = str(self.ports[name])
+        env[spec.port_variable] = str(self.ports[name])
         # Stable per instance across restarts (like a StatefulSet pod name).
         env["AGENT_RUNTIME_INSTANCE_NAME"] = name
         with self.log_path(name).open("ab") as log:

@@ -7,6 +7,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
 from rich.table import Table
 
+from services.admin.topic_configs import ConfigChangeFailed
 from services.admin.topics import TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.kafka_clients import consumer, partitions_of
@@ -18,9 +19,12 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
     with console.status(f"creating topics on {settings.kafka_bootstrap_servers}…"):
         try:
             report = await ensure_topics(
-                settings.kafka_bootstrap_servers, catalogue.specs(), security=settings
+                settings.kafka_bootstrap_servers,
+                catalogue.specs(),
+                security=settings,
+                client_id=settings.client_id("cli"),
             )
-        except TopicMismatch as exc:
+        except (TopicMismatch, ConfigChangeFailed) as exc:
             raise CliError(str(exc)) from None
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None

@@ -23,8 +23,8 @@ from contracts.topics import Service, TopicName
 from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.provider import LLMProvider
-from services.llm_invocation.provider_selection import build_invoker
+from services.llm_invocation.providers.provider import LLMProvider
+from services.llm_invocation.providers.provider_selection import build_invoker
 from services.llm_invocation.result_store import KeptResults
 from services.llm_invocation.session_watch import SessionEventsWatcher
 from services.llm_invocation.settings import LLMInvocationSettings
@@ -77,6 +77,7 @@ def build(
             handler.in_flight,
             handler.cancelled,
             lookback_s=settings.llm_cancellation_lookback_s,
+            client_id=settings.client_id("llm-invocation.session-watch"),
         )
         if settings.llm_watch_session_events
         else None

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_TOOL_ARGUMENTS_LENGTH, MAX_TOOL_CALLS
 from contracts.llm import FinishReason, ToolCall, Usage
-from services.llm_invocation.provider_errors import BadResponse
-from services.llm_invocation.stream_events import (
+from services.llm_invocation.providers.provider_errors import BadResponse
+from services.llm_invocation.providers.stream_events import (
     StreamEvent,
     StreamFinished,
     TextDelta,

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from contracts.llm import LLMRequested
 from services.llm_invocation import metrics
-from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
 from services.llm_invocation.completion import Completion, CompletionBuilder
-from services.llm_invocation.provider import LLMProvider
-from services.llm_invocation.provider_errors import ProviderError
-from services.llm_invocation.rate_limits import ProviderRateLimiter, RateLimitConfig
-from services.llm_invocation.retry_policy import RetryPolicy
-from services.llm_invocation.token_estimate import estimate_prompt_tokens, estimate_tokens
+from services.llm_invocation.providers.provider import LLMProvider
+from services.llm_invocation.providers.provider_errors import ProviderError
+from services.llm_invocation.providers.token_estimate import estimate_prompt_tokens, estimate_tokens
+from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.resilience.rate_limits import ProviderRateLimiter, RateLimitConfig
+from services.llm_invocation.resilience.retry_policy import RetryPolicy
 
 log = logging.getLogger(__name__)
 

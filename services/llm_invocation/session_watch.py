@@ -44,8 +44,10 @@ class SessionEventsWatcher:
         cancelled: CancelledTurns | None = None,
         *,
         lookback_s: float = 0.0,
+        client_id: str = "llm-invocation.session-watch",
     ) -> None:
         self._connection = connection
+        self._client_id = client_id
         self._topic = topic
         self._in_flight = in_flight
         self.cancelled = cancelled if cancelled is not None else CancelledTurns()
@@ -58,6 +60,7 @@ class SessionEventsWatcher:
         self._consumer = AIOKafkaConsumer(
             self._topic,
             bootstrap_servers=self._connection.kafka_bootstrap_servers,
+            client_id=self._client_id,
             **kafka_client_options(self._connection),
             group_id=None,
             enable_auto_commit=False,

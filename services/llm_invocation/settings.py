@@ -10,7 +10,7 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import RuntimeSettings
+from services.runtime.settings import RuntimeSettings, prefixed_name
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -27,7 +27,9 @@ class LLMInvocationSettings(RuntimeSettings):
         description="Invocations in flight per process (they mostly wait on the provider); "
         "above it the consumer pauses its partitions.",
     )
-    llm_consumer_group: str = Field("agent-runtime.llm-invocation", min_length=1, max_length=255)
+    llm_consumer_group: str = Field(
+        default_factory=prefixed_name("llm-invocation"), min_length=1, max_length=255
+    )
 
     # Provider
     llm_provider: Literal["auto", "offline", "openai"] = Field(

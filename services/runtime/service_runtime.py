@@ -117,6 +117,9 @@ class ServiceRuntime:
         faststream_logger = logging.getLogger(f"agent_runtime.faststream.{service}")
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            # Every producer and consumer of the service shows up under this name in the
+            # broker's logs, metrics and quotas (FastStream's default names only its version).
+            client_id=settings.client_id(service),
             security=faststream_security(settings),
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",

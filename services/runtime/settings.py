@@ -4,7 +4,8 @@ One env prefix (`AGENT_RUNTIME_`) and `.env` support. Values are validated when 
 object is built, so a bad deployment fails at start with a message naming the variable.
 """
 
-from typing import Literal, Self
+from collections.abc import Callable
+from typing import Any, Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -13,6 +14,15 @@ from contracts.topics import TopicCatalogue
 from services.runtime.kafka_security import KafkaSecuritySettings
 
 ENV_PREFIX = "AGENT_RUNTIME_"
+
+
+def prefixed_name(service: str) -> Callable[[dict[str, Any]], str]:
+    """Default of a consumer group setting: the topic prefix + the service's name.
+
+    Two deployments sharing a cluster (e.g. `staging.` and `prod.` prefixes) then never join
+    each other's groups, and KEDA's triggers can name the group from the same prefix.
+    """
+    return lambda settings: f"{settings['topic_prefix']}{service}"
 
 
 class RuntimeSettings(KafkaSecuritySettings):
@@ -36,6 +46,13 @@ class RuntimeSettings(KafkaSecuritySettings):
     topic_prefix: str = Field("agent-runtime.", pattern=r"^[A-Za-z0-9._-]*$")
     dead_letter_topic: str | None = Field(
         None, description="Full name; default: topic_prefix + 'dead-letters'."
+    )
+    # Durability of the topics `python -m services.admin.topics` creates (3 / 2 in production).
+    topic_replication_factor: PositiveInt = Field(
+        1, description="Replicas per partition of every topic; 1 = single local broker."
+    )
+    topic_min_insync_replicas: PositiveInt = Field(
+        1, description="min.insync.replicas: replicas that must have a record before acks=all."
     )
 
     # Consumer
@@ -84,11 +101,21 @@ class RuntimeSettings(KafkaSecuritySettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    def client_id(self, service: str) -> str:
+        """Kafka `client.id` of a service's clients: names it in broker logs, metrics, quotas."""
+        return f"{self.topic_prefix}{service}"
+
     @property
     def topics(self) -> TopicCatalogue:
-        """This deployment's topic names (`topics.name(TopicName.COMMANDS)` →
-        `agent-runtime.commands`): the one catalogue services, CLI, admin and tests use."""
-        return TopicCatalogue(prefix=self.topic_prefix, dead_letter_topic=self.dead_letter_topic)
+        """This deployment's topics (`topics.name(TopicName.COMMANDS)` →
+        `agent-runtime.commands`, and their durability): the one catalogue services, CLI,
+        admin and tests use."""
+        return TopicCatalogue(
+            prefix=self.topic_prefix,
+            dead_letter_topic=self.dead_letter_topic,
+            replication_factor=self.topic_replication_factor,
+            min_insync_replicas=self.topic_min_insync_replicas,
+        )
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:
@@ -98,4 +125,10 @@ class RuntimeSettings(KafkaSecuritySettings):
             raise ValueError("backpressure_block_s must be under half of max_poll_interval_ms")
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+    @model_validator(mode="after")
+    def _check_topic_durability(self) -> Self:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("topic_min_insync_replicas must be <= topic_replication_factor")
         return self

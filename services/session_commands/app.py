@@ -23,10 +23,10 @@ from services.session_commands.command_sources import CommandSources
 from services.session_commands.crash_hook import CrashAfterWrites, no_crash
 from services.session_commands.expiry import SessionExpiry
 from services.session_commands.handler import INPUTS, SessionCommandHandler
-from services.session_commands.queries import SessionQueries
-from services.session_commands.repository import SessionRepository
+from services.session_commands.mongo.queries import SessionQueries
+from services.session_commands.mongo.repository import SessionRepository
+from services.session_commands.mongo.session_document import Document
 from services.session_commands.session_cache import SessionCache
-from services.session_commands.session_document import Document
 from services.session_commands.settings import SessionCommandsSettings
 
 log = logging.getLogger(__name__)

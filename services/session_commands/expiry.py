@@ -24,9 +24,9 @@ from contracts.topics import Service
 from contracts.turns import ExpireSession
 from services.runtime.periodic import PeriodicJob
 from services.runtime.publishing import Publish
-from services.session_commands.repository import MESSAGES, SESSIONS
-from services.session_commands.session_document import Document, as_utc
-from services.session_commands.state import SessionStatus
+from services.session_commands.domain.state import SessionStatus
+from services.session_commands.mongo.repository import MESSAGES, SESSIONS
+from services.session_commands.mongo.session_document import Document, as_utc
 
 log = logging.getLogger(__name__)
 

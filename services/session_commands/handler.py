@@ -41,17 +41,17 @@ from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
 from services.session_commands.command_sources import CommandSources, PublisherRefusal
-from services.session_commands.decider import (
+from services.session_commands.domain.decider import (
     SessionCommand,
     as_session_command,
     decide,
     refuse_publisher,
 )
+from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
+from services.session_commands.domain.state import SessionState
 from services.session_commands.metrics import count_published
-from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
+from services.session_commands.mongo.session_document import StoredSession
 from services.session_commands.session_cache import SessionCache
-from services.session_commands.session_document import StoredSession
-from services.session_commands.state import SessionState
 
 log = logging.getLogger(__name__)
 

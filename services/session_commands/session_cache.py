@@ -8,7 +8,7 @@ read (handler.py). Bounded: least recently used entries go first.
 
 from collections import OrderedDict
 
-from services.session_commands.session_document import StoredSession
+from services.session_commands.mongo.session_document import StoredSession
 
 
 class SessionCache:

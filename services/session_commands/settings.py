@@ -5,14 +5,14 @@ from datetime import timedelta
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
-from services.runtime.settings import RuntimeSettings
+from services.runtime.settings import RuntimeSettings, prefixed_name
 from services.session_commands.command_sources import CommandSource
-from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
+from services.session_commands.domain.policy import DeciderPolicy, MidTurnPolicy
 
 
 class SessionCommandsSettings(RuntimeSettings):
     session_commands_consumer_group: str = Field(
-        "agent-runtime.session-commands", min_length=1, max_length=255
+        default_factory=prefixed_name("session-commands"), min_length=1, max_length=255
     )
     mid_turn_policy: MidTurnPolicy = Field(
         MidTurnPolicy.QUEUE,

@@ -28,7 +28,7 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.topics import TopicCatalogue, TopicName
-from services.session_commands.queries import SessionQueries
+from services.session_commands.mongo.queries import SessionQueries
 
 E = TypeVar("E", bound=SessionEvent)
 

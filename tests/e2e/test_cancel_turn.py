@@ -25,7 +25,7 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
-from services.session_commands.queries import HistoryMessage, SessionQueries
+from services.session_commands.mongo.queries import HistoryMessage, SessionQueries
 from tests.e2e.conftest import Pipeline
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.support.openai_server import FakeOpenAIServer, Reply, text_stream

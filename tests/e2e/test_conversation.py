@@ -10,7 +10,7 @@ from rich.console import Console
 from contracts.agents import AgentType, MessageRole
 from services.audit.audit_log import AuditQuery, MongoAuditLog
 from services.cli.demo import SCRIPT, run_demo
-from services.session_commands.queries import SessionQueries
+from services.session_commands.mongo.queries import SessionQueries
 from tests.e2e.conftest import Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

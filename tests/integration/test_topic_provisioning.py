@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from contracts.topics import TopicCatalogue
+from services.admin.topic_configs import set_topic_configs, topic_configs
 from services.admin.topics import TopicMismatch, TopicSpec, delete_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -66,12 +70,121 @@ async def test_config_drift_is_corrected(
     report = await ensure_topics(
         kafka_bootstrap_servers, [TopicSpec(name, 4, config={"retention.ms": "7200000"})]
     )
+    wanted = {"retention.ms": "7200000"}
+    assert await _settled_configs(kafka_bootstrap_servers, name, wanted) == wanted
     again = await ensure_topics(
         kafka_bootstrap_servers, [TopicSpec(name, 4, config={"retention.ms": "7200000"})]
     )
 
     assert report.configs_updated == (name,)
+    assert [str(c) for c in report.config_changes] == [f"{name}: retention.ms 1000 -> 7200000"]
     assert again.configs_updated == ()
+
+
+async def _configs(bootstrap_servers: str, name: str, keys: list[str]) -> dict[str, str | None]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return await topic_configs(admin, name, keys)
+    finally:
+        await admin.close()
+
+
+async def _settled_configs(
+    bootstrap_servers: str, name: str, expected: dict[str, str], timeout_s: float = 10.0
+) -> dict[str, str | None]:
+    """The topic's configs once they show `expected`, or as they are at the timeout.
+
+    A broker answers DescribeConfigs from its metadata cache, which applies a committed change
+    a moment after the AlterConfigs response.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        actual = await _configs(bootstrap_servers, name, list(expected))
+        if actual == expected or asyncio.get_running_loop().time() > deadline:
+            return actual
+        await asyncio.sleep(0.05)
+
+
+async def _set_by_hand(bootstrap_servers: str, name: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await set_topic_configs(admin, {name: configs})
+    finally:
+        await admin.close()
+    assert await _settled_configs(bootstrap_servers, name, configs) == configs
+
+
+async def test_only_the_drifted_key_changes_and_an_operators_key_is_kept(
+    kafka_bootstrap_servers: str, topic_names: list[str]
+) -> None:
+    name = topic_names[0]
+    managed = {"retention.ms": "3600000", "cleanup.policy": "delete"}
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, 2, config=managed)])
+    # An operator tunes keys the catalogue does not manage, and someone drifts a managed one.
+    await _set_by_hand(
+        kafka_bootstrap_servers,
+        name,
+        {"min.insync.replicas": "1", "max.message.bytes": "2097152", "retention.ms": "60000"},
+    )
+
+    report = await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, 2, config=managed)])
+
+    assert [(c.key, c.was, c.now) for c in report.config_changes] == [
+        ("retention.ms", "60000", "3600000")
+    ]
+    expected = {
+        "retention.ms": "3600000",
+        "cleanup.policy": "delete",
+        "min.insync.replicas": "1",
+        "max.message.bytes": "2097152",
+    }
+    assert await _settled_configs(kafka_bootstrap_servers, name, expected) == expected
+    # Only describe_configs shows whether a key is a topic override; the legacy AlterConfigs
+    # would have dropped max.message.bytes back to the broker default (1048588).
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, None)]
+        )
+    finally:
+        await admin.close()
+    overrides = {e[0] for e in response.resources[0][4] if e[1] is not None and not e[4]}
+    assert {"max.message.bytes", "min.insync.replicas"} <= overrides
+
+
+async def test_an_existing_topic_below_the_replication_factor_is_reported_not_changed(
+    kafka_bootstrap_servers: str, topic_names: list[str]
+) -> None:
+    name = topic_names[0]
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, 2, replication_factor=1)])
+
+    report = await ensure_topics(
+        kafka_bootstrap_servers, [TopicSpec(name, 2, replication_factor=3)]
+    )
+
+    assert report.under_replicated == (
+        f"{name} has replication factor 1, the settings say 3: reassign its partitions",
+    )
+
+
+async def test_catalogue_topics_are_durable_by_settings(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    catalogue = TopicCatalogue(prefix=f"test.durable-{unique_suffix}.", partitions=1)
+    spec = catalogue.specs()[0]
+    try:
+        await ensure_topics(kafka_bootstrap_servers, [spec])
+        configs = await _configs(
+            kafka_bootstrap_servers,
+            spec.name,
+            ["min.insync.replicas", "unclean.leader.election.enable"],
+        )
+    finally:
+        await delete_topics(kafka_bootstrap_servers, [spec.name])
+    assert configs == {"min.insync.replicas": "1", "unclean.leader.election.enable": "false"}
 
 
 async def test_a_different_partition_count_is_refused_not_repaired(
@@ -80,6 +193,6 @@ async def test_a_different_partition_count_is_refused_not_repaired(
     name = topic_names[0]
     await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, partitions=6)])
 
-    with pytest.raises(TopicMismatch, match="6 partitions"):
+    with pytest.raises(TopicMismatch, match=r"has 6 partitions.*refusing to change"):
         await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, partitions=12)])
     assert await _partitions(kafka_bootstrap_servers, name) == 6

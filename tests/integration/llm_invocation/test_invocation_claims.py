@@ -15,7 +15,10 @@ from contracts.llm import LLMCompleted
 from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
+from services.llm_invocation.providers.openai_provider import (
+    OpenAICompatibleProvider,
+    OpenAIProviderConfig,
+)
 from services.llm_invocation.result_store import Holder, KeptResults
 from services.runtime import Record
 from tests.support.llm_invocation.fake_ports import RecordingPublisher

@@ -13,7 +13,10 @@ from contracts.codec import encode
 from contracts.llm import LLMCompleted, LLMFailed
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
+from services.llm_invocation.providers.openai_provider import (
+    OpenAICompatibleProvider,
+    OpenAIProviderConfig,
+)
 from services.llm_invocation.result_store import KeptResults
 from services.runtime import Record
 from services.runtime.retention import RetentionJob

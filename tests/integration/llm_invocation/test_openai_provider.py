@@ -13,11 +13,14 @@ from pydantic import SecretStr
 
 from contracts.agents import AgentType
 from contracts.llm import FinishReason, ToolCall
-from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider, OpenAIProviderConfig
-from services.llm_invocation.retry_policy import RetryPolicy
+from services.llm_invocation.providers.openai_provider import (
+    OpenAICompatibleProvider,
+    OpenAIProviderConfig,
+)
+from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.resilience.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.requests import llm_request
 from tests.support.openai_server import (

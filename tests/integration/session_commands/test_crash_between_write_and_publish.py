@@ -13,7 +13,7 @@ from contracts.base import derive_id
 from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.topics import TopicName
 from services.session_commands.crash_hook import CRASH_EXIT_CODE
-from services.session_commands.session_document import Document
+from services.session_commands.mongo.session_document import Document
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import (
     ServiceProcess,

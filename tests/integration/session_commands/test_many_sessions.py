@@ -15,7 +15,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 
 from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.topics import TopicName
-from services.session_commands.session_document import Document
+from services.session_commands.mongo.session_document import Document
 from tests.integration.service_harness import Publisher, TopicReader, wait_caught_up
 from tests.integration.session_commands.harness import (
     provisioned_topics,

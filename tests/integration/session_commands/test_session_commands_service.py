@@ -28,10 +28,10 @@ from contracts.session_events import (
 from contracts.topics import TopicCatalogue, TopicName
 from contracts.turns import CompleteTurn, SwitchAgentForTurn
 from services.session_commands.app import SessionCommandsService
+from services.session_commands.domain.policy import MAX_AGENT_SWITCHES
+from services.session_commands.domain.state import SessionStatus
 from services.session_commands.expiry import SessionExpiry
-from services.session_commands.policy import MAX_AGENT_SWITCHES
-from services.session_commands.session_document import Document
-from services.session_commands.state import SessionStatus
+from services.session_commands.mongo.session_document import Document
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import (
     provisioned_topics,

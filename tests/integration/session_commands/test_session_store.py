@@ -10,12 +10,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from contracts.codec import EncodedRecord
-from services.session_commands.decider import SessionCommand, decide
-from services.session_commands.group_commit import ConcurrentWriteError
-from services.session_commands.queries import SessionQueries
-from services.session_commands.repository import SessionRepository
-from services.session_commands.session_document import Document, StoredSession
-from services.session_commands.state import SessionStatus
+from services.session_commands.domain.decider import SessionCommand, decide
+from services.session_commands.domain.state import SessionStatus
+from services.session_commands.mongo.group_commit import ConcurrentWriteError
+from services.session_commands.mongo.queries import SessionQueries
+from services.session_commands.mongo.repository import SessionRepository
+from services.session_commands.mongo.session_document import Document, StoredSession
 from tests.support.session_commands.scenario import T0, close, create, submit
 from tests.support.session_commands.store_contract import SessionStoreContract
 

@@ -14,7 +14,7 @@ from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.session_events import CommandRejected, RejectionReason, SessionCreated
 from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicCatalogue, TopicName
-from services.session_commands.session_document import Document
+from services.session_commands.mongo.session_document import Document
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
 

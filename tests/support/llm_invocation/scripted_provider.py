@@ -5,7 +5,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 
 from contracts.llm import FinishReason, LLMRequested, Usage
-from services.llm_invocation.stream_events import StreamEvent, StreamFinished, TextDelta
+from services.llm_invocation.providers.stream_events import StreamEvent, StreamFinished, TextDelta
 
 HANG = "hang"
 """In a script: wait forever at this point (until cancelled)."""

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from contracts.codec import EncodedRecord
 from contracts.session_events import SessionEvent
-from services.session_commands.group_commit import ConcurrentWriteError
-from services.session_commands.session_document import StoredSession
-from services.session_commands.state import SessionState
+from services.session_commands.domain.state import SessionState
+from services.session_commands.mongo.group_commit import ConcurrentWriteError
+from services.session_commands.mongo.session_document import StoredSession
 
 
 class MemoryStore:

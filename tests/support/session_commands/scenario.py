@@ -16,10 +16,10 @@ from contracts.commands import (
 )
 from contracts.session_events import SessionEvent
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
-from services.session_commands.decider import Decision, SessionCommand, decide
-from services.session_commands.evolution import evolve
-from services.session_commands.policy import DEFAULT_POLICY, DeciderPolicy
-from services.session_commands.state import SessionState
+from services.session_commands.domain.decider import Decision, SessionCommand, decide
+from services.session_commands.domain.evolution import evolve
+from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
+from services.session_commands.domain.state import SessionState
 
 SESSION = "s-1"
 TENANT = "tenant-a"

@@ -12,10 +12,10 @@ import pytest
 
 from contracts.codec import EncodedRecord
 from services.runtime.errors import RetryableError
-from services.session_commands.decider import SessionCommand, decide
-from services.session_commands.group_commit import ConcurrentWriteError
+from services.session_commands.domain.decider import SessionCommand, decide
 from services.session_commands.handler import SessionStore
-from services.session_commands.session_document import StoredSession
+from services.session_commands.mongo.group_commit import ConcurrentWriteError
+from services.session_commands.mongo.session_document import StoredSession
 from tests.support.session_commands.scenario import T0, create, submit
 
 RECORD = EncodedRecord(key=b"k", value=b"v", headers=[("ce_id", b"x")])

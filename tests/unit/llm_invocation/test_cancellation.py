@@ -13,7 +13,7 @@ from services.llm_invocation.abandonment import CANCELLED, abandonment_for
 from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.stream_events import TextDelta
+from services.llm_invocation.providers.stream_events import TextDelta
 from services.runtime import Record
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher

@@ -5,8 +5,8 @@ import pytest
 from contracts.limits import MAX_TOOL_ARGUMENTS_LENGTH, MAX_TOOL_CALLS
 from contracts.llm import FinishReason, ToolCall, Usage
 from services.llm_invocation.completion import CompletionBuilder
-from services.llm_invocation.provider_errors import BadResponse
-from services.llm_invocation.stream_events import StreamFinished, TextDelta, ToolCallDelta
+from services.llm_invocation.providers.provider_errors import BadResponse
+from services.llm_invocation.providers.stream_events import StreamFinished, TextDelta, ToolCallDelta
 
 pytestmark = pytest.mark.unit
 

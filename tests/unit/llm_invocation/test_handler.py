@@ -13,9 +13,9 @@ from services.llm_invocation.abandonment import Abandon
 from services.llm_invocation.claims import InvocationClaims
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.offline_provider import OfflineProvider
+from services.llm_invocation.providers.offline_provider import OfflineProvider
+from services.llm_invocation.providers.stream_events import StreamFinished, TextDelta
 from services.llm_invocation.result_store import Holder
-from services.llm_invocation.stream_events import StreamFinished, TextDelta
 from services.runtime import Record, RetryableError
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher
@@ -104,7 +104,7 @@ async def test_a_redelivered_request_is_answered_from_the_kept_result() -> None:
 
 
 async def test_a_provider_failure_is_kept_and_published_as_llm_failed() -> None:
-    from services.llm_invocation.provider_errors import RequestRejected
+    from services.llm_invocation.providers.provider_errors import RequestRejected
 
     handler, results, publisher = _handler(
         ScriptedProvider(RequestRejected("HTTP 400: bad", status_code=400))

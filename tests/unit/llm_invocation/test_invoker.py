@@ -6,18 +6,18 @@ import random
 import pytest
 
 from contracts.llm import FinishReason
-from services.llm_invocation.circuit_breakers import ProviderCircuitBreakers
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.invoker import Failure, Invoker
-from services.llm_invocation.provider_errors import (
+from services.llm_invocation.providers.provider_errors import (
     BadResponse,
     ConnectionFailed,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
 )
-from services.llm_invocation.retry_policy import RetryPolicy
-from services.llm_invocation.stream_events import StreamFinished, TextDelta
+from services.llm_invocation.providers.stream_events import StreamFinished, TextDelta
+from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.resilience.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.requests import llm_request
 from tests.support.llm_invocation.scripted_provider import HANG, ScriptedProvider, answer
@@ -196,7 +196,7 @@ async def test_usage_from_the_provider_is_reported() -> None:
 
 
 async def test_tool_calls_only_do_not_count_as_streamed() -> None:
-    from services.llm_invocation.stream_events import ToolCallDelta
+    from services.llm_invocation.providers.stream_events import ToolCallDelta
 
     provider = ScriptedProvider(
         [ToolCallDelta(index=0, id="c", name="f", arguments="{"), ConnectionFailed("dropped")],

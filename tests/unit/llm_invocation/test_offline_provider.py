@@ -6,8 +6,12 @@ import pytest
 
 from contracts.agents import AgentType
 from contracts.llm import FinishReason
-from services.llm_invocation.offline_provider import OFFLINE_MODEL, OfflineProvider, offline_answer
-from services.llm_invocation.stream_events import (
+from services.llm_invocation.providers.offline_provider import (
+    OFFLINE_MODEL,
+    OfflineProvider,
+    offline_answer,
+)
+from services.llm_invocation.providers.stream_events import (
     StreamEvent,
     StreamFinished,
     TextDelta,

@@ -4,7 +4,7 @@ import pytest
 
 from contracts.agents import AgentType, MessageRole
 from contracts.llm import ChatMessage
-from services.llm_invocation.offline_routing import (
+from services.llm_invocation.providers.offline_routing import (
     classify,
     handoff_targets,
     last_user_text,

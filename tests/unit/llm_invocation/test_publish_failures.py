@@ -8,7 +8,7 @@ import pytest
 from contracts.codec import encode
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
-from services.llm_invocation.offline_provider import OfflineProvider
+from services.llm_invocation.providers.offline_provider import OfflineProvider
 from services.runtime import Record, RetryableError, UnpublishableRecord
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.fake_ports import MemoryResults, RecordingPublisher

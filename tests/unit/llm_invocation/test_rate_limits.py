@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from services.llm_invocation.rate_limits import ProviderRateLimiter, RateLimitConfig, TokenBucket
+from services.llm_invocation.resilience.rate_limits import ProviderRateLimiter, RateLimitConfig
+from services.runtime.token_bucket import TokenBucket
 
 pytestmark = pytest.mark.unit
 

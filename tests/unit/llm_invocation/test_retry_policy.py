@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.llm_invocation.provider_errors import (
+from services.llm_invocation.providers.provider_errors import (
     BadResponse,
     CircuitOpen,
     ConnectionFailed,
@@ -15,8 +15,8 @@ from services.llm_invocation.provider_errors import (
     RateLimited,
     RequestRejected,
 )
-from services.llm_invocation.retry_after import retry_after_seconds
-from services.llm_invocation.retry_policy import RetryPolicy
+from services.llm_invocation.providers.retry_after import retry_after_seconds
+from services.llm_invocation.resilience.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
 
 pytestmark = pytest.mark.unit

@@ -3,9 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
-from services.llm_invocation.offline_provider import OfflineProvider
-from services.llm_invocation.openai_provider import OpenAICompatibleProvider
-from services.llm_invocation.provider_selection import build_provider
+from services.llm_invocation.providers.offline_provider import OfflineProvider
+from services.llm_invocation.providers.openai_provider import OpenAICompatibleProvider
+from services.llm_invocation.providers.provider_selection import build_provider
 from services.llm_invocation.settings import LLMInvocationSettings
 
 pytestmark = pytest.mark.unit

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.llm_invocation.sse import ServerSentEvent, SSEDecoder
+from services.llm_invocation.providers.sse import ServerSentEvent, SSEDecoder
 
 pytestmark = pytest.mark.unit
 

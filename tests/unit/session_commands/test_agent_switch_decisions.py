@@ -12,7 +12,7 @@ from contracts.session_events import (
     TurnFailed,
     TurnStarted,
 )
-from services.session_commands.policy import MAX_AGENT_SWITCHES
+from services.session_commands.domain.policy import MAX_AGENT_SWITCHES
 from tests.support.session_commands.scenario import (
     Session,
     complete,

@@ -18,7 +18,7 @@ from contracts.session_events import (
     TurnStopped,
     UserMessageAccepted,
 )
-from services.session_commands.policy import DeciderPolicy
+from services.session_commands.domain.policy import DeciderPolicy
 from tests.support.session_commands.cancellation_scenario import cancel_turn
 from tests.support.session_commands.scenario import (
     SESSION,

@@ -14,7 +14,7 @@ from services.cli.session_client import command_record
 from services.cli.settings import CliSettings
 from services.runtime.record import Record
 from services.session_commands.command_sources import CommandSource, CommandSources
-from services.session_commands.decider import refuse_publisher
+from services.session_commands.domain.decider import refuse_publisher
 from services.session_commands.handler import SessionCommandHandler
 from tests.support.session_commands.memory_store import MemoryStore
 from tests.support.session_commands.scenario import SESSION, T0, TENANT, create, submit

@@ -14,8 +14,8 @@ from contracts.session_events import (
     SessionExpired,
     TurnFailed,
 )
-from services.session_commands.decider import SessionCommand, decide
-from services.session_commands.state import SessionStatus
+from services.session_commands.domain.decider import SessionCommand, decide
+from services.session_commands.domain.state import SessionStatus
 from tests.support.session_commands.scenario import (
     T0,
     TENANT,

@@ -14,7 +14,7 @@ from contracts.session_events import (
     TurnStarted,
     UserMessageAccepted,
 )
-from services.session_commands.policy import DeciderPolicy, MidTurnPolicy
+from services.session_commands.domain.policy import DeciderPolicy, MidTurnPolicy
 from tests.support.session_commands.scenario import (
     SESSION,
     Session,

@@ -1,0 +1,183 @@
+"""POST message → 202 through the HTTP gateway, against a bare aiokafka produce of the same record.
+
+    .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 32] [--repeat 3]
+                                           [--bootstrap 127.0.0.1:9092]
+
+The gateway runs as its own process (`python -m services.gateway`, uvicorn), on its own topics,
+without the four services: `Prefer: respond-async` makes the 202 mean "the broker acknowledged
+the command" (acks=all), which is exactly what the bare produce measures — the physical floor.
+The client is httpx in this process (its CPU is part of the figure on a shared 2-core box).
+
+Per repetition:
+1. saturation: `--concurrency` closed-loop workers, `--requests` in all → requests/s;
+2. latency at half of the gateway's saturation rate, open loop (fixed arrival times, latency
+   measured from the scheduled time, so queueing counts) → p50 / p99, for both.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from contracts.codec import encode
+from contracts.commands import SubmitUserMessage
+from contracts.topics import TopicCatalogue, TopicName
+from services.admin.topics import delete_topics, ensure_topics
+from services.gateway.api_keys import hash_api_key, new_api_key
+
+REPO = Path(__file__).resolve().parents[1]
+Send = Callable[[int], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def saturate(send: Send, requests: int, concurrency: int) -> float:
+    counter = iter(range(requests))
+
+    async def worker() -> None:
+        for i in counter:
+            await send(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests / (time.perf_counter() - started)
+
+
+async def open_loop(send: Send, rate: float, requests: int) -> list[float]:
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.05
+
+    async def one(i: int) -> None:
+        scheduled = start + i / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        await send(i)
+        latencies.append(time.perf_counter() - scheduled)
+
+    await asyncio.gather(*(one(i) for i in range(requests)))
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--mongodb-uri",
+        default=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true"),
+    )
+    args = parser.parse_args()
+
+    prefix = f"bench-gw-{uuid.uuid4().hex[:8]}."
+    catalogue = TopicCatalogue(prefix=prefix)
+    specs = [catalogue.spec(TopicName.COMMANDS), catalogue.spec(TopicName.SESSION_EVENTS)]
+    await ensure_topics(args.bootstrap, specs)
+    key, port = new_api_key(), free_port()
+    env = {
+        **os.environ,
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        "AGENT_RUNTIME_MONGODB_URI": args.mongodb_uri,
+        "AGENT_RUNTIME_TOPIC_PREFIX": prefix,
+        "AGENT_RUNTIME_GATEWAY_HOST": "127.0.0.1",
+        "AGENT_RUNTIME_GATEWAY_PORT": str(port),
+        "AGENT_RUNTIME_GATEWAY_API_KEYS": json.dumps({hash_api_key(key): "bench"}),
+        "AGENT_RUNTIME_GATEWAY_RATE_LIMIT_BURST": "100000000",
+        "AGENT_RUNTIME_LOG_LEVEL": "WARNING",
+    }
+    gateway = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
+        [sys.executable, "-m", "services.gateway"], env=env, cwd=REPO
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True
+    )
+    http = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async"},
+        limits=httpx.Limits(max_connections=args.concurrency * 2),
+        timeout=30.0,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+        await producer.start()
+        topic = catalogue.name(TopicName.COMMANDS)
+
+        async def via_gateway(i: int) -> None:
+            response = await http.post(
+                f"/v1/sessions/bench-{i % 1000}/messages", json={"content": f"message {i}"}
+            )
+            assert response.status_code == 202, response.text
+
+        async def bare(i: int) -> None:
+            command = SubmitUserMessage(
+                id=f"cmd-{uuid.uuid4()}",
+                session_id=f"bench-{i % 1000}",
+                tenant_id="bench",
+                message_id=f"m-{uuid.uuid4()}",
+                content=f"message {i}",
+            )
+            record = encode(command, source="bench")
+            await producer.send_and_wait(
+                topic, record.value, key=record.key, headers=record.headers
+            )
+
+        await saturate(via_gateway, 200, args.concurrency)  # warm-up both paths
+        await saturate(bare, 200, args.concurrency)
+        print(
+            f"{'run':>3} {'path':<14} {'req/s (sat.)':>12} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8}"
+        )
+        for run in range(1, args.repeat + 1):
+            sat_gateway = await saturate(via_gateway, args.requests, args.concurrency)
+            sat_bare = await saturate(bare, args.requests, args.concurrency)
+            rate = sat_gateway / 2
+            n = max(200, int(rate * 10))  # ~10 s of load
+            lat_gateway = await open_loop(via_gateway, rate, n)
+            lat_bare = await open_loop(bare, rate, n)
+            for name, sat, lat in (
+                ("gateway", sat_gateway, lat_gateway),
+                ("bare produce", sat_bare, lat_bare),
+            ):
+                print(
+                    f"{run:>3} {name:<14} {sat:>12.0f} {rate:>7.0f} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f}"
+                )
+            ratio = pct(lat_gateway, 99) / pct(lat_bare, 99)
+            print(
+                f"    p99 gateway / bare produce at {rate:.0f} req/s: {ratio:.2f}x (target <= 2x)"
+            )
+    finally:
+        await http.aclose()
+        await producer.stop()
+        gateway.terminate()
+        await asyncio.to_thread(gateway.wait, 30)
+        await delete_topics(args.bootstrap, [s.name for s in specs])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make deploy-check`: what an ops team applies is checked without a cluster or a Docker engine.
+#
+#   1. kustomize renders deploy/kubernetes/overlays/{local,production}
+#   2. validate_manifests.py: Kubernetes API schemas (strict), KEDA CRD schemas, project rules
+#   3. podsecurity: the upstream Pod Security "restricted" evaluator on every pod template
+#   4. docker compose config on compose.kafka.yml (with and without the services profile)
+#   5. hadolint on deploy/docker/Dockerfile
+#
+# Tools come from PyPI (tool venv) and the Go module proxy (podsecurity, and kustomize when no
+# kubectl is on PATH), cached under .cache/deploy-check/; a warm run takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CACHE=${DEPLOY_CHECK_CACHE:-.cache/deploy-check}
+KUBERNETES_VERSION=${KUBERNETES_VERSION:-1.33}
+KUSTOMIZE_VERSION=v5.7.1
+mkdir -p "$CACHE/bin" "$CACHE/rendered"
+CACHE=$(cd "$CACHE" && pwd)
+# -modcacherw: the module cache stays deletable (rm -rf .cache/deploy-check).
+export GOTOOLCHAIN=local GOPATH="$CACHE/go" GOCACHE="$CACHE/go-build" GOBIN="$CACHE/bin" GOFLAGS=-modcacherw
+
+# --- tools ---------------------------------------------------------------------------------
+venv="$CACHE/venv"
+stamp="$venv/.requirements-$(sha256sum deploy/check/requirements.txt | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "deploy-check: installing the tool venv (PyPI)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r deploy/check/requirements.txt
+    touch "$stamp"
+fi
+
+podsecurity="$CACHE/bin/podsecurity"
+source_stamp="$CACHE/bin/.podsecurity-$(cat deploy/check/podsecurity/{go.mod,go.sum,main.go} | sha256sum | cut -c1-16)"
+if [ ! -e "$source_stamp" ]; then
+    echo "deploy-check: building podsecurity (k8s.io/pod-security-admission, Go module proxy)"
+    (cd deploy/check/podsecurity && go build -o "$podsecurity" .)
+    rm -f "$CACHE"/bin/.podsecurity-* && touch "$source_stamp"
+fi
+
+if command -v kubectl > /dev/null && [ -z "${DEPLOY_CHECK_GO_KUSTOMIZE:-}" ]; then
+    kustomize=(kubectl kustomize)
+else
+    if [ ! -x "$CACHE/bin/kustomize" ]; then
+        echo "deploy-check: building kustomize $KUSTOMIZE_VERSION (Go module proxy)"
+        go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+    fi
+    kustomize=("$CACHE/bin/kustomize" build)
+fi
+
+# --- checks --------------------------------------------------------------------------------
+for overlay in local production; do
+    echo "== kustomize: overlays/$overlay (${kustomize[*]})"
+    "${kustomize[@]}" "deploy/kubernetes/overlays/$overlay" > "$CACHE/rendered/$overlay.yaml"
+done
+
+echo "== Kubernetes $KUBERNETES_VERSION + KEDA schemas, project rules"
+"$venv/bin/python" deploy/check/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
+    "$CACHE/rendered/local.yaml"
+"$venv/bin/python" deploy/check/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
+    --no-secrets "$CACHE/rendered/production.yaml"
+
+echo "== Pod Security Standard: restricted"
+"$podsecurity" -level restricted "$CACHE/rendered/local.yaml" "$CACHE/rendered/production.yaml"
+
+echo "== docker compose config: compose.kafka.yml"
+"$venv/bin/docker-compose" -f compose.kafka.yml config --quiet
+"$venv/bin/docker-compose" -f compose.kafka.yml --profile services config --quiet
+echo "compose.kafka.yml: valid (infrastructure and --profile services)"
+
+echo "== hadolint: deploy/docker/Dockerfile"
+"$venv/bin/hadolint" deploy/docker/Dockerfile
+echo "deploy/docker/Dockerfile: no findings"
+echo "deploy-check: passed"

@@ -1,0 +1,35 @@
+"""`python -m services.gateway`: the HTTP API on uvicorn until SIGTERM / SIGINT."""
+
+import sys
+
+import uvicorn
+
+from services.gateway.api_keys import ApiKeyConfigError
+from services.gateway.app import SERVICE, build_app
+from services.gateway.settings import GatewaySettings
+from services.runtime.telemetry.log_context import configure_logging
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging(SERVICE, log_format=settings.log_format, level=settings.log_level)
+    try:
+        app = build_app(settings)
+    except (ApiKeyConfigError, OSError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)  # an operator's mistake: no traceback
+        sys.exit(2)
+    uvicorn.run(
+        app,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_config=None,  # our JSON/console logging, already configured
+        access_log=False,
+        # Longer than load balancers' idle timeouts (60 s is common): the proxy, not the
+        # gateway, should close idle connections, or a request can race the close.
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+    )
+
+
+if __name__ == "__main__":
+    main()

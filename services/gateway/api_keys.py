@@ -1,0 +1,76 @@
+"""Bearer API keys → tenant. Only hashes are stored; lookups compare in constant time.
+
+API keys are random high-entropy secrets (`new_api_key()`: 256 bits), so a plain SHA-256 is
+enough to make a leaked key list useless; a slow password hash would only slow every request.
+Each presented key is hashed and compared with *every* stored hash by `hmac.compare_digest`,
+without stopping at a match, so timing says nothing about which or how many keys exist.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.base import is_valid_id
+
+HASH_PREFIX = "sha256:"
+
+
+class ApiKeyConfigError(ValueError):
+    """A key entry that cannot be used; the service refuses to start, naming it."""
+
+
+def hash_api_key(key: str) -> str:
+    return HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "ar_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: str
+    key_id: str
+    """A short, non-secret id of the credential (hash prefix), for rate limits and logs."""
+
+
+class ApiKeyRegistry:
+    def __init__(self, hashed: Mapping[str, str]) -> None:
+        entries: list[tuple[bytes, str]] = []
+        for digest, tenant in hashed.items():
+            if not digest.startswith(HASH_PREFIX) or len(digest) != len(HASH_PREFIX) + 64:
+                raise ApiKeyConfigError(f"API key hash {digest[:16]!r}… is not sha256:<64 hex>")
+            if not is_valid_id(tenant):
+                raise ApiKeyConfigError(f"tenant {tenant!r} is not a valid id")
+            entries.append((digest.encode(), tenant))
+        self._entries = tuple(entries)
+
+    @classmethod
+    def load(cls, inline: Mapping[str, str], file: Path | None) -> "ApiKeyRegistry":
+        hashed = dict(inline)
+        if file is not None:
+            for number, line in enumerate(file.read_text().splitlines(), start=1):
+                text = line.split("#", 1)[0].strip()
+                if not text:
+                    continue
+                parts = text.split()
+                if len(parts) != 2:
+                    raise ApiKeyConfigError(f"{file}:{number}: expected `<sha256:hex> <tenant>`")
+                hashed[parts[0]] = parts[1]
+        return cls(hashed)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def authenticate(self, key: str) -> Principal | None:
+        presented = hash_api_key(key).encode()
+        found: str | None = None
+        for digest, tenant in self._entries:
+            if hmac.compare_digest(presented, digest):
+                found = tenant
+        if found is None:
+            return None
+        return Principal(tenant_id=found, key_id=presented.decode()[len(HASH_PREFIX) :][:12])

@@ -1,0 +1,173 @@
+"""Wiring of the HTTP gateway: `python -m services.gateway` (uvicorn) or `build_app()` in tests.
+
+    HTTP ─▶ EdgeMiddleware (request id, trace, size, API key, rate limit)
+          ─▶ routes ─▶ CommandPublisher ─▶ [commands]
+                    ─▶ SessionReadModel (MongoDB, session-commands' read contract)
+          ◀─ SessionEventFeed ◀─ [session-events]   (decisions and answers to wait for)
+
+Stateless: any number of replicas behind a load balancer; the only stored thing of its own
+is the replay of idempotent answers (MongoDB, shared by the replicas).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from contracts.topics import TopicName
+from services.agent_orchestration.catalogue_file import load_catalogue
+from services.gateway.api_keys import ApiKeyRegistry
+from services.gateway.command_publisher import CommandPublisher
+from services.gateway.context import Gateway
+from services.gateway.edge import EdgeMiddleware
+from services.gateway.errors import install_error_handlers
+from services.gateway.event_feed import SessionEventFeed
+from services.gateway.exchange import Exchange
+from services.gateway.idempotency import ResponseStore
+from services.gateway.jwt_auth import JwtVerifier
+from services.gateway.rate_limit import KeyRateLimiter
+from services.gateway.routes import agents, health, messages, sessions
+from services.gateway.settings import GatewaySettings
+from services.runtime.kafka_security import kafka_client_options
+from services.runtime.periodic import PeriodicJob
+from services.runtime.telemetry.tracing import configure_tracing
+from services.session_commands.read_model import Document, SessionReadModel
+
+SERVICE = "gateway"
+API_VERSION = "1.0.0"
+_MONGO_TIMEOUT_MS = 3_000
+
+
+def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    keys = ApiKeyRegistry.load(settings.gateway_api_keys, settings.gateway_api_keys_file)
+    catalogue = load_catalogue(settings.agent_catalogue_path)
+    configure_tracing(
+        SERVICE, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
+    )
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongodb_uri,
+        serverSelectionTimeoutMS=_MONGO_TIMEOUT_MS,
+        connectTimeoutMS=_MONGO_TIMEOUT_MS,
+        timeoutMS=_MONGO_TIMEOUT_MS * 2,
+    )
+    database = mongo[settings.mongodb_database]
+    kafka_options = kafka_client_options(settings)
+    feed = SessionEventFeed(
+        settings.kafka_bootstrap_servers,
+        settings.topics.name(TopicName.SESSION_EVENTS),
+        client_options=kafka_options,
+    )
+    publisher = CommandPublisher(
+        settings.kafka_bootstrap_servers,
+        settings.topics.name(TopicName.COMMANDS),
+        timeout_s=settings.gateway_produce_timeout_s,
+        client_options=kafka_options,
+    )
+    read_model = SessionReadModel(database)
+    responses = ResponseStore(database, settings.gateway_idempotency_retention_s)
+    purge = PeriodicJob("idempotency purge", responses.purge, interval_s=3600.0)
+    gateway = Gateway(
+        settings=settings,
+        read_model=read_model,
+        exchange=Exchange(
+            feed,
+            publisher,
+            read_model,
+            decision_timeout_s=settings.gateway_decision_timeout_s,
+            retry_after_s=settings.gateway_retry_after_s,
+        ),
+        responses=responses,
+        catalogue=catalogue,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await feed.start()
+        await publisher.start()
+        await purge.start()
+        try:
+            yield
+        finally:
+            await purge.stop()
+            await feed.stop()
+            await publisher.stop()
+            await mongo.close()
+
+    async def broker_ready() -> bool:
+        if not publisher.connected:
+            await publisher.start()
+        return publisher.connected and feed.ready
+
+    async def mongo_ready() -> bool:
+        await database.command("ping")
+        return True
+
+    app = FastAPI(
+        title="Agent Runtime API",
+        version=API_VERSION,
+        description="Sessions, messages and agents over the Kafka pipeline. Errors are RFC 9457 "
+        "problem+json with a stable `code`; see docs/gateway.md.",
+        lifespan=lifespan,
+        redirect_slashes=False,  # one URL per resource; `/v1/sessions/` is a 404 problem
+        # FastAPI's native OpenTelemetry: the server span, parent = the caller's traceparent.
+        # Metrics stay Prometheus (/metrics, like every service); logs stay ours.
+        telemetry={"tracing": True, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    _document_bearer_auth(app)
+    app.state.gateway = gateway
+    app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
+    for router in (sessions.router, messages.router, agents.router, health.router):
+        app.include_router(router)
+    install_error_handlers(app, retry_after_s=settings.gateway_retry_after_s)
+    app.add_middleware(
+        EdgeMiddleware,
+        keys=keys,
+        limiter=KeyRateLimiter(
+            settings.gateway_rate_limit_per_minute, settings.gateway_rate_limit_burst
+        ),
+        max_body_bytes=settings.gateway_max_body_bytes,
+        jwt=_jwt_verifier(settings),
+        retry_after_s=settings.gateway_retry_after_s,
+    )
+    return app
+
+
+def _jwt_verifier(settings: GatewaySettings) -> JwtVerifier | None:
+    if not settings.gateway_jwt_jwks_url:
+        return None
+    assert settings.gateway_jwt_issuer
+    assert settings.gateway_jwt_audience
+    return JwtVerifier(
+        jwks_url=settings.gateway_jwt_jwks_url,
+        issuer=settings.gateway_jwt_issuer,
+        audience=settings.gateway_jwt_audience,
+        tenant_claim=settings.gateway_jwt_tenant_claim,
+        algorithms=settings.gateway_jwt_algorithms,
+    )
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """The edge middleware authenticates, so the routes declare nothing: say it in OpenAPI."""
+    build_document = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_document()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key; it names the tenant. See docs/gateway.md.",
+                }
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]

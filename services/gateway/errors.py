@@ -1,0 +1,77 @@
+"""Exception handlers: every failure leaves as problem+json, never as a traceback."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
+
+from services.gateway.edge import problem_response
+from services.gateway.problems import ApiProblem, FieldError, ProblemCode
+
+log = logging.getLogger(__name__)
+
+_BY_STATUS = {
+    400: ProblemCode.MALFORMED_REQUEST,
+    401: ProblemCode.UNAUTHORIZED,
+    404: ProblemCode.NOT_FOUND,
+    405: ProblemCode.METHOD_NOT_ALLOWED,
+    413: ProblemCode.PAYLOAD_TOO_LARGE,
+    415: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ProblemCode.VALIDATION_FAILED,
+}
+
+
+def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
+    def render(request: Request, problem: ApiProblem) -> JSONResponse:
+        return problem_response(
+            problem,
+            instance=request.url.path,
+            request_id=getattr(request.state, "request_id", None),
+        )
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return render(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return render(request, ApiProblem(ProblemCode.MALFORMED_REQUEST, "invalid JSON"))
+        fields = [
+            FieldError(
+                location=".".join(str(p) for p in e.get("loc", ())),
+                message=str(e.get("msg", ""))[:300],  # never echo the input itself
+            )
+            for e in errors[:20]
+        ]
+        return render(request, ApiProblem(ProblemCode.VALIDATION_FAILED, errors=fields))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if isinstance(exc.__cause__, ApiProblem):  # raised while FastAPI read the body
+            return render(request, exc.__cause__)
+        code = _BY_STATUS.get(exc.status_code, ProblemCode.MALFORMED_REQUEST)
+        return render(request, ApiProblem(code, str(exc.detail)[:300]))
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %r", exc)
+        problem = ApiProblem(
+            ProblemCode.DATABASE_UNAVAILABLE,
+            "the session store did not answer; retry later",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+        return render(request, problem)
+
+    async def on_anything(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return render(request, ApiProblem(ProblemCode.INTERNAL_ERROR))
+
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(PyMongoError, on_database)
+    app.add_exception_handler(Exception, on_anything)

@@ -1,0 +1,173 @@
+"""One reader of `session-events` per gateway replica: outcomes for waiting requests.
+
+Why no consumer group: every replica must see the outcome of the commands *it* published,
+whatever partition they land on, and nothing here is durable work to commit: a request waits
+for an event that follows its own command, so the reader only has to be positioned before the
+command is produced. It assigns every partition, seeks to the end once at start, and then
+dispatches in memory. Only records a waiter asked for are decoded (the causation header or
+the turn id decides), so an idle replica costs one fetch loop. The live streams of issue 14
+subscribe to the same reader by session id instead of opening a consumer per client.
+
+Waiters: `watch(command_id=..., turn_id=...)` registers *before* the command is produced and
+collects every matching event; `Watch.next()` awaits the next one with a timeout.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from contracts.codec import DecodeError, decode
+from contracts.envelope import H_CAUSATION_ID
+from contracts.session_events import SessionEvent
+from contracts.topics import TopicName
+from services.gateway.shutdown import stop_within
+
+log = logging.getLogger(__name__)
+
+_RETRY_S = 1.0
+
+
+@dataclass(eq=False)
+class Watch:
+    command_id: str | None
+    turn_id: str | None
+    session_id: str
+    events: asyncio.Queue[SessionEvent] = field(default_factory=asyncio.Queue)
+
+    async def next(self, timeout_s: float) -> SessionEvent | None:
+        """The next matching event, or None when `timeout_s` passes without one."""
+        if timeout_s <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self.events.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+
+class SessionEventFeed:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        client_options: Mapping[str, Any] | None = None,
+        request_timeout_ms: int = 10_000,
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._client_options = dict(client_options or {})  # Kafka security (kafka_security.py)
+        self._topic = topic
+        self._request_timeout_ms = request_timeout_ms
+        self._by_command: dict[str, set[Watch]] = defaultdict(set)
+        self._by_session: dict[str, set[Watch]] = defaultdict(set)
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Positioned on every partition: a command produced now has its outcome seen."""
+        return self._ready.is_set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="session-event-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.contextmanager
+    def watch(
+        self, session_id: str, *, command_id: str | None = None, turn_id: str | None = None
+    ) -> Iterator[Watch]:
+        item = Watch(command_id=command_id, turn_id=turn_id, session_id=session_id)
+        if command_id is not None:
+            self._by_command[command_id].add(item)
+        if turn_id is not None:
+            self._by_session[session_id].add(item)
+        try:
+            yield item
+        finally:
+            self._discard(self._by_command, command_id, item)
+            self._discard(self._by_session, session_id, item)
+
+    @staticmethod
+    def _discard(index: dict[str, set[Watch]], key: str | None, item: Watch) -> None:
+        if key is not None and key in index:
+            index[key].discard(item)
+            if not index[key]:
+                del index[key]
+
+    async def _run(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap_servers,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                request_timeout_ms=self._request_timeout_ms,
+                **self._client_options,
+            )
+            try:
+                await consumer.start()
+                await self._position(consumer)
+                while True:
+                    batches = await consumer.getmany(timeout_ms=1_000)
+                    for records in batches.values():
+                        for record in records:
+                            self._dispatch(record.key, record.value, record.headers)
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError) as error:
+                log.warning("session-event feed: %s; retrying in %.0fs", error, _RETRY_S)
+            except Exception:  # never let the reader die: every wait would then time out
+                log.exception("session-event feed failed; retrying in %.0fs", _RETRY_S)
+            finally:
+                self._ready.clear()
+                await stop_within(consumer.stop(), 5.0, "session-event reader")
+            await asyncio.sleep(_RETRY_S)
+
+    async def _position(self, consumer: AIOKafkaConsumer) -> None:
+        # Without a group, a subscription is assigned every partition of the topic (and new
+        # ones as metadata shows them); with nothing committed, "latest" starts at the end.
+        consumer.subscribe([self._topic])
+        deadline = asyncio.get_running_loop().time() + self._request_timeout_ms / 1000
+        while not consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaError(f"no partitions of {self._topic} assigned (topic missing?)")
+            await asyncio.sleep(0.05)
+        for tp in consumer.assignment():  # resolve the positions now: ready means positioned
+            await consumer.position(tp)
+        self._ready.set()
+        log.info("session-event feed positioned on %s", self._topic)
+
+    def _dispatch(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        causation = next(
+            (v.decode(errors="replace") for k, v in headers if k == H_CAUSATION_ID), ""
+        )
+        session_id = key.decode(errors="replace") if key else ""
+        by_command = self._by_command.get(causation, set())
+        by_session = self._by_session.get(session_id, set())
+        if not by_command and not by_session:
+            return
+        try:
+            event = decode(value, headers, topic=TopicName.SESSION_EVENTS).message
+        except DecodeError as error:
+            log.warning("session-event feed: undecodable record skipped: %s", error)
+            return
+        if not isinstance(event, SessionEvent):
+            return
+        event_turn = getattr(event, "turn_id", None)
+        for item in by_command | {w for w in by_session if w.turn_id == event_turn}:
+            item.events.put_nowait(event)

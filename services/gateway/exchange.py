@@ -1,0 +1,113 @@
+"""The write path: publish a command, wait for session-commands' decision, map refusals.
+
+A write answers only once the session's writer decided (or `decision_timeout_s` passed): a
+refusal becomes its problem (409 for a closed session…), and an acceptance is already stored,
+because session-commands publishes its events after the MongoDB write. So a client that got
+a 2xx and then reads sees its write (read-your-writes), on any replica.
+"""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from contracts.commands import Command
+from contracts.session_events import CommandRejected, SessionEvent
+from services.gateway.command_publisher import BrokerUnavailable, CommandPublisher
+from services.gateway.event_feed import SessionEventFeed, Watch
+from services.gateway.problems import ApiProblem, ProblemCode
+from services.gateway.rejections import problem_for_rejection
+from services.session_commands.read_model import SessionReadModel
+
+NO_SUCH_SESSION = "no such session"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the HTTP request came from, carried into the command's CloudEvents headers."""
+
+    tenant_id: str
+    request_id: str
+    traceparent: str | None
+    tracestate: str | None = None
+
+
+@dataclass(slots=True)
+class Submitted:
+    command: Command
+    decision: SessionEvent | None
+    """The first event of the command; None: not decided within the wait."""
+    applied_silently: bool
+    """Processed without an event (a no-op, or a retry of a command already applied)."""
+    watch: Watch
+
+    async def until(self, deadline: float) -> SessionEvent | None:
+        """The next event of the watched turn before `deadline` (monotonic), else None."""
+        return await self.watch.next(deadline - time.monotonic())
+
+
+class Exchange:
+    def __init__(
+        self,
+        feed: SessionEventFeed,
+        publisher: CommandPublisher,
+        read_model: SessionReadModel,
+        *,
+        decision_timeout_s: float,
+        retry_after_s: int,
+    ) -> None:
+        self._feed = feed
+        self._publisher = publisher
+        self._read_model = read_model
+        self._decision_timeout_s = decision_timeout_s
+        self._retry_after_s = retry_after_s
+
+    def unavailable(self, detail: str) -> ApiProblem:
+        return ApiProblem(
+            ProblemCode.BROKER_UNAVAILABLE,
+            detail,
+            headers={"Retry-After": str(self._retry_after_s)},
+        )
+
+    @asynccontextmanager
+    async def submit(
+        self,
+        command: Command,
+        origin: Origin,
+        *,
+        turn_id: str | None = None,
+        wait_for_decision: bool = True,
+        creating: bool = False,
+    ) -> AsyncIterator[Submitted]:
+        if not self._feed.ready:
+            raise self.unavailable("the gateway is not connected to the broker yet")
+        with self._feed.watch(command.session_id, command_id=command.id, turn_id=turn_id) as w:
+            try:
+                await self._publisher.publish(
+                    command,
+                    correlation_id=origin.request_id,
+                    traceparent=origin.traceparent,
+                    tracestate=origin.tracestate,
+                )
+            except BrokerUnavailable as error:
+                raise self.unavailable(f"the command was not acknowledged: {error}") from None
+            decision = await w.next(self._decision_timeout_s) if wait_for_decision else None
+            if isinstance(decision, CommandRejected):
+                code = problem_for_rejection(decision.reason, creating=creating)
+                # One text for a missing and another tenant's session: nothing tells them apart.
+                detail = (
+                    NO_SUCH_SESSION if code is ProblemCode.SESSION_NOT_FOUND else decision.detail
+                )
+                # A full queue drains as the running turn ends: worth retrying, so say when.
+                retry = (
+                    {"Retry-After": str(self._retry_after_s)}
+                    if code is ProblemCode.QUEUE_FULL
+                    else {}
+                )
+                raise ApiProblem(code, detail, headers=retry, command_id=command.id)
+            silently = False
+            if decision is None and wait_for_decision:
+                silently = await self._read_model.command_processed(
+                    origin.tenant_id, command.session_id, command.id
+                )
+            yield Submitted(command, decision, silently, w)

@@ -1,0 +1,1 @@
+"""The /v1 routers: sessions, messages, agents; and the unversioned health routes."""

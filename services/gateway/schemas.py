@@ -1,0 +1,113 @@
+"""HTTP request and response bodies. Field types and limits come from the message contracts,
+so the OpenAPI document and the commands validate the same way."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.agents import AgentType
+from contracts.base import Id, Metadata
+from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
+from contracts.read_model import HistoryMessage, SessionView
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateSessionRequest(Request):
+    """The original's CreateSessionRequest(session_id, system_prompt), plus the rest."""
+
+    session_id: Id | None = Field(None, description="Chosen by the client; default: generated.")
+    system_prompt: SystemPrompt = ""
+    title: Title = ""
+    description: Description = ""
+    metadata: Metadata = Field(default_factory=dict)
+    initial_agent: AgentType = AgentType.ORCHESTRATOR
+
+
+class UpdateSessionRequest(Request):
+    title: Title | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _something_to_update(self) -> "UpdateSessionRequest":
+        if self.title is None and self.description is None:
+            raise ValueError("give a title, a description or both")
+        return self
+
+
+class CloseSessionRequest(Request):
+    reason: Reason = ""
+
+
+class SubmitMessageRequest(Request):
+    content: Content
+    message_id: Id | None = Field(None, description="Chosen by the client; default: derived.")
+    author_name: AuthorName | None = None
+
+
+class SwitchAgentRequest(Request):
+    agent: AgentType
+    reason: Reason = ""
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    """Published; session-commands has not decided yet within the gateway's wait."""
+    ACCEPTED = "accepted"
+    """Accepted; its turn runs."""
+    QUEUED = "queued"
+    """Accepted; waits for the running turn to finish."""
+    COMPLETED = "completed"
+    """The turn finished; `answer` holds the assistant message."""
+    FAILED = "failed"
+    """The turn failed; `failure` says why."""
+
+
+class TurnFailure(BaseModel):
+    error_class: str
+    reason: str
+
+
+class MessageLinks(BaseModel):
+    session: str
+    history: str = Field(description="The history page starting at this message.")
+
+
+class MessageReceipt(BaseModel):
+    """What a submitted message became. 202 while its turn runs, 200 once it finished."""
+
+    command_id: Id
+    session_id: Id
+    message_id: Id
+    turn_id: Id = Field(description="The turn answering this message (known up front).")
+    status: MessageStatus
+    seq: int | None = Field(None, description="Its place in the history, once accepted.")
+    answer: HistoryMessage | None = None
+    failure: TurnFailure | None = None
+    links: MessageLinks
+
+
+class CommandReceipt(BaseModel):
+    """A session command that session-commands has not decided on within the wait (202)."""
+
+    command_id: Id
+    session_id: Id
+    status: MessageStatus = MessageStatus.PENDING
+    session: SessionView | None = None
+
+
+class AgentInfo(BaseModel):
+    name: AgentType
+    description: str
+    handoffs: list[AgentType]
+
+
+class AgentCatalogueView(BaseModel):
+    agents: list[AgentInfo]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, bool] = Field(default_factory=dict)

@@ -1,0 +1,68 @@
+"""Gateway settings: env prefix `AGENT_RUNTIME_`, like every service (see RuntimeSettings)."""
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from services.runtime.settings import RuntimeSettings
+
+
+class GatewaySettings(RuntimeSettings):
+    gateway_host: str = "0.0.0.0"
+    gateway_port: int = Field(8000, ge=0, le=65_535, description="HTTP API, health and metrics.")
+    gateway_api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tenant per API key, keyed by the key's hash: "
+        '{"sha256:<hex of the key>": "<tenant id>"} (services.gateway.api_keys.hash_api_key).',
+    )
+    gateway_api_keys_file: Path | None = Field(
+        None,
+        description="A mounted secret with more keys: one `<sha256:hex> <tenant id>` per line.",
+    )
+    gateway_jwt_jwks_url: str | None = Field(
+        None, description="Accept JWTs signed by this JWKS (with issuer and audience); None = off."
+    )
+    gateway_jwt_issuer: str | None = None
+    gateway_jwt_audience: str | None = None
+    gateway_jwt_tenant_claim: str = Field("tenant_id", min_length=1)
+    gateway_jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    gateway_rate_limit_per_minute: PositiveFloat = Field(
+        60.0, description="Requests per minute per API key (token bucket), as the original."
+    )
+    gateway_rate_limit_burst: PositiveInt = Field(
+        60, description="Bucket capacity: requests one key may make at once after a quiet spell."
+    )
+    gateway_decision_timeout_s: PositiveFloat = Field(
+        10.0,
+        description="How long a write waits for session-commands' decision before it answers "
+        "202 with status `pending`.",
+    )
+    gateway_max_wait_s: PositiveFloat = Field(
+        120.0, description="Upper bound of `Prefer: wait=N` for a turn's answer."
+    )
+    gateway_produce_timeout_s: PositiveFloat = Field(
+        5.0, description="A command not acknowledged by the broker by then answers 503."
+    )
+    gateway_retry_after_s: PositiveInt = Field(
+        5, description="Retry-After of a 503 (broker or database unavailable)."
+    )
+    gateway_idempotency_retention_s: PositiveInt = Field(
+        24 * 3600, description="How long the response to an Idempotency-Key is replayed."
+    )
+    gateway_max_body_bytes: PositiveInt = Field(
+        256 * 1024, description="Larger request bodies answer 413 before they are parsed."
+    )
+    agent_catalogue_path: Path | None = Field(
+        None, description="The agent catalogue file agent-orchestration reads; None = default."
+    )
+
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> Self:
+        if self.gateway_jwt_jwks_url and not (
+            self.gateway_jwt_issuer and self.gateway_jwt_audience
+        ):
+            raise ValueError(
+                "gateway_jwt_jwks_url needs gateway_jwt_issuer and gateway_jwt_audience"
+            )
+        return self

@@ -1,0 +1,271 @@
+"""OpenAI-compatible chat completions with streaming (SSE) and tool calls, on httpx.
+
+Works with OpenAI, vLLM, Ollama, LM Studio and LiteLLM: they all serve
+`POST {base_url}/chat/completions` with `stream: true` and send `data: {chunk}` events ending
+with `data: [DONE]`. This module maps HTTP outcomes to `ProviderError`s and chunks to stream
+events; retries, the breaker and limits live in the invoker, so the client does no retries.
+"""
+
+import json
+import ssl
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from contracts.llm import FinishReason, LLMRequested, Usage
+from services.llm_invocation.providers.provider_errors import (
+    BadResponse,
+    ConnectionFailed,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    RequestRejected,
+)
+from services.llm_invocation.providers.retry_after import retry_after_seconds
+from services.llm_invocation.providers.sse import SSEDecoder
+from services.llm_invocation.providers.stream_events import (
+    StreamEvent,
+    StreamFinished,
+    TextDelta,
+    ToolCallDelta,
+)
+from services.runtime.uri_redaction import redact_uri_credentials
+
+_FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {
+    "function_call": FinishReason.TOOL_CALLS  # the legacy name some servers still send
+}
+_ERROR_BODY_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIProviderConfig:
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    """Longest silence between two chunks of a stream before the attempt times out."""
+    write_timeout_s: float = 10.0
+    pool_timeout_s: float = 30.0
+    max_connections: int = 512
+    """In total, over all pools."""
+    connection_pools: int = 64
+    """httpx's pool costs CPU per request that grows with the requests it holds (encode/httpx
+    #3215): 500 streams in one pool cost ~15-25 ms of CPU each, over 64 pools ~2.5 ms.
+    Requests are spread over the pools by session id."""
+    include_usage: bool = True
+    """Send `stream_options.include_usage` (OpenAI, vLLM, Ollama, LiteLLM accept it)."""
+    name: str = "openai-compatible"
+
+    def __repr__(self) -> str:  # the key never reaches logs, even through a repr
+        base_url = redact_uri_credentials(self.base_url)
+        return f"OpenAIProviderConfig(base_url={base_url!r}, model={self.model!r})"
+
+
+class OpenAICompatibleProvider:
+    def __init__(
+        self, config: OpenAIProviderConfig, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._config = config
+        pools = max(1, config.connection_pools)
+        tls = httpx.create_ssl_context()  # one for all pools: loading the CA bundle is slow
+        self._clients = (
+            [client]
+            if client is not None
+            else [
+                _client(config, max(1, config.max_connections // pools), tls) for _ in range(pools)
+            ]
+        )
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    def model_for(self, request: LLMRequested) -> str:
+        return request.model or self._config.model
+
+    async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
+        body = self._body(request)
+        try:
+            try:
+                client = self._clients[zlib.crc32(request.session_id.encode()) % len(self._clients)]
+                async with client.stream("POST", "chat/completions", json=body) as response:
+                    await _raise_for_status(response)
+                    async for event in _events(response):
+                        yield event
+            except httpx.TimeoutException as error:
+                raise ProviderTimeout(
+                    f"{type(error).__name__}: the provider did not answer in time"
+                ) from error
+            except httpx.HTTPError as error:
+                # httpx's text names the request (method, URL), never its headers.
+                raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
+        except ProviderError as error:
+            error.mask(self._config.api_key.get_secret_value() if self._config.api_key else "")
+            raise
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+    def _body(self, request: LLMRequested) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_for(request),
+            "stream": True,
+            "messages": [
+                {"role": m.role.value, "content": m.content, **({"name": m.name} if m.name else {})}
+                for m in request.messages
+            ],
+        }
+        if self._config.include_usage:
+            body["stream_options"] = {"include_usage": True}
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        return body
+
+
+def _client(
+    config: OpenAIProviderConfig, max_connections: int, tls: ssl.SSLContext
+) -> httpx.AsyncClient:
+    headers = {"Accept": "text/event-stream"}
+    if config.api_key is not None and config.api_key.get_secret_value():
+        headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
+    return httpx.AsyncClient(
+        base_url=config.base_url.rstrip("/") + "/",
+        headers=headers,
+        verify=tls,
+        timeout=httpx.Timeout(
+            connect=config.connect_timeout_s,
+            read=config.read_timeout_s,
+            write=config.write_timeout_s,
+            pool=config.pool_timeout_s,
+        ),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+    )
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    detail = (await response.aread())[:_ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+    message = f"HTTP {status}: {detail}".strip()
+    if status == 429:
+        raise RateLimited(message, retry_after_s=retry_after_seconds(response.headers))
+    if status >= 500 or status == 408:
+        raise ProviderUnavailable(message, retry_after_s=retry_after_seconds(response.headers))
+    raise RequestRejected(message, status_code=status)
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
+    decoder = SSEDecoder()
+    finish: FinishReason | None = None
+    usage: Usage | None = None
+
+    lines = response.aiter_lines()
+
+    async def with_flush() -> AsyncIterator[str]:
+        async for line in lines:
+            yield line
+        yield ""  # flush an event the server did not terminate
+
+    async for line in with_flush():
+        for sse in decoder.feed(line):
+            if sse.data.strip() == "[DONE]":
+                if finish is None:
+                    raise BadResponse("[DONE] before any finish reason")
+                yield StreamFinished(finish, usage)
+                # Read to the end of the body (the chunked terminator follows at once), so
+                # the connection goes back to the pool instead of being closed.
+                async for _ in lines:
+                    pass
+                return
+            chunk = _parse_chunk(sse.data)
+            usage = _usage(chunk) or usage
+            try:
+                events = _chunk_events(chunk)
+            except (AttributeError, TypeError, ValueError) as error:
+                raise BadResponse(f"malformed chunk: {error}") from error
+            for event in events:
+                if isinstance(event, StreamFinished):
+                    finish = event.finish_reason
+                else:
+                    yield event
+    if finish is None:
+        raise BadResponse("the stream ended without a finish reason")
+    # Some servers close the stream after the finish reason without sending [DONE].
+    yield StreamFinished(finish, usage)
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise BadResponse(f"malformed SSE data (not JSON): {data[:80]!r}") from error
+    if not isinstance(chunk, dict):
+        raise BadResponse("malformed SSE data (not a JSON object)")
+    if "error" in chunk:
+        # Errors that happen after the 200 arrive inside the stream.
+        raise ProviderUnavailable(f"error in stream: {str(chunk['error'])[:_ERROR_BODY_CHARS]}")
+    return chunk
+
+
+def _chunk_events(chunk: dict[str, Any]) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    choices = chunk.get("choices") or []
+    if not isinstance(choices, list):
+        raise BadResponse("malformed chunk: choices is not a list")
+    for choice in choices[:1]:  # n=1: one choice
+        if not isinstance(choice, dict):
+            raise BadResponse("malformed chunk: choice is not an object")
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        for call in delta.get("tool_calls") or []:
+            function = call.get("function") or {}
+            events.append(
+                ToolCallDelta(
+                    index=int(call.get("index", 0)),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                )
+            )
+        reason = choice.get("finish_reason")
+        if reason:
+            events.append(StreamFinished(_FINISH_REASONS.get(reason, FinishReason.STOP)))
+    return events
+
+
+def _usage(chunk: dict[str, Any]) -> Usage | None:
+    raw = chunk.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Usage.model_validate(
+            {k: raw.get(k) or 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        )
+    except ValueError as error:
+        raise BadResponse(f"malformed usage: {error}") from error

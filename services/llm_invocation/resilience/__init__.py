@@ -1,0 +1,1 @@
+"""What keeps provider calls within bounds: circuit breakers, rate limits, the retry policy."""

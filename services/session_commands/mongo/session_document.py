@@ -1,0 +1,138 @@
+"""The two document shapes in MongoDB: one bounded document per session, one per message.
+
+`sessions` (one document per session, bounded):
+
+    _id                    session id
+    version                compare-and-set guard, +1 per write
+    state                  SessionState as JSON (bounded: see state.py)
+    processed_command_ids  the last N command ids applied (idempotency window)
+    outbox                 encoded records of the last command, until published
+    tenant_id, status, title, current_agent, message_count,
+    created_at, updated_at, last_activity_at, expired_at
+                           copies of state fields, for indexes and session listings
+
+`messages` (one document per message, unique on (session_id, seq); `_id` is derived from the
+same pair, so a re-insert is a duplicate-key no-op on any Mongo-compatible server).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Binary
+
+from contracts.agents import MessageRole
+from contracts.codec import EncodedRecord
+from contracts.session_events import AssistantMessageAppended, SessionEvent, UserMessageAccepted
+from services.session_commands.domain.state import SessionState, SessionStatus
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    state: SessionState
+    version: int
+    processed_command_ids: tuple[str, ...]
+    outbox: tuple[EncodedRecord, ...]
+
+    def has_processed(self, command_id: str) -> bool:
+        return command_id in self.processed_command_ids
+
+
+def session_document(
+    state: SessionState,
+    version: int,
+    processed_command_ids: Sequence[str],
+    outbox: Sequence[EncodedRecord],
+) -> Document:
+    return {
+        "_id": state.session_id,
+        "version": version,
+        "state": state.model_dump(mode="json"),
+        "processed_command_ids": list(processed_command_ids),
+        "outbox": [outbox_entry(record) for record in outbox],
+        "tenant_id": state.tenant_id,
+        "status": state.status.value,
+        "title": state.title,
+        "current_agent": state.current_agent.value,
+        "message_count": state.counters.messages,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "last_activity_at": state.last_activity_at,
+        "expired_at": state.updated_at if state.status is SessionStatus.EXPIRED else None,
+    }
+
+
+def stored_session(document: Document) -> StoredSession:
+    return StoredSession(
+        state=SessionState.model_validate(document["state"]),
+        version=int(document["version"]),
+        processed_command_ids=tuple(document.get("processed_command_ids", ())),
+        outbox=tuple(outbox_record(entry) for entry in document.get("outbox", ())),
+    )
+
+
+def outbox_entry(record: EncodedRecord) -> Document:
+    return {
+        "key": Binary(record.key),
+        "value": Binary(record.value),
+        "headers": [[name, Binary(value)] for name, value in record.headers],
+    }
+
+
+def outbox_record(entry: Document) -> EncodedRecord:
+    return EncodedRecord(
+        key=bytes(entry["key"]),
+        value=bytes(entry["value"]),
+        headers=[(str(name), bytes(value)) for name, value in entry["headers"]],
+    )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """BSON dates carry no zone; a client without `tz_aware=True` hands back naive UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def message_id(session_id: str, seq: int) -> str:
+    # Ids never contain '#' (contracts.base.ID_PATTERN), so the pair maps to one _id only.
+    return f"{session_id}#{seq}"
+
+
+def message_documents(events: Iterable[SessionEvent]) -> list[Document]:
+    """The history entries a decision adds: one per accepted user or assistant message."""
+    documents: list[Document] = []
+    for event in events:
+        if isinstance(event, UserMessageAccepted):
+            documents.append(
+                _message(event, event.seq, MessageRole.USER, event.message_id, event.content)
+                | {"author_name": event.author_name}
+            )
+        elif isinstance(event, AssistantMessageAppended):
+            documents.append(
+                _message(event, event.seq, MessageRole.ASSISTANT, event.message_id, event.content)
+                | {"agent": event.agent.value, "turn_id": event.turn_id}
+                | ({"interrupted": True} if event.interrupted else {})
+            )
+    return documents
+
+
+def _message(
+    event: SessionEvent, seq: int, role: MessageRole, message_id_: str, content: str
+) -> Document:
+    created_at: datetime = event.occurred_at
+    return {
+        "_id": message_id(event.session_id, seq),
+        "session_id": event.session_id,
+        "seq": seq,
+        "tenant_id": event.tenant_id,
+        "message_id": message_id_,
+        "role": role.value,
+        "content": content,
+        "author_name": None,
+        "agent": None,
+        "turn_id": None,
+        "event_id": event.id,
+        "created_at": created_at,
+    }

@@ -1,0 +1,208 @@
+"""The public read side of session-commands: tenant-scoped queries returning the read model.
+
+Every query takes the tenant, and a session of another tenant is answered exactly like a
+missing one (None), so no reader can learn that it exists. The results are the versioned
+contract in `contracts/read_model.py`, never `SessionState` or raw documents: the writer may
+reshape its documents without breaking readers. Reads only; the writer is the handler.
+"""
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.agents import AgentType, MessageRole
+from contracts.limits import MAX_AGENT_SWITCHES
+from contracts.read_model import (
+    MAX_PAGE_SIZE,
+    AgentContext,
+    AgentSwitchView,
+    HistoryMessage,
+    HistoryPage,
+    SessionPage,
+    SessionStatus,
+    SessionSummary,
+    SessionView,
+)
+from services.session_commands.domain.state import SessionState
+from services.session_commands.mongo.repository import MESSAGES, SESSIONS
+from services.session_commands.mongo.session_document import Document, as_utc
+
+_SUMMARY_FIELDS = {
+    "tenant_id": 1,
+    "title": 1,
+    "status": 1,
+    "current_agent": 1,
+    "message_count": 1,
+    "created_at": 1,
+    "last_activity_at": 1,
+}
+
+# `Document` is the database handle type a reader passes in (read_model is the only public door).
+__all__ = ["Document", "SessionReadModel"]
+
+
+class SessionReadModel:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._sessions = database[SESSIONS]
+        self._messages = database[MESSAGES]
+
+    async def get_session(self, tenant_id: str, session_id: str) -> SessionView | None:
+        loaded = await self._load(tenant_id, session_id)
+        return None if loaded is None else _view(*loaded)
+
+    async def agent_context(self, tenant_id: str, session_id: str) -> AgentContext | None:
+        loaded = await self._load(tenant_id, session_id)
+        if loaded is None:
+            return None
+        state = loaded[0]
+        return AgentContext(
+            session_id=state.session_id,
+            current_agent=state.current_agent,
+            switch_history=[
+                AgentSwitchView.model_validate(s.model_dump()) for s in state.switch_history
+            ],
+            switch_count=state.switch_count,
+            switches_left=max(0, MAX_AGENT_SWITCHES - state.switch_count),
+        )
+
+    async def command_processed(self, tenant_id: str, session_id: str, command_id: str) -> bool:
+        """Whether the session's writer applied (or remembered refusing) this command."""
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id, "processed_command_ids": command_id},
+            {"_id": 1},
+        )
+        return document is not None
+
+    async def list_sessions(
+        self,
+        tenant_id: str,
+        *,
+        status: SessionStatus | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> SessionPage:
+        """Newest activity first; `status` filters (None = all)."""
+        _check_limit(page_size)
+        if page < 1:
+            raise ValueError("page >= 1 required")
+        query: dict[str, Any] = {"tenant_id": tenant_id}
+        if status is not None:
+            query["status"] = status.value
+        total = await self._sessions.count_documents(query)
+        cursor = (
+            self._sessions.find(query, _SUMMARY_FIELDS)
+            .sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)])
+            .skip((page - 1) * page_size)
+            .limit(page_size)
+        )
+        documents = await cursor.to_list(None)
+        return SessionPage(
+            sessions=[_summary(d) for d in documents], page=page, page_size=page_size, total=total
+        )
+
+    async def history(
+        self,
+        tenant_id: str,
+        session_id: str,
+        *,
+        limit: int = 50,
+        newest_first: bool = False,
+        cursor: int | None = None,
+    ) -> HistoryPage | None:
+        """Messages by seq; `cursor` continues a page in its own order (older-first pages go on
+        with higher seqs, newest-first pages with lower ones). None: no such session."""
+        _check_limit(limit)
+        owner = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"_id": 1}
+        )
+        if owner is None:
+            return None
+        query: dict[str, Any] = {"session_id": session_id}
+        if cursor is not None:
+            query["seq"] = {"$lt" if newest_first else "$gt": cursor}
+        found = (
+            self._messages.find(query)
+            .sort("seq", DESCENDING if newest_first else ASCENDING)
+            .limit(limit + 1)  # one more tells whether another page exists
+        )
+        documents = await found.to_list(None)
+        messages = [_history_message(d) for d in documents[:limit]]
+        more = len(documents) > limit
+        return HistoryPage(
+            messages=messages, next_cursor=messages[-1].seq if more and messages else None
+        )
+
+    async def message(
+        self, tenant_id: str, session_id: str, message_id: str
+    ) -> HistoryMessage | None:
+        """One message by its id (the user's, or the assistant message of a turn)."""
+        owner = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"_id": 1}
+        )
+        if owner is None:
+            return None
+        document = await self._messages.find_one(
+            {"session_id": session_id, "message_id": message_id}
+        )
+        return None if document is None else _history_message(document)
+
+    async def _load(self, tenant_id: str, session_id: str) -> tuple[SessionState, int] | None:
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"state": 1, "version": 1}
+        )
+        if document is None:
+            return None
+        return SessionState.model_validate(document["state"]), int(document.get("version", 0))
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"1 <= page size <= {MAX_PAGE_SIZE} required")
+
+
+def _view(state: SessionState, version: int) -> SessionView:
+    return SessionView(
+        session_id=state.session_id,
+        title=state.title,
+        description=state.description,
+        system_prompt=state.system_prompt,
+        metadata=state.metadata,
+        status=SessionStatus(state.status.value),
+        current_agent=state.current_agent,
+        message_count=state.counters.messages,
+        created_at=state.created_at,
+        updated_at=state.updated_at,
+        last_activity_at=state.last_activity_at,
+        turn_in_flight=state.turn.turn_id if state.turn else None,
+        queued_messages=len(state.queue),
+        version=version,
+        mid_turn_policy=state.mid_turn_policy,
+    )
+
+
+def _summary(document: Document) -> SessionSummary:
+    return SessionSummary(
+        session_id=document["_id"],
+        title=document.get("title", ""),
+        status=SessionStatus(document["status"]),
+        current_agent=AgentType(document["current_agent"]),
+        message_count=int(document.get("message_count", 0)),
+        created_at=as_utc(document["created_at"]),
+        last_activity_at=as_utc(document["last_activity_at"]),
+    )
+
+
+def _history_message(document: Document) -> HistoryMessage:
+    agent = document.get("agent")
+    return HistoryMessage(
+        seq=int(document["seq"]),
+        message_id=document["message_id"],
+        role=MessageRole(document["role"]),
+        content=document["content"],
+        author_name=document.get("author_name"),
+        agent=AgentType(agent) if agent else None,
+        turn_id=document.get("turn_id"),
+        created_at=as_utc(document["created_at"]),
+        interrupted=bool(document.get("interrupted", False)),
+    )

@@ -1,0 +1,121 @@
+"""Broker down → 503 with Retry-After; back up → the same gateway process works again.
+
+The shared broker is never touched: the gateway points at an address of its own where at
+first nothing listens; the test then starts a dedicated Kafka there (deploy/local/infra.py
+with its own ports and state directory, as `make infra-up` would), and later stops it again.
+What "works" means without the four services: the command is acknowledged by the broker
+(`Prefer: respond-async` → 202), and the record on `commands` carries the caller's request id
+and trace.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from contracts.codec import decode
+from contracts.commands import SubmitUserMessage
+from tests.conftest import INFRA_SCRIPT, REPO_ROOT
+from tests.integration.gateway.in_process import (
+    InProcessGateway,
+    closed_port,
+    in_process_gateway,
+)
+
+pytestmark = pytest.mark.integration
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _infra(command: str, port: int, controller: int, state: Path) -> None:
+    env = {
+        **os.environ,
+        "INFRA_MODE": "local",
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(controller),
+        "INFRA_STATE_DIR": str(state),
+        "INFRA_CACHE_DIR": str(REPO_ROOT / ".cache"),
+        "KAFKA_HEAP": "256m",
+    }
+    result = subprocess.run(
+        [sys.executable, str(INFRA_SCRIPT), command, "kafka"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+async def _send(gw: InProcessGateway, request_id: str) -> tuple[int, dict[str, object]]:
+    response = await gw.http.post(
+        "/v1/sessions/s-outage/messages",
+        json={"content": "are you there?"},
+        headers={
+            **gw.auth,
+            "Prefer": "respond-async",
+            "X-Request-ID": request_id,
+            "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01",
+        },
+    )
+    return response.status_code, response.json()
+
+
+async def _until_ready(gw: InProcessGateway, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (await gw.http.get("/health/ready")).status_code != 200:
+        assert time.monotonic() < deadline, "gateway not ready after the broker came back"
+        await asyncio.sleep(0.5)
+
+
+async def test_broker_down_503_then_back_up_works(
+    mongodb_uri: str, mongo_database_name: str, tmp_path: Path
+) -> None:
+    port, controller = closed_port(), closed_port()
+    bootstrap = f"127.0.0.1:{port}"
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_database_name,
+        kafka_bootstrap_servers=bootstrap,
+        gateway_produce_timeout_s=2.0,
+    ) as gw:
+        status, body = await _send(gw, "req-down-1")
+        assert (status, body["code"]) == (503, "broker_unavailable")
+
+        try:
+            await asyncio.to_thread(_infra, "up", port, controller, tmp_path / "infra")
+            await _until_ready(gw, 90.0)
+            status, body = await _send(gw, "req-up-1")
+            assert status == 202, body
+            assert body["status"] == "pending"
+
+            consumer = AIOKafkaConsumer(
+                "agent-runtime.commands",
+                bootstrap_servers=bootstrap,
+                auto_offset_reset="earliest",
+                group_id=None,
+            )
+            await consumer.start()
+            try:
+                record = await asyncio.wait_for(consumer.getone(), 30)
+            finally:
+                await consumer.stop()
+            decoded = decode(record.value, record.headers)
+            assert isinstance(decoded.message, SubmitUserMessage)
+            assert decoded.message.id == body["command_id"]
+            assert decoded.envelope.correlation_id == "req-up-1"
+            assert decoded.envelope.traceparent is not None
+            assert decoded.envelope.traceparent.split("-")[1] == TRACE_ID  # one trace
+
+            await asyncio.to_thread(_infra, "down", port, controller, tmp_path / "infra")
+            status, body = await _send(gw, "req-down-2")
+            assert (status, body["code"]) == (503, "broker_unavailable")
+        finally:
+            await asyncio.to_thread(_infra, "down", port, controller, tmp_path / "infra")

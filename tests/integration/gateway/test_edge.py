@@ -1,0 +1,70 @@
+"""Authentication, rate limits and unavailable dependencies, against real servers."""
+
+import pytest
+
+from tests.integration.gateway.in_process import closed_port, in_process_gateway
+
+pytestmark = pytest.mark.integration
+
+PROBLEM = "application/problem+json"
+
+
+async def test_missing_or_wrong_credentials_are_401_problems(mongodb_uri: str) -> None:
+    async with in_process_gateway(mongodb_uri=mongodb_uri) as gw:
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {gw.key}"}):
+            response = await gw.http.get("/v1/sessions", headers=headers)
+            assert response.status_code == 401
+            assert response.headers["content-type"] == PROBLEM
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert response.json()["code"] == "unauthorized"
+
+
+async def test_rate_limit_429_with_retry_after_and_ratelimit_headers(
+    mongodb_uri: str, mongo_database_name: str
+) -> None:
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_database_name,
+        gateway_rate_limit_per_minute=6,
+        gateway_rate_limit_burst=3,
+    ) as gw:
+        answers = [await gw.http.get("/v1/sessions", headers=gw.auth) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert [a.headers["ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+        refused = answers[-1]
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["code"] == "rate_limited"
+        assert refused.headers["retry-after"] == "10"  # 6/min: one request per 10 s
+        assert refused.headers["ratelimit-limit"] == "3"
+
+
+async def test_database_down_is_503_with_retry_after(kafka_bootstrap_servers: str) -> None:
+    async with in_process_gateway(
+        mongodb_uri=f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true",
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+    ) as gw:
+        for path in ("/v1/sessions", "/v1/sessions/s-1", "/v1/sessions/s-1/messages"):
+            response = await gw.http.get(path, headers=gw.auth)
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "database_unavailable"
+            assert response.headers["retry-after"] == "5"
+        ready = await gw.http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["mongo"] is False
+
+
+async def test_broker_down_is_503_with_retry_after(mongodb_uri: str) -> None:
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri,
+        kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}",
+        gateway_produce_timeout_s=1.0,
+    ) as gw:
+        response = await gw.http.post(
+            "/v1/sessions/s-1/messages", json={"content": "hello"}, headers=gw.auth
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "broker_unavailable"
+        assert response.headers["retry-after"] == "5"
+        ready = await gw.http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"broker": False, "mongo": True}

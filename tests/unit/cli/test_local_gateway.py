@@ -1,0 +1,33 @@
+"""`make run` / `up`: the gateway joins the four services with a generated, persisted key."""
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from services.cli.local_gateway import LOCAL_SERVICES, gateway_env, local_api_key, local_ports
+from services.gateway.api_keys import ApiKeyRegistry
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_local_key_is_generated_once_private_and_maps_to_the_cli_tenant(
+    tmp_path: Path,
+) -> None:
+    key = local_api_key(tmp_path)
+    assert local_api_key(tmp_path) == key
+    assert stat.S_IMODE((tmp_path / "gateway-api-key").stat().st_mode) == 0o600
+    hashed = json.loads(gateway_env(tmp_path, "local")["AGENT_RUNTIME_GATEWAY_API_KEYS"] or "")
+    assert key not in json.dumps(hashed)  # only the hash leaves the file
+    found = ApiKeyRegistry(hashed).authenticate(key)
+    assert found is not None
+    assert found.tenant_id == "local"
+
+
+def test_five_local_processes_on_distinct_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENT_RUNTIME_GATEWAY_PORT", raising=False)
+    ports = local_ports()
+    assert [s.name for s in LOCAL_SERVICES][-1] == "gateway"
+    assert ports["gateway"] == 8000
+    assert len(set(ports.values())) == len(LOCAL_SERVICES) == 5

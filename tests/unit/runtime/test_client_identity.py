@@ -1,0 +1,34 @@
+"""Every service names its Kafka clients and consumer group after itself, under the topic prefix."""
+
+import pytest
+
+from services.agent_orchestration.settings import OrchestrationSettings
+from services.audit.settings import AuditSettings
+from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime.service_runtime import ServiceRuntime
+from services.runtime.settings import RuntimeSettings
+from services.session_commands.settings import SessionCommandsSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_consumer_groups_follow_the_topic_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_TOPIC_PREFIX", "staging.")
+
+    assert SessionCommandsSettings().session_commands_consumer_group == "staging.session-commands"
+    assert OrchestrationSettings().orchestration_consumer_group == "staging.agent-orchestration"
+    assert LLMInvocationSettings().llm_consumer_group == "staging.llm-invocation"
+    assert AuditSettings().audit_consumer_group == "staging.audit"
+
+
+def test_an_explicit_group_wins_over_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("AGENT_RUNTIME_AUDIT_CONSUMER_GROUP", "audit-replay")
+
+    assert AuditSettings().audit_consumer_group == "audit-replay"
+
+
+def test_the_broker_clients_carry_the_service_name() -> None:
+    runtime = ServiceRuntime("audit", RuntimeSettings(topic_prefix="t."), configure_logs=False)
+
+    assert runtime.broker.config.client_id == "t.audit"
