@@ -13,7 +13,7 @@ from typing import Any
 
 from contracts.llm import LLMRequested
 from services.llm_invocation import metrics
-from services.llm_invocation.abandonment import Abandon, RunningStep, superseded_by
+from services.llm_invocation.abandonment import ABANDONED, Abandon, RunningStep, superseded_by
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Registration:
     step: RunningStep
     task: "asyncio.Task[Any]"
     abandoned: str | None = field(default=None)
-    error_class: str = field(default="abandoned")
+    error_class: str = field(default=ABANDONED)
 
 
 class InFlightInvocations:
