@@ -18,6 +18,7 @@ from contracts.limits import (
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
 )
+from contracts.mid_turn import MidTurnPolicy
 
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_LENGTH)]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
@@ -40,6 +41,10 @@ class CreateSession(Command):
     system_prompt: SystemPrompt = ""
     initial_agent: AgentType = AgentType.ORCHESTRATOR
     metadata: Metadata = Field(default_factory=dict)
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        default=None,
+        description="What a message during a running turn does; the service's default if absent.",
+    )
 
 
 class SubmitUserMessage(Command):
@@ -61,16 +66,17 @@ class SwitchAgent(Command):
 
 
 class UpdateSession(Command):
-    """Change title and/or description; fields left out keep their value."""
+    """Change title, description and/or mid-turn policy; fields left out keep their value."""
 
     type: Literal["session.update.v1"] = "session.update.v1"
     title: Title | None = None
     description: Description | None = None
+    mid_turn_policy: MidTurnPolicy | None = None
 
     @model_validator(mode="after")
     def _something_to_update(self) -> "UpdateSession":
-        if self.title is None and self.description is None:
-            raise ValueError("give a title, a description or both")
+        if self.title is None and self.description is None and self.mid_turn_policy is None:
+            raise ValueError("give a title, a description, a mid_turn_policy or several")
         return self
 
 
@@ -99,6 +105,20 @@ class RetryTurn(Command):
     turn_id: Id = Field(description="The failed turn, as named by its TurnFailed.")
 
 
+class CancelTurn(Command):
+    """Stop the session's running turn (or the turn of `turn_id`, which may be the turn a queued
+    message would start). A turn that is not running is refused with `turn_not_running`."""
+
+    type: Literal["session.cancel_turn.v1"] = "session.cancel_turn.v1"
+    turn_id: Id | None = Field(
+        default=None, description="The turn to stop; the running one if absent."
+    )
+    requested_by: AuthorName | None = Field(
+        default=None, description="Who asked (a user name, an operator); for the audit trail."
+    )
+    reason: Reason = ""
+
+
 ExternalCommand = Annotated[
     CreateSession
     | SubmitUserMessage
@@ -106,6 +126,7 @@ ExternalCommand = Annotated[
     | UpdateSession
     | CloseSession
     | ReopenSession
-    | RetryTurn,
+    | RetryTurn
+    | CancelTurn,
     Field(discriminator="type"),
 ]

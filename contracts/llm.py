@@ -122,6 +122,10 @@ class LLMFailed(Message):
     )
     message: Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH)] = ""
     retryable: bool
+    partial_content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_LENGTH)] = Field(
+        default="",
+        description="error_class `cancelled`: the text streamed (as deltas) before the abort.",
+    )
 
 
 LLMResult = Annotated[LLMCompleted | LLMFailed, Field(discriminator="type")]

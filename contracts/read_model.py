@@ -16,6 +16,7 @@ from contracts.agents import AgentType, MessageRole
 from contracts.base import Contract, Id, Metadata, UtcDatetime
 from contracts.commands import AuthorName, Description, Reason, SystemPrompt, Title
 from contracts.limits import MAX_AGENT_SWITCHES, MAX_CONTENT_LENGTH
+from contracts.mid_turn import MidTurnPolicy
 
 READ_MODEL_VERSION: Final = 1
 MAX_PAGE_SIZE: Final = 500
@@ -51,6 +52,9 @@ class SessionView(SessionSummary):
     version: NonNegativeInt = Field(
         description="Grows with every change the session's writer stores; compare two reads."
     )
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        default=None, description="The session's own mid-turn policy; None: the service's default."
+    )
 
 
 class SessionPage(Contract):
@@ -73,6 +77,9 @@ class HistoryMessage(Contract):
     agent: AgentType | None = Field(default=None, description="The agent that wrote it.")
     turn_id: Id | None = None
     created_at: UtcDatetime
+    interrupted: bool = Field(
+        default=False, description="A cancelled turn's partial answer (what had been streamed)."
+    )
 
 
 class HistoryPage(Contract):

@@ -6,6 +6,7 @@ from typing import Final
 from contracts.audit import AuditRecord
 from contracts.base import Message
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -25,9 +26,11 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.topics import TopicName
@@ -44,6 +47,7 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         CloseSession,
         ReopenSession,
         RetryTurn,
+        CancelTurn,
     ),
     TopicName.TURNS: (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession),
     TopicName.SESSION_EVENTS: (
@@ -58,6 +62,8 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         SessionClosed,
         SessionReopened,
         SessionExpired,
+        TurnCancelled,
+        TurnStopped,
         CommandRejected,
     ),
     TopicName.LLM_REQUESTS: (LLMRequested,),

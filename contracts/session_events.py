@@ -13,6 +13,7 @@ from contracts.agents import AgentType, MessageRole
 from contracts.base import Contract, Id, Message, Metadata, UtcDatetime
 from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
 from contracts.limits import MAX_CONTEXT_MESSAGES
+from contracts.mid_turn import CancellationReason, MidTurnPolicy
 
 
 class SessionEvent(Message):
@@ -49,6 +50,9 @@ class SessionCreated(SessionEvent):
     system_prompt: SystemPrompt
     agent: AgentType
     metadata: Metadata
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        default=None, description="The session's mid-turn policy; None: the service's default."
+    )
 
 
 class UserMessageAccepted(SessionEvent):
@@ -90,6 +94,13 @@ class AssistantMessageAppended(SessionEvent):
     turn_id: Id
     agent: AgentType
     content: Content
+    interrupted: bool = Field(
+        default=False, description="A cancelled turn's partial answer: the text streamed so far."
+    )
+    in_context: bool = Field(
+        default=True,
+        description="False: kept in the history but left out of later prompts (policy replace).",
+    )
 
 
 class TurnCompleted(SessionEvent):
@@ -111,6 +122,41 @@ class SessionUpdated(SessionEvent):
     type: Literal["session.updated.v1"] = "session.updated.v1"
     title: Title
     description: Description
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        default=None, description="The session's mid-turn policy; None: the service's default."
+    )
+
+
+class TurnCancelled(SessionEvent):
+    """A turn was cancelled. For the user it is over: its provider stream is being aborted.
+    The session takes the next turn once the cancelled step reported (TurnStopped)."""
+
+    type: Literal["turn.cancelled.v1"] = "turn.cancelled.v1"
+    turn_id: Id
+    user_message_id: Id
+    agent: AgentType | None = Field(default=None, description="None for a queued message's turn.")
+    step: NonNegativeInt | None = Field(default=None, description="The step that was running.")
+    reason: CancellationReason
+    requested_by: AuthorName | None = None
+    detail: Reason = ""
+    queued: bool = Field(
+        default=False,
+        description="The turn had not started: its queued message was dropped from the queue.",
+    )
+
+
+class TurnStopped(SessionEvent):
+    """The cancelled turn's running step reported; its partial answer, if any text was streamed,
+    is in the history (AssistantMessageAppended with interrupted=true). The session is free."""
+
+    type: Literal["turn.stopped.v1"] = "turn.stopped.v1"
+    turn_id: Id
+    agent: AgentType
+    steps: PositiveInt
+    reason: CancellationReason
+    partial_message_id: Id | None = Field(
+        default=None, description="The kept partial answer; None when nothing was streamed."
+    )
 
 
 class SessionClosed(SessionEvent):
@@ -146,6 +192,8 @@ class RejectionReason(StrEnum):
     TENANT_NOT_ALLOWED = "tenant_not_allowed"
     # The `signature` header does not prove the `source` the command claims.
     SIGNATURE_INVALID = "signature_invalid"
+    # A CancelTurn for a turn that is not running (over, already cancelled, or unknown).
+    TURN_NOT_RUNNING = "turn_not_running"
 
 
 class CommandRejected(SessionEvent):
@@ -170,6 +218,8 @@ SessionEventMessage = Annotated[
     | SessionClosed
     | SessionReopened
     | SessionExpired
+    | TurnCancelled
+    | TurnStopped
     | CommandRejected,
     Field(discriminator="type"),
 ]

@@ -11,6 +11,7 @@ from pydantic import Field, NonNegativeInt
 from contracts.agents import AgentType
 from contracts.base import Id, Message, UtcDatetime
 from contracts.commands import Content, Reason
+from contracts.limits import MAX_CONTENT_LENGTH
 from contracts.llm import Usage
 
 
@@ -49,6 +50,9 @@ class FailTurn(TurnCommand):
     agent: AgentType
     error_class: Annotated[str, Field(max_length=100)]
     reason: Reason = ""
+    partial_content: Annotated[str, Field(max_length=MAX_CONTENT_LENGTH)] = Field(
+        default="", description="A cancelled step's streamed text (LLMFailed.partial_content)."
+    )
 
 
 class ExpireSession(Message):

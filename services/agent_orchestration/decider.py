@@ -14,11 +14,17 @@
 | LLMCompleted, no tool call, content                      | answer                | CompleteTurn                 |
 | LLMCompleted, no tool call, blank content                | empty_answer          | FailTurn `empty_response`    |
 | LLMFailed                                                | llm_failed            | FailTurn with its error_class|
+|   (`cancelled`: the turn was stopped)                    |                       |   and its partial_content    |
 | any other session event                                  | not_for_orchestration | nothing                      |
 
 A model's misbehaviour completes the turn (with the model's text, or an explanation when it
 wrote none) rather than failing it: the user gets an answer and the session is free again.
 FailTurn is kept for turns with nothing to show: a failed or empty LLM call.
+
+Orchestration keeps no state, so it does not know that a turn was cancelled: every result
+goes on as a turn command, and session-commands ends a cancelled turn on it (keeping the text
+streamed) instead of completing, failing or handing it off — that is how late results of a
+cancelled turn are ignored.
 """
 
 from dataclasses import dataclass
@@ -86,7 +92,10 @@ def decide(
     if isinstance(message, LLMCompleted):
         return _on_llm_completed(message, catalogue, limits.max_hops_per_turn, now)
     if isinstance(message, LLMFailed):
-        return Decision(Rule.LLM_FAILED, _fail(message, now, message.error_class, message.message))
+        failed = _fail(message, now, message.error_class, message.message)
+        if message.partial_content:
+            failed = failed.model_copy(update={"partial_content": message.partial_content})
+        return Decision(Rule.LLM_FAILED, failed)
     return Decision(Rule.NOT_FOR_ORCHESTRATION)
 
 

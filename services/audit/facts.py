@@ -18,6 +18,7 @@ LLM facts: llm_facts.py; dead letters: dead_letter_facts.py.
 from contracts.audit import AuditOutcome
 from contracts.base import Message
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -36,12 +37,15 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from services.audit.cancellation_facts import cancellation_view
 from services.audit.fact_view import ContentPiece, DetailValue, FactView, UnauditableFact
 from services.audit.llm_facts import llm_view_of, usage_detail
 
@@ -87,6 +91,8 @@ def view_of(message: Message) -> FactView:
             )
         case SwitchAgentForTurn() | CompleteTurn() | FailTurn():
             return _turn_command(message)
+        case CancelTurn() | TurnCancelled() | TurnStopped():
+            return cancellation_view(message)
         case ExpireSession():
             return FactView(
                 AuditOutcome.RECORDED,
@@ -134,6 +140,7 @@ def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> Fact
                 "error_class": message.error_class,
                 "reason": message.reason,
             }
+            content = message.partial_content or None
     return FactView(
         AuditOutcome.RECORDED,
         tenant_id=message.tenant_id,
@@ -196,6 +203,7 @@ def _session_or_llm_fact(message: Message) -> FactView:
                     "message_id": message.message_id,
                     "seq": message.seq,
                     "agent": message.agent.value,
+                    "interrupted": message.interrupted,
                 },
                 content=message.content,
             )

@@ -63,6 +63,7 @@ def llm_view_of(message: Message) -> FactView:
                     "message": message.message,
                     "retryable": message.retryable,
                 },
+                content=message.partial_content or None,
             )
         case _:
             raise UnauditableFact(f"no audit view for {type(message).__name__}")

@@ -2,24 +2,34 @@
 
 import asyncio
 import threading
+from typing import Any
 
 from rich.console import Console
 
 from contracts.agents import AgentType
-from contracts.commands import CloseSession, CreateSession, SubmitUserMessage, SwitchAgent
+from contracts.commands import (
+    CancelTurn,
+    CloseSession,
+    CreateSession,
+    SubmitUserMessage,
+    SwitchAgent,
+)
 from contracts.llm import LLMTokenDelta
 from contracts.session_events import (
     AgentSwitched,
     CommandRejected,
     SessionEvent,
+    TurnCancelled,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
 )
-from services.cli.session_client import SessionClient, new_id
+from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
 HELP = (
-    "Type a message and press Enter. Commands: /switch <agent>, /history, /close, /help, /quit.\n"
+    "Type a message and press Enter. Commands: /stop (while an answer streams), /switch <agent>, "
+    "/history, /close, /help, /quit.\n"
     f"Agents: {', '.join(a.value for a in AgentType)}."
 )
 
@@ -52,6 +62,10 @@ class ChatPrinter:
             self.console.print(f"[red]✗ refused ({update.reason.value}): {update.detail}[/]")
         elif isinstance(update, TurnFailed):
             self.console.print(f"[red]✗ turn failed ({update.error_class}): {update.reason}[/]")
+        elif isinstance(update, TurnCancelled):
+            self.console.print(f"[yellow]■ stopped ({update.reason.value})[/]")
+        elif isinstance(update, TurnStopped) and update.partial_message_id is not None:
+            self.console.print("[dim](the partial answer is kept in the history)[/]")
 
     def end_stream(self) -> None:
         if self._streaming is not None:
@@ -78,9 +92,10 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
             printer.end_stream()
         console.print(f"[bold]session[/] {session_id} [dim](tenant {settings.tenant_id})[/]")
         console.print(f"[dim]{HELP}[/]")
+        reader = _LineReader(console)
         while True:
             try:
-                line = (await _read_line(console)).strip()
+                line = (await reader.next_line()).strip()
             except (EOFError, KeyboardInterrupt):
                 console.print()
                 return
@@ -101,7 +116,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 console.print(f"[red]unknown command[/] {line.split()[0]}; {HELP}")
                 continue
             try:
-                outcome = await client.submit(command, on_update=printer.show)
+                outcome = await _submit_stoppable(client, command, printer, reader, settings)
             except TimeoutError as exc:
                 printer.end_stream()
                 console.print(f"[red]{exc}[/] — are the services running? (`make up`)")
@@ -112,10 +127,60 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 return
 
 
+async def _submit_stoppable(
+    client: SessionClient,
+    command: SubmitUserMessage | SwitchAgent | CloseSession | CancelTurn,
+    printer: ChatPrinter,
+    reader: "_LineReader",
+    settings: CliSettings,
+) -> TurnOutcome:
+    """Submit, and while the answer streams keep reading lines: `/stop` cancels the turn."""
+    turn = asyncio.create_task(client.submit(command, on_update=printer.show))
+    while not turn.done():
+        typed = reader.pending()
+        waiting: set[asyncio.Future[Any]] = {turn, typed}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not typed.done():
+            continue
+        line = reader.take().strip()
+        if line == "/stop":
+            stop = _command_for(line, settings, client.session_id)
+            assert stop is not None
+            await client.publish(stop)
+        elif line:
+            printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
+    return await turn
+
+
+class _LineReader:
+    """One pending terminal read at a time, kept across turns (a second reader thread would
+    race the first for the same keystrokes)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._pending: asyncio.Future[str] | None = None
+
+    def pending(self) -> "asyncio.Future[str]":
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(_read_line(self._console))
+        return self._pending
+
+    def take(self) -> str:
+        """The line read (raises EOFError / KeyboardInterrupt as the terminal did)."""
+        done, self._pending = self.pending(), None
+        return done.result()
+
+    async def next_line(self) -> str:
+        await asyncio.wait({self.pending()})
+        return self.take()
+
+
 def _command_for(
     line: str, settings: CliSettings, session_id: str
-) -> SubmitUserMessage | SwitchAgent | CloseSession | None:
+) -> SubmitUserMessage | SwitchAgent | CloseSession | CancelTurn | None:
     ids = {"id": new_id("cmd"), "session_id": session_id, "tenant_id": settings.tenant_id}
+    if line == "/stop":
+        return CancelTurn(**ids, requested_by="chat", reason="stopped in chat")
     if line.startswith("/switch"):
         parts = line.split(maxsplit=2)
         try:

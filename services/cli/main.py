@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from contracts.agents import AgentType
+from contracts.mid_turn import MidTurnPolicy
 from services.cli.errors import CliError
 from services.cli.settings import CliSettings
 
@@ -87,13 +88,22 @@ def send(
     ] = None,
     kind: Annotated[
         str | None,
-        typer.Option(help="Or build one: create | message | switch | update | close | reopen."),
+        typer.Option(
+            help="Or build one: create | message | switch | update | close | reopen | cancel."
+        ),
     ] = None,
     session: Annotated[str | None, typer.Option(help="Session id (with --kind).")] = None,
     content: Annotated[str | None, typer.Option(help="Message content (--kind message).")] = None,
     agent: Annotated[AgentType | None, typer.Option(help="Target agent (--kind switch).")] = None,
     title: Annotated[str | None, typer.Option(help="Title (create/update).")] = None,
-    reason: Annotated[str | None, typer.Option(help="Reason (switch/close).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Reason (switch/close/cancel).")] = None,
+    turn: Annotated[
+        str | None, typer.Option(help="Turn id (--kind cancel; the running turn if absent).")
+    ] = None,
+    policy: Annotated[
+        MidTurnPolicy | None,
+        typer.Option(help="Mid-turn policy (create/update): queue | reject | interrupt | replace."),
+    ] = None,
 ) -> None:
     """Publish a command to the commands topic, validated with the contracts."""
     from services.cli.send import build_command, publish_command, read_body
@@ -103,6 +113,10 @@ def send(
         body = read_body(json_file)
     elif kind is not None and session is not None:
         body = _flags_body(kind, session, content, agent, title, reason)
+        if kind == "cancel" and turn is not None:
+            body["turn_id"] = turn
+        if kind in {"create", "update"} and policy is not None:
+            body["mid_turn_policy"] = policy.value
     else:
         raise CliError("give --json FILE, or --kind with --session")
     command = build_command(body, settings)
@@ -127,6 +141,7 @@ def _flags_body(
         "update": "session.update.v1",
         "close": "session.close.v1",
         "reopen": "session.reopen.v1",
+        "cancel": "session.cancel_turn.v1",
     }
     if kind not in types:
         raise CliError(f"--kind must be one of {', '.join(types)}")
@@ -137,7 +152,7 @@ def _flags_body(
         body["target_agent"] = agent.value if agent else None
     if title is not None:
         body["title"] = title
-    if reason is not None and kind in {"switch", "close"}:
+    if reason is not None and kind in {"switch", "close", "cancel"}:
         body["reason"] = reason
     return body
 

@@ -27,6 +27,7 @@ from contracts.session_events import (
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
 )
 from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicName
@@ -74,10 +75,13 @@ class TurnOutcome:
     rejected: CommandRejected | None = None
     completed: TurnCompleted | None = None
     failed: TurnFailed | None = None
+    stopped: TurnStopped | None = None
+    """The turn was cancelled (`/stop`, or a message under the interrupt / replace policy)."""
 
     @property
     def finished(self) -> bool:
-        return self.rejected is not None or self.completed is not None or self.failed is not None
+        ended = (self.completed, self.failed, self.stopped)
+        return self.rejected is not None or any(end is not None for end in ended)
 
 
 class SessionClient:
@@ -170,6 +174,8 @@ class SessionClient:
                     outcome.completed = update
                 elif isinstance(update, TurnFailed) and update.turn_id == turn_id:
                     outcome.failed = update
+                elif isinstance(update, TurnStopped) and update.turn_id == turn_id:
+                    outcome.stopped = update
                 elif not starts_turn and update.id == derive_id("event", command.id, 0):
                     return outcome
                 if outcome.finished:

@@ -73,6 +73,8 @@ async def print_history(
     for message in page.messages:
         who = message.agent.value if message.agent else (message.author_name or message.role.value)
         line = Text.assemble((f"{message.seq:>4} ", "dim"), (who, "bold"), ": ", message.content)
+        if message.interrupted:
+            line.append(" [interrupted]", style="yellow")
         console.print(line)
     if page.next_after_seq is not None:
         console.print(f"[dim]more: --after-seq {page.next_after_seq}")

@@ -34,6 +34,7 @@ class ProblemCode(StrEnum):
     SWITCH_LIMIT_REACHED = "switch_limit_reached"
     QUEUE_FULL = "queue_full"
     TURN_IN_FLIGHT = "turn_in_flight"
+    TURN_NOT_RUNNING = "turn_not_running"
     INVALID_AGENT = "invalid_agent"
     NOT_CLOSED = "not_closed"
     TENANT_NOT_ALLOWED = "tenant_not_allowed"
@@ -75,6 +76,7 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.SWITCH_LIMIT_REACHED: ProblemKind(409, "The session's agent switches are used up"),
     ProblemCode.QUEUE_FULL: ProblemKind(429, "Too many messages wait for the running turn"),
     ProblemCode.TURN_IN_FLIGHT: ProblemKind(409, "A turn is running; send when it ends"),
+    ProblemCode.TURN_NOT_RUNNING: ProblemKind(409, "No such turn is running"),
     ProblemCode.INVALID_AGENT: ProblemKind(422, "That agent cannot take over"),
     ProblemCode.NOT_CLOSED: ProblemKind(409, "The session is not closed"),
     ProblemCode.NOT_RETRYABLE: ProblemKind(

@@ -22,6 +22,7 @@ REJECTION_PROBLEMS: Final[Mapping[RejectionReason, ProblemCode]] = {
     RejectionReason.SWITCH_LIMIT_REACHED: ProblemCode.SWITCH_LIMIT_REACHED,
     RejectionReason.QUEUE_FULL: ProblemCode.QUEUE_FULL,
     RejectionReason.TURN_IN_FLIGHT: ProblemCode.TURN_IN_FLIGHT,
+    RejectionReason.TURN_NOT_RUNNING: ProblemCode.TURN_NOT_RUNNING,
     RejectionReason.INVALID_AGENT: ProblemCode.INVALID_AGENT,
     RejectionReason.NOT_CLOSED: ProblemCode.NOT_CLOSED,
     RejectionReason.TENANT_NOT_ALLOWED: ProblemCode.TENANT_NOT_ALLOWED,

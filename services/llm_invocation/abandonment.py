@@ -5,7 +5,9 @@ An invocation serves one step of one turn. It is abandoned when nobody will use 
 - its session is over (SessionClosed / SessionExpired);
 - it is superseded: a newer turn of the same session started (TurnStarted for another turn),
   or the same turn moved on to a later step (AgentSwitched with a higher step), or a newer
-  LLMRequested of the same session arrived.
+  LLMRequested of the same session arrived;
+- its turn was cancelled (TurnCancelled): answered as `cancelled` rather than `abandoned`, with
+  the text streamed so far, which session-commands keeps as the interrupted answer.
 Shutdown and partition revocation also stop invocations, but those are not abandonment: the
 request is left uncommitted and the next owner runs it again (see docs/llm-invocation.md).
 """
@@ -18,10 +20,15 @@ from contracts.session_events import (
     AgentSwitched,
     SessionClosed,
     SessionExpired,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
 )
+
+ABANDONED = "abandoned"
+CANCELLED = "cancelled"
+"""The LLMFailed error classes of invocations stopped by these rules."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,8 @@ class Abandon:
     """Every turn but this one."""
     before_step: int | None = None
     """Only steps below this one."""
+    error_class: str = ABANDONED
+    """How the stopped invocation is answered."""
 
     def applies_to(self, running: RunningStep) -> bool:
         if running.session_id != self.session_id:
@@ -62,6 +71,15 @@ class Abandon:
 
 def abandonment_for(fact: Message) -> Abandon | None:
     """The invocations a session fact makes stale, if any."""
+    if isinstance(fact, TurnCancelled):
+        if fact.queued:
+            return None  # a queued message's turn: nothing of it runs yet
+        return Abandon(
+            fact.session_id,
+            f"turn {fact.turn_id} was cancelled ({fact.reason.value})",
+            turn_id=fact.turn_id,
+            error_class=CANCELLED,
+        )
     if isinstance(fact, TurnCompleted | TurnFailed):
         return Abandon(fact.session_id, f"turn {fact.turn_id} is over", turn_id=fact.turn_id)
     if isinstance(fact, SessionClosed | SessionExpired):

@@ -75,6 +75,8 @@ def build(
             settings,
             topics.name(TopicName.SESSION_EVENTS),
             handler.in_flight,
+            handler.cancelled,
+            lookback_s=settings.llm_cancellation_lookback_s,
             client_id=settings.client_id("llm-invocation.session-watch"),
         )
         if settings.llm_watch_session_events
@@ -99,6 +101,8 @@ def build(
     runtime.app.on_startup(results.ensure_indexes)
     if watcher is not None:
         runtime.app.on_startup(watcher.start)
+        # Cancellations read back before the first request (a redelivery after a crash).
+        runtime.app.on_startup(watcher.caught_up)
         runtime.app.after_shutdown(watcher.stop)
     runtime.app.after_startup(retention.start)
     runtime.app.on_shutdown(retention.stop)

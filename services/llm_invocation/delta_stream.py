@@ -32,6 +32,12 @@ class DeltaStream:
         self._failed_at: float | None = None
         self.published = 0
         """Deltas published so far, i.e. the next seq."""
+        self._text: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """All text pushed so far: once `flush` returned, the text of the deltas published."""
+        return "".join(self._text)
 
     async def push(self, text: str) -> None:
         """Queue text; returns at once and never raises.
@@ -39,6 +45,7 @@ class DeltaStream:
         A failed publish must not stop the provider's stream: the call is paid for, so its text
         is kept here and published later, from the delta that failed (same seq, same text), by
         the next push a little later or at `flush`."""
+        self._text.append(text)
         self._pending.append(text)
         if self._task is not None and not self._task.done():
             return

@@ -21,10 +21,12 @@ from typing import Protocol
 
 from contracts.base import Message, derive_id
 from contracts.codec import decode, encode
-from contracts.limits import MAX_REASON_LENGTH
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
 from services.llm_invocation import metrics
+from services.llm_invocation.abandonment import CANCELLED
+from services.llm_invocation.cancelled_turns import CancelledTurns
 from services.llm_invocation.claims import Claimed, ClaimStore, InvocationClaims
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
@@ -66,6 +68,7 @@ class LLMRequestHandler:
         stream_topic: str,
         results_topic: str,
         in_flight: InFlightInvocations | None = None,
+        cancelled: CancelledTurns | None = None,
         claims: InvocationClaims | None = None,
         durable_steps_backoff: Backoff = DURABLE_STEPS_BACKOFF,
     ) -> None:
@@ -77,6 +80,7 @@ class LLMRequestHandler:
         self._stream_topic = stream_topic
         self._results_topic = results_topic
         self.in_flight = in_flight or InFlightInvocations()
+        self.cancelled = cancelled if cancelled is not None else CancelledTurns()
 
     async def __call__(self, record: Record) -> None:
         """Answer one LLMRequested with exactly one kept LLMCompleted / LLMFailed."""
@@ -104,7 +108,7 @@ class LLMRequestHandler:
             async with self._claims.renewing(claimed):
                 started = time.perf_counter()
                 outcome = await self._invoke(request, deltas)
-                result = self._result(request, outcome)
+                result = self._result(request, outcome, deltas)
                 _count(result, self._invoker.provider.name, time.perf_counter() - started)
                 await self._make_durable(result, deltas, causation)
         except BaseException:
@@ -115,6 +119,10 @@ class LLMRequestHandler:
             await deltas.cancel()
 
     async def _invoke(self, request: LLMRequested, deltas: DeltaStream) -> Outcome:
+        cancelled = self.cancelled.reason(request.turn_id)
+        if cancelled is not None:
+            # A hop's next step, or a redelivery after a crash: the turn is over, pay nothing.
+            return Failure(CANCELLED, f"turn {request.turn_id} was cancelled ({cancelled})", False)
         # A task of its own, so that abandoning it (in_flight.abandon) is told apart from the
         # cancellation of this handler at shutdown, which must propagate.
         task: asyncio.Task[Outcome] = asyncio.create_task(
@@ -128,7 +136,7 @@ class LLMRequestHandler:
                 current = asyncio.current_task()
                 if registration.abandoned is None or (current is not None and current.cancelling()):
                     raise
-                return Failure("abandoned", registration.abandoned, retryable=False)
+                return Failure(registration.error_class, registration.abandoned, retryable=False)
         finally:
             self.in_flight.finish(registration)
 
@@ -166,7 +174,9 @@ class LLMRequestHandler:
                 log.info("invocation %s: durable after %d retries", result.invocation_id, attempt)
             return
 
-    def _result(self, request: LLMRequested, outcome: Outcome) -> LLMCompleted | LLMFailed:
+    def _result(
+        self, request: LLMRequested, outcome: Outcome, deltas: DeltaStream
+    ) -> LLMCompleted | LLMFailed:
         common = {
             "id": derive_id("llm-result", request.invocation_id),
             "session_id": request.session_id,
@@ -191,6 +201,11 @@ class LLMRequestHandler:
             error_class=outcome.error_class[:100],
             message=outcome.message[:MAX_REASON_LENGTH],
             retryable=outcome.retryable,
+            # What the user saw of a cancelled turn: every delta pushed is published before the
+            # result (`_make_durable`), so this is exactly the text of the deltas.
+            partial_content=deltas.text[:MAX_CONTENT_LENGTH]
+            if outcome.error_class == CANCELLED
+            else "",
         )
 
     async def _send(self, topic: str, message: Message, causation: _Causation) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from contracts.llm import LLMRequested
 from services.llm_invocation import metrics
-from services.llm_invocation.abandonment import Abandon, RunningStep, superseded_by
+from services.llm_invocation.abandonment import ABANDONED, Abandon, RunningStep, superseded_by
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ class Registration:
     step: RunningStep
     task: "asyncio.Task[Any]"
     abandoned: str | None = field(default=None)
+    error_class: str = field(default=ABANDONED)
 
 
 class InFlightInvocations:
@@ -53,6 +54,7 @@ class InFlightInvocations:
         for registration in list(self._by_session.get(rule.session_id, {}).values()):
             if registration.abandoned is None and rule.applies_to(registration.step):
                 registration.abandoned = rule.reason
+                registration.error_class = rule.error_class
                 registration.task.cancel()
                 count += 1
                 log.info("invocation %s abandoned: %s", registration.invocation_id, rule.reason)

@@ -7,21 +7,32 @@ the start cannot concern an invocation that starts later), commits nothing, and 
 sessions it has in flight — decoding nothing else. Its effect, cancelling a local task, is not
 durable, so a missed fact costs at worst an answer nobody reads.
 Records that do not decode are skipped: the session-events consumers own dead-lettering.
+
+Cancellations are the exception: a TurnCancelled of any session is remembered (cancelled_turns.py),
+told apart by its `ce_type` header without decoding anything else, and at start the watcher
+reads back `lookback_s` of history for them, so that a request redelivered after a crash between
+a cancel and its abort is answered `cancelled` instead of being paid for again.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka import AIOKafkaConsumer
 
 from contracts.codec import DecodeError, decode
+from contracts.registry import type_name
+from contracts.session_events import TurnCancelled
 from contracts.topics import TopicName
 from services.llm_invocation.abandonment import abandonment_for
+from services.llm_invocation.cancelled_turns import CancelledTurns
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 log = logging.getLogger(__name__)
+
+_CANCELLED_TYPE = type_name(TurnCancelled).encode()
 
 
 class SessionEventsWatcher:
@@ -30,13 +41,17 @@ class SessionEventsWatcher:
         connection: KafkaSecuritySettings,
         topic: str,
         in_flight: InFlightInvocations,
+        cancelled: CancelledTurns | None = None,
         *,
+        lookback_s: float = 0.0,
         client_id: str = "llm-invocation.session-watch",
     ) -> None:
         self._connection = connection
         self._client_id = client_id
         self._topic = topic
         self._in_flight = in_flight
+        self.cancelled = cancelled if cancelled is not None else CancelledTurns()
+        self._lookback_s = lookback_s
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -55,8 +70,16 @@ class SessionEventsWatcher:
         self._task = asyncio.create_task(self._run(), name="session-events-watch")
 
     async def ready(self, within_s: float = 30.0) -> None:
-        """Positioned at the end of every partition: facts published from now on are seen."""
+        """Caught up with the history read back at start, and positioned so that facts
+        published from now on are seen."""
         await asyncio.wait_for(self._ready.wait(), within_s)
+
+    async def caught_up(self, within_s: float = 30.0) -> None:
+        """`ready`, but a slow read-back only delays nothing further: it is logged."""
+        try:
+            await self.ready(within_s)
+        except TimeoutError:
+            log.warning("session-events watch: not caught up after %.0f s; going on", within_s)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -73,8 +96,11 @@ class SessionEventsWatcher:
         consumer = self._consumer
         while not consumer.assignment():
             await consumer.getmany(timeout_ms=100)
-        for partition in consumer.assignment():
+        partitions = consumer.assignment()
+        for partition in partitions:
             await consumer.position(partition)  # resolves "latest" now, not at the first fetch
+        if self._lookback_s > 0:
+            await self._read_back(consumer)
         self._ready.set()
         while True:
             try:
@@ -87,8 +113,31 @@ class SessionEventsWatcher:
                 for record in records:
                     self._consider(record)
 
+    async def _read_back(self, consumer: AIOKafkaConsumer) -> None:
+        """Replay the last `lookback_s` of cancellations, up to the end as of now."""
+        partitions = consumer.assignment()
+        ends = await consumer.end_offsets(list(partitions))
+        since_ms = int((time.time() - self._lookback_s) * 1000)
+        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        behind = {}
+        for partition, found in starts.items():
+            if found is not None and found.offset < ends[partition]:
+                consumer.seek(partition, found.offset)
+                behind[partition] = ends[partition]
+        while behind:
+            batches = await consumer.getmany(*behind, timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    self._consider(record)
+            for partition in list(behind):
+                if await consumer.position(partition) >= behind[partition]:
+                    del behind[partition]
+
     def _consider(self, record: object) -> None:
         key = getattr(record, "key", None)
+        headers = getattr(record, "headers", None) or ()
+        if any(name == "ce_type" and value == _CANCELLED_TYPE for name, value in headers):
+            self._remember_cancellation(record)
         if key is None or not self._in_flight.has_session(key.decode("utf-8", "replace")):
             return  # nothing of this session runs here: do not even decode
         try:
@@ -102,3 +151,15 @@ class SessionEventsWatcher:
         rule = abandonment_for(fact)
         if rule is not None:
             self._in_flight.abandon(rule)
+
+    def _remember_cancellation(self, record: object) -> None:
+        try:
+            fact = decode(
+                getattr(record, "value", None),
+                getattr(record, "headers", None) or (),
+                topic=TopicName.SESSION_EVENTS,
+            ).message
+        except DecodeError:
+            return
+        if isinstance(fact, TurnCancelled) and not fact.queued:
+            self.cancelled.add(fact.turn_id, fact.reason.value)

@@ -99,6 +99,13 @@ class LLMInvocationSettings(RuntimeSettings):
     llm_watch_session_events: bool = Field(
         True, description="Cancel invocations whose turn or session is over (docs: abandonment)."
     )
+    llm_cancellation_lookback_s: float = Field(
+        600.0,
+        ge=0,
+        le=86_400,
+        description="History of session-events read back at start for cancelled turns, so a "
+        "request redelivered after a crash is not paid for again (docs: cancellation).",
+    )
 
     @property
     def provider_kind(self) -> Literal["offline", "openai"]:

@@ -49,6 +49,7 @@ from services.session_commands.domain.decider import (
 )
 from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.domain.state import SessionState
+from services.session_commands.metrics import count_published
 from services.session_commands.mongo.session_document import StoredSession
 from services.session_commands.session_cache import SessionCache
 
@@ -182,6 +183,7 @@ class SessionCommandHandler:
             self._cache.put(saved)
             self._after_write()
             await self._publish_all(records)
+            count_published(decision.events)
             self._cache.put(await self._repository.clear_outbox(saved))
         else:
             # Nothing to remember: deciding again yields the same events with the same ids.

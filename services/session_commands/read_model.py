@@ -177,6 +177,7 @@ def _view(state: SessionState, version: int) -> SessionView:
         turn_in_flight=state.turn.turn_id if state.turn else None,
         queued_messages=len(state.queue),
         version=version,
+        mid_turn_policy=state.mid_turn_policy,
     )
 
 
@@ -203,4 +204,5 @@ def _history_message(document: Document) -> HistoryMessage:
         agent=AgentType(agent) if agent else None,
         turn_id=document.get("turn_id"),
         created_at=as_utc(document["created_at"]),
+        interrupted=bool(document.get("interrupted", False)),
     )

@@ -16,7 +16,8 @@ class SessionCommandsSettings(RuntimeSettings):
     )
     mid_turn_policy: MidTurnPolicy = Field(
         MidTurnPolicy.QUEUE,
-        description="A user message during a turn: `queue` it as the next turn, or `reject` it.",
+        description="The default for sessions that chose none: a user message during a turn is "
+        "queued, rejected, or it interrupts / replaces the turn (docs: stopping a turn).",
     )
     max_queued_messages: int = Field(10, ge=0, le=100)
     context_max_messages: int = Field(

@@ -161,6 +161,8 @@ class _State:
     connections: int = 0
     finished_at: dict[int, float] = field(default_factory=dict)
     """Index of a request in `requests` → when its reply was completely written."""
+    disconnected_at: dict[int, float] = field(default_factory=dict)
+    """Index of a request in `requests` → when the client closed its stream mid-reply."""
 
 
 class FakeOpenAIServer:
@@ -193,6 +195,11 @@ class FakeOpenAIServer:
     def finished_at(self, index: int) -> float | None:
         """When the reply to `requests[index]` was completely written (None: not, or cut off)."""
         return self._state.finished_at.get(index)
+
+    def disconnected_at(self, index: int) -> float | None:
+        """When (time.monotonic) the client closed the connection while `requests[index]` was
+        being streamed: seen at once by a read, not at the next write (None: it did not)."""
+        return self._state.disconnected_at.get(index)
 
     @property
     def disconnects(self) -> int:
@@ -326,18 +333,30 @@ class FakeOpenAIServer:
         await writer.drain()
         if reply.hang_s is not None:
             return await self._hang(reply.hang_s, reader)
-        for event in reply.events:
-            if reply.chunk_delay_s:
-                await asyncio.sleep(reply.chunk_delay_s)
-            data = event.encode()
-            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            await writer.drain()
+        # The client sends nothing while it reads a reply: a read that returns is its close.
+        closed = asyncio.ensure_future(reader.read(1))
+        closed.add_done_callback(lambda _: self._closed_mid_reply(index, closed))
+        try:
+            for event in reply.events:
+                if reply.chunk_delay_s:
+                    await asyncio.wait({closed}, timeout=reply.chunk_delay_s)
+                if closed.done():
+                    raise ConnectionResetError("the client closed the stream")
+                data = event.encode()
+                writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                await writer.drain()
+        finally:
+            closed.cancel()
         if reply.close_after_events:
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         self._finished(index)
         return True
+
+    def _closed_mid_reply(self, index: int, read: asyncio.Future[bytes]) -> None:
+        if not read.cancelled() and (read.exception() is not None or not read.result()):
+            self._state.disconnected_at[index] = time.monotonic()
 
     def _finished(self, index: int) -> None:
         self._state.completed += 1

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from contracts.commands import (
+    CancelTurn,
     CreateSession,
     ReopenSession,
     RetryTurn,
@@ -26,6 +27,7 @@ from contracts.session_events import (
 )
 from contracts.turns import ExpireSession
 from services.session_commands.command_sources import PublisherRefusal
+from services.session_commands.domain.cancellation import cancel
 from services.session_commands.domain.decision import (
     Decision,
     DecisionDraft,
@@ -93,7 +95,10 @@ def decide(
             SessionUpdated,
             title=state.title if command.title is None else command.title,
             description=state.description if command.description is None else command.description,
+            mid_turn_policy=command.mid_turn_policy or state.mid_turn_policy,
         )
+    elif isinstance(command, CancelTurn):
+        cancel(out, state, command)
     else:
         fail_turn_in_flight(out, state, "session_closed", command.reason)
         out.emit(SessionClosed, reason=command.reason)
@@ -122,6 +127,7 @@ def _create(out: DecisionDraft, command: CreateSession) -> Decision:
         system_prompt=command.system_prompt,
         agent=command.initial_agent,
         metadata=command.metadata,
+        mid_turn_policy=command.mid_turn_policy,
     )
     return out.decision()
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from contracts.base import Message, derive_id
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -40,6 +41,7 @@ SessionCommand = (
     | CloseSession
     | ReopenSession
     | RetryTurn
+    | CancelTurn
     | SwitchAgentForTurn
     | CompleteTurn
     | FailTurn

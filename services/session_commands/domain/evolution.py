@@ -20,9 +20,11 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
@@ -66,6 +68,7 @@ def _created(event: SessionCreated) -> SessionState:
         description=event.description,
         system_prompt=event.system_prompt,
         metadata=event.metadata,
+        mid_turn_policy=event.mid_turn_policy,
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
         last_activity_at=event.occurred_at,
@@ -173,7 +176,8 @@ def _(event: AssistantMessageAppended, state: SessionState, policy: DeciderPolic
     counters = state.counters
     return _update(
         state,
-        recent=_trim_tail((*state.recent, message), policy),
+        # A replaced turn's partial answer stays in the history, not in later prompts.
+        recent=_trim_tail((*state.recent, message), policy) if event.in_context else state.recent,
         counters=_update(
             counters,
             messages=counters.messages + 1,
@@ -208,8 +212,30 @@ def _(event: TurnFailed, state: SessionState, policy: DeciderPolicy) -> SessionS
 
 
 @_apply.register
+def _(event: TurnCancelled, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    counters = _update(state.counters, turns_cancelled=state.counters.turns_cancelled + 1)
+    if event.queued:
+        queue = tuple(q for q in state.queue if q.message_id != event.user_message_id)
+        return _update(state, queue=queue, counters=counters)
+    turn = state.turn
+    if turn is None or turn.turn_id != event.turn_id:
+        raise InconsistentEvent(f"cancel of turn {event.turn_id}, which is not running")
+    return _update(state, turn=_update(turn, cancelled=event.reason), counters=counters)
+
+
+@_apply.register
+def _(event: TurnStopped, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    return _update(state, turn=None)
+
+
+@_apply.register
 def _(event: SessionUpdated, state: SessionState, policy: DeciderPolicy) -> SessionState:
-    return _update(state, title=event.title, description=event.description)
+    return _update(
+        state,
+        title=event.title,
+        description=event.description,
+        mid_turn_policy=event.mid_turn_policy,
+    )
 
 
 @_apply.register

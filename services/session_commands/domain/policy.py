@@ -1,24 +1,18 @@
 """The knobs of the decider: every bound the session state and the context window obey."""
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
 from contracts.limits import MAX_AGENT_SWITCHES, MAX_CONTENT_LENGTH, MAX_CONTEXT_MESSAGES
+from contracts.mid_turn import MidTurnPolicy
 
 __all__ = ["MAX_AGENT_SWITCHES", "MidTurnPolicy"]
-
-
-class MidTurnPolicy(StrEnum):
-    QUEUE = "queue"
-    """Keep a message that arrives during a turn and run it as the next turn."""
-    REJECT = "reject"
-    """Refuse it with `turn_in_flight`."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeciderPolicy:
     mid_turn: MidTurnPolicy = MidTurnPolicy.QUEUE
+    """The default of sessions that chose none (`SessionState.mid_turn_policy`)."""
     max_queued_messages: int = 10
     context_max_messages: int = 20
     """Messages in a context window; also the length of the tail kept in the session."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from contracts.agents import AgentType, MessageRole
 from contracts.base import Metadata, UtcDatetime
+from contracts.mid_turn import CancellationReason, MidTurnPolicy
 
 
 class SessionStatus(StrEnum):
@@ -69,6 +70,10 @@ class TurnInFlight(StateModel):
     agent: AgentType
     user_message: UserMessage
     started_at: UtcDatetime
+    cancelled: CancellationReason | None = Field(
+        default=None,
+        description="Cancelled, waiting for its running step to report (cancellation.py).",
+    )
 
 
 class FailedTurn(StateModel):
@@ -85,6 +90,7 @@ class Counters(StateModel):
     turns_started: NonNegativeInt = 0
     turns_completed: NonNegativeInt = 0
     turns_failed: NonNegativeInt = 0
+    turns_cancelled: NonNegativeInt = 0
 
 
 class SessionState(StateModel):
@@ -94,6 +100,9 @@ class SessionState(StateModel):
     description: str = ""
     system_prompt: str = ""
     metadata: Metadata = Field(default_factory=dict)
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        default=None, description="Chosen by the session; None: the service's default."
+    )
     status: SessionStatus = SessionStatus.ACTIVE
     created_at: UtcDatetime
     updated_at: UtcDatetime

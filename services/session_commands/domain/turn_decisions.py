@@ -19,6 +19,12 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
+from services.session_commands.domain.cancellation import (
+    interrupt_for,
+    mid_turn_policy,
+    stop_cancelled,
+    turn_id_of,
+)
 from services.session_commands.domain.context_window import context_window
 from services.session_commands.domain.decision import Decision, DecisionDraft, TurnCommand
 from services.session_commands.domain.policy import (
@@ -38,7 +44,7 @@ def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) 
         out.reject(RejectionReason.DUPLICATE_ID, f"message id {command.message_id} already used")
         return
     if not state.is_idle:
-        if out.policy.mid_turn is MidTurnPolicy.REJECT:
+        if mid_turn_policy(out, state) is MidTurnPolicy.REJECT:
             out.reject(RejectionReason.TURN_IN_FLIGHT, "a turn is in flight")
             return
         if len(state.queue) >= out.policy.max_queued_messages:
@@ -55,6 +61,7 @@ def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) 
         author_name=command.author_name,
         queued=not state.is_idle,
     )
+    interrupt_for(out, state, command)
     if state.is_idle:
         start_turn(
             out,
@@ -71,7 +78,7 @@ def start_turn(out: DecisionDraft, message: UserMessage, *, turn_id: str | None 
     state = present(out.state)
     out.emit(
         TurnStarted,
-        turn_id=turn_id or derive_id("turn", state.session_id, message.message_id),
+        turn_id=turn_id or turn_id_of(state, message.message_id),
         step=0,
         agent=state.current_agent,
         user_message_id=message.message_id,
@@ -136,7 +143,9 @@ def turn_command(out: DecisionDraft, state: SessionState, command: TurnCommand) 
     if turn is None or turn.turn_id != command.turn_id or turn.step != command.step:
         # Redelivered, or overtaken (the turn ended, a later step ran): nothing to do.
         return out.decision(remember=False)
-    if isinstance(command, CompleteTurn):
+    if turn.cancelled is not None:
+        stop_cancelled(out, state, turn, command)
+    elif isinstance(command, CompleteTurn):
         out.emit(
             AssistantMessageAppended,
             message_id=derive_id("assistant-message", turn.turn_id),

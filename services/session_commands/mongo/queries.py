@@ -53,6 +53,8 @@ class HistoryMessage:
     agent: AgentType | None
     turn_id: str | None
     created_at: datetime
+    interrupted: bool = False
+    """A cancelled turn's partial answer (docs/session-commands.md, stopping a turn)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,4 +171,5 @@ def _history_message(document: Document) -> HistoryMessage:
         agent=AgentType(agent) if agent else None,
         turn_id=document.get("turn_id"),
         created_at=as_utc(document["created_at"]),
+        interrupted=bool(document.get("interrupted", False)),
     )

@@ -113,6 +113,7 @@ def message_documents(events: Iterable[SessionEvent]) -> list[Document]:
             documents.append(
                 _message(event, event.seq, MessageRole.ASSISTANT, event.message_id, event.content)
                 | {"agent": event.agent.value, "turn_id": event.turn_id}
+                | ({"interrupted": True} if event.interrupted else {})
             )
     return documents
 

@@ -6,6 +6,7 @@ from contracts.agents import AgentType, MessageRole
 from contracts.audit import AuditOutcome, AuditRecord, RedactedContent, RedactionMode
 from contracts.base import Message
 from contracts.commands import (
+    CancelTurn,
     CloseSession,
     CreateSession,
     ReopenSession,
@@ -26,6 +27,7 @@ from contracts.llm import (
     ToolDefinition,
     Usage,
 )
+from contracts.mid_turn import CancellationReason, MidTurnPolicy
 from contracts.session_events import (
     AgentSwitched,
     AssistantMessageAppended,
@@ -39,9 +41,11 @@ from contracts.session_events import (
     SessionReopened,
     SessionUpdated,
     SwitchInitiator,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
@@ -71,6 +75,8 @@ def every_message() -> list[Message]:
         CloseSession(id="c-5", **T, reason="done"),
         ReopenSession(id="c-6", **T),
         RetryTurn(id="c-7", **T, turn_id="turn-1"),
+        CancelTurn(id="c-9", **T, turn_id="turn-1", requested_by="Ann", reason="wrong answer"),
+        UpdateSession(id="c-8", **T, mid_turn_policy=MidTurnPolicy.INTERRUPT),
         SwitchAgentForTurn(
             id="i-1", **TURN, from_agent=AgentType.ORCHESTRATOR, target_agent=AgentType.DEBUG
         ),
@@ -125,6 +131,25 @@ def every_message() -> list[Message]:
         SessionClosed(id="e-9", **T, reason=""),
         SessionReopened(id="e-10", **T),
         SessionExpired(id="e-11", **T, last_activity_at=AT),
+        TurnCancelled(
+            id="e-13",
+            **T,
+            turn_id="turn-1",
+            user_message_id="m-1",
+            agent=AgentType.DEBUG,
+            step=1,
+            reason=CancellationReason.CANCELLED,
+            requested_by="Ann",
+        ),
+        TurnStopped(
+            id="e-14",
+            **T,
+            turn_id="turn-1",
+            agent=AgentType.DEBUG,
+            steps=2,
+            reason=CancellationReason.CANCELLED,
+            partial_message_id="a-1",
+        ),
         CommandRejected(
             id="e-12",
             **T,

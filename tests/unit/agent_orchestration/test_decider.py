@@ -290,6 +290,15 @@ def test_llm_failed_fails_the_turn_with_its_error_class() -> None:
     assert command.id == derive_id("turn-command", result.invocation_id)
 
 
+def test_a_cancelled_invocation_passes_its_streamed_text_on_to_session_commands() -> None:
+    result = failed("cancelled").model_copy(update={"partial_content": "Half an ans"})
+
+    command = _decide(result).output
+
+    assert isinstance(command, FailTurn)
+    assert (command.error_class, command.partial_content) == ("cancelled", "Half an ans")
+
+
 def test_the_same_input_gives_the_same_output() -> None:
     for fact in (turn_started(), completed(tool_calls=[switch_call(_args("coder"))]), failed()):
         assert _decide(fact) == _decide(fact)

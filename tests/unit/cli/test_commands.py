@@ -1,7 +1,7 @@
 import pytest
 
 from contracts.agents import AgentType
-from contracts.commands import CloseSession, SubmitUserMessage, SwitchAgent
+from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
 from services.cli.chat import _command_for
 from services.cli.demo import DemoReport
@@ -48,6 +48,9 @@ def test_chat_lines_become_commands() -> None:
     assert switch.target_agent == AgentType.CODER
     assert switch.reason == "needs code"
     assert isinstance(_command_for("/close", SETTINGS, "s-1"), CloseSession)
+    stop = _command_for("/stop", SETTINGS, "s-1")
+    assert isinstance(stop, CancelTurn)
+    assert (stop.turn_id, stop.requested_by) == (None, "chat")
     assert _command_for("/switch wizard", SETTINGS, "s-1") is None
     assert _command_for("/dance", SETTINGS, "s-1") is None
     message = _command_for("hello", SETTINGS, "s-1")
@@ -87,3 +90,17 @@ def test_demo_verdict_requires_every_agent_and_a_switch() -> None:
     for agent in AgentType:
         report.record(TurnOutcome(command_id="c", updates=[_switched(agent)]))
     assert report.verdict() == []
+
+
+def test_send_builds_a_cancel_and_a_policy_from_flags() -> None:
+    from contracts.mid_turn import MidTurnPolicy
+    from services.cli.main import _flags_body
+
+    cancel = build_command(_flags_body("cancel", "s-1", None, None, None, "wrong"), SETTINGS)
+    assert isinstance(cancel, CancelTurn)
+    assert (cancel.turn_id, cancel.reason) == (None, "wrong")
+    update = build_command(
+        {**_flags_body("update", "s-1", None, None, None, None), "mid_turn_policy": "interrupt"},
+        SETTINGS,
+    )
+    assert getattr(update, "mid_turn_policy", None) is MidTurnPolicy.INTERRUPT
