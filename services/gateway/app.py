@@ -28,7 +28,7 @@ from services.gateway.exchange import Exchange
 from services.gateway.idempotency import ResponseStore
 from services.gateway.jwt_auth import JwtVerifier
 from services.gateway.rate_limit import KeyRateLimiter
-from services.gateway.routes import agents, health, messages, sessions
+from services.gateway.routes import agents, health, messages, sessions, turns
 from services.gateway.settings import GatewaySettings
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
@@ -119,7 +119,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     _document_bearer_auth(app)
     app.state.gateway = gateway
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
-    for router in (sessions.router, messages.router, agents.router, health.router):
+    for router in (sessions.router, turns.router, messages.router, agents.router, health.router):
         app.include_router(router)
     install_error_handlers(app, retry_after_s=settings.gateway_retry_after_s)
     app.add_middleware(

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts.agents import AgentType
 from contracts.base import Id, Metadata
 from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
+from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import HistoryMessage, SessionView
 
 
@@ -24,20 +25,32 @@ class CreateSessionRequest(Request):
     description: Description = ""
     metadata: Metadata = Field(default_factory=dict)
     initial_agent: AgentType = AgentType.ORCHESTRATOR
+    mid_turn_policy: MidTurnPolicy | None = Field(
+        None, description="What a message sent during a running turn does (default: queue)."
+    )
 
 
 class UpdateSessionRequest(Request):
     title: Title | None = None
     description: Description | None = None
+    mid_turn_policy: MidTurnPolicy | None = None
 
     @model_validator(mode="after")
     def _something_to_update(self) -> "UpdateSessionRequest":
-        if self.title is None and self.description is None:
-            raise ValueError("give a title, a description or both")
+        if self.title is None and self.description is None and self.mid_turn_policy is None:
+            raise ValueError("give a title, a description, a mid_turn_policy or several")
         return self
 
 
 class CloseSessionRequest(Request):
+    reason: Reason = ""
+
+
+class CancelTurnRequest(Request):
+    turn_id: Id | None = Field(
+        None,
+        description="The turn to stop (may be a queued message's turn); default: the running one.",
+    )
     reason: Reason = ""
 
 
@@ -61,6 +74,9 @@ class MessageStatus(StrEnum):
     """Accepted; waits for the running turn to finish."""
     COMPLETED = "completed"
     """The turn finished; `answer` holds the assistant message."""
+    CANCELLED = "cancelled"
+    """The turn was stopped (CancelTurn, or a message under `interrupt`/`replace`); `answer`
+    holds the text streamed before the stop, marked interrupted, if there was any."""
     FAILED = "failed"
     """The turn failed; `failure` says why."""
 

@@ -14,8 +14,11 @@ from contracts.commands import SubmitUserMessage
 from contracts.read_model import MAX_PAGE_SIZE, HistoryMessage, HistoryPage
 from contracts.session_events import (
     AssistantMessageAppended,
+    SessionEvent,
+    TurnCancelled,
     TurnCompleted,
     TurnFailed,
+    TurnStopped,
     UserMessageAccepted,
 )
 from services.gateway.context import (
@@ -74,13 +77,24 @@ async def _answer(submitted: Submitted, receipt: MessageReceipt, deadline: float
                 agent=event.agent,
                 turn_id=event.turn_id,
                 created_at=event.occurred_at,
+                interrupted=event.interrupted,
             )
         elif isinstance(event, TurnCompleted) and event.turn_id == receipt.turn_id:
             return receipt.model_copy(update={"status": MessageStatus.COMPLETED, "answer": answer})
         elif isinstance(event, TurnFailed) and event.turn_id == receipt.turn_id:
             failure = TurnFailure(error_class=event.error_class, reason=event.reason)
             return receipt.model_copy(update={"status": MessageStatus.FAILED, "failure": failure})
+        elif _stopped(event, receipt.turn_id):
+            # Cancelled: over once its step reported (TurnStopped, after the interrupted text
+            # was kept) — or at once for a queued message's turn, which never ran a step.
+            return receipt.model_copy(update={"status": MessageStatus.CANCELLED, "answer": answer})
     return receipt
+
+
+def _stopped(event: SessionEvent, turn_id: str) -> bool:
+    if isinstance(event, TurnStopped):
+        return event.turn_id == turn_id
+    return isinstance(event, TurnCancelled) and event.turn_id == turn_id and event.agent is None
 
 
 @router.post(
@@ -163,7 +177,11 @@ async def submit_message(
                     receipt = receipt.model_copy(
                         update={"seq": stored.seq, "status": MessageStatus.ACCEPTED}
                     )
-        finished = receipt.status in (MessageStatus.COMPLETED, MessageStatus.FAILED)
+        finished = receipt.status in (
+            MessageStatus.COMPLETED,
+            MessageStatus.FAILED,
+            MessageStatus.CANCELLED,
+        )
         return Reply(
             200 if finished else 202,
             receipt.model_dump(mode="json"),

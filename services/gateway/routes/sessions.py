@@ -41,7 +41,7 @@ async def _view_or_404(gw: GatewayDep, tenant_id: str, session_id: str) -> Sessi
     return view
 
 
-async def _apply(
+async def apply_to_session(
     gw: GatewayDep,
     origin: Origin,
     command: Command,
@@ -88,8 +88,9 @@ async def create_session(
             system_prompt=body.system_prompt,
             initial_agent=body.initial_agent,
             metadata=body.metadata,
+            mid_turn_policy=body.mid_turn_policy,
         )
-        return await _apply(gw, origin, command, success_status=201, creating=True)
+        return await apply_to_session(gw, origin, command, success_status=201, creating=True)
 
     return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
 
@@ -119,7 +120,7 @@ async def get_session(session_id: str, gw: GatewayDep, who: PrincipalDep) -> Ses
     "/{session_id}",
     response_model=SessionView,
     responses={202: {"model": CommandReceipt}, **problems(404, 409)},
-    summary="Update title / description",
+    summary="Update title / description / mid-turn policy",
 )
 async def update_session(
     session_id: str,
@@ -139,8 +140,9 @@ async def update_session(
             tenant_id=who.tenant_id,
             title=body.title,
             description=body.description,
+            mid_turn_policy=body.mid_turn_policy,
         )
-        return await _apply(gw, origin, command)
+        return await apply_to_session(gw, origin, command)
 
     return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
 
@@ -168,7 +170,7 @@ async def close_session(
         command = CloseSession(
             id=command_id, session_id=session_id, tenant_id=who.tenant_id, reason=reason
         )
-        return await _apply(gw, origin, command)
+        return await apply_to_session(gw, origin, command)
 
     return await respond_once(gw, request, who, idempotency_key, {"reason": reason}, run)
 
@@ -191,6 +193,6 @@ async def reopen_session(
 
     async def run(command_id: str) -> Reply:
         command = ReopenSession(id=command_id, session_id=session_id, tenant_id=who.tenant_id)
-        return await _apply(gw, origin, command)
+        return await apply_to_session(gw, origin, command)
 
     return await respond_once(gw, request, who, idempotency_key, {}, run)
