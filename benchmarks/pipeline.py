@@ -127,18 +127,20 @@ def free_port() -> int:
 def measured(
     before: Snapshot, after: Snapshot, phase: Phase, window: tuple[float, float]
 ) -> Measured:
-    turns = sum(1 for received, _ in phase.completed if window[0] <= received <= window[1])
-    per = max(turns, 1)
+    """Rates and latencies from the window; costs per turn from everything between the two
+    snapshots, which enclose all the work of the phase's turns (taken on idle groups)."""
+    in_window = [
+        latency for received, latency in phase.completed if window[0] <= received <= window[1]
+    ]
+    per = max(len(phase.completed), 1)
     mongo = {name: after.mongo[name] - before.mongo.get(name, Counter()) for name in after.mongo}
     return Measured(
-        turns_per_s=turns / (window[1] - window[0]),
+        turns_per_s=len(in_window) / (window[1] - window[0]),
         cpu_ms={n: (after.cpu[n] - before.cpu.get(n, 0.0)) * 1000 / per for n in after.cpu},
         mongo=mongo,
         records={t: (after.offsets[t] - before.offsets.get(t, 0)) / per for t in after.offsets},
-        turns=turns,
-        latencies=[
-            latency for received, latency in phase.completed if window[0] <= received <= window[1]
-        ],
+        turns=len(phase.completed),
+        latencies=in_window,
         failed=phase.failed,
     )
 
@@ -158,22 +160,24 @@ async def drain(variant: Variant, timeout_s: float) -> None:
 async def saturation(variant: Variant, plan: Plan) -> Measured:
     phase = variant.new_phase(plan.concurrency)
     await variant.driver.create(phase)
-    snapshots: list[Snapshot] = []
+    await drain(variant, plan.drain_s)
+    before = await variant.observer.snapshot(time.time(), variant.pids())
+    opened: list[float] = []
 
-    async def window_starts() -> None:
-        snapshots.append(await variant.observer.snapshot(time.time(), variant.pids()))
+    async def window_opens() -> None:
+        opened.append(time.time())
 
-    ended = await variant.driver.closed_loop(phase, plan.saturation_s, window_starts)
-    after = await variant.observer.snapshot(ended, variant.pids())
-    result = measured(snapshots[0], after, phase, (snapshots[0].at, ended))
+    ended = await variant.driver.closed_loop(phase, plan.saturation_s, window_opens)
     await variant.driver.settle(phase, plan.drain_s)
     await drain(variant, plan.drain_s)
-    return result
+    after = await variant.observer.snapshot(time.time(), variant.pids())
+    return measured(before, after, phase, (opened[0], ended))
 
 
 async def open_loop(variant: Variant, rate: float, seconds: float, plan: Plan) -> Measured:
     phase = variant.new_phase(int(min(max(rate * 4, 50), 3_000)))
     await variant.driver.create(phase)
+    await drain(variant, plan.drain_s)
     samples: list[dict[str, int]] = []
 
     async def sample() -> None:
@@ -183,8 +187,9 @@ async def open_loop(variant: Variant, rate: float, seconds: float, plan: Plan) -
     skipped = await variant.driver.open_loop(phase, rate, seconds, sample)
     ended = time.time()
     await variant.driver.settle(phase, 10.0)
+    await drain(variant, plan.drain_s)
     after = await variant.observer.snapshot(time.time(), variant.pids())
-    result = measured(before, after, phase, (before.at, time.time()))
+    result = measured(before, after, phase, (before.at, after.at))
     result.turns_per_s = result.turns / (ended - before.at)
     # A commit interval (1 s) of each group's inputs, plus a second of noise.
     per_turn = sum(result.records.values())
@@ -192,7 +197,6 @@ async def open_loop(variant: Variant, rate: float, seconds: float, plan: Plan) -
         samples, dict.fromkeys(variant.observer.groups, 2 * rate * per_turn)
     )
     result.skipped = skipped
-    await drain(variant, plan.drain_s)
     return result
 
 
@@ -235,7 +239,10 @@ def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
                 f"| {statistics.median(p[1]):.0f} | {statistics.median(p[2]):.0f} "
                 f"| {min(p[2]):.0f}-{max(p[2]):.0f} | {bounded} |"
             )
-    print("\n## CPU ms per turn per process (median; at saturation and at the sustainable rate)")
+    print(
+        "\n## CPU ms per turn per process (median; all the work of the phase's turns, window"
+        " and drain; at low rates idle overhead weighs in)"
+    )
     for key in ("saturation", "sustainable"):
         for v in variants:
             runs = v.results.get(key, [])
@@ -246,18 +253,18 @@ def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
             own = sum(ms for n, ms in per.items() if not n.endswith("(shared)"))
             cells = ", ".join(f"{n} {ms:.2f}" for n, ms in per.items())
             print(f"- {key:11s} {v.name}: own processes {own:.2f} ms ({cells})")
-    print("\n## Records per turn per topic (at the sustainable rate)")
+    print("\n## Records per turn per topic (saturation phase)")
     for v in variants:
-        runs = v.results.get("sustainable", [])
+        runs = v.results.get("saturation", [])
         if runs:
             rec = runs[-1].records
             cells = ", ".join(
                 f"{t.removeprefix(v.prefix)} {n:.1f}" for t, n in sorted(rec.items()) if n > 0
             )
             print(f"- {v.name}: {sum(rec.values()):.1f} ({cells})")
-    print("\n## MongoDB commands per turn per process (at the sustainable rate)")
+    print("\n## MongoDB commands per turn per process (saturation phase)")
     for v in variants:
-        runs = v.results.get("sustainable", [])
+        runs = v.results.get("saturation", [])
         if not runs:
             continue
         last = runs[-1]
