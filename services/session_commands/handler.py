@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 SOURCE = Service.SESSION_COMMANDS.value
 
 Publish = Callable[[str, EncodedRecord], Awaitable[None]]
+PublishMany = Callable[[str, Sequence[EncodedRecord]], Awaitable[None]]
+"""Publishes in order and returns once every record is acknowledged (ServiceRuntime)."""
 
 _TRANSIENT = (ConnectionFailure, ExecutionTimeout, WTimeoutError, KafkaError, ConcurrentWriteError)
 
@@ -131,6 +133,7 @@ class SessionCommandHandler:
         after_write: Callable[[], None] = lambda: None,
         span_traceparent: Callable[[], str | None] = current_traceparent,
         cache: SessionCache | None = None,
+        publish_many: PublishMany | None = None,
     ) -> None:
         self._topics = topics
         self._repository = repository
@@ -140,6 +143,7 @@ class SessionCommandHandler:
         self._after_write = after_write  # test hook: crash between write and publish
         self._span_traceparent = span_traceparent
         self._cache = cache if cache is not None else SessionCache()
+        self._publish_many = publish_many
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
@@ -215,6 +219,10 @@ class SessionCommandHandler:
         )
 
     async def _publish_all(self, records: Sequence[EncodedRecord]) -> None:
-        # One at a time: the events of one command must reach the partition in order.
+        # The events of one command must reach the partition in order: sent together and
+        # acknowledged together when the runtime can keep the order, else one at a time.
+        if self._publish_many is not None:
+            await self._publish_many(self._topics.session_events, records)
+            return
         for record in records:
             await self._publish(self._topics.session_events, record)
