@@ -120,6 +120,8 @@ class ServiceRuntime:
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_bytes,
             id_generator=_no_correlation_header,
             graceful_timeout=settings.drain_timeout_s,
             # Per-record "Received"/"Processed" lines would dominate the logs and the CPU.
