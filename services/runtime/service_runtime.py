@@ -36,6 +36,7 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
@@ -244,13 +245,18 @@ class ServiceRuntime:
         Runs under the handler's span: a record encoded without a `traceparent` gets the
         handler span's, so the trace continues.
         """
-        await self.broker.publish(record.value, topic, key=record.key, headers=self._headers(record))
+        headers = self._headers(topic, record)
+        await self.broker.publish(record.value, topic, key=record.key, headers=headers)
 
-    @staticmethod
-    def _headers(record: EncodedRecord) -> dict[str, str]:
+    def _headers(self, topic: str, record: EncodedRecord) -> dict[str, str]:
         headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
-        if "traceparent" not in headers and (traceparent := current_traceparent()) is not None:
-            headers["traceparent"] = traceparent
+        if "traceparent" not in headers:
+            traceparent = current_traceparent()
+            if traceparent is None:  # outside any handler span (dead letters, jobs): a new trace
+                with self.tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER):
+                    traceparent = current_traceparent()
+            if traceparent is not None:
+                headers["traceparent"] = traceparent
         return headers
 
     async def publish_many(self, topic: str, records: Sequence[EncodedRecord]) -> None:
@@ -266,7 +272,7 @@ class ServiceRuntime:
                 record.value,
                 topic,
                 key=record.key,
-                headers=self._headers(record),
+                headers=self._headers(topic, record),
                 no_confirm=True,
             )
             for record in records
