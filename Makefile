@@ -10,7 +10,7 @@ INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
 .PHONY: help install lock lint format test test-unit test-integration test-slow infra-up infra-down \
-        infra-status infra-reset topics contracts bench chaos run up down demo clean
+        infra-status infra-reset topics contracts bench bench-pipeline chaos run up down demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,8 +34,8 @@ lock: ## re-pin constraints.txt from pyproject.toml (then commit it)
 
 # --- Quality ----------------------------------------------------------------------------------
 lint: install ## ruff + mypy --strict
-	$(VENV)/bin/ruff check services contracts tests deploy/local
-	$(VENV)/bin/mypy services contracts tests deploy/local
+	$(VENV)/bin/ruff check services contracts tests deploy/local benchmarks
+	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
 
 format: install ## apply ruff's formatter and import sorting
 	$(VENV)/bin/ruff check --fix services contracts tests deploy/local
@@ -62,7 +62,12 @@ test-slow: install ## the long runs left out of `make test` (500-turn chaos, 1,0
 bench: install infra-up ## benchmark scripts under benchmarks/ (they print their figures)
 	@shopt -s nullglob; scripts=(benchmarks/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no scripts under benchmarks/ yet"; fi; \
-	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script" || exit 1; done
+	for script in "$${scripts[@]}"; do \
+	  case "$$script" in */_*) continue;; esac; \
+	  echo "== $$script"; $(PY) "$$script" || exit 1; done
+
+bench-pipeline: install infra-up ## per-turn cost: pipeline vs raw-Kafka relay (BENCH_ARGS=--quick: a short run)
+	$(PY) benchmarks/pipeline.py $(BENCH_ARGS)
 
 # --- Infrastructure ---------------------------------------------------------------------------
 infra-up: install ## start Kafka (KRaft) + the Mongo-compatible server, provision topics
