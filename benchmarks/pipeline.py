@@ -148,13 +148,14 @@ def measured(
 async def drain(variant: Variant, timeout_s: float) -> None:
     """Until every group caught up, so the next phase starts on an idle pipeline."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(v <= 0 for v in (await variant.observer.lag()).values()):
+    while True:
+        lag = await variant.observer.lag()
+        if all(v <= 0 for v in lag.values()):
+            return
+        if time.monotonic() >= deadline:
+            print(f"  ! {variant.name}: groups still lagging after {timeout_s:.0f}s: {lag}")
             return
         await asyncio.sleep(0.5)
-    print(
-        f"  ! {variant.name}: groups still lagging after {timeout_s:.0f}s: {await variant.observer.lag()}"
-    )
 
 
 async def saturation(variant: Variant, plan: Plan) -> Measured:
