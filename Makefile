@@ -10,7 +10,8 @@ INFRA  := $(PY) deploy/local/infra.py
 PYTEST_ARGS ?=
 
 .PHONY: help install lock lint format test test-unit test-integration test-slow infra-up infra-down \
-        infra-status infra-reset topics contracts bench chaos run up down demo clean deploy-check
+        infra-status infra-reset topics contracts bench bench-pipeline chaos run up down demo clean \
+        deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,7 +72,12 @@ test-slow: install ## the long runs left out of `make test` (500-turn chaos, 1,0
 bench: install infra-up ## benchmark scripts under benchmarks/ (they print their figures)
 	@shopt -s nullglob; scripts=(benchmarks/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no scripts under benchmarks/ yet"; fi; \
-	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script" || exit 1; done
+	for script in "$${scripts[@]}"; do \
+	  case "$$script" in */_*) continue;; esac; \
+	  echo "== $$script"; $(PY) "$$script" || exit 1; done
+
+bench-pipeline: install infra-up ## per-turn cost: pipeline vs raw-Kafka relay (BENCH_ARGS=--quick: a short run)
+	$(PY) benchmarks/pipeline.py $(BENCH_ARGS)
 
 # --- Infrastructure ---------------------------------------------------------------------------
 infra-up: install ## start Kafka (KRaft) + the Mongo-compatible server, provision topics

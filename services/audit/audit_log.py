@@ -5,6 +5,11 @@ One document per record id (`_id`), holding the record exactly as published plus
 fields to filter and sort on. The first record made under an id wins: a replayed fact finds
 its record here and is re-published from it unchanged (immutable records), or not at all once
 `published` is set.
+
+Writes are group-committed (services/runtime/write_batch.py): the records of all handlers
+running at once go in one unordered `insertMany`, the ids that already exist are read back in
+one `find` (only when the insert reported duplicate keys), and "published" marks go in one
+`updateMany`. At most one insert and one mark request are in flight per process.
 """
 
 from collections.abc import Mapping
@@ -13,18 +18,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.audit import AuditOutcome, AuditRecord
 from services.audit.records import AuditEntry, StoredEntry
+from services.runtime.errors import RetryableError
 from services.runtime.mongo_errors import database_outage
+from services.runtime.write_batch import WriteBatch
 
 COLLECTION: Final = "audit_log"
 MAX_PAGE: Final = 1_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DUPLICATE_KEY: Final = 11000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +64,16 @@ def micros(moment: datetime) -> int:
 
 
 class MongoAuditLog:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], collection: str = COLLECTION):
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        collection: str = COLLECTION,
+        *,
+        max_batch: int = 500,
+    ):
         self._log: AsyncCollection[dict[str, Any]] = database[collection]
+        self._inserts = WriteBatch(self._insert_batch, max_batch=max_batch, name="audit-insert")
+        self._marks = WriteBatch(self._mark_batch, max_batch=max_batch, name="audit-mark")
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. `_id` (the record id) is the uniqueness guard."""
@@ -74,26 +90,51 @@ class MongoAuditLog:
 
     async def record(self, entry: AuditEntry) -> StoredEntry:
         """Insert unless the id exists; either way return what is stored under the id."""
-        document = _document(entry)
-        record_id = document.pop("_id")  # an upsert takes `_id` from the filter
-        async with _retryable():
-            try:
-                before = await self._log.find_one_and_update(
-                    {"_id": record_id},
-                    {"$setOnInsert": document},
-                    upsert=True,
-                    return_document=ReturnDocument.BEFORE,
-                )
-            except DuplicateKeyError:
-                # Two upserts raced (e.g. old and new owner during a rebalance): one inserted.
-                before = await self._log.find_one({"_id": record_id})
-        if before is None:
-            return StoredEntry(entry=entry, published=False)
-        return _stored(before)
+        return await self._inserts.submit(entry)
 
     async def mark_published(self, record_id: str) -> None:
+        await self._marks.submit(record_id)
+
+    async def _insert_batch(self, entries: list[AuditEntry]) -> list[StoredEntry | Exception]:
+        documents = [_document(entry) for entry in entries]
+        failed: dict[int, Exception] = {}
+        duplicates: set[int] = set()
         async with _retryable():
-            await self._log.update_one({"_id": record_id}, {"$set": {"published": True}})
+            try:
+                await self._log.insert_many(documents, ordered=False)
+            except BulkWriteError as exc:
+                errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+                if not errors:  # only a write concern error: nothing known to be durable
+                    raise RetryableError(f"audit log write not acknowledged: {exc}") from exc
+                for error in errors:
+                    index = int(error["index"])
+                    if error.get("code") == _DUPLICATE_KEY:
+                        duplicates.add(index)
+                    else:
+                        failed[index] = ValueError(f"audit log refused the record: {error}")
+            existing: dict[str, dict[str, Any]] = {}
+            if duplicates:
+                # Only on replays and races (e.g. old and new owner during a rebalance).
+                ids = [documents[i]["_id"] for i in duplicates]
+                cursor = self._log.find({"_id": {"$in": ids}})
+                existing = {d["_id"]: d for d in await cursor.to_list(None)}
+        results: list[StoredEntry | Exception] = []
+        for index, entry in enumerate(entries):
+            before = existing.get(entry.record.id) if index in duplicates else None
+            if index in failed:
+                results.append(failed[index])
+            elif before is not None:
+                results.append(_stored(before))
+            else:  # inserted now (or purged by retention in between: then it is new again)
+                results.append(StoredEntry(entry=entry, published=False))
+        return results
+
+    async def _mark_batch(self, record_ids: list[str]) -> list[Exception | None]:
+        async with _retryable():
+            await self._log.update_many(
+                {"_id": {"$in": list(set(record_ids))}}, {"$set": {"published": True}}
+            )
+        return [None] * len(record_ids)
 
     async def query(self, query: AuditQuery) -> AuditPage:
         limit = max(1, min(query.limit, MAX_PAGE))

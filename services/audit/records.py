@@ -8,6 +8,7 @@ consumer group) gets the same id; `AuditLog` keeps the first record made under t
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Final
 
 from contracts.audit import AuditRecord, RedactionMode
@@ -51,7 +52,7 @@ class FactIdentity:
     """What the record id is derived from when not the fact id (see `own_dead_letter_key`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AuditEntry:
     """An audit record with the CloudEvent extensions it is published with."""
 
@@ -60,6 +61,11 @@ class AuditEntry:
     traceparent: str | None
 
     def encode(self) -> EncodedRecord:
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> EncodedRecord:
+        # Once per entry: build_entry encodes it to check its size, the handler publishes it.
         return encode(
             self.record,
             source=Service.AUDIT.value,

@@ -160,7 +160,6 @@ class KeyOrderedConsumer:
             self._start_key(key, record)
         else:
             self._note_key_depth(key, partition)
-        self._report_gauges()
         if self.in_flight >= self._options.max_in_flight:
             await self._wait_for_capacity()
 
@@ -186,7 +185,6 @@ class KeyOrderedConsumer:
                 self._apply_backpressure()
                 record = self._scheduler.complete(key)
                 self._cool_key(key)
-                self._report_gauges()
         finally:
             self._workers.pop(key, None)
             self._progress.set()
@@ -290,6 +288,9 @@ class KeyOrderedConsumer:
                 self._tracker.mark_committed(offsets)
             for partition in self._tracker.partitions:
                 self._metrics.commit_lag(partition, self._tracker.commit_lag(partition))
+            # Gauges on the commit tick, not per record: a scrape sees them at most one commit
+            # interval old.
+            self._report_gauges()
 
     async def _commit_loop(self) -> None:
         while True:

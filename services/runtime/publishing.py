@@ -9,7 +9,7 @@ unavailability, authorization failures included: those are a deployment to fix, 
 dead-lettering every record meanwhile would drop the pipeline's input.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -27,6 +27,8 @@ from contracts.codec import EncodedRecord
 from services.runtime.errors import RetryableError, UnpublishableRecord
 
 Publish = Callable[[str, EncodedRecord], Awaitable[None]]
+PublishMany = Callable[[str, Sequence[EncodedRecord]], Awaitable[None]]
+"""Publishes in order and returns once every record is acknowledged (`ServiceRuntime.publish_many`)."""
 """Publish one record to a topic (full name) and return once the broker acknowledged it."""
 
 _REFUSED_RECORD: Final = (

@@ -58,6 +58,15 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
 )
 
+# One search that every pattern above needs to succeed: a literal each must contain, matched
+# on the lower-cased text (a superset; lower-casing first is ~5x faster than `(?i)` here).
+# Most texts hold none of them and skip the twelve scans. The scrubbing tests cover every
+# pattern, so a pattern added without its literal here fails them.
+_MAY_HOLD_SECRET: Final = re.compile(
+    r"private key|sk-|[pr]k_|akia|asia|gh[pousr]_|github_pat_|xox|aiza|hf_|eyj|://"
+    r"|authorization|bearer|key|secret|passw|pwd|token"
+)
+
 _MARKER: Final = "[REDACTED:{kind}]"
 
 
@@ -69,6 +78,8 @@ class Scrubbed:
 
 def scrub(text: str) -> Scrubbed:
     """`text` with every secret replaced by a marker, and how many were replaced."""
+    if _MAY_HOLD_SECRET.search(text.lower()) is None:
+        return Scrubbed(text=text, secrets_removed=0)
     removed = 0
     for kind, pattern in _PATTERNS:
         marker = _MARKER.format(kind=kind)

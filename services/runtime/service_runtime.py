@@ -13,10 +13,13 @@
     runtime.add_readiness_check("mongo", mongo_ping)
     # faststream run --factory services.session_commands.app:create_app
 
-Each consumer is a real FastStream subscriber (so it appears in the AsyncAPI document and
-FastStream's telemetry/Prometheus middlewares see it) with `AckPolicy.MANUAL`: its FastStream
-handler only hands the record to a `KeyOrderedConsumer`, which does ordering, commits,
-backpressure, rebalance drain, retries and dead letters. See docs/runtime.md.
+Each consumer is a real FastStream subscriber (so it appears in the AsyncAPI document) with
+`AckPolicy.MANUAL`: its FastStream handler only hands the record to a `KeyOrderedConsumer`,
+which does ordering, commits, backpressure, rebalance drain, retries and dead letters. No
+FastStream telemetry or Prometheus middleware: the runtime makes the record's span itself
+(record_span.py), writes `traceparent` on what it publishes and keeps its own metrics, and the
+middlewares' per-record spans and counters cost about a fifth of a service's CPU (issue 15,
+docs/performance.md). See docs/runtime.md.
 """
 
 import asyncio
@@ -30,12 +33,11 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
@@ -57,7 +59,7 @@ from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
 from services.runtime.telemetry.otel_metrics import configure_meter_provider
 from services.runtime.telemetry.record_span import traced
-from services.runtime.telemetry.tracing import configure_tracing
+from services.runtime.telemetry.tracing import configure_tracing, current_traceparent
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
@@ -118,8 +120,12 @@ class ServiceRuntime:
         self.meter_provider = configure_meter_provider(
             service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
         )
+        # One metrics path per deployment: OTel instruments only when they are exported.
+        exported = settings.otlp_endpoint is not None or settings.console_telemetry
         self.metrics = RuntimeMetrics(
-            service, self.registry, meter=self.meter_provider.get_meter("agent_runtime")
+            service,
+            self.registry,
+            meter=self.meter_provider.get_meter("agent_runtime") if exported else None,
         )
         # A logger without handlers of its own: FastStream's lines go through the root
         # handler (JSON with the record's context) instead of FastStream's coloured console.
@@ -133,14 +139,10 @@ class ServiceRuntime:
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_bytes,
             id_generator=_no_correlation_header,
             request_timeout_ms=settings.kafka_request_timeout_ms,
-            middlewares=(
-                KafkaTelemetryMiddleware(
-                    tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
-                ),
-                KafkaPrometheusMiddleware(registry=self.registry, app_name=service),
-            ),
             graceful_timeout=settings.drain_timeout_s,
             # Per-record "Received"/"Processed" lines would dominate the logs and the CPU.
             log_level=logging.DEBUG,
@@ -261,14 +263,47 @@ class ServiceRuntime:
     async def publish(self, topic: str, record: EncodedRecord) -> None:
         """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
 
-        Runs under the handler's span, so the broker's telemetry middleware writes the
-        `traceparent` of its publish span, a child of the handler's: the trace continues.
-        Raises `RetryableError` when the broker is unavailable and `UnpublishableRecord` when
-        it refuses the record itself (publishing.py): handlers need not catch driver errors.
+        Runs under the handler's span: a record encoded without a `traceparent` gets the
+        handler span's, so the trace continues. Raises `RetryableError` when the broker is
+        unavailable and `UnpublishableRecord` when it refuses the record itself (publishing.py):
+        handlers need not catch driver errors.
         """
-        headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
+        headers = self._headers(topic, record)
         async with publish_failures_classified(topic):
             await self.broker.publish(record.value, topic, key=record.key, headers=headers)
+
+    def _headers(self, topic: str, record: EncodedRecord) -> dict[str, str]:
+        headers = {name: value.decode("utf-8", errors="replace") for name, value in record.headers}
+        if "traceparent" not in headers:
+            traceparent = current_traceparent()
+            if traceparent is None:  # outside any handler span (dead letters, jobs): a new trace
+                with self.tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER):
+                    traceparent = current_traceparent()
+            if traceparent is not None:
+                headers["traceparent"] = traceparent
+        return headers
+
+    async def publish_many(self, topic: str, records: Sequence[EncodedRecord]) -> None:
+        """Publish `records` in this order and wait for every ack, as `publish` does for one.
+
+        They are handed to the producer one after another without waiting in between and
+        acknowledged together, so they share produce requests instead of paying a round trip
+        each. Order holds: one session's records have one key, hence one partition, and the
+        idempotent producer keeps a partition's batches in order. Failures are classified as
+        for `publish`.
+        """
+        async with publish_failures_classified(topic):
+            sent = [
+                await self.broker.publish(
+                    record.value,
+                    topic,
+                    key=record.key,
+                    headers=self._headers(topic, record),
+                    no_confirm=True,
+                )
+                for record in records
+            ]
+            await asyncio.gather(*sent)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -100,6 +100,14 @@ class RuntimeSettings(KafkaSecuritySettings):
         "as unavailable (the record is then retried).",
     )
 
+    # Producer: concurrent handlers' records share produce requests (docs/performance.md).
+    producer_linger_ms: int = Field(
+        1, ge=0, le=1_000, description="How long a produce batch waits for more records."
+    )
+    producer_max_batch_bytes: PositiveInt = Field(
+        262_144, description="Largest produce batch per partition (aiokafka's max_batch_size)."
+    )
+
     # Health, telemetry, logs
     health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
     health_port: int = Field(8080, ge=0, le=65_535, description="0 = pick a free port.")

@@ -69,6 +69,7 @@ def build(
         topics=topics,
         repository=repository,
         publish=runtime.publish,
+        publish_many=runtime.publish_many,
         policy=settings.decider_policy(),
         after_write=CrashAfterWrites(crash) if crash is not None else no_crash,
         cache=SessionCache(settings.session_cache_size),

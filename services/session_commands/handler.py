@@ -36,7 +36,7 @@ from contracts.codec import EncodedRecord, decode, encode
 from contracts.envelope import Envelope
 from contracts.session_events import SessionEvent
 from contracts.topics import Service, TopicCatalogue, TopicName
-from services.runtime.publishing import Publish
+from services.runtime.publishing import Publish, PublishMany
 from services.runtime.record import Record
 from services.runtime.telemetry.log_context import bind_log_context
 from services.runtime.telemetry.tracing import current_traceparent
@@ -103,6 +103,7 @@ class SessionCommandHandler:
         span_traceparent: Callable[[], str | None] = current_traceparent,
         cache: SessionCache | None = None,
         sources: CommandSources | None = None,
+        publish_many: PublishMany | None = None,
     ) -> None:
         self._topics = topics
         self._repository = repository
@@ -113,6 +114,7 @@ class SessionCommandHandler:
         self._span_traceparent = span_traceparent
         self._cache = cache if cache is not None else SessionCache()
         self._sources = sources if sources is not None else CommandSources(None)
+        self._publish_many = publish_many
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
@@ -207,6 +209,10 @@ class SessionCommandHandler:
         )
 
     async def _publish_all(self, records: Sequence[EncodedRecord]) -> None:
-        # One at a time: the events of one command must reach the partition in order.
+        # The events of one command must reach the partition in order: sent together and
+        # acknowledged together when the runtime can keep the order, else one at a time.
+        if self._publish_many is not None:
+            await self._publish_many(self._topics.name(TopicName.SESSION_EVENTS), records)
+            return
         for record in records:
             await self._publish(self._topics.name(TopicName.SESSION_EVENTS), record)

@@ -2,9 +2,13 @@
 
 The span of a handled record is the child of the span that published it (its `traceparent`
 header), so one user turn is one trace from the upstream command to the audit record.
-Publishes inside a handler run under that span; FastStream's telemetry middleware on the
-broker injects it into the outgoing headers, and `current_traceparent()` gives it to code that
-encodes headers itself (contracts.codec.encode(traceparent=...)).
+Publishes inside a handler run under that span; `current_traceparent()` gives it to the code
+that encodes the headers (contracts.codec.encode(traceparent=...)), and the runtime's publish
+adds it to a record that has none.
+
+Without an exporter, spans are not recorded (sampler ALWAYS_OFF): they still get their ids,
+so `traceparent` propagation and the log lines' trace_id/span_id are unchanged, but nothing
+is built or kept per span.
 """
 
 import re
@@ -21,6 +25,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SimpleSpanProcessor,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -66,7 +71,12 @@ def configure_tracing(
     extra_processors: Iterable[Any] = (),
 ) -> TracerProvider:
     """Build the service's tracer provider and install it globally (once per process)."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    processors = list(extra_processors)
+    exported = bool(otlp_endpoint or console or processors)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}),
+        sampler=None if exported else ALWAYS_OFF,  # None: the SDK's default (or OTEL_TRACES_SAMPLER)
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -74,7 +84,7 @@ def configure_tracing(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-    for processor in extra_processors:
+    for processor in processors:
         provider.add_span_processor(processor)
     _set_global_provider(provider)
     return provider

@@ -1,6 +1,7 @@
 """The Mongo audit log against the real Mongo-compatible server: idempotent insert, queries,
 paging, retention."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,3 +121,23 @@ async def test_retention_deletes_only_what_was_recorded_before_the_cutoff(
     remaining = await audit_log.query(AuditQuery())
     assert [r.fact_id for r in remaining.records] == ["edge", "new"]
     assert await audit_log.purge_recorded_before(now - timedelta(days=30)) == 0
+
+
+async def test_concurrent_records_share_one_insert_and_duplicates_read_back(
+    audit_log: MongoAuditLog,
+) -> None:
+    first = entry("g-0", recorded_at=T0)
+    await audit_log.record(first)
+    await audit_log.mark_published(first.record.id)
+    later = T0 + timedelta(hours=1)
+    batch = [entry(f"g-{i}", recorded_at=later) for i in range(5)]
+    stored = await asyncio.gather(*(audit_log.record(item) for item in batch))
+    # g-0 existed: its first record comes back, published; the others are new.
+    assert stored[0].entry == first
+    assert stored[0].published
+    assert [s.entry for s in stored[1:]] == batch[1:]
+    assert not any(s.published for s in stored[1:])
+    await asyncio.gather(*(audit_log.mark_published(item.record.id) for item in batch[1:]))
+    again = await asyncio.gather(*(audit_log.record(item) for item in batch))
+    assert all(s.published for s in again)
+    assert await audit_log.count() == 5

@@ -86,3 +86,17 @@ async def test_failures_mark_the_span_and_propagate() -> None:
         )
     [span] = exporter.get_finished_spans()
     assert not span.status.is_ok
+
+
+def test_without_an_exporter_spans_are_not_recorded_but_still_propagate() -> None:
+    from services.runtime.telemetry.tracing import configure_tracing, extract_context
+
+    provider = configure_tracing("svc")  # no OTLP endpoint, no console: nothing exported
+    tracer = provider.get_tracer("t")
+    parent = extract_context([("traceparent", PARENT.encode())])
+    with tracer.start_as_current_span("handle", context=parent) as span:
+        assert not span.is_recording()
+        outgoing = current_traceparent()
+    assert outgoing is not None
+    assert outgoing.split("-")[1] == TRACE_ID  # the trace continues
+    assert outgoing.split("-")[2] == format(span.get_span_context().span_id, "016x")

@@ -1,6 +1,7 @@
 """The handler's sequence with an in-memory store and publisher: idempotency, the outbox,
 the cache's freshness rule, and which failures are retried or dead-lettered."""
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -168,3 +169,29 @@ async def test_records_that_must_not_be_applied_fail_permanently(
     with pytest.raises(DecodeError):  # a session event is not a command
         await handle(replace(good, topic=TURNS))
     assert store.writes == 0
+
+
+async def test_an_outbox_goes_to_publish_many_as_one_ordered_batch(
+    store: MemoryStore, published: Published
+) -> None:
+    batches: list[tuple[str, list[EncodedRecord]]] = []
+
+    async def publish_many(topic: str, records: Sequence[EncodedRecord]) -> None:
+        batches.append((topic, list(records)))
+
+    handle = SessionCommandHandler(
+        topics=TOPICS,
+        repository=store,
+        publish=published,
+        publish_many=publish_many,
+        clock=lambda: T0,
+        span_traceparent=lambda: None,
+    )
+    await handle(record_of(create()))
+    await handle(record_of(submit()))
+
+    assert not published.records  # nothing one at a time
+    assert [len(records) for _, records in batches] == [1, 2]
+    names = [type(decode(r.value, r.headers).message).__name__ for r in batches[1][1]]
+    assert names == ["UserMessageAccepted", "TurnStarted"]
+    assert store.documents[SESSION].outbox == ()

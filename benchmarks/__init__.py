@@ -1,0 +1,1 @@
+"""Benchmark scripts (`make bench`) and their parts."""

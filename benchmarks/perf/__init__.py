@@ -1,0 +1,1 @@
+"""The pipeline benchmark's parts: load driver, raw-Kafka relay, observers (benchmarks/pipeline.py)."""
