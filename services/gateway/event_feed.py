@@ -84,6 +84,10 @@ class SessionEventFeed:
         """Positioned on every partition: a command produced now has its outcome seen."""
         return self._ready.is_set()
 
+    async def positioned(self) -> None:
+        """Returns once the reader is positioned (see `ready`)."""
+        await self._ready.wait()
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="session-event-feed")
