@@ -12,7 +12,7 @@ in `open()`, before the first byte: 404 for another tenant's session, 410 past r
 """
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -62,7 +62,7 @@ class OpenStream:
     def close(self) -> None:
         self.streams.feed.detach(self.sink)
 
-    async def frames(self, stop_when: StopWhen | None = None) -> AsyncIterator[bytes]:
+    async def frames(self, stop_when: StopWhen | None = None) -> AsyncGenerator[bytes]:
         OPEN_STREAMS.inc()
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
