@@ -65,7 +65,6 @@ class StreamStarted(Contract):
 class DropReason(StrEnum):
     SLOW_CLIENT = "slow_client"
     READER_RESTARTED = "reader_restarted"
-    SHUTTING_DOWN = "shutting_down"
 
 
 class StreamDropped(Contract):

@@ -16,6 +16,7 @@ collects every matching event; `Watch.next()` awaits the next one with a timeout
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -173,11 +174,9 @@ class SessionEventFeed:
                 self._consumer = consumer
                 while True:
                     batches = await consumer.getmany(timeout_ms=1_000)
-                    records = [r for batch in batches.values() for r in batch]
-                    if len(batches) > 1:
-                        # Across partitions, Kafka keeps no order; a turn's tokens precede its
-                        # later events in time, so a client sees them in that order too.
-                        records.sort(key=lambda r: r.timestamp)
+                    # Across partitions Kafka keeps no order: merged by record time (a turn's
+                    # tokens precede its later events), each partition kept in offset order.
+                    records = heapq.merge(*batches.values(), key=lambda r: r.timestamp)
                     for record in records:
                         if record.topic == self._topic:
                             self._dispatch(record.key, record.value, record.headers)
