@@ -8,7 +8,8 @@ Runs session-commands (to create the sessions: the stream endpoint checks the re
 one gateway (`python -m services.gateway`, uvicorn) as processes, on topics and a database of
 this run. The benchmark then opens N SSE streams (httpx, this process), one per session, and a
 group-less aiokafka consumer of `llm-stream` (the floor: the same records with no gateway),
-and publishes `rounds` LLMTokenDelta records per session, one round every `interval` s.
+and publishes `rounds` LLMTokenDelta records per session, one per session every `interval` s,
+spread evenly over the interval (open loop).
 Latency of a delta = arrival at the client minus the record's `occurred_at` (set when it is
 produced; same host clock). Both readers live in this process, so its CPU is in both figures.
 Memory per idle stream = the gateway's RSS growth with N streams open and silent, / N.
@@ -98,12 +99,14 @@ async def measure(
     sessions = [f"bench-s-{i}" for i in range(n)]
     before = rss_kib(gateway_pid)
     via_sse: list[float] = []
-    readies = [asyncio.Event() for _ in sessions]
-    readers = [
-        asyncio.create_task(sse_reader(http, s, r, via_sse))
-        for s, r in zip(sessions, readies, strict=True)
-    ]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 300)
+    readers: list[asyncio.Task[None]] = []
+    for start in range(0, n, 100):  # ramp up: each open reads the session store once
+        readies = [asyncio.Event() for _ in sessions[start : start + 100]]
+        readers += [
+            asyncio.create_task(sse_reader(http, s, r, via_sse))
+            for s, r in zip(sessions[start : start + 100], readies, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
     idle_kib = (rss_kib(gateway_pid) - before) / n
 
     consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=None)
@@ -119,10 +122,14 @@ async def measure(
     bare = asyncio.create_task(bare_reader(consumer, via_bare))
     topic = catalogue.name(TopicName.LLM_STREAM)
     try:
+        # Open loop, spread evenly: session i's delta of round r is due at (r + i / n) *
+        # interval, as n independent streams would produce them (no burst of n at once).
+        sends = []
+        started = time.monotonic()
         for seq in range(args.rounds):
-            started = time.monotonic()
-            sends = []
-            for s in sessions:
+            for i, s in enumerate(sessions):
+                due = started + (seq + i / n) * args.interval
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
                 delta = LLMTokenDelta(
                     id=f"d-{s}-{seq}-{uuid.uuid4().hex[:6]}",
                     session_id=s,
@@ -137,8 +144,7 @@ async def measure(
                 sends.append(
                     await producer.send(topic, record.value, key=record.key, headers=record.headers)
                 )
-            await asyncio.gather(*sends)
-            await asyncio.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+        await asyncio.gather(*sends)
         expected = n * args.rounds
         deadline = time.monotonic() + 120
         # Two tallies filled by n + 1 readers: polled, with a deadline.
