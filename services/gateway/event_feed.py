@@ -144,6 +144,8 @@ class SessionEventFeed:
             raise KafkaError("the session-event feed is not positioned")
         events = TopicPartition(self._topic, partition)
         tokens = TopicPartition(self._stream_topic, partition)
+        if not {events, tokens} <= consumer.assignment():
+            raise KafkaError(f"{self._stream_topic} is not read (missing, or other partitions)")
         first = await consumer.beginning_offsets([events, tokens])
         end = await consumer.end_offsets([events, tokens])
         return (
@@ -202,7 +204,14 @@ class SessionEventFeed:
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         # Without a group, a subscription is assigned every partition of the topic (and new
         # ones as metadata shows them); with nothing committed, "latest" starts at the end.
-        topics = [self._topic] + ([self._stream_topic] if self._stream_topic else [])
+        topics = [self._topic]
+        if self._stream_topic:
+            # Only if it exists: a subscription's metadata request may auto-create a topic,
+            # with the broker's partition count instead of the catalogue's.
+            if self._stream_topic in await consumer.topics():
+                topics.append(self._stream_topic)
+            else:
+                log.warning("%s does not exist: live streams answer 503", self._stream_topic)
         consumer.subscribe(topics)
         deadline = asyncio.get_running_loop().time() + self._request_timeout_ms / 1000
         while {tp.topic for tp in consumer.assignment()} != set(topics):
