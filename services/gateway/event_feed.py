@@ -132,9 +132,15 @@ class SessionEventFeed:
 
     def partition_count(self) -> int:
         """Partitions of `session-events` (= of `llm-stream`: the topics are co-partitioned)."""
-        partitions = self._consumer.partitions_for_topic(self._topic) if self._consumer else None
-        if not partitions or not self.ready:
+        consumer = self._consumer
+        partitions = consumer.partitions_for_topic(self._topic) if consumer else None
+        if consumer is None or not partitions or not self.ready:
             raise KafkaError("the session-event feed is not positioned")
+        if self._stream_topic is not None:
+            tokens = consumer.partitions_for_topic(self._stream_topic)
+            if tokens is not None and len(tokens) != len(partitions):
+                # One partition number per session only holds if the topics are co-partitioned.
+                raise KafkaError(f"{self._stream_topic} and {self._topic} differ in partitions")
         return len(partitions)
 
     async def bounds(self, partition: int) -> tuple[Cursor, Cursor]:

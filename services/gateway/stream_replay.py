@@ -53,6 +53,8 @@ class StreamReplay:
                 bootstrap_servers=self._bootstrap_servers,
                 group_id=None,
                 enable_auto_commit=False,
+                # Records deleted by retention while we read: an error, never a silent jump.
+                auto_offset_reset="none",
                 **self._client_options,
             )
             await consumer.start()

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from prometheus_client import Counter, Gauge
 
 from contracts.stream_events import (
@@ -69,9 +69,14 @@ class OpenStream:
             started = StreamStarted(session_id=self.sink.session_id, resumed=self.resumed)
             yield sse_frame("stream_started", started.model_dump_json(), self.cursor)
             if self.replay_until is not None:
-                missed = await self.streams.replay.read(
-                    self.sink.session_id, self.cursor, self.replay_until
-                )
+                try:
+                    missed = await self.streams.replay.read(
+                        self.sink.session_id, self.cursor, self.replay_until
+                    )
+                except OffsetOutOfRangeError:
+                    # Retention passed the cursor since `open()` checked it: end here; the
+                    # reconnect with the same id is answered 410 `stream_expired`.
+                    return
                 for replayed in missed:
                     frame, finished = self._send(replayed, stop_when)
                     if frame:

@@ -138,6 +138,8 @@ async def test_resume_past_retention_is_stream_expired(
         opened.close()
         await publish(kafka_bootstrap_servers, catalogue, [delta("s-2", i) for i in range(3)])
         _, end = await streams.feed.bounds(old.partition)
+        # Decided before retention passes the cursor, replayed after: it ends, never skips.
+        racing = await streams.open(TENANT, "s-2", str(old))
 
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
         await admin.start()
@@ -146,6 +148,8 @@ async def test_resume_past_retention_is_stream_expired(
             await admin.delete_records({tp: RecordsToDelete(end.llm_stream)})
         finally:
             await admin.close()
+
+        assert [name for name, _, _ in await frames(racing, 3)] == ["stream_started"]
 
         with pytest.raises(ApiProblem) as expired:
             await streams.open(TENANT, "s-2", str(old))
