@@ -108,8 +108,13 @@ function connect(after) {
     handlers[name](JSON.parse(message.data));
   });
   ["stream_started", ...Object.keys(handlers)].forEach(listen);
-  // EventSource reconnects by itself with Last-Event-ID; say so meanwhile.
-  source.onerror = () => status(source.readyState === EventSource.CLOSED ? "Disconnected" : "Reconnecting…");
+  // EventSource reconnects by itself with Last-Event-ID after a network error, but gives up
+  // on an error answer (503, 410…): then try again from the last id after a jittered pause.
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED) { status("Reconnecting…"); return; }
+    status("Disconnected; retrying…");
+    setTimeout(() => { if (state.source === source) connect(state.lastId); }, 2000 + Math.random() * 3000);
+  };
 }
 
 function showAgent(agent) {
