@@ -113,8 +113,27 @@ function connect(after) {
   source.onerror = () => {
     if (source.readyState !== EventSource.CLOSED) { status("Reconnecting…"); return; }
     status("Disconnected; retrying…");
-    setTimeout(() => { if (state.source === source) connect(state.lastId); }, 2000 + Math.random() * 3000);
+    setTimeout(() => { if (state.source === source) recover(); }, 2000 + Math.random() * 3000);
   };
+}
+
+// Resume from the last id; if the gateway says it is past retention (410) or not this
+// session's (400), show the stored history instead and stream from now.
+async function recover() {
+  const path = `/v1/sessions/${encodeURIComponent(state.session)}/events`;
+  if (state.lastId) {
+    const probe = new AbortController();
+    try {
+      const answer = await fetch(`${path}?after=${encodeURIComponent(state.lastId)}`,
+        { headers: { Authorization: `Bearer ${state.key}` }, signal: probe.signal });
+      probe.abort();
+      if (answer.status === 410 || answer.status === 400) {
+        state.lastId = null;
+        await loadHistory();
+      }
+    } catch (error) { /* network trouble: the EventSource below will say so */ }
+  }
+  connect(state.lastId);
 }
 
 function showAgent(agent) {
@@ -194,7 +213,7 @@ $("agent-switch").addEventListener("click", guarded(async () => {
                             { agent: $("agent-pick").value, reason: "picked in the console" });
   showAgent(context.current_agent);
 }));
-$("reconnect").addEventListener("click", () => connect(state.lastId));
+$("reconnect").addEventListener("click", guarded(recover));
 $("send-form").addEventListener("submit", guarded(async () => {
   const text = $("message").value.trim();
   if (!text) return;
