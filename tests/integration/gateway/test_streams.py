@@ -159,3 +159,20 @@ async def test_resume_past_retention_is_stream_expired(
             await streams.open(TENANT, "s-2", str(elsewhere))
         assert invalid.value.code is ProblemCode.INVALID_STREAM_ID
         assert streams.feed.stream_count == 0
+
+
+async def test_a_silent_stream_sends_heartbeat_comments(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=10) as streams:
+        opened = await streams.open(TENANT, "s-3", None)
+        stream = opened.frames()
+        try:
+            async with asyncio.timeout(10):
+                first = [await anext(stream) for _ in range(3)]
+        finally:
+            await stream.aclose()
+        assert first[0] == b"retry: 1000\n\n"
+        assert first[1].startswith(b"id: v1.")
+        assert first[2] == b": keep-alive\n\n"  # after heartbeat_s (0.5 s) of silence
+        assert streams.feed.stream_count == 0
