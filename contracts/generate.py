@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from contracts.base import Contract
 from contracts.envelope import (
     H_CAUSATION_ID,
     H_CORRELATION_ID,
@@ -24,12 +25,14 @@ from contracts.envelope import (
 )
 from contracts.read_model import READ_MODEL_TYPES, READ_MODEL_VERSION
 from contracts.registry import MESSAGE_TYPES, TOPIC_MESSAGES, MessageType, type_name
+from contracts.stream_events import CONTROL_EVENTS, STREAM_EVENTS, stream_schema
 from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
 
 CONTRACTS_DIR = Path(__file__).parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
 READ_MODEL_DIR = SCHEMAS_DIR / "read-model"
+STREAM_DIR = SCHEMAS_DIR / "stream"
 SCHEMA_BASE_URI = "https://agent-runtime.example/schemas/"
 
 
@@ -157,11 +160,19 @@ def expected_files() -> dict[Path, str]:
                 **model.model_json_schema(mode="serialization"),
             }
         )
+    # The gateway's Server-Sent Events (contracts/stream_events.py): one schema per `event:`.
+    stream_models: dict[str, type[Contract]] = {
+        name: model for model, name in STREAM_EVENTS.items()
+    }
+    stream_models.update(CONTROL_EVENTS)
+    for name, stream_model in stream_models.items():
+        files[STREAM_DIR / f"{name}.json"] = render(stream_schema(name, stream_model))
     return files
 
 
 def main() -> int:
     READ_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    STREAM_DIR.mkdir(parents=True, exist_ok=True)
     files = expected_files()
     for stale in set(SCHEMAS_DIR.glob("*.json")) - set(files):
         stale.unlink()

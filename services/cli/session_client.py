@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.base import Message, derive_id
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
@@ -33,6 +32,7 @@ from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicName
 from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
+from services.runtime.partitioning import partition_for
 
 Update = SessionEvent | LLMTokenDelta
 
@@ -58,12 +58,6 @@ def command_record(settings: CliSettings, command: Command) -> EncodedRecord:
     if key is not None:
         record.headers.append((SIGNATURE_HEADER, signature(record.value, key)))
     return record
-
-
-def partition_for(session_id: str, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives this key."""
-    every = list(range(partitions))
-    return int(DefaultPartitioner()(session_id.encode(), every, every))
 
 
 @dataclass

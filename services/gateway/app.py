@@ -28,8 +28,11 @@ from services.gateway.exchange import Exchange
 from services.gateway.idempotency import ResponseStore
 from services.gateway.jwt_auth import JwtVerifier
 from services.gateway.rate_limit import KeyRateLimiter
-from services.gateway.routes import agents, health, messages, sessions, turns
+from services.gateway.routes import agents, console, health, messages, sessions, streams, turns
 from services.gateway.settings import GatewaySettings
+from services.gateway.stream_cursor import StreamTopic
+from services.gateway.stream_replay import StreamReplay
+from services.gateway.streams import SessionStreams
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
 from services.runtime.telemetry.tracing import configure_tracing
@@ -59,6 +62,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings.kafka_bootstrap_servers,
         settings.topics.name(TopicName.SESSION_EVENTS),
         client_options=kafka_options,
+        stream_topic=settings.topics.name(TopicName.LLM_STREAM),
     )
     publisher = CommandPublisher(
         settings.kafka_bootstrap_servers,
@@ -81,6 +85,18 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         responses=responses,
         catalogue=catalogue,
+        streams=SessionStreams(
+            feed,
+            StreamReplay(
+                settings.kafka_bootstrap_servers,
+                {topic: settings.topics.name(TopicName(topic.value)) for topic in StreamTopic},
+                client_options=kafka_options,
+                concurrency=settings.gateway_stream_replay_concurrency,
+            ),
+            buffer=settings.gateway_stream_buffer,
+            heartbeat_s=settings.gateway_stream_heartbeat_s,
+            retry_after_s=settings.gateway_retry_after_s,
+        ),
     )
 
     @asynccontextmanager
@@ -121,6 +137,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
     for router in (sessions.router, turns.router, messages.router, agents.router, health.router):
         app.include_router(router)
+    app.include_router(streams.router)
+    console.install(app)
     install_error_handlers(app, retry_after_s=settings.gateway_retry_after_s)
     app.add_middleware(
         EdgeMiddleware,

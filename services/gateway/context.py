@@ -16,6 +16,7 @@ from services.gateway.exchange import NO_SUCH_SESSION, Exchange, Origin
 from services.gateway.idempotency import ResponseStore, StoredResponse, command_id_for, fingerprint
 from services.gateway.problems import PROBLEM_CONTENT_TYPE, ApiProblem, ProblemCode
 from services.gateway.settings import GatewaySettings
+from services.gateway.streams import SessionStreams
 from services.session_commands.read_model import SessionReadModel
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -28,6 +29,7 @@ class Gateway:
     exchange: Exchange
     responses: ResponseStore
     catalogue: AgentCatalogue
+    streams: SessionStreams
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,23 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "gateway_request_seconds", "HTTP request latency by route template.", ["method", "route"]
 )
+
+
+STREAM_KEY_COOKIE: Final = "agent_runtime_key"
+
+
+def stream_authorization(scope: Scope, headers: Headers) -> str:
+    """The Authorization header; for a GET of a live stream without one, the key cookie.
+
+    A browser's EventSource cannot send headers, only cookies. The cookie is read for that
+    one read-only route and no other, so a cross-site form can never write with it (and the
+    console sets it SameSite=Strict)."""
+    authorization = headers.get("authorization", "")
+    path = str(scope.get("path", ""))
+    if authorization or scope.get("method") != "GET" or not path.endswith("/events"):
+        return authorization
+    key = cookie_parser(headers.get("cookie", "")).get(STREAM_KEY_COOKIE, "")
+    return f"Bearer {key}" if key else ""
 
 
 class BodyTooLarge(ApiProblem):
@@ -118,7 +136,7 @@ class EdgeMiddleware:
         if not str(scope.get("path", "")).startswith("/v1/"):
             return None
         try:
-            principal = await self._authenticate(headers.get("authorization", ""))
+            principal = await self._authenticate(stream_authorization(scope, headers))
         except IdentityProviderUnavailable as error:
             return ApiProblem(
                 ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE,

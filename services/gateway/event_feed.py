@@ -1,12 +1,14 @@
-"""One reader of `session-events` per gateway replica: outcomes for waiting requests.
+"""One reader of `session-events` (and `llm-stream`) per gateway replica: outcomes for waiting
+requests, and the records of live streams.
 
 Why no consumer group: every replica must see the outcome of the commands *it* published,
 whatever partition they land on, and nothing here is durable work to commit: a request waits
 for an event that follows its own command, so the reader only has to be positioned before the
 command is produced. It assigns every partition, seeks to the end once at start, and then
 dispatches in memory. Only records a waiter asked for are decoded (the causation header or
-the turn id decides), so an idle replica costs one fetch loop. The live streams of issue 14
-subscribe to the same reader by session id instead of opening a consumer per client.
+the turn id decides), so an idle replica costs one fetch loop. Live streams (streams.py)
+attach a bounded `StreamSink` by session id instead of opening a consumer per client; a record
+is decoded once, whatever the number of streams of its session.
 
 Waiters: `watch(command_id=..., turn_id=...)` registers *before* the command is produced and
 collects every matching event; `Watch.next()` awaits the next one with a timeout.
@@ -14,20 +16,25 @@ collects every matching event; `Watch.next()` awaits the next one with a timeout
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from contracts.base import Message
 from contracts.codec import DecodeError, decode
 from contracts.envelope import H_CAUSATION_ID
 from contracts.session_events import SessionEvent
+from contracts.stream_events import DropReason
 from contracts.topics import TopicName
 from services.gateway.shutdown import stop_within
+from services.gateway.stream_cursor import Cursor, StreamTopic
+from services.gateway.stream_sink import StreamItem, StreamSink
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +66,14 @@ class SessionEventFeed:
         *,
         client_options: Mapping[str, Any] | None = None,
         request_timeout_ms: int = 10_000,
+        stream_topic: str | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_options = dict(client_options or {})  # Kafka security (kafka_security.py)
         self._topic = topic
+        self._stream_topic = stream_topic  # llm-stream: read only for live streams' tokens
+        self._sinks: dict[str, set[StreamSink]] = defaultdict(set)
+        self._consumer: AIOKafkaConsumer | None = None
         self._request_timeout_ms = request_timeout_ms
         self._by_command: dict[str, set[Watch]] = defaultdict(set)
         self._by_session: dict[str, set[Watch]] = defaultdict(set)
@@ -73,6 +84,10 @@ class SessionEventFeed:
     def ready(self) -> bool:
         """Positioned on every partition: a command produced now has its outcome seen."""
         return self._ready.is_set()
+
+    async def positioned(self) -> None:
+        """Returns once the reader is positioned (see `ready`)."""
+        await self._ready.wait()
 
     async def start(self) -> None:
         if self._task is None:
@@ -100,6 +115,50 @@ class SessionEventFeed:
             self._discard(self._by_command, command_id, item)
             self._discard(self._by_session, session_id, item)
 
+    def attach(self, sink: StreamSink) -> None:
+        """From now on every record of the sink's session is offered to it."""
+        self._sinks[sink.session_id].add(sink)
+
+    def detach(self, sink: StreamSink) -> None:
+        found = self._sinks.get(sink.session_id)
+        if found is not None:
+            found.discard(sink)
+            if not found:
+                del self._sinks[sink.session_id]
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(sinks) for sinks in self._sinks.values())
+
+    def partition_count(self) -> int:
+        """Partitions of `session-events` (= of `llm-stream`: the topics are co-partitioned)."""
+        consumer = self._consumer
+        partitions = consumer.partitions_for_topic(self._topic) if consumer else None
+        if consumer is None or not partitions or not self.ready:
+            raise KafkaError("the session-event feed is not positioned")
+        if self._stream_topic is not None:
+            tokens = consumer.partitions_for_topic(self._stream_topic)
+            if tokens is not None and len(tokens) != len(partitions):
+                # One partition number per session only holds if the topics are co-partitioned.
+                raise KafkaError(f"{self._stream_topic} and {self._topic} differ in partitions")
+        return len(partitions)
+
+    async def bounds(self, partition: int) -> tuple[Cursor, Cursor]:
+        """(first kept, next to be written) positions of one partition of both topics."""
+        consumer = self._consumer
+        if consumer is None or not self.ready or self._stream_topic is None:
+            raise KafkaError("the session-event feed is not positioned")
+        events = TopicPartition(self._topic, partition)
+        tokens = TopicPartition(self._stream_topic, partition)
+        if not {events, tokens} <= consumer.assignment():
+            raise KafkaError(f"{self._stream_topic} is not read (missing, or other partitions)")
+        first = await consumer.beginning_offsets([events, tokens])
+        end = await consumer.end_offsets([events, tokens])
+        return (
+            Cursor(partition, first[events], first[tokens]),
+            Cursor(partition, end[events], end[tokens]),
+        )
+
     @staticmethod
     def _discard(index: dict[str, set[Watch]], key: str | None, item: Watch) -> None:
         if key is not None and key in index:
@@ -120,11 +179,17 @@ class SessionEventFeed:
             try:
                 await consumer.start()
                 await self._position(consumer)
+                self._consumer = consumer
                 while True:
                     batches = await consumer.getmany(timeout_ms=1_000)
-                    for records in batches.values():
-                        for record in records:
+                    # Across partitions Kafka keeps no order: merged by record time (a turn's
+                    # tokens precede its later events), each partition kept in offset order.
+                    records = heapq.merge(*batches.values(), key=lambda r: r.timestamp)
+                    for record in records:
+                        if record.topic == self._topic:
                             self._dispatch(record.key, record.value, record.headers)
+                        if self._sinks:
+                            self._offer(record)
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError) as error:
@@ -133,22 +198,36 @@ class SessionEventFeed:
                 log.exception("session-event feed failed; retrying in %.0fs", _RETRY_S)
             finally:
                 self._ready.clear()
+                self._consumer = None
+                # Positioned at the end again, the reader would skip records: streams end
+                # with their resumable id and their clients replay the gap.
+                for sinks in list(self._sinks.values()):
+                    for sink in list(sinks):
+                        sink.drop(DropReason.READER_RESTARTED)
                 await stop_within(consumer.stop(), 5.0, "session-event reader")
             await asyncio.sleep(_RETRY_S)
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         # Without a group, a subscription is assigned every partition of the topic (and new
         # ones as metadata shows them); with nothing committed, "latest" starts at the end.
-        consumer.subscribe([self._topic])
+        topics = [self._topic]
+        if self._stream_topic:
+            # Only if it exists: a subscription's metadata request may auto-create a topic,
+            # with the broker's partition count instead of the catalogue's.
+            if self._stream_topic in await consumer.topics():
+                topics.append(self._stream_topic)
+            else:
+                log.warning("%s does not exist: live streams answer 503", self._stream_topic)
+        consumer.subscribe(topics)
         deadline = asyncio.get_running_loop().time() + self._request_timeout_ms / 1000
-        while not consumer.assignment():
+        while {tp.topic for tp in consumer.assignment()} != set(topics):
             if asyncio.get_running_loop().time() > deadline:
-                raise KafkaError(f"no partitions of {self._topic} assigned (topic missing?)")
+                raise KafkaError(f"no partitions of {topics} assigned (topic missing?)")
             await asyncio.sleep(0.05)
         for tp in consumer.assignment():  # resolve the positions now: ready means positioned
             await consumer.position(tp)
         self._ready.set()
-        log.info("session-event feed positioned on %s", self._topic)
+        log.info("session-event feed positioned on %s", topics)
 
     def _dispatch(
         self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
@@ -171,3 +250,22 @@ class SessionEventFeed:
         event_turn = getattr(event, "turn_id", None)
         for item in by_command | {w for w in by_session if w.turn_id == event_turn}:
             item.events.put_nowait(event)
+
+    def _offer(self, record: Any) -> None:
+        key: bytes | None = record.key
+        sinks = self._sinks.get(key.decode(errors="replace") if key else "")
+        if not sinks:
+            return
+        topic = (
+            StreamTopic.SESSION_EVENTS if record.topic == self._topic else StreamTopic.LLM_STREAM
+        )
+        try:
+            message = decode(record.value, record.headers, topic=TopicName(topic.value)).message
+        except DecodeError as error:
+            log.warning("stream feed: undecodable record skipped: %s", error)
+            return
+        if not isinstance(message, Message):
+            return
+        item = StreamItem(topic, record.partition, record.offset, record.timestamp, message)
+        for sink in list(sinks):
+            sink.offer(item)

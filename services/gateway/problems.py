@@ -43,6 +43,8 @@ class ProblemCode(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
+    INVALID_STREAM_ID = "invalid_stream_id"
+    STREAM_EXPIRED = "stream_expired"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -87,6 +89,8 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE: ProblemKind(
         503, "The identity provider's keys cannot be fetched"
     ),
+    ProblemCode.INVALID_STREAM_ID: ProblemKind(400, "Not an event id of this session's stream"),
+    ProblemCode.STREAM_EXPIRED: ProblemKind(410, "The missed events are past retention"),
     ProblemCode.INTERNAL_ERROR: ProblemKind(500, "Internal error"),
 }
 

@@ -53,6 +53,17 @@ class GatewaySettings(RuntimeSettings):
     gateway_max_body_bytes: PositiveInt = Field(
         256 * 1024, description="Larger request bodies answer 413 before they are parsed."
     )
+    gateway_stream_buffer: PositiveInt = Field(
+        1_000,
+        description="Events a live stream may hold unsent; past it the client is dropped with "
+        "a resumable id (a slow client never stalls the replica).",
+    )
+    gateway_stream_heartbeat_s: PositiveFloat = Field(
+        15.0, description="A comment line after this much silence keeps proxies from closing."
+    )
+    gateway_stream_replay_concurrency: PositiveInt = Field(
+        32, description="Resumes replaying from Kafka at once (one short-lived reader each)."
+    )
     agent_catalogue_path: Path | None = Field(
         None, description="The agent catalogue file agent-orchestration reads; None = default."
     )

@@ -4,7 +4,7 @@ import sys
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.cli.session_client import partition_for
+from services.runtime.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
 

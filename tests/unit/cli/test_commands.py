@@ -7,8 +7,9 @@ from services.cli.chat import _command_for
 from services.cli.demo import DemoReport
 from services.cli.errors import CliError
 from services.cli.send import build_command
-from services.cli.session_client import TurnOutcome, partition_for
+from services.cli.session_client import TurnOutcome
 from services.cli.settings import CliSettings
+from services.runtime.partitioning import partition_for
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,133 @@
+"""Live streams: `GET /v1/sessions/{id}/events` (SSE, resumable) and the original's
+`POST /v1/messages/stream` (submit, then stream until the turn ends). See docs/gateway.md."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from contracts.base import Id, derive_id
+from contracts.commands import SubmitUserMessage
+from contracts.session_events import CommandRejected
+from contracts.stream_events import TURN_END_EVENTS, Cursor
+from services.gateway.context import GatewayDep, OriginDep, PrincipalDep, session_id_or_404
+from services.gateway.exchange import NO_SUCH_SESSION
+from services.gateway.problems import ApiProblem, ProblemCode
+from services.gateway.routes.messages import turn_id_for
+from services.gateway.routes.responses import problems
+from services.gateway.schemas import SubmitMessageRequest
+from services.gateway.stream_sink import StreamItem
+from services.gateway.streams import OpenStream, StopWhen
+
+router = APIRouter(tags=["streams"])
+
+EVENT_STREAM = "text/event-stream"
+_STREAM_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx and friends: pass each event on at once
+}
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events; event names and data schemas: "
+        "contracts/schemas/stream/ and docs/gateway.md (Live streams).",
+        "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+    }
+}
+
+
+class EventStreamResponse(StreamingResponse):
+    """Detaches the stream even when the client left before the first byte was sent."""
+
+    def __init__(self, opened: OpenStream, headers: dict[str, str], stop: StopWhen | None) -> None:
+        super().__init__(
+            opened.frames(stop), media_type=EVENT_STREAM, headers={**_STREAM_HEADERS, **headers}
+        )
+        self._opened = opened
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._opened.close()
+
+
+async def _owned_session(gw: GatewayDep, tenant_id: str, session_id: str) -> str:
+    session_id = session_id_or_404(session_id)
+    if await gw.read_model.get_session(tenant_id, session_id) is None:
+        raise ApiProblem(ProblemCode.SESSION_NOT_FOUND, NO_SUCH_SESSION)
+    return session_id
+
+
+@router.get(
+    "/v1/sessions/{session_id}/events",
+    response_class=StreamingResponse,
+    responses={**_SSE_DOC, **problems(400, 404, 410)},
+    summary="Live events and tokens of a session (SSE, resumable)",
+)
+async def session_events(
+    session_id: str,
+    gw: GatewayDep,
+    who: PrincipalDep,
+    last_event_id: Annotated[
+        Cursor | None,
+        Header(alias="Last-Event-ID", description="Resume after this event (EventSource)."),
+    ] = None,
+    after: Annotated[Cursor | None, Query(description="As `Last-Event-ID`.")] = None,
+) -> EventStreamResponse:
+    """Everything from now on (or after `Last-Event-ID` / `?after=`): each event's `id`
+    resumes the stream exactly after it. 410 `stream_expired` when the missed events are past
+    the topics' retention: read the history, then open a new stream."""
+    session_id = await _owned_session(gw, who.tenant_id, session_id)
+    opened = await gw.streams.open(who.tenant_id, session_id, last_event_id or after)
+    return EventStreamResponse(opened, {}, None)
+
+
+class StreamMessageRequest(SubmitMessageRequest):
+    session_id: Id
+
+
+@router.post(
+    "/v1/messages/stream",
+    response_class=StreamingResponse,
+    responses={**_SSE_DOC, **problems(404, 409)},
+    summary="Send a user message and stream its turn (the original's endpoint)",
+)
+async def stream_message(
+    body: StreamMessageRequest, gw: GatewayDep, who: PrincipalDep, origin: OriginDep
+) -> EventStreamResponse:
+    """The stream starts before the command is published, so it holds the message's
+    acceptance, the turn, its tokens and its end; it ends after `turn_completed` /
+    `turn_failed` of this turn (or the session's close). A refusal is the same problem as
+    `POST /v1/sessions/{id}/messages`, before any byte. Resume with `GET …/events`."""
+    session_id = await _owned_session(gw, who.tenant_id, body.session_id)
+    opened = await gw.streams.open(who.tenant_id, session_id, None)
+    try:
+        command_id = f"http-command-{uuid.uuid4()}"  # as a POST without Idempotency-Key
+        message_id = body.message_id or derive_id("message", command_id)
+        command = SubmitUserMessage(
+            id=command_id,
+            session_id=session_id,
+            tenant_id=who.tenant_id,
+            message_id=message_id,
+            content=body.content,
+            author_name=body.author_name,
+        )
+        turn_id = turn_id_for(session_id, message_id)
+        async with gw.exchange.submit(command, origin, turn_id=turn_id):
+            pass  # a refusal raised its problem; an acceptance (or no decision yet) streams
+    except BaseException:
+        opened.close()
+        raise
+
+    def turn_over(name: str, item: StreamItem) -> bool:
+        message = item.message
+        if name in TURN_END_EVENTS:
+            return getattr(message, "turn_id", None) == turn_id
+        if isinstance(message, CommandRejected):
+            return message.rejected_command_id == command_id
+        return name in ("session_closed", "session_expired")
+
+    headers = {"X-Command-Id": command_id, "X-Message-Id": message_id, "X-Turn-Id": turn_id}
+    return EventStreamResponse(opened, headers, turn_over)

@@ -1,0 +1,103 @@
+"""The web console in a real browser (headless Debian chromium driven by Playwright): key,
+new session, a message whose tokens stream in, the agent switch, a reload that shows the
+history. Screenshots go to .run/ for people to look at."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from tests.conftest import REPO_ROOT
+from tests.e2e.chromium import CHROMIUM_ARGS, chromium_path
+from tests.e2e.conftest import Pipeline
+from tests.e2e.gateway_process import GatewayProcess, start_gateway
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+__all__ = ["chromium_path"]
+
+SCREENSHOTS = REPO_ROOT / ".run"
+QUESTION = "The importer crashes with a KeyError traceback, why?"
+
+
+@pytest.fixture
+def pipeline_env() -> dict[str, str]:
+    return {"AGENT_RUNTIME_OFFLINE_CHUNK_DELAY_S": "0.03"}  # tokens paced like a model's
+
+
+@pytest.fixture
+async def gateway(pipeline: Pipeline, tmp_path: Path) -> AsyncIterator[GatewayProcess]:
+    process = await start_gateway(
+        tmp_path / "gateway",
+        pipeline.stack.env,
+        ("tenant-a",),
+        {"AGENT_RUNTIME_GATEWAY_RATE_LIMIT_BURST": "1000"},
+    )
+    try:
+        yield process
+    finally:
+        process.stack.stop_all(timeout_s=10.0)
+
+
+async def test_console_streams_a_turn_and_shows_the_history(
+    gateway: GatewayProcess, chromium_path: Path
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(
+            executable_path=str(chromium_path), args=list(CHROMIUM_ARGS)
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1000, "height": 900})
+            await page.goto(gateway.url + "/")
+            await page.get_by_role("textbox", name="API key").fill(gateway.keys["tenant-a"])
+            await page.get_by_role("button", name="Use key").click()
+            await page.get_by_role("button", name="New session").click()
+            await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
+
+            message = page.get_by_role("textbox", name="Message")
+            await message.fill(QUESTION)
+            await message.press("Enter")
+
+            await expect(page.locator("#log .system", has_text="Agent switched")).to_have_count(
+                1, timeout=60_000
+            )
+            answer = page.locator("#log li.assistant").last
+            await expect(answer).not_to_have_class("assistant streaming", timeout=60_000)
+            deltas = int(await answer.get_attribute("data-deltas") or "0")
+            assert deltas > 1, "the answer did not arrive as streamed tokens"
+            streamed = await answer.locator(".text").inner_text()
+            await page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
+
+            session_id = await page.locator("#chat-session").inner_text()
+            await check_stored(gateway, session_id, streamed)
+
+            await page.reload()
+            await expect(page.locator("#log li.user .text")).to_have_text(
+                [QUESTION], timeout=30_000
+            )
+            await expect(page.locator("#log li.assistant .text")).to_have_text([streamed])
+            await expect(page.locator("#agent-current")).to_contain_text("debug")
+            await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
+            await page.get_by_role("button", name="Reconnect stream").click()
+            await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
+            await phone_width(page)
+        finally:
+            await browser.close()
+
+
+async def check_stored(gateway: GatewayProcess, session_id: str, streamed: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        history = await http.get(
+            f"/v1/sessions/{session_id}/messages", headers=gateway.auth("tenant-a")
+        )
+    assert history.json()["messages"][-1]["content"] == streamed
+
+
+async def phone_width(page: Page) -> None:
+    await page.set_viewport_size({"width": 390, "height": 844})
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the console scrolls sideways at phone width ({width}px)"
+    await page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)

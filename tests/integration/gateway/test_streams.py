@@ -1,0 +1,178 @@
+"""Live streams on the real broker, below HTTP: a slow client is dropped with a resumable id
+while another stream of the same session gets everything; the resume replays exactly the
+rest; a resume past retention (records deleted) is `stream_expired`; closing frees the sink."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+from contracts.agents import AgentType
+from contracts.codec import encode
+from contracts.llm import LLMTokenDelta
+from contracts.topics import TopicCatalogue, TopicName
+from services.admin.topics import delete_topics, ensure_topics
+from services.gateway.event_feed import SessionEventFeed
+from services.gateway.problems import ApiProblem, ProblemCode
+from services.gateway.stream_cursor import Cursor, StreamTopic
+from services.gateway.stream_replay import StreamReplay
+from services.gateway.streams import OpenStream, SessionStreams
+
+pytestmark = pytest.mark.integration
+
+TENANT = "acme"
+
+
+@pytest.fixture
+async def catalogue(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> AsyncIterator[TopicCatalogue]:
+    catalogue = TopicCatalogue(prefix=f"streams-{unique_suffix}.")
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    yield catalogue
+    await delete_topics(kafka_bootstrap_servers, [spec.name for spec in catalogue.specs()])
+
+
+@asynccontextmanager
+async def session_streams(
+    bootstrap: str, catalogue: TopicCatalogue, buffer: int
+) -> AsyncIterator[SessionStreams]:
+    feed = SessionEventFeed(
+        bootstrap,
+        catalogue.name(TopicName.SESSION_EVENTS),
+        stream_topic=catalogue.name(TopicName.LLM_STREAM),
+    )
+    await feed.start()
+    try:
+        await asyncio.wait_for(feed.positioned(), 30)
+        replay = StreamReplay(
+            bootstrap, {t: catalogue.name(TopicName(t.value)) for t in StreamTopic}
+        )
+        yield SessionStreams(feed, replay, buffer=buffer, heartbeat_s=0.5, retry_after_s=1)
+    finally:
+        await feed.stop()
+
+
+def delta(session_id: str, seq: int) -> LLMTokenDelta:
+    return LLMTokenDelta(
+        id=f"d-{session_id}-{seq}",
+        session_id=session_id,
+        tenant_id=TENANT,
+        invocation_id=f"inv-{session_id}",
+        turn_id=f"turn-{session_id}",
+        agent=AgentType.ORCHESTRATOR,
+        seq=seq,
+        delta=f"<{seq}>",
+    )
+
+
+async def publish(bootstrap: str, catalogue: TopicCatalogue, deltas: list[LLMTokenDelta]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for item in deltas:
+            record = encode(item, source="test")
+            await producer.send_and_wait(
+                catalogue.name(TopicName.LLM_STREAM),
+                record.value,
+                record.key,
+                headers=record.headers,
+            )
+    finally:
+        await producer.stop()
+
+
+async def frames(opened: OpenStream, tokens: int) -> list[tuple[str, str, dict[str, object]]]:
+    """(event, id, data) until `tokens` token events, or the stream ends."""
+    seen: list[tuple[str, str, dict[str, object]]] = []
+    stream = opened.frames()
+    try:
+        async with asyncio.timeout(30):
+            async for frame in stream:
+                fields = dict(
+                    line.split(": ", 1) for line in frame.decode().splitlines() if ": " in line
+                )
+                if "event" in fields:
+                    seen.append((fields["event"], fields["id"], json.loads(fields["data"])))
+                if sum(1 for name, _, _ in seen if name == "token") == tokens:
+                    break
+    finally:
+        await stream.aclose()
+    return seen
+
+
+async def test_a_slow_client_is_dropped_resumably_and_stalls_nobody(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=5) as streams:
+        slow = await streams.open(TENANT, "s-1", None)
+        fast = await streams.open(TENANT, "s-1", None)
+        assert streams.feed.stream_count == 2
+        fast_reading = asyncio.create_task(frames(fast, 20))
+        await publish(kafka_bootstrap_servers, catalogue, [delta("s-1", i) for i in range(20)])
+
+        fast_seen = await fast_reading
+        assert [d["seq"] for name, _, d in fast_seen if name == "token"] == list(range(20))
+
+        slow_seen = await frames(slow, 20)  # starts reading only now: its buffer overflowed
+        names = [name for name, _, _ in slow_seen]
+        assert names == ["stream_started", *["token"] * 5, "stream_dropped"]
+        assert slow_seen[-1][2] == {"type": "stream_dropped", "reason": "slow_client"}
+
+        resumed = await streams.open(TENANT, "s-1", slow_seen[-1][1])
+        rest = await frames(resumed, 15)
+        assert [d["seq"] for name, _, d in rest if name == "token"] == list(range(5, 20))
+        assert streams.feed.stream_count == 0  # every closed stream let go of its sink
+
+
+async def test_resume_past_retention_is_stream_expired(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=100) as streams:
+        opened = await streams.open(TENANT, "s-2", None)
+        old = opened.cursor
+        opened.close()
+        await publish(kafka_bootstrap_servers, catalogue, [delta("s-2", i) for i in range(3)])
+        _, end = await streams.feed.bounds(old.partition)
+        # Decided before retention passes the cursor, replayed after: it ends, never skips.
+        racing = await streams.open(TENANT, "s-2", str(old))
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+        await admin.start()
+        try:  # what retention does, now: the log starts past the client's position
+            tp = TopicPartition(catalogue.name(TopicName.LLM_STREAM), old.partition)
+            await admin.delete_records({tp: RecordsToDelete(end.llm_stream)})
+        finally:
+            await admin.close()
+
+        assert [name for name, _, _ in await frames(racing, 3)] == ["stream_started"]
+
+        with pytest.raises(ApiProblem) as expired:
+            await streams.open(TENANT, "s-2", str(old))
+        assert expired.value.code is ProblemCode.STREAM_EXPIRED
+        elsewhere = Cursor((old.partition + 1) % 12, 0, 0)
+        with pytest.raises(ApiProblem) as invalid:
+            await streams.open(TENANT, "s-2", str(elsewhere))
+        assert invalid.value.code is ProblemCode.INVALID_STREAM_ID
+        assert streams.feed.stream_count == 0
+
+
+async def test_a_silent_stream_sends_heartbeat_comments(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=10) as streams:
+        opened = await streams.open(TENANT, "s-3", None)
+        stream = opened.frames()
+        try:
+            async with asyncio.timeout(10):
+                first = [await anext(stream) for _ in range(3)]
+        finally:
+            await stream.aclose()
+        assert first[0] == b"retry: 1000\n\n"
+        assert first[1].startswith(b"id: v1.")
+        assert first[2] == b": keep-alive\n\n"  # after heartbeat_s (0.5 s) of silence
+        assert streams.feed.stream_count == 0
