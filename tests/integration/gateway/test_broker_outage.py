@@ -9,9 +9,6 @@ and trace.
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,38 +17,16 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.codec import decode
 from contracts.commands import SubmitUserMessage
-from tests.conftest import INFRA_SCRIPT, REPO_ROOT
 from tests.integration.gateway.in_process import (
     InProcessGateway,
     closed_port,
     in_process_gateway,
 )
+from tests.support.dedicated_kafka import DedicatedKafka
 
 pytestmark = pytest.mark.integration
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def _infra(command: str, port: int, controller: int, state: Path) -> None:
-    env = {
-        **os.environ,
-        "INFRA_MODE": "local",
-        "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(controller),
-        "INFRA_STATE_DIR": str(state),
-        "INFRA_CACHE_DIR": str(REPO_ROOT / ".cache"),
-        "KAFKA_HEAP": "256m",
-    }
-    result = subprocess.run(
-        [sys.executable, str(INFRA_SCRIPT), command, "kafka"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 async def _send(gw: InProcessGateway, request_id: str) -> tuple[int, dict[str, object]]:
@@ -78,8 +53,8 @@ async def _until_ready(gw: InProcessGateway, timeout_s: float) -> None:
 async def test_broker_down_503_then_back_up_works(
     mongodb_uri: str, mongo_database_name: str, tmp_path: Path
 ) -> None:
-    port, controller = closed_port(), closed_port()
-    bootstrap = f"127.0.0.1:{port}"
+    broker = DedicatedKafka(tmp_path / "infra", port=closed_port())
+    bootstrap = broker.bootstrap
     async with in_process_gateway(
         mongodb_uri=mongodb_uri,
         mongodb_database=mongo_database_name,
@@ -90,7 +65,7 @@ async def test_broker_down_503_then_back_up_works(
         assert (status, body["code"]) == (503, "broker_unavailable")
 
         try:
-            await asyncio.to_thread(_infra, "up", port, controller, tmp_path / "infra")
+            await asyncio.to_thread(broker.up)
             await _until_ready(gw, 90.0)
             status, body = await _send(gw, "req-up-1")
             assert status == 202, body
@@ -114,8 +89,8 @@ async def test_broker_down_503_then_back_up_works(
             assert decoded.envelope.traceparent is not None
             assert decoded.envelope.traceparent.split("-")[1] == TRACE_ID  # one trace
 
-            await asyncio.to_thread(_infra, "down", port, controller, tmp_path / "infra")
+            await asyncio.to_thread(broker.down)
             status, body = await _send(gw, "req-down-2")
             assert (status, body["code"]) == (503, "broker_unavailable")
         finally:
-            await asyncio.to_thread(_infra, "down", port, controller, tmp_path / "infra")
+            await asyncio.to_thread(broker.down)

@@ -15,48 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import free_ports
 from tests.integration.runtime.harness import REPO_ROOT, Journal, eventually
+from tests.support.dedicated_kafka import DedicatedKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow]
 
 TOPIC = "agent-runtime.commands"  # provisioned by `infra.py up` with the catalogue
 
 
-class DedicatedBroker:
-    def __init__(self, state_dir: Path) -> None:
-        port, controller = free_ports(2)
-        self.bootstrap = f"127.0.0.1:{port}"
-        self._env = {
-            **os.environ,
-            "KAFKA_PORT": str(port),
-            "KAFKA_CONTROLLER_PORT": str(controller),
-            "INFRA_STATE_DIR": str(state_dir),
-            "INFRA_MODE": "local",
-        }
-
-    def _infra(self, command: str) -> None:
-        result = subprocess.run(
-            [sys.executable, "deploy/local/infra.py", command, "kafka"],
-            cwd=REPO_ROOT,
-            env=self._env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=180,
-        )
-        assert result.returncode == 0, f"infra {command}: {result.stdout}\n{result.stderr}"
-
-    def up(self) -> None:
-        self._infra("up")
-
-    def down(self) -> None:
-        self._infra("down")
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[DedicatedBroker]:
-    dedicated = DedicatedBroker(tmp_path / "infra")
+def broker(tmp_path: Path) -> Iterator[DedicatedKafka]:
+    dedicated = DedicatedKafka(tmp_path / "infra")
     dedicated.up()
     try:
         yield dedicated
@@ -112,7 +81,7 @@ def start_worker(bootstrap: str, journal: Path, group: str, log: Path) -> "subpr
 
 
 async def test_a_12_s_outage_logs_one_line_per_state_change(
-    broker: DedicatedBroker, tmp_path: Path, unique_suffix: str, capsys: pytest.CaptureFixture[str]
+    broker: DedicatedKafka, tmp_path: Path, unique_suffix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = Journal(tmp_path / "journal")
     log = tmp_path / "worker.log"
