@@ -131,8 +131,8 @@ async def test_listing_and_history_pages(repository: SessionRepository, database
 
     first = await queries.list_sessions(tenant_id="tenant-a", page=1, page_size=4)
     second = await queries.list_sessions(tenant_id="tenant-a", page=2, page_size=4)
-    active = await queries.list_sessions(active=True, page_size=100)
-    inactive = await queries.list_sessions(active=False)
+    active = await queries.list_sessions(tenant_id="tenant-a", active=True, page_size=100)
+    inactive = await queries.list_sessions(tenant_id="tenant-a", active=False)
 
     assert first.total == 6
     assert [s.session_id for s in first.sessions + second.sessions] == [
@@ -145,15 +145,18 @@ async def test_listing_and_history_pages(repository: SessionRepository, database
     ]
     assert await queries.list_sessions(tenant_id="nobody") == type(first)([], 1, 20, 0)
 
-    oldest = await queries.history("hist", limit=3)
+    oldest = await queries.history("hist", tenant_id="tenant-a", limit=3)
     assert [m.seq for m in oldest.messages] == [1, 2, 3]
-    rest = await queries.history("hist", limit=10, after_seq=oldest.next_after_seq)
+    rest = await queries.history(
+        "hist", tenant_id="tenant-a", limit=10, after_seq=oldest.next_after_seq
+    )
     assert ([m.seq for m in rest.messages], rest.next_after_seq) == ([4, 5, 6, 7], None)
-    newest = await queries.history("hist", limit=3, newest_first=True)
+    newest = await queries.history("hist", tenant_id="tenant-a", limit=3, newest_first=True)
     assert [m.content for m in newest.messages] == ["m6", "m5", "m4"]
-    state = await queries.get_session("hist")
+    state = await queries.get_session("hist", tenant_id="tenant-a")
     assert state is not None
     assert state.counters.user_messages == 7
     assert await queries.get_session("hist", tenant_id="other") is None
+    assert await queries.history("hist", tenant_id="other") == type(oldest)([], None)
     with pytest.raises(ValueError, match="page"):
-        await queries.list_sessions(page=0)
+        await queries.list_sessions(tenant_id="tenant-a", page=0)
