@@ -21,6 +21,7 @@ from contracts.commands import (
     CancelTurn,
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -34,6 +35,7 @@ from contracts.session_events import (
     CommandRejected,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionExpired,
     SessionReopened,
     SessionUpdated,
@@ -85,6 +87,12 @@ def view_of(message: Message) -> FactView:
             )
         case ReopenSession():
             return FactView(AuditOutcome.RECORDED, tenant_id=message.tenant_id)
+        case EraseSession():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"requested_by": message.requested_by, "reason": message.reason},
+            )
         case RetryTurn():
             return FactView(
                 AuditOutcome.RECORDED, tenant_id=message.tenant_id, turn_id=message.turn_id
@@ -237,6 +245,12 @@ def _session_or_llm_fact(message: Message) -> FactView:
             )
         case SessionReopened():
             return FactView(AuditOutcome.ACCEPTED, tenant_id=message.tenant_id)
+        case SessionErased():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                detail={"requested_by": message.requested_by, "reason": message.reason},
+            )
         case SessionExpired():
             return FactView(
                 AuditOutcome.ACCEPTED,

@@ -90,14 +90,14 @@ def send(
     kind: Annotated[
         str | None,
         typer.Option(
-            help="Or build one: create | message | switch | update | close | reopen | cancel."
+            help="Or build one: create | message | switch | update | close | reopen | cancel | erase."
         ),
     ] = None,
     session: Annotated[str | None, typer.Option(help="Session id (with --kind).")] = None,
     content: Annotated[str | None, typer.Option(help="Message content (--kind message).")] = None,
     agent: Annotated[AgentType | None, typer.Option(help="Target agent (--kind switch).")] = None,
     title: Annotated[str | None, typer.Option(help="Title (create/update).")] = None,
-    reason: Annotated[str | None, typer.Option(help="Reason (switch/close/cancel).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Reason (switch/close/cancel/erase).")] = None,
     turn: Annotated[
         str | None, typer.Option(help="Turn id (--kind cancel; the running turn if absent).")
     ] = None,
@@ -143,6 +143,7 @@ def _flags_body(
         "close": "session.close.v1",
         "reopen": "session.reopen.v1",
         "cancel": "session.cancel_turn.v1",
+        "erase": "session.erase.v1",
     }
     if kind not in types:
         raise CliError(f"--kind must be one of {', '.join(types)}")
@@ -153,7 +154,7 @@ def _flags_body(
         body["target_agent"] = agent.value if agent else None
     if title is not None:
         body["title"] = title
-    if reason is not None and kind in {"switch", "close", "cancel"}:
+    if reason is not None and kind in {"switch", "close", "cancel", "erase"}:
         body["reason"] = reason
     return body
 
