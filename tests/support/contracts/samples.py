@@ -7,9 +7,9 @@ from contracts.audit import AuditOutcome, AuditRecord, RedactedContent, Redactio
 from contracts.base import Message
 from contracts.commands import (
     CancelTurn,
-    EraseSession,
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
