@@ -75,9 +75,10 @@ def view_of(message: Message) -> FactView:
                 AuditOutcome.RECORDED,
                 tenant_id=message.tenant_id,
                 detail={
-                    "title": message.title,
+                    "title_changed": message.title is not None,
                     "description_changed": message.description is not None,
                 },
+                parts=_title(message.title),
             )
         case CloseSession():
             return FactView(
@@ -117,15 +118,18 @@ def _session_opened(message: CreateSession | SessionCreated) -> FactView:
     return FactView(
         AuditOutcome.ACCEPTED if accepted else AuditOutcome.RECORDED,
         tenant_id=message.tenant_id,
-        detail={
-            "title": message.title,
-            "agent": agent.value,
-            "metadata_entries": len(message.metadata),
-        },
-        parts=(
+        detail={"agent": agent.value, "metadata_entries": len(message.metadata)},
+        parts=_title(message.title)
+        + (
             (ContentPiece("system_prompt", message.system_prompt),) if message.system_prompt else ()
         ),
     )
+
+
+def _title(title: str | None) -> tuple[ContentPiece, ...]:
+    """A title is what a person wrote: content, redacted like a message (erasure relies on
+    the audit holding no text of an erased session under the default `hashed` mode)."""
+    return (ContentPiece("title", title),) if title else ()
 
 
 def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> FactView:
@@ -235,7 +239,7 @@ def _session_or_llm_fact(message: Message) -> FactView:
             )
         case SessionUpdated():
             return FactView(
-                AuditOutcome.ACCEPTED, tenant_id=message.tenant_id, detail={"title": message.title}
+                AuditOutcome.ACCEPTED, tenant_id=message.tenant_id, parts=_title(message.title)
             )
         case SessionClosed():
             return FactView(
