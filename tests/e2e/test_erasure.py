@@ -168,8 +168,9 @@ async def test_an_erased_session_keeps_no_content_anywhere(
         facts = await until(
             "the erasure audited",
             lambda: audit.query(AuditQuery(session_id=session, limit=1000)),
-            lambda page: {"session.erase.v1", "session.erased.v1"}
-            <= {r.fact_type for r in page.records},
+            lambda page: (
+                {"session.erase.v1", "session.erased.v1"} <= {r.fact_type for r in page.records}
+            ),
         )
         erasure = next(r for r in facts.records if r.fact_type == "session.erased.v1")
         assert erasure.detail["reason"] == "erasure request"
