@@ -119,6 +119,22 @@ class CancelTurn(Command):
     reason: Reason = ""
 
 
+class EraseSession(Command):
+    """Erase the session's content on request (a person's right to erasure).
+
+    The message contents, title, description, system prompt and metadata are erased; the
+    skeleton stays (ids, seqs, tenant, counters) with status `erased`, which refuses every
+    later command, so that a replay of earlier commands cannot bring content back. A running
+    turn fails (`session_erased`). Idempotent: erasing an erased session changes nothing.
+    """
+
+    type: Literal["session.erase.v1"] = "session.erase.v1"
+    requested_by: AuthorName | None = Field(
+        default=None, description="Who asked (a user name, an operator); for the audit trail."
+    )
+    reason: Reason = ""
+
+
 ExternalCommand = Annotated[
     CreateSession
     | SubmitUserMessage
@@ -127,6 +143,7 @@ ExternalCommand = Annotated[
     | CloseSession
     | ReopenSession
     | RetryTurn
-    | CancelTurn,
+    | CancelTurn
+    | EraseSession,
     Field(discriminator="type"),
 ]

@@ -26,6 +26,7 @@ class SessionStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
     EXPIRED = "expired"
+    ERASED = "erased"
 
 
 class SessionSummary(Contract):

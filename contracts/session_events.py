@@ -173,6 +173,16 @@ class SessionExpired(SessionEvent):
     last_activity_at: UtcDatetime
 
 
+class SessionErased(SessionEvent):
+    """The session's content was erased (EraseSession): its messages keep their ids and seqs
+    but no content, its title, description, system prompt and metadata are empty. Readers
+    that keep content of the session delete it (llm-invocation its kept LLM results)."""
+
+    type: Literal["session.erased.v1"] = "session.erased.v1"
+    requested_by: AuthorName | None = None
+    reason: Reason
+
+
 class RejectionReason(StrEnum):
     UNKNOWN_SESSION = "unknown_session"
     SESSION_EXISTS = "session_exists"
@@ -194,6 +204,8 @@ class RejectionReason(StrEnum):
     SIGNATURE_INVALID = "signature_invalid"
     # A CancelTurn for a turn that is not running (over, already cancelled, or unknown).
     TURN_NOT_RUNNING = "turn_not_running"
+    # The session was erased (EraseSession): it takes no further command.
+    SESSION_ERASED = "session_erased"
 
 
 class CommandRejected(SessionEvent):
@@ -218,6 +230,7 @@ SessionEventMessage = Annotated[
     | SessionClosed
     | SessionReopened
     | SessionExpired
+    | SessionErased
     | TurnCancelled
     | TurnStopped
     | CommandRejected,

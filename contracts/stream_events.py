@@ -21,6 +21,7 @@ from contracts.session_events import (
     CommandRejected,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionExpired,
     SessionReopened,
     SessionUpdated,
@@ -48,6 +49,7 @@ STREAM_EVENTS: Final[Mapping[type[Message], str]] = {
     SessionClosed: "session_closed",
     SessionReopened: "session_reopened",
     SessionExpired: "session_expired",
+    SessionErased: "session_erased",
 }
 
 HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context"})

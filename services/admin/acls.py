@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
@@ -71,6 +71,11 @@ class AclBinding:
 
 Roles = Mapping[Service, Sequence[str]]
 
+SECOND_GROUPS: Final = ((Service.LLM_INVOCATION, "llm-invocation.erasure"),)
+"""Consumer groups besides the service's own: llm-invocation's erasure consumer reads
+session-events in a group of its own (services/llm_invocation/erasure.py), so that its lag
+never counts as llm-requests lag."""
+
 
 def load_roles(path: Path) -> dict[Service, tuple[str, ...]]:
     """The `[roles]` table of an ACL file: catalogue role → principals."""
@@ -105,6 +110,8 @@ def trust_model_acls(catalogue: TopicCatalogue, roles: Roles) -> list[AclBinding
             allow(role, ResourceType.TOPIC, name, Operation.READ)
     for service in ALL_SERVICES:
         allow(service, ResourceType.GROUP, f"{catalogue.prefix}{service.value}", Operation.READ)
+    for service, group in SECOND_GROUPS:
+        allow(service, ResourceType.GROUP, f"{catalogue.prefix}{group}", Operation.READ)
     # Consumer lag (the CLI's `groups lag`, KEDA's scaler): committed and end offsets.
     for resource in (ResourceType.GROUP, ResourceType.TOPIC):
         allow(Service.OPERATORS, resource, catalogue.prefix, Operation.DESCRIBE, prefixed=True)

@@ -21,6 +21,7 @@ from contracts.commands import (
     CancelTurn,
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -34,6 +35,7 @@ from contracts.session_events import (
     CommandRejected,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionExpired,
     SessionReopened,
     SessionUpdated,
@@ -73,9 +75,10 @@ def view_of(message: Message) -> FactView:
                 AuditOutcome.RECORDED,
                 tenant_id=message.tenant_id,
                 detail={
-                    "title": message.title,
+                    "title_changed": message.title is not None,
                     "description_changed": message.description is not None,
                 },
+                parts=_title(message.title),
             )
         case CloseSession():
             return FactView(
@@ -85,6 +88,12 @@ def view_of(message: Message) -> FactView:
             )
         case ReopenSession():
             return FactView(AuditOutcome.RECORDED, tenant_id=message.tenant_id)
+        case EraseSession():
+            return FactView(
+                AuditOutcome.RECORDED,
+                tenant_id=message.tenant_id,
+                detail={"requested_by": message.requested_by, "reason": message.reason},
+            )
         case RetryTurn():
             return FactView(
                 AuditOutcome.RECORDED, tenant_id=message.tenant_id, turn_id=message.turn_id
@@ -109,15 +118,18 @@ def _session_opened(message: CreateSession | SessionCreated) -> FactView:
     return FactView(
         AuditOutcome.ACCEPTED if accepted else AuditOutcome.RECORDED,
         tenant_id=message.tenant_id,
-        detail={
-            "title": message.title,
-            "agent": agent.value,
-            "metadata_entries": len(message.metadata),
-        },
-        parts=(
+        detail={"agent": agent.value, "metadata_entries": len(message.metadata)},
+        parts=_title(message.title)
+        + (
             (ContentPiece("system_prompt", message.system_prompt),) if message.system_prompt else ()
         ),
     )
+
+
+def _title(title: str | None) -> tuple[ContentPiece, ...]:
+    """A title is what a person wrote: content, redacted like a message (erasure relies on
+    the audit holding no text of an erased session under the default `hashed` mode)."""
+    return (ContentPiece("title", title),) if title else ()
 
 
 def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> FactView:
@@ -227,7 +239,7 @@ def _session_or_llm_fact(message: Message) -> FactView:
             )
         case SessionUpdated():
             return FactView(
-                AuditOutcome.ACCEPTED, tenant_id=message.tenant_id, detail={"title": message.title}
+                AuditOutcome.ACCEPTED, tenant_id=message.tenant_id, parts=_title(message.title)
             )
         case SessionClosed():
             return FactView(
@@ -237,6 +249,12 @@ def _session_or_llm_fact(message: Message) -> FactView:
             )
         case SessionReopened():
             return FactView(AuditOutcome.ACCEPTED, tenant_id=message.tenant_id)
+        case SessionErased():
+            return FactView(
+                AuditOutcome.ACCEPTED,
+                tenant_id=message.tenant_id,
+                detail={"requested_by": message.requested_by, "reason": message.reason},
+            )
         case SessionExpired():
             return FactView(
                 AuditOutcome.ACCEPTED,

@@ -109,7 +109,9 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
             if line == "/history":
                 from services.cli.sessions import print_history
 
-                await print_history(settings, session_id, limit=50, newest_first=False)
+                await print_history(
+                    settings, settings.tenant_id, session_id, limit=50, newest_first=False
+                )
                 continue
             command = _command_for(line, settings, session_id)
             if command is None:

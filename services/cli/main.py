@@ -17,6 +17,7 @@ from rich.console import Console
 
 from contracts.agents import AgentType
 from contracts.mid_turn import MidTurnPolicy
+from contracts.read_model import SessionStatus
 from services.cli.errors import CliError
 from services.cli.settings import CliSettings
 
@@ -89,14 +90,14 @@ def send(
     kind: Annotated[
         str | None,
         typer.Option(
-            help="Or build one: create | message | switch | update | close | reopen | cancel."
+            help="Or build one: create | message | switch | update | close | reopen | cancel | erase."
         ),
     ] = None,
     session: Annotated[str | None, typer.Option(help="Session id (with --kind).")] = None,
     content: Annotated[str | None, typer.Option(help="Message content (--kind message).")] = None,
     agent: Annotated[AgentType | None, typer.Option(help="Target agent (--kind switch).")] = None,
     title: Annotated[str | None, typer.Option(help="Title (create/update).")] = None,
-    reason: Annotated[str | None, typer.Option(help="Reason (switch/close/cancel).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Reason (switch/close/cancel/erase).")] = None,
     turn: Annotated[
         str | None, typer.Option(help="Turn id (--kind cancel; the running turn if absent).")
     ] = None,
@@ -142,6 +143,7 @@ def _flags_body(
         "close": "session.close.v1",
         "reopen": "session.reopen.v1",
         "cancel": "session.cancel_turn.v1",
+        "erase": "session.erase.v1",
     }
     if kind not in types:
         raise CliError(f"--kind must be one of {', '.join(types)}")
@@ -152,7 +154,7 @@ def _flags_body(
         body["target_agent"] = agent.value if agent else None
     if title is not None:
         body["title"] = title
-    if reason is not None and kind in {"switch", "close", "cancel"}:
+    if reason is not None and kind in {"switch", "close", "cancel", "erase"}:
         body["reason"] = reason
     return body
 
@@ -163,7 +165,7 @@ def _flags_body(
 @sessions_app.command("list")
 def sessions_list(
     tenant: Annotated[str | None, typer.Option(help="Tenant (default: settings).")] = None,
-    active: Annotated[bool | None, typer.Option("--active/--inactive", help="Filter.")] = None,
+    status: Annotated[SessionStatus | None, typer.Option(help="Only this status.")] = None,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=500)] = 20,
 ) -> None:
@@ -171,15 +173,19 @@ def sessions_list(
     from services.cli.sessions import print_sessions
 
     settings = _settings()
-    _run(print_sessions(settings, tenant or settings.tenant_id, active, page, page_size))
+    _run(print_sessions(settings, tenant or settings.tenant_id, status, page, page_size))
 
 
 @sessions_app.command("show")
-def sessions_show(session_id: str) -> None:
-    """One session: status, agent context, switch history, turn state."""
+def sessions_show(
+    session_id: str,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: settings).")] = None,
+) -> None:
+    """One session of the tenant: status, agent context, switch history, turn state."""
     from services.cli.sessions import print_session
 
-    _run(print_session(_settings(), session_id))
+    settings = _settings()
+    _run(print_session(settings, tenant or settings.tenant_id, session_id))
 
 
 @sessions_app.command("history")
@@ -188,11 +194,17 @@ def sessions_history(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     after_seq: Annotated[int | None, typer.Option(help="Page: messages after this seq.")] = None,
     newest_first: Annotated[bool, typer.Option("--newest-first/--oldest-first")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: settings).")] = None,
 ) -> None:
-    """The session's messages, paged by sequence number."""
+    """The session's messages (of the tenant), paged by sequence number."""
     from services.cli.sessions import print_history
 
-    _run(print_history(_settings(), session_id, limit, newest_first, after_seq))
+    settings = _settings()
+    _run(
+        print_history(
+            settings, tenant or settings.tenant_id, session_id, limit, newest_first, after_seq
+        )
+    )
 
 
 # --- audit ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class ProblemCode(StrEnum):
     SESSION_EXISTS = "session_exists"
     SESSION_CLOSED = "session_closed"
     SESSION_EXPIRED = "session_expired"
+    SESSION_ERASED = "session_erased"
     DUPLICATE_ID = "duplicate_id"
     SWITCH_LIMIT_REACHED = "switch_limit_reached"
     QUEUE_FULL = "queue_full"
@@ -74,6 +75,7 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.SESSION_EXISTS: ProblemKind(409, "The session id is taken"),
     ProblemCode.SESSION_CLOSED: ProblemKind(409, "The session is closed"),
     ProblemCode.SESSION_EXPIRED: ProblemKind(409, "The session has expired"),
+    ProblemCode.SESSION_ERASED: ProblemKind(409, "The session was erased"),
     ProblemCode.DUPLICATE_ID: ProblemKind(409, "The message id was already used"),
     ProblemCode.SWITCH_LIMIT_REACHED: ProblemKind(409, "The session's agent switches are used up"),
     ProblemCode.QUEUE_FULL: ProblemKind(429, "Too many messages wait for the running turn"),

@@ -18,6 +18,7 @@ REJECTION_PROBLEMS: Final[Mapping[RejectionReason, ProblemCode]] = {
     RejectionReason.SESSION_EXISTS: ProblemCode.SESSION_EXISTS,
     RejectionReason.SESSION_CLOSED: ProblemCode.SESSION_CLOSED,
     RejectionReason.SESSION_EXPIRED: ProblemCode.SESSION_EXPIRED,
+    RejectionReason.SESSION_ERASED: ProblemCode.SESSION_ERASED,
     RejectionReason.DUPLICATE_ID: ProblemCode.DUPLICATE_ID,
     RejectionReason.SWITCH_LIMIT_REACHED: ProblemCode.SWITCH_LIMIT_REACHED,
     RejectionReason.QUEUE_FULL: ProblemCode.QUEUE_FULL,

@@ -46,6 +46,10 @@ class CloseSessionRequest(Request):
     reason: Reason = ""
 
 
+class EraseSessionRequest(Request):
+    reason: Reason = ""
+
+
 class CancelTurnRequest(Request):
     turn_id: Id | None = Field(
         None,

@@ -6,6 +6,7 @@
                         ├──▶ llm-stream  (LLMTokenDelta, seq 0..n)
                         └──▶ llm-results (LLMCompleted / LLMFailed)
     session-events ──▶ SessionEventsWatcher ──▶ cancels abandoned invocations
+    session-events ──▶ SessionErasure ──▶ deletes an erased session's kept results
     retention job ──▶ llm_results
 
 The shared runtime's key-ordered consumer runs hundreds of invocations at once across sessions
@@ -21,6 +22,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
 from services.llm_invocation.claims import InvocationClaims
+from services.llm_invocation.erasure import SessionErasure
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.providers.provider import LLMProvider
@@ -87,6 +89,15 @@ def build(
     async def invoke_llm(record: Record) -> None:
         """LLMRequested → token deltas on llm-stream, then LLMCompleted / LLMFailed on llm-results."""
         await handler(record)
+
+    erasure = SessionErasure(results)
+
+    @runtime.consumer(
+        topics.name(TopicName.SESSION_EVENTS), group_id=settings.llm_erasure_consumer_group
+    )
+    async def erase_kept_results(record: Record) -> None:
+        """SessionErased → the session's kept LLM results deleted."""
+        await erasure(record)
 
     async def mongo_answers() -> bool:
         await mongo.admin.command("ping")

@@ -149,6 +149,12 @@ class KeptResults:
             return kept
         return result
 
+    async def delete_session(self, session_id: str) -> int:
+        """Erasure (EraseSession): every claim and kept result of the session's invocations."""
+        async with _kept_results():
+            outcome = await self._results.delete_many({"session_id": session_id})
+        return outcome.deleted_count
+
     async def delete_kept_before(self, cutoff: datetime) -> int:
         async with _kept_results():
             outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})

@@ -30,6 +30,12 @@ class LLMInvocationSettings(RuntimeSettings):
     llm_consumer_group: str = Field(
         default_factory=prefixed_name("llm-invocation"), min_length=1, max_length=255
     )
+    llm_erasure_consumer_group: str = Field(
+        default_factory=prefixed_name("llm-invocation.erasure"),
+        min_length=1,
+        max_length=255,
+        description="Reads session-events for SessionErased (erasure.py).",
+    )
 
     # Provider
     llm_provider: Literal["auto", "offline", "openai"] = Field(

@@ -38,7 +38,9 @@ async def _kill_each_service_while_running(
         await events.until_all_turns_complete(runs, turns, timeout_s=600)
     problems = [p for run in runs for p in run.problems()]
     assert not problems, problems[:10]
-    stored = await history_problems(settings.mongodb_uri, settings.mongodb_database, runs)
+    stored = await history_problems(
+        settings.mongodb_uri, settings.mongodb_database, runs, settings.tenant_id
+    )
     assert not stored, stored[:10]
 
 

@@ -197,7 +197,7 @@ async def test_no_finished_call_is_paid_twice_through_scale_out_mongo_kill_and_s
 
         problems = [p for run in runs for p in run.problems()]
         assert not problems, problems[:10]
-        stored = await history_problems(dedicated_mongo.uri, database, runs)
+        stored = await history_problems(dedicated_mongo.uri, database, runs, settings.tenant_id)
         assert not stored, stored[:10]
         assert figures.invocations == SESSIONS * TURNS
         assert figures.duplicates == 0

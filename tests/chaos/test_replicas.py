@@ -18,5 +18,7 @@ async def test_two_instances_per_service(replicated_pipeline: Pipeline, unique_s
         await publish(settings.kafka_bootstrap_servers, replicated_pipeline.catalogue, commands)
         await events.until_all_turns_complete(runs, 2, timeout_s=120)
     assert not [p for run in runs for p in run.problems()]
-    assert not await history_problems(settings.mongodb_uri, settings.mongodb_database, runs)
+    assert not await history_problems(
+        settings.mongodb_uri, settings.mongodb_database, runs, settings.tenant_id
+    )
     assert len(replicated_pipeline.stack.services) == 8

@@ -175,14 +175,16 @@ class EventCollector:
         return time.monotonic() - started
 
 
-async def history_problems(mongodb_uri: str, database: str, runs: list[Conversation]) -> list[str]:
+async def history_problems(
+    mongodb_uri: str, database: str, runs: list[Conversation], tenant_id: str
+) -> list[str]:
     """What the database holds: every history exactly 1..2N, user messages in submitted order."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     found: list[str] = []
     try:
         queries = SessionQueries(client[database])
         for run in runs:
-            page = await queries.history(run.session_id, limit=500)
+            page = await queries.history(run.session_id, tenant_id=tenant_id, limit=500)
             seqs = [m.seq for m in page.messages]
             users = [m.content for m in page.messages if m.role is MessageRole.USER]
             if seqs != list(range(1, 2 * len(run.user_contents) + 1)):

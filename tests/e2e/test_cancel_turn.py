@@ -131,7 +131,7 @@ async def _history(pipeline: Pipeline, session_id: str) -> list[HistoryMessage]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
     try:
         queries = SessionQueries(client[settings.mongodb_database])
-        return (await queries.history(session_id, limit=50)).messages
+        return (await queries.history(session_id, tenant_id=settings.tenant_id, limit=50)).messages
     finally:
         await client.close()
 

@@ -28,14 +28,14 @@ async def test_demo_conversation_hands_off_and_is_fully_recorded(pipeline: Pipel
     try:
         database = client[settings.mongodb_database]
         queries = SessionQueries(database)
-        history = await queries.history(report.session_id, limit=100)
+        history = await queries.history(report.session_id, tenant_id=settings.tenant_id, limit=100)
         roles = [m.role for m in history.messages]
         assert [m.seq for m in history.messages] == list(range(1, 2 * len(user_messages) + 1))
         assert roles == [MessageRole.USER, MessageRole.ASSISTANT] * len(user_messages)
         assert [m.content for m in history.messages if m.role is MessageRole.USER] == user_messages
         assert all(m.agent is not None for m in history.messages if m.role is MessageRole.ASSISTANT)
 
-        state = await queries.get_session(report.session_id)
+        state = await queries.get_session(report.session_id, tenant_id=settings.tenant_id)
         assert state is not None
         assert len(state.switch_history) == report.switches
 

@@ -28,6 +28,8 @@ async def test_concurrent_sessions_complete_in_order(
         seconds = await events.until_all_turns_complete(runs, TURNS, timeout_s=300)
     problems = [p for run in runs for p in run.problems()]
     assert not problems, problems[:10]
-    stored = await history_problems(settings.mongodb_uri, settings.mongodb_database, runs)
+    stored = await history_problems(
+        settings.mongodb_uri, settings.mongodb_database, runs, settings.tenant_id
+    )
     assert not stored, stored[:10]
     print(f"{SESSIONS * TURNS} turns in {seconds:.1f}s ({SESSIONS * TURNS / seconds:.1f} turns/s)")

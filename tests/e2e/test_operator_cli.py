@@ -75,6 +75,15 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
     shown = _cli(pipeline, "sessions", "show", session_id)
     assert '"current_agent"' in shown.stdout
 
+    # Reads are tenant-scoped: for another tenant the session does not exist.
+    for read in (("show", session_id), ("history", session_id)):
+        foreign = _cli(pipeline, "sessions", *read, "--tenant", "tenant-other")
+        assert foreign.returncode != 0
+        assert "no session" in foreign.stdout + foreign.stderr
+        assert "What is Kafka?" not in foreign.stdout
+    foreign_list = _cli(pipeline, "sessions", "list", "--tenant", "tenant-other")
+    assert session_id not in foreign_list.stdout
+
     described = _cli(pipeline, "topics", "describe")
     assert described.returncode == 0, described.stderr
     for topic in TopicName:
@@ -119,3 +128,11 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
 
     audit = await _until(pipeline, ("audit", "query", "--session", session_id), "turn.completed.v1")
     assert "turn.completed.v1" in audit.stdout
+
+    # `send --kind erase`: the session keeps its skeleton, its history no text.
+    erased = _cli(pipeline, "send", "--kind", "erase", "--session", session_id)
+    assert erased.returncode == 0, erased.stderr
+    assert "session.erase.v1" in erased.stdout
+    await _until(pipeline, ("sessions", "show", session_id), '"erased"')
+    emptied = _cli(pipeline, "sessions", "history", session_id)
+    assert "What is Kafka?" not in emptied.stdout

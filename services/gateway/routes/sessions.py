@@ -1,4 +1,4 @@
-"""Sessions: create, get, list, update, close, reopen."""
+"""Sessions: create, get, list, update, close, reopen, erase."""
 
 from typing import Annotated
 
@@ -6,7 +6,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from contracts.base import derive_id
-from contracts.commands import CloseSession, Command, CreateSession, ReopenSession, UpdateSession
+from contracts.commands import (
+    CloseSession,
+    Command,
+    CreateSession,
+    EraseSession,
+    ReopenSession,
+    UpdateSession,
+)
 from contracts.read_model import MAX_PAGE_SIZE, SessionPage, SessionStatus, SessionView
 from services.gateway.context import (
     GatewayDep,
@@ -24,6 +31,7 @@ from services.gateway.schemas import (
     CloseSessionRequest,
     CommandReceipt,
     CreateSessionRequest,
+    EraseSessionRequest,
     UpdateSessionRequest,
 )
 
@@ -196,3 +204,39 @@ async def reopen_session(
         return await apply_to_session(gw, origin, command)
 
     return await respond_once(gw, request, who, idempotency_key, {}, run)
+
+
+@router.post(
+    "/{session_id}/erase",
+    response_model=SessionView,
+    responses={202: {"model": CommandReceipt}, **problems(404)},
+    summary="Erase a session's content (on request)",
+)
+async def erase_session(
+    session_id: str,
+    request: Request,
+    gw: GatewayDep,
+    who: PrincipalDep,
+    origin: OriginDep,
+    body: EraseSessionRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Messages, title, description, system prompt and metadata are erased, kept LLM results
+    deleted; the session stays as a skeleton with status `erased`, which refuses every later
+    command (409 `session_erased`). A running turn fails. Idempotent: erasing again answers
+    200 with the same skeleton; another tenant's session answers 404 like a missing one."""
+    session_id = session_id_or_404(session_id)
+    reason = body.reason if body else ""
+
+    async def run(command_id: str) -> Reply:
+        command = EraseSession(
+            id=command_id,
+            session_id=session_id,
+            tenant_id=who.tenant_id,
+            # The credential, never a name from the body: the audit says who erased it.
+            requested_by=f"api-key:{who.key_id}",
+            reason=reason,
+        )
+        return await apply_to_session(gw, origin, command)
+
+    return await respond_once(gw, request, who, idempotency_key, {"reason": reason}, run)

@@ -11,6 +11,7 @@ from datetime import datetime
 from contracts.commands import (
     CancelTurn,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -21,6 +22,7 @@ from contracts.session_events import (
     RejectionReason,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionExpired,
     SessionReopened,
     SessionUpdated,
@@ -73,6 +75,12 @@ def decide(
         return turn_command(out, state, command)
     if isinstance(command, ExpireSession):
         return _expire(out, state, command)
+    if isinstance(command, EraseSession):
+        return _erase(out, state, command)
+    if state.status is SessionStatus.ERASED:
+        # Final: nothing brings an erased session back, so a replay of its earlier commands
+        # is refused however often it comes.
+        return out.final_rejection(RejectionReason.SESSION_ERASED, "the session was erased")
     if state.status is SessionStatus.EXPIRED:
         return out.final_rejection(RejectionReason.SESSION_EXPIRED, "the session has expired")
     if isinstance(command, ReopenSession):
@@ -132,8 +140,19 @@ def _create(out: DecisionDraft, command: CreateSession) -> Decision:
     return out.decision()
 
 
+def _erase(out: DecisionDraft, state: SessionState, command: EraseSession) -> Decision:
+    """Any status but erased; erasing again is accepted and changes nothing (idempotent)."""
+    if state.status is not SessionStatus.ERASED:
+        fail_turn_in_flight(out, state, "session_erased", "the session was erased")
+        out.emit(SessionErased, requested_by=command.requested_by, reason=command.reason)
+    return out.decision()
+
+
 def _expire(out: DecisionDraft, state: SessionState, command: ExpireSession) -> Decision:
-    if state.status is SessionStatus.EXPIRED or state.last_activity_at > command.last_activity_at:
+    if (
+        state.status in (SessionStatus.EXPIRED, SessionStatus.ERASED)
+        or state.last_activity_at > command.last_activity_at
+    ):
         return out.decision(remember=False)  # already expired, or active since the job looked
     fail_turn_in_flight(out, state, "session_expired", "the session expired while inactive")
     out.emit(SessionExpired, last_activity_at=state.last_activity_at)

@@ -15,6 +15,7 @@ from contracts.commands import (
     CancelTurn,
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -42,6 +43,7 @@ SessionCommand = (
     | ReopenSession
     | RetryTurn
     | CancelTurn
+    | EraseSession
     | SwitchAgentForTurn
     | CompleteTurn
     | FailTurn

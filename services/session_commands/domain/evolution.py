@@ -16,6 +16,7 @@ from contracts.session_events import (
     CommandRejected,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionEvent,
     SessionExpired,
     SessionReopened,
@@ -252,6 +253,25 @@ def _(event: SessionReopened, state: SessionState, policy: DeciderPolicy) -> Ses
 @_apply.register
 def _(event: SessionExpired, state: SessionState, policy: DeciderPolicy) -> SessionState:
     return _update(state, status=SessionStatus.EXPIRED, turn=None, queue=())
+
+
+@_apply.register
+def _(event: SessionErased, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    # The skeleton stays (ids, seqs, counters, switch targets) so that the status refuses
+    # every later command; everything a person wrote or an agent answered goes.
+    return _update(
+        state,
+        status=SessionStatus.ERASED,
+        title="",
+        description="",
+        system_prompt="",
+        metadata={},
+        switch_history=tuple(_update(s, reason="") for s in state.switch_history),
+        turn=None,
+        failed_turn=None,
+        queue=(),
+        recent=(),
+    )
 
 
 def _trim_tail(

@@ -18,6 +18,7 @@ class SessionStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
     EXPIRED = "expired"
+    ERASED = "erased"
 
 
 class StateModel(BaseModel):

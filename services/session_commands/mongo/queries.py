@@ -1,6 +1,8 @@
-"""Read side for the CLI and any later API: get a session, list sessions, page through history.
+"""The service's internal read side over its own documents (state included), for its tests.
 
-Reads only; the writer is the handler. Listings use the summary fields copied to the top of
+Readers outside session-commands use `services.session_commands.read_model`. As there, every
+query takes the tenant as a required keyword: a query without one does not type-check, and a
+session of another tenant is answered like a missing one. Reads only; the writer is the handler. Listings use the summary fields copied to the top of
 each session document, so a page never loads the state blobs.
 """
 
@@ -69,29 +71,24 @@ class SessionQueries:
         self._sessions = database[SESSIONS]
         self._messages = database[MESSAGES]
 
-    async def get_session(
-        self, session_id: str, *, tenant_id: str | None = None
-    ) -> SessionState | None:
+    async def get_session(self, session_id: str, *, tenant_id: str) -> SessionState | None:
         """The session's state; None when it does not exist or belongs to another tenant."""
-        query: dict[str, Any] = {"_id": session_id}
-        if tenant_id is not None:
-            query["tenant_id"] = tenant_id
-        document = await self._sessions.find_one(query, {"state": 1})
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"state": 1}
+        )
         return None if document is None else SessionState.model_validate(document["state"])
 
     async def list_sessions(
         self,
         *,
-        tenant_id: str | None = None,
+        tenant_id: str,
         active: bool | None = None,
         page: int = 1,
         page_size: int = 20,
     ) -> SessionPage:
         """Newest activity first. `active`: True = active only, False = closed or expired."""
         _check_paging(page, page_size)
-        query: dict[str, Any] = {}
-        if tenant_id is not None:
-            query["tenant_id"] = tenant_id
+        query: dict[str, Any] = {"tenant_id": tenant_id}
         if active is True:
             query["status"] = SessionStatus.ACTIVE.value
         elif active is False:
@@ -110,13 +107,20 @@ class SessionQueries:
         self,
         session_id: str,
         *,
+        tenant_id: str,
         limit: int = 50,
         newest_first: bool = False,
         after_seq: int | None = None,
     ) -> HistoryPage:
         """Messages by seq. `after_seq` continues a page in its own order: older-first pages
-        go on with higher seqs, newest-first pages with lower ones."""
+        go on with higher seqs, newest-first pages with lower ones. Another tenant's session
+        has no messages."""
         _check_paging(1, limit)
+        owner = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"_id": 1}
+        )
+        if owner is None:
+            return HistoryPage([], None)
         query: dict[str, Any] = {"session_id": session_id}
         if after_seq is not None:
             query["seq"] = {"$lt" if newest_first else "$gt": after_seq}

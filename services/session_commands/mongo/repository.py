@@ -15,11 +15,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.codec import EncodedRecord
-from contracts.session_events import SessionEvent
+from contracts.session_events import SessionErased, SessionEvent
 from services.runtime.mongo_errors import database_outage
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.group_commit import GroupCommit
 from services.session_commands.mongo.session_document import (
+    ERASED_MESSAGE,
     Document,
     StoredSession,
     message_documents,
@@ -75,13 +76,21 @@ class SessionRepository:
         """Insert the history entries of `events` (ones already there are left as they are),
         then write the new state with its outbox, recording `command_id`, iff nobody wrote
         since `previous` was loaded (insert for a new session, version compare-and-set
-        otherwise). Raises ConcurrentWriteError when somebody did."""
+        otherwise). Raises ConcurrentWriteError when somebody did.
+
+        A SessionErased erases the session's messages first: a crash or a lost race before
+        the session is written leaves the command undone, and its redelivery erases again
+        (messages a racing writer added in between included)."""
         seen = previous.processed_command_ids if previous is not None else ()
         processed = (*seen, command_id)[-self.processed_ids_limit :]
         version = previous.version + 1 if previous is not None else 1
         document = session_document(state, version, processed, outbox)
         messages = message_documents(events)
         async with _sessions():
+            if any(isinstance(event, SessionErased) for event in events):
+                await self.messages.update_many(
+                    {"session_id": state.session_id}, {"$set": ERASED_MESSAGE}
+                )
             if previous is None:
                 await self._writes.create(document, messages, command_id)
             else:

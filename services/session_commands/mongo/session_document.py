@@ -12,7 +12,8 @@
                            copies of state fields, for indexes and session listings
 
 `messages` (one document per message, unique on (session_id, seq); `_id` is derived from the
-same pair, so a re-insert is a duplicate-key no-op on any Mongo-compatible server).
+same pair, so a re-insert is a duplicate-key no-op on any Mongo-compatible server). An erased
+session's messages keep ids, seq, role, agent and times; `ERASED_MESSAGE` replaces the rest.
 """
 
 from collections.abc import Iterable, Sequence
@@ -93,6 +94,10 @@ def outbox_record(entry: Document) -> EncodedRecord:
 def as_utc(moment: datetime) -> datetime:
     """BSON dates carry no zone; a client without `tz_aware=True` hands back naive UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+ERASED_MESSAGE: dict[str, Any] = {"content": "", "author_name": None, "erased": True}
+"""What erasure sets on every message of the session (EraseSession)."""
 
 
 def message_id(session_id: str, seq: int) -> str:

@@ -157,13 +157,13 @@ async def test_full_session_lifecycle(rig: Rig) -> None:
     assert rejected.reason is RejectionReason.SESSION_CLOSED
 
     queries = rig.service.queries
-    state = await queries.get_session(s)
+    state = await queries.get_session(s, tenant_id=TENANT)
     assert state is not None
     assert (state.title, state.status, state.current_agent) == (
         "renamed", SessionStatus.ACTIVE, AgentType.ASK,
     )  # fmt: skip
     assert [h.to_agent for h in state.switch_history] == [AgentType.CODER, AgentType.ASK]
-    history = await queries.history(s)
+    history = await queries.history(s, tenant_id=TENANT)
     assert [(m.seq, m.role, m.content) for m in history.messages] == [
         (1, MessageRole.USER, "message 1"),
         (2, MessageRole.ASSISTANT, "done"),
@@ -216,7 +216,7 @@ async def test_the_switch_cap_holds_for_users_and_hand_offs(rig: Rig) -> None:
     await rig.publisher.send(rig.turns, hand_off)
     events = await rig.events_of(s, MAX_AGENT_SWITCHES + 6, "refused hand-off ends the turn")
     assert type_names(events[-2:]) == ["CommandRejected", "TurnFailed"]
-    state = await rig.service.queries.get_session(s)
+    state = await rig.service.queries.get_session(s, tenant_id=TENANT)
     assert state is not None
     assert (state.switch_count, state.turn) == (MAX_AGENT_SWITCHES, None)
 
@@ -240,10 +240,10 @@ async def test_a_message_during_a_turn_waits_for_it(rig: Rig) -> None:
     assert isinstance(second, TurnStarted)
     assert second.user_message_id == f"{s}-m2"
     assert [m.content for m in second.context.messages] == ["message 1", "answer 1", "message 2"]
-    history = await rig.service.queries.history(s, newest_first=True, limit=2)
+    history = await rig.service.queries.history(s, tenant_id=TENANT, newest_first=True, limit=2)
     assert [m.seq for m in history.messages] == [3, 2]
     assert history.next_after_seq == 2
-    rest = await rig.service.queries.history(s, newest_first=True, after_seq=2)
+    rest = await rig.service.queries.history(s, tenant_id=TENANT, newest_first=True, after_seq=2)
     assert ([m.seq for m in rest.messages], rest.next_after_seq) == ([1], None)
 
 
@@ -284,7 +284,7 @@ async def test_a_failed_turn_retried_runs_once_more_and_its_answer_is_kept(rig: 
         ),
     )
     await rig.events_of(s, 8, "answer + turn completed")
-    history = await rig.service.queries.history(s)
+    history = await rig.service.queries.history(s, tenant_id=TENANT)
     assert [(m.seq, m.role, m.content) for m in history.messages] == [
         (1, MessageRole.USER, "message 1"),
         (2, MessageRole.ASSISTANT, "answer"),

@@ -16,7 +16,7 @@ from services.session_commands.mongo.group_commit import ConcurrentWriteError
 from services.session_commands.mongo.queries import SessionQueries
 from services.session_commands.mongo.repository import SessionRepository
 from services.session_commands.mongo.session_document import Document, StoredSession
-from tests.support.session_commands.scenario import T0, close, create, submit
+from tests.support.session_commands.scenario import T0, close, create, erase, submit
 from tests.support.session_commands.store_contract import SessionStoreContract
 
 pytestmark = pytest.mark.integration
@@ -131,8 +131,8 @@ async def test_listing_and_history_pages(repository: SessionRepository, database
 
     first = await queries.list_sessions(tenant_id="tenant-a", page=1, page_size=4)
     second = await queries.list_sessions(tenant_id="tenant-a", page=2, page_size=4)
-    active = await queries.list_sessions(active=True, page_size=100)
-    inactive = await queries.list_sessions(active=False)
+    active = await queries.list_sessions(tenant_id="tenant-a", active=True, page_size=100)
+    inactive = await queries.list_sessions(tenant_id="tenant-a", active=False)
 
     assert first.total == 6
     assert [s.session_id for s in first.sessions + second.sessions] == [
@@ -145,15 +145,49 @@ async def test_listing_and_history_pages(repository: SessionRepository, database
     ]
     assert await queries.list_sessions(tenant_id="nobody") == type(first)([], 1, 20, 0)
 
-    oldest = await queries.history("hist", limit=3)
+    oldest = await queries.history("hist", tenant_id="tenant-a", limit=3)
     assert [m.seq for m in oldest.messages] == [1, 2, 3]
-    rest = await queries.history("hist", limit=10, after_seq=oldest.next_after_seq)
+    rest = await queries.history(
+        "hist", tenant_id="tenant-a", limit=10, after_seq=oldest.next_after_seq
+    )
     assert ([m.seq for m in rest.messages], rest.next_after_seq) == ([4, 5, 6, 7], None)
-    newest = await queries.history("hist", limit=3, newest_first=True)
+    newest = await queries.history("hist", tenant_id="tenant-a", limit=3, newest_first=True)
     assert [m.content for m in newest.messages] == ["m6", "m5", "m4"]
-    state = await queries.get_session("hist")
+    state = await queries.get_session("hist", tenant_id="tenant-a")
     assert state is not None
     assert state.counters.user_messages == 7
     assert await queries.get_session("hist", tenant_id="other") is None
+    assert await queries.history("hist", tenant_id="other") == type(oldest)([], None)
     with pytest.raises(ValueError, match="page"):
-        await queries.list_sessions(page=0)
+        await queries.list_sessions(tenant_id="tenant-a", page=0)
+
+
+async def test_erasure_empties_the_messages_and_a_redelivery_erases_again(
+    repository: SessionRepository, database: Any
+) -> None:
+    stored = await apply(repository, None, create(session_id="gone", title="Ada's case"), 0)
+    stored = await apply(repository, stored, submit("secret one", session_id="gone"), 1)
+    command = erase(session_id="gone")
+    decision = decide(stored.state, command, now=T0 + timedelta(seconds=2))
+    assert decision.state is not None
+    erased = await repository.save(stored, decision.state, decision.events, [], command.id)
+
+    # A message a racing writer inserted meanwhile, then the erasure redelivered (from the
+    # same version and command id: counted as written) erases it too.
+    late = {**(await database["messages"].find_one({"session_id": "gone"})), "_id": "gone#9"}
+    await database["messages"].insert_one(late | {"seq": 9, "content": "racing text"})
+    await repository.save(stored, decision.state, decision.events, [], command.id)
+
+    messages = await database["messages"].find({"session_id": "gone"}).sort("seq").to_list(None)
+    assert [(m["seq"], m["content"], m["erased"]) for m in messages] == [
+        (1, "", True),
+        (9, "", True),
+    ]
+    document = await database["sessions"].find_one({"_id": "gone"})
+    assert document is not None
+    assert (document["status"], document["title"]) == ("erased", "")
+    assert "secret one" not in str(document)
+    assert erased.state.status is SessionStatus.ERASED
+    queries = SessionQueries(database)
+    history = await queries.history("gone", tenant_id="tenant-a")
+    assert [m.content for m in history.messages] == ["", ""]

@@ -9,6 +9,7 @@ from contracts.commands import (
     CancelTurn,
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -37,6 +38,7 @@ from contracts.session_events import (
     RejectionReason,
     SessionClosed,
     SessionCreated,
+    SessionErased,
     SessionExpired,
     SessionReopened,
     SessionUpdated,
@@ -77,6 +79,7 @@ def every_message() -> list[Message]:
         RetryTurn(id="c-7", **T, turn_id="turn-1"),
         CancelTurn(id="c-9", **T, turn_id="turn-1", requested_by="Ann", reason="wrong answer"),
         UpdateSession(id="c-8", **T, mid_turn_policy=MidTurnPolicy.INTERRUPT),
+        EraseSession(id="c-10", **T, requested_by="operator", reason="erasure request"),
         SwitchAgentForTurn(
             id="i-1", **TURN, from_agent=AgentType.ORCHESTRATOR, target_agent=AgentType.DEBUG
         ),
@@ -131,6 +134,7 @@ def every_message() -> list[Message]:
         SessionClosed(id="e-9", **T, reason=""),
         SessionReopened(id="e-10", **T),
         SessionExpired(id="e-11", **T, last_activity_at=AT),
+        SessionErased(id="e-14", **T, requested_by="operator", reason="erasure request"),
         TurnCancelled(
             id="e-13",
             **T,

@@ -9,6 +9,7 @@ from contracts.agents import AgentType
 from contracts.commands import (
     CloseSession,
     CreateSession,
+    EraseSession,
     ReopenSession,
     RetryTurn,
     SubmitUserMessage,
@@ -55,6 +56,10 @@ def update(**fields: Any) -> UpdateSession:
 
 def close(**fields: Any) -> CloseSession:
     return CloseSession(**{"id": next_id(), "session_id": SESSION, "tenant_id": TENANT, **fields})
+
+
+def erase(**fields: Any) -> EraseSession:
+    return EraseSession(**{"id": next_id(), "session_id": SESSION, "tenant_id": TENANT, **fields})
 
 
 def reopen(**fields: Any) -> ReopenSession:

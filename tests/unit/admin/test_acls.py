@@ -73,7 +73,9 @@ def test_each_service_reads_its_own_group_only() -> None:
         for b in bindings
         if b.resource is ResourceType.GROUP and b.operation is Operation.READ
     }
-    assert groups == {(p, f"p.{p.removeprefix('User:')}") for p in SERVICE_PRINCIPALS}
+    assert groups == {(p, f"p.{p.removeprefix('User:')}") for p in SERVICE_PRINCIPALS} | {
+        ("User:llm-invocation", "p.llm-invocation.erasure")
+    }
     assert not any(
         b.pattern is PatternType.PREFIXED and b.operation is not Operation.DESCRIBE
         for b in bindings
