@@ -35,6 +35,13 @@ class Principal:
     tenant_id: str
     key_id: str
     """A short, non-secret id of the credential (hash prefix), for rate limits and logs."""
+    kind: str = "api-key"
+    """How the caller authenticated: `api-key` or `jwt`."""
+
+    @property
+    def actor(self) -> str:
+        """Who asked, for the audit trail (`requested_by`): never the credential itself."""
+        return f"{self.kind}:{self.key_id}"
 
 
 class ApiKeyRegistry:

@@ -67,4 +67,4 @@ class JwtVerifier:
         subject = str(claims.get("sub", tenant))
         # Rate limits apply per subject (a user or client), as they do per API key.
         key_id = "jwt-" + hashlib.sha256(f"{tenant}\x1f{subject}".encode()).hexdigest()[:12]
-        return Principal(tenant_id=tenant, key_id=key_id)
+        return Principal(tenant_id=tenant, key_id=key_id, kind="jwt")

@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contracts.agents import AgentType, MessageRole
+from contracts.agents import AgentType
 from contracts.limits import MAX_AGENT_SWITCHES
 from contracts.read_model import (
     MAX_PAGE_SIZE,
@@ -26,7 +26,7 @@ from contracts.read_model import (
 )
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
-from services.session_commands.mongo.session_document import Document, as_utc
+from services.session_commands.mongo.session_document import Document, as_utc, history_message
 
 _SUMMARY_FIELDS = {
     "tenant_id": 1,
@@ -127,7 +127,7 @@ class SessionReadModel:
             .limit(limit + 1)  # one more tells whether another page exists
         )
         documents = await found.to_list(None)
-        messages = [_history_message(d) for d in documents[:limit]]
+        messages = [history_message(d) for d in documents[:limit]]
         more = len(documents) > limit
         return HistoryPage(
             messages=messages, next_cursor=messages[-1].seq if more and messages else None
@@ -145,7 +145,7 @@ class SessionReadModel:
         document = await self._messages.find_one(
             {"session_id": session_id, "message_id": message_id}
         )
-        return None if document is None else _history_message(document)
+        return None if document is None else history_message(document)
 
     async def _load(self, tenant_id: str, session_id: str) -> tuple[SessionState, int] | None:
         document = await self._sessions.find_one(
@@ -190,19 +190,4 @@ def _summary(document: Document) -> SessionSummary:
         message_count=int(document.get("message_count", 0)),
         created_at=as_utc(document["created_at"]),
         last_activity_at=as_utc(document["last_activity_at"]),
-    )
-
-
-def _history_message(document: Document) -> HistoryMessage:
-    agent = document.get("agent")
-    return HistoryMessage(
-        seq=int(document["seq"]),
-        message_id=document["message_id"],
-        role=MessageRole(document["role"]),
-        content=document["content"],
-        author_name=document.get("author_name"),
-        agent=AgentType(agent) if agent else None,
-        turn_id=document.get("turn_id"),
-        created_at=as_utc(document["created_at"]),
-        interrupted=bool(document.get("interrupted", False)),
     )

@@ -17,6 +17,7 @@ from contracts.base import Message, derive_id
 from contracts.commands import CancelTurn, CreateSession, SubmitUserMessage
 from contracts.llm import LLMTokenDelta
 from contracts.mid_turn import CancellationReason, MidTurnPolicy
+from contracts.read_model import HistoryMessage
 from contracts.session_events import (
     AssistantMessageAppended,
     TurnCancelled,
@@ -25,7 +26,7 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
-from services.session_commands.mongo.queries import HistoryMessage, SessionQueries
+from services.session_commands.mongo.queries import SessionQueries
 from tests.e2e.conftest import Pipeline
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.support.openai_server import FakeOpenAIServer, Reply, text_stream

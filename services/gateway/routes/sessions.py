@@ -234,7 +234,7 @@ async def erase_session(
             session_id=session_id,
             tenant_id=who.tenant_id,
             # The credential, never a name from the body: the audit says who erased it.
-            requested_by=f"api-key:{who.key_id}",
+            requested_by=who.actor,
             reason=reason,
         )
         return await apply_to_session(gw, origin, command)

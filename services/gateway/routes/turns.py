@@ -52,7 +52,7 @@ async def cancel_turn(
             tenant_id=who.tenant_id,
             turn_id=turn_id,
             # The credential, never a name from the body: the audit says who stopped it.
-            requested_by=f"api-key:{who.key_id}",
+            requested_by=who.actor,
             reason=reason,
         )
         return await apply_to_session(gw, origin, command)

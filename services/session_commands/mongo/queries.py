@@ -13,10 +13,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contracts.agents import AgentType, MessageRole
+from contracts.agents import AgentType
+from contracts.read_model import HistoryMessage
 from services.session_commands.domain.state import SessionState, SessionStatus
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
-from services.session_commands.mongo.session_document import Document, as_utc
+from services.session_commands.mongo.session_document import Document, as_utc, history_message
 
 MAX_PAGE_SIZE = 500
 
@@ -43,20 +44,6 @@ class SessionPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryMessage:
-    seq: int
-    message_id: str
-    role: MessageRole
-    content: str
-    author_name: str | None
-    agent: AgentType | None
-    turn_id: str | None
-    created_at: datetime
-    interrupted: bool = False
-    """A cancelled turn's partial answer (docs/session-commands.md, stopping a turn)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +117,7 @@ class SessionQueries:
             .limit(limit + 1)  # one more tells whether another page exists
         )
         documents = await cursor.to_list(None)
-        messages = [_history_message(d) for d in documents[:limit]]
+        messages = [history_message(d) for d in documents[:limit]]
         more = len(documents) > limit
         return HistoryPage(messages, messages[-1].seq if more and messages else None)
 
@@ -161,19 +148,4 @@ def _summary(document: Document) -> SessionSummary:
         message_count=int(document.get("message_count", 0)),
         created_at=as_utc(document["created_at"]),
         last_activity_at=as_utc(document["last_activity_at"]),
-    )
-
-
-def _history_message(document: Document) -> HistoryMessage:
-    agent = document.get("agent")
-    return HistoryMessage(
-        seq=int(document["seq"]),
-        message_id=document["message_id"],
-        role=MessageRole(document["role"]),
-        content=document["content"],
-        author_name=document.get("author_name"),
-        agent=AgentType(agent) if agent else None,
-        turn_id=document.get("turn_id"),
-        created_at=as_utc(document["created_at"]),
-        interrupted=bool(document.get("interrupted", False)),
     )

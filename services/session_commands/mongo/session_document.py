@@ -23,8 +23,9 @@ from typing import Any
 
 from bson import Binary
 
-from contracts.agents import MessageRole
+from contracts.agents import AgentType, MessageRole
 from contracts.codec import EncodedRecord
+from contracts.read_model import HistoryMessage
 from contracts.session_events import AssistantMessageAppended, SessionEvent, UserMessageAccepted
 from services.session_commands.domain.state import SessionState, SessionStatus
 
@@ -141,3 +142,19 @@ def _message(
         "event_id": event.id,
         "created_at": created_at,
     }
+
+
+def history_message(document: Document) -> HistoryMessage:
+    """A `messages` document as the contract's history message (the one mapping)."""
+    agent = document.get("agent")
+    return HistoryMessage(
+        seq=int(document["seq"]),
+        message_id=document["message_id"],
+        role=MessageRole(document["role"]),
+        content=document["content"],
+        author_name=document.get("author_name"),
+        agent=AgentType(agent) if agent else None,
+        turn_id=document.get("turn_id"),
+        created_at=as_utc(document["created_at"]),
+        interrupted=bool(document.get("interrupted", False)),
+    )
