@@ -37,7 +37,8 @@ class HealthServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
-        log.info("health server listening on %s:%d", self._host, self.port)
+        # DEBUG: the service's one ready line is its start-up news (service_runtime.py).
+        log.debug("health server listening on %s:%d", self._host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -421,3 +421,7 @@ class KeyOrderedConsumer:
     @property
     def has_assignment(self) -> bool:
         return bool(self._assigned)
+
+    @property
+    def assigned_partitions(self) -> frozenset[PartitionId]:
+        return frozenset(self._assigned)

@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
 from contracts.topics import TopicName
+from services.runtime.assignment_summary import holdings
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
@@ -63,6 +64,7 @@ from services.runtime.telemetry.tracing import configure_tracing, current_tracep
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
+_READY_POLL_S = 0.25
 
 
 def _no_correlation_header() -> str:
@@ -160,6 +162,7 @@ class ServiceRuntime:
             after_shutdown=[self._after_shutdown],
         )
         self.consumers: list[ConsumerBinding] = []
+        self._ready_announcement: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------- registration
 
@@ -335,8 +338,32 @@ class ServiceRuntime:
         await self.health.start()
         if self._broker_outages is not None:
             await self._broker_recovery_check.start()
+        self._ready_announcement = asyncio.create_task(
+            self._announce_ready(), name=f"{self.service} ready announcement"
+        )
+
+    async def _announce_ready(self) -> None:
+        """One INFO line once the readiness probe first answers ready: what the service holds.
+
+        It stands for the libraries' join/assignment lines, which are DEBUG (library_chatter.py).
+        """
+        # Polled: readiness is the health checks' answer (MongoDB pings too), not an event.
+        while not all((await self.health.readiness()).values()):  # noqa: ASYNC110
+            await asyncio.sleep(_READY_POLL_S)
+        held = {
+            binding.group_id: holdings(binding.engine.assigned_partitions, self.settings.topics)
+            for binding in self.consumers
+        }
+        log.info(
+            "%s ready: %s",
+            self.service,
+            "; ".join(held.values()),
+            extra={"ready": True, "assignment": held},
+        )
 
     async def _on_shutdown(self) -> None:
+        if self._ready_announcement is not None:
+            self._ready_announcement.cancel()
         # Before FastStream stops the Kafka consumers: stop fetching, drain, commit.
         await asyncio.gather(*(c.engine.stop() for c in self.consumers))
 

@@ -2,7 +2,9 @@
 
 The runtime binds `session_id` (the record key), topic/partition/offset and the trace id per
 record in a contextvar; a handler adds `turn_id` once it has decoded the message
-(`bind_log_context(turn_id=...)`). Every log line in that task then carries them.
+(`bind_log_context(turn_id=...)`). Every log line in that task then carries them. Every JSON
+line has `ts`, `level`, `service`, `logger`, `message` and the correlation fields
+(`session_id`, `turn_id`, `trace_id`, `span_id`; null outside a record), then any extras.
 """
 
 import contextvars
@@ -18,6 +20,7 @@ from typing import Any, Literal
 from opentelemetry import trace
 
 from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
+from services.runtime.telemetry.library_chatter import LibraryChatterFilter
 from services.runtime.uri_redaction import redact_uri_credentials
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -26,6 +29,9 @@ _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+# In every JSON line of every service, null when unknown: a log query or a dashboard can rely on
+# the same keys whichever service, library or task wrote the line.
+CORRELATION_FIELDS = ("session_id", "turn_id", "trace_id", "span_id")
 
 
 def bind_log_context(**fields: Any) -> None:
@@ -68,6 +74,7 @@ class JsonFormatter(logging.Formatter):
             "service": self._service,
             "logger": record.name,
             "message": record.getMessage(),
+            **dict.fromkeys(CORRELATION_FIELDS),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
@@ -100,6 +107,7 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name("agent-runtime")
     broker_outages = BrokerOutageSummary()
+    handler.addFilter(LibraryChatterFilter())
     handler.addFilter(broker_outages)
     handler.addFilter(ContextFilter())
     if log_format == "json":

@@ -1,0 +1,62 @@
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from contracts.topics import TopicCatalogue
+from services.runtime.assignment_summary import holdings
+from services.runtime.record import PartitionId
+from services.runtime.telemetry.log_context import configure_logging
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def root_logger_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers = handlers
+
+
+def _written(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def _emit() -> None:
+    logging.getLogger("aiokafka.consumer.group_coordinator").info(
+        "Setting newly assigned partitions {TopicPartition(topic='t', partition=0)}"
+    )
+    logging.getLogger("agent_runtime.faststream.svc").info("FastStream app starting...")
+    logging.getLogger("aiokafka.conn").warning("Unable to connect to node 1")
+    logging.getLogger("services.runtime.service_runtime").info("svc ready: 1 partition of t")
+
+
+def test_library_chatter_is_debug_and_warnings_stay(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("svc", level="INFO")
+    _emit()
+    lines = _written(capsys)
+    assert [(line["level"], line["logger"]) for line in lines] == [
+        ("WARNING", "aiokafka.conn"),
+        ("INFO", "services.runtime.service_runtime"),
+    ]
+    for line in lines:  # the same keys in every line, null when unknown
+        assert line.items() >= {"session_id": None, "turn_id": None, "trace_id": None}.items()
+
+
+def test_at_debug_the_chatter_is_written_marked_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("svc", level="DEBUG")
+    _emit()
+    levels = [line["level"] for line in _written(capsys)]
+    assert levels == ["DEBUG", "DEBUG", "WARNING", "INFO"]
+
+
+def test_holdings_name_topics_by_catalogue_name() -> None:
+    catalogue = TopicCatalogue(prefix="p.")
+    both = [PartitionId(f"p.{t}", n) for t in ("commands", "turns") for n in range(12)]
+    assert holdings(both, catalogue) == "12 partitions of commands, turns"
+    uneven = [PartitionId("p.commands", 0), PartitionId("other", 1), PartitionId("other", 2)]
+    assert holdings(uneven, catalogue) == "1 partition of commands, 2 partitions of other"
+    assert holdings([], catalogue) == "no partitions"
