@@ -6,8 +6,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
+from maven_progress import progress_line
 from settings import InfraSettings
 
 # Written last: a libs/ folder without it is a half-finished download and is redone.
@@ -45,8 +47,7 @@ def _resolve(
     started = time.monotonic()
     command = [
         "mvn",
-        "--batch-mode",
-        "--quiet",
+        "--batch-mode",  # no colours, no in-place counters: one "Downloaded from" line per file
         "--file",
         str(pom),
         # Keep the Maven repository inside the project cache: a fresh clone resolves everything,
@@ -57,9 +58,19 @@ def _resolve(
         "-DincludeScope=runtime",
         f"-DoutputDirectory={staging}",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+    # Streamed: a line per downloaded jar as it arrives, Maven's last lines if it fails.
+    tail: deque[str] = deque(maxlen=60)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as maven:
+        assert maven.stdout is not None
+        for line in maven.stdout:
+            tail.append(line)
+            step = progress_line(line)
+            if step is not None:
+                print(step, flush=True)
+    if maven.returncode != 0:
+        sys.stderr.write("".join(tail))
         raise RuntimeError(f"Maven could not resolve {what} (command: {' '.join(command)})")
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
