@@ -14,14 +14,13 @@ database.
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from pymongo import AsyncMongoClient
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from contracts.audit import AuditOutcome, AuditRecord
@@ -29,7 +28,9 @@ from contracts.codec import DecodeError, decode
 from contracts.topics import TopicName
 from services.audit.audit_log import COLLECTION, AuditPage, AuditQuery, InvalidCursor, MongoAuditLog
 from services.cli import kafka_clients
-from services.cli.errors import CliError, DatabaseUnreachable
+from services.cli.errors import DatabaseUnreachable, NotFound, UsageProblem
+from services.cli.output import Output
+from services.cli.time_options import parse_time
 from services.runtime.errors import RetryableError
 from services.runtime.settings import RuntimeSettings
 
@@ -81,6 +82,7 @@ async def tail(
     *,
     from_beginning: bool = False,
     console: Console | None = None,
+    as_json: bool = False,
     positioned: asyncio.Event | None = None,
 ) -> int:
     """Print audit records matching the filters; returns how many were printed.
@@ -90,7 +92,7 @@ async def tail(
     follow=False: what the topic holds now, the last `limit` matches when limit is given.
     `positioned` is set once the start position is fixed: anything published later is seen.
     """
-    out = console or Console()
+    out = Output(console or Console(), as_json=as_json)
     topic = settings.topics.name(TopicName.AUDIT)
     partitions = await _partitions(settings, topic, session_id)
     async with kafka_clients.consumer(settings) as consumer:
@@ -109,7 +111,7 @@ async def tail(
         if follow:
             printed = 0
             async for record in matches:
-                out.print(record_line(record))
+                _print_record(out, record)
                 printed += 1
                 if limit is not None and printed >= limit:
                     break
@@ -117,8 +119,30 @@ async def tail(
         found = [record async for record in matches]
         shown = found if limit is None else found[-limit:] if limit > 0 else []
         for record in shown:
-            out.print(record_line(record))
+            _print_record(out, record)
         return len(shown)
+
+
+def _print_record(out: Output, record: AuditRecord) -> None:
+    """NDJSON with --json, a styled line on a terminal, tab-separated fields when piped."""
+    if out.as_json:
+        out.json_line(record)
+    elif out.for_people:
+        out.line(record_line(record))
+    else:
+        out.row(
+            (
+                record.fact_time.isoformat(timespec="milliseconds"),
+                record.session_id,
+                record.tenant_id,
+                record.fact_type,
+                record.outcome.value,
+                record.turn_id,
+                record.source_service,
+                record.trace_id,
+                record.id,
+            )
+        )
 
 
 async def _partitions(
@@ -126,7 +150,7 @@ async def _partitions(
 ) -> list[TopicPartition]:
     available = await kafka_clients.partitions_of(settings, topic)
     if not available:
-        raise CliError(f"the audit topic {topic!r} does not exist (is the prefix right?)")
+        raise NotFound(f"the audit topic {topic!r} does not exist (is the prefix right?)")
     if session_id is not None:
         # Keyed by session id with Kafka's default (murmur2) partitioner: one partition to read.
         chosen = DefaultPartitioner()(session_id.encode(), available, available)
@@ -141,7 +165,7 @@ async def _read(
     session_id: str | None,
     tenant_id: str | None,
     fact_type: str | None,
-    out: Console,
+    out: Output,
 ) -> AsyncIterator[AuditRecord]:
     """Matching records in arrival order; stops at `ends` when given, else never."""
     remaining = set(partitions) if ends is None else {tp for tp in partitions if ends[tp] > 0}
@@ -154,26 +178,12 @@ async def _read(
                 try:
                     record = decode(message.value, message.headers or (), topic=TopicName.AUDIT)
                 except DecodeError as exc:
-                    out.print(f"[red]{tp.partition}@{message.offset}: not an audit record: {exc}")
+                    out.note(f"[red]{tp.partition}@{message.offset}: not an audit record: {exc}")
                     continue
                 assert isinstance(record.message, AuditRecord)
                 if _matches(record.message, session_id, tenant_id, fact_type):
                     yield record.message
         await asyncio.sleep(0)
-
-
-def parse_time(value: datetime | str | None, option: str) -> datetime | None:
-    """ISO 8601; a time without a zone is taken as UTC."""
-    if value is None or isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise CliError(f"{option}: {value!r} is not an ISO 8601 time") from None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 async def query(
@@ -189,9 +199,10 @@ async def query(
     after: str | None = None,
     collection: str = COLLECTION,
     console: Console | None = None,
+    as_json: bool = False,
 ) -> AuditPage:
     """Print one page of the audit log (oldest first) and how to get the next one."""
-    out = console or Console()
+    out = Output(console or Console(), as_json=as_json)
     request = AuditQuery(
         session_id=session_id,
         tenant_id=tenant_id,
@@ -210,32 +221,31 @@ async def query(
         try:
             page = await log.query(request)
         except InvalidCursor as exc:
-            raise CliError(str(exc)) from None
+            raise UsageProblem(str(exc)) from None
         except RetryableError as exc:  # the log's name for an outage
             raise DatabaseUnreachable(settings.mongodb_uri, exc.__cause__ or exc) from None
     finally:
         await client.close()
-    out.print(records_table(page.records))
+    if out.as_json:
+        out.document({"records": page.records, "next_cursor": page.next_cursor})
+        return page
+    out.table(
+        ("fact time", "session", "tenant", "type", "outcome", "turn", "by", "id"),
+        (
+            (
+                r.fact_time.isoformat(timespec="milliseconds"),
+                r.session_id,
+                r.tenant_id,
+                r.fact_type,
+                Text(r.outcome.value, style=_OUTCOME_STYLE[r.outcome]),
+                r.turn_id,
+                r.source_service,
+                r.id,
+            )
+            for r in page.records
+        ),
+        empty="no audit records match",
+    )
     if page.next_cursor:
-        out.print(f"[dim]more: --after {page.next_cursor}")
+        out.note(f"[dim]more: --after {page.next_cursor}")
     return page
-
-
-def records_table(records: list[AuditRecord]) -> Table:
-    table = Table(show_lines=False, header_style="bold")
-    for column in ("fact time", "session", "tenant", "type", "outcome", "turn", "by", "id"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(
-            r.fact_time.isoformat(timespec="milliseconds"),
-            r.session_id,
-            r.tenant_id or "-",
-            r.fact_type,
-            Text(r.outcome.value, style=_OUTCOME_STYLE[r.outcome]),
-            r.turn_id or "-",
-            r.source_service,
-            r.id,
-        )
-    if not records:
-        table.caption = "no audit records match"
-    return table

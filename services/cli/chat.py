@@ -107,10 +107,16 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 console.print(HELP)
                 continue
             if line == "/history":
+                from services.cli.output import Output
                 from services.cli.sessions import print_history
 
                 await print_history(
-                    settings, settings.tenant_id, session_id, limit=50, newest_first=False
+                    settings,
+                    settings.tenant_id,
+                    session_id,
+                    Output(console),
+                    limit=50,
+                    newest_first=False,
                 )
                 continue
             command = _command_for(line, settings, session_id)

@@ -6,31 +6,45 @@ so it talks to the same broker, database and topic prefix.
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from contracts.agents import AgentType
+from contracts.dead_letters import DeadLetterReason
 from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import SessionStatus
-from services.cli.errors import CliError
+from services.cli.errors import CliError, ExitCode, NotFound, UsageProblem
+from services.cli.output import Output
 from services.cli.settings import CliSettings
 
-app = typer.Typer(
-    help="Agent Runtime: a Kafka-driven runtime for multi-agent LLM conversations.",
-    no_args_is_help=True,
+if TYPE_CHECKING:
+    from services.cli.dead_letters import DeadLetterFilter
+
+# Boxed, coloured help and usage errors on a terminal; click's plain text when piped.
+_MARKUP: Any = "rich" if sys.stdout.isatty() else None
+
+
+def _typer(help_text: str, **options: Any) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=_MARKUP, **options)
+
+
+app = _typer(
+    "Agent Runtime: a Kafka-driven runtime for multi-agent LLM conversations.",
     pretty_exceptions_enable=False,
 )
-sessions_app = typer.Typer(help="Read sessions from the database.", no_args_is_help=True)
-audit_app = typer.Typer(help="Follow or query the audit trail.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
-topics_app = typer.Typer(help="Create and describe the project's topics.", no_args_is_help=True)
-groups_app = typer.Typer(help="Consumer groups: what an operator scales.", no_args_is_help=True)
+sessions_app = _typer("Read sessions from the database.")
+audit_app = _typer("Follow or query the audit trail.")
+dlq_app = _typer("Inspect and replay dead letters.")
+topics_app = _typer("Create and describe the project's topics.")
+groups_app = _typer("Consumer groups: what an operator scales.")
 for sub, name in (
     (sessions_app, "sessions"),
     (audit_app, "audit"),
@@ -44,12 +58,80 @@ console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
 
+JsonFlag = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print JSON (NDJSON for streams) instead of a table or tab-separated lines."
+    ),
+]
+Since = Annotated[str | None, typer.Option(help="ISO 8601 time, inclusive (no zone: UTC).")]
+Until = Annotated[str | None, typer.Option(help="ISO 8601 time, exclusive (no zone: UTC).")]
+OriginTopics = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--topic", help="Origin topic: a catalogue name (commands) or a full name; repeatable."
+    ),
+]
+Reasons = Annotated[
+    list[DeadLetterReason] | None, typer.Option("--reason", help="Dead-letter reason; repeatable.")
+]
+Services = Annotated[
+    list[str] | None,
+    typer.Option("--service", help="The service that dead-lettered it; repeatable."),
+]
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"agent-runtime {package_version('agent-runtime')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    bootstrap_server: Annotated[
+        str | None,
+        typer.Option(
+            "-b",
+            "--bootstrap-server",
+            help="Kafka brokers, host:port[,host:port]; overrides "
+            "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS.",
+        ),
+    ] = None,
+    topic_prefix: Annotated[
+        str | None,
+        typer.Option(help="Prefix of the topic names; overrides AGENT_RUNTIME_TOPIC_PREFIX."),
+    ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """Exit codes: 0 ok, 1 failure, 2 usage, 3 Kafka/MongoDB unreachable, 4 not found,
+    5 partial failure, 6 lag above --max-lag (docs/operations.md#exit-codes)."""
+    # Written where the settings are read from, so every command and the services that
+    # `up`/`run` start see the same broker and prefix; nothing else has to pass them along.
+    if bootstrap_server is not None:
+        os.environ["AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_server
+    if topic_prefix is not None:
+        os.environ["AGENT_RUNTIME_TOPIC_PREFIX"] = topic_prefix
+
 
 def _settings() -> CliSettings:
     try:
         return CliSettings()
     except ValidationError as exc:
-        raise CliError(f"invalid settings: {exc}") from None
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise UsageProblem(f"invalid settings: {problems}") from None
+
+
+def _out(as_json: bool) -> Output:
+    return Output(console, as_json=as_json)
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -119,7 +201,7 @@ def send(
         if kind in {"create", "update"} and policy is not None:
             body["mid_turn_policy"] = policy.value
     else:
-        raise CliError("give --json FILE, or --kind with --session")
+        raise UsageProblem("give --json FILE, or --kind with --session")
     command = build_command(body, settings)
     _run(publish_command(settings, command))
     console.print(f"published {command.type} {command.id} for session {command.session_id}")  # type: ignore[attr-defined]
@@ -146,7 +228,7 @@ def _flags_body(
         "erase": "session.erase.v1",
     }
     if kind not in types:
-        raise CliError(f"--kind must be one of {', '.join(types)}")
+        raise UsageProblem(f"--kind must be one of {', '.join(types)}")
     body: dict[str, Any] = {"type": types[kind], "session_id": session}
     if kind == "message":
         body |= {"content": content or "", "message_id": f"msg-{uuid.uuid4()}"}
@@ -168,24 +250,30 @@ def sessions_list(
     status: Annotated[SessionStatus | None, typer.Option(help="Only this status.")] = None,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: JsonFlag = False,
 ) -> None:
     """Sessions of a tenant, newest activity first, paged."""
     from services.cli.sessions import print_sessions
 
     settings = _settings()
-    _run(print_sessions(settings, tenant or settings.tenant_id, status, page, page_size))
+    _run(
+        print_sessions(
+            settings, tenant or settings.tenant_id, status, page, page_size, _out(as_json)
+        )
+    )
 
 
 @sessions_app.command("show")
 def sessions_show(
     session_id: str,
     tenant: Annotated[str | None, typer.Option(help="Tenant (default: settings).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """One session of the tenant: status, agent context, switch history, turn state."""
     from services.cli.sessions import print_session
 
     settings = _settings()
-    _run(print_session(settings, tenant or settings.tenant_id, session_id))
+    _run(print_session(settings, tenant or settings.tenant_id, session_id, _out(as_json)))
 
 
 @sessions_app.command("history")
@@ -195,6 +283,7 @@ def sessions_history(
     after_seq: Annotated[int | None, typer.Option(help="Page: messages after this seq.")] = None,
     newest_first: Annotated[bool, typer.Option("--newest-first/--oldest-first")] = False,
     tenant: Annotated[str | None, typer.Option(help="Tenant (default: settings).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """The session's messages (of the tenant), paged by sequence number."""
     from services.cli.sessions import print_history
@@ -202,7 +291,13 @@ def sessions_history(
     settings = _settings()
     _run(
         print_history(
-            settings, tenant or settings.tenant_id, session_id, limit, newest_first, after_seq
+            settings,
+            tenant or settings.tenant_id,
+            session_id,
+            _out(as_json),
+            limit,
+            newest_first,
+            after_seq,
         )
     )
 
@@ -217,11 +312,12 @@ def audit_tail(
     fact_type: Annotated[str | None, typer.Option("--type", help="Only this fact type.")] = None,
     follow: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
     limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Follow the audit topic."""
+    """Follow the audit topic (--json: NDJSON, one record per line, flushed as it comes)."""
     from services.cli.audit import tail
 
-    _run(tail(_settings(), session, tenant, fact_type, follow, limit))
+    _run(tail(_settings(), session, tenant, fact_type, follow, limit, as_json=as_json))
 
 
 @audit_app.command("query")
@@ -229,36 +325,120 @@ def audit_query(
     session: Annotated[str | None, typer.Option(help="Only this session.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
     fact_type: Annotated[str | None, typer.Option("--type", help="Only this fact type.")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO time, inclusive.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO time, exclusive.")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    after: Annotated[str | None, typer.Option(help="Page: the cursor a page ended with.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Query the retained audit log."""
     from services.cli.audit import query
 
-    _run(query(_settings(), session, tenant, fact_type, since, until, limit))
+    _run(
+        query(
+            _settings(),
+            session,
+            tenant,
+            fact_type,
+            since,
+            until,
+            limit,
+            after=after,
+            as_json=as_json,
+        )
+    )
 
 
 # --- operators --------------------------------------------------------------------------------
 
 
+def _letter_filter(
+    settings: CliSettings,
+    ids: list[str] | None,
+    topics: list[str] | None,
+    reasons: list[DeadLetterReason] | None,
+    services: list[str] | None,
+    since: str | None,
+    until: str | None,
+) -> "DeadLetterFilter":
+    from services.cli.dead_letters import DeadLetterFilter, origin_topic_names
+    from services.cli.time_options import parse_time
+
+    return DeadLetterFilter(
+        ids=frozenset(ids or ()),
+        origin_topics=origin_topic_names(settings, topics or ()),
+        reasons=frozenset(reasons or ()),
+        services=frozenset(services or ()),
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+    )
+
+
 @dlq_app.command("list")
 def dlq_list(
-    limit: Annotated[int, typer.Option(help="Newest N per partition.")] = 50,
+    topic: OriginTopics = None,
+    reason: Reasons = None,
+    service: Services = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, typer.Option(min=1, help="Read the newest N per partition.")] = 50,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Dead letters with origin, reason and error."""
-    from services.cli.operations import print_dead_letters, read_dead_letters
+    """Dead letters with origin, reason and error, oldest first (--json: NDJSON)."""
+    from services.cli.dead_letter_views import print_letters
+    from services.cli.dead_letters import read_dead_letters
 
-    print_dead_letters(_run(read_dead_letters(_settings(), limit)), console)
+    settings = _settings()
+    wanted = _letter_filter(settings, None, topic, reason, service, since, until)
+    print_letters(_run(read_dead_letters(settings, limit, wanted)), _out(as_json))
 
 
 @dlq_app.command("replay")
-def dlq_replay(letter_id: str) -> None:
-    """Re-publish a dead letter to its origin topic, if its record now validates."""
-    from services.cli.operations import replay_dead_letter
+def dlq_replay(
+    letter_ids: Annotated[
+        list[str] | None, typer.Argument(help="Dead letter ids; or choose them by filter.")
+    ] = None,
+    topic: OriginTopics = None,
+    reason: Reasons = None,
+    service: Services = None,
+    since: Since = None,
+    until: Until = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every dead letter read: no id or filter needed.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Read the newest N per partition.")] = 10_000,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be replayed; publish nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-publish dead letters to their origin topics, each only if its record now validates.
 
-    topic = _run(replay_dead_letter(_settings(), letter_id))
-    console.print(f"replayed {letter_id} to {topic}")
+    Exit 0 when every chosen letter was replayed (with --dry-run: would be), 1 when none was,
+    5 (partial failure) when some were and others failed or were skipped, 4 when an id given
+    is not among the dead letters read.
+    """
+    from services.cli.dead_letter_views import replay_exit_code, replay_with_progress
+    from services.cli.dead_letters import read_dead_letters
+
+    settings = _settings()
+    wanted = _letter_filter(settings, letter_ids, topic, reason, service, since, until)
+    if wanted.selects_all and not every:
+        raise UsageProblem(
+            "name dead letter ids, or filter (--topic, --reason, --service, --since, --until), "
+            "or pass --all"
+        )
+    letters = _run(read_dead_letters(settings, limit, wanted))
+    missing = wanted.ids - {stored.letter.id for stored in letters}
+    if missing:
+        raise NotFound(
+            f"no dead letter {', '.join(sorted(missing))} among the newest {limit} per "
+            "partition (matching the filters)"
+        )
+    summary = _run(replay_with_progress(settings, letters, dry_run=dry_run, out=_out(as_json)))
+    code = replay_exit_code(summary)
+    if code is not ExitCode.OK:
+        raise typer.Exit(code)
 
 
 @topics_app.command("create")
@@ -272,24 +452,40 @@ def topics_create(
 
 
 @topics_app.command("describe")
-def topics_describe() -> None:
+def topics_describe(as_json: JsonFlag = False) -> None:
     """Partitions, configs and end offsets of every catalogue topic."""
     from services.cli.topics import describe_topics
 
-    _run(describe_topics(_settings(), console))
+    _run(describe_topics(_settings(), _out(as_json)))
 
 
 @groups_app.command("lag")
 def groups_lag(
     group: Annotated[str | None, typer.Option(help="One group; default: all.")] = None,
+    max_lag: Annotated[
+        int | None,
+        typer.Option(min=0, help="Exit 6 when some partition's lag is above N (for scripts)."),
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Consumer lag per group and partition: the figure to scale a consumer group on."""
-    from services.cli.operations import consumer_lag, print_lag
+    """Lag per group and partition of the topic prefix's topics, with the member holding it
+    (client id, host, instance): the figure to scale a consumer group on."""
+    from services.cli.consumer_groups import above, consumer_lag, print_lag
 
+    out = _out(as_json)
     rows = _run(consumer_lag(_settings(), group))
     if not rows:
-        console.print("no committed offsets yet")
-    print_lag(rows, console)
+        out.note("no committed offsets or members on these topics yet")
+    print_lag(rows, out)
+    if max_lag is not None and (lagging := above(rows, max_lag)):
+        worst = max(lagging, key=lambda row: row.lag or 0)
+        errors.print(
+            f"lag above {max_lag} on {len(lagging)} partitions "
+            f"(worst: {worst.group} {worst.topic}[{worst.partition}] {worst.lag})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(ExitCode.LAG_ABOVE_LIMIT)
 
 
 # --- the local stack ------------------------------------------------------------------------

@@ -1,23 +1,22 @@
 """`agent-runtime sessions list / show / history`: session-commands' read model, per tenant.
 
 Every read names the tenant (the `--tenant` option or `AGENT_RUNTIME_TENANT_ID`); another
-tenant's session is reported exactly like a missing one."""
+tenant's session is reported exactly like a missing one (exit code 4, not found). With
+`--json` each prints the read model's document: `SessionPage`, `{"session": SessionView,
+"agent_context": AgentContext}`, `HistoryPage` (contracts/read_model.py)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from contracts.read_model import SessionStatus
-from services.cli.errors import CliError, DatabaseUnreachable
+from services.cli.errors import DatabaseUnreachable, NotFound
+from services.cli.output import Output
 from services.cli.settings import CliSettings
 from services.session_commands.read_model import Document, SessionReadModel
-
-console = Console()
 
 
 @asynccontextmanager
@@ -39,40 +38,53 @@ async def print_sessions(
     status: SessionStatus | None,
     page: int,
     page_size: int,
+    out: Output,
 ) -> None:
     async with _read_model(settings) as read_model:
         result = await read_model.list_sessions(
             tenant_id, status=status, page=page, page_size=page_size
         )
-    table = Table("session", "title", "status", "agent", "messages", "last activity")
-    for s in result.sessions:
-        table.add_row(
-            s.session_id,
-            s.title,
-            s.status.value,
-            s.current_agent.value,
-            str(s.message_count),
-            s.last_activity_at.isoformat(timespec="seconds"),
-        )
-    console.print(table)
+    if out.as_json:
+        out.document(result)
+        return
+    out.table(
+        ("session", "title", "status", "agent", "messages", "last activity"),
+        (
+            (
+                s.session_id,
+                s.title,
+                s.status.value,
+                s.current_agent.value,
+                s.message_count,
+                s.last_activity_at.isoformat(timespec="seconds"),
+            )
+            for s in result.sessions
+        ),
+    )
     pages = max(1, -(-result.total // result.page_size))
-    console.print(f"[dim]page {result.page}/{pages}, {result.total} sessions of {tenant_id}")
+    out.note(f"[dim]page {result.page}/{pages}, {result.total} sessions of {tenant_id}")
 
 
-async def print_session(settings: CliSettings, tenant_id: str, session_id: str) -> None:
+async def print_session(
+    settings: CliSettings, tenant_id: str, session_id: str, out: Output
+) -> None:
     async with _read_model(settings) as read_model:
         view = await read_model.get_session(tenant_id, session_id)
         context = await read_model.agent_context(tenant_id, session_id)
     if view is None or context is None:
-        raise CliError(f"no session {session_id} for tenant {tenant_id}")
-    console.print_json(view.model_dump_json())
-    console.print_json(context.model_dump_json())
+        raise NotFound(f"no session {session_id} for tenant {tenant_id}")
+    if out.for_people:
+        out.console.print_json(view.model_dump_json())
+        out.console.print_json(context.model_dump_json())
+    else:  # one document for scripts, piped or --json
+        out.document({"session": view, "agent_context": context})
 
 
 async def print_history(
     settings: CliSettings,
     tenant_id: str,
     session_id: str,
+    out: Output,
     limit: int = 50,
     newest_first: bool = False,
     after_seq: int | None = None,
@@ -82,12 +94,22 @@ async def print_history(
             tenant_id, session_id, limit=limit, newest_first=newest_first, cursor=after_seq
         )
     if page is None:
-        raise CliError(f"no session {session_id} for tenant {tenant_id}")
+        raise NotFound(f"no session {session_id} for tenant {tenant_id}")
+    if out.as_json:
+        out.document(page)
+        return
     for message in page.messages:
         who = message.agent.value if message.agent else (message.author_name or message.role.value)
-        line = Text.assemble((f"{message.seq:>4} ", "dim"), (who, "bold"), ": ", message.content)
-        if message.interrupted:
-            line.append(" [interrupted]", style="yellow")
-        console.print(line)
+        if out.for_people:
+            line = Text.assemble(
+                (f"{message.seq:>4} ", "dim"), (who, "bold"), ": ", message.content
+            )
+            if message.interrupted:
+                line.append(" [interrupted]", style="yellow")
+            out.line(line)
+        else:
+            out.row(
+                (message.seq, who, message.content, "interrupted" if message.interrupted else "")
+            )
     if page.next_cursor is not None:
-        console.print(f"[dim]more: --after-seq {page.next_cursor}")
+        out.note(f"[dim]more: --after-seq {page.next_cursor}")

@@ -1,16 +1,17 @@
 """`agent-runtime topics create / describe`."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from services.admin.topic_configs import ConfigChangeFailed
 from services.admin.topics import TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.kafka_clients import consumer, partitions_of
+from services.cli.output import Output
 from services.cli.settings import CliSettings
 
 
@@ -31,24 +32,67 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
     console.print(report.summary())
 
 
-async def describe_topics(settings: CliSettings, console: Console) -> None:
-    table = Table("topic", "partitions", "messages (end - start)", "retention", "purpose")
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    topic: str
+    catalogue_name: str
+    exists: bool
+    partitions: int
+    expected_partitions: int
+    messages: int
+    """End minus start offsets, summed over the partitions."""
+    retention_ms: int
+    purpose: str
+
+
+async def describe_topics(settings: CliSettings, out: Output) -> None:
+    states = await topic_states(settings)
+    if out.as_json:
+        out.document(states)
+        return
+    out.table(
+        ("topic", "partitions", "messages (end - start)", "retention", "purpose"),
+        (
+            (
+                state.topic,
+                _partitions_cell(state, out.for_people),
+                state.messages if state.exists else None,
+                f"{state.retention_ms // 3_600_000} h" if state.exists else None,
+                state.purpose,
+            )
+            for state in states
+        ),
+    )
+
+
+def _partitions_cell(state: TopicState, styled: bool) -> Text | str:
+    if not state.exists:
+        return Text("missing", style="red" if styled else "")
+    wrong = styled and state.partitions != state.expected_partitions
+    return Text(str(state.partitions), style="red" if wrong else "")
+
+
+async def topic_states(settings: CliSettings) -> list[TopicState]:
+    states = []
     async with consumer(settings) as client:
         for spec in settings.topics.specs():
             partitions = await partitions_of(settings, spec.name)
-            if not partitions:
-                table.add_row(spec.name, "[red]missing[/]", "", "", spec.definition.purpose)
-                continue
-            tps = [TopicPartition(spec.name, p) for p in partitions]
-            ends = await client.end_offsets(tps)
-            starts = await client.beginning_offsets(tps)
-            size = sum(ends[tp] - starts[tp] for tp in tps)
-            colour = "" if len(partitions) == spec.partitions else "[red]"
-            table.add_row(
-                spec.name,
-                f"{colour}{len(partitions)}",
-                str(size),
-                f"{int(spec.config['retention.ms']) // 3_600_000} h",
-                spec.definition.purpose,
+            size = 0
+            if partitions:
+                tps = [TopicPartition(spec.name, p) for p in partitions]
+                ends = await client.end_offsets(tps)
+                starts = await client.beginning_offsets(tps)
+                size = sum(ends[tp] - starts[tp] for tp in tps)
+            states.append(
+                TopicState(
+                    topic=spec.name,
+                    catalogue_name=spec.definition.topic.value,
+                    exists=bool(partitions),
+                    partitions=len(partitions),
+                    expected_partitions=spec.partitions,
+                    messages=size,
+                    retention_ms=int(spec.config["retention.ms"]),
+                    purpose=spec.definition.purpose,
+                )
             )
-    console.print(table)
+    return states
