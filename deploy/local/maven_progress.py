@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-_DOWNLOADED = re.compile(r"Downloaded from [^:]+: (?P<url>\S+\.jar) \((?P<size>[^)]*?)(?: at [^)]*)?\)")
+_DOWNLOADED = re.compile(
+    r"Downloaded from [^:]+: (?P<url>\S+\.jar) \((?P<size>[^)]*?)(?: at [^)]*)?\)"
+)
 
 
 def progress_line(maven_line: str) -> str | None:

@@ -1,10 +1,13 @@
 """The operator commands of `agent-runtime`, run as a user would, against the running pipeline."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -39,14 +42,27 @@ def _cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def _until(
-    pipeline: Pipeline, args: tuple[str, ...], wanted: str, timeout_s: float = 60
+    pipeline: Pipeline,
+    args: tuple[str, ...],
+    wanted: Callable[[subprocess.CompletedProcess[str]], bool],
+    timeout_s: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     deadline = time.monotonic() + timeout_s
     while True:
         result = await asyncio.to_thread(_cli, pipeline, *args)
-        if wanted in result.stdout or time.monotonic() > deadline:
+        if (result.returncode == 0 and wanted(result)) or time.monotonic() > deadline:
             return result
         await asyncio.sleep(1.0)
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _ndjson(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) -> None:
@@ -62,45 +78,64 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
         )
     assert outcome.completed is not None
 
-    listed = _cli(pipeline, "sessions", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert session_id in listed.stdout
-    assert "Ops check" in listed.stdout
+    # Every read command's --json is one JSON document (NDJSON for the streams).
+    listed = _json(_cli(pipeline, "sessions", "list", "--json"))
+    assert [(s["session_id"], s["title"]) for s in listed["sessions"]] == [
+        (session_id, "Ops check")
+    ]
+    assert listed["total"] == 1
 
-    history = _cli(pipeline, "sessions", "history", session_id)
-    assert history.returncode == 0, history.stderr
-    assert "What is Kafka?" in history.stdout
-    assert "offline provider" in history.stdout
+    history = _json(_cli(pipeline, "sessions", "history", session_id, "--json"))
+    contents = [m["content"] for m in history["messages"]]
+    assert contents[0] == "What is Kafka?"
+    assert "offline provider" in contents[1]
+    assert history["next_cursor"] is None
 
-    shown = _cli(pipeline, "sessions", "show", session_id)
-    assert '"current_agent"' in shown.stdout
+    shown = _json(_cli(pipeline, "sessions", "show", session_id, "--json"))
+    assert shown["session"]["session_id"] == session_id
+    assert shown["agent_context"]["current_agent"] == shown["session"]["current_agent"]
 
-    # Reads are tenant-scoped: for another tenant the session does not exist.
+    # Reads are tenant-scoped: for another tenant the session does not exist (exit 4).
     for read in (("show", session_id), ("history", session_id)):
         foreign = _cli(pipeline, "sessions", *read, "--tenant", "tenant-other")
-        assert foreign.returncode != 0
-        assert "no session" in foreign.stdout + foreign.stderr
+        assert foreign.returncode == 4, foreign.stderr
+        assert "no session" in foreign.stderr
         assert "What is Kafka?" not in foreign.stdout
-    foreign_list = _cli(pipeline, "sessions", "list", "--tenant", "tenant-other")
-    assert session_id not in foreign_list.stdout
+    foreign_list = _json(_cli(pipeline, "sessions", "list", "--tenant", "tenant-other", "--json"))
+    assert foreign_list["sessions"] == []
 
-    described = _cli(pipeline, "topics", "describe")
-    assert described.returncode == 0, described.stderr
-    for topic in TopicName:
-        assert pipeline.catalogue.name(topic) in described.stdout
+    described = _json(_cli(pipeline, "topics", "describe", "--json"))
+    assert {t["topic"] for t in described} == {pipeline.catalogue.name(t) for t in TopicName}
+    assert all(t["exists"] and t["partitions"] == t["expected_partitions"] for t in described)
 
     # `send` publishes a validated command; the pipeline answers it.
     sent = _cli(
         pipeline, "send", "--kind", "message", "--session", session_id, "--content", "Thanks!"
     )
     assert sent.returncode == 0, sent.stderr
-    answered = await _until(pipeline, ("sessions", "history", session_id), "Thanks!")
-    assert "   4 " in answered.stdout  # user + answer, twice
+    answered = await _until(
+        pipeline,
+        ("sessions", "history", session_id, "--json"),
+        lambda r: len(json.loads(r.stdout)["messages"]) == 4,
+    )
+    assert [m["content"] for m in _json(answered)["messages"]][2] == "Thanks!"
 
-    # Lag drains to zero once the pipeline is idle.
+    # Lag drains to zero once the pipeline is idle; each partition names its member.
     group = f"{settings.topic_prefix}session-commands"
-    lag = await _until(pipeline, ("groups", "lag", "--group", group), f"{group}: total lag 0")
-    assert f"{group}: total lag 0" in lag.stdout, lag.stdout
+    drained = await _until(
+        pipeline,
+        ("groups", "lag", "--group", group, "--json", "--max-lag", "0"),
+        lambda r: True,
+    )
+    rows = _json(drained)
+    assert {row["topic"] for row in rows} == set(
+        pipeline.catalogue.names((TopicName.COMMANDS, TopicName.TURNS))
+    )
+    # Partitions the member holds but never committed on show `committed`/`lag` null.
+    assert {row["lag"] for row in rows} <= {0, None}, rows
+    assert any(row["committed"] is not None for row in rows), rows
+    assert len(rows) == 2 * pipeline.catalogue.partitions
+    assert {row["member"]["client_id"] for row in rows} == {group}
 
     # A malformed upstream record becomes a dead letter; replay refuses it while it is invalid.
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -114,25 +149,43 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
         )
     finally:
         await producer.stop()
-    letters = await _until(pipeline, ("dlq", "list"), "missing_header")
-    assert letters.returncode == 0, letters.stderr
-    letter_id = next(
-        word
-        for line in letters.stdout.splitlines()
-        for word in line.split("│")
-        if "dead-letter" in word
-    ).strip()
-    replay = _cli(pipeline, "dlq", "replay", letter_id)
-    assert replay.returncode == 1
-    assert "still fails validation" in replay.stderr
+    letters = await _until(
+        pipeline,
+        # audit reads the commands topic too and dead-letters the record on its own.
+        ("dlq", "list", "--json", "--reason", "missing_header", "--service", "session-commands"),
+        lambda r: bool(r.stdout.strip()),
+    )
+    (letter,) = _ndjson(letters)
+    assert letter["origin_topic"] == pipeline.catalogue.name(TopicName.COMMANDS)
+    assert letter["source_service"] == "session-commands"
+    replay = _cli(pipeline, "dlq", "replay", letter["id"])
+    assert replay.returncode == 1, replay.stderr
+    assert replay.stdout.startswith("failed\t")
+    assert "still fails validation" in replay.stdout
+    assert "replayed 0, skipped 0, failed 1" in replay.stderr
 
-    audit = await _until(pipeline, ("audit", "query", "--session", session_id), "turn.completed.v1")
-    assert "turn.completed.v1" in audit.stdout
+    audit = await _until(
+        pipeline,
+        ("audit", "query", "--session", session_id, "--json", "--limit", "1000"),
+        lambda r: "turn.completed.v1" in r.stdout,
+    )
+    records = _json(audit)["records"]
+    assert {r["session_id"] for r in records} == {session_id}
+    assert "turn.completed.v1" in {r["fact_type"] for r in records}
+    tailed = _ndjson(
+        _cli(pipeline, "audit", "tail", "--session", session_id, "--no-follow", "--json")
+    )
+    assert tailed
+    assert {r["session_id"] for r in tailed} == {session_id}
 
     # `send --kind erase`: the session keeps its skeleton, its history no text.
     erased = _cli(pipeline, "send", "--kind", "erase", "--session", session_id)
     assert erased.returncode == 0, erased.stderr
     assert "session.erase.v1" in erased.stdout
-    await _until(pipeline, ("sessions", "show", session_id), '"erased"')
+    await _until(
+        pipeline,
+        ("sessions", "show", session_id, "--json"),
+        lambda r: json.loads(r.stdout)["session"]["status"] == "erased",
+    )
     emptied = _cli(pipeline, "sessions", "history", session_id)
     assert "What is Kafka?" not in emptied.stdout

@@ -25,9 +25,10 @@ pytestmark = pytest.mark.integration
 SESSIONS = ("cli-1", "cli-2", "cli-3", "cli-4")
 
 
-def console() -> tuple[Console, io.StringIO]:
+def console(*, terminal: bool = False) -> tuple[Console, io.StringIO]:
+    """Piped (tab-separated lines) unless `terminal` (tables and notes for a person)."""
     buffer = io.StringIO()
-    return Console(file=buffer, width=400, color_system=None), buffer
+    return Console(file=buffer, width=400, color_system=None, force_terminal=terminal), buffer
 
 
 @pytest.fixture
@@ -81,14 +82,14 @@ async def test_tail_follows_new_records_until_its_limit(filled: Deployment) -> N
         printed = await asyncio.wait_for(follower, timeout=60)
     assert printed == 3
     # Three topics: order across them is arrival order (docs/audit.md), so compare as sets.
-    assert sorted(line.split()[4] for line in buffer.getvalue().splitlines()) == sorted(
+    assert sorted(line.split("\t")[3] for line in buffer.getvalue().splitlines()) == sorted(
         type_name(type(f.message)) for f in new
     )
 
 
 async def test_query_pages_through_the_log(filled: Deployment) -> None:
     settings = filled.settings("unused")
-    out, buffer = console()
+    out, buffer = console(terminal=True)
     page = await query(settings, session_id="cli-2", limit=5, console=out)
     assert len(page.records) == 5
     assert page.next_cursor is not None

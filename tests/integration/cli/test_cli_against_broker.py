@@ -5,6 +5,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.runtime.partitioning import partition_for
+from tests.integration.cli.cli_process import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +25,20 @@ async def test_client_partition_matches_the_producers(
         await producer.stop()
 
 
-def test_unreachable_broker_is_one_clear_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "groups", "lag"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("groups", "lag", "--json"),
+        ("dlq", "list", "--json"),
+        ("topics", "describe", "--json"),
+        ("audit", "tail", "--no-follow", "--json"),
+    ],
+)
+def test_unreachable_broker_is_one_clear_line_and_exit_3(command: tuple[str, ...]) -> None:
+    # -b overrides the environment's broker: a closed port.
+    result = run_cli("-b", "127.0.0.1:1", *command, env={"AGENT_RUNTIME_TOPIC_PREFIX": "x."})
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in lines[0]
@@ -49,8 +54,40 @@ def test_an_unreachable_database_is_named_without_its_password() -> None:
         env={"AGENT_RUNTIME_MONGODB_URI": uri, "PATH": "/usr/bin:/bin"},
         check=False,
     )
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 3, result.stderr
     assert "S3cret" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "cannot reach MongoDB at mongodb://admin:***@127.0.0.1:1/" in lines[0]
+
+
+def test_version_and_usage_errors() -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("agent-runtime ")
+    for wrong in (
+        ("groups", "lag", "--no-such-option"),
+        ("groups", "lag", "--max-lag", "-1"),
+        ("--topic-prefix", "not a prefix", "topics", "describe"),
+        ("send", "--kind", "message"),
+    ):
+        result = run_cli(*wrong)
+        assert result.returncode == 2, (wrong, result.stderr)
+        assert "╭" not in result.stderr, "piped: no box drawing"
+
+
+def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> None:
+    env = {
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "AGENT_RUNTIME_MONGODB_URI": mongodb_uri,
+        "AGENT_RUNTIME_MONGODB_DATABASE": "cli_not_found",
+    }
+    for missing in (
+        ("sessions", "show", "session-absent", "--json"),
+        ("sessions", "history", "session-absent", "--json"),
+        ("groups", "lag", "--group", "group-absent-42"),
+        ("--topic-prefix", "absent-prefix-42.", "audit", "tail", "--no-follow"),
+    ):
+        result = run_cli(*missing, env=env)
+        assert result.returncode == 4, (missing, result.stderr)
+        assert result.stdout == ""

@@ -1,0 +1,120 @@
+"""`groups lag`: committed vs end offsets with the member holding each partition; `--max-lag`."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from contracts.topics import TopicCatalogue, TopicName
+from services.admin.topics import delete_topics, ensure_topics
+from tests.integration.cli.cli_process import run_cli
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class LaggingGroup:
+    env: dict[str, str]
+    group: str
+    topic: str
+
+
+@pytest.fixture
+async def lagging_group(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> AsyncIterator[LaggingGroup]:
+    """A live member of a group on the commands topic: partition 0 committed 5 records behind
+    its end, the others at their end."""
+    catalogue = TopicCatalogue(prefix=f"cli-lag-{unique_suffix}.", partitions=PARTITIONS)
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    topic = catalogue.name(TopicName.COMMANDS)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for partition in range(PARTITIONS):
+            for i in range(8):
+                await producer.send_and_wait(topic, b"x", key=f"k{i}".encode(), partition=partition)
+    finally:
+        await producer.stop()
+    group = f"{catalogue.prefix}lag-probe"
+    member = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap_servers,
+        group_id=group,
+        client_id="lag-probe-client",
+        enable_auto_commit=False,
+    )
+    await member.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(member.assignment()) < PARTITIONS:
+            assert time.monotonic() < deadline, "the probe was never assigned its partitions"
+            await member.getmany(timeout_ms=200)
+        await member.commit(
+            {
+                TopicPartition(topic, p): OffsetAndMetadata(3 if p == 0 else 8, "")
+                for p in range(PARTITIONS)
+            }
+        )
+        env = {
+            "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+            "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+        }
+        yield LaggingGroup(env, group, topic)
+    finally:
+        await member.stop()
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
+
+
+async def test_lag_rows_name_the_member_and_max_lag_sets_the_exit_status(
+    lagging_group: LaggingGroup,
+) -> None:
+    env, group = lagging_group.env, lagging_group.group
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        done = run_cli(*args, env=env)
+        return done.returncode, done.stdout, done.stderr
+
+    code, stdout, stderr = await asyncio.to_thread(cli, "groups", "lag", "--json")
+    assert code == 0, stderr
+    rows = [row for row in json.loads(stdout) if row["group"] == group]
+    assert sorted((r["partition"], r["committed"], r["end"], r["lag"]) for r in rows) == [
+        (0, 3, 8, 5),
+        (1, 8, 8, 0),
+        (2, 8, 8, 0),
+    ]
+    for row in rows:
+        assert row["topic"] == lagging_group.topic
+        assert row["member"]["client_id"] == "lag-probe-client"
+        assert row["member"]["member_id"].startswith("lag-probe-client-")
+        assert row["member"]["host"]
+
+    code, stdout, stderr = await asyncio.to_thread(
+        cli, "groups", "lag", "--group", group, "--max-lag", "4"
+    )
+    assert code == 6, stderr
+    assert f"lag above 4 on 1 partitions (worst: {group} {lagging_group.topic}[0] 5)" in stderr
+    fields = [line.split("\t") for line in stdout.splitlines()]
+    assert [f[:6] for f in fields] == [
+        [group, lagging_group.topic, "0", "3", "8", "5"],
+        [group, lagging_group.topic, "1", "8", "8", "0"],
+        [group, lagging_group.topic, "2", "8", "8", "0"],
+    ]
+    assert all(f[6] == "lag-probe-client" for f in fields)
+    assert f"{group}: total lag 5 over 3 partitions, 1 members" in stderr
+
+    code, _, stderr = await asyncio.to_thread(
+        cli, "groups", "lag", "--group", group, "--max-lag", "5"
+    )
+    assert code == 0, stderr
+
+    code, _, stderr = await asyncio.to_thread(cli, "groups", "lag", "--group", f"{group}-absent")
+    assert code == 4, stderr
+    assert "no consumer group" in stderr
