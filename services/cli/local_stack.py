@@ -72,22 +72,29 @@ async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event)
     colours = {spec.name: spec.colour for spec in LOCAL_SERVICES}
     files = {name: stack.log_path(name).open("r", errors="replace") for name in stack.services}
     width = max(len(name) for name in files)
+
+    def echo_new_lines() -> bool:
+        echoed = False
+        for name, handle in files.items():
+            for line in handle.readlines():
+                echoed = True
+                console.print(
+                    f"[{colours[name]}]{name:<{width}} │[/] {line.rstrip()}",
+                    markup=True,
+                    highlight=False,
+                )
+        return echoed
+
     try:
         for handle in files.values():
             handle.seek(0, 2)
         while not stop.is_set():
-            idle = True
-            for name, handle in files.items():
-                for line in handle.readlines():
-                    idle = False
-                    console.print(
-                        f"[{colours[name]}]{name:<{width}} │[/] {line.rstrip()}",
-                        markup=True,
-                        highlight=False,
-                    )
-            if idle:
+            if not echo_new_lines():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.2)
+        # A service writes its ready line before its probe answers ready: echo the lines
+        # written since the last pass, so the last service's ready line is not lost.
+        echo_new_lines()
     finally:
         for handle in files.values():
             handle.close()

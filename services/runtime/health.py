@@ -31,9 +31,15 @@ class HealthServer:
         self._port = port
         self._checks: dict[str, ReadinessCheck] = {}
         self._server: asyncio.Server | None = None
+        self._first_ready: list[Callable[[], None]] = []
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         self._checks[name] = check
+
+    def on_first_ready(self, callback: Callable[[], None]) -> None:
+        """`callback` runs once, the first time every check passes, before that answer is
+        returned: whoever saw the probe answer 200 finds what the callback logged."""
+        self._first_ready.append(callback)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
@@ -61,6 +67,10 @@ class HealthServer:
 
         names = list(self._checks)
         results = await asyncio.gather(*(run(self._checks[n]) for n in names))
+        if all(results) and self._first_ready:
+            callbacks, self._first_ready = self._first_ready, []
+            for callback in callbacks:
+                callback()
         return dict(zip(names, results, strict=True))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

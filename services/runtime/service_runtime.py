@@ -152,6 +152,7 @@ class ServiceRuntime:
         )
         self.health = HealthServer(self.registry, settings.health_host, settings.health_port)
         self.health.add_check("kafka_assignment", self._holds_assignment)
+        self.health.on_first_ready(self._log_ready)
         self.app = FastStream(
             self.broker,
             logger=faststream_logger,
@@ -343,13 +344,15 @@ class ServiceRuntime:
         )
 
     async def _announce_ready(self) -> None:
-        """One INFO line once the readiness probe first answers ready: what the service holds.
-
-        It stands for the libraries' join/assignment lines, which are DEBUG (library_chatter.py).
-        """
+        """Asks the readiness checks until they first pass, when no probe does it sooner: the
+        health server then writes the ready line (`_log_ready`)."""
         # Polled: readiness is the health checks' answer (MongoDB pings too), not an event.
         while not all((await self.health.readiness()).values()):  # noqa: ASYNC110
             await asyncio.sleep(_READY_POLL_S)
+
+    def _log_ready(self) -> None:
+        """One INFO line, the first time the service is ready: what it holds. It stands for
+        the libraries' join/assignment lines, which are DEBUG (library_chatter.py)."""
         held = {
             binding.group_id: holdings(binding.engine.assigned_partitions, self.settings.topics)
             for binding in self.consumers

@@ -50,3 +50,27 @@ async def test_live_ready_and_metrics() -> None:
         assert (await get(server.port, "/nope"))[0] == 404
     finally:
         await server.stop()
+
+
+async def test_the_first_ready_answer_runs_its_callbacks_once_before_it_is_returned() -> None:
+    server = HealthServer(CollectorRegistry(), "127.0.0.1", 0)
+    up = {"ok": False}
+    announced: list[str] = []
+
+    async def dependency() -> bool:
+        return up["ok"]
+
+    server.add_check("dependency", dependency)
+    server.on_first_ready(lambda: announced.append("ready"))
+    await server.start()
+    try:
+        assert (await get(server.port, "/health/ready"))[0] == 503
+        assert announced == []
+        up["ok"] = True
+        assert (await get(server.port, "/health/ready"))[0] == 200
+        assert announced == ["ready"]
+        await server.readiness()
+        assert (await get(server.port, "/health/ready"))[0] == 200
+        assert announced == ["ready"]
+    finally:
+        await server.stop()
