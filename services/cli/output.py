@@ -52,7 +52,11 @@ class Output:
             for row in rows:
                 self.row(row)
             return
-        table = Table(*columns, header_style="bold")
+        table = Table(header_style="bold")
+        # The first column (an id, a session, a group) is kept on one line: it is what a
+        # person copies from here. The others fold rather than lose their end to "…".
+        for index, column in enumerate(columns):
+            table.add_column(column, no_wrap=index == 0, overflow="fold")
         for row in rows:
             table.add_row(*(cell if isinstance(cell, Text) else Text(_text(cell)) for cell in row))
         if not rows and empty:
