@@ -5,9 +5,10 @@ catalogue under the topic prefix) that a group has committed on or has assigned 
 with the member id, client id, host and static instance name of the member holding it.
 """
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,6 +27,9 @@ from services.cli.kafka_clients import consumer, explain_refusal
 from services.cli.output import Output
 from services.cli.settings import CliSettings
 from services.runtime.kafka_security import kafka_client_options
+
+_CONCURRENT_REQUESTS: Final = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +61,25 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
         listed = sorted(g[0] for g in await admin.list_consumer_groups())
         if group is not None and group not in listed:
             raise NotFound(f"no consumer group {group!r} on {settings.kafka_bootstrap_servers}")
-        committed: dict[str, dict[TopicPartition, int]] = {}
-        for name in [group] if group is not None else listed:
-            offsets = await admin.list_consumer_group_offsets(name)
-            committed[name] = {
+        names = [group] if group is not None else listed
+        # Concurrently: a shared cluster holds other deployments' groups by the hundred.
+        fetched = await _bounded(admin.list_consumer_group_offsets(name) for name in names)
+        committed = {
+            name: {
                 tp: meta.offset
                 for tp, meta in offsets.items()
                 if meta.offset >= 0 and tp.topic in catalogue
             }
-        members = _holders(await _describe(admin, list(committed)), catalogue)
+            for name, offsets in zip(names, fetched, strict=True)
+        }
+        # Members only of the groups that read these topics: those that committed on them,
+        # and those named after the prefix (a service's group before its first commit).
+        ours = [
+            name
+            for name in names
+            if committed[name] or name == group or name.startswith(settings.topic_prefix)
+        ]
+        members = _holders(await _bounded(_describe(admin, name) for name in ours), catalogue)
     except (KafkaConnectionError, OSError) as exc:
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     finally:
@@ -107,12 +121,20 @@ _DescribeGroupsBeforeV3._CLASSES = (
 )
 
 
-async def _describe(admin: AIOKafkaAdminClient, groups: list[str]) -> list[Any]:
-    answers = []
-    for group in groups:
-        coordinator = await admin.find_coordinator(group)
-        answers.append(await admin._send_request(_DescribeGroupsBeforeV3([group]), coordinator))
-    return answers
+async def _describe(admin: AIOKafkaAdminClient, group: str) -> Any:
+    coordinator = await admin.find_coordinator(group)
+    return await admin._send_request(_DescribeGroupsBeforeV3([group]), coordinator)
+
+
+async def _bounded(requests: Iterable[Awaitable[T]]) -> list[T]:
+    """The requests' answers in order, at most `_CONCURRENT_REQUESTS` in flight."""
+    limit = asyncio.Semaphore(_CONCURRENT_REQUESTS)
+
+    async def one(request: Awaitable[T]) -> T:
+        async with limit:
+            return await request
+
+    return await asyncio.gather(*(one(request) for request in requests))
 
 
 def _holders(
