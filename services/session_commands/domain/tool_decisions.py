@@ -60,8 +60,15 @@ def request_tool_calls(out: DecisionDraft, turn: TurnInFlight, command: RequestT
     refused: list[tuple[RequestedToolCall, str]] = []
     seen: set[str] = set()
     announced = 0
-    for call in command.calls:
+    budget = command.max_tool_calls or MAX_TOOL_CALLS_PER_TURN
+    made = turn.tool_calls_made()
+    for index, call in enumerate(command.calls):
         problem = call.refusal
+        if problem is None and made + index >= budget:
+            problem = (
+                f"not run: the turn reached its bound of {budget} tool calls; "
+                "answer with what you have"
+            )
         if call.tool_call_id in seen or turn.answered_call(call.tool_call_id):
             problem = f"tool call id {call.tool_call_id} was used before in this turn"
         seen.add(call.tool_call_id)

@@ -348,3 +348,15 @@ def test_replaying_the_events_rebuilds_the_awaiting_state() -> None:
     session = awaiting("c1", "c2", approval=True)
     session.given(approve("c1"), deny("c2"))
     assert replay(session.history, session.policy) == session.current
+
+
+def test_calls_beyond_orchestrations_bound_are_answered_without_running() -> None:
+    session = running()
+    decision = session.when(
+        request_tools(session.current, tool_call("c1"), tool_call("c2"), max_tool_calls=1)
+    )
+    assert types(decision) == ["ToolCallRequested", "ToolResultRecorded"]
+    refused = decision.events[1]
+    assert isinstance(refused, ToolResultRecorded)
+    assert refused.tool_call_id == "c2"
+    assert "bound of 1 tool calls" in refused.content
