@@ -12,9 +12,9 @@ from rich.console import Console
 from contracts.agents import AgentType
 from contracts.commands import (
     ApproveToolCall,
-    Command,
     CancelTurn,
     CloseSession,
+    Command,
     CreateSession,
     DenyToolCall,
     SubmitToolResult,
@@ -195,7 +195,7 @@ async def _submit_stoppable(
         if not typed.done():
             continue
         line = reader.take().strip()
-        if desk.asking is not None:
+        if desk.asking is not None and line != "/stop":
             await desk.answer_approval(line)
         elif line == "/stop":
             stop = _command_for(line, settings, client.session_id)
