@@ -32,6 +32,7 @@ from contracts.session_events import (
     ToolCallRequested,
     ToolResultRecorded,
     TurnCancelled,
+    TurnCompleted,
     TurnFailed,
     TurnStarted,
     TurnStopped,
@@ -77,6 +78,9 @@ class ChatPrinter:
             self.console.print(f"[dim]… {update.agent.value} is thinking[/]")
         elif isinstance(update, CommandRejected):
             self.console.print(f"[red]✗ refused ({update.reason.value}): {update.detail}[/]")
+        elif isinstance(update, TurnCompleted):
+            steps = "1 step" if update.steps == 1 else f"{update.steps} steps"
+            self.console.print(f"[dim]✓ {update.agent.value} answered ({steps})[/]")
         elif isinstance(update, TurnFailed):
             self.console.print(f"[red]✗ turn failed ({update.error_class}): {update.reason}[/]")
         elif isinstance(update, TurnCancelled):
@@ -192,8 +196,8 @@ async def _submit_stoppable(
         work.cancel()
         await desk.run_calls()
         desk.ask_next_approval()
-        if not typed.done():
-            continue
+        if not typed.done() or turn.done():
+            continue  # a line typed as the turn ended is the next message, not dropped
         line = reader.take().strip()
         if desk.asking is not None and line != "/stop":
             await desk.answer_approval(line)
