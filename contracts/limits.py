@@ -50,5 +50,9 @@ MAX_TOOL_CALLS_PER_TURN: Final = 50
 """The most tool calls one turn may ever make: the ceiling of orchestration's setting
 `max_tool_calls_per_turn` (default DEFAULT_TOOL_CALLS_PER_TURN)."""
 DEFAULT_TOOL_CALLS_PER_TURN: Final = 20
+MAX_TOOL_EXCHANGE_BYTES: Final = 600_000
+"""A turn's tool calls and results (arguments, results, the model's text beside its calls) as
+UTF-8, which every later step of the turn carries: beyond it the turn fails
+(`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES."""
 MAX_RUNS_ON_LENGTH: Final = 100
 """`client` or `mcp:<server>`."""

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.commands import ApproveToolCall, DenyToolCall, SubmitToolResult, ToolCallCommand
-from contracts.limits import MAX_TOOL_CALLS_PER_TURN
+from contracts.limits import MAX_TOOL_CALLS_PER_TURN, MAX_TOOL_EXCHANGE_BYTES
 from contracts.session_events import (
     RejectionReason,
     ToolApprovalRequested,
@@ -41,6 +41,7 @@ RUNTIME_SOURCE = "runtime"
 """`ToolResultRecorded.source` of a call refused before it ran."""
 TOOL_DEADLINE_EXCEEDED = "tool_deadline_exceeded"
 TOOL_CALL_LIMIT = "tool_call_limit"
+TOOL_RESULTS_TOO_LARGE = "tool_results_too_large"
 
 _ARGUMENTS: TypeAdapter[dict[str, Any]] = TypeAdapter(ToolArguments)
 
@@ -243,14 +244,32 @@ def continue_when_answered(out: DecisionDraft) -> None:
         assistant_content=round_.assistant_content,
         calls=[call.outcome() for call in round_.calls],
     )
+    rounds = [*turn.tool_rounds, finished]
+    size = sum(_size(r) for r in rounds)
+    if size > MAX_TOOL_EXCHANGE_BYTES:
+        out.emit(
+            TurnFailed,
+            turn_id=turn.turn_id,
+            agent=turn.agent,
+            error_class=TOOL_RESULTS_TOO_LARGE,
+            reason=f"the turn's tool calls and results are {size} bytes, more than the "
+            f"{MAX_TOOL_EXCHANGE_BYTES} a step can carry",
+        )
+        return
     out.emit(
         ToolRoundCompleted,
         turn_id=turn.turn_id,
         step=turn.step + 1,
         agent=turn.agent,
         context=context_window(state, turn.user_message, out.policy),
-        rounds=[*turn.tool_rounds, finished],
+        rounds=rounds,
     )
+
+
+def _size(round_: ToolRound) -> int:
+    texts = [round_.assistant_content]
+    texts += [text for call in round_.calls for text in (call.arguments, call.content)]
+    return sum(len(text.encode("utf-8", errors="surrogatepass")) for text in texts)
 
 
 def _record(

@@ -373,3 +373,20 @@ def test_repeats_after_the_turn_ended_change_nothing_and_are_not_refused() -> No
         assert decision.remember
     session.when(deny("c1"))  # the opposite verdict is still refused
     assert rejection(session).reason is RejectionReason.TOOL_CALL_NOT_PENDING
+
+
+def test_results_too_large_for_the_next_step_fail_the_turn() -> None:
+    session = running()
+    big = "é" * 16_000  # 32,000 bytes of UTF-8
+    first = [tool_call(f"c{i}") for i in range(16)]
+    session.given(request_tools(session.current, *first))
+    session.given(*(submit_result(call.tool_call_id, big) for call in first))  # 512,000 bytes
+    second = [tool_call(f"d{i}") for i in range(3)]
+    session.given(request_tools(session.current, *second))
+    session.given(submit_result("d0", big), submit_result("d1", big))
+    decision = session.when(submit_result("d2", big))
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    assert session.current.is_idle
