@@ -1,0 +1,103 @@
+"""`agent-runtime chat` answers client tools itself (issue 20): run as a user would, in a
+directory of its own, against the running pipeline with the offline provider — what `make run`
+shows. Read a file (the orchestrator hands the request to the coder, which calls read_file),
+refuse a path outside the directory, and create a file after a y at the approval question."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Pipeline
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+WITHIN_S = 60.0
+
+
+class Chat:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.output = ""
+
+    async def say(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
+
+    async def expect(self, text: str) -> str:
+        """Read until `text` appears in what came since the last expectation; returns that."""
+        assert self.process.stdout is not None
+        start = len(self.output)
+        deadline = asyncio.get_running_loop().time() + WITHIN_S
+        while text not in self.output[start:]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"{text!r} not shown; the chat said:\n{self.output}")
+            try:
+                chunk = await asyncio.wait_for(self.process.stdout.read(4096), left)
+            except TimeoutError:
+                raise AssertionError(f"{text!r} not shown; the chat said:\n{self.output}") from None
+            if not chunk:
+                raise AssertionError(f"the chat ended before {text!r}:\n{self.output}")
+            self.output += chunk.decode(errors="replace")
+        return self.output[start:]
+
+
+async def test_the_chat_runs_client_tools_and_asks_before_writing(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    (workdir / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
+    (tmp_path / "outside.txt").write_text("must not be read", encoding="utf-8")
+    s = pipeline.settings
+    env = {
+        **os.environ,
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
+        "AGENT_RUNTIME_MONGODB_URI": s.mongodb_uri,
+        "AGENT_RUNTIME_MONGODB_DATABASE": s.mongodb_database,
+        "AGENT_RUNTIME_TOPIC_PREFIX": s.topic_prefix,
+        "AGENT_RUNTIME_TENANT_ID": s.tenant_id,
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "300",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        "chat",
+        cwd=workdir,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    chat = Chat(process)
+    try:
+        await chat.expect("you >")
+        await chat.say("read file notes.md")
+        shown = await chat.expect("coder answered (")  # the chat takes lines again
+        assert "coder calls read_file" in shown
+        assert "the secret word is pelican" in shown
+
+        await chat.say("read file ../outside.txt")
+        shown = await chat.expect("coder answered (")
+        assert "is outside the working directory" in shown
+        assert "must not be read" not in chat.output
+
+        await chat.say("write file todo.txt with buy milk")
+        await chat.expect("? allow coder to run write_file?")
+        assert not (workdir / "todo.txt").exists()  # nothing runs before the answer
+        await chat.say("y")
+        shown = await chat.expect("coder answered (")
+        assert "created todo.txt" in shown
+        assert (workdir / "todo.txt").read_text(encoding="utf-8") == "buy milk"
+        await chat.say("/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
