@@ -44,7 +44,7 @@ DURABLE_STEPS_BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
 """The runtime's backoff rule, capped low: a finished call lands soon after the outage ends."""
 
 
-class ResultKeeper(ClaimStore, Protocol):
+class ResultKeeper(ClaimStore[LLMCompleted | LLMFailed], Protocol):
     """The kept-results port: claims (claims.py), then the result of each invocation."""
 
     async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None: ...
