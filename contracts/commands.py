@@ -19,6 +19,7 @@ from contracts.limits import (
     MAX_TITLE_LENGTH,
 )
 from contracts.mid_turn import MidTurnPolicy
+from contracts.tools import ToolResultContent
 
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_LENGTH)]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
@@ -135,6 +136,38 @@ class EraseSession(Command):
     reason: Reason = ""
 
 
+class ToolCallCommand(Command):
+    turn_id: Id | None = Field(
+        default=None, description="The turn of the call; the running one if absent."
+    )
+    tool_call_id: Id = Field(description="As named by tool.call_requested.v1.")
+
+
+class SubmitToolResult(ToolCallCommand):
+    """The result of a client-executed tool call. Idempotent by tool_call_id: the first result
+    counts, a repeat changes nothing; a call that is not waiting for a client result is refused
+    with `tool_call_not_pending`."""
+
+    type: Literal["session.submit_tool_result.v1"] = "session.submit_tool_result.v1"
+    content: ToolResultContent
+    is_error: bool = False
+
+
+class ApproveToolCall(ToolCallCommand):
+    """Let a `needs_approval` call run (tool.approval_requested.v1)."""
+
+    type: Literal["session.approve_tool_call.v1"] = "session.approve_tool_call.v1"
+    requested_by: AuthorName | None = None
+
+
+class DenyToolCall(ToolCallCommand):
+    """Refuse a `needs_approval` call: it is not run, the model reads `denied: <reason>`."""
+
+    type: Literal["session.deny_tool_call.v1"] = "session.deny_tool_call.v1"
+    requested_by: AuthorName | None = None
+    reason: Reason = ""
+
+
 ExternalCommand = Annotated[
     CreateSession
     | SubmitUserMessage
@@ -144,6 +177,9 @@ ExternalCommand = Annotated[
     | ReopenSession
     | RetryTurn
     | CancelTurn
-    | EraseSession,
+    | EraseSession
+    | SubmitToolResult
+    | ApproveToolCall
+    | DenyToolCall,
     Field(discriminator="type"),
 ]

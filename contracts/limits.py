@@ -41,3 +41,14 @@ MAX_DEAD_LETTER_HEADER_NAME: Final = 256
 MAX_AGENT_SWITCHES: Final = 10
 """Agent switches per session (user and orchestration alike); the 11th is refused with
 `switch_limit_reached`. Orchestration stops offering `switch_agent` at the cap."""
+
+MAX_TOOL_RESULT_LENGTH: Final = 16_000
+"""The content of one tool result (SubmitToolResult, RecordToolResult), in characters. With
+MAX_TOOL_CALLS_PER_TURN calls and their arguments a turn's tool exchange stays well below
+MAX_MESSAGE_BYTES, because every later step of the turn carries it in its prompt."""
+MAX_TOOL_CALLS_PER_TURN: Final = 50
+"""The most tool calls one turn may ever make: the ceiling of orchestration's setting
+`max_tool_calls_per_turn` (default DEFAULT_TOOL_CALLS_PER_TURN)."""
+DEFAULT_TOOL_CALLS_PER_TURN: Final = 20
+MAX_RUNS_ON_LENGTH: Final = 100
+"""`client` or `mcp:<server>`."""

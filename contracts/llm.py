@@ -19,6 +19,7 @@ from contracts.limits import (
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TOOL_ARGUMENTS_LENGTH,
     MAX_TOOL_CALLS,
+    MAX_TOOL_CALLS_PER_TURN,
 )
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -52,6 +53,12 @@ class ChatMessage(Contract):
     role: MessageRole
     content: Annotated[str, StringConstraints(max_length=MAX_SYSTEM_PROMPT_LENGTH * 2)]
     name: Annotated[str, StringConstraints(max_length=64)] | None = None
+    tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] = Field(
+        default_factory=list, description="Assistant messages: the calls the model made."
+    )
+    tool_call_id: Id | None = Field(
+        default=None, description="Role `tool`: the call this message answers."
+    )
 
 
 class LLMRequested(Message):
@@ -63,7 +70,12 @@ class LLMRequested(Message):
     turn_id: Id
     step: NonNegativeInt
     agent: AgentType
-    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_CONTEXT_MESSAGES + 2)]
+    messages: Annotated[
+        list[ChatMessage],
+        # The window, two system prompts, and per tool call of the turn an assistant and a
+        # tool message at most.
+        Field(min_length=1, max_length=MAX_CONTEXT_MESSAGES + 2 + 2 * MAX_TOOL_CALLS_PER_TURN),
+    ]
     tools: Annotated[list[ToolDefinition], Field(max_length=MAX_TOOL_CALLS)] = Field(
         default_factory=list
     )

@@ -6,12 +6,15 @@ from typing import Final
 from contracts.audit import AuditRecord
 from contracts.base import Message
 from contracts.commands import (
+    ApproveToolCall,
     CancelTurn,
     CloseSession,
     CreateSession,
+    DenyToolCall,
     EraseSession,
     ReopenSession,
     RetryTurn,
+    SubmitToolResult,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -28,6 +31,12 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    ToolApprovalRequested,
+    ToolCallApproved,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolResultRecorded,
+    ToolRoundCompleted,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -36,7 +45,15 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from contracts.topics import TopicName
-from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from contracts.turns import (
+    CompleteTurn,
+    ExpireSession,
+    ExpireToolCalls,
+    FailTurn,
+    RecordToolResult,
+    RequestToolCalls,
+    SwitchAgentForTurn,
+)
 
 MessageType = type[Message]
 
@@ -51,8 +68,19 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         RetryTurn,
         CancelTurn,
         EraseSession,
+        SubmitToolResult,
+        ApproveToolCall,
+        DenyToolCall,
     ),
-    TopicName.TURNS: (SwitchAgentForTurn, CompleteTurn, FailTurn, ExpireSession),
+    TopicName.TURNS: (
+        SwitchAgentForTurn,
+        CompleteTurn,
+        FailTurn,
+        ExpireSession,
+        RequestToolCalls,
+        RecordToolResult,
+        ExpireToolCalls,
+    ),
     TopicName.SESSION_EVENTS: (
         SessionCreated,
         UserMessageAccepted,
@@ -68,6 +96,12 @@ TOPIC_MESSAGES: Final[Mapping[TopicName, tuple[MessageType, ...]]] = {
         SessionErased,
         TurnCancelled,
         TurnStopped,
+        ToolCallRequested,
+        ToolApprovalRequested,
+        ToolCallApproved,
+        ToolCallDenied,
+        ToolResultRecorded,
+        ToolRoundCompleted,
         CommandRejected,
     ),
     TopicName.LLM_REQUESTS: (LLMRequested,),

@@ -12,8 +12,10 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from contracts.agents import AgentType, MessageRole
 from contracts.base import Contract, Id, Message, Metadata, UtcDatetime
 from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
-from contracts.limits import MAX_CONTEXT_MESSAGES
+from contracts.limits import MAX_CONTEXT_MESSAGES, MAX_TOOL_CALLS_PER_TURN
+from contracts.llm import ToolName
 from contracts.mid_turn import CancellationReason, MidTurnPolicy
+from contracts.tools import RunsOn, ToolArguments, ToolResultContent, ToolRound
 
 
 class SessionEvent(Message):
@@ -183,6 +185,78 @@ class SessionErased(SessionEvent):
     reason: Reason
 
 
+class ToolCallEvent(SessionEvent):
+    turn_id: Id
+    tool_call_id: Id = Field(description="Unique within the turn; answer the call with it.")
+    tool: ToolName
+
+
+class ToolCallRequested(ToolCallEvent):
+    """Run this tool now: the client (runs_on `client`, answer with session.submit_tool_result.v1)
+    or tool-invocation (runs_on `mcp:<server>`). Without a result by `deadline` the turn fails
+    (`tool_deadline_exceeded`)."""
+
+    type: Literal["tool.call_requested.v1"] = "tool.call_requested.v1"
+    step: NonNegativeInt = Field(description="The step whose model asked for the call.")
+    agent: AgentType
+    arguments: ToolArguments
+    runs_on: RunsOn
+    idempotent: bool = Field(
+        default=False, description="The catalogue says running it twice is harmless (retries)."
+    )
+    deadline: UtcDatetime
+
+
+class ToolApprovalRequested(ToolCallEvent):
+    """A `needs_approval` tool waits for session.approve_tool_call.v1 / deny_tool_call.v1; once
+    approved it is requested (ToolCallRequested) like any other call."""
+
+    type: Literal["tool.approval_requested.v1"] = "tool.approval_requested.v1"
+    step: NonNegativeInt
+    agent: AgentType
+    arguments: ToolArguments
+    runs_on: RunsOn
+    idempotent: bool = False
+    deadline: UtcDatetime
+
+
+class ToolCallApproved(ToolCallEvent):
+    type: Literal["tool.call_approved.v1"] = "tool.call_approved.v1"
+    requested_by: AuthorName | None = None
+
+
+class ToolCallDenied(ToolCallEvent):
+    """The call is not run; the model reads `denied: <reason>` as its result."""
+
+    type: Literal["tool.call_denied.v1"] = "tool.call_denied.v1"
+    requested_by: AuthorName | None = None
+    reason: Reason
+
+
+class ToolResultRecorded(ToolCallEvent):
+    """A call's result was accepted (the first for its tool_call_id; repeats change nothing)."""
+
+    type: Literal["tool.result_recorded.v1"] = "tool.result_recorded.v1"
+    content: ToolResultContent
+    is_error: bool
+    source: Annotated[str, Field(max_length=100)] = Field(
+        description='Who answered: "client", "mcp:<server>", or "runtime" for a call refused '
+        "before it ran (unknown tool, invalid arguments)."
+    )
+
+
+class ToolRoundCompleted(SessionEvent):
+    """Every call of the round has its result: the turn continues on the same agent at `step`.
+    Carries what orchestration needs for the next prompt: the context and the turn's rounds."""
+
+    type: Literal["turn.tool_round_completed.v1"] = "turn.tool_round_completed.v1"
+    turn_id: Id
+    step: NonNegativeInt = Field(description="The step the agent runs next.")
+    agent: AgentType
+    context: ConversationContext
+    rounds: Annotated[list[ToolRound], Field(min_length=1, max_length=MAX_TOOL_CALLS_PER_TURN)]
+
+
 class RejectionReason(StrEnum):
     UNKNOWN_SESSION = "unknown_session"
     SESSION_EXISTS = "session_exists"
@@ -206,6 +280,9 @@ class RejectionReason(StrEnum):
     TURN_NOT_RUNNING = "turn_not_running"
     # The session was erased (EraseSession): it takes no further command.
     SESSION_ERASED = "session_erased"
+    # A tool result, approval or denial for a call the running turn does not wait for in that
+    # way (unknown id, turn over, approval pending, already approved, another executor's call).
+    TOOL_CALL_NOT_PENDING = "tool_call_not_pending"
 
 
 class CommandRejected(SessionEvent):
@@ -233,6 +310,12 @@ SessionEventMessage = Annotated[
     | SessionErased
     | TurnCancelled
     | TurnStopped
+    | ToolCallRequested
+    | ToolApprovalRequested
+    | ToolCallApproved
+    | ToolCallDenied
+    | ToolResultRecorded
+    | ToolRoundCompleted
     | CommandRejected,
     Field(discriminator="type"),
 ]

@@ -25,6 +25,11 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    ToolApprovalRequested,
+    ToolCallApproved,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolResultRecorded,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -50,6 +55,11 @@ STREAM_EVENTS: Final[Mapping[type[Message], str]] = {
     SessionReopened: "session_reopened",
     SessionExpired: "session_expired",
     SessionErased: "session_erased",
+    ToolCallRequested: "tool_call_requested",
+    ToolApprovalRequested: "tool_approval_requested",
+    ToolCallApproved: "tool_call_approved",
+    ToolCallDenied: "tool_call_denied",
+    ToolResultRecorded: "tool_result_recorded",
 }
 
 HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context"})

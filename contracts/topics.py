@@ -33,6 +33,7 @@ class Service(StrEnum):
     SESSION_COMMANDS = "session-commands"
     AGENT_ORCHESTRATION = "agent-orchestration"
     LLM_INVOCATION = "llm-invocation"
+    TOOL_INVOCATION = "tool-invocation"
     AUDIT = "audit"
     EXPIRY_JOB = "session-expiry"
     CLIENTS = "clients"
@@ -44,6 +45,7 @@ ALL_SERVICES: Final = (
     Service.SESSION_COMMANDS,
     Service.AGENT_ORCHESTRATION,
     Service.LLM_INVOCATION,
+    Service.TOOL_INVOCATION,
     Service.AUDIT,
 )
 
@@ -71,9 +73,10 @@ DEFINITIONS: Final[Mapping[TopicName, TopicDefinition]] = {
         ),
         TopicDefinition(
             TopicName.TURNS,
-            "Internal commands from orchestration and the expiry job; ACL write-restricted.",
+            "Internal commands from orchestration, tool-invocation and the expiry job; ACL "
+            "write-restricted.",
             7 * _DAY_MS,
-            producers=(Service.AGENT_ORCHESTRATION, Service.EXPIRY_JOB),
+            producers=(Service.AGENT_ORCHESTRATION, Service.TOOL_INVOCATION, Service.EXPIRY_JOB),
             consumers=(Service.SESSION_COMMANDS, Service.AUDIT),
         ),
         TopicDefinition(
@@ -82,9 +85,11 @@ DEFINITIONS: Final[Mapping[TopicName, TopicDefinition]] = {
             7 * _DAY_MS,
             producers=(Service.SESSION_COMMANDS,),
             # llm-invocation: to abandon calls of turns that ended (session_watch.py).
+            # tool-invocation: runs ToolCallRequested of `mcp:` tools, stops them on a cancel.
             consumers=(
                 Service.AGENT_ORCHESTRATION,
                 Service.LLM_INVOCATION,
+                Service.TOOL_INVOCATION,
                 Service.AUDIT,
                 Service.CLIENTS,
             ),

@@ -11,8 +11,9 @@ from pydantic import Field, NonNegativeInt
 from contracts.agents import AgentType
 from contracts.base import Id, Message, UtcDatetime
 from contracts.commands import Content, Reason
-from contracts.limits import MAX_CONTENT_LENGTH
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_TOOL_CALLS
 from contracts.llm import Usage
+from contracts.tools import AssistantText, RequestedToolCall, RunsOn, ToolResultContent
 
 
 class TurnCommand(Message):
@@ -55,6 +56,36 @@ class FailTurn(TurnCommand):
     )
 
 
+class RequestToolCalls(TurnCommand):
+    """The step's model called tools: the turn waits for their results (orchestration)."""
+
+    type: Literal["turn.request_tool_calls.v1"] = "turn.request_tool_calls.v1"
+    agent: AgentType
+    assistant_content: AssistantText = ""
+    calls: Annotated[list[RequestedToolCall], Field(min_length=1, max_length=MAX_TOOL_CALLS)]
+
+
+class RecordToolResult(Message):
+    """The result of an MCP tool call, published by tool-invocation. Idempotent by tool_call_id."""
+
+    type: Literal["turn.record_tool_result.v1"] = "turn.record_tool_result.v1"
+    tenant_id: Id
+    turn_id: Id
+    tool_call_id: Id
+    content: ToolResultContent
+    is_error: bool = False
+    source: RunsOn = Field(description="The executor: `mcp:<server>`.")
+
+
+class ExpireToolCalls(Message):
+    """Published by the expiry job for a turn whose tool calls outlived their deadline."""
+
+    type: Literal["turn.expire_tool_calls.v1"] = "turn.expire_tool_calls.v1"
+    tenant_id: Id
+    turn_id: Id
+    step: NonNegativeInt
+
+
 class ExpireSession(Message):
     """Published by the expiry job; applied by the partition owner in order."""
 
@@ -64,6 +95,12 @@ class ExpireSession(Message):
 
 
 InternalCommand = Annotated[
-    SwitchAgentForTurn | CompleteTurn | FailTurn | ExpireSession,
+    SwitchAgentForTurn
+    | CompleteTurn
+    | FailTurn
+    | ExpireSession
+    | RequestToolCalls
+    | RecordToolResult
+    | ExpireToolCalls,
     Field(discriminator="type"),
 ]

@@ -33,6 +33,7 @@ USERS = (
     "session-commands",
     "agent-orchestration",
     "llm-invocation",
+    "tool-invocation",
     "audit",
     "operator",
     "gateway",

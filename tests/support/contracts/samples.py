@@ -6,12 +6,15 @@ from contracts.agents import AgentType, MessageRole
 from contracts.audit import AuditOutcome, AuditRecord, RedactedContent, RedactionMode
 from contracts.base import Message
 from contracts.commands import (
+    ApproveToolCall,
     CancelTurn,
     CloseSession,
     CreateSession,
+    DenyToolCall,
     EraseSession,
     ReopenSession,
     RetryTurn,
+    SubmitToolResult,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -43,6 +46,12 @@ from contracts.session_events import (
     SessionReopened,
     SessionUpdated,
     SwitchInitiator,
+    ToolApprovalRequested,
+    ToolCallApproved,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolResultRecorded,
+    ToolRoundCompleted,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -50,7 +59,16 @@ from contracts.session_events import (
     TurnStopped,
     UserMessageAccepted,
 )
-from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from contracts.tools import RequestedToolCall, ToolCallOutcome, ToolRound
+from contracts.turns import (
+    CompleteTurn,
+    ExpireSession,
+    ExpireToolCalls,
+    FailTurn,
+    RecordToolResult,
+    RequestToolCalls,
+    SwitchAgentForTurn,
+)
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 S = {"session_id": "s-1", "occurred_at": AT}
@@ -86,6 +104,101 @@ def every_message() -> list[Message]:
         CompleteTurn(id="i-2", **TURN, agent=AgentType.DEBUG, content="Fixed", usage=Usage()),
         FailTurn(id="i-3", **TURN, agent=AgentType.DEBUG, error_class="timeout"),
         ExpireSession(id="i-4", **T, last_activity_at=AT),
+        SubmitToolResult(id="c-11", **T, tool_call_id="call_1", content="print('hi')"),
+        ApproveToolCall(
+            id="c-12", **T, turn_id="turn-1", tool_call_id="call_2", requested_by="Ann"
+        ),
+        DenyToolCall(id="c-13", **T, tool_call_id="call_2", reason="not now"),
+        RequestToolCalls(
+            id="i-5",
+            **TURN,
+            agent=AgentType.CODER,
+            calls=[
+                RequestedToolCall(
+                    tool_call_id="call_1",
+                    tool="read_file",
+                    arguments='{"path": "app.py"}',
+                    runs_on="client",
+                ),
+                RequestedToolCall(
+                    tool_call_id="call_2",
+                    tool="run_command",
+                    arguments='{"command": "pytest"}',
+                    runs_on="mcp:shell",
+                    needs_approval=True,
+                ),
+            ],
+        ),
+        RecordToolResult(
+            id="i-6", **T, turn_id="turn-1", tool_call_id="call_2", content="ok", source="mcp:shell"
+        ),
+        ExpireToolCalls(id="i-7", **T, turn_id="turn-1", step=1),
+        ToolCallRequested(
+            id="e-15",
+            **T,
+            turn_id="turn-1",
+            tool_call_id="call_1",
+            tool="read_file",
+            step=1,
+            agent=AgentType.CODER,
+            arguments={"path": "app.py"},
+            runs_on="client",
+            deadline=AT,
+        ),
+        ToolApprovalRequested(
+            id="e-16",
+            **T,
+            turn_id="turn-1",
+            tool_call_id="call_2",
+            tool="run_command",
+            step=1,
+            agent=AgentType.CODER,
+            arguments={"command": "pytest"},
+            runs_on="mcp:shell",
+            deadline=AT,
+        ),
+        ToolCallApproved(
+            id="e-17", **T, turn_id="turn-1", tool_call_id="call_2", tool="run_command"
+        ),
+        ToolCallDenied(
+            id="e-18",
+            **T,
+            turn_id="turn-1",
+            tool_call_id="call_2",
+            tool="run_command",
+            reason="not now",
+        ),
+        ToolResultRecorded(
+            id="e-19",
+            **T,
+            turn_id="turn-1",
+            tool_call_id="call_1",
+            tool="read_file",
+            content="print('hi')",
+            is_error=False,
+            source="client",
+        ),
+        ToolRoundCompleted(
+            id="e-20",
+            **T,
+            turn_id="turn-1",
+            step=2,
+            agent=AgentType.CODER,
+            context=CONTEXT,
+            rounds=[
+                ToolRound(
+                    step=1,
+                    calls=[
+                        ToolCallOutcome(
+                            tool_call_id="call_1",
+                            tool="read_file",
+                            arguments='{"path": "app.py"}',
+                            content="print('hi')",
+                        )
+                    ],
+                )
+            ],
+        ),
         SessionCreated(
             id="e-1",
             **T,

@@ -22,6 +22,7 @@ SERVICE_PRINCIPALS = {
     "User:session-commands",
     "User:agent-orchestration",
     "User:llm-invocation",
+    "User:tool-invocation",
     "User:audit",
 }
 INTERNAL = (
@@ -54,6 +55,7 @@ def test_only_the_services_write_the_internal_topics() -> None:
     assert writers(bindings, TopicName.TURNS) == {
         "User:agent-orchestration",
         "User:session-commands",
+        "User:tool-invocation",
     }
 
 
