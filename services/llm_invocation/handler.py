@@ -26,13 +26,13 @@ from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
 from services.llm_invocation import metrics
 from services.llm_invocation.abandonment import CANCELLED
-from services.llm_invocation.cancelled_turns import CancelledTurns
 from services.llm_invocation.claims import Claimed, ClaimStore, InvocationClaims
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
+from services.runtime.cancelled_turns import CancelledTurns
 from services.runtime.publishing import Publish
 from services.runtime.retry import Backoff
 
