@@ -131,7 +131,7 @@ class ToolCaller:
         self._connections = {name: connect(s) for name, s in servers.servers.items()}
         self._breakers = breakers or server_breakers()
         self._retry = retry or ToolRetryPolicy()
-        self._max_chars = max_content_chars
+        self.max_content_chars = max_content_chars
         self._rng = rng
 
     def connection(self, server: str) -> ServerConnection | None:
@@ -248,6 +248,6 @@ class ToolCaller:
         if not parts and result.structured_content is not None:
             parts.append(json.dumps(result.structured_content, ensure_ascii=False))
         text = "\n".join(parts)
-        if len(text) > self._max_chars:
-            text = text[: max(0, self._max_chars - len(TRUNCATED))] + TRUNCATED
+        if len(text) > self.max_content_chars:
+            text = text[: max(0, self.max_content_chars - len(TRUNCATED))] + TRUNCATED
         return text
