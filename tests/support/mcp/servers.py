@@ -1,4 +1,4 @@
-"""The demo MCP server (demo_server.py) as the tests use it: a stdio server configuration, and
+"""The demo MCP server (deploy/local/mcp_demo_server.py) as the tests use it: a stdio server configuration, and
 a streamable HTTP server started as a subprocess on a free port, waited for until it answers."""
 
 import contextlib
@@ -13,22 +13,23 @@ from pathlib import Path
 import httpx
 
 from services.tool_invocation.mcp_servers import McpServer
-from tests.support.mcp.demo_server import EXECUTIONS_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-MODULE = "tests.support.mcp.demo_server"
+DEMO_SERVER = REPO_ROOT / "deploy" / "local" / "mcp_demo_server.py"
+EXECUTIONS_ENV = "MCP_DEMO_EXECUTIONS"
+"""Where the demo server appends one line per execution (its EXECUTIONS_ENV)."""
 
 
 def stdio_server(
     name: str = "demo", *, executions: Path | None = None, call_timeout_s: float = 10.0
 ) -> McpServer:
-    env = {"PYTHONPATH": str(REPO_ROOT)}
+    env: dict[str, str] = {}
     if executions is not None:
         env[EXECUTIONS_ENV] = str(executions)
     return McpServer(
         name=name,
         command=sys.executable,
-        args=("-m", MODULE),
+        args=(str(DEMO_SERVER),),
         env=env,
         cwd=str(REPO_ROOT),
         call_timeout_s=call_timeout_s,
@@ -51,11 +52,11 @@ def running_http_server(
 ) -> Iterator[str]:
     """Start the demo server over streamable HTTP; yields its endpoint URL; stops it after."""
     port = port or free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = dict(os.environ)
     if executions is not None:
         env[EXECUTIONS_ENV] = str(executions)
     process = subprocess.Popen(
-        [sys.executable, "-m", MODULE, "--http", "--port", str(port)],
+        [sys.executable, str(DEMO_SERVER), "--http", "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

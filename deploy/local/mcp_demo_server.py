@@ -1,7 +1,8 @@
-"""A tiny MCP server for tests and demos, built with the SDK's MCPServer (FastMCP in mcp 1.x).
+"""A tiny MCP server for tests and demos (`make run` configures it as the MCP server `demo`),
+built with the SDK's MCPServer (FastMCP in mcp 1.x).
 
-    python -m tests.support.mcp.demo_server                                  # stdio
-    python -m tests.support.mcp.demo_server --http --port 8765               # streamable HTTP, /mcp
+    .venv/bin/python deploy/local/mcp_demo_server.py                         # stdio
+    .venv/bin/python deploy/local/mcp_demo_server.py --http --port 8765      # streamable HTTP, /mcp
 
 Tools: `add` (two numbers), `echo` (text back), `slow` (sleeps, then answers), `fail`
 (always an error result) and `crash` (the process exits mid-call). Every execution that reaches a tool's body appends one line
