@@ -5,6 +5,8 @@ from the kept result; a cancelled turn stops its call; and a kill -9 mid-call ne
 tool twice."""
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,9 +29,6 @@ SPEC: ServiceSpec = next(s for s in SERVICES if s.name == TOOL_INVOCATION)
 
 
 def servers_file(tmp_path: Path, executions: Path, http_url: str | None = None) -> Path:
-    import json
-    import sys
-
     path = tmp_path / "mcp_servers.toml"
     text = (
         "[servers.demo]\n"
