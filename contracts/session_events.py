@@ -15,7 +15,7 @@ from contracts.commands import AuthorName, Content, Description, Reason, SystemP
 from contracts.limits import MAX_CONTEXT_MESSAGES, MAX_TOOL_CALLS_PER_TURN
 from contracts.llm import ToolName
 from contracts.mid_turn import CancellationReason, MidTurnPolicy
-from contracts.tools import RunsOn, ToolArguments, ToolResultContent, ToolRound
+from contracts.tools import AssistantText, RunsOn, ToolArguments, ToolResultContent, ToolRound
 
 
 class SessionEvent(Message):
@@ -205,6 +205,11 @@ class ToolCallRequested(ToolCallEvent):
         default=False, description="The catalogue says running it twice is harmless (retries)."
     )
     deadline: UtcDatetime
+    assistant_content: AssistantText = Field(
+        default="",
+        description="Text the model wrote alongside the round's calls; on the round's first "
+        "call only (it goes back into the next prompt with the calls).",
+    )
 
 
 class ToolApprovalRequested(ToolCallEvent):
@@ -218,6 +223,7 @@ class ToolApprovalRequested(ToolCallEvent):
     runs_on: RunsOn
     idempotent: bool = False
     deadline: UtcDatetime
+    assistant_content: AssistantText = ""
 
 
 class ToolCallApproved(ToolCallEvent):

@@ -11,7 +11,7 @@ from pydantic import Field, NonNegativeInt
 from contracts.agents import AgentType
 from contracts.base import Id, Message, UtcDatetime
 from contracts.commands import Content, Reason
-from contracts.limits import MAX_CONTENT_LENGTH, MAX_TOOL_CALLS
+from contracts.limits import MAX_CONTENT_LENGTH, MAX_TOOL_CALLS, MAX_TOOL_CALLS_PER_TURN
 from contracts.llm import Usage
 from contracts.tools import AssistantText, RequestedToolCall, RunsOn, ToolResultContent
 
@@ -63,6 +63,11 @@ class RequestToolCalls(TurnCommand):
     agent: AgentType
     assistant_content: AssistantText = ""
     calls: Annotated[list[RequestedToolCall], Field(min_length=1, max_length=MAX_TOOL_CALLS)]
+    max_tool_calls: Annotated[int, Field(ge=1, le=MAX_TOOL_CALLS_PER_TURN)] | None = Field(
+        default=None,
+        description="Orchestration's per-turn bound: calls beyond it are answered at once with "
+        "an error result instead of running (None: only MAX_TOOL_CALLS_PER_TURN applies).",
+    )
 
 
 class RecordToolResult(Message):

@@ -6,8 +6,12 @@
 | AgentSwitched by orchestration with turn_id/step/context | handoff_continues     | LLMRequested for new agent   |
 | AgentSwitched by a user                                  | user_switch           | nothing                      |
 | AgentSwitched by orchestration without turn context      | switch_without_turn   | nothing (logged as warning)  |
+| ToolRoundCompleted (every call of the round answered)    | tools_answered        | LLMRequested, same agent,    |
+|                                                          |                       |   with the calls and results |
 | LLMCompleted, allowed switch_agent call, step < bound    | hand_off              | SwitchAgentForTurn           |
 | LLMCompleted, switch_agent call, step >= bound           | hop_bound_reached     | CompleteTurn + note          |
+| LLMCompleted, a catalogue tool the agent was granted     | call_tools            | RequestToolCalls (all calls; |
+|   (and no granted switch_agent call)                     |                       |   refusals for the others)   |
 | LLMCompleted, only tools the agent was not granted       | tool_not_allowed      | CompleteTurn + note          |
 | LLMCompleted, switch_agent arguments malformed           | malformed_handoff     | CompleteTurn + note          |
 | LLMCompleted, target unknown / not allowed / itself      | disallowed_target     | CompleteTurn + note          |
@@ -35,8 +39,13 @@ from typing import TypedDict
 from contracts.base import Message, derive_id
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested
-from contracts.session_events import AgentSwitched, SwitchInitiator, TurnStarted
-from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
+from contracts.session_events import (
+    AgentSwitched,
+    SwitchInitiator,
+    ToolRoundCompleted,
+    TurnStarted,
+)
+from contracts.turns import CompleteTurn, FailTurn, RequestToolCalls, SwitchAgentForTurn
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
 from services.agent_orchestration.handoff_tool import (
     DisallowedTarget,
@@ -45,6 +54,7 @@ from services.agent_orchestration.handoff_tool import (
     read_switch_agent_call,
 )
 from services.agent_orchestration.prompt import PromptLimits, TurnStep, build_llm_request
+from services.agent_orchestration.tool_requests import requested_calls
 
 EMPTY_RESPONSE = "empty_response"
 
@@ -54,6 +64,8 @@ class Rule(StrEnum):
     HANDOFF_CONTINUES = "handoff_continues"
     USER_SWITCH = "user_switch"
     SWITCH_WITHOUT_TURN = "switch_without_turn"
+    TOOLS_ANSWERED = "tools_answered"
+    CALL_TOOLS = "call_tools"
     HAND_OFF = "hand_off"
     HOP_BOUND_REACHED = "hop_bound_reached"
     TOOL_NOT_ALLOWED = "tool_not_allowed"
@@ -65,7 +77,7 @@ class Rule(StrEnum):
     NOT_FOR_ORCHESTRATION = "not_for_orchestration"
 
 
-Output = LLMRequested | SwitchAgentForTurn | CompleteTurn | FailTurn
+Output = LLMRequested | SwitchAgentForTurn | CompleteTurn | FailTurn | RequestToolCalls
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +101,19 @@ def decide(
         return Decision(Rule.TURN_STARTED, build_llm_request(turn, catalogue, limits, now))
     if isinstance(message, AgentSwitched):
         return _on_agent_switched(message, catalogue, limits, now)
+    if isinstance(message, ToolRoundCompleted):
+        turn = TurnStep(
+            tenant_id=message.tenant_id,
+            session_id=message.session_id,
+            turn_id=message.turn_id,
+            step=message.step,
+            agent=message.agent,
+            context=message.context,
+            rounds=tuple(message.rounds),
+        )
+        return Decision(Rule.TOOLS_ANSWERED, build_llm_request(turn, catalogue, limits, now))
     if isinstance(message, LLMCompleted):
-        return _on_llm_completed(message, catalogue, limits.max_hops_per_turn, now)
+        return _on_llm_completed(message, catalogue, limits, now)
     if isinstance(message, LLMFailed):
         failed = _fail(message, now, message.error_class, message.message)
         if message.partial_content:
@@ -123,8 +146,9 @@ def _on_agent_switched(
 
 
 def _on_llm_completed(
-    completed: LLMCompleted, catalogue: AgentCatalogue, max_hops: int, now: datetime
+    completed: LLMCompleted, catalogue: AgentCatalogue, limits: PromptLimits, now: datetime
 ) -> Decision:
+    max_hops = limits.max_hops_per_turn
     if not completed.tool_calls:
         if completed.content.strip():
             return Decision(Rule.ANSWER, _complete(completed, now))
@@ -137,6 +161,9 @@ def _on_llm_completed(
     switch_calls = [
         call for call in completed.tool_calls if granted and call.name == SWITCH_AGENT_TOOL
     ]
+    granted_tools = catalogue.granted_tools(completed.agent)
+    if not switch_calls and any(call.name in granted_tools for call in completed.tool_calls):
+        return Decision(Rule.CALL_TOOLS, _request_tools(completed, catalogue, limits, now))
     if not switch_calls:
         names = sorted({call.name for call in completed.tool_calls})
         note = (
@@ -174,6 +201,20 @@ def _switch(completed: LLMCompleted, handoff: Handoff, now: datetime) -> SwitchA
         from_agent=completed.agent,
         target_agent=handoff.target,
         reason=handoff.reason,
+    )
+
+
+def _request_tools(
+    completed: LLMCompleted, catalogue: AgentCatalogue, limits: PromptLimits, now: datetime
+) -> RequestToolCalls:
+    return RequestToolCalls(
+        **_answering(completed, now),
+        agent=completed.agent,
+        assistant_content=completed.content,
+        calls=requested_calls(
+            completed.tool_calls, completed.agent, completed.invocation_id, catalogue
+        ),
+        max_tool_calls=limits.max_tool_calls_per_turn,
     )
 
 

@@ -4,7 +4,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from contracts.limits import MAX_CONTEXT_MESSAGES
+from contracts.limits import (
+    DEFAULT_TOOL_CALLS_PER_TURN,
+    MAX_CONTEXT_MESSAGES,
+    MAX_TOOL_CALLS_PER_TURN,
+)
 from services.agent_orchestration.history_window import HistoryBudget
 from services.agent_orchestration.prompt import PromptLimits
 from services.runtime.settings import RuntimeSettings, prefixed_name
@@ -31,6 +35,12 @@ class OrchestrationSettings(RuntimeSettings):
         "exchange is always included.",
     )
     history_max_messages: int = Field(50, ge=1, le=MAX_CONTEXT_MESSAGES)
+    max_tool_calls_per_turn: int = Field(
+        DEFAULT_TOOL_CALLS_PER_TURN,
+        ge=1,
+        le=MAX_TOOL_CALLS_PER_TURN,
+        description="Catalogue tool calls one turn may make; then the agent must answer.",
+    )
 
     def prompt_limits(self) -> PromptLimits:
         return PromptLimits(
@@ -38,4 +48,5 @@ class OrchestrationSettings(RuntimeSettings):
                 max_chars=self.history_max_chars, max_messages=self.history_max_messages
             ),
             max_hops_per_turn=self.max_hops_per_turn,
+            max_tool_calls_per_turn=self.max_tool_calls_per_turn,
         )

@@ -12,7 +12,7 @@ Outcomes (docs/audit.md has the table):
 - a dead letter `dead_lettered`;
 - TurnStarted, AssistantMessageAppended and LLMRequested are steps: `recorded`.
 
-LLM facts: llm_facts.py; dead letters: dead_letter_facts.py.
+LLM facts: llm_facts.py; tool calls: tool_facts.py; dead letters: dead_letter_facts.py.
 """
 
 from contracts.audit import AuditOutcome
@@ -50,10 +50,13 @@ from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentFo
 from services.audit.cancellation_facts import cancellation_view
 from services.audit.fact_view import ContentPiece, DetailValue, FactView, UnauditableFact
 from services.audit.llm_facts import llm_view_of, usage_detail
+from services.audit.tool_facts import ToolFact, tool_view
 
 
 def view_of(message: Message) -> FactView:
     """The audit view of one fact. Dead letters need their raw bytes: see `dead_letter_view`."""
+    if isinstance(message, ToolFact):
+        return tool_view(message)
     match message:
         case CreateSession() | SessionCreated():
             return _session_opened(message)

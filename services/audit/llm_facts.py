@@ -27,6 +27,11 @@ def llm_view_of(message: Message) -> FactView:
                 parts=tuple(
                     ContentPiece(f"messages[{i}].content", m.content, m.role.value)
                     for i, m in enumerate(message.messages)
+                )
+                + tuple(
+                    ContentPiece(f"messages[{i}].tool_calls[{j}].arguments", c.arguments, c.name)
+                    for i, m in enumerate(message.messages)
+                    for j, c in enumerate(m.tool_calls)
                 ),
             )
         case LLMCompleted():

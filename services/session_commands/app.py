@@ -5,6 +5,7 @@
               ├─▶ SessionCommandHandler (decide) ─────┤
     turns ────┘   range assignment)                   └─▶ session-events
                   expiry job ──▶ turns (ExpireSession); retention ──▶ MongoDB
+                  tool deadline job ──▶ turns (ExpireToolCalls)
 
 The single writer of session state: one consumer group reads both command topics with range
 assignment, so the instance that owns partition p of `commands` owns partition p of `turns`
@@ -28,6 +29,7 @@ from services.session_commands.mongo.repository import SessionRepository
 from services.session_commands.mongo.session_document import Document
 from services.session_commands.session_cache import SessionCache
 from services.session_commands.settings import SessionCommandsSettings
+from services.session_commands.tool_deadlines import ToolDeadlines
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class SessionCommandsService:
     handler: SessionCommandHandler
     expiry: SessionExpiry
     queries: SessionQueries
+    tool_deadlines: ToolDeadlines
 
 
 def build(
@@ -84,6 +87,13 @@ def build(
         batch_size=settings.expiry_batch_size,
         interval_s=settings.expiry_interval_s,
     )
+    tool_deadlines = ToolDeadlines(
+        database,
+        runtime.publish,
+        turns_topic=topics.name(TopicName.TURNS),
+        batch_size=settings.expiry_batch_size,
+        interval_s=settings.tool_deadline_interval_s,
+    )
 
     @runtime.consumer(
         *topics.names(INPUTS),
@@ -101,6 +111,7 @@ def build(
     async def start_expiry() -> None:
         if run_expiry_job:
             await expiry.start()
+        await tool_deadlines.start()
 
     runtime.add_readiness_check("mongo", mongo_answers)
     # Indexes before the first record; the job after start-up; Mongo closed only after the
@@ -108,9 +119,18 @@ def build(
     runtime.app.on_startup(repository.ensure_indexes)
     runtime.app.after_startup(start_expiry)
     runtime.app.on_shutdown(expiry.stop)
+    runtime.app.on_shutdown(tool_deadlines.stop)
     runtime.app.after_shutdown(mongo.close)
     return SessionCommandsService(
-        settings, topics, runtime, mongo, repository, handler, expiry, SessionQueries(database)
+        settings,
+        topics,
+        runtime,
+        mongo,
+        repository,
+        handler,
+        expiry,
+        SessionQueries(database),
+        tool_deadlines,
     )
 
 

@@ -39,6 +39,15 @@ class SessionCommandsSettings(RuntimeSettings):
     )
     expiry_interval_s: PositiveFloat = Field(300.0, description="How often the expiry job runs.")
     expiry_batch_size: PositiveInt = Field(1_000, le=100_000)
+    tool_call_timeout_s: PositiveFloat = Field(
+        300.0,
+        le=86_400.0,
+        description="How long a round of tool calls waits for its results and approvals before "
+        "the turn fails with `tool_deadline_exceeded` (docs/tools.md).",
+    )
+    tool_deadline_interval_s: PositiveFloat = Field(
+        5.0, description="How often the job looks for tool rounds past their deadline."
+    )
     command_sources: dict[str, CommandSource] | None = Field(
         None,
         description="Which `source` may publish commands for which tenants, with an optional "
@@ -57,6 +66,7 @@ class SessionCommandsSettings(RuntimeSettings):
             context_max_messages=self.context_max_messages,
             context_max_chars=self.context_max_chars,
             message_id_window=self.message_id_window,
+            tool_call_timeout_s=self.tool_call_timeout_s,
         )
 
     @property

@@ -117,6 +117,29 @@ def tool_call_stream(
     return Reply(events=events)
 
 
+def parallel_tool_calls_stream(calls: Sequence[tuple[str, str]], *, text: str = "") -> Reply:
+    """Several tool calls in one answer (OpenAI's parallel tool calls): each call's id and name
+    first, then its arguments in two fragments, the calls interleaved as a real stream does."""
+    events = [_chunk({"role": "assistant", "content": text or None})]
+    for index, (name, _) in enumerate(calls):
+        first = {
+            "index": index,
+            "id": f"call_fake_{index}",
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
+        events.append(_chunk({"tool_calls": [first]}))
+    for half in (0, 1):
+        for index, (_, arguments) in enumerate(calls):
+            middle = len(arguments) // 2
+            piece = arguments[:middle] if half == 0 else arguments[middle:]
+            events.append(
+                _chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            )
+    events += [_chunk({}, "tool_calls"), _usage(20, 9), "data: [DONE]\n\n"]
+    return Reply(events=events)
+
+
 def status(code: int, *, retry_after: str | None = None, message: str = "scripted error") -> Reply:
     headers = [("Content-Type", "application/json")]
     if retry_after is not None:
@@ -166,8 +189,14 @@ class _State:
 
 
 class FakeOpenAIServer:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        default: Reply | None = None,
+        responder: Callable[[RecordedRequest], Reply | None] | None = None,
+    ) -> None:
         self.default = default or text_stream("Hello from the fake OpenAI server.")
+        self.responder = responder
+        """Answers what the script does not, from the request (None: `default`)."""
         self._state = _State()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -317,7 +346,10 @@ class FakeOpenAIServer:
             return True
         index = len(self._state.requests)
         self._state.requests.append(request)
-        reply = self._state.script.popleft() if self._state.script else self.default
+        reply = self._state.script.popleft() if self._state.script else None
+        if reply is None and self.responder is not None:
+            reply = self.responder(request)
+        reply = reply or self.default
         if reply.latency_s:
             await asyncio.sleep(reply.latency_s)
         if reply.hang_s is not None and reply.hang_before_headers:

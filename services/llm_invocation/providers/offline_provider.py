@@ -19,6 +19,11 @@ from services.llm_invocation.providers.offline_routing import (
     last_user_text,
     route,
 )
+from services.llm_invocation.providers.offline_tools import (
+    answer_from_results,
+    answers_tool_results,
+    planned_calls,
+)
 from services.llm_invocation.providers.stream_events import (
     StreamEvent,
     StreamFinished,
@@ -55,8 +60,25 @@ class OfflineProvider:
 
     async def stream(self, request: LLMRequested) -> AsyncGenerator[StreamEvent, None]:
         text = last_user_text(request.messages)
-        handoff = route(request.agent, handoff_targets(request.tools), text)
         prompt_tokens = _tokens(sum(len(m.content) for m in request.messages))
+        if answers_tool_results(request.messages):
+            async for event in self._answer(answer_from_results(request.messages), prompt_tokens):
+                yield event
+            return
+        handoff = route(request.agent, handoff_targets(request.tools), text)
+        calls = planned_calls(text, request.tools) if handoff is None else []
+        if calls:
+            for index, call in enumerate(calls):
+                call_id = (
+                    "call_"
+                    + hashlib.sha256(f"{request.invocation_id}/{index}".encode()).hexdigest()[:24]
+                )
+                yield ToolCallDelta(index=index, id=call_id, name=call.name, arguments="")
+                await self._pause()
+                yield ToolCallDelta(index=index, arguments=call.arguments)
+            size = sum(len(call.arguments) for call in calls)
+            yield StreamFinished(FinishReason.TOOL_CALLS, _usage(prompt_tokens, size))
+            return
         if handoff is not None:
             arguments = json.dumps({"target": handoff.target.value, "reason": handoff.reason})
             middle = len(arguments) // 2
@@ -68,7 +90,10 @@ class OfflineProvider:
             yield ToolCallDelta(index=0, arguments=arguments[middle:])
             yield StreamFinished(FinishReason.TOOL_CALLS, _usage(prompt_tokens, len(arguments)))
             return
-        answer = offline_answer(request.agent, text)
+        async for event in self._answer(offline_answer(request.agent, text), prompt_tokens):
+            yield event
+
+    async def _answer(self, answer: str, prompt_tokens: int) -> AsyncGenerator[StreamEvent, None]:
         for chunk in _chunks(answer):
             await self._pause()
             yield TextDelta(chunk)

@@ -58,6 +58,11 @@ _KEYWORDS: Final[Mapping[AgentType, tuple[str, ...]]] = {
         "script",
         "snippet",
         "unit test",
+        # The file tools of the default catalogue belong to the coder (offline_tools.py).
+        "read file",
+        "read files",
+        "list directory",
+        "list the directory",
     ),
     AgentType.ARCHITECT: (
         "design",

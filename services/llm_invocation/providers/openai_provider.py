@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from contracts.llm import FinishReason, LLMRequested, Usage
+from contracts.agents import MessageRole
+from contracts.llm import ChatMessage, FinishReason, LLMRequested, Usage
 from services.llm_invocation.providers.provider_errors import (
     BadResponse,
     ConnectionFailed,
@@ -65,6 +66,27 @@ class OpenAIProviderConfig:
     def __repr__(self) -> str:  # the key never reaches logs, even through a repr
         base_url = redact_uri_credentials(self.base_url)
         return f"OpenAIProviderConfig(base_url={base_url!r}, model={self.model!r})"
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One prompt message in the chat-completions shape: a `tool` message answers a call by
+    its id; an assistant message that called tools lists them (`content` null when empty)."""
+    if message.role is MessageRole.TOOL:
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    body: dict[str, Any] = {"role": message.role.value, "content": message.content}
+    if message.name:
+        body["name"] = message.name
+    if message.tool_calls:
+        body["content"] = message.content or None
+        body["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    return body
 
 
 class OpenAICompatibleProvider:
@@ -117,10 +139,7 @@ class OpenAICompatibleProvider:
         body: dict[str, Any] = {
             "model": self.model_for(request),
             "stream": True,
-            "messages": [
-                {"role": m.role.value, "content": m.content, **({"name": m.name} if m.name else {})}
-                for m in request.messages
-            ],
+            "messages": [_message(m) for m in request.messages],
         }
         if self._config.include_usage:
             body["stream_options"] = {"include_usage": True}

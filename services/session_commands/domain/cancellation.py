@@ -21,7 +21,7 @@ from contracts.session_events import (
     TurnCancelled,
     TurnStopped,
 )
-from contracts.turns import CompleteTurn, FailTurn
+from contracts.turns import CompleteTurn, FailTurn, RequestToolCalls
 from services.session_commands.domain.decision import DecisionDraft, TurnCommand
 from services.session_commands.domain.state import SessionState, TurnInFlight
 
@@ -94,6 +94,16 @@ def cancel_running(
         requested_by=requested_by,
         detail=detail,
     )
+    if turn.awaiting_tools:
+        # No model step runs while the turn awaits tools, so none will report: it stops now.
+        out.emit(
+            TurnStopped,
+            turn_id=turn.turn_id,
+            agent=turn.agent,
+            steps=turn.step + 1,
+            reason=reason,
+            partial_message_id=None,
+        )
 
 
 def stop_cancelled(
@@ -109,6 +119,8 @@ def stop_cancelled(
         partial = command.content
     elif isinstance(command, FailTurn):
         partial = command.partial_content
+    elif isinstance(command, RequestToolCalls):
+        partial = command.assistant_content
     else:
         partial = ""
     partial_message_id = None

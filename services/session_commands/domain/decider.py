@@ -9,11 +9,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from contracts.commands import (
+    ApproveToolCall,
     CancelTurn,
     CreateSession,
+    DenyToolCall,
     EraseSession,
     ReopenSession,
     RetryTurn,
+    SubmitToolResult,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -27,7 +30,7 @@ from contracts.session_events import (
     SessionReopened,
     SessionUpdated,
 )
-from contracts.turns import ExpireSession
+from contracts.turns import ExpireSession, ExpireToolCalls, RecordToolResult
 from services.session_commands.command_sources import PublisherRefusal
 from services.session_commands.domain.cancellation import cancel
 from services.session_commands.domain.decision import (
@@ -42,9 +45,17 @@ from services.session_commands.domain.policy import (
     DeciderPolicy,
 )
 from services.session_commands.domain.state import SessionState, SessionStatus
+from services.session_commands.domain.tool_decisions import (
+    approve_tool_call,
+    deny_tool_call,
+    expire_tool_calls,
+    record_tool_result,
+    submit_tool_result,
+)
 from services.session_commands.domain.turn_decisions import (
     fail_turn_in_flight,
     retry,
+    start_next_queued,
     submit,
     switch_by_user,
     turn_command,
@@ -68,11 +79,18 @@ def decide(
         return replace(decide(None, command, now=now, policy=policy), state=state)
     out = DecisionDraft(state, command, now, policy)
     if state is None:
-        if isinstance(command, TurnCommand | ExpireSession):
+        if isinstance(command, TurnCommand | ExpireSession | RecordToolResult | ExpireToolCalls):
             return out.decision(remember=False)  # left over from a session since deleted
         return out.final_rejection(RejectionReason.UNKNOWN_SESSION, "no such session")
     if isinstance(command, TurnCommand):
         return turn_command(out, state, command)
+    if isinstance(command, RecordToolResult):
+        return out.decision(remember=record_tool_result(out, state, command))
+    if isinstance(command, ExpireToolCalls):
+        if not expire_tool_calls(out, state, command):
+            return out.decision(remember=False)
+        start_next_queued(out)
+        return out.decision()
     if isinstance(command, ExpireSession):
         return _expire(out, state, command)
     if isinstance(command, EraseSession):
@@ -107,6 +125,13 @@ def decide(
         )
     elif isinstance(command, CancelTurn):
         cancel(out, state, command)
+        start_next_queued(out)  # a turn awaiting tools stops at once (cancellation.py)
+    elif isinstance(command, SubmitToolResult):
+        submit_tool_result(out, state, command)
+    elif isinstance(command, ApproveToolCall):
+        approve_tool_call(out, state, command)
+    elif isinstance(command, DenyToolCall):
+        deny_tool_call(out, state, command)
     else:
         fail_turn_in_flight(out, state, "session_closed", command.reason)
         out.emit(SessionClosed, reason=command.reason)

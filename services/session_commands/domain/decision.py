@@ -12,12 +12,15 @@ from typing import Any, TypeVar
 
 from contracts.base import Message, derive_id
 from contracts.commands import (
+    ApproveToolCall,
     CancelTurn,
     CloseSession,
     CreateSession,
+    DenyToolCall,
     EraseSession,
     ReopenSession,
     RetryTurn,
+    SubmitToolResult,
     SubmitUserMessage,
     SwitchAgent,
     UpdateSession,
@@ -27,7 +30,15 @@ from contracts.session_events import (
     RejectionReason,
     SessionEvent,
 )
-from contracts.turns import CompleteTurn, ExpireSession, FailTurn, SwitchAgentForTurn
+from contracts.turns import (
+    CompleteTurn,
+    ExpireSession,
+    ExpireToolCalls,
+    FailTurn,
+    RecordToolResult,
+    RequestToolCalls,
+    SwitchAgentForTurn,
+)
 from services.session_commands.domain.evolution import evolve
 from services.session_commands.domain.policy import (
     DeciderPolicy,
@@ -44,12 +55,18 @@ SessionCommand = (
     | RetryTurn
     | CancelTurn
     | EraseSession
+    | SubmitToolResult
+    | ApproveToolCall
+    | DenyToolCall
     | SwitchAgentForTurn
     | CompleteTurn
     | FailTurn
+    | RequestToolCalls
+    | RecordToolResult
+    | ExpireToolCalls
     | ExpireSession
 )
-TurnCommand = SwitchAgentForTurn | CompleteTurn | FailTurn
+TurnCommand = SwitchAgentForTurn | CompleteTurn | FailTurn | RequestToolCalls
 
 
 def as_session_command(message: Message) -> SessionCommand:

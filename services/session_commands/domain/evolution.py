@@ -4,6 +4,7 @@ Every event carries what its change needs, so replaying a session's events rebui
 The bounded parts (recent tail, message-id window) are trimmed here, by the policy.
 """
 
+import json
 from functools import singledispatch
 from typing import Any, TypeVar
 
@@ -21,6 +22,12 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    ToolApprovalRequested,
+    ToolCallApproved,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolResultRecorded,
+    ToolRoundCompleted,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -28,13 +35,17 @@ from contracts.session_events import (
     TurnStopped,
     UserMessageAccepted,
 )
+from contracts.tools import denial_content
 from services.session_commands.domain.policy import DEFAULT_POLICY, DeciderPolicy
 from services.session_commands.domain.state import (
     AgentSwitch,
+    Approval,
     FailedTurn,
+    PendingToolCall,
     RecentMessage,
     SessionState,
     SessionStatus,
+    ToolRoundInFlight,
     TurnInFlight,
     UserMessage,
 )
@@ -227,6 +238,102 @@ def _(event: TurnCancelled, state: SessionState, policy: DeciderPolicy) -> Sessi
 @_apply.register
 def _(event: TurnStopped, state: SessionState, policy: DeciderPolicy) -> SessionState:
     return _update(state, turn=None)
+
+
+@_apply.register
+def _(event: ToolCallRequested, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    return _tool_call_announced(event, state, Approval.NOT_NEEDED)
+
+
+@_apply.register
+def _(event: ToolApprovalRequested, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    return _tool_call_announced(event, state, Approval.PENDING)
+
+
+def _tool_call_announced(
+    event: ToolCallRequested | ToolApprovalRequested, state: SessionState, approval: Approval
+) -> SessionState:
+    turn = _tool_turn(state, event.turn_id)
+    round_ = turn.tool_round or ToolRoundInFlight(
+        step=event.step, deadline=event.deadline, assistant_content=event.assistant_content
+    )
+    if round_.call(event.tool_call_id) is not None:
+        # An approved call is requested again for its executor; it keeps its place and state.
+        return state
+    call = PendingToolCall(
+        tool_call_id=event.tool_call_id,
+        tool=event.tool,
+        arguments=json.dumps(event.arguments, ensure_ascii=False),
+        runs_on=event.runs_on,
+        idempotent=event.idempotent,
+        approval=approval,
+    )
+    round_ = _update(round_, calls=(*round_.calls, call))
+    return _update(state, turn=_update(turn, tool_round=round_))
+
+
+@_apply.register
+def _(event: ToolCallApproved, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    return _change_call(state, event.turn_id, event.tool_call_id, approval=Approval.APPROVED)
+
+
+@_apply.register
+def _(event: ToolCallDenied, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    return _change_call(
+        state,
+        event.turn_id,
+        event.tool_call_id,
+        approval=Approval.DENIED,
+        result=denial_content(event.reason),
+        is_error=True,
+    )
+
+
+@_apply.register
+def _(event: ToolResultRecorded, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    turn = _tool_turn(state, event.turn_id)
+    round_ = turn.tool_round
+    if round_ is None or round_.call(event.tool_call_id) is None:
+        # A call refused before it ran (unknown tool, invalid arguments) is announced by its
+        # result alone; the model's arguments were unusable, so the prompt shows none.
+        round_ = round_ or ToolRoundInFlight(step=turn.step, deadline=event.occurred_at)
+        refused = PendingToolCall(
+            tool_call_id=event.tool_call_id, tool=event.tool, arguments="{}", runs_on="runtime"
+        )
+        round_ = _update(round_, calls=(*round_.calls, refused))
+        state = _update(state, turn=_update(turn, tool_round=round_))
+    return _change_call(
+        state, event.turn_id, event.tool_call_id, result=event.content, is_error=event.is_error
+    )
+
+
+@_apply.register
+def _(event: ToolRoundCompleted, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    turn = _tool_turn(state, event.turn_id)
+    return _update(
+        state,
+        turn=_update(turn, step=event.step, tool_round=None, tool_rounds=tuple(event.rounds)),
+    )
+
+
+def _tool_turn(state: SessionState, turn_id: str) -> TurnInFlight:
+    turn = state.turn
+    if turn is None or turn.turn_id != turn_id:
+        raise InconsistentEvent(f"tool event of turn {turn_id}, which is not running")
+    return turn
+
+
+def _change_call(
+    state: SessionState, turn_id: str, tool_call_id: str, **changes: Any
+) -> SessionState:
+    turn = _tool_turn(state, turn_id)
+    round_ = turn.tool_round
+    if round_ is None or round_.call(tool_call_id) is None:
+        raise InconsistentEvent(f"tool call {tool_call_id} is not awaited")
+    calls = tuple(
+        _update(c, **changes) if c.tool_call_id == tool_call_id else c for c in round_.calls
+    )
+    return _update(state, turn=_update(turn, tool_round=_update(round_, calls=calls)))
 
 
 @_apply.register

@@ -21,12 +21,17 @@ class DeciderPolicy:
     is always included, so one maximal message (MAX_CONTENT_LENGTH) always fits."""
     message_id_window: int = 1_000
     """User message ids remembered for `duplicate_id` refusals."""
+    tool_call_timeout_s: float = 300.0
+    """How long a round of tool calls may wait for its results (and approvals) before the turn
+    fails with `tool_deadline_exceeded`."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.context_max_messages <= MAX_CONTEXT_MESSAGES:
             raise ValueError(f"context_max_messages must be 1..{MAX_CONTEXT_MESSAGES}")
         if self.context_max_chars < MAX_CONTENT_LENGTH:
             raise ValueError(f"context_max_chars must be at least {MAX_CONTENT_LENGTH}")
+        if self.tool_call_timeout_s <= 0:
+            raise ValueError("tool_call_timeout_s must be positive")
         if self.max_queued_messages < 0 or self.message_id_window < 1:
             raise ValueError("max_queued_messages >= 0 and message_id_window >= 1 required")
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 from contracts.agents import AgentType, MessageRole
 from contracts.base import Metadata, UtcDatetime
 from contracts.mid_turn import CancellationReason, MidTurnPolicy
+from contracts.tools import ToolCallOutcome, ToolRound
 
 
 class SessionStatus(StrEnum):
@@ -65,6 +66,51 @@ class UserMessage(StateModel):
     author_name: str | None = None
 
 
+class Approval(StrEnum):
+    NOT_NEEDED = "not_needed"
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class PendingToolCall(StateModel):
+    """One call of the round the turn waits on; `result` is set once it is answered."""
+
+    tool_call_id: str
+    tool: str
+    arguments: str
+    runs_on: str
+    idempotent: bool = False
+    approval: Approval = Approval.NOT_NEEDED
+    result: str | None = None
+    is_error: bool = False
+
+    def outcome(self) -> ToolCallOutcome:
+        return ToolCallOutcome(
+            tool_call_id=self.tool_call_id,
+            tool=self.tool,
+            arguments=self.arguments,
+            content=self.result or "",
+            is_error=self.is_error,
+        )
+
+
+class ToolRoundInFlight(StateModel):
+    """The turn waits for these calls (turn state "awaiting tools"): no model step runs."""
+
+    step: NonNegativeInt
+    deadline: UtcDatetime
+    assistant_content: str = ""
+    calls: tuple[PendingToolCall, ...] = ()
+
+    def call(self, tool_call_id: str) -> PendingToolCall | None:
+        return next((c for c in self.calls if c.tool_call_id == tool_call_id), None)
+
+    @property
+    def answered(self) -> bool:
+        return all(call.result is not None for call in self.calls)
+
+
 class TurnInFlight(StateModel):
     turn_id: str
     step: NonNegativeInt
@@ -75,6 +121,25 @@ class TurnInFlight(StateModel):
         default=None,
         description="Cancelled, waiting for its running step to report (cancellation.py).",
     )
+    tool_round: ToolRoundInFlight | None = Field(
+        default=None, description="Set while the turn awaits tool results (tool_decisions.py)."
+    )
+    tool_rounds: tuple[ToolRound, ...] = Field(
+        default=(),
+        description="The turn's answered rounds, for the next prompts; bounded by "
+        "MAX_TOOL_CALLS_PER_TURN calls.",
+    )
+
+    @property
+    def awaiting_tools(self) -> bool:
+        return self.tool_round is not None
+
+    def tool_calls_made(self) -> int:
+        pending = len(self.tool_round.calls) if self.tool_round is not None else 0
+        return pending + sum(len(r.calls) for r in self.tool_rounds)
+
+    def answered_call(self, tool_call_id: str) -> bool:
+        return any(c.tool_call_id == tool_call_id for r in self.tool_rounds for c in r.calls)
 
 
 class FailedTurn(StateModel):

@@ -18,7 +18,7 @@ from contracts.session_events import (
     TurnStarted,
     UserMessageAccepted,
 )
-from contracts.turns import CompleteTurn, FailTurn, SwitchAgentForTurn
+from contracts.turns import CompleteTurn, FailTurn, RequestToolCalls, SwitchAgentForTurn
 from services.session_commands.domain.cancellation import (
     interrupt_for,
     mid_turn_policy,
@@ -37,6 +37,7 @@ from services.session_commands.domain.state import (
     TurnInFlight,
     UserMessage,
 )
+from services.session_commands.domain.tool_decisions import request_tool_calls
 
 
 def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) -> None:
@@ -72,6 +73,8 @@ def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) 
                 author_name=command.author_name,
             ),
         )
+    else:
+        start_next_queued(out)  # an interrupted turn that awaited tools stopped at once
 
 
 def start_turn(out: DecisionDraft, message: UserMessage, *, turn_id: str | None = None) -> None:
@@ -143,6 +146,8 @@ def turn_command(out: DecisionDraft, state: SessionState, command: TurnCommand) 
     if turn is None or turn.turn_id != command.turn_id or turn.step != command.step:
         # Redelivered, or overtaken (the turn ended, a later step ran): nothing to do.
         return out.decision(remember=False)
+    if turn.awaiting_tools:
+        return out.decision(remember=False)  # the step already reported: its tools are awaited
     if turn.cancelled is not None:
         stop_cancelled(out, state, turn, command)
     elif isinstance(command, CompleteTurn):
@@ -155,6 +160,8 @@ def turn_command(out: DecisionDraft, state: SessionState, command: TurnCommand) 
             content=command.content,
         )
         out.emit(TurnCompleted, turn_id=turn.turn_id, agent=command.agent, steps=turn.step + 1)
+    elif isinstance(command, RequestToolCalls):
+        request_tool_calls(out, turn, command)
     elif isinstance(command, FailTurn):
         out.emit(
             TurnFailed,

@@ -57,6 +57,8 @@ class SessionRepository:
                 # Expiry job: inactive sessions; retention: expired ones by expiry time.
                 IndexModel([("status", ASCENDING), ("last_activity_at", ASCENDING)]),
                 IndexModel([("status", ASCENDING), ("expired_at", ASCENDING)]),
+                # Tool deadline job: turns awaiting tools past their round's deadline.
+                IndexModel([("tool_deadline", ASCENDING)]),
             ]
         )
 

@@ -10,6 +10,8 @@
     tenant_id, status, title, current_agent, message_count,
     created_at, updated_at, last_activity_at, expired_at
                            copies of state fields, for indexes and session listings
+    tool_deadline          the deadline of the tool round the turn awaits, else null (the
+                           tool deadline job, expiry.py)
 
 `messages` (one document per message, unique on (session_id, seq); `_id` is derived from the
 same pair, so a re-insert is a duplicate-key no-op on any Mongo-compatible server). An erased
@@ -64,7 +66,13 @@ def session_document(
         "updated_at": state.updated_at,
         "last_activity_at": state.last_activity_at,
         "expired_at": state.updated_at if state.status is SessionStatus.EXPIRED else None,
+        "tool_deadline": _tool_deadline(state),
     }
+
+
+def _tool_deadline(state: SessionState) -> datetime | None:
+    round_ = state.turn.tool_round if state.turn is not None else None
+    return round_.deadline if round_ is not None else None
 
 
 def stored_session(document: Document) -> StoredSession:

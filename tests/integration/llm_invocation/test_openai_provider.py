@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from contracts.agents import AgentType
-from contracts.llm import FinishReason, ToolCall
+from contracts.agents import AgentType, MessageRole
+from contracts.llm import ChatMessage, FinishReason, ToolCall
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.llm_invocation.providers.openai_provider import (
@@ -30,6 +30,7 @@ from tests.support.openai_server import (
     hang,
     malformed_sse,
     not_sse,
+    parallel_tool_calls_stream,
     status,
     text_stream,
     tool_call_stream,
@@ -133,6 +134,60 @@ async def test_a_tool_call(
     assert tools[0]["type"] == "function"
     assert tools[0]["function"]["name"] == "switch_agent"
     assert tools[0]["function"]["parameters"]["properties"]["target"]["enum"] == ["coder"]
+
+
+async def test_parallel_tool_calls_are_assembled_per_index(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    first, second = json.dumps({"path": "a.py"}), json.dumps({"path": "b.py"})
+    openai_server.script(
+        parallel_tool_calls_stream([("read_file", first), ("read_file", second)], text="Reading.")
+    )
+    outcome, _ = await _invoke(_invoker(provider), text="read file a.py and b.py")
+    assert isinstance(outcome, Completion)
+    assert outcome.tool_calls == [
+        ToolCall(id="call_fake_0", name="read_file", arguments=first),
+        ToolCall(id="call_fake_1", name="read_file", arguments=second),
+    ]
+    assert outcome.content == "Reading."
+    assert outcome.finish_reason is FinishReason.TOOL_CALLS
+
+
+async def test_tool_calls_and_results_go_back_in_the_chat_completions_shape(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    request = llm_request("read file a.py")
+    calls = [ToolCall(id="call_1", name="read_file", arguments='{"path": "a.py"}')]
+    messages = [
+        *request.messages,
+        ChatMessage(role=MessageRole.ASSISTANT, content="", name="coder", tool_calls=calls),
+        ChatMessage(role=MessageRole.TOOL, content="x = 1", tool_call_id="call_1"),
+    ]
+    outcome = await _invoker(provider).invoke(
+        request.model_copy(update={"messages": messages}), _ignore
+    )
+    assert isinstance(outcome, Completion)
+    sent = openai_server.requests[0].json
+    assert sent is not None
+    assert sent["messages"][-2:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "name": "coder",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "x = 1"},
+    ]
+
+
+async def _ignore(text: str) -> None:
+    return None
 
 
 async def test_429_with_retry_after_is_honoured(

@@ -112,7 +112,9 @@ def test_model_and_temperature_come_from_the_catalogue() -> None:
 
 @pytest.mark.parametrize("agent", list(AgentType))
 def test_each_agent_is_offered_switch_agent_with_exactly_its_targets(agent: AgentType) -> None:
-    [tool] = tools_for(agent, CATALOGUE, handoffs_closed=False)
+    [tool] = [
+        t for t in tools_for(agent, CATALOGUE, handoffs_closed=False) if t.name == "switch_agent"
+    ]
 
     assert tool.name == "switch_agent"
     assert tool.parameters == {
@@ -142,8 +144,8 @@ def test_an_agent_without_handoffs_is_offered_no_tools() -> None:
 
 
 def test_the_handoffs_closed_withholds_switch_agent_and_says_so() -> None:
-    request = build_llm_request(_turn(AgentType.CODER, step=5), CATALOGUE, LIMITS, NOW)
-    before = build_llm_request(_turn(AgentType.CODER, step=4), CATALOGUE, LIMITS, NOW)
+    request = build_llm_request(_turn(AgentType.ARCHITECT, step=5), CATALOGUE, LIMITS, NOW)
+    before = build_llm_request(_turn(AgentType.ARCHITECT, step=4), CATALOGUE, LIMITS, NOW)
 
     assert request.tools == []
     assert request.messages[0].content.endswith(NO_HANDOFF_INSTRUCTION)
@@ -162,8 +164,12 @@ def test_at_the_sessions_switch_cap_no_handoff_is_offered() -> None:
     capped = context(switch_count=10)
     below = context(switch_count=9)
 
-    request = build_llm_request(_turn(AgentType.CODER, step=1, ctx=capped), CATALOGUE, LIMITS, NOW)
-    before = build_llm_request(_turn(AgentType.CODER, step=1, ctx=below), CATALOGUE, LIMITS, NOW)
+    request = build_llm_request(
+        _turn(AgentType.ARCHITECT, step=1, ctx=capped), CATALOGUE, LIMITS, NOW
+    )
+    before = build_llm_request(
+        _turn(AgentType.ARCHITECT, step=1, ctx=below), CATALOGUE, LIMITS, NOW
+    )
 
     assert request.tools == []
     assert request.messages[0].content.endswith(NO_HANDOFF_INSTRUCTION)

@@ -48,6 +48,18 @@ OUTCOMES = {
     "llm.completed.v1": AuditOutcome.SUCCEEDED,
     "llm.failed.v1": AuditOutcome.FAILED,
     "dead_letter.v1": AuditOutcome.DEAD_LETTERED,
+    "session.submit_tool_result.v1": AuditOutcome.RECORDED,
+    "session.approve_tool_call.v1": AuditOutcome.RECORDED,
+    "session.deny_tool_call.v1": AuditOutcome.RECORDED,
+    "turn.request_tool_calls.v1": AuditOutcome.RECORDED,
+    "turn.record_tool_result.v1": AuditOutcome.RECORDED,
+    "turn.expire_tool_calls.v1": AuditOutcome.RECORDED,
+    "tool.call_requested.v1": AuditOutcome.ACCEPTED,
+    "tool.approval_requested.v1": AuditOutcome.ACCEPTED,
+    "tool.call_approved.v1": AuditOutcome.ACCEPTED,
+    "tool.call_denied.v1": AuditOutcome.ACCEPTED,
+    "tool.result_recorded.v1": AuditOutcome.ACCEPTED,
+    "turn.tool_round_completed.v1": AuditOutcome.RECORDED,
 }
 
 AUDITED = [
@@ -93,3 +105,12 @@ def test_the_token_stream_is_not_audited() -> None:
     delta = next(m for m in every_message() if type_name(type(m)) == "llm.token_delta.v1")
     with pytest.raises(UnauditableFact):
         view_of(delta)
+
+
+def test_tool_arguments_and_results_are_content_not_detail() -> None:
+    for message in AUDITED:
+        arguments = getattr(message, "arguments", None)
+        if isinstance(arguments, dict):
+            view = view_of(message)
+            assert [piece.name for piece in view.parts] == ["arguments"]
+            assert str(arguments) not in {str(v) for v in view.detail.values()}

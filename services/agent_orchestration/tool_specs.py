@@ -1,0 +1,62 @@
+"""Tools as data: what a catalogue tool is (its name, description, JSON Schema of arguments,
+where it runs, whether a call needs approval, whether a retry is harmless), and the one check of
+a model's arguments against that schema.
+
+The schemas are checked once, at start-up (a broken schema stops the service, like any catalogue
+error); arguments are checked per call with the same validator (JSON Schema draft 2020-12).
+"""
+
+import json
+from typing import Annotated, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from contracts.limits import MAX_REASON_LENGTH
+from contracts.tools import RunsOn
+
+ToolDescription = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON_LENGTH)
+]
+
+NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class ToolSpec(BaseModel):
+    """One tool of the catalogue (`[tools.<name>]`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: ToolDescription
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: dict(NO_ARGUMENTS),
+        description="JSON Schema (draft 2020-12) of the arguments: an object schema.",
+    )
+    runs_on: RunsOn
+    needs_approval: bool = Field(False, description="A call waits for ApproveToolCall first.")
+    idempotent: bool = Field(False, description="Running a call twice is harmless (retries).")
+
+    @field_validator("parameters")
+    @classmethod
+    def _an_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if value.get("type") != "object":
+            raise ValueError('must be an object schema ("type": "object"): arguments are named')
+        return value
+
+
+def argument_problem(spec: ToolSpec, raw: str) -> str | None:
+    """Why the model's arguments cannot be used for this tool; None when they can."""
+    try:
+        arguments = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        return f"invalid arguments: not JSON ({exc.msg})"
+    error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"invalid arguments{f' at {where}' if where else ''}: {error.message}"[:1_000]
