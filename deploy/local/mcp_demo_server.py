@@ -33,7 +33,7 @@ def _count(tool: str, marker: str) -> None:
 @server.tool()
 def add(a: float, b: float) -> str:
     """Add two numbers."""
-    _count("add", f"{a}+{b}")
+    _count("add", f"{a:g}+{b:g}")
     total = a + b
     return str(int(total)) if total == int(total) else str(total)
 
