@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient
 
+from contracts.dead_letters import DeadLetter
 from contracts.mid_turn import CancellationReason
 from contracts.session_events import TurnCancelled
+from contracts.topics import TopicName
 from services.cli.stack import SERVICES, ServiceSpec
 from services.runtime.partitioning import partition_for
 from tests.e2e.conftest import Pipeline, running_pipeline
+from tests.integration.service_harness import Publisher, TopicReader
 from tests.support.mcp.servers import DEMO_SERVER, executions_of, running_http_server
 from tests.support.mcp.tool_calls import ToolTraffic, tool_call
 
@@ -218,3 +221,32 @@ async def test_kill_9_mid_call_never_runs_a_kept_tool_twice(
     # The killed call was never kept, so it ran again; its result is published once.
     assert executions_of(executions, "slow") == ["slow", "slow"]
     assert [r.tool_call_id for r in results].count(slow.tool_call_id) == 1
+
+
+async def test_a_poison_tool_call_is_dead_lettered_and_the_partition_goes_on(
+    service: Pipeline, traffic: ToolTraffic, kafka_bootstrap_servers: str
+) -> None:
+    poison_session, next_session = two_sessions_on_one_partition()
+    headers = [("ce_type", b"tool.call_requested.v1"), ("ce_specversion", b"1.0")]
+    async with (
+        Publisher(kafka_bootstrap_servers) as publisher,
+        TopicReader(
+            kafka_bootstrap_servers, service.catalogue.name(TopicName.DEAD_LETTERS)
+        ) as letters,
+    ):
+        await publisher.send_raw(
+            service.catalogue.name(TopicName.SESSION_EVENTS),
+            poison_session.encode(),
+            b'{"type": "tool.call_requested.v1", "not": "a call"}',
+            headers,
+        )
+        after = tool_call(next_session, "echo", {"text": "after the poison"})
+        await traffic.publish(after)
+        assert (await traffic.result_of(after.tool_call_id)).content == "after the poison"
+        dead = await letters.wait_for(
+            lambda ms: any(isinstance(m, DeadLetter) for m in ms), "a dead letter", within=30
+        )
+    letter = next(m for m in dead if isinstance(m, DeadLetter))
+    assert letter.session_id == poison_session
+    assert letter.source_service == TOOL_INVOCATION
+    assert letter.origin_topic == service.catalogue.name(TopicName.SESSION_EVENTS)
