@@ -2,8 +2,8 @@
 which SSE event, and the payloads of the stream's own control events.
 
 One table, `STREAM_EVENTS`: a pipeline message type → its SSE `event:` name. The SSE `data:` is
-the message's JSON without `HIDDEN_FIELDS` (the tenant is the caller's own; `context` is the
-prompt material orchestration needs, not something a client shows). Adding a type to the
+the message's JSON without `HIDDEN_FIELDS` (the tenant is the caller's own; `context` and a tool
+round's `rounds` are the prompt material orchestration needs, not something a client shows). Adding a type to the
 stream is one line here (and `make contracts` writes its schema under schemas/stream/).
 """
 
@@ -30,6 +30,7 @@ from contracts.session_events import (
     ToolCallDenied,
     ToolCallRequested,
     ToolResultRecorded,
+    ToolRoundCompleted,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -60,9 +61,10 @@ STREAM_EVENTS: Final[Mapping[type[Message], str]] = {
     ToolCallApproved: "tool_call_approved",
     ToolCallDenied: "tool_call_denied",
     ToolResultRecorded: "tool_result_recorded",
+    ToolRoundCompleted: "tool_round_completed",
 }
 
-HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context"})
+HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context", "rounds"})
 
 # The SSE events that end `POST /v1/messages/stream` when they carry its turn id. A cancelled
 # turn ends at `turn_stopped`, after its interrupted text (`assistant_message`) was kept.

@@ -1,16 +1,22 @@
 """`agent-runtime chat`: a terminal conversation through the real pipeline."""
 
 import asyncio
+import json
 import threading
+from collections import deque
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from contracts.agents import AgentType
 from contracts.commands import (
+    ApproveToolCall,
     CancelTurn,
     CloseSession,
     CreateSession,
+    DenyToolCall,
+    SubmitToolResult,
     SubmitUserMessage,
     SwitchAgent,
 )
@@ -19,19 +25,29 @@ from contracts.session_events import (
     AgentSwitched,
     CommandRejected,
     SessionEvent,
+    ToolApprovalRequested,
+    ToolCallApproved,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolResultRecorded,
     TurnCancelled,
     TurnFailed,
     TurnStarted,
     TurnStopped,
 )
+from contracts.tools import CLIENT
+from services.cli.client_tools import ClientTools
 from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
 HELP = (
     "Type a message and press Enter. Commands: /stop (while an answer streams), /switch <agent>, "
     "/history, /close, /help, /quit.\n"
-    f"Agents: {', '.join(a.value for a in AgentType)}."
+    f"Agents: {', '.join(a.value for a in AgentType)}.\n"
+    "Tools: the coder and debug agents may read files and list directories under this "
+    "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
+_ARGUMENTS_SHOWN = 200
 
 
 class ChatPrinter:
@@ -66,6 +82,26 @@ class ChatPrinter:
             self.console.print(f"[yellow]■ stopped ({update.reason.value})[/]")
         elif isinstance(update, TurnStopped) and update.partial_message_id is not None:
             self.console.print("[dim](the partial answer is kept in the history)[/]")
+        elif isinstance(update, ToolCallRequested | ToolApprovalRequested):
+            arguments = json.dumps(update.arguments, ensure_ascii=False)
+            if len(arguments) > _ARGUMENTS_SHOWN:
+                arguments = arguments[: _ARGUMENTS_SHOWN - 1] + "…"
+            where = "here" if update.runs_on == CLIENT else update.runs_on
+            self.console.print(
+                f"[magenta]🔧 {update.agent.value} calls {update.tool}[/] "
+                f"[dim]{arguments} (runs {where})[/]",
+                highlight=False,
+            )
+        elif isinstance(update, ToolResultRecorded):
+            mark = "[red]✗[/]" if update.is_error else "[green]✓[/]"
+            self.console.print(
+                f"{mark} [dim]{update.tool}: {len(update.content)} characters "
+                f"from {update.source}[/]"
+            )
+        elif isinstance(update, ToolCallApproved):
+            self.console.print(f"[green]✓ {update.tool} approved[/]")
+        elif isinstance(update, ToolCallDenied):
+            self.console.print(f"[yellow]✗ {update.tool} denied: {update.reason}[/]")
 
     def end_stream(self) -> None:
         if self._streaming is not None:
@@ -78,6 +114,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
     resume = session_id is not None
     session_id = session_id or new_id("session")
     printer = ChatPrinter(console)
+    tools = ClientTools(Path.cwd())
     async with SessionClient(settings, session_id) as client:
         if not resume:
             await client.submit(
@@ -118,7 +155,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 console.print(f"[red]unknown command[/] {line.split()[0]}; {HELP}")
                 continue
             try:
-                outcome = await _submit_stoppable(client, command, printer, reader, settings)
+                outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
             except TimeoutError as exc:
                 printer.end_stream()
                 console.print(f"[red]{exc}[/] — are the services running? (`make up`)")
@@ -135,23 +172,117 @@ async def _submit_stoppable(
     printer: ChatPrinter,
     reader: "_LineReader",
     settings: CliSettings,
+    tools: ClientTools,
 ) -> TurnOutcome:
-    """Submit, and while the answer streams keep reading lines: `/stop` cancels the turn."""
-    turn = asyncio.create_task(client.submit(command, on_update=printer.show))
+    """Submit, and while the turn runs keep reading lines (`/stop` cancels it, y/n answers an
+    approval) and answer the client tool calls it makes."""
+    desk = _ToolDesk(client, printer, tools, settings)
+
+    def on_update(update: SessionEvent | LLMTokenDelta) -> None:
+        printer.show(update)
+        desk.note(update)
+
+    turn = asyncio.create_task(client.submit(command, on_update=on_update))
     while not turn.done():
         typed = reader.pending()
-        waiting: set[asyncio.Future[Any]] = {turn, typed}
+        work = asyncio.ensure_future(desk.work.wait())
+        waiting: set[asyncio.Future[Any]] = {turn, typed, work}
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        work.cancel()
+        await desk.run_calls()
+        desk.ask_next_approval()
         if not typed.done():
             continue
         line = reader.take().strip()
-        if line == "/stop":
+        if desk.asking is not None:
+            await desk.answer_approval(line)
+        elif line == "/stop":
             stop = _command_for(line, settings, client.session_id)
             assert stop is not None
             await client.publish(stop)
         elif line:
             printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
     return await turn
+
+
+class _ToolDesk:
+    """The chat's side of a turn's tool calls: runs the client tools it has, asks for approvals
+    one at a time, publishes the answers. Each tool call id is handled once."""
+
+    def __init__(
+        self, client: SessionClient, printer: ChatPrinter, tools: ClientTools, settings: CliSettings
+    ) -> None:
+        self._client = client
+        self._printer = printer
+        self._tools = tools
+        self._settings = settings
+        self._calls: deque[ToolCallRequested] = deque()
+        self._approvals: deque[ToolApprovalRequested] = deque()
+        self._seen: set[str] = set()
+        self.asking: ToolApprovalRequested | None = None
+        self.work = asyncio.Event()
+
+    def note(self, update: SessionEvent | LLMTokenDelta) -> None:
+        if isinstance(update, ToolCallRequested) and update.runs_on == CLIENT:
+            if self._first(f"run:{update.tool_call_id}"):
+                self._calls.append(update)
+                self.work.set()
+        elif isinstance(update, ToolApprovalRequested) and self._first(
+            f"ask:{update.tool_call_id}"
+        ):
+            self._approvals.append(update)
+            self.work.set()
+
+    def _first(self, key: str) -> bool:
+        first = key not in self._seen
+        self._seen.add(key)
+        return first
+
+    async def run_calls(self) -> None:
+        self.work.clear()
+        while self._calls:
+            call = self._calls.popleft()
+            result = self._tools.run(call.tool, dict(call.arguments))
+            await self._client.publish(
+                SubmitToolResult(
+                    **self._ids(),
+                    turn_id=call.turn_id,
+                    tool_call_id=call.tool_call_id,
+                    content=result.content,
+                    is_error=result.is_error,
+                )
+            )
+
+    def ask_next_approval(self) -> None:
+        if self.asking is not None or not self._approvals:
+            return
+        self.asking = self._approvals.popleft()
+        self._printer.end_stream()
+        self._printer.console.print(
+            f"[bold magenta]? allow {self.asking.agent.value} to run {self.asking.tool}?[/] "
+            "type y or n and press Enter"
+        )
+
+    async def answer_approval(self, line: str) -> None:
+        asked, self.asking = self.asking, None
+        assert asked is not None
+        which = {"turn_id": asked.turn_id, "tool_call_id": asked.tool_call_id}
+        if line.lower() in {"y", "yes"}:
+            await self._client.publish(ApproveToolCall(**self._ids(), **which, requested_by="chat"))
+        else:
+            await self._client.publish(
+                DenyToolCall(
+                    **self._ids(), **which, requested_by="chat", reason="the user said no in chat"
+                )
+            )
+        self.ask_next_approval()
+
+    def _ids(self) -> dict[str, str]:
+        return {
+            "id": new_id("cmd"),
+            "session_id": self._client.session_id,
+            "tenant_id": self._settings.tenant_id,
+        }
 
 
 class _LineReader:

@@ -28,7 +28,16 @@ from services.gateway.exchange import Exchange
 from services.gateway.idempotency import ResponseStore
 from services.gateway.jwt_auth import JwtVerifier
 from services.gateway.rate_limit import KeyRateLimiter
-from services.gateway.routes import agents, console, health, messages, sessions, streams, turns
+from services.gateway.routes import (
+    agents,
+    console,
+    health,
+    messages,
+    sessions,
+    streams,
+    tool_calls,
+    turns,
+)
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
 from services.gateway.stream_replay import StreamReplay
@@ -135,7 +144,15 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     _document_bearer_auth(app)
     app.state.gateway = gateway
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
-    for router in (sessions.router, turns.router, messages.router, agents.router, health.router):
+    routers = (
+        sessions.router,
+        turns.router,
+        tool_calls.router,
+        messages.router,
+        agents.router,
+        health.router,
+    )
+    for router in routers:
         app.include_router(router)
     app.include_router(streams.router)
     console.install(app)

@@ -41,6 +41,7 @@ class ProblemCode(StrEnum):
     TENANT_NOT_ALLOWED = "tenant_not_allowed"
     SIGNATURE_INVALID = "signature_invalid"
     NOT_RETRYABLE = "not_retryable"
+    TOOL_CALL_NOT_PENDING = "tool_call_not_pending"
     BROKER_UNAVAILABLE = "broker_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
@@ -85,6 +86,9 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.NOT_CLOSED: ProblemKind(409, "The session is not closed"),
     ProblemCode.NOT_RETRYABLE: ProblemKind(
         409, "That turn is not the session's last, or it did not fail"
+    ),
+    ProblemCode.TOOL_CALL_NOT_PENDING: ProblemKind(
+        409, "The running turn does not wait for that tool call in this way"
     ),
     ProblemCode.BROKER_UNAVAILABLE: ProblemKind(503, "The message broker is unavailable"),
     ProblemCode.DATABASE_UNAVAILABLE: ProblemKind(503, "The session store is unavailable"),

@@ -29,6 +29,7 @@ REJECTION_PROBLEMS: Final[Mapping[RejectionReason, ProblemCode]] = {
     RejectionReason.TENANT_NOT_ALLOWED: ProblemCode.TENANT_NOT_ALLOWED,
     RejectionReason.SIGNATURE_INVALID: ProblemCode.SIGNATURE_INVALID,
     RejectionReason.NOT_RETRYABLE: ProblemCode.NOT_RETRYABLE,
+    RejectionReason.TOOL_CALL_NOT_PENDING: ProblemCode.TOOL_CALL_NOT_PENDING,
 }
 
 

@@ -10,6 +10,7 @@ from contracts.base import Id, Metadata
 from contracts.commands import AuthorName, Content, Description, Reason, SystemPrompt, Title
 from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import HistoryMessage, SessionView
+from contracts.tools import ToolResultContent
 
 
 class Request(BaseModel):
@@ -56,6 +57,23 @@ class CancelTurnRequest(Request):
         description="The turn to stop (may be a queued message's turn); default: the running one.",
     )
     reason: Reason = ""
+
+
+class ToolResultRequest(Request):
+    """The result of a client-executed tool call (`tool_call_requested`, runs_on `client`)."""
+
+    content: ToolResultContent
+    is_error: bool = Field(False, description="The tool failed; `content` says how.")
+    turn_id: Id | None = Field(None, description="The call's turn; default: the running one.")
+
+
+class ToolApprovalRequest(Request):
+    turn_id: Id | None = Field(None, description="The call's turn; default: the running one.")
+
+
+class ToolDenialRequest(Request):
+    reason: Reason = Field("", description="The model reads `denied: <reason>`.")
+    turn_id: Id | None = Field(None, description="The call's turn; default: the running one.")
 
 
 class SubmitMessageRequest(Request):

@@ -274,9 +274,13 @@ class FakeOpenAIServer:
 
     @classmethod
     @contextlib.contextmanager
-    def in_thread(cls, default: Reply | None = None) -> Iterator[FakeOpenAIServer]:
+    def in_thread(
+        cls,
+        default: Reply | None = None,
+        responder: Callable[[RecordedRequest], Reply | None] | None = None,
+    ) -> Iterator[FakeOpenAIServer]:
         """Run a server on its own event loop in a daemon thread (for the benchmark)."""
-        server = cls(default)
+        server = cls(default, responder)
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
