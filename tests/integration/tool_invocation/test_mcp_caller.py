@@ -59,11 +59,15 @@ async def test_a_tool_error_is_an_error_result_not_retried(caller: ToolCaller) -
     assert "disk full" in outcome.content
 
 
-async def test_an_unknown_tool_is_rejected(caller: ToolCaller) -> None:
-    outcome = await caller.call("demo", "nope", {}, idempotent=True, deadline_s=20)
-    assert outcome.is_error
-    assert outcome.attempts == 1
-    assert outcome.error_class in {"rejected", None}  # a JSON-RPC error, or an error result
+async def test_an_unknown_tool_and_invalid_arguments_are_error_results(
+    caller: ToolCaller,
+) -> None:
+    unknown = await caller.call("demo", "nope", {}, idempotent=True, deadline_s=20)
+    invalid = await caller.call("demo", "add", {"a": "x", "b": 1}, idempotent=True, deadline_s=20)
+    for outcome in (unknown, invalid):
+        assert (outcome.is_error, outcome.error_class, outcome.attempts) == (True, None, 1)
+    assert "Unknown tool: nope" in unknown.content
+    assert "valid number" in invalid.content
 
 
 async def test_a_slow_call_times_out_and_the_next_call_still_works(caller: ToolCaller) -> None:
