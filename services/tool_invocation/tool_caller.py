@@ -21,6 +21,7 @@ import anyio
 from mcp import MCPError
 from mcp_types import CONNECTION_CLOSED, CallToolResult, TextContent
 
+from contracts.limits import MAX_TOOL_RESULT_LENGTH
 from services.runtime.circuit_breakers import CircuitBreakers
 from services.runtime.retry import Backoff
 from services.tool_invocation import metrics
@@ -124,7 +125,7 @@ class ToolCaller:
         *,
         breakers: CircuitBreakers | None = None,
         retry: ToolRetryPolicy | None = None,
-        max_content_chars: int = 32_000,
+        max_content_chars: int = MAX_TOOL_RESULT_LENGTH,
         rng: random.Random | None = None,
         connect: Callable[[McpServer], ServerConnection] = McpConnection,
     ) -> None:
