@@ -5,13 +5,14 @@ import json
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 
 from contracts.agents import AgentType
 from contracts.commands import (
     ApproveToolCall,
+    Command,
     CancelTurn,
     CloseSession,
     CreateSession,
@@ -176,7 +177,7 @@ async def _submit_stoppable(
 ) -> TurnOutcome:
     """Submit, and while the turn runs keep reading lines (`/stop` cancels it, y/n answers an
     approval) and answer the client tool calls it makes."""
-    desk = _ToolDesk(client, printer, tools, settings)
+    desk = ToolDesk(client, printer, tools, settings)
 
     def on_update(update: SessionEvent | LLMTokenDelta) -> None:
         printer.show(update)
@@ -205,12 +206,21 @@ async def _submit_stoppable(
     return await turn
 
 
-class _ToolDesk:
+class CommandOutlet(Protocol):
+    """Where the desk's answers go: the session's client (publishes to `commands`)."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    async def publish(self, command: Command) -> None: ...
+
+
+class ToolDesk:
     """The chat's side of a turn's tool calls: runs the client tools it has, asks for approvals
     one at a time, publishes the answers. Each tool call id is handled once."""
 
     def __init__(
-        self, client: SessionClient, printer: ChatPrinter, tools: ClientTools, settings: CliSettings
+        self, client: CommandOutlet, printer: ChatPrinter, tools: ClientTools, settings: CliSettings
     ) -> None:
         self._client = client
         self._printer = printer

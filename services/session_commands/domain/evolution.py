@@ -45,6 +45,7 @@ from services.session_commands.domain.state import (
     RecentMessage,
     SessionState,
     SessionStatus,
+    ToolCallOutcomeKind,
     ToolRoundInFlight,
     TurnInFlight,
     UserMessage,
@@ -274,11 +275,13 @@ def _tool_call_announced(
 
 @_apply.register
 def _(event: ToolCallApproved, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    state = _settle(state, ToolCallOutcomeKind.APPROVED, event.tool_call_id, policy)
     return _change_call(state, event.turn_id, event.tool_call_id, approval=Approval.APPROVED)
 
 
 @_apply.register
 def _(event: ToolCallDenied, state: SessionState, policy: DeciderPolicy) -> SessionState:
+    state = _settle(state, ToolCallOutcomeKind.DENIED, event.tool_call_id, policy)
     return _change_call(
         state,
         event.turn_id,
@@ -287,6 +290,14 @@ def _(event: ToolCallDenied, state: SessionState, policy: DeciderPolicy) -> Sess
         result=denial_content(event.reason),
         is_error=True,
     )
+
+
+def _settle(
+    state: SessionState, outcome: ToolCallOutcomeKind, tool_call_id: str, policy: DeciderPolicy
+) -> SessionState:
+    entry = f"{outcome.value}:{tool_call_id}"
+    window = (*state.settled_tool_calls, entry)[-policy.tool_call_id_window :]
+    return _update(state, settled_tool_calls=window)
 
 
 @_apply.register
@@ -302,6 +313,7 @@ def _(event: ToolResultRecorded, state: SessionState, policy: DeciderPolicy) -> 
         )
         round_ = _update(round_, calls=(*round_.calls, refused))
         state = _update(state, turn=_update(turn, tool_round=round_))
+    state = _settle(state, ToolCallOutcomeKind.RESULT, event.tool_call_id, policy)
     return _change_call(
         state, event.turn_id, event.tool_call_id, result=event.content, is_error=event.is_error
     )

@@ -21,6 +21,8 @@ class DeciderPolicy:
     is always included, so one maximal message (MAX_CONTENT_LENGTH) always fits."""
     message_id_window: int = 1_000
     """User message ids remembered for `duplicate_id` refusals."""
+    tool_call_id_window: int = 300
+    """Settled tool call outcomes remembered per session (`SessionState.settled_tool_calls`)."""
     tool_call_timeout_s: float = 300.0
     """How long a round of tool calls may wait for its results (and approvals) before the turn
     fails with `tool_deadline_exceeded`."""

@@ -66,6 +66,12 @@ class UserMessage(StateModel):
     author_name: str | None = None
 
 
+class ToolCallOutcomeKind(StrEnum):
+    RESULT = "result"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
 class Approval(StrEnum):
     NOT_NEEDED = "not_needed"
     PENDING = "pending"
@@ -186,6 +192,11 @@ class SessionState(StateModel):
     recent_user_message_ids: tuple[str, ...] = Field(
         default=(), description="Window for duplicate message ids; newest last."
     )
+    settled_tool_calls: tuple[str, ...] = Field(
+        default=(),
+        description="Window of `<outcome>:<tool_call_id>` (result, approved, denied), newest "
+        "last: a repeat is a no-op even after its turn ended (idempotent by tool call id).",
+    )
     counters: Counters = Counters()
 
     @property
@@ -202,3 +213,6 @@ class SessionState(StateModel):
 
     def knows_user_message(self, message_id: str) -> bool:
         return message_id in self.recent_user_message_ids
+
+    def tool_call_settled(self, outcome: "ToolCallOutcomeKind", tool_call_id: str) -> bool:
+        return f"{outcome.value}:{tool_call_id}" in self.settled_tool_calls

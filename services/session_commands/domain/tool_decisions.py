@@ -35,6 +35,7 @@ from services.session_commands.domain.state import (
     SessionState,
     TurnInFlight,
 )
+from services.session_commands.domain.state import ToolCallOutcomeKind as Kind
 
 RUNTIME_SOURCE = "runtime"
 """`ToolResultRecorded.source` of a call refused before it ran."""
@@ -108,6 +109,10 @@ def request_tool_calls(out: DecisionDraft, turn: TurnInFlight, command: RequestT
 
 
 def submit_tool_result(out: DecisionDraft, state: SessionState, command: SubmitToolResult) -> None:
+    if state.tool_call_settled(Kind.RESULT, command.tool_call_id) or state.tool_call_settled(
+        Kind.DENIED, command.tool_call_id
+    ):
+        return  # answered before (also in an earlier round, or a turn that ended): a repeat
     call = _awaited_call(out, state, command)
     if call is None or call.result is not None:
         return
@@ -143,6 +148,8 @@ def record_tool_result(out: DecisionDraft, state: SessionState, command: RecordT
 
 
 def approve_tool_call(out: DecisionDraft, state: SessionState, command: ApproveToolCall) -> None:
+    if state.tool_call_settled(Kind.APPROVED, command.tool_call_id):
+        return  # a repeat
     call = _awaited_call(out, state, command)
     if call is None or call.approval is Approval.APPROVED:
         return
@@ -174,6 +181,8 @@ def approve_tool_call(out: DecisionDraft, state: SessionState, command: ApproveT
 
 
 def deny_tool_call(out: DecisionDraft, state: SessionState, command: DenyToolCall) -> None:
+    if state.tool_call_settled(Kind.DENIED, command.tool_call_id):
+        return  # a repeat
     call = _awaited_call(out, state, command)
     if call is None or call.approval is Approval.DENIED:
         return
@@ -272,8 +281,6 @@ def _awaited_call(
         )
         out.reject(RejectionReason.TOOL_CALL_NOT_PENDING, which)
         return None
-    if turn.answered_call(command.tool_call_id):
-        return None  # answered in an earlier round of this turn: a repeat
     call = turn.tool_round.call(command.tool_call_id) if turn.tool_round is not None else None
     if call is None:
         out.reject(

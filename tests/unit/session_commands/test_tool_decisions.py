@@ -360,3 +360,16 @@ def test_calls_beyond_orchestrations_bound_are_answered_without_running() -> Non
     assert isinstance(refused, ToolResultRecorded)
     assert refused.tool_call_id == "c2"
     assert "bound of 1 tool calls" in refused.content
+
+
+def test_repeats_after_the_turn_ended_change_nothing_and_are_not_refused() -> None:
+    session = awaiting("c1", "c2", approval=True)
+    session.given(approve("c1"), deny("c2"), submit_result("c1"))
+    session.given(complete(session.current, "done"))
+    assert session.current.is_idle
+    for repeat in (submit_result("c1"), approve("c1"), deny("c2"), submit_result("c2")):
+        decision = session.when(repeat)
+        assert decision.events == ()
+        assert decision.remember
+    session.when(deny("c1"))  # the opposite verdict is still refused
+    assert rejection(session).reason is RejectionReason.TOOL_CALL_NOT_PENDING
