@@ -12,9 +12,9 @@ from rich.console import Console
 from contracts.agents import AgentType
 from contracts.commands import (
     ApproveToolCall,
-    Command,
     CancelTurn,
     CloseSession,
+    Command,
     CreateSession,
     DenyToolCall,
     SubmitToolResult,
