@@ -1,4 +1,4 @@
-"""`agent-runtime up / down / run`: the four services and the HTTP gateway on this machine."""
+"""`agent-runtime up / down / run`: the services and the HTTP gateway on this machine."""
 
 import asyncio
 import contextlib
@@ -16,6 +16,7 @@ from services.cli.local_gateway import (
     local_api_key,
     local_ports,
 )
+from services.cli.local_mcp import local_mcp_env
 from services.cli.settings import CliSettings
 from services.cli.stack import ServiceStack
 
@@ -24,7 +25,7 @@ def _stack(run_dir: Path, env: dict[str, str | None] | None = None) -> ServiceSt
     settings = CliSettings()
     return ServiceStack(
         run_dir,
-        env={**gateway_env(run_dir, settings.tenant_id), **(env or {})},
+        env={**gateway_env(run_dir, settings.tenant_id), **local_mcp_env(run_dir), **(env or {})},
         services=LOCAL_SERVICES,
         ports=local_ports(),
     )

@@ -1,4 +1,4 @@
-"""Start, watch and stop the four services as separate processes (make up / down / run).
+"""Start, watch and stop the services as separate processes (make up / down / run).
 
 Each service runs as `python -m services.<package>`; its pid goes to `<run_dir>/pids/`, its
 output to `<run_dir>/logs/`. Stopping goes by pid file only, and only when that pid still runs
@@ -36,6 +36,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("agent-orchestration", "services.agent_orchestration", "magenta"),
     ServiceSpec("llm-invocation", "services.llm_invocation", "yellow"),
     ServiceSpec("audit", "services.audit", "blue"),
+    ServiceSpec("tool-invocation", "services.tool_invocation", "red"),
 )
 
 GATEWAY = ServiceSpec("gateway", "services.gateway", "green", "AGENT_RUNTIME_GATEWAY_PORT")

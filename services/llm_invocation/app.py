@@ -28,10 +28,10 @@ from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.providers.provider import LLMProvider
 from services.llm_invocation.providers.provider_selection import build_invoker
 from services.llm_invocation.result_store import KeptResults
-from services.llm_invocation.session_watch import SessionEventsWatcher
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime import Record, ServiceRuntime
 from services.runtime.retention import RetentionJob
+from services.runtime.session_watch import SessionEventsWatcher
 
 
 @dataclass(frozen=True, slots=True)

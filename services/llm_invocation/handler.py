@@ -26,13 +26,13 @@ from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
 from services.llm_invocation import metrics
 from services.llm_invocation.abandonment import CANCELLED
-from services.llm_invocation.cancelled_turns import CancelledTurns
 from services.llm_invocation.claims import Claimed, ClaimStore, InvocationClaims
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
+from services.runtime.cancelled_turns import CancelledTurns
 from services.runtime.publishing import Publish
 from services.runtime.retry import Backoff
 
@@ -44,7 +44,7 @@ DURABLE_STEPS_BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
 """The runtime's backoff rule, capped low: a finished call lands soon after the outage ends."""
 
 
-class ResultKeeper(ClaimStore, Protocol):
+class ResultKeeper(ClaimStore[LLMCompleted | LLMFailed], Protocol):
     """The kept-results port: claims (claims.py), then the result of each invocation."""
 
     async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None: ...

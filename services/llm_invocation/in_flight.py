@@ -11,9 +11,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.base import Message
 from contracts.llm import LLMRequested
 from services.llm_invocation import metrics
-from services.llm_invocation.abandonment import ABANDONED, Abandon, RunningStep, superseded_by
+from services.llm_invocation.abandonment import (
+    ABANDONED,
+    Abandon,
+    RunningStep,
+    abandonment_for,
+    superseded_by,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,12 @@ class InFlightInvocations:
                 count += 1
                 log.info("invocation %s abandoned: %s", registration.invocation_id, rule.reason)
         return count
+
+    def on_fact(self, fact: Message) -> None:
+        """A session fact seen by the watcher (services/runtime/session_watch.py)."""
+        rule = abandonment_for(fact)
+        if rule is not None:
+            self.abandon(rule)
 
     def has_session(self, session_id: str) -> bool:
         return session_id in self._by_session

@@ -1,174 +1,38 @@
-"""Kept results (`llm_results`): the claim, then the outcome, of each invocation by its id.
+"""Kept results of llm-invocation (`llm_results`): the runtime's kept results
+(services/runtime/kept_results.py) of LLMCompleted / LLMFailed, by invocation id.
 
-This is what makes a redelivered LLMRequested free: the handler claims the invocation id here
-before calling the provider. A kept result is republished instead of calling (and paying) the
-provider again; a claim held by another owner is waited for (`claims.py`), so two owners of
-the same request during a rebalance do not both pay. The first result kept under an id wins,
-so owners that raced anyway publish the same result.
-
-One document per invocation: `{_id, session_id, claim: {owner, beat}, kept_at}` while claimed,
-then `{_id, session_id, outcome, result, kept_at}` once kept. Every transition is one atomic
-single-document write (insert, conditional update, upsert): no transactions, no TTL
-index and no change stream, which the Mongo-compatible test server lacks. Bounded by the
-retention job, by `kept_at` (the time of the claim, then of the result).
+This is what makes a redelivered LLMRequested free: a kept result is republished instead of
+calling (and paying) the provider again.
 """
 
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter
-from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from contracts.base import utc_now
 from contracts.llm import LLMCompleted, LLMFailed, LLMResult
-from services.runtime.errors import RetryableError
-from services.runtime.mongo_errors import database_outage
+from services.runtime.kept_results import Holder, ResultIdentity
+from services.runtime.kept_results import KeptResults as KeptCallResults
 
 COLLECTION: Final = "llm_results"
-_RESULT: TypeAdapter[LLMCompleted | LLMFailed] = TypeAdapter(LLMResult)
-_NO_RESULT: Final = {"result": {"$exists": False}}
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """Who holds the claim of an invocation; `beat` grows with every renewal of the lease."""
-
-    owner: str
-    beat: int = 0
-
 
 ClaimState = LLMCompleted | LLMFailed | Holder | None
 """A kept result, the claim's holder, or None: nobody holds it and nothing is kept."""
 
+__all__ = ["COLLECTION", "ClaimState", "Holder", "KeptResults"]
 
-class KeptResults:
+
+def _identity(result: LLMCompleted | LLMFailed) -> ResultIdentity:
+    return ResultIdentity(result.invocation_id, result.session_id, result.type)
+
+
+class KeptResults(KeptCallResults[LLMCompleted | LLMFailed]):
     def __init__(
         self, database: AsyncDatabase[dict[str, Any]], collection: str = COLLECTION
     ) -> None:
-        self._results: AsyncCollection[dict[str, Any]] = database[collection]
-
-    async def ensure_indexes(self) -> None:
-        """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
-        async with _kept_results():
-            await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
-
-    async def get(self, invocation_id: str) -> LLMCompleted | LLMFailed | None:
-        state = await self.read_claim(invocation_id)
-        return None if state is None or isinstance(state, Holder) else state
-
-    async def read_claim(self, invocation_id: str) -> ClaimState:
-        async with _kept_results():
-            document = await self._results.find_one({"_id": invocation_id})
-        return None if document is None else _state(document)
-
-    async def claim(self, invocation_id: str, session_id: str, owner: str) -> ClaimState:
-        """Claim the invocation for `owner` unless a result is kept or someone holds it.
-
-        Returns `Holder(owner)` when the claim is ours, else the kept result or the holder."""
-        for _ in range(3):
-            document = {
-                "_id": invocation_id,
-                "session_id": session_id,
-                "claim": {"owner": owner, "beat": 0},
-                "kept_at": utc_now(),
-            }
-            try:
-                async with _kept_results():
-                    await self._results.insert_one(document)
-            except DuplicateKeyError:
-                pass
-            else:
-                return Holder(owner)
-            state = await self.read_claim(invocation_id)
-            if state is not None:
-                return state
-            if await self.take_over(invocation_id, owner, None):  # released by its last owner
-                return Holder(owner)
-        raise RetryableError(f"claim of invocation {invocation_id} is contended")
-
-    async def take_over(self, invocation_id: str, owner: str, seen: Holder | None) -> bool:
-        """Claim for `owner` if the claim is still exactly `seen` (None: released)."""
-        held: dict[str, Any] = (
-            {"claim": {"$exists": False}}
-            if seen is None
-            else {"claim.owner": seen.owner, "claim.beat": seen.beat}
+        super().__init__(
+            database,
+            collection,
+            adapter=TypeAdapter(LLMResult),
+            identity=_identity,
         )
-        async with _kept_results():
-            outcome = await self._results.update_one(
-                {"_id": invocation_id, **_NO_RESULT, **held},
-                {"$set": {"claim": {"owner": owner, "beat": 0}}},
-            )
-        return outcome.modified_count == 1
-
-    async def renew(self, invocation_id: str, owner: str) -> bool:
-        """One beat of `owner`'s lease; False when the claim is no longer its own."""
-        async with _kept_results():
-            outcome = await self._results.update_one(
-                {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
-                {"$inc": {"claim.beat": 1}},
-            )
-        return outcome.matched_count == 1
-
-    async def release(self, invocation_id: str, owner: str) -> None:
-        """Give the claim up without a result, so the next owner need not wait for the lease."""
-        async with _kept_results():
-            await self._results.update_one(
-                {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
-                {"$unset": {"claim": ""}},
-            )
-
-    async def keep(self, result: LLMCompleted | LLMFailed) -> LLMCompleted | LLMFailed:
-        """Keep `result` unless one is kept already; returns the one that is kept.
-
-        Whoever holds the claim: a finished call is worth keeping even if its owner lost the
-        lease meanwhile (the first result wins either way)."""
-        try:
-            async with _kept_results():
-                await self._results.update_one(
-                    {"_id": result.invocation_id, **_NO_RESULT},
-                    {
-                        "$set": {
-                            "session_id": result.session_id,
-                            "outcome": result.type,
-                            "result": result.model_dump(mode="json"),
-                            "kept_at": utc_now(),
-                        },
-                        "$unset": {"claim": ""},
-                    },
-                    upsert=True,
-                )
-        except DuplicateKeyError:  # the document has a result: the upsert's insert collided
-            kept = await self.get(result.invocation_id)
-            if kept is None:  # deleted by retention between the two calls: keep ours
-                raise RetryableError(f"kept result {result.invocation_id} vanished") from None
-            return kept
-        return result
-
-    async def delete_session(self, session_id: str) -> int:
-        """Erasure (EraseSession): every claim and kept result of the session's invocations."""
-        async with _kept_results():
-            outcome = await self._results.delete_many({"session_id": session_id})
-        return outcome.deleted_count
-
-    async def delete_kept_before(self, cutoff: datetime) -> int:
-        async with _kept_results():
-            outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})
-        return outcome.deleted_count
-
-
-def _state(document: dict[str, Any]) -> ClaimState:
-    if "result" in document:
-        return _RESULT.validate_python(document["result"])
-    claim = document.get("claim")
-    if not isinstance(claim, dict):
-        return None
-    return Holder(str(claim.get("owner")), int(claim.get("beat", 0)))
-
-
-def _kept_results() -> AbstractAsyncContextManager[None]:
-    return database_outage("kept results (MongoDB)")

@@ -1,1 +1,2 @@
-"""What keeps provider calls within bounds: circuit breakers, rate limits, the retry policy."""
+"""What keeps provider calls within bounds: circuit breakers (the runtime's, per provider and
+model), rate limits, the retry policy."""

@@ -75,7 +75,9 @@ def configure_tracing(
     exported = bool(otlp_endpoint or console or processors)
     provider = TracerProvider(
         resource=Resource.create({"service.name": service}),
-        sampler=None if exported else ALWAYS_OFF,  # None: the SDK's default (or OTEL_TRACES_SAMPLER)
+        sampler=None
+        if exported
+        else ALWAYS_OFF,  # None: the SDK's default (or OTEL_TRACES_SAMPLER)
     )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -11,8 +11,8 @@ from contracts.mid_turn import CancellationReason
 from contracts.session_events import TurnCancelled
 from contracts.topics import TopicName
 from services.llm_invocation.in_flight import InFlightInvocations
-from services.llm_invocation.session_watch import SessionEventsWatcher
 from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime.session_watch import SessionEventsWatcher
 from tests.integration.llm_invocation.harness import provisioned_topics
 from tests.integration.service_harness import publish
 

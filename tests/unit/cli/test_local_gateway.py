@@ -30,4 +30,4 @@ def test_five_local_processes_on_distinct_ports(monkeypatch: pytest.MonkeyPatch)
     ports = local_ports()
     assert [s.name for s in LOCAL_SERVICES][-1] == "gateway"
     assert ports["gateway"] == 8000
-    assert len(set(ports.values())) == len(LOCAL_SERVICES) == 5
+    assert len(set(ports.values())) == len(LOCAL_SERVICES) == 6

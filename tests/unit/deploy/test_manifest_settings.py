@@ -15,6 +15,7 @@ from services.cli.settings import CliSettings
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import ENV_PREFIX, RuntimeSettings
 from services.session_commands.settings import SessionCommandsSettings
+from services.tool_invocation.settings import ToolInvocationSettings
 
 pytestmark = pytest.mark.unit
 
@@ -43,6 +44,7 @@ def _known() -> set[str]:
         OrchestrationSettings,
         LLMInvocationSettings,
         AuditSettings,
+        ToolInvocationSettings,
         CliSettings,
     ]
     try:

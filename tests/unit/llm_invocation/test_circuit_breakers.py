@@ -135,4 +135,4 @@ async def test_after_closing_the_next_opening_starts_again_at_first_trial_s(
 
 def test_first_trial_s_is_capped_by_ttl(clock: FakeClock) -> None:
     breakers = ProviderCircuitBreakers(first_trial_s=5.0, ttl_s=0.5, clock=clock)
-    assert breakers._first_trial_s == 0.5
+    assert breakers._breakers._first_trial_s == 0.5

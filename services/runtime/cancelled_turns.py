@@ -1,10 +1,10 @@
-"""The turns this process has seen cancelled, so that a request for one is never paid for.
+"""The turns this process has seen cancelled, so that work for one is never done (or paid for).
 
-The session-events watcher cancels a running invocation of a cancelled turn. Two requests arrive
-after the TurnCancelled instead: the next step of a turn cancelled during a hand-off hop, and the
-redelivery of a request whose process died between the cancel and the abort (kill -9; the
-restarted watcher reads recent history for this, session_watch.py). Both are answered
-`cancelled` without calling the provider. Bounded: the newest `capacity` turns.
+The session-events watcher cancels running work (an LLM invocation, a tool call) of a cancelled
+turn. Some requests arrive after the TurnCancelled instead: the next step of a turn cancelled
+during a hand-off hop, and the redelivery of a request whose process died between the cancel and
+the abort (kill -9; the restarted watcher reads recent history for this, session_watch.py). They
+are answered `cancelled` without doing the work. Bounded: the newest `capacity` turns.
 """
 
 from collections import OrderedDict

@@ -1,33 +1,36 @@
-"""Watches session-events and abandons the in-flight invocations whose turn or session is over.
+"""Watches session-events and tells the work running in this process (LLM invocations, tool
+calls) about the facts of its sessions, so that work whose turn or session is over is stopped.
 
-Why a plain consumer without a group: the invocation of a session runs on whichever instance
-owns that session's llm-requests partition, and nothing aligns that with a group's assignment
-of session-events. So every instance reads every partition, from the end (a fact from before
-the start cannot concern an invocation that starts later), commits nothing, and acts only on
-sessions it has in flight — decoding nothing else. Its effect, cancelling a local task, is not
-durable, so a missed fact costs at worst an answer nobody reads.
+Why a plain consumer without a group: llm-invocation's work runs on whichever instance owns the
+session's llm-requests partition, and nothing aligns that with a group's assignment of
+session-events; tool-invocation's consumer group blocks a session's later facts behind its
+running call (one record per session at a time), so a cancel would wait for the call it should
+stop. So every instance reads every partition, from the end (a fact from before the start cannot
+concern work that starts later), commits nothing, and acts only on sessions it has in flight —
+decoding nothing else. Its effect, cancelling a local task, is not durable, so a missed fact
+costs at worst an answer nobody reads.
 Records that do not decode are skipped: the session-events consumers own dead-lettering.
 
 Cancellations are the exception: a TurnCancelled of any session is remembered (cancelled_turns.py),
 told apart by its `ce_type` header without decoding anything else, and at start the watcher
-reads back `lookback_s` of history for them, so that a request redelivered after a crash between
-a cancel and its abort is answered `cancelled` instead of being paid for again.
+reads back `lookback_s` of history for them, so that work redelivered after a crash between
+a cancel and its abort is answered `cancelled` instead of being done again.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 
+from contracts.base import Message
 from contracts.codec import DecodeError, decode
 from contracts.registry import type_name
 from contracts.session_events import TurnCancelled
 from contracts.topics import TopicName
-from services.llm_invocation.abandonment import abandonment_for
-from services.llm_invocation.cancelled_turns import CancelledTurns
-from services.llm_invocation.in_flight import InFlightInvocations
+from services.runtime.cancelled_turns import CancelledTurns
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 
 log = logging.getLogger(__name__)
@@ -35,16 +38,24 @@ log = logging.getLogger(__name__)
 _CANCELLED_TYPE = type_name(TurnCancelled).encode()
 
 
+class WatchedWork(Protocol):
+    """The work running in this process, by session."""
+
+    def has_session(self, session_id: str) -> bool: ...
+    def on_fact(self, fact: Message) -> None:
+        """A session fact of a session `has_session` answered True for: stop what it ends."""
+
+
 class SessionEventsWatcher:
     def __init__(
         self,
         connection: KafkaSecuritySettings,
         topic: str,
-        in_flight: InFlightInvocations,
+        in_flight: WatchedWork,
         cancelled: CancelledTurns | None = None,
         *,
         lookback_s: float = 0.0,
-        client_id: str = "llm-invocation.session-watch",
+        client_id: str = "session-watch",
     ) -> None:
         self._connection = connection
         self._client_id = client_id
@@ -148,9 +159,7 @@ class SessionEventsWatcher:
             ).message
         except DecodeError:
             return
-        rule = abandonment_for(fact)
-        if rule is not None:
-            self._in_flight.abandon(rule)
+        self._in_flight.on_fact(fact)
 
     def _remember_cancellation(self, record: object) -> None:
         try:

@@ -1,0 +1,190 @@
+"""Kept results: the claim, then the outcome, of each call by its id, in one MongoDB collection.
+Users: llm-invocation (`llm_results`, by invocation id), tool-invocation (`tool_results`, by
+tool-call id).
+
+This is what makes a redelivered request free: the handler claims the call's id here before
+making the call. A kept result is republished instead of calling (and paying, or running a
+tool) again; a claim held by another owner is waited for (`lease_claims.py`), so two owners of
+the same request during a rebalance do not both call. The first result kept under an id wins,
+so owners that raced anyway publish the same result.
+
+One document per call: `{_id, session_id, claim: {owner, beat}, kept_at}` while claimed,
+then `{_id, session_id, outcome, result, kept_at}` once kept. Every transition is one atomic
+single-document write (insert, conditional update, upsert): no transactions, no TTL
+index and no change stream, which the Mongo-compatible test server lacks. Bounded by the
+retention job, by `kept_at` (the time of the claim, then of the result).
+"""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from contracts.base import utc_now
+from services.runtime.errors import RetryableError
+from services.runtime.mongo_errors import database_outage
+
+_NO_RESULT: Final = {"result": {"$exists": False}}
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultIdentity:
+    """Where a result is kept: the call's id, its session (erasure) and an outcome label."""
+
+    call_id: str
+    session_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds the claim of an invocation; `beat` grows with every renewal of the lease."""
+
+    owner: str
+    beat: int = 0
+
+
+class KeptResults(Generic[R]):
+    """`claim` / `read_claim` answer a kept result, the claim's holder, or None: nobody holds
+    it and nothing is kept."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        collection: str,
+        *,
+        adapter: TypeAdapter[R],
+        identity: Callable[[R], ResultIdentity],
+    ) -> None:
+        self._results: AsyncCollection[dict[str, Any]] = database[collection]
+        self._adapter = adapter
+        self._identity = identity
+
+    async def ensure_indexes(self) -> None:
+        """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
+        async with _kept_results():
+            await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
+
+    async def get(self, invocation_id: str) -> R | None:
+        state = await self.read_claim(invocation_id)
+        return None if state is None or isinstance(state, Holder) else state
+
+    async def read_claim(self, invocation_id: str) -> R | Holder | None:
+        async with _kept_results():
+            document = await self._results.find_one({"_id": invocation_id})
+        return None if document is None else self._state(document)
+
+    async def claim(self, invocation_id: str, session_id: str, owner: str) -> R | Holder | None:
+        """Claim the invocation for `owner` unless a result is kept or someone holds it.
+
+        Returns `Holder(owner)` when the claim is ours, else the kept result or the holder."""
+        for _ in range(3):
+            document = {
+                "_id": invocation_id,
+                "session_id": session_id,
+                "claim": {"owner": owner, "beat": 0},
+                "kept_at": utc_now(),
+            }
+            try:
+                async with _kept_results():
+                    await self._results.insert_one(document)
+            except DuplicateKeyError:
+                pass
+            else:
+                return Holder(owner)
+            state = await self.read_claim(invocation_id)
+            if state is not None:
+                return state
+            if await self.take_over(invocation_id, owner, None):  # released by its last owner
+                return Holder(owner)
+        raise RetryableError(f"claim of invocation {invocation_id} is contended")
+
+    async def take_over(self, invocation_id: str, owner: str, seen: Holder | None) -> bool:
+        """Claim for `owner` if the claim is still exactly `seen` (None: released)."""
+        held: dict[str, Any] = (
+            {"claim": {"$exists": False}}
+            if seen is None
+            else {"claim.owner": seen.owner, "claim.beat": seen.beat}
+        )
+        async with _kept_results():
+            outcome = await self._results.update_one(
+                {"_id": invocation_id, **_NO_RESULT, **held},
+                {"$set": {"claim": {"owner": owner, "beat": 0}}},
+            )
+        return outcome.modified_count == 1
+
+    async def renew(self, invocation_id: str, owner: str) -> bool:
+        """One beat of `owner`'s lease; False when the claim is no longer its own."""
+        async with _kept_results():
+            outcome = await self._results.update_one(
+                {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
+                {"$inc": {"claim.beat": 1}},
+            )
+        return outcome.matched_count == 1
+
+    async def release(self, invocation_id: str, owner: str) -> None:
+        """Give the claim up without a result, so the next owner need not wait for the lease."""
+        async with _kept_results():
+            await self._results.update_one(
+                {"_id": invocation_id, "claim.owner": owner, **_NO_RESULT},
+                {"$unset": {"claim": ""}},
+            )
+
+    async def keep(self, result: R) -> R:
+        """Keep `result` unless one is kept already; returns the one that is kept.
+
+        Whoever holds the claim: a finished call is worth keeping even if its owner lost the
+        lease meanwhile (the first result wins either way)."""
+        identity = self._identity(result)
+        try:
+            async with _kept_results():
+                await self._results.update_one(
+                    {"_id": identity.call_id, **_NO_RESULT},
+                    {
+                        "$set": {
+                            "session_id": identity.session_id,
+                            "outcome": identity.outcome,
+                            "result": result.model_dump(mode="json"),
+                            "kept_at": utc_now(),
+                        },
+                        "$unset": {"claim": ""},
+                    },
+                    upsert=True,
+                )
+        except DuplicateKeyError:  # the document has a result: the upsert's insert collided
+            kept = await self.get(identity.call_id)
+            if kept is None:  # deleted by retention between the two calls: keep ours
+                raise RetryableError(f"kept result {identity.call_id} vanished") from None
+            return kept
+        return result
+
+    async def delete_session(self, session_id: str) -> int:
+        """Erasure (EraseSession): every claim and kept result of the session's calls."""
+        async with _kept_results():
+            outcome = await self._results.delete_many({"session_id": session_id})
+        return outcome.deleted_count
+
+    async def delete_kept_before(self, cutoff: datetime) -> int:
+        async with _kept_results():
+            outcome = await self._results.delete_many({"kept_at": {"$lt": cutoff}})
+        return outcome.deleted_count
+
+    def _state(self, document: dict[str, Any]) -> R | Holder | None:
+        if "result" in document:
+            return self._adapter.validate_python(document["result"])
+        claim = document.get("claim")
+        if not isinstance(claim, dict):
+            return None
+        return Holder(str(claim.get("owner")), int(claim.get("beat", 0)))
+
+
+def _kept_results() -> AbstractAsyncContextManager[None]:
+    return database_outage("kept results (MongoDB)")

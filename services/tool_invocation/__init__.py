@@ -1,0 +1,1 @@
+"""tool-invocation: calls catalogue tools that run on MCP servers (docs/tool-invocation.md)."""

@@ -1,0 +1,127 @@
+"""The MCP servers tool-invocation may call: a TOML file, validated at start.
+
+The catalogue only names a server (`runs_on = "mcp:<name>"`); how to reach it is deployment
+configuration, here. The file's path comes from `AGENT_RUNTIME_MCP_SERVERS_FILE`. One table per
+server, either a stdio command (a subprocess speaking MCP on stdin/stdout, started once and kept
+running) or a streamable HTTP URL:
+
+    [servers.files]
+    command = "python"
+    args = ["-m", "my_mcp_server"]
+    env = { ROOT = "/srv/files" }
+    call_timeout_s = 30
+
+    [servers.search]
+    url = "http://search-mcp:8000/mcp"
+    headers = { Authorization = "Bearer ..." }   # or headers_env = { Authorization = "SEARCH_MCP_AUTH" }
+    call_timeout_s = 10
+"""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+
+SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class McpServer(BaseModel):
+    """How to reach one MCP server, and how long its calls may take."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=SERVER_NAME.pattern)
+    command: str | None = Field(None, min_length=1, description="stdio: the executable.")
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(
+        default_factory=dict, description="stdio: variables added to a minimal safe environment."
+    )
+    cwd: str | None = None
+    url: str | None = Field(None, pattern=r"^https?://", description="streamable HTTP endpoint.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="HTTP: sent with each request."
+    )
+    headers_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP: header name -> environment variable holding its value (secrets stay "
+        "out of the file).",
+    )
+    call_timeout_s: PositiveFloat = Field(
+        30.0, description="One attempt of one tool call; the call fails `timeout` past it."
+    )
+    connect_timeout_s: PositiveFloat = Field(
+        15.0, description="Starting the process or opening the session, and the handshake."
+    )
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Self:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(f"MCP server {self.name!r}: give exactly one of `command` or `url`")
+        if self.url is None and (self.headers or self.headers_env):
+            raise ValueError(f"MCP server {self.name!r}: headers apply to `url` servers only")
+        if self.command is None and (self.args or self.env or self.cwd):
+            raise ValueError(f"MCP server {self.name!r}: args/env/cwd apply to `command` servers")
+        return self
+
+    @property
+    def transport(self) -> str:
+        return "stdio" if self.command is not None else "streamable-http"
+
+    def http_headers(self) -> dict[str, str]:
+        """The headers, with those named by `headers_env` read from the environment now."""
+        headers = dict(self.headers)
+        for header, variable in self.headers_env.items():
+            value = os.environ.get(variable)
+            if value is None:
+                raise McpServersError(
+                    f"MCP server {self.name!r}: header {header} needs ${variable}, which is unset"
+                )
+            headers[header] = value
+        return headers
+
+
+class McpServersError(ValueError):
+    """The MCP servers file is missing, unreadable or invalid (the service refuses to start)."""
+
+
+class McpServers(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    servers: dict[str, McpServer] = Field(default_factory=dict)
+
+    def get(self, name: str) -> McpServer | None:
+        return self.servers.get(name)
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "<text>") -> "McpServers":
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise McpServersError(f"{source}: not TOML: {error}") from None
+        tables = document.get("servers", {})
+        unknown = set(document) - {"servers"}
+        if unknown or not isinstance(tables, dict):
+            raise McpServersError(f"{source}: only [servers.<name>] tables are allowed")
+        servers: dict[str, McpServer] = {}
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise McpServersError(f"{source}: servers.{name} must be a table")
+            try:
+                servers[name] = McpServer.model_validate({**table, "name": name})
+            except ValueError as error:
+                raise McpServersError(f"{source}: servers.{name}: {error}") from None
+        return cls(servers=servers)
+
+    @classmethod
+    def load(cls, path: Path | None) -> "McpServers":
+        """No file configured: no servers (every `mcp:` call then fails `unknown_server`)."""
+        if path is None:
+            return cls()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise McpServersError(f"MCP servers file {path}: {error.strerror}") from None
+        return cls.parse(text, source=str(path))

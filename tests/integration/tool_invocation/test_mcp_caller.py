@@ -1,0 +1,124 @@
+"""The MCP client against the demo MCP server, over stdio and over streamable HTTP: results,
+error results, timeouts, cancellation, and a session re-opened after the server died."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.tool_invocation.mcp_servers import McpServer, McpServers
+from services.tool_invocation.tool_caller import ToolCaller
+from tests.support.mcp.servers import (
+    executions_of,
+    http_server,
+    running_http_server,
+    stdio_server,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_http_server(executions=tmp_path_factory.mktemp("http") / "executions") as url:
+        yield url
+
+
+@pytest.fixture(params=["stdio", "http"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> McpServer:
+    if request.param == "stdio":
+        return stdio_server("demo", executions=tmp_path / "executions", call_timeout_s=2.0)
+    return http_server("demo", request.getfixturevalue("http_url"), call_timeout_s=2.0)
+
+
+@pytest.fixture
+async def caller(server: McpServer) -> AsyncIterator[ToolCaller]:
+    caller = ToolCaller(McpServers(servers={"demo": server}))
+    yield caller
+    await caller.close()
+
+
+async def test_a_tool_answers_and_the_session_is_kept(caller: ToolCaller) -> None:
+    first = await caller.call("demo", "add", {"a": 2, "b": 3}, idempotent=True, deadline_s=20)
+    second = await caller.call("demo", "echo", {"text": "hi"}, idempotent=False, deadline_s=20)
+    assert (first.content, first.is_error, first.error_class) == ("5", False, None)
+    assert (second.content, second.is_error) == ("hi", False)
+    connection = caller.connection("demo")
+    assert connection is not None
+    assert connection.opened == 1
+
+
+async def test_a_tool_error_is_an_error_result_not_retried(caller: ToolCaller) -> None:
+    outcome = await caller.call(
+        "demo", "fail", {"message": "disk full"}, idempotent=True, deadline_s=20
+    )
+    assert outcome.is_error
+    assert outcome.error_class is None
+    assert outcome.attempts == 1
+    assert "disk full" in outcome.content
+
+
+async def test_an_unknown_tool_and_invalid_arguments_are_error_results(
+    caller: ToolCaller,
+) -> None:
+    unknown = await caller.call("demo", "nope", {}, idempotent=True, deadline_s=20)
+    invalid = await caller.call("demo", "add", {"a": "x", "b": 1}, idempotent=True, deadline_s=20)
+    for outcome in (unknown, invalid):
+        assert (outcome.is_error, outcome.error_class, outcome.attempts) == (True, None, 1)
+    assert "Unknown tool: nope" in unknown.content
+    assert "valid number" in invalid.content
+
+
+async def test_a_slow_call_times_out_and_the_next_call_still_works(caller: ToolCaller) -> None:
+    outcome = await caller.call(
+        "demo", "slow", {"seconds": 30, "marker": "t"}, idempotent=False, deadline_s=20
+    )
+    assert (outcome.is_error, outcome.error_class, outcome.attempts) == (True, "timeout", 1)
+    after = await caller.call("demo", "add", {"a": 1, "b": 1}, idempotent=True, deadline_s=20)
+    assert after.content == "2"
+
+
+async def test_a_cancelled_call_leaves_the_session_usable(caller: ToolCaller) -> None:
+    running = asyncio.create_task(
+        caller.call("demo", "slow", {"seconds": 30, "marker": "c"}, idempotent=False, deadline_s=60)
+    )
+    await asyncio.sleep(0.5)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    after = await caller.call("demo", "echo", {"text": "alive"}, idempotent=False, deadline_s=20)
+    assert after.content == "alive"
+
+
+async def test_a_dead_stdio_server_is_restarted(tmp_path: Path) -> None:
+    executions = tmp_path / "executions"
+    caller = ToolCaller(McpServers(servers={"demo": stdio_server("demo", executions=executions)}))
+    try:
+        assert (
+            await caller.call("demo", "echo", {"text": "1"}, idempotent=True, deadline_s=20)
+        ).content == "1"
+        connection = caller.connection("demo")
+        assert connection is not None
+        crashed = await caller.call("demo", "crash", {}, idempotent=False, deadline_s=20)
+        assert (crashed.is_error, crashed.error_class) == (True, "server_unavailable")
+        outcome = await caller.call("demo", "echo", {"text": "2"}, idempotent=True, deadline_s=20)
+        assert outcome.content == "2"
+        assert connection.opened == 2
+        assert executions_of(executions, "echo") == ["1", "2"]
+    finally:
+        await caller.close()
+
+
+async def test_an_unreachable_server_fails_fast_then_opens_its_circuit() -> None:
+    dead = McpServer(name="dead", url="http://127.0.0.1:9/mcp", connect_timeout_s=2.0)
+    caller = ToolCaller(McpServers(servers={"dead": dead}))
+    try:
+        outcomes = [
+            await caller.call("dead", "add", {"a": 1, "b": 1}, idempotent=False, deadline_s=5)
+            for _ in range(3)
+        ]
+    finally:
+        await caller.close()
+    assert all(o.is_error for o in outcomes)
+    assert outcomes[0].error_class == "server_unavailable"

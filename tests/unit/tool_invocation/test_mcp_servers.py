@@ -1,0 +1,65 @@
+"""The MCP servers file: stdio or streamable HTTP per server, validated at start."""
+
+from pathlib import Path
+
+import pytest
+
+from services.tool_invocation.mcp_servers import McpServers, McpServersError
+
+pytestmark = pytest.mark.unit
+
+GOOD = """
+[servers.files]
+command = "python"
+args = ["-m", "files_mcp"]
+env = { ROOT = "/srv" }
+call_timeout_s = 5
+
+[servers.search]
+url = "https://search.example/mcp"
+headers_env = { Authorization = "SEARCH_MCP_AUTH" }
+"""
+
+
+def test_stdio_and_http_servers_are_read() -> None:
+    servers = McpServers.parse(GOOD)
+    files, search = servers.servers["files"], servers.servers["search"]
+    assert (files.transport, files.args, files.call_timeout_s) == ("stdio", ("-m", "files_mcp"), 5)
+    assert (search.transport, search.url, search.call_timeout_s) == (
+        "streamable-http",
+        "https://search.example/mcp",
+        30.0,
+    )
+
+
+def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    search = McpServers.parse(GOOD).servers["search"]
+    with pytest.raises(McpServersError, match="SEARCH_MCP_AUTH"):
+        search.http_headers()
+    monkeypatch.setenv("SEARCH_MCP_AUTH", "Bearer s3cret")
+    assert search.http_headers() == {"Authorization": "Bearer s3cret"}
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[servers.x]\n", "exactly one of `command` or `url`"),
+        ('[servers.x]\ncommand = "a"\nurl = "http://b"\n', "exactly one"),
+        ('[servers.x]\nurl = "ftp://b"\n', "url"),
+        ('[servers.x]\nurl = "http://b"\nargs = ["-v"]\n', "apply to `command` servers"),
+        ('[servers.x]\ncommand = "a"\ncall_timeout_s = 0\n', "call_timeout_s"),
+        ('[servers.x]\ncommand = "a"\ntimeout = 3\n', "timeout"),
+        ('[servers."Bad Name"]\ncommand = "a"\n', "name"),
+        ("[other]\n", "only [servers.<name>]"),
+        ("not toml =", "not TOML"),
+    ],
+)
+def test_bad_files_are_refused_with_the_reason(text: str, complaint: str) -> None:
+    with pytest.raises(McpServersError, match=complaint.replace("[", r"\[").replace(".", r"\.")):
+        McpServers.parse(text)
+
+
+def test_no_file_means_no_servers_and_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    assert McpServers.load(None).servers == {}
+    with pytest.raises(McpServersError, match="No such file"):
+        McpServers.load(tmp_path / "absent.toml")
