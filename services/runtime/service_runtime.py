@@ -57,7 +57,6 @@ from services.runtime.settings import RuntimeSettings
 from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
-from services.runtime.telemetry.otel_metrics import configure_meter_provider
 from services.runtime.telemetry.record_span import traced
 from services.runtime.telemetry.tracing import configure_tracing, current_traceparent
 
@@ -117,16 +116,8 @@ class ServiceRuntime:
             service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
         )
         self.tracer = self.tracer_provider.get_tracer("agent_runtime")
-        self.meter_provider = configure_meter_provider(
-            service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
-        )
-        # One metrics path per deployment: OTel instruments only when they are exported.
-        exported = settings.otlp_endpoint is not None or settings.console_telemetry
-        self.metrics = RuntimeMetrics(
-            service,
-            self.registry,
-            meter=self.meter_provider.get_meter("agent_runtime") if exported else None,
-        )
+        # One metrics path: Prometheus (/metrics). OpenTelemetry carries traces only.
+        self.metrics = RuntimeMetrics(service, self.registry)
         # A logger without handlers of its own: FastStream's lines go through the root
         # handler (JSON with the record's context) instead of FastStream's coloured console.
         faststream_logger = logging.getLogger(f"agent_runtime.faststream.{service}")
@@ -348,4 +339,3 @@ class ServiceRuntime:
         await self._broker_recovery_check.stop()
         await self.health.stop()
         self.tracer_provider.force_flush()
-        self.meter_provider.force_flush()
