@@ -58,7 +58,11 @@ from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
 from services.runtime.telemetry.record_span import traced
-from services.runtime.telemetry.tracing import configure_tracing, current_traceparent
+from services.runtime.telemetry.tracing import (
+    configure_tracing,
+    current_baggage,
+    current_traceparent,
+)
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
@@ -255,7 +259,7 @@ class ServiceRuntime:
         """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
 
         Runs under the handler's span: a record encoded without a `traceparent` gets the
-        handler span's, so the trace continues. Raises `RetryableError` when the broker is
+        handler span's, so the trace continues, and the handled record's W3C `baggage`. Raises `RetryableError` when the broker is
         unavailable and `UnpublishableRecord` when it refuses the record itself (publishing.py):
         handlers need not catch driver errors.
         """
@@ -272,6 +276,10 @@ class ServiceRuntime:
                     traceparent = current_traceparent()
             if traceparent is not None:
                 headers["traceparent"] = traceparent
+        if "baggage" not in headers:
+            baggage = current_baggage()  # the handled record's, carried on with its trace
+            if baggage is not None:
+                headers["baggage"] = baggage
         return headers
 
     async def publish_many(self, topic: str, records: Sequence[EncodedRecord]) -> None:
