@@ -2,7 +2,8 @@
 # `make deploy-check`: what an ops team applies is checked without a cluster or a Docker engine.
 #
 #   1. kustomize renders deploy/kubernetes/overlays/{local,production}
-#   2. validate_manifests.py: Kubernetes API schemas (strict), KEDA CRD schemas, project rules
+#   2. validate_manifests.py: Kubernetes API schemas (strict), KEDA and Prometheus Operator CRD
+#      schemas, project rules; on the overlays and on otel-collector.yaml
 #   3. podsecurity: the upstream Pod Security "restricted" evaluator on every pod template
 #   4. docker compose config on compose.kafka.yml (with and without the services profile)
 #   5. hadolint on deploy/docker/Dockerfile
@@ -90,8 +91,12 @@ echo "== Kubernetes $KUBERNETES_VERSION + KEDA schemas, project rules"
 "$venv/bin/python" deploy/check/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
     --no-secrets "$CACHE/rendered/production.yaml"
 
+"$venv/bin/python" deploy/check/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
+    --no-secrets deploy/kubernetes/otel-collector.yaml
+
 echo "== Pod Security Standard: restricted"
-"$podsecurity" -level restricted "$CACHE/rendered/local.yaml" "$CACHE/rendered/production.yaml"
+"$podsecurity" -level restricted "$CACHE/rendered/local.yaml" "$CACHE/rendered/production.yaml" \
+    deploy/kubernetes/otel-collector.yaml
 
 echo "== docker compose config: compose.kafka.yml"
 "$venv/bin/docker-compose" -f compose.kafka.yml config --quiet
