@@ -129,8 +129,7 @@ def render_panels() -> str:
             row = panel["title"]
             continue
         queries = "<br>".join(
-            f"`{target['expr']}` ({target.get('legendFormat', '')})"
-            for target in panel["targets"]
+            f"`{target['expr']}` ({target.get('legendFormat', '')})" for target in panel["targets"]
         )
         lines.append(f"| {row} | {panel['title']} | {queries} |")
     return "\n".join([PANELS_BEGIN, *lines, PANELS_END])

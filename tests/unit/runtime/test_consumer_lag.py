@@ -60,10 +60,13 @@ async def test_lag_is_highwater_minus_the_committable_offset_on_the_commit_tick(
     await consumer.commit()
     assert lag(registry, P0) == 20 - 11  # 11 is the lowest unfinished record
     # P1: assigned but nothing fetched: no figure rather than a made-up one.
-    assert registry.get_sample_value(
-        "agent_runtime_consumer_lag_records",
-        {"service": "svc", "group": "g", "topic": P1.topic, "partition": "1"},
-    ) is None
+    assert (
+        registry.get_sample_value(
+            "agent_runtime_consumer_lag_records",
+            {"service": "svc", "group": "g", "topic": P1.topic, "partition": "1"},
+        )
+        is None
+    )
 
     release.set()
     await asyncio.sleep(0.01)
