@@ -114,3 +114,18 @@ def test_no_faststream_telemetry_or_prometheus_middleware_on_the_subscribers() -
         found += names(getattr(subscriber, "_broker_middlewares", ()))
         found += names(getattr(subscriber, "middlewares", ()))
     assert not [n for n in found if "Telemetry" in n or "Prometheus" in n], found
+
+
+def test_client_instrumentation_installs_once_and_can_be_removed() -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    instrumentors = (HTTPXClientInstrumentor(), PymongoInstrumentor())
+    assert not any(i.is_instrumented_by_opentelemetry for i in instrumentors)
+    try:
+        tracing.instrument_clients()
+        tracing.instrument_clients()  # a second service runtime in the process: no error
+        assert all(i.is_instrumented_by_opentelemetry for i in instrumentors)
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
