@@ -295,11 +295,11 @@ class KeyOrderedConsumer:
             self._report_gauges()
 
     def _report_broker_lag(self, consumer: ConsumerPort) -> None:
-        """Lag per partition: the broker's high-water mark (from the last fetch response, no
-        request of its own) minus what this group has done. Done = the committable offset when
-        records of the partition came in since the assignment, else nothing is in flight and
-        the high-water mark of a caught-up partition is the position: lag 0 is reported only
-        when the tracker agrees. Runs on the commit tick, never per record."""
+        """Lag per partition: the broker's high-water mark, as the consumer's last fetch
+        response reported it (no request of its own), minus the offset up to which the group
+        is done (the committable one: records in flight still count as lag). A partition with
+        no record received since its assignment has no done offset here: it is left out
+        rather than reported from a guess. Runs on the commit tick, never per record."""
         for partition in self._assigned - self._revoking:
             try:
                 highwater = consumer.highwater(self._to_kafka(partition))

@@ -259,9 +259,9 @@ class ServiceRuntime:
         """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
 
         Runs under the handler's span: a record encoded without a `traceparent` gets the
-        handler span's, so the trace continues, and the handled record's W3C `baggage`. Raises `RetryableError` when the broker is
-        unavailable and `UnpublishableRecord` when it refuses the record itself (publishing.py):
-        handlers need not catch driver errors.
+        handler span's, so the trace continues, and the handled record's W3C `baggage`.
+        Raises `RetryableError` when the broker is unavailable and `UnpublishableRecord` when
+        it refuses the record itself (publishing.py): handlers need not catch driver errors.
         """
         headers = self._headers(topic, record)
         async with publish_failures_classified(topic):
