@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.agents import AgentType
@@ -86,16 +86,29 @@ async def llm_completions(pipeline: Pipeline, session_id: str) -> list[LLMComple
     )
     await consumer.start()
     try:
-        batches = await consumer.getmany(timeout_ms=5_000)
-        results = [
-            decode(record.value, record.headers).message
-            for records in batches.values()
-            for record in records
-        ]
+        results = [decode(r.value, r.headers).message for r in await read_to_the_end(consumer)]
     finally:
         await consumer.stop()
     unique = {r.id: r for r in results if isinstance(r, LLMCompleted)}
     return [r for r in unique.values() if r.session_id == session_id]
+
+
+async def read_to_the_end(consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of the consumer's topic up to its end offsets (a topic of this test)."""
+    partitions = consumer.assignment()
+    while not partitions:
+        await asyncio.sleep(0.05)  # subscribed: the assignment comes with the first poll
+        await consumer.getmany(timeout_ms=100)
+        partitions = consumer.assignment()
+    await consumer.seek_to_beginning(*partitions)
+    ends = await consumer.end_offsets(list(partitions))
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        assert asyncio.get_running_loop().time() < deadline, "topic not read to its end"
+        for batch in (await consumer.getmany(timeout_ms=1_000)).values():
+            records += batch
+    return records
 
 
 async def test_metrics_move_by_what_the_conversation_did(pipeline: Pipeline) -> None:
