@@ -115,5 +115,10 @@ promtool check rules "$monitoring/agent-runtime-rules.yaml"
 promtool check rules "$monitoring/dashboard-queries.yaml"
 cp deploy/check/alert-tests.yaml "$monitoring/alert-tests.yaml"
 promtool test rules "$monitoring/alert-tests.yaml"
+if [ ! -x .venv/bin/python ]; then
+    echo "deploy-check: FAILED: the project's venv is missing (run \`make install\`, or \`make deploy-check\`);" \
+         "the dashboard's and rules' metric names are NOT checked" >&2
+    exit 1
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/deploy/test_monitoring_pack.py
 echo "deploy-check: passed"
