@@ -44,7 +44,7 @@ lint: install ## ruff + mypy --strict + the import rule between services (pyproj
 	$(VENV)/bin/mypy services contracts tests deploy/local benchmarks
 	$(VENV)/bin/lint-imports
 
-deploy-check: ## validate deploy/: Kubernetes + KEDA schemas, Pod Security restricted, compose, hadolint
+deploy-check: install ## validate deploy/: Kubernetes + KEDA + Prometheus Operator schemas, Pod Security restricted, compose, hadolint, promtool on the alerts and dashboard
 	bash deploy/check/run.sh
 
 format: install ## apply ruff's formatter and import sorting

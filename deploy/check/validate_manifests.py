@@ -4,7 +4,8 @@
 
 - Kubernetes kinds: the API's JSON schemas shipped by `kubernetes-validate` (strict: an unknown
   field is an error, as the API server's strict field validation rejects it).
-- KEDA kinds: the schemas in deploy/check/schemas/, written from KEDA's CRDs.
+- KEDA and Prometheus Operator kinds: the schemas in deploy/check/schemas/, written from their
+  CRDs.
 - Any other kind fails: nothing is applied unchecked.
 - Rules of this project that no schema expresses: no `replicas` on a Deployment that KEDA or an
   HPA scales (every apply would reset the count); a kafka trigger's `lagThreshold` equals its
@@ -34,6 +35,8 @@ _SCHEMAS = Path(__file__).parent / "schemas"
 _CUSTOM = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda-v1alpha1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor-monitoring-v1.json",
 }
 _WORKLOADS = {"Deployment", "Job"}
 

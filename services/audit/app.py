@@ -2,6 +2,7 @@
 `faststream run --factory services.audit.app:create_app`.
 
     source topics ──▶ AuditHandler (handler.py) ──▶ audit_log (Mongo) ──▶ audit topic
+                                                 └─▶ domain metrics (fact_metrics.py)
                                                  retention job ──▶ audit_log
 
 One consumer in audit's own group reads the six audited topics; the shared runtime orders
@@ -19,7 +20,9 @@ from pymongo import AsyncMongoClient
 from contracts.topics import Service, TopicName
 from services.audit.audit_log import MongoAuditLog
 from services.audit.audit_topic import AuditTopic
+from services.audit.fact_metrics import FactMetrics
 from services.audit.handler import AUDITED_TOPICS, AuditHandler
+from services.audit.llm_prices import load_prices
 from services.audit.settings import AuditSettings
 from services.runtime import Record, ServiceRuntime
 from services.runtime.retention import RetentionJob
@@ -46,6 +49,7 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
         policy=settings.redaction_policy(),
         log=log,
         sink=AuditTopic(topics.name(TopicName.AUDIT), runtime.publish),
+        observer=FactMetrics(runtime.registry, load_prices(settings.llm_prices_path)),
     )
     retention = RetentionJob(
         "audit log",

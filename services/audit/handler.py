@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from contracts.base import is_valid_id
+from contracts.base import Message, is_valid_id
 from contracts.codec import Decoded, EncodedRecord, decode
 from contracts.dead_letters import DeadLetter
 from contracts.envelope import H_SOURCE
@@ -71,6 +71,12 @@ class AuditSink(Protocol):
     async def publish(self, record: EncodedRecord) -> None: ...
 
 
+class FactObserver(Protocol):
+    """Derives metrics from facts (fact_metrics.py); called once per fact, in session order."""
+
+    def observe(self, message: Message) -> None: ...
+
+
 class AuditHandler:
     def __init__(
         self,
@@ -81,6 +87,7 @@ class AuditHandler:
         sink: AuditSink,
         clock: RecordClock | None = None,
         span_traceparent: Callable[[], str | None] = current_traceparent,
+        observer: FactObserver | None = None,
     ) -> None:
         self._topics = topics
         self._policy = policy
@@ -88,24 +95,33 @@ class AuditHandler:
         self._sink = sink
         self._clock = clock or RecordClock()
         self._span_traceparent = span_traceparent
+        self._observer = observer
 
     async def __call__(self, record: Record) -> None:
-        entry = self.entry_for(record)
+        entry, fact = self._entry_and_fact(record)
         stored = await self._log.record(entry)
         if stored.published:
-            return  # a replay: pipelines already have this record
+            return  # a replay: pipelines already have this record, metrics counted it
         await self._sink.publish(stored.entry.encode())
         await self._log.mark_published(stored.entry.record.id)
+        if self._observer is not None and fact is not None:
+            self._observer.observe(fact)
 
     def entry_for(self, record: Record) -> AuditEntry:
+        return self._entry_and_fact(record)[0]
+
+    def _entry_and_fact(self, record: Record) -> tuple[AuditEntry, Message | None]:
+        """The audit entry and the decoded fact (None: a dead letter that does not decode)."""
         topic = self._topics.input_topic(record.topic, AUDITED_TOPICS)
         origin = Origin(topic, record.topic, record.partition, record.offset)
         if topic is TopicName.DEAD_LETTERS:
             return self._dead_letter_entry(record, origin)
         decoded = decode(record.value, record.headers, topic=topic)
-        return self._build(_identity(decoded), view_of(decoded.message), origin)
+        return self._build(_identity(decoded), view_of(decoded.message), origin), decoded.message
 
-    def _dead_letter_entry(self, record: Record, origin: Origin) -> AuditEntry:
+    def _dead_letter_entry(
+        self, record: Record, origin: Origin
+    ) -> tuple[AuditEntry, DeadLetter | None]:
         try:
             decoded = decode(record.value, record.headers, topic=TopicName.DEAD_LETTERS)
             letter = decoded.message
@@ -116,14 +132,15 @@ class AuditHandler:
                     letter.origin_topic, letter.origin_partition, letter.origin_offset
                 )
                 fact = replace(fact, dedup_key=key)
-            return self._build(fact, dead_letter_view(letter), origin)
+            return self._build(fact, dead_letter_view(letter), origin), letter
         except RetryableError:
             raise
         except Exception as exc:  # anything: a dead letter is never dead-lettered again
             error = f"{type(exc).__name__}: {exc}"
-            return self._build(
+            entry = self._build(
                 _undecodable_identity(record), undecodable_view(record.value, error), origin
             )
+            return entry, None
 
     def _build(self, fact: FactIdentity, view: FactView, origin: Origin) -> AuditEntry:
         return build_entry(

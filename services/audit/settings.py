@@ -3,6 +3,8 @@
 Environment variables carry the `AGENT_RUNTIME_` prefix, e.g. `AGENT_RUNTIME_REDACTION_MODE=full`.
 """
 
+from pathlib import Path
+
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from contracts.audit import RedactionMode
@@ -30,6 +32,12 @@ class AuditSettings(RuntimeSettings):
     audit_retention_days: PositiveFloat = Field(30.0, description="Audit log retention.")
     audit_retention_interval_s: PositiveFloat = Field(
         3_600.0, description="How often the retention job runs."
+    )
+
+    llm_prices_path: Path | None = Field(
+        None,
+        description="TOML of USD per million tokens by model (the cost metric); None = the "
+        "packaged services/audit/llm_prices.toml.",
     )
 
     def redaction_policy(self) -> RedactionPolicy:

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from contracts.codec import encode
 from contracts.commands import Command
 from services.gateway.shutdown import stop_within
+from services.runtime.telemetry.tracing import current_baggage
 
 
 class BrokerUnavailable(Exception):
@@ -71,12 +72,14 @@ class CommandPublisher:
             traceparent=traceparent,
             tracestate=tracestate,
         )
+        headers = list(record.headers)
+        baggage = current_baggage()  # the caller's W3C `baggage` header, carried on with its trace
+        if baggage is not None:
+            headers.append(("baggage", baggage.encode()))
         producer = await self._ensure_producer()
         try:
             await asyncio.wait_for(
-                producer.send_and_wait(
-                    self._topic, record.value, key=record.key, headers=record.headers
-                ),
+                producer.send_and_wait(self._topic, record.value, key=record.key, headers=headers),
                 self._timeout_s,
             )
         except (KafkaError, OSError, TimeoutError) as error:

@@ -12,10 +12,15 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from contracts.llm import LLMRequested
 from services.llm_invocation import metrics
 from services.llm_invocation.completion import Completion, CompletionBuilder
+from services.llm_invocation.llm_span import llm_span, record_completion, record_failure
 from services.llm_invocation.providers.provider import LLMProvider
 from services.llm_invocation.providers.provider_errors import ProviderError
 from services.llm_invocation.providers.token_estimate import estimate_prompt_tokens, estimate_tokens
@@ -48,6 +53,7 @@ class Invoker:
         retry: RetryPolicy | None = None,
         deadline_s: float = 120.0,
         rng: random.Random | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.provider = provider
         self._breakers = breakers or ProviderCircuitBreakers()
@@ -55,9 +61,21 @@ class Invoker:
         self._retry = retry or RetryPolicy()
         self._deadline_s = deadline_s
         self._rng = rng
+        # The global provider's (ServiceRuntime installs it), looked up when spans start.
+        self._tracer = tracer or trace.get_tracer("agent_runtime.llm_invocation")
 
     async def invoke(self, request: LLMRequested, on_text: OnText) -> Outcome:
         """Never raises a ProviderError: failures come back as `Failure`."""
+        provider, model = self.provider.name, self.provider.model_for(request)
+        with llm_span(self._tracer, request, provider, model) as span:
+            outcome = await self._within_deadline(request, _FirstToken(on_text, request, model))
+            if isinstance(outcome, Completion):
+                record_completion(span, model, outcome)
+            else:
+                record_failure(span, outcome.error_class, outcome.message)
+            return outcome
+
+    async def _within_deadline(self, request: LLMRequested, on_text: OnText) -> Outcome:
         try:
             async with asyncio.timeout(self._deadline_s) as deadline:
                 return await self._attempts(request, on_text, deadline)
@@ -117,6 +135,27 @@ class Invoker:
             metrics.ATTEMPTS.labels(provider, model, "ok").inc()
             self._limiter.settle(estimated, completion.usage.total_tokens)
             return completion
+
+
+class _FirstToken:
+    """Passes text on; on the first piece, observes the time to first token: from the
+    request's `occurred_at` (orchestration asked) to now, so waiting on llm-requests, rate
+    limits and retries count, as they do for the user."""
+
+    __slots__ = ("_model", "_on_text", "_request", "_seen")
+
+    def __init__(self, on_text: OnText, request: LLMRequested, model: str) -> None:
+        self._on_text = on_text
+        self._request = request
+        self._model = model
+        self._seen = False
+
+    async def __call__(self, text: str) -> None:
+        if not self._seen:
+            self._seen = True
+            waited = (datetime.now(UTC) - self._request.occurred_at).total_seconds()
+            metrics.TIME_TO_FIRST_TOKEN.labels(self._model).observe(max(0.0, waited))
+        await self._on_text(text)
 
 
 def _remaining(deadline: asyncio.Timeout) -> float:

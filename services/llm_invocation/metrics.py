@@ -37,6 +37,12 @@ DURATION = Histogram(
     ["provider"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160),
 )
+TIME_TO_FIRST_TOKEN = Histogram(
+    "llm_time_to_first_token_seconds",
+    "From LLMRequested.occurred_at (orchestration asked) to the first text of the answer.",
+    ["model"],
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 40),
+)
 TOKENS = Counter(
     "llm_tokens_total", "Tokens reported by the provider.", ["provider", "model", "kind"]
 )

@@ -11,6 +11,8 @@ class ConsumerMetrics(Protocol):
     def dead_lettered(self, record: Record) -> None: ...
     def gauges(self, *, in_flight: int, max_key_depth: int, active_keys: int) -> None: ...
     def commit_lag(self, partition: PartitionId, lag: int) -> None: ...
+    def consumer_lag(self, partition: PartitionId, lag: int) -> None: ...
+    def partition_revoked(self, partition: PartitionId) -> None: ...
 
 
 class NoMetrics:
@@ -27,4 +29,10 @@ class NoMetrics:
         pass
 
     def commit_lag(self, partition: PartitionId, lag: int) -> None:
+        pass
+
+    def consumer_lag(self, partition: PartitionId, lag: int) -> None:
+        pass
+
+    def partition_revoked(self, partition: PartitionId) -> None:
         pass

@@ -45,6 +45,7 @@ class ConsumerPort(Protocol):
     def pause(self, *partitions: Any) -> None: ...
     def resume(self, *partitions: Any) -> None: ...
     async def commit(self, offsets: dict[Any, int]) -> None: ...
+    def highwater(self, partition: Any) -> int | None: ...
 
 
 ConsumerProvider = Callable[[], ConsumerPort | None]
@@ -288,9 +289,26 @@ class KeyOrderedConsumer:
                 self._tracker.mark_committed(offsets)
             for partition in self._tracker.partitions:
                 self._metrics.commit_lag(partition, self._tracker.commit_lag(partition))
+            self._report_broker_lag(consumer)
             # Gauges on the commit tick, not per record: a scrape sees them at most one commit
             # interval old.
             self._report_gauges()
+
+    def _report_broker_lag(self, consumer: ConsumerPort) -> None:
+        """Lag per partition: the broker's high-water mark, as the consumer's last fetch
+        response reported it (no request of its own), minus the offset up to which the group
+        is done (the committable one: records in flight still count as lag). A partition with
+        no record received since its assignment has no done offset here: it is left out
+        rather than reported from a guess. Runs on the commit tick, never per record."""
+        for partition in self._assigned - self._revoking:
+            try:
+                highwater = consumer.highwater(self._to_kafka(partition))
+            except AssertionError:  # aiokafka: no longer assigned (a rebalance is under way)
+                continue
+            done = self._tracker.committable(partition)
+            if highwater is None or done is None:
+                continue  # nothing fetched or received yet: no figure rather than a wrong one
+            self._metrics.consumer_lag(partition, max(0, highwater - done))
 
     async def _commit_loop(self) -> None:
         while True:
@@ -319,6 +337,7 @@ class KeyOrderedConsumer:
         for partition in partitions:
             self._tracker.forget(partition)
             self._running.pop(partition, None)
+            self._metrics.partition_revoked(partition)
         self._assigned -= partitions
         self._revoking -= partitions
         self._paused_partitions -= partitions

@@ -58,9 +58,12 @@ from services.runtime.settings import RuntimeSettings
 from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
-from services.runtime.telemetry.otel_metrics import configure_meter_provider
 from services.runtime.telemetry.record_span import traced
-from services.runtime.telemetry.tracing import configure_tracing, current_traceparent
+from services.runtime.telemetry.tracing import (
+    configure_tracing,
+    current_baggage,
+    current_traceparent,
+)
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
@@ -119,16 +122,8 @@ class ServiceRuntime:
             service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
         )
         self.tracer = self.tracer_provider.get_tracer("agent_runtime")
-        self.meter_provider = configure_meter_provider(
-            service, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
-        )
-        # One metrics path per deployment: OTel instruments only when they are exported.
-        exported = settings.otlp_endpoint is not None or settings.console_telemetry
-        self.metrics = RuntimeMetrics(
-            service,
-            self.registry,
-            meter=self.meter_provider.get_meter("agent_runtime") if exported else None,
-        )
+        # One metrics path: Prometheus (/metrics). OpenTelemetry carries traces only.
+        self.metrics = RuntimeMetrics(service, self.registry)
         # A logger without handlers of its own: FastStream's lines go through the root
         # handler (JSON with the record's context) instead of FastStream's coloured console.
         faststream_logger = logging.getLogger(f"agent_runtime.faststream.{service}")
@@ -268,9 +263,9 @@ class ServiceRuntime:
         """Publish and wait for the broker's ack (acks=all): a durable effect when it returns.
 
         Runs under the handler's span: a record encoded without a `traceparent` gets the
-        handler span's, so the trace continues. Raises `RetryableError` when the broker is
-        unavailable and `UnpublishableRecord` when it refuses the record itself (publishing.py):
-        handlers need not catch driver errors.
+        handler span's, so the trace continues, and the handled record's W3C `baggage`.
+        Raises `RetryableError` when the broker is unavailable and `UnpublishableRecord` when
+        it refuses the record itself (publishing.py): handlers need not catch driver errors.
         """
         headers = self._headers(topic, record)
         async with publish_failures_classified(topic):
@@ -285,6 +280,10 @@ class ServiceRuntime:
                     traceparent = current_traceparent()
             if traceparent is not None:
                 headers["traceparent"] = traceparent
+        if "baggage" not in headers:
+            baggage = current_baggage()  # the handled record's, carried on with its trace
+            if baggage is not None:
+                headers["baggage"] = baggage
         return headers
 
     async def publish_many(self, topic: str, records: Sequence[EncodedRecord]) -> None:
@@ -378,4 +377,3 @@ class ServiceRuntime:
         await self._broker_recovery_check.stop()
         await self.health.stop()
         self.tracer_provider.force_flush()
-        self.meter_provider.force_flush()

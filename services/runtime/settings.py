@@ -112,7 +112,9 @@ class RuntimeSettings(KafkaSecuritySettings):
     health_host: str = "0.0.0.0"  # probes come from the kubelet, not loopback
     health_port: int = Field(8080, ge=0, le=65_535, description="0 = pick a free port.")
     otlp_endpoint: str | None = Field(
-        None, description="OTLP/HTTP base URL, e.g. http://collector:4318; None = no export."
+        None,
+        description="OTLP/HTTP base URL for traces, e.g. http://collector:4318; None = "
+        "OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT if set, else no export.",
     )
     console_telemetry: bool = Field(False, description="Print spans to stdout (local runs).")
     log_format: Literal["json", "console"] = "json"

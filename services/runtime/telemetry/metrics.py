@@ -1,11 +1,16 @@
-"""Consumer metrics, in Prometheus (scraped from /metrics) and OpenTelemetry (OTLP).
+"""Consumer metrics, in Prometheus (scraped from /metrics): the one metrics path.
+
+OpenTelemetry is used for traces only; a collector that wants these figures scrapes /metrics
+(deploy/kubernetes/otel-collector.yaml), so no figure is kept twice.
 
 Names (Prometheus): agent_runtime_records_processed_total, _records_failed_total{retryable},
 _records_dead_lettered_total, _records_in_flight, _key_queue_depth_max, _active_keys,
-_commit_lag{topic,partition}, _handler_seconds (histogram). Labels: service, group, topic.
+_commit_lag{topic,partition}, _consumer_lag_records{topic,partition} (broker high-water mark
+minus the committed offset), _handler_seconds (histogram). Labels: service, group, topic.
 """
 
-from opentelemetry.metrics import Meter
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.runtime.record import PartitionId, Record
@@ -16,7 +21,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 class RuntimeMetrics:
     """One per process; `for_consumer` gives a `ConsumerMetrics` bound to a consumer group."""
 
-    def __init__(self, service: str, registry: CollectorRegistry, meter: Meter | None) -> None:
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
         self.service = service
         self.registry = registry
         labels = ["service", "group", "topic"]
@@ -69,26 +74,22 @@ class RuntimeMetrics:
             ["service", "group", "topic", "partition"],
             registry=registry,
         )
-        self._otel = _OtelInstruments(meter) if meter is not None else None
+
+        self.consumer_lag = Gauge(
+            "agent_runtime_consumer_lag_records",
+            "Records on the broker past the group's committed offset (high-water mark - commit)",
+            ["service", "group", "topic", "partition"],
+            registry=registry,
+        )
 
     def for_consumer(self, group: str) -> "GroupMetrics":
         return GroupMetrics(self, group)
-
-
-class _OtelInstruments:
-    def __init__(self, meter: Meter) -> None:
-        self.processed = meter.create_counter("agent_runtime.records.processed")
-        self.failed = meter.create_counter("agent_runtime.records.failed")
-        self.dead_lettered = meter.create_counter("agent_runtime.records.dead_lettered")
-        self.latency = meter.create_histogram("agent_runtime.handler.duration", unit="s")
-        self.in_flight = meter.create_up_down_counter("agent_runtime.records.in_flight")
 
 
 class GroupMetrics:
     def __init__(self, metrics: RuntimeMetrics, group: str) -> None:
         self._m = metrics
         self._group = group
-        self._last_in_flight = 0
 
     def _labels(self, record: Record) -> dict[str, str]:
         return {"service": self._m.service, "group": self._group, "topic": record.topic}
@@ -97,30 +98,20 @@ class GroupMetrics:
         labels = self._labels(record)
         self._m.processed.labels(**labels).inc()
         self._m.latency.labels(**labels).observe(seconds)
-        if self._m._otel:
-            self._m._otel.processed.add(1, labels)
-            self._m._otel.latency.record(seconds, labels)
 
     def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None:
         labels = self._labels(record)
         self._m.failed.labels(**labels, retryable=str(retryable).lower()).inc()
-        if self._m._otel:
-            self._m._otel.failed.add(1, {**labels, "retryable": retryable})
 
     def dead_lettered(self, record: Record) -> None:
         labels = self._labels(record)
         self._m.dead_lettered.labels(**labels).inc()
-        if self._m._otel:
-            self._m._otel.dead_lettered.add(1, labels)
 
     def gauges(self, *, in_flight: int, max_key_depth: int, active_keys: int) -> None:
         labels = {"service": self._m.service, "group": self._group}
         self._m.in_flight.labels(**labels).set(in_flight)
         self._m.key_depth.labels(**labels).set(max_key_depth)
         self._m.active_keys.labels(**labels).set(active_keys)
-        if self._m._otel:
-            self._m._otel.in_flight.add(in_flight - self._last_in_flight, labels)
-        self._last_in_flight = in_flight
 
     def commit_lag(self, partition: PartitionId, lag: int) -> None:
         self._m.commit_lag.labels(
@@ -129,3 +120,16 @@ class GroupMetrics:
             topic=partition.topic,
             partition=str(partition.partition),
         ).set(lag)
+
+    def consumer_lag(self, partition: PartitionId, lag: int) -> None:
+        self._m.consumer_lag.labels(*self._partition_labels(partition)).set(lag)
+
+    def partition_revoked(self, partition: PartitionId) -> None:
+        """Another instance reports the partition now: drop its series here."""
+        labels = self._partition_labels(partition)
+        for gauge in (self._m.commit_lag, self._m.consumer_lag):
+            with contextlib.suppress(KeyError):  # never reported by this instance
+                gauge.remove(*labels)
+
+    def _partition_labels(self, partition: PartitionId) -> tuple[str, str, str, str]:
+        return (self._m.service, self._group, partition.topic, str(partition.partition))

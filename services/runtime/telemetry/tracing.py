@@ -1,4 +1,5 @@
-"""OpenTelemetry tracing: W3C traceparent in Kafka headers, one span per handled record.
+"""OpenTelemetry tracing: W3C traceparent and baggage in Kafka headers, one span per handled
+record.
 
 The span of a handled record is the child of the span that published it (its `traceparent`
 header), so one user turn is one trace from the upstream command to the audit record.
@@ -11,14 +12,17 @@ so `traceparent` propagation and the log lines' trace_id/span_id are unchanged, 
 is built or kept per span.
 """
 
+import os
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -29,6 +33,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_BAGGAGE = W3CBaggagePropagator()
+# What a record's headers give its handler span: the trace, and W3C baggage (key=value pairs
+# the caller wants carried along the whole turn, e.g. a tenant tier or an experiment).
+_INCOMING = CompositePropagator([_PROPAGATOR, _BAGGAGE])
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
@@ -45,7 +53,8 @@ _GETTER = _HeaderGetter()
 
 
 def extract_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context:
-    return _PROPAGATOR.extract(headers, getter=_GETTER)
+    """The trace and the baggage of a record (its `traceparent` and `baggage` headers)."""
+    return _INCOMING.extract(headers, getter=_GETTER)
 
 
 def current_traceparent() -> str | None:
@@ -53,6 +62,14 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier.get("traceparent")
+
+
+def current_baggage() -> str | None:
+    """The W3C `baggage` header of the active context (None when it carries none), so that
+    what a handler publishes carries its record's baggage on, beside `traceparent`."""
+    carrier: dict[str, str] = {}
+    _BAGGAGE.inject(carrier)
+    return carrier.get("baggage")
 
 
 def valid_traceparent(value: str | None) -> str | None:
@@ -69,31 +86,67 @@ def configure_tracing(
     otlp_endpoint: str | None = None,
     console: bool = False,
     extra_processors: Iterable[Any] = (),
+    environ: Mapping[str, str] = os.environ,
 ) -> TracerProvider:
-    """Build the service's tracer provider and install it globally (once per process)."""
+    """Build the service's tracer provider and install it globally (once per process).
+
+    OpenTelemetry's own variables are honoured, by the SDK where it reads them itself:
+    `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (over the service's name),
+    `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (and their `_HEADERS`,
+    `_TIMEOUT`, ...) when `AGENT_RUNTIME_OTLP_ENDPOINT` is not set, `OTEL_TRACES_SAMPLER` /
+    `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED=true` (nothing exported).
+    """
     processors = list(extra_processors)
-    exported = bool(otlp_endpoint or console or processors)
+    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    otel_endpoint = any(environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES)
+    otlp = not disabled and bool(otlp_endpoint or otel_endpoint)
+    exported = otlp or (not disabled and (console or bool(processors)))
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service}),
-        sampler=None
-        if exported
-        else ALWAYS_OFF,  # None: the SDK's default (or OTEL_TRACES_SAMPLER)
+        resource=_resource(service),
+        # None: the SDK's default, parent-based always-on, or OTEL_TRACES_SAMPLER(_ARG).
+        sampler=None if exported else ALWAYS_OFF,
     )
-    if otlp_endpoint:
+    if otlp:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
+        # Without an endpoint argument the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT.
+        endpoint = otlp_endpoint.rstrip("/") + "/v1/traces" if otlp_endpoint else None
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    if console:
+    if console and not disabled:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     for processor in processors:
         provider.add_span_processor(processor)
-    _set_global_provider(provider)
+    if _set_global_provider(provider) and exported:
+        # Client spans of HTTP calls (the LLM provider) and MongoDB commands. Only when spans
+        # are exported: unexported, they would be per-call work for nothing.
+        instrument_clients()
     return provider
 
 
-def _set_global_provider(provider: TracerProvider) -> None:
+_OTLP_ENDPOINT_VARIABLES: Final = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+)
+
+
+def _resource(service: str) -> Resource:
+    # Resource.create() applies OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, but lets the
+    # attributes given to it win; merging the environment's again on top makes them win.
+    return Resource.create({"service.name": service}).merge(OTELResourceDetector().detect())
+
+
+def instrument_clients() -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    for instrumentor in (HTTPXClientInstrumentor(), PymongoInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def _set_global_provider(provider: TracerProvider) -> bool:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
-        return  # already set in this process (OTel allows it once); keep the first
+        return False  # already set in this process (OTel allows it once); keep the first
     trace.set_tracer_provider(provider)
+    return True

@@ -12,6 +12,7 @@ class FakeKafkaConsumer:
     paused: set[PartitionId] = field(default_factory=set)
     commits: list[dict[PartitionId, int]] = field(default_factory=list)
     fail_commits: bool = False
+    highwaters: dict[PartitionId, int] = field(default_factory=dict)
 
     def assignment(self) -> set[Any]:
         return set(self.assigned)
@@ -26,6 +27,9 @@ class FakeKafkaConsumer:
         if self.fail_commits:
             raise RuntimeError("CommitFailedError: group rebalanced")
         self.commits.append(dict(offsets))
+
+    def highwater(self, partition: Any) -> int | None:
+        return self.highwaters.get(partition)
 
     def committed(self, partition: PartitionId) -> int | None:
         for commit in reversed(self.commits):
