@@ -55,7 +55,8 @@ def exported_families() -> dict[str, str]:
     import services.gateway.edge
     import services.gateway.streams
     import services.llm_invocation.metrics
-    import services.session_commands.metrics  # noqa: F401
+    import services.session_commands.metrics
+    import services.tool_invocation.metrics  # noqa: F401
 
     registry = CollectorRegistry()
     RuntimeMetrics("svc", registry)
