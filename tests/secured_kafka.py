@@ -1,7 +1,8 @@
 """The broker's SASL_SSL listener for the trust tests: its address, CA and SCRAM users.
 
 Which broker: the local one from deploy/local (what a fresh CI machine starts, with the listener
-from the beginning) when its security material is there and its admin user logs in; otherwise a
+from the beginning) when its security material is there and every user of it logs in (a broker
+formatted before a service's user was added does not know that user); otherwise a
 dedicated broker on free ports with a state directory of its own, started for the session and
 stopped at its end - never a restart of a shared broker.
 """
@@ -13,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,15 +68,30 @@ class SecuredKafka:
         return KafkaSecuritySettings(**self.fields(user, mechanism))
 
 
+def acl_users() -> list[str]:
+    """The admin and every SCRAM user deploy/kafka/acls.toml grants something to."""
+    roles = tomllib.loads((REPO_ROOT / "deploy" / "kafka" / "acls.toml").read_text())["roles"]
+    names = {p.removeprefix("User:") for principals in roles.values() for p in principals}
+    return ["admin", *sorted(names)]
+
+
 def local_secured_kafka() -> SecuredKafka | None:
-    """The deploy/local broker's listener, when it has one and its admin logs in."""
+    """The deploy/local broker's listener, when it has one and each of its users logs in."""
     state_dir = Path(os.environ.get("INFRA_STATE_DIR", REPO_ROOT / ".run" / "infra"))
     port = os.environ.get("KAFKA_SASL_PORT", "9094")
     candidate = SecuredKafka(f"127.0.0.1:{port}", state_dir / "kafka" / "security")
-    if not candidate.password_file("admin").exists() or not _port_open(int(port)):
+    if not all(map(Path.exists, map(candidate.password_file, acl_users()))):
+        return None  # made before a user was added: `make infra-reset` gives it every user
+    if not _port_open(int(port)):
         return None
+    users = acl_users()
+
+    async def every_user_logs_in() -> None:
+        for user in users:
+            await asyncio.wait_for(check_kafka_access(candidate.settings(user)), 20)
+
     try:
-        asyncio.run(asyncio.wait_for(check_kafka_access(candidate.settings("admin")), 20))
+        asyncio.run(every_user_logs_in())
     except (KafkaAccessRefused, TimeoutError):
         return None
     return candidate

@@ -21,4 +21,4 @@ async def test_two_instances_per_service(replicated_pipeline: Pipeline, unique_s
     assert not await history_problems(
         settings.mongodb_uri, settings.mongodb_database, runs, settings.tenant_id
     )
-    assert len(replicated_pipeline.stack.services) == 8
+    assert len(replicated_pipeline.stack.services) == 10  # five consumers (tool-invocation too) x 2

@@ -130,7 +130,8 @@ async def _commands_on_topic(letters: Letters) -> list[bytes]:
         await consumer.seek_to_beginning(*tps)
         remaining = {tp for tp in tps if ends[tp] > 0}
         values: list[bytes] = []
-        deadline = time.monotonic() + 30
+        # Generous: a loaded broker answers offset resets of a fresh topic slowly.
+        deadline = time.monotonic() + 90
         while remaining and time.monotonic() < deadline:
             batches = await consumer.getmany(*remaining, timeout_ms=1_000)
             for tp, records in batches.items():
