@@ -1,7 +1,7 @@
 """The key-ordered concurrent consumer: ordering, commits, backpressure, rebalance, shutdown.
 
-Records arrive one by one from the Kafka consumer (`dispatch`). Each goes into its key's FIFO
-queue; one task per busy key handles the key's records in order, so different sessions run
+Records arrive in the batches the Kafka consumer fetched (`dispatch_batch`, one call per
+`getmany()`), or one by one (`dispatch`). Each goes into its key's FIFO queue; one task per busy key handles the key's records in order, so different sessions run
 concurrently while one session's records never overlap. Offsets are committed per partition
 only up to the lowest unfinished record (`OffsetTracker`), with explicit
 `consumer.commit({tp: offset})` — never a bare `commit()`, which would commit the fetch
@@ -99,6 +99,7 @@ class KeyOrderedConsumer:
         self._stopping = asyncio.Event()
         self._revoking: set[PartitionId] = set()
         self._assigned: set[PartitionId] = set()
+        self._assignments = 0  # grows with every revoke and assign: see `dispatch_batch`
         self._paused_partitions: set[PartitionId] = set()
         self._saturated = False  # the bound held for backpressure_block_s: all paused
         self._hot_keys: dict[OrderingKey, set[PartitionId]] = {}
@@ -137,6 +138,21 @@ class KeyOrderedConsumer:
         await self.commit()
 
     # ------------------------------------------------------------------ intake
+
+    async def dispatch_batch(self, records: Iterable[Record]) -> None:
+        """Accept the records of one fetch, in their order (see `dispatch`).
+
+        A fetch belongs to the assignment it was made under: once a rebalance happened while
+        the batch waits for capacity, its remaining records are dropped, untracked, because the
+        new assignment fetches again from the committed offset. (A partition revoked and
+        assigned back in the meantime would otherwise take stale, higher offsets first and
+        refuse the refetched lower ones as duplicates.)
+        """
+        assignment = self._assignments
+        for record in records:
+            if self._assignments != assignment:
+                return
+            await self.dispatch(record)
 
     async def dispatch(self, record: Record) -> None:
         """Accept one fetched record. Returns at once; the handler runs in a key task."""
@@ -304,6 +320,7 @@ class KeyOrderedConsumer:
         partitions = set(revoked) & self._assigned
         if not partitions:
             return
+        self._assignments += 1
         self._revoking |= partitions
         self._scheduler.drop_waiting(partitions)  # not started: the next owner handles them
         deadline = time.monotonic() + self._options.rebalance_drain_timeout_s
@@ -328,6 +345,7 @@ class KeyOrderedConsumer:
         self._report_gauges()
 
     def on_partitions_assigned(self, assigned: Iterable[PartitionId]) -> None:
+        self._assignments += 1
         self._assigned |= set(assigned)
         self._paused_partitions.clear()  # aiokafka starts every new assignment unpaused
         self._sync_pauses()
@@ -337,13 +355,17 @@ class KeyOrderedConsumer:
     async def _wait_for_capacity(self) -> None:
         """At the bound: first hold the fetch loop, then pause the partitions.
 
-        Holding `dispatch` stops FastStream's loop from calling `getone()`, and aiokafka keeps
+        Holding `dispatch` stops FastStream's loop from calling `getmany()`, and aiokafka keeps
         its prefetched records: no refetch when a slot frees a moment later. But aiokafka
-        counts time outside `getone()` against max.poll.interval.ms and would leave the group,
+        counts time outside `getmany()` against max.poll.interval.ms and would leave the group,
         so a saturation that lasts (a dependency down, records retrying) pauses every
-        partition instead and returns; `getone()` then waits without fetching, and
+        partition instead and returns; `getmany()` then waits without fetching, and
         `_apply_backpressure` resumes once in-flight drops to `resume_at`.
         """
+        if self._saturated:
+            # Already paused: the rest of a fetched batch is taken over the bound (by at most
+            # one batch) instead of holding the fetch loop once more per record.
+            return
         deadline = time.monotonic() + self._options.backpressure_block_s
         while (
             self.in_flight >= self._options.max_in_flight
