@@ -11,27 +11,36 @@ then `{_id, session_id, outcome, result, kept_at}` once kept. Every transition i
 single-document write (insert, conditional update, upsert): no transactions, no TTL
 index and no change stream, which the Mongo-compatible test server lacks. Bounded by the
 retention job, by `kept_at` (the time of the claim, then of the result).
+
+The two writes of every invocation, its claim and its kept result, are group-committed
+(services/runtime/write_batch.py): the claims of all handlers starting at once go in one
+unordered `insertMany`, the results of all finishing at once in one unordered bulk of the same
+conditional upserts. Each handler still learns its own outcome before it goes on, and the
+rare collisions (a kept result, another owner's claim) are read back as before.
 """
 
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.base import utc_now
 from contracts.llm import LLMCompleted, LLMFailed, LLMResult
 from services.runtime.errors import RetryableError
 from services.runtime.mongo_errors import database_outage
+from services.runtime.write_batch import WriteBatch
 
 COLLECTION: Final = "llm_results"
 _RESULT: TypeAdapter[LLMCompleted | LLMFailed] = TypeAdapter(LLMResult)
 _NO_RESULT: Final = {"result": {"$exists": False}}
+_DUPLICATE_KEY: Final = 11000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,10 @@ class KeptResults:
         self, database: AsyncDatabase[dict[str, Any]], collection: str = COLLECTION
     ) -> None:
         self._results: AsyncCollection[dict[str, Any]] = database[collection]
+        self._claims = WriteBatch(self._insert_claims, name="llm-claims")
+        self._keeps: WriteBatch[LLMCompleted | LLMFailed, LLMCompleted | LLMFailed] = WriteBatch(
+            self._keep_batch, name="llm-keeps"
+        )
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
@@ -77,12 +90,7 @@ class KeptResults:
                 "claim": {"owner": owner, "beat": 0},
                 "kept_at": utc_now(),
             }
-            try:
-                async with _kept_results():
-                    await self._results.insert_one(document)
-            except DuplicateKeyError:
-                pass
-            else:
+            if await self._claims.submit(document):
                 return Holder(owner)
             state = await self.read_claim(invocation_id)
             if state is not None:
@@ -127,27 +135,58 @@ class KeptResults:
 
         Whoever holds the claim: a finished call is worth keeping even if its owner lost the
         lease meanwhile (the first result wins either way)."""
-        try:
-            async with _kept_results():
-                await self._results.update_one(
-                    {"_id": result.invocation_id, **_NO_RESULT},
-                    {
-                        "$set": {
-                            "session_id": result.session_id,
-                            "outcome": result.type,
-                            "result": result.model_dump(mode="json"),
-                            "kept_at": utc_now(),
-                        },
-                        "$unset": {"claim": ""},
+        return await self._keeps.submit(result)
+
+    async def _insert_claims(self, documents: list[dict[str, Any]]) -> list[bool | Exception]:
+        """Insert each claim document unless its id exists: True when inserted."""
+        inserted: list[bool | Exception] = [True] * len(documents)
+        written = self._results.insert_many(documents, ordered=False)
+        for index, error in await _write_errors(written):
+            inserted[index] = False if error.get("code") == _DUPLICATE_KEY else _refused(error)
+        return inserted
+
+    async def _keep_batch(
+        self, results: list[LLMCompleted | LLMFailed]
+    ) -> list[LLMCompleted | LLMFailed | Exception]:
+        kept_at = utc_now()
+        updates = [
+            UpdateOne(
+                {"_id": result.invocation_id, **_NO_RESULT},
+                {
+                    "$set": {
+                        "session_id": result.session_id,
+                        "outcome": result.type,
+                        "result": result.model_dump(mode="json"),
+                        "kept_at": kept_at,
                     },
-                    upsert=True,
+                    "$unset": {"claim": ""},
+                },
+                upsert=True,
+            )
+            for result in results
+        ]
+        kept: list[LLMCompleted | LLMFailed | Exception] = list(results)
+        collided: dict[int, str] = {}
+        written = self._results.bulk_write(updates, ordered=False)
+        for index, error in await _write_errors(written):
+            # A duplicate key: a result is kept already, so the upsert's insert collided.
+            if error.get("code") == _DUPLICATE_KEY:
+                collided[index] = results[index].invocation_id
+            else:
+                kept[index] = _refused(error)
+        if collided:
+            async with _kept_results():
+                cursor = self._results.find({"_id": {"$in": list(set(collided.values()))}})
+                documents = {d["_id"]: d for d in await cursor.to_list(None)}
+            for index, invocation_id in collided.items():
+                state = _state(documents[invocation_id]) if invocation_id in documents else None
+                kept[index] = (
+                    state
+                    if isinstance(state, LLMCompleted | LLMFailed)
+                    # deleted by retention between the two calls: keeping ours again will do
+                    else RetryableError(f"kept result {invocation_id} vanished")
                 )
-        except DuplicateKeyError:  # the document has a result: the upsert's insert collided
-            kept = await self.get(result.invocation_id)
-            if kept is None:  # deleted by retention between the two calls: keep ours
-                raise RetryableError(f"kept result {result.invocation_id} vanished") from None
-            return kept
-        return result
+        return kept
 
     async def delete_session(self, session_id: str) -> int:
         """Erasure (EraseSession): every claim and kept result of the session's invocations."""
@@ -168,6 +207,23 @@ def _state(document: dict[str, Any]) -> ClaimState:
     if not isinstance(claim, dict):
         return None
     return Holder(str(claim.get("owner")), int(claim.get("beat", 0)))
+
+
+async def _write_errors(write: Awaitable[object]) -> list[tuple[int, dict[str, Any]]]:
+    """Run an unordered bulk write; the index and error of each statement that failed."""
+    try:
+        async with _kept_results():
+            await write
+    except BulkWriteError as exc:
+        errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+        if not errors:  # only a write concern error: nothing known to be durable
+            raise RetryableError(f"kept results write not acknowledged: {exc}") from exc
+        return [(int(error["index"]), error) for error in errors]
+    return []
+
+
+def _refused(error: dict[str, Any]) -> Exception:
+    return ValueError(f"kept results refused the write: {error}")
 
 
 def _kept_results() -> AbstractAsyncContextManager[None]:
