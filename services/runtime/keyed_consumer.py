@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Record], Awaitable[None]]
 """Return normally: done. Raise `RetryableError`: retried. Raise anything else: dead letter."""
 
+Accepts = Callable[[Record], bool]
+"""False: the handler would do nothing with this record (told from its headers, say): it counts
+as done at once, without a key task, a span or a handler call."""
+
 
 class DeadLetterSink(Protocol):
     async def __call__(self, record: Record, error: BaseException, attempts: int) -> None:
@@ -82,8 +86,10 @@ class KeyOrderedConsumer:
         options: ConsumerOptions = ConsumerOptions(),
         metrics: ConsumerMetrics | None = None,
         name: str = "consumer",
+        accepts: Accepts | None = None,
     ) -> None:
         self._handler = handler
+        self._accepts = accepts
         self._consumer = consumer
         self._to_kafka = to_kafka_partition
         self._dead_letters = dead_letters
@@ -170,6 +176,11 @@ class KeyOrderedConsumer:
             self._tracker.track(partition, record.offset)
         except OffsetOrderError:
             log.debug("%s: duplicate fetch of %s@%d ignored", self.name, partition, record.offset)
+            return
+        if self._accepts is not None and not self._accepts(record):
+            # Finished out of turn: it has no effect, and commits stop at the lowest
+            # unfinished offset all the same.
+            self._tracker.finish(partition, record.offset)
             return
         key = ordering_key(record)
         if self._scheduler.submit(record):

@@ -48,7 +48,12 @@ from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import faststream_security
-from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
+from services.runtime.keyed_consumer import (
+    Accepts,
+    ConsumerOptions,
+    Handler,
+    KeyOrderedConsumer,
+)
 from services.runtime.periodic import PeriodicJob
 from services.runtime.publishing import publish_failures_classified
 from services.runtime.raw_parser import parse_batch_keeping_original
@@ -172,17 +177,20 @@ class ServiceRuntime:
         co_partitioned: bool = False,
         title: str | None = None,
         description: str | None = None,
+        accepts: Accepts | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register a key-ordered consumer of `topics` (full names) in consumer group `group_id`.
 
         `co_partitioned=True` uses range assignment so one instance owns partition *p* of every
         topic (same partition counts required), e.g. session-commands on commands + turns.
+        `accepts`: records it says False to are done at once, never handed to the handler (for
+        a consumer that acts on a few record types of a busy topic).
         """
         if not topics:
             raise ValueError("a consumer needs at least one topic")
 
         def register(handler: Handler) -> Handler:
-            self._register(handler, topics, group_id, co_partitioned, title, description)
+            self._register(handler, topics, group_id, co_partitioned, title, description, accepts)
             return handler
 
         return register
@@ -195,6 +203,7 @@ class ServiceRuntime:
         co_partitioned: bool,
         title: str | None,
         description: str | None,
+        accepts: Accepts | None,
     ) -> None:
         s = self.settings
         subscriber_ref: list[Any] = []
@@ -226,6 +235,7 @@ class ServiceRuntime:
             ),
             metrics=self.metrics.for_consumer(group_id),
             name=f"{self.service}/{group_id}",
+            accepts=accepts,
         )
         subscriber = self.broker.subscriber(
             *topics,

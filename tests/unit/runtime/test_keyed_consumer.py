@@ -415,3 +415,27 @@ async def test_a_batch_fetched_before_a_rebalance_is_dropped_after_it() -> None:
     await eventually(lambda: consumer.in_flight == 0)
     await consumer.commit()
     assert fake.committed(P0) == 13
+
+
+async def test_records_the_consumer_does_not_accept_are_done_without_a_handler_call() -> None:
+    events, handler = gate()
+    fake = FakeKafkaConsumer(assigned={P0, P1})
+    consumer = KeyOrderedConsumer(
+        handler,
+        consumer=lambda: fake,
+        to_kafka_partition=lambda p: p,
+        dead_letters=DeadLetters(),
+        options=ConsumerOptions(commit_interval_s=3600.0, backoff=FAST_BACKOFF),
+        accepts=lambda record: record.key != b"skip",
+    )
+    consumer.on_partitions_assigned(fake.assigned)
+    await consumer.dispatch_batch([rec("a", 0), rec("skip", 1), rec("a", 2), rec("skip", 3)])
+    await eventually(lambda: handler.started == [0])  # type: ignore[attr-defined]
+    await consumer.commit()
+    assert fake.committed(P0) in (None, 0)  # 0 still runs
+    events[0].set()
+    events[2].set()
+    await eventually(lambda: consumer.in_flight == 0)
+    await consumer.commit()
+    assert fake.committed(P0) == 4
+    assert handler.started == [0, 2]  # type: ignore[attr-defined]
