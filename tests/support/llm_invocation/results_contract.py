@@ -138,17 +138,21 @@ class KeptResultsContract:
     ) -> None:
         # Made concurrently, so the Mongo store writes them as one group-committed batch.
         one, other = completed("turn-batch-1", "one A"), completed("turn-batch-2", "other")
-        claims = await asyncio.gather(
-            results.claim(one.invocation_id, "s", "A"),
-            results.claim(one.invocation_id, "s", "B"),
-            results.claim(other.invocation_id, "s", "C"),
+        claims = list(
+            await asyncio.gather(
+                results.claim(one.invocation_id, "s", "A"),
+                results.claim(one.invocation_id, "s", "B"),
+                results.claim(other.invocation_id, "s", "C"),
+            )
         )
         assert claims == [Holder("A"), Holder("A"), Holder("C")]
 
-        kept = await asyncio.gather(
-            results.keep(one),
-            results.keep(completed("turn-batch-1", "one B")),
-            results.keep(other),
+        kept = list(
+            await asyncio.gather(
+                results.keep(one),
+                results.keep(completed("turn-batch-1", "one B")),
+                results.keep(other),
+            )
         )
         assert kept == [one, one, other]
         assert await results.get(one.invocation_id) == one
