@@ -445,7 +445,7 @@ class KeyOrderedConsumer:
 
     @property
     def in_flight(self) -> int:
-        return sum(self._tracker.in_flight(p) for p in self._tracker.partitions)
+        return self._tracker.total_in_flight
 
     @property
     def paused(self) -> bool:
