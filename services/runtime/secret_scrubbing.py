@@ -61,8 +61,8 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 # Literals every pattern above needs to match, at least one each, looked for in the
 # lower-cased text (a superset). Most texts hold none of them and skip the twelve scans.
 # Substring tests, not one alternation regex: `re` tries every alternative at every position,
-# which cost ~25x more than these tests on a system prompt (issue 15). The scrubbing tests
-# cover every pattern, so a pattern added without its literal here fails them.
+# which cost 2.4x more on a system prompt (20 vs 8.5 us for 640 characters; issue 15). The
+# scrubbing tests cover every pattern, so a pattern added without its literal here fails them.
 _SECRET_HINTS: Final = (
     "private key", "sk-", "pk_", "rk_", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
     "github_pat_", "xox", "aiza", "hf_", "eyj", "://", "authorization", "bearer", "key",
