@@ -22,7 +22,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
 from services.llm_invocation.claims import InvocationClaims
-from services.llm_invocation.erasure import SessionErasure
+from services.llm_invocation.erasure import SessionErasure, concerns
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.providers.provider import LLMProvider
@@ -93,7 +93,9 @@ def build(
     erasure = SessionErasure(results)
 
     @runtime.consumer(
-        topics.name(TopicName.SESSION_EVENTS), group_id=settings.llm_erasure_consumer_group
+        topics.name(TopicName.SESSION_EVENTS),
+        group_id=settings.llm_erasure_consumer_group,
+        accepts=concerns,
     )
     async def erase_kept_results(record: Record) -> None:
         """SessionErased → the session's kept LLM results deleted."""

@@ -13,25 +13,33 @@ then `{_id, session_id, outcome, result, kept_at}` once kept. Every transition i
 single-document write (insert, conditional update, upsert): no transactions, no TTL
 index and no change stream, which the Mongo-compatible test server lacks. Bounded by the
 retention job, by `kept_at` (the time of the claim, then of the result).
+
+The two writes of every call, its claim and its kept result, are group-committed
+(services/runtime/write_batch.py): the claims of all handlers starting at once go in one
+unordered `insertMany`, the results of all finishing at once in one unordered bulk of the same
+conditional upserts. Each handler still learns its own outcome before it goes on, and the
+rare collisions (a kept result, another owner's claim) are read back as before.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.base import utc_now
 from services.runtime.errors import RetryableError
 from services.runtime.mongo_errors import database_outage
+from services.runtime.write_batch import WriteBatch
 
 _NO_RESULT: Final = {"result": {"$exists": False}}
+_DUPLICATE_KEY: Final = 11000
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -67,6 +75,8 @@ class KeptResults(Generic[R]):
         self._results: AsyncCollection[dict[str, Any]] = database[collection]
         self._adapter = adapter
         self._identity = identity
+        self._claims = WriteBatch(self._insert_claims, name=f"{collection}-claims")
+        self._keeps: WriteBatch[R, R] = WriteBatch(self._keep_batch, name=f"{collection}-keeps")
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
@@ -93,12 +103,7 @@ class KeptResults(Generic[R]):
                 "claim": {"owner": owner, "beat": 0},
                 "kept_at": utc_now(),
             }
-            try:
-                async with _kept_results():
-                    await self._results.insert_one(document)
-            except DuplicateKeyError:
-                pass
-            else:
+            if await self._claims.submit(document):
                 return Holder(owner)
             state = await self.read_claim(invocation_id)
             if state is not None:
@@ -143,28 +148,57 @@ class KeptResults(Generic[R]):
 
         Whoever holds the claim: a finished call is worth keeping even if its owner lost the
         lease meanwhile (the first result wins either way)."""
-        identity = self._identity(result)
-        try:
-            async with _kept_results():
-                await self._results.update_one(
-                    {"_id": identity.call_id, **_NO_RESULT},
-                    {
-                        "$set": {
-                            "session_id": identity.session_id,
-                            "outcome": identity.outcome,
-                            "result": result.model_dump(mode="json"),
-                            "kept_at": utc_now(),
-                        },
-                        "$unset": {"claim": ""},
+        return await self._keeps.submit(result)
+
+    async def _insert_claims(self, documents: list[dict[str, Any]]) -> list[bool | Exception]:
+        """Insert each claim document unless its id exists: True when inserted."""
+        inserted: list[bool | Exception] = [True] * len(documents)
+        written = self._results.insert_many(documents, ordered=False)
+        for index, error in await _write_errors(written):
+            inserted[index] = False if error.get("code") == _DUPLICATE_KEY else _refused(error)
+        return inserted
+
+    async def _keep_batch(self, results: list[R]) -> list[R | Exception]:
+        kept_at = utc_now()
+        identities = [self._identity(result) for result in results]
+        updates = [
+            UpdateOne(
+                {"_id": identity.call_id, **_NO_RESULT},
+                {
+                    "$set": {
+                        "session_id": identity.session_id,
+                        "outcome": identity.outcome,
+                        "result": result.model_dump(mode="json"),
+                        "kept_at": kept_at,
                     },
-                    upsert=True,
+                    "$unset": {"claim": ""},
+                },
+                upsert=True,
+            )
+            for result, identity in zip(results, identities, strict=True)
+        ]
+        kept: list[R | Exception] = list(results)
+        collided: dict[int, str] = {}
+        written = self._results.bulk_write(updates, ordered=False)
+        for index, error in await _write_errors(written):
+            # A duplicate key: a result is kept already, so the upsert's insert collided.
+            if error.get("code") == _DUPLICATE_KEY:
+                collided[index] = identities[index].call_id
+            else:
+                kept[index] = _refused(error)
+        if collided:
+            async with _kept_results():
+                cursor = self._results.find({"_id": {"$in": list(set(collided.values()))}})
+                documents = {d["_id"]: d for d in await cursor.to_list(None)}
+            for index, call_id in collided.items():
+                state = self._state(documents[call_id]) if call_id in documents else None
+                kept[index] = (
+                    state
+                    if state is not None and not isinstance(state, Holder)
+                    # deleted by retention between the two calls: keeping ours again will do
+                    else RetryableError(f"kept result {call_id} vanished")
                 )
-        except DuplicateKeyError:  # the document has a result: the upsert's insert collided
-            kept = await self.get(identity.call_id)
-            if kept is None:  # deleted by retention between the two calls: keep ours
-                raise RetryableError(f"kept result {identity.call_id} vanished") from None
-            return kept
-        return result
+        return kept
 
     async def delete_session(self, session_id: str) -> int:
         """Erasure (EraseSession): every claim and kept result of the session's calls."""
@@ -184,6 +218,23 @@ class KeptResults(Generic[R]):
         if not isinstance(claim, dict):
             return None
         return Holder(str(claim.get("owner")), int(claim.get("beat", 0)))
+
+
+async def _write_errors(write: Awaitable[object]) -> list[tuple[int, dict[str, Any]]]:
+    """Run an unordered bulk write; the index and error of each statement that failed."""
+    try:
+        async with _kept_results():
+            await write
+    except BulkWriteError as exc:
+        errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+        if not errors:  # only a write concern error: nothing known to be durable
+            raise RetryableError(f"kept results write not acknowledged: {exc}") from exc
+        return [(int(error["index"]), error) for error in errors]
+    return []
+
+
+def _refused(error: dict[str, Any]) -> Exception:
+    return ValueError(f"kept results refused the write: {error}")
 
 
 def _kept_results() -> AbstractAsyncContextManager[None]:

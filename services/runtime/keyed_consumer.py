@@ -1,7 +1,7 @@
 """The key-ordered concurrent consumer: ordering, commits, backpressure, rebalance, shutdown.
 
-Records arrive one by one from the Kafka consumer (`dispatch`). Each goes into its key's FIFO
-queue; one task per busy key handles the key's records in order, so different sessions run
+Records arrive in the batches the Kafka consumer fetched (`dispatch_batch`, one call per
+`getmany()`), or one by one (`dispatch`). Each goes into its key's FIFO queue; one task per busy key handles the key's records in order, so different sessions run
 concurrently while one session's records never overlap. Offsets are committed per partition
 only up to the lowest unfinished record (`OffsetTracker`), with explicit
 `consumer.commit({tp: offset})` — never a bare `commit()`, which would commit the fetch
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Record], Awaitable[None]]
 """Return normally: done. Raise `RetryableError`: retried. Raise anything else: dead letter."""
+
+Accepts = Callable[[Record], bool]
+"""False: the handler would do nothing with this record (told from its headers, say): it counts
+as done at once, without a key task, a span or a handler call."""
 
 
 class DeadLetterSink(Protocol):
@@ -83,8 +87,10 @@ class KeyOrderedConsumer:
         options: ConsumerOptions = ConsumerOptions(),
         metrics: ConsumerMetrics | None = None,
         name: str = "consumer",
+        accepts: Accepts | None = None,
     ) -> None:
         self._handler = handler
+        self._accepts = accepts
         self._consumer = consumer
         self._to_kafka = to_kafka_partition
         self._dead_letters = dead_letters
@@ -100,6 +106,7 @@ class KeyOrderedConsumer:
         self._stopping = asyncio.Event()
         self._revoking: set[PartitionId] = set()
         self._assigned: set[PartitionId] = set()
+        self._assignments = 0  # grows with every revoke and assign: see `dispatch_batch`
         self._paused_partitions: set[PartitionId] = set()
         self._saturated = False  # the bound held for backpressure_block_s: all paused
         self._hot_keys: dict[OrderingKey, set[PartitionId]] = {}
@@ -139,6 +146,21 @@ class KeyOrderedConsumer:
 
     # ------------------------------------------------------------------ intake
 
+    async def dispatch_batch(self, records: Iterable[Record]) -> None:
+        """Accept the records of one fetch, in their order (see `dispatch`).
+
+        A fetch belongs to the assignment it was made under: once a rebalance happened while
+        the batch waits for capacity, its remaining records are dropped, untracked, because the
+        new assignment fetches again from the committed offset. (A partition revoked and
+        assigned back in the meantime would otherwise take stale, higher offsets first and
+        refuse the refetched lower ones as duplicates.)
+        """
+        assignment = self._assignments
+        for record in records:
+            if self._assignments != assignment:
+                return
+            await self.dispatch(record)
+
     async def dispatch(self, record: Record) -> None:
         """Accept one fetched record. Returns at once; the handler runs in a key task."""
         partition = record.partition_id
@@ -155,6 +177,11 @@ class KeyOrderedConsumer:
             self._tracker.track(partition, record.offset)
         except OffsetOrderError:
             log.debug("%s: duplicate fetch of %s@%d ignored", self.name, partition, record.offset)
+            return
+        if self._accepts is not None and not self._accepts(record):
+            # Finished out of turn: it has no effect, and commits stop at the lowest
+            # unfinished offset all the same.
+            self._tracker.finish(partition, record.offset)
             return
         key = ordering_key(record)
         if self._scheduler.submit(record):
@@ -322,6 +349,7 @@ class KeyOrderedConsumer:
         partitions = set(revoked) & self._assigned
         if not partitions:
             return
+        self._assignments += 1
         self._revoking |= partitions
         self._scheduler.drop_waiting(partitions)  # not started: the next owner handles them
         deadline = time.monotonic() + self._options.rebalance_drain_timeout_s
@@ -347,6 +375,7 @@ class KeyOrderedConsumer:
         self._report_gauges()
 
     def on_partitions_assigned(self, assigned: Iterable[PartitionId]) -> None:
+        self._assignments += 1
         self._assigned |= set(assigned)
         self._paused_partitions.clear()  # aiokafka starts every new assignment unpaused
         self._sync_pauses()
@@ -356,13 +385,17 @@ class KeyOrderedConsumer:
     async def _wait_for_capacity(self) -> None:
         """At the bound: first hold the fetch loop, then pause the partitions.
 
-        Holding `dispatch` stops FastStream's loop from calling `getone()`, and aiokafka keeps
+        Holding `dispatch` stops FastStream's loop from calling `getmany()`, and aiokafka keeps
         its prefetched records: no refetch when a slot frees a moment later. But aiokafka
-        counts time outside `getone()` against max.poll.interval.ms and would leave the group,
+        counts time outside `getmany()` against max.poll.interval.ms and would leave the group,
         so a saturation that lasts (a dependency down, records retrying) pauses every
-        partition instead and returns; `getone()` then waits without fetching, and
+        partition instead and returns; `getmany()` then waits without fetching, and
         `_apply_backpressure` resumes once in-flight drops to `resume_at`.
         """
+        if self._saturated:
+            # Already paused: the rest of a fetched batch is taken over the bound (by at most
+            # one batch) instead of holding the fetch loop once more per record.
+            return
         deadline = time.monotonic() + self._options.backpressure_block_s
         while (
             self.in_flight >= self._options.max_in_flight
@@ -431,7 +464,7 @@ class KeyOrderedConsumer:
 
     @property
     def in_flight(self) -> int:
-        return sum(self._tracker.in_flight(p) for p in self._tracker.partitions)
+        return self._tracker.total_in_flight
 
     @property
     def paused(self) -> bool:

@@ -40,6 +40,7 @@ class _PartitionOffsets:
 class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[PartitionId, _PartitionOffsets] = {}
+        self._unfinished = 0  # over all partitions: read on every record, not summed each time
 
     def track(self, partition: PartitionId, offset: int) -> None:
         """A record was received and is now in flight."""
@@ -53,6 +54,7 @@ class OffsetTracker:
         state.highest_received = offset
         state.pending[offset] = False
         state.unfinished += 1
+        self._unfinished += 1
 
     def finish(self, partition: PartitionId, offset: int) -> None:
         """The record's effects are durable (handled or dead-lettered)."""
@@ -61,6 +63,7 @@ class OffsetTracker:
             return  # revoked meanwhile (the new owner re-handles it), or finished already
         state.pending[offset] = True
         state.unfinished -= 1
+        self._unfinished -= 1
         state.advance()
 
     def committable(self, partition: PartitionId) -> int | None:
@@ -91,6 +94,11 @@ class OffsetTracker:
         state = self._partitions.get(partition)
         return 0 if state is None else state.unfinished
 
+    @property
+    def total_in_flight(self) -> int:
+        """Unfinished records of all partitions."""
+        return self._unfinished
+
     def commit_lag(self, partition: PartitionId) -> int:
         """Received records above the last commit: what a crash now would re-deliver."""
         state = self._partitions.get(partition)
@@ -101,7 +109,9 @@ class OffsetTracker:
 
     def forget(self, partition: PartitionId) -> None:
         """The partition was revoked: its unfinished records belong to the next owner."""
-        self._partitions.pop(partition, None)
+        state = self._partitions.pop(partition, None)
+        if state is not None:
+            self._unfinished -= state.unfinished
 
     @property
     def partitions(self) -> list[PartitionId]:

@@ -5,9 +5,11 @@ any decoder runs. One non-UTF-8 byte (or a null header value) raised there: the 
 reached the runtime, was never tracked, and the commit moved past it — it vanished, with no
 dead letter. The runtime does not need FastStream's reading of the record at all: the handler
 gets the untouched aiokafka record (`Record.from_consumer_record`). So for such a record this
-parser lets FastStream parse a copy whose header values are made readable (invalid bytes
-replaced) and puts the original back as `raw_message`: the handler's codec then sees the
-original bytes and refuses them (`invalid_field`), and the dead letter keeps them.
+parser lets FastStream parse copies whose header values are made readable (invalid bytes
+replaced) and puts the originals back as `raw_message`: the handler's codec then sees the
+original bytes and refuses them (`invalid_field`), and the dead letter keeps them. The runtime
+consumes fetched batches (`getmany()`), so one such record must not fail the others of its
+batch either.
 """
 
 import dataclasses
@@ -16,17 +18,20 @@ from typing import Any
 
 from faststream.message import StreamMessage
 
-DefaultParser = Callable[[Any], Awaitable[StreamMessage[Any]]]
+DefaultBatchParser = Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
 
 
-async def parse_keeping_original(message: Any, default: DefaultParser) -> StreamMessage[Any]:
-    """FastStream's own parse of `message`; for headers it cannot read, a parse of a readable
-    copy that still carries the original record."""
+async def parse_batch_keeping_original(
+    messages: tuple[Any, ...], default: DefaultBatchParser
+) -> StreamMessage[Any]:
+    """FastStream's parse of a fetched batch; if a record's headers are unreadable, a parse of
+    readable copies that still carries the original records."""
     try:
-        return await default(message)
-    except (UnicodeDecodeError, AttributeError):  # AttributeError: a null header value
-        parsed = await default(dataclasses.replace(message, headers=_readable(message.headers)))
-        parsed.raw_message = message
+        return await default(messages)
+    except (UnicodeDecodeError, AttributeError):
+        copies = tuple(dataclasses.replace(m, headers=_readable(m.headers)) for m in messages)
+        parsed = await default(copies)
+        parsed.raw_message = messages
         return parsed
 
 

@@ -58,14 +58,16 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
 )
 
-# One search that every pattern above needs to succeed: a literal each must contain, matched
-# on the lower-cased text (a superset; lower-casing first is ~5x faster than `(?i)` here).
-# Most texts hold none of them and skip the twelve scans. The scrubbing tests cover every
-# pattern, so a pattern added without its literal here fails them.
-_MAY_HOLD_SECRET: Final = re.compile(
-    r"private key|sk-|[pr]k_|akia|asia|gh[pousr]_|github_pat_|xox|aiza|hf_|eyj|://"
-    r"|authorization|bearer|key|secret|passw|pwd|token"
-)
+# Literals every pattern above needs to match, at least one each, looked for in the
+# lower-cased text (a superset). Most texts hold none of them and skip the twelve scans.
+# Substring tests, not one alternation regex: `re` tries every alternative at every position,
+# which cost 2.4x more on a system prompt (20 vs 8.5 us for 640 characters; issue 15). The
+# scrubbing tests cover every pattern, so a pattern added without its literal here fails them.
+_SECRET_HINTS: Final = (
+    "private key", "sk-", "pk_", "rk_", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+    "github_pat_", "xox", "aiza", "hf_", "eyj", "://", "authorization", "bearer", "key",
+    "secret", "passw", "pwd", "token",
+)  # fmt: skip
 
 _MARKER: Final = "[REDACTED:{kind}]"
 
@@ -78,7 +80,8 @@ class Scrubbed:
 
 def scrub(text: str) -> Scrubbed:
     """`text` with every secret replaced by a marker, and how many were replaced."""
-    if _MAY_HOLD_SECRET.search(text.lower()) is None:
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _SECRET_HINTS):
         return Scrubbed(text=text, secrets_removed=0)
     removed = 0
     for kind, pattern in _PATTERNS:

@@ -72,6 +72,12 @@ class RuntimeSettings(KafkaSecuritySettings):
     max_queued_per_key: PositiveInt = Field(
         64, description="Records waiting for one key before its partition is paused."
     )
+    fetch_max_records: PositiveInt = Field(
+        100, description="Most records handed to the consumer per fetch (aiokafka getmany)."
+    )
+    fetch_wait_ms: PositiveInt = Field(
+        10, le=1_000, description="How long an idle fetch waits for records before polling again."
+    )
     backpressure_block_s: PositiveFloat = Field(
         5.0, description="At the bound, hold the fetch loop this long before pausing partitions."
     )

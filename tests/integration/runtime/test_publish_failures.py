@@ -75,12 +75,12 @@ async def test_a_record_larger_than_a_request_may_be_is_unpublishable(
     runtime = ServiceRuntime(
         "publish-test", settings_for(kafka_bootstrap_servers, topic), configure_logs=False
     )
-    await runtime.broker.start()
+    await runtime.producer.start()
     try:
         with pytest.raises(UnpublishableRecord):
             await runtime.publish(topic, EncodedRecord(b"session-1", b"x" * 2_000_000, []))
     finally:
-        await runtime.broker.stop()
+        await runtime.producer.stop()
 
 
 async def _end_offset(bootstrap: str, topic: str) -> int:

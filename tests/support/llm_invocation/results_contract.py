@@ -5,6 +5,8 @@
 (eventsourcing's `ProcessRecorderTestCase` pattern). A subclass provides the `results` fixture.
 """
 
+import asyncio
+
 from contracts.base import derive_id
 from contracts.llm import LLMCompleted, LLMFailed
 from services.llm_invocation.handler import ResultKeeper
@@ -130,3 +132,28 @@ class KeptResultsContract:
         assert await results.claim(result.invocation_id, "s", "C") == result
         assert not await results.renew(result.invocation_id, "B")
         assert not await results.take_over(result.invocation_id, "C", Holder("B"))
+
+    async def test_claims_and_results_made_at_once_keep_one_winner_per_invocation(
+        self, results: ResultKeeper
+    ) -> None:
+        # Made concurrently, so the Mongo store writes them as one group-committed batch.
+        one, other = completed("turn-batch-1", "one A"), completed("turn-batch-2", "other")
+        claims = list(
+            await asyncio.gather(
+                results.claim(one.invocation_id, "s", "A"),
+                results.claim(one.invocation_id, "s", "B"),
+                results.claim(other.invocation_id, "s", "C"),
+            )
+        )
+        assert claims == [Holder("A"), Holder("A"), Holder("C")]
+
+        kept = list(
+            await asyncio.gather(
+                results.keep(one),
+                results.keep(completed("turn-batch-1", "one B")),
+                results.keep(other),
+            )
+        )
+        assert kept == [one, one, other]
+        assert await results.get(one.invocation_id) == one
+        assert await results.get(other.invocation_id) == other

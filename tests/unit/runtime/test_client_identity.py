@@ -32,3 +32,9 @@ def test_the_broker_clients_carry_the_service_name() -> None:
     runtime = ServiceRuntime("audit", RuntimeSettings(topic_prefix="t."), configure_logs=False)
 
     assert runtime.broker.config.client_id == "t.audit"
+
+
+async def test_the_producer_carries_the_service_name_too() -> None:
+    runtime = ServiceRuntime("audit", RuntimeSettings(topic_prefix="t."), configure_logs=False)
+
+    assert runtime.producer.client_id == "t.audit"

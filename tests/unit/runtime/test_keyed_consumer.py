@@ -143,7 +143,7 @@ async def test_at_the_bound_dispatch_holds_until_a_slot_frees() -> None:
     await consumer.dispatch(rec("a", 0))
     held = asyncio.create_task(consumer.dispatch(rec("b", 1)))
     await asyncio.sleep(0.02)
-    assert not held.done()  # the fetch loop is held: no getone() while at the bound
+    assert not held.done()  # the fetch loop is held: no getmany() while at the bound
     events[0].set()
     await asyncio.wait_for(held, 1)
     assert not fake.paused  # a short saturation never pauses (no refetch of the buffer)
@@ -379,3 +379,63 @@ async def test_one_busy_key_pauses_only_its_partition_until_it_drains() -> None:
     for offset in (3, 4, 5, 100):
         events[offset].set()
     await eventually(lambda: consumer.in_flight == 0)
+
+
+async def test_a_saturated_consumer_takes_the_rest_of_a_fetched_batch_without_holding() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_in_flight=2, backpressure_block_s=0.02)
+    batch = [rec(f"k{offset}", offset) for offset in range(6)]
+    # Paused after the first hold; the other records of the fetch do not hold again each.
+    await asyncio.wait_for(consumer.dispatch_batch(batch), 0.5)
+    assert fake.paused == {P0, P1}
+    assert consumer.in_flight == 6
+    for offset in range(6):
+        events[offset].set()
+    await eventually(lambda: not fake.paused)
+
+
+async def test_a_batch_fetched_before_a_rebalance_is_dropped_after_it() -> None:
+    events, handler = gate()
+    consumer, fake, _ = make(handler, max_in_flight=1, backpressure_block_s=5)
+    batch = [rec("a", 10, P0), rec("b", 11, P0), rec("c", 12, P0)]
+    dispatching = asyncio.create_task(consumer.dispatch_batch(batch))
+    await eventually(lambda: 10 in handler.started)  # type: ignore[attr-defined]
+    # P0 is revoked and assigned back while the batch waits for capacity: the new assignment
+    # fetches again from the committed offset, so 11 and 12 of the old fetch must not count.
+    events[10].set()
+    await consumer.on_partitions_revoked([P0])
+    consumer.on_partitions_assigned([P0])
+    await asyncio.wait_for(dispatching, 1)
+    assert consumer.in_flight == 0
+    assert handler.started == [10]  # type: ignore[attr-defined]
+    await consumer.dispatch_batch([rec("b", 11, P0), rec("c", 12, P0)])  # the refetch
+    await eventually(lambda: handler.started == [10, 11, 12])  # type: ignore[attr-defined]
+    events[11].set()
+    events[12].set()
+    await eventually(lambda: consumer.in_flight == 0)
+    await consumer.commit()
+    assert fake.committed(P0) == 13
+
+
+async def test_records_the_consumer_does_not_accept_are_done_without_a_handler_call() -> None:
+    events, handler = gate()
+    fake = FakeKafkaConsumer(assigned={P0, P1})
+    consumer = KeyOrderedConsumer(
+        handler,
+        consumer=lambda: fake,
+        to_kafka_partition=lambda p: p,
+        dead_letters=DeadLetters(),
+        options=ConsumerOptions(commit_interval_s=3600.0, backoff=FAST_BACKOFF),
+        accepts=lambda record: record.key != b"skip",
+    )
+    consumer.on_partitions_assigned(fake.assigned)
+    await consumer.dispatch_batch([rec("a", 0), rec("skip", 1), rec("a", 2), rec("skip", 3)])
+    await eventually(lambda: handler.started == [0])  # type: ignore[attr-defined]
+    await consumer.commit()
+    assert fake.committed(P0) in (None, 0)  # 0 still runs
+    events[0].set()
+    events[2].set()
+    await eventually(lambda: consumer.in_flight == 0)
+    await consumer.commit()
+    assert fake.committed(P0) == 4
+    assert handler.started == [0, 2]  # type: ignore[attr-defined]

@@ -97,3 +97,18 @@ def test_commit_lag_counts_received_records_above_the_commit() -> None:
         tracker.finish(P0, offset)
     tracker.mark_committed(tracker.to_commit())
     assert tracker.commit_lag(P0) == 6
+
+
+def test_total_in_flight_counts_every_partitions_unfinished_records() -> None:
+    tracker = OffsetTracker()
+    for offset in range(3):
+        tracker.track(P0, offset)
+    tracker.track(P1, 7)
+    tracker.finish(P0, 1)
+    tracker.finish(P0, 1)  # twice counts once
+    assert tracker.total_in_flight == 3
+    tracker.forget(P0)  # revoked: its unfinished records are the next owner's
+    assert tracker.total_in_flight == 1
+    tracker.finish(P0, 0)  # after forget: ignored
+    tracker.finish(P1, 7)
+    assert tracker.total_in_flight == 0
