@@ -24,6 +24,9 @@ def main() -> None:
         port=settings.gateway_port,
         log_config=None,  # our JSON/console logging, already configured
         access_log=False,
+        # In C, both (pyproject.toml pins them): ~20% less CPU per request than asyncio + h11.
+        loop="uvloop",
+        http="httptools",
         # Longer than load balancers' idle timeouts (60 s is common): the proxy, not the
         # gateway, should close idle connections, or a request can race the close.
         timeout_keep_alive=75,
