@@ -29,6 +29,7 @@ from services.gateway.idempotency import ResponseStore
 from services.gateway.jwt_auth import JwtVerifier
 from services.gateway.rate_limit import KeyRateLimiter
 from services.gateway.routes import agents, console, health, messages, sessions, streams, turns
+from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
 from services.gateway.stream_replay import StreamReplay
@@ -97,6 +98,11 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             buffer=settings.gateway_stream_buffer,
             heartbeat_s=settings.gateway_stream_heartbeat_s,
             retry_after_s=settings.gateway_retry_after_s,
+        ),
+        session_owners=SessionOwners(
+            read_model,
+            ttl_s=settings.gateway_session_owner_ttl_s,
+            max_sessions=settings.gateway_session_owner_cache,
         ),
     )
 
