@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -84,12 +85,12 @@ async def _read_stream(
     session_id: str,
     ready: asyncio.Event,
     out: list[float],
-    refused: list[int],
+    refused: list[str],
 ) -> None:
     while True:
         async with http.get(f"/v1/sessions/{session_id}/events") as response:
             if response.status == 503:  # an EventSource retries a refused open
-                refused.append(1)
+                refused.append((await response.json()).get("code", "?"))
                 await asyncio.sleep(random.uniform(1.0, 4.0))
                 continue
             assert response.status == 200, await response.text()
@@ -107,7 +108,7 @@ async def _read_stream(
 
 async def _sse_reader(conn: Connection, base_url: str, key: str, sessions: list[str]) -> None:
     latencies: list[float] = []
-    refused: list[int] = []
+    refused: list[str] = []
     conn.send(("alive", 0))
     expected = conn.recv()  # deltas to wait for; sent when it is time to open the streams
     async with aiohttp.ClientSession(
@@ -122,7 +123,7 @@ async def _sse_reader(conn: Connection, base_url: str, key: str, sessions: list[
             for s, r in zip(sessions, readies, strict=True)
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), _OPEN_TIMEOUT_S)
-        conn.send(("ready", len(refused)))
+        conn.send(("ready", refused))
         while len(latencies) < expected and not conn.poll():  # noqa: ASYNC110 - a pipe
             await asyncio.sleep(0.05)
         for reader in readers:
@@ -146,7 +147,7 @@ async def _bare_reader(conn: Connection, bootstrap: str, topic: str, partitions:
         await consumer.seek_to_end(*assigned)
         for tp in assigned:
             await consumer.position(tp)
-        conn.send(("ready", 0))
+        conn.send(("ready", []))
         latencies: list[float] = []
         while len(latencies) < expected and not conn.poll():
             batches = await consumer.getmany(timeout_ms=50)
@@ -209,7 +210,9 @@ async def measure(
         opened_at = time.monotonic()
         for pipe, share in zip(sse_pipes, shares, strict=True):
             pipe.send(len(share) * args.rounds)
-        refused = sum([await receive(p, "ready", _OPEN_TIMEOUT_S + 60) for p in sse_pipes])
+        refused: Counter[str] = Counter()
+        for pipe in sse_pipes:
+            refused.update(await receive(pipe, "ready", _OPEN_TIMEOUT_S + 60))
         open_s = time.monotonic() - opened_at
         idle_kib = (rss_kib(gateway_pid) - before) / n
         bare_pipe.send(n * args.rounds)
@@ -340,7 +343,7 @@ async def main() -> None:
                 (
                     "gateway SSE",
                     got["sse"],
-                    f"{got['open_s']:.1f} ({got['refused']})",
+                    f"{got['open_s']:.1f} ({sum(got['refused'].values())})",
                     f"{got['idle_kib']:.1f}",
                 ),
                 ("bare aiokafka consumer", got["bare"], "", ""),
@@ -351,6 +354,8 @@ async def main() -> None:
                     f"{pct(values, 99):>8.1f} {max(values, default=0):>8.1f}  "
                     f"{opened:<13}  {memory}"
                 )
+            for code, count in got["refused"].items():
+                print(f"  opens refused with 503 {code}: {count} (retried after 1-4 s)")
             if len(got["sse"]) < got["expected"] or len(got["bare"]) < got["expected"]:
                 print(f"  incomplete: expected {got['expected']} deltas on each path")
         print(f"load average: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")

@@ -73,12 +73,10 @@ class CommandPublisher:
         )
         producer = await self._ensure_producer()
         try:
-            await asyncio.wait_for(
-                producer.send_and_wait(
+            async with asyncio.timeout(self._timeout_s):  # unlike wait_for, no task per send
+                await producer.send_and_wait(
                     self._topic, record.value, key=record.key, headers=record.headers
-                ),
-                self._timeout_s,
-            )
+                )
         except (KafkaError, OSError, TimeoutError) as error:
             raise BrokerUnavailable(f"{self._bootstrap_servers}: {error!r}") from None
 

@@ -50,10 +50,13 @@ class Watch:
 
     async def next(self, timeout_s: float) -> SessionEvent | None:
         """The next matching event, or None when `timeout_s` passes without one."""
+        if not self.events.empty():
+            return self.events.get_nowait()
         if timeout_s <= 0:
             return None
         try:
-            return await asyncio.wait_for(self.events.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # unlike wait_for, no task per wait
+                return await self.events.get()
         except TimeoutError:
             return None
 
