@@ -1,6 +1,7 @@
 """POST message → 202 through the HTTP gateway, against a bare aiokafka produce of the same record.
 
     .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 32] [--repeat 3]
+                                           [--rate R] [--block 200]
                                            [--bootstrap 127.0.0.1:9092]
 
 The gateway runs as its own process (`python -m services.gateway`, uvicorn), on its own topics,
@@ -17,6 +18,9 @@ Per repetition:
    interval is scheduled send time → response received (202 and body read / broker ack), so
    a request the client sends late counts as late. The two paths alternate in blocks of
    `--block` requests, so a burst of load from elsewhere on the machine hits both alike.
+`CPU us/req`: CPU time per request during the saturation phase, of the gateway process (what
+a request costs the server) and of this process for the bare produce (what a produce costs its
+client); it depends far less on the machine's load than the latencies do.
 """
 
 import argparse
@@ -90,6 +94,12 @@ async def alternating(
     return results
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
 
@@ -100,6 +110,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--block", type=int, default=200, help="requests per alternation")
+    parser.add_argument(
+        "--rate", type=float, help="open-loop req/s (default: half the gateway's saturation)"
+    )
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
@@ -174,19 +187,27 @@ async def main() -> None:
         freeze_startup_heap()  # as the gateway does: no full GC pass walks the set-up objects
         print(
             f"{'run':>3} {'path':<14} {'req/s (sat.)':>12} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8}"
+            f" {'CPU us/req':>10}"
         )
         for run in range(1, args.repeat + 1):
+            # CPU per request at saturation: the gateway process's, and this process's for the
+            # bare produce (its producer; the figure that does not depend on the machine's load).
+            before = cpu_s(gateway.pid)
             sat_gateway = await saturate(via_gateway, args.requests, args.concurrency)
+            cpu_gateway = (cpu_s(gateway.pid) - before) / args.requests * 1e6
+            before = cpu_s(os.getpid())
             sat_bare = await saturate(bare, args.requests, args.concurrency)
-            rate = sat_gateway / 2
+            cpu_bare = (cpu_s(os.getpid()) - before) / args.requests * 1e6
+            rate = args.rate or sat_gateway / 2
             n = max(200, int(rate * 10))  # ~10 s of load
             lat_gateway, lat_bare = await alternating((via_gateway, bare), rate, n, args.block)
-            for name, sat, lat in (
-                ("gateway", sat_gateway, lat_gateway),
-                ("bare produce", sat_bare, lat_bare),
+            for name, sat, lat, cpu in (
+                ("gateway", sat_gateway, lat_gateway, cpu_gateway),
+                ("bare produce", sat_bare, lat_bare, cpu_bare),
             ):
                 print(
-                    f"{run:>3} {name:<14} {sat:>12.0f} {rate:>7.0f} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f}"
+                    f"{run:>3} {name:<14} {sat:>12.0f} {rate:>7.0f} {pct(lat, 50):>8.1f}"
+                    f" {pct(lat, 99):>8.1f} {cpu:>10.0f}"
                 )
             ratio = pct(lat_gateway, 99) / pct(lat_bare, 99)
             print(
