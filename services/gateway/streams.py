@@ -155,8 +155,11 @@ class SessionStreams:
         sink = StreamSink(session_id, self._buffer)
         self.feed.attach(sink)
         try:
-            first, end = await self.feed.bounds(partition)
-            start = end if after is None else self._resume_point(after, partition, first, end)
+            if after is None:
+                start = end = await self.feed.end(partition)
+            else:
+                first, end = await self.feed.bounds(partition)
+                start = self._resume_point(after, partition, first, end)
         except KafkaError:
             self.feed.detach(sink)
             raise self._unavailable() from None
