@@ -20,7 +20,9 @@ Per repetition:
    `--block` requests, so a burst of load from elsewhere on the machine hits both alike.
 `CPU us/req`: CPU time per request during the saturation phase, of the gateway process (what
 a request costs the server) and of this process for the bare produce (what a produce costs its
-client); it depends far less on the machine's load than the latencies do.
+client); it depends far less on the machine's load than the latencies do. The gateway's CPU
+per request in the open loop is printed too: unbatched, a request costs more than at
+saturation, so half the saturation rate keeps the gateway's core busier than half.
 """
 
 import argparse
@@ -200,7 +202,9 @@ async def main() -> None:
             cpu_bare = (cpu_s(os.getpid()) - before) / args.requests * 1e6
             rate = args.rate or sat_gateway / 2
             n = max(200, int(rate * 10))  # ~10 s of load
+            before = cpu_s(gateway.pid)
             lat_gateway, lat_bare = await alternating((via_gateway, bare), rate, n, args.block)
+            open_loop_cpu = (cpu_s(gateway.pid) - before) / n * 1e6
             for name, sat, lat, cpu in (
                 ("gateway", sat_gateway, lat_gateway, cpu_gateway),
                 ("bare produce", sat_bare, lat_bare, cpu_bare),
@@ -210,6 +214,10 @@ async def main() -> None:
                     f" {pct(lat, 99):>8.1f} {cpu:>10.0f}"
                 )
             ratio = pct(lat_gateway, 99) / pct(lat_bare, 99)
+            print(
+                f"    gateway CPU in the open loop: {open_loop_cpu:.0f} us/req,"
+                f" {open_loop_cpu * rate / 1e4:.0f}% of a core at {rate:.0f} req/s"
+            )
             print(
                 f"    p99 gateway / bare produce at {rate:.0f} req/s: {ratio:.2f}x (target <= 2x)"
                 f"; load average {os.getloadavg()[0]:.1f}"

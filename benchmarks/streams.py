@@ -18,6 +18,9 @@ Latency of a delta = arrival at its reader minus the record's `occurred_at` (set
 produced; one host clock). Every reader is a process of its own, so no reader's CPU or pauses
 are in another's figure; each process sends its latencies back when it has them all.
 Memory per idle stream = the gateway's RSS growth with N streams open and silent, / N.
+Gateway CPU per delta = the gateway process's CPU time from the first delta produced until
+every reader reported, / the deltas (decode once, fan out, frame, write): the figure that
+depends least on the machine's load.
 """
 
 import argparse
@@ -67,6 +70,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: int) -> float:
@@ -221,6 +230,7 @@ async def measure(
         # Open loop, spread evenly: session i's delta of round r is due at (r + i / n) *
         # interval, as n independent streams would produce them (no burst of n at once).
         sends = []
+        cpu_before = cpu_s(gateway_pid)
         started = time.monotonic()
         for seq in range(args.rounds):
             for i, s in enumerate(sessions):
@@ -247,6 +257,7 @@ async def measure(
             if not await asyncio.to_thread(pipe.poll, max(0.0, deadline - time.monotonic())):
                 pipe.send("stop")  # past the deadline: report what arrived
             results.append(await receive(pipe, "done", 30))
+        cpu_per_delta_us = (cpu_s(gateway_pid) - cpu_before) / (n * args.rounds) * 1e6
     finally:
         for process in processes:
             process.join(10)
@@ -260,6 +271,7 @@ async def measure(
         "idle_kib": idle_kib,
         "open_s": open_s,
         "refused": refused,
+        "cpu_per_delta_us": cpu_per_delta_us,
     }
 
 
@@ -354,6 +366,7 @@ async def main() -> None:
                     f"{pct(values, 99):>8.1f} {max(values, default=0):>8.1f}  "
                     f"{opened:<13}  {memory}"
                 )
+            print(f"  gateway CPU per delta sent: {got['cpu_per_delta_us']:.0f} us")
             for code, count in got["refused"].items():
                 print(f"  opens refused with 503 {code}: {count} (retried after 1-4 s)")
             if len(got["sse"]) < got["expected"] or len(got["bare"]) < got["expected"]:
