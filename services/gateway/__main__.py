@@ -7,6 +7,7 @@ import uvicorn
 from services.gateway.api_keys import ApiKeyConfigError
 from services.gateway.app import SERVICE, build_app
 from services.gateway.settings import GatewaySettings
+from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.log_context import configure_logging
 
 
@@ -18,6 +19,9 @@ def main() -> None:
     except (ApiKeyConfigError, OSError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)  # an operator's mistake: no traceback
         sys.exit(2)
+    # Here, not in the app's lifespan: only the process that owns its heap freezes it (tests
+    # build the app inside pytest).
+    freeze_startup_heap()
     uvicorn.run(
         app,
         host=settings.gateway_host,

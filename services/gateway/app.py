@@ -36,7 +36,6 @@ from services.gateway.stream_replay import StreamReplay
 from services.gateway.streams import SessionStreams
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
-from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.tracing import configure_tracing
 from services.session_commands.read_model import Document, SessionReadModel
 
@@ -111,7 +110,6 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         await feed.start()
         await publisher.start()
         await purge.start()
-        freeze_startup_heap()
         try:
             yield
         finally:
