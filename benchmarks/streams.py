@@ -6,7 +6,7 @@ same records, at 100 and 1,000 concurrent streams on one gateway replica; memory
 
 Runs session-commands (to create the sessions: the stream endpoint checks the read model) and
 one gateway (`python -m services.gateway`, uvicorn) as processes, on topics and a database of
-this run. Then, per stream count N:
+this run (both deleted at the end). Then, per stream count N:
 - `--readers` reader processes (aiohttp) each open their share of the N SSE streams, one per
   session, all at once (the open burst of N clients, e.g. after a replica restart); a refused
   open (503) is retried after 1-4 s as an EventSource would, and counted;
@@ -44,6 +44,7 @@ from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import AsyncMongoClient
 
 from contracts.agents import AgentType
 from contracts.codec import decode, encode
@@ -380,6 +381,11 @@ async def main() -> None:
         for process in processes:
             await asyncio.to_thread(process.wait, 30)
         await delete_topics(args.bootstrap, [s.name for s in catalogue.specs()])
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(args.mongodb_uri)
+        try:
+            await mongo.drop_database(env["AGENT_RUNTIME_MONGODB_DATABASE"])  # this run's only
+        finally:
+            await mongo.close()
 
 
 if __name__ == "__main__":
