@@ -55,6 +55,9 @@ class _Consumer:
     async def commit(self, offsets: dict[Any, int]) -> None:
         pass
 
+    def highwater(self, partition: Any) -> int | None:
+        return None
+
 
 async def _nothing(record: Record) -> None:
     return None
@@ -68,7 +71,7 @@ def _setups() -> dict[str, tuple[Handler, Callable[[], ConsumerMetrics]]]:
     sampled_off: Tracer = configure_tracing("bench", otlp_endpoint=None).get_tracer("bench")
 
     def metrics() -> ConsumerMetrics:
-        return RuntimeMetrics("bench", CollectorRegistry(), meter=None).for_consumer("g")
+        return RuntimeMetrics("bench", CollectorRegistry()).for_consumer("g")
 
     return {
         "runtime": (traced(_nothing, sampled_off, consumer_group="g"), metrics),

@@ -38,6 +38,7 @@ from services.gateway.routes import (
     tool_calls,
     turns,
 )
+from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
 from services.gateway.stream_replay import StreamReplay
@@ -105,6 +106,11 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             buffer=settings.gateway_stream_buffer,
             heartbeat_s=settings.gateway_stream_heartbeat_s,
             retry_after_s=settings.gateway_retry_after_s,
+        ),
+        session_owners=SessionOwners(
+            read_model,
+            ttl_s=settings.gateway_session_owner_ttl_s,
+            max_sessions=settings.gateway_session_owner_cache,
         ),
     )
 

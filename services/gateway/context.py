@@ -15,6 +15,7 @@ from services.gateway.api_keys import Principal
 from services.gateway.exchange import NO_SUCH_SESSION, Exchange, Origin
 from services.gateway.idempotency import ResponseStore, StoredResponse, command_id_for, fingerprint
 from services.gateway.problems import PROBLEM_CONTENT_TYPE, ApiProblem, ProblemCode
+from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import SessionStreams
 from services.session_commands.read_model import SessionReadModel
@@ -30,6 +31,7 @@ class Gateway:
     responses: ResponseStore
     catalogue: AgentCatalogue
     streams: SessionStreams
+    session_owners: SessionOwners
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,10 +50,13 @@ class Watch:
 
     async def next(self, timeout_s: float) -> SessionEvent | None:
         """The next matching event, or None when `timeout_s` passes without one."""
+        if not self.events.empty():
+            return self.events.get_nowait()
         if timeout_s <= 0:
             return None
         try:
-            return await asyncio.wait_for(self.events.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # unlike wait_for, no task per wait
+                return await self.events.get()
         except TimeoutError:
             return None
 
@@ -145,6 +148,18 @@ class SessionEventFeed:
 
     async def bounds(self, partition: int) -> tuple[Cursor, Cursor]:
         """(first kept, next to be written) positions of one partition of both topics."""
+        consumer, events, tokens = self._partition(partition)
+        first = await consumer.beginning_offsets([events, tokens])
+        return Cursor(partition, first[events], first[tokens]), await self.end(partition)
+
+    async def end(self, partition: int) -> Cursor:
+        """The next to be written positions of one partition of both topics: one request, all
+        a new stream needs (a resume also needs the first kept, `bounds`)."""
+        consumer, events, tokens = self._partition(partition)
+        end = await consumer.end_offsets([events, tokens])
+        return Cursor(partition, end[events], end[tokens])
+
+    def _partition(self, partition: int) -> tuple[AIOKafkaConsumer, TopicPartition, TopicPartition]:
         consumer = self._consumer
         if consumer is None or not self.ready or self._stream_topic is None:
             raise KafkaError("the session-event feed is not positioned")
@@ -152,12 +167,7 @@ class SessionEventFeed:
         tokens = TopicPartition(self._stream_topic, partition)
         if not {events, tokens} <= consumer.assignment():
             raise KafkaError(f"{self._stream_topic} is not read (missing, or other partitions)")
-        first = await consumer.beginning_offsets([events, tokens])
-        end = await consumer.end_offsets([events, tokens])
-        return (
-            Cursor(partition, first[events], first[tokens]),
-            Cursor(partition, end[events], end[tokens]),
-        )
+        return consumer, events, tokens
 
     @staticmethod
     def _discard(index: dict[str, set[Watch]], key: str | None, item: Watch) -> None:

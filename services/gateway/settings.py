@@ -64,6 +64,14 @@ class GatewaySettings(RuntimeSettings):
     gateway_stream_replay_concurrency: PositiveInt = Field(
         32, description="Resumes replaying from Kafka at once (one short-lived reader each)."
     )
+    gateway_session_owner_ttl_s: PositiveFloat = Field(
+        30.0,
+        description="How long a stream open remembers a session's tenant (the 404 check) "
+        "instead of reading the session store again.",
+    )
+    gateway_session_owner_cache: PositiveInt = Field(
+        100_000, description="Sessions whose tenant is remembered at most (oldest out first)."
+    )
     agent_catalogue_path: Path | None = Field(
         None, description="The agent catalogue file agent-orchestration reads; None = default."
     )

@@ -48,7 +48,10 @@ class StreamSink:
 
     async def next(self, timeout_s: float) -> StreamItem | None:
         """The next record; None after `timeout_s` of silence or once dropped and drained."""
+        if not self._queue.empty():  # no timer and no task when a record is already here
+            return self._queue.get_nowait()
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self._queue.get()
         except TimeoutError:
             return None

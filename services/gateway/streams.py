@@ -12,6 +12,7 @@ in `open()`, before the first byte: 404 for another tenant's session, 410 past r
 """
 
 import json
+import random
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -36,8 +37,16 @@ OPEN_STREAMS = Gauge("gateway_streams_open", "Live SSE streams open on this repl
 DROPPED_STREAMS = Counter(
     "gateway_streams_dropped_total", "Live streams ended by the gateway, by reason.", ["reason"]
 )
-# EventSource waits this long before reconnecting with Last-Event-ID.
-RETRY_MS: Final = 1_000
+# EventSource waits `retry` ms before reconnecting with Last-Event-ID. Each stream gets its own
+# value in this range: when a replica drops all its streams at once (reader restart, shutdown),
+# its clients come back spread over 3 s instead of in one burst of session reads.
+RETRY_MIN_MS: Final = 1_000
+RETRY_MAX_MS: Final = 4_000
+
+
+def reconnect_delay_ms() -> int:
+    return random.randint(RETRY_MIN_MS, RETRY_MAX_MS)
+
 
 StopWhen = Callable[[str, StreamItem], bool]
 """(SSE event name, record) → True when the stream ends after sending it."""
@@ -65,7 +74,7 @@ class OpenStream:
     async def frames(self, stop_when: StopWhen | None = None) -> AsyncGenerator[bytes]:
         OPEN_STREAMS.inc()
         try:
-            yield f"retry: {RETRY_MS}\n\n".encode()
+            yield f"retry: {reconnect_delay_ms()}\n\n".encode()
             started = StreamStarted(session_id=self.sink.session_id, resumed=self.resumed)
             yield sse_frame("stream_started", started.model_dump_json(), self.cursor)
             if self.replay_until is not None:
@@ -146,8 +155,11 @@ class SessionStreams:
         sink = StreamSink(session_id, self._buffer)
         self.feed.attach(sink)
         try:
-            first, end = await self.feed.bounds(partition)
-            start = end if after is None else self._resume_point(after, partition, first, end)
+            if after is None:
+                start = end = await self.feed.end(partition)
+            else:
+                first, end = await self.feed.bounds(partition)
+                start = self._resume_point(after, partition, first, end)
         except KafkaError:
             self.feed.detach(sink)
             raise self._unavailable() from None

@@ -51,6 +51,13 @@ class SessionReadModel:
         loaded = await self._load(tenant_id, session_id)
         return None if loaded is None else _view(*loaded)
 
+    async def exists(self, tenant_id: str, session_id: str) -> bool:
+        """Whether the tenant has this session (in any status); reads the id only."""
+        found = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id}, {"_id": 1}
+        )
+        return found is not None
+
     async def agent_context(self, tenant_id: str, session_id: str) -> AgentContext | None:
         loaded = await self._load(tenant_id, session_id)
         if loaded is None:

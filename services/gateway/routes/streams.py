@@ -55,7 +55,7 @@ class EventStreamResponse(StreamingResponse):
 
 async def _owned_session(gw: GatewayDep, tenant_id: str, session_id: str) -> str:
     session_id = session_id_or_404(session_id)
-    if await gw.read_model.get_session(tenant_id, session_id) is None:
+    if not await gw.session_owners.owns(tenant_id, session_id):
         raise ApiProblem(ProblemCode.SESSION_NOT_FOUND, NO_SUCH_SESSION)
     return session_id
 
