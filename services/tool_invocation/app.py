@@ -24,8 +24,8 @@ from services.runtime import Record, ServiceRuntime
 from services.runtime.retention import RetentionJob
 from services.runtime.retry import Backoff
 from services.runtime.session_watch import SessionEventsWatcher
-from services.tool_invocation.erasure import SessionErasure
-from services.tool_invocation.handler import ToolCallHandler
+from services.tool_invocation.erasure import SessionErasure, is_erasure
+from services.tool_invocation.handler import ToolCallHandler, is_tool_call_request
 from services.tool_invocation.mcp_servers import McpServers
 from services.tool_invocation.result_store import KeptToolResults, ToolCallClaims
 from services.tool_invocation.settings import ToolInvocationSettings
@@ -93,7 +93,16 @@ def build(
         client_id=settings.client_id("tool-invocation.session-watch"),
     )
 
-    @runtime.consumer(topics.name(TopicName.SESSION_EVENTS), group_id=settings.tool_consumer_group)
+    def concerns(record: Record) -> bool:
+        """Tool-call requests and erasures: the other session facts (most of a turn's) are done
+        at once, without a key task, a span or a handler call (docs/runtime.md, `accepts`)."""
+        return is_tool_call_request(record) or is_erasure(record)
+
+    @runtime.consumer(
+        topics.name(TopicName.SESSION_EVENTS),
+        group_id=settings.tool_consumer_group,
+        accepts=concerns,
+    )
     async def invoke_tool(record: Record) -> None:
         """ToolCallRequested (runs_on mcp:*) → the tool called → RecordToolResult on turns;
         SessionErased → the session's kept tool results deleted; other facts skipped."""

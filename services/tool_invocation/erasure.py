@@ -17,12 +17,16 @@ log = logging.getLogger(__name__)
 _ERASED_TYPE: Final = type_name(SessionErased).encode()
 
 
+def is_erasure(record: Record) -> bool:
+    return record.header("ce_type") == _ERASED_TYPE
+
+
 class SessionErasure:
     def __init__(self, results: KeptToolResults) -> None:
         self._results = results
 
     async def __call__(self, record: Record) -> None:
-        if record.header("ce_type") != _ERASED_TYPE:
+        if not is_erasure(record):
             return
         erased = decode(record.value, record.headers, topic=TopicName.SESSION_EVENTS).message
         if not isinstance(erased, SessionErased):

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 SOURCE: Final = Service.TOOL_INVOCATION.value
 _REQUESTED_TYPE: Final = type_name(ToolCallRequested).encode()
+
+
+def is_tool_call_request(record: Record) -> bool:
+    return record.header("ce_type") == _REQUESTED_TYPE
+
+
 CANCELLED: Final = "cancelled"
 DEADLINE_EXCEEDED: Final = "deadline_exceeded"
 
@@ -79,7 +85,7 @@ class ToolCallHandler:
 
     async def __call__(self, record: Record) -> None:
         """Answer one `mcp:` ToolCallRequested with exactly one kept RecordToolResult."""
-        if record.header("ce_type") != _REQUESTED_TYPE:
+        if not is_tool_call_request(record):
             return  # every other session fact: not ours (the watcher sees the cancellations)
         decoded = decode(record.value, record.headers, topic=TopicName.SESSION_EVENTS)
         request = decoded.message

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.dead_letters import DeadLetter
 from contracts.mid_turn import CancellationReason
-from contracts.session_events import TurnCancelled
+from contracts.session_events import SessionErased, TurnCancelled
 from contracts.topics import TopicName
 from services.cli.stack import SERVICES, ServiceSpec
 from services.runtime.partitioning import partition_for
@@ -178,6 +178,31 @@ async def test_a_cancelled_turn_stops_its_call(
     assert str(result["content"]).startswith("cancelled: stopped: turn cancelled")
     results = await traffic.read_to_end()
     assert call.tool_call_id not in {r.tool_call_id for r in results}  # the turn takes none
+
+
+async def test_an_erased_session_loses_its_kept_tool_results(
+    traffic: ToolTraffic, mongodb_uri: str, mongo_database_name: str
+) -> None:
+    kept = tool_call("session-erased", "echo", {"text": "personal"})
+    other = tool_call("session-kept", "echo", {"text": "stays"})
+    for call in (kept, other):
+        await traffic.publish(call)
+        await traffic.result_of(call.tool_call_id)
+    await traffic.publish(
+        SessionErased(
+            id="erased-1", session_id=kept.session_id, tenant_id=kept.tenant_id, reason="gdpr"
+        )
+    )
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri)
+    results = mongo[mongo_database_name]["tool_results"]
+    try:
+        give_up = time.monotonic() + 30
+        while await results.find_one({"session_id": kept.session_id}) is not None:
+            assert time.monotonic() < give_up, "the erased session's tool results are still kept"
+            await asyncio.sleep(0.1)
+        assert await results.find_one({"_id": other.tool_call_id}) is not None
+    finally:
+        await mongo.close()
 
 
 def two_sessions_on_one_partition(partitions: int = 12) -> tuple[str, str]:
