@@ -62,7 +62,9 @@ AUDITED_TOPICS: Final = (
 
 class EntryStore(Protocol):
     async def record(self, entry: AuditEntry) -> StoredEntry: ...
-    async def mark_published(self, record_id: str) -> None: ...
+    def note_published(self, record_id: str) -> None:
+        """Written behind: the record is stored and acknowledged already; the mark only
+        keeps a replay quiet (published_marks.py)."""
 
 
 class AuditSink(Protocol):
@@ -103,7 +105,7 @@ class AuditHandler:
         if stored.published:
             return  # a replay: pipelines already have this record, metrics counted it
         await self._sink.publish(stored.entry.encode())
-        await self._log.mark_published(stored.entry.record.id)
+        self._log.note_published(stored.entry.record.id)
         if self._observer is not None and fact is not None:
             self._observer.observe(fact)
 

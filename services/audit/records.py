@@ -8,7 +8,7 @@ consumer group) gets the same id; `AuditLog` keeps the first record made under t
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Final
 
 from contracts.audit import AuditRecord, RedactionMode
@@ -167,14 +167,24 @@ def _entry(
 
 
 def _short(text: str) -> str:
-    return scrub_text(text)[:MAX_SHORT_TEXT]
+    return _scrubbed(text)[:MAX_SHORT_TEXT]
 
 
 def _safe_detail(value: DetailValue) -> DetailValue:
     # Reasons and error messages are free text (a provider error can quote the API key).
     if isinstance(value, str):
-        return scrub_text(value)[:MAX_DETAIL_TEXT]
+        return _scrubbed(value)[:MAX_DETAIL_TEXT]
     return value
+
+
+def _scrubbed(text: str) -> str:
+    return _scrubbed_short(text) if len(text) <= MAX_SHORT_TEXT else scrub_text(text)
+
+
+@lru_cache(maxsize=4_096)
+def _scrubbed_short(text: str) -> str:
+    # Types, services, agents, models and reasons repeat in every record: scrubbed once each.
+    return scrub_text(text)
 
 
 class RecordClock:
