@@ -98,6 +98,7 @@ class AuditHandler:
         self._clock = clock or RecordClock()
         self._span_traceparent = span_traceparent
         self._observer = observer
+        self._input_topics = {topics.name(topic): topic for topic in AUDITED_TOPICS}
 
     async def __call__(self, record: Record) -> None:
         entry, fact = self._entry_and_fact(record)
@@ -114,7 +115,9 @@ class AuditHandler:
 
     def _entry_and_fact(self, record: Record) -> tuple[AuditEntry, Message | None]:
         """The audit entry and the decoded fact (None: a dead letter that does not decode)."""
-        topic = self._topics.input_topic(record.topic, AUDITED_TOPICS)
+        topic = self._input_topics.get(record.topic) or self._topics.input_topic(
+            record.topic, AUDITED_TOPICS
+        )  # the lookup raises UnexpectedTopic for a topic that is not audited
         origin = Origin(topic, record.topic, record.partition, record.offset)
         if topic is TopicName.DEAD_LETTERS:
             return self._dead_letter_entry(record, origin)

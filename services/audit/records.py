@@ -141,8 +141,9 @@ def _entry(
     recorded_at: datetime,
     span_traceparent: str | None,
 ) -> AuditEntry:
-    source = fact.traceparent if trace_id_of(fact.traceparent) else None
-    span = span_traceparent if trace_id_of(span_traceparent) else None
+    source_trace, span_trace = trace_id_of(fact.traceparent), trace_id_of(span_traceparent)
+    source = fact.traceparent if source_trace else None
+    span = span_traceparent if span_trace else None
     record = AuditRecord(
         id=record_id(origin.topic, fact.dedup_key or fact.fact_id),
         session_id=fact.session_id,
@@ -155,7 +156,7 @@ def _entry(
         turn_id=view.turn_id,
         invocation_id=view.invocation_id,
         outcome=view.outcome,
-        trace_id=trace_id_of(source or span),
+        trace_id=source_trace or span_trace,
         origin_topic=origin.topic_name,
         origin_partition=origin.partition,
         origin_offset=origin.offset,
