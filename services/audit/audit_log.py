@@ -72,10 +72,11 @@ class MongoAuditLog:
         collection: str = COLLECTION,
         *,
         max_batch: int = 500,
+        mark_linger_s: float = 0.25,
     ):
         self._log: AsyncCollection[dict[str, Any]] = database[collection]
         self._inserts = WriteBatch(self._insert_batch, max_batch=max_batch, name="audit-insert")
-        self._marks = PublishedMarks(self._mark_batch, max_batch=max_batch)
+        self._marks = PublishedMarks(self._mark_batch, linger_s=mark_linger_s)
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. `_id` (the record id) is the uniqueness guard."""
