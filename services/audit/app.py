@@ -68,11 +68,12 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
         return True
 
     runtime.add_readiness_check("mongo", mongo_answers)
-    # Indexes before the first record is consumed; the job after start-up; Mongo closed
-    # only after the runtime drained the handlers that still write to it.
+    # Indexes before the first record is consumed; the job after start-up; the published
+    # marks written and Mongo closed only after the runtime drained the handlers.
     runtime.app.on_startup(log.ensure_indexes)
     runtime.app.after_startup(retention.start)
     runtime.app.on_shutdown(retention.stop)
+    runtime.app.after_shutdown(log.flush_published)
     runtime.app.after_shutdown(mongo.close)
     return AuditService(settings, runtime, mongo, log, handler, retention)
 

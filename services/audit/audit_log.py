@@ -9,7 +9,8 @@ its record here and is re-published from it unchanged (immutable records), or no
 Writes are group-committed (services/runtime/write_batch.py): the records of all handlers
 running at once go in one unordered `insertMany`, the ids that already exist are read back in
 one `find` (only when the insert reported duplicate keys), and "published" marks go in one
-`updateMany`. At most one insert and one mark request are in flight per process.
+`updateMany`, written behind (published_marks.py: no handler waits for its mark). At most one
+insert and one mark request are in flight per process.
 """
 
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from contracts.audit import AuditOutcome, AuditRecord
+from services.audit.published_marks import PublishedMarks
 from services.audit.records import AuditEntry, StoredEntry
 from services.runtime.errors import RetryableError
 from services.runtime.mongo_errors import database_outage
@@ -70,10 +72,11 @@ class MongoAuditLog:
         collection: str = COLLECTION,
         *,
         max_batch: int = 500,
+        mark_linger_s: float = 0.25,
     ):
         self._log: AsyncCollection[dict[str, Any]] = database[collection]
         self._inserts = WriteBatch(self._insert_batch, max_batch=max_batch, name="audit-insert")
-        self._marks = WriteBatch(self._mark_batch, max_batch=max_batch, name="audit-mark")
+        self._marks = PublishedMarks(self._mark_batch, linger_s=mark_linger_s)
 
     async def ensure_indexes(self) -> None:
         """Idempotent; run at start-up. `_id` (the record id) is the uniqueness guard."""
@@ -92,8 +95,17 @@ class MongoAuditLog:
         """Insert unless the id exists; either way return what is stored under the id."""
         return await self._inserts.submit(entry)
 
+    def note_published(self, record_id: str) -> None:
+        """Mark the record published, written behind: see published_marks.py."""
+        self._marks.note(record_id)
+
+    async def flush_published(self) -> None:
+        """Write the marks noted so far (on shutdown, after the drain)."""
+        await self._marks.flush()
+
     async def mark_published(self, record_id: str) -> None:
-        await self._marks.submit(record_id)
+        self.note_published(record_id)
+        await self.flush_published()
 
     async def _insert_batch(self, entries: list[AuditEntry]) -> list[StoredEntry | Exception]:
         documents = [_document(entry) for entry in entries]
@@ -129,12 +141,11 @@ class MongoAuditLog:
                 results.append(StoredEntry(entry=entry, published=False))
         return results
 
-    async def _mark_batch(self, record_ids: list[str]) -> list[Exception | None]:
+    async def _mark_batch(self, record_ids: list[str]) -> None:
         async with _retryable():
             await self._log.update_many(
                 {"_id": {"$in": list(set(record_ids))}}, {"$set": {"published": True}}
             )
-        return [None] * len(record_ids)
 
     async def query(self, query: AuditQuery) -> AuditPage:
         limit = max(1, min(query.limit, MAX_PAGE))

@@ -21,9 +21,10 @@ sets; session, turn and message ids never become labels.
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from contracts.base import Message
 from contracts.dead_letters import DeadLetter
@@ -45,6 +46,9 @@ from services.audit.llm_prices import LLMPrices
 TURN_DURATION_BUCKETS: Final = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
 _MAX_REMEMBERED: Final = 100_000
 """Accepted messages remembered for the duration and queue figures (about 200 bytes each)."""
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 
 class _Bounded(OrderedDict[str, datetime]):
@@ -140,6 +144,7 @@ class FactMetrics:
         self._turn_accepted_at = _Bounded()  # turn id -> its message's accepted at
         self._waiting: dict[str, set[str]] = {}  # session id -> queued message ids
         self._depth = 0
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
 
     def observe(self, message: Message) -> None:
         """Count one fact (the audit handler calls it once per fact, in per-session order)."""
@@ -153,30 +158,38 @@ class FactMetrics:
             case TurnStarted():
                 self._turn_started(message)
             case TurnCompleted():
-                self.turns_completed.labels(message.agent.value).inc()
+                self._child(self.turns_completed, message.agent.value).inc()
                 accepted = self._turn_accepted_at.pop(message.turn_id, None)
                 if accepted is not None:
                     seconds = (message.occurred_at - accepted).total_seconds()
-                    self.turn_duration.labels(message.agent.value).observe(max(0.0, seconds))
+                    self._child(self.turn_duration, message.agent.value).observe(max(0.0, seconds))
             case TurnFailed():
-                self.turns_failed.labels(message.agent.value, message.error_class).inc()
+                self._child(self.turns_failed, message.agent.value, message.error_class).inc()
                 self._turn_accepted_at.pop(message.turn_id, None)
             case TurnCancelled():
                 agent = message.agent.value if message.agent is not None else "none"
-                self.turns_cancelled.labels(agent, message.reason.value).inc()
+                self._child(self.turns_cancelled, agent, message.reason.value).inc()
                 self._turn_accepted_at.pop(message.turn_id, None)
                 self._unqueue(message.session_id, message.user_message_id)
             case AgentSwitched():
-                self.switches.labels(
-                    message.from_agent.value, message.to_agent.value, message.initiated_by.value
+                self._child(
+                    self.switches,
+                    message.from_agent.value,
+                    message.to_agent.value,
+                    message.initiated_by.value,
                 ).inc()
             case CommandRejected():
-                self.rejected.labels(message.reason.value, message.rejected_command_type).inc()
+                self._child(
+                    self.rejected, message.reason.value, message.rejected_command_type
+                ).inc()
             case LLMCompleted():
                 self._llm_completed(message)
             case DeadLetter():
-                self.dead_letters.labels(
-                    message.origin_topic, message.reason.value, message.source_service
+                self._child(
+                    self.dead_letters,
+                    message.origin_topic,
+                    message.reason.value,
+                    message.source_service,
                 ).inc()
             case SessionClosed() | SessionExpired() | SessionErased():
                 # These empty the session's queue (session-commands' evolution).
@@ -187,7 +200,7 @@ class FactMetrics:
     def _turn_started(self, message: TurnStarted) -> None:
         if message.step != 0:
             return  # a hop: the same turn, continued by the agent it was handed to
-        self.turns_started.labels(message.agent.value).inc()
+        self._child(self.turns_started, message.agent.value).inc()
         accepted = self._accepted_at.pop(message.user_message_id, None)
         if accepted is not None:
             self._turn_accepted_at.remember(message.turn_id, accepted)
@@ -202,6 +215,16 @@ class FactMetrics:
             del self._waiting[session_id]
         self._set_depth(-1)
 
+    def _child(self, metric: M, *values: str) -> M:
+        """`metric.labels(*values)`, kept: `labels()` validates and takes a lock on every call
+        (9 µs against 1.7 for a kept child); a turn counts about six. Label values are
+        low-cardinality (module docstring), so the children kept are few."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return cast(M, child)
+
     def _set_depth(self, change: int) -> None:
         if change:
             self._depth += change
@@ -209,10 +232,10 @@ class FactMetrics:
 
     def _llm_completed(self, message: LLMCompleted) -> None:
         usage, model, tenant = message.usage, message.model, message.tenant_id
-        self.llm_tokens.labels(model, tenant, "input").inc(usage.prompt_tokens)
-        self.llm_tokens.labels(model, tenant, "output").inc(usage.completion_tokens)
+        self._child(self.llm_tokens, model, tenant, "input").inc(usage.prompt_tokens)
+        self._child(self.llm_tokens, model, tenant, "output").inc(usage.completion_tokens)
         cost = self._prices.cost_usd(model, usage.prompt_tokens, usage.completion_tokens)
         if cost is None:
-            self.llm_unpriced.labels(model).inc()
+            self._child(self.llm_unpriced, model).inc()
         else:
-            self.llm_cost.labels(model, tenant).inc(cost)
+            self._child(self.llm_cost, model, tenant).inc(cost)

@@ -62,7 +62,9 @@ AUDITED_TOPICS: Final = (
 
 class EntryStore(Protocol):
     async def record(self, entry: AuditEntry) -> StoredEntry: ...
-    async def mark_published(self, record_id: str) -> None: ...
+    def note_published(self, record_id: str) -> None:
+        """Written behind: the record is stored and acknowledged already; the mark only
+        keeps a replay quiet (published_marks.py)."""
 
 
 class AuditSink(Protocol):
@@ -96,6 +98,7 @@ class AuditHandler:
         self._clock = clock or RecordClock()
         self._span_traceparent = span_traceparent
         self._observer = observer
+        self._input_topics = {topics.name(topic): topic for topic in AUDITED_TOPICS}
 
     async def __call__(self, record: Record) -> None:
         entry, fact = self._entry_and_fact(record)
@@ -103,7 +106,7 @@ class AuditHandler:
         if stored.published:
             return  # a replay: pipelines already have this record, metrics counted it
         await self._sink.publish(stored.entry.encode())
-        await self._log.mark_published(stored.entry.record.id)
+        self._log.note_published(stored.entry.record.id)
         if self._observer is not None and fact is not None:
             self._observer.observe(fact)
 
@@ -112,7 +115,9 @@ class AuditHandler:
 
     def _entry_and_fact(self, record: Record) -> tuple[AuditEntry, Message | None]:
         """The audit entry and the decoded fact (None: a dead letter that does not decode)."""
-        topic = self._topics.input_topic(record.topic, AUDITED_TOPICS)
+        topic = self._input_topics.get(record.topic) or self._topics.input_topic(
+            record.topic, AUDITED_TOPICS
+        )  # the lookup raises UnexpectedTopic for a topic that is not audited
         origin = Origin(topic, record.topic, record.partition, record.offset)
         if topic is TopicName.DEAD_LETTERS:
             return self._dead_letter_entry(record, origin)

@@ -8,7 +8,7 @@ consumer group) gets the same id; `AuditLog` keeps the first record made under t
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Final
 
 from contracts.audit import AuditRecord, RedactionMode
@@ -141,8 +141,9 @@ def _entry(
     recorded_at: datetime,
     span_traceparent: str | None,
 ) -> AuditEntry:
-    source = fact.traceparent if trace_id_of(fact.traceparent) else None
-    span = span_traceparent if trace_id_of(span_traceparent) else None
+    source_trace, span_trace = trace_id_of(fact.traceparent), trace_id_of(span_traceparent)
+    source = fact.traceparent if source_trace else None
+    span = span_traceparent if span_trace else None
     record = AuditRecord(
         id=record_id(origin.topic, fact.dedup_key or fact.fact_id),
         session_id=fact.session_id,
@@ -155,7 +156,7 @@ def _entry(
         turn_id=view.turn_id,
         invocation_id=view.invocation_id,
         outcome=view.outcome,
-        trace_id=trace_id_of(source or span),
+        trace_id=source_trace or span_trace,
         origin_topic=origin.topic_name,
         origin_partition=origin.partition,
         origin_offset=origin.offset,
@@ -167,14 +168,24 @@ def _entry(
 
 
 def _short(text: str) -> str:
-    return scrub_text(text)[:MAX_SHORT_TEXT]
+    return _scrubbed(text)[:MAX_SHORT_TEXT]
 
 
 def _safe_detail(value: DetailValue) -> DetailValue:
     # Reasons and error messages are free text (a provider error can quote the API key).
     if isinstance(value, str):
-        return scrub_text(value)[:MAX_DETAIL_TEXT]
+        return _scrubbed(value)[:MAX_DETAIL_TEXT]
     return value
+
+
+def _scrubbed(text: str) -> str:
+    return _scrubbed_short(text) if len(text) <= MAX_SHORT_TEXT else scrub_text(text)
+
+
+@lru_cache(maxsize=4_096)
+def _scrubbed_short(text: str) -> str:
+    # Types, services, agents, models and reasons repeat in every record: scrubbed once each.
+    return scrub_text(text)
 
 
 class RecordClock:

@@ -9,9 +9,19 @@ seeing it.
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
 
 from contracts.audit import ContentPart, RedactedContent, RedactionMode
 from services.runtime.secret_scrubbing import scrub
+
+_REMEMBERED_TEXTS: Final = 1_024
+_REMEMBERED_MAX_CHARS: Final = 4_096
+"""The same texts come back fact after fact (an answer is the content of llm.completed,
+turn.complete and the appended message, then a part of the next llm.requested; a system
+prompt is in every request): their redactions are kept, up to ~8 MB of text, so each is
+scrubbed and hashed once. The results are immutable models; the texts stay in this
+process's memory, where they are anyway while being audited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,11 @@ class RedactionPolicy:
             raise ValueError("truncate_chars must be >= 0 and full_max_chars >= 1")
 
     def redact(self, text: str) -> RedactedContent:
+        if len(text) <= _REMEMBERED_MAX_CHARS:
+            return _remembered(self, text)
+        return self._redact(text)
+
+    def _redact(self, text: str) -> RedactedContent:
         scrubbed = scrub(text)
         safe = scrubbed.text
         digest = hashlib.sha256(safe.encode("utf-8", errors="surrogatepass")).hexdigest()
@@ -50,3 +65,8 @@ class RedactionPolicy:
 
     def part(self, name: str, text: str, label: str | None = None) -> ContentPart:
         return ContentPart(name=name, label=label, content=self.redact(text))
+
+
+@lru_cache(maxsize=_REMEMBERED_TEXTS)
+def _remembered(policy: RedactionPolicy, text: str) -> RedactedContent:
+    return policy._redact(text)

@@ -20,8 +20,11 @@ class FakeLog:
     async def record(self, entry: AuditEntry) -> StoredEntry:
         return self.entries.setdefault(entry.record.id, StoredEntry(entry, published=False))
 
-    async def mark_published(self, record_id: str) -> None:
+    def note_published(self, record_id: str) -> None:
         self.entries[record_id] = replace(self.entries[record_id], published=True)
+
+    async def mark_published(self, record_id: str) -> None:
+        self.note_published(record_id)
 
 
 class FakeSink:
