@@ -158,11 +158,13 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     _document_bearer_auth(app)
     app.state.gateway = gateway
     app.state.readiness_checks = {"broker": broker_ready, "mongo": mongo_ready}
+    # Matched in this order, and no two routers share a path: the busiest route (a message)
+    # first, so it is found without trying every other router's routes.
     routers = (
+        messages.router,
         sessions.router,
         turns.router,
         tool_calls.router,
-        messages.router,
         agents.router,
         health.router,
     )
