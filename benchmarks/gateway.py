@@ -1,7 +1,7 @@
 """POST message → 202 through the HTTP gateway, against a bare aiokafka produce of the same record.
 
     .venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 32] [--repeat 3]
-                                           [--rate R] [--block 200]
+                                           [--rate R] [--block 200] [--replicas 1]
                                            [--bootstrap 127.0.0.1:9092]
 
 The gateway runs as its own process (`python -m services.gateway`, uvicorn), on its own topics,
@@ -18,6 +18,8 @@ Per repetition:
    interval is scheduled send time → response received (202 and body read / broker ack), so
    a request the client sends late counts as late. The two paths alternate in blocks of
    `--block` requests, so a burst of load from elsewhere on the machine hits both alike.
+`--replicas N` runs N gateway processes and sends request i to replica i mod N, as a Service
+spreads requests over the gateway's pods; saturation, the rate and CPU are then of all of them.
 `CPU us/req`: CPU time per request during the saturation phase, of the gateway process (what
 a request costs the server) and of this process for the bare produce (what a produce costs its
 client); it depends far less on the machine's load than the latencies do. The gateway's CPU
@@ -113,6 +115,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--block", type=int, default=200, help="requests per alternation")
     parser.add_argument(
+        "--replicas", type=int, default=1, help="gateway processes, requests round-robin"
+    )
+    parser.add_argument(
         "--rate", type=float, help="open-loop req/s (default: half the gateway's saturation)"
     )
     parser.add_argument(
@@ -128,44 +133,57 @@ async def main() -> None:
     catalogue = TopicCatalogue(prefix=prefix)
     specs = [catalogue.spec(TopicName.COMMANDS), catalogue.spec(TopicName.SESSION_EVENTS)]
     await ensure_topics(args.bootstrap, specs)
-    key, port = new_api_key(), free_port()
+    key = new_api_key()
+    ports = [free_port() for _ in range(args.replicas)]
     env = {
         **os.environ,
         "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
         "AGENT_RUNTIME_MONGODB_URI": args.mongodb_uri,
         "AGENT_RUNTIME_TOPIC_PREFIX": prefix,
         "AGENT_RUNTIME_GATEWAY_HOST": "127.0.0.1",
-        "AGENT_RUNTIME_GATEWAY_PORT": str(port),
         "AGENT_RUNTIME_GATEWAY_API_KEYS": json.dumps({hash_api_key(key): "bench"}),
         "AGENT_RUNTIME_GATEWAY_RATE_LIMIT_BURST": "100000000",
         "AGENT_RUNTIME_LOG_LEVEL": "WARNING",
     }
-    gateway = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "services.gateway"], env=env, cwd=REPO
-    )
+    gateways = [
+        subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
+            [sys.executable, "-m", "services.gateway"],
+            env={**env, "AGENT_RUNTIME_GATEWAY_PORT": str(port)},
+            cwd=REPO,
+        )
+        for port in ports
+    ]
     producer = AIOKafkaProducer(
         bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True
     )
-    http = aiohttp.ClientSession(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async"},
-        connector=aiohttp.TCPConnector(limit=args.concurrency * 2),
-        timeout=aiohttp.ClientTimeout(total=30.0),
-    )
+    clients = [
+        aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async"},
+            connector=aiohttp.TCPConnector(limit=args.concurrency * 2),
+            timeout=aiohttp.ClientTimeout(total=30.0),
+        )
+        for port in ports
+    ]
+
+    def gateways_cpu_s() -> float:
+        return sum(cpu_s(gateway.pid) for gateway in gateways)
+
     try:
-        for _ in range(300):
-            try:
-                async with http.get("/health/ready") as ready:
-                    if ready.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
+        for http in clients:
+            for _ in range(300):
+                try:
+                    async with http.get("/health/ready") as ready:
+                        if ready.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
         await producer.start()
         topic = catalogue.name(TopicName.COMMANDS)
 
         async def via_gateway(i: int) -> None:
-            async with http.post(
+            async with clients[i % len(clients)].post(
                 f"/v1/sessions/bench-{i % 1000}/messages", json={"content": f"message {i}"}
             ) as response:
                 body = await response.read()
@@ -194,17 +212,17 @@ async def main() -> None:
         for run in range(1, args.repeat + 1):
             # CPU per request at saturation: the gateway process's, and this process's for the
             # bare produce (its producer; the figure that does not depend on the machine's load).
-            before = cpu_s(gateway.pid)
+            before = gateways_cpu_s()
             sat_gateway = await saturate(via_gateway, args.requests, args.concurrency)
-            cpu_gateway = (cpu_s(gateway.pid) - before) / args.requests * 1e6
+            cpu_gateway = (gateways_cpu_s() - before) / args.requests * 1e6
             before = cpu_s(os.getpid())
             sat_bare = await saturate(bare, args.requests, args.concurrency)
             cpu_bare = (cpu_s(os.getpid()) - before) / args.requests * 1e6
             rate = args.rate or sat_gateway / 2
             n = max(200, int(rate * 10))  # ~10 s of load
-            before = cpu_s(gateway.pid)
+            before = gateways_cpu_s()
             lat_gateway, lat_bare = await alternating((via_gateway, bare), rate, n, args.block)
-            open_loop_cpu = (cpu_s(gateway.pid) - before) / n * 1e6
+            open_loop_cpu = (gateways_cpu_s() - before) / n * 1e6
             for name, sat, lat, cpu in (
                 ("gateway", sat_gateway, lat_gateway, cpu_gateway),
                 ("bare produce", sat_bare, lat_bare, cpu_bare),
@@ -216,17 +234,21 @@ async def main() -> None:
             ratio = pct(lat_gateway, 99) / pct(lat_bare, 99)
             print(
                 f"    gateway CPU in the open loop: {open_loop_cpu:.0f} us/req,"
-                f" {open_loop_cpu * rate / 1e4:.0f}% of a core at {rate:.0f} req/s"
+                f" {open_loop_cpu * rate / 1e4 / args.replicas:.0f}% of a core per replica"
+                f" ({args.replicas}) at {rate:.0f} req/s"
             )
             print(
                 f"    p99 gateway / bare produce at {rate:.0f} req/s: {ratio:.2f}x (target <= 2x)"
                 f"; load average {os.getloadavg()[0]:.1f}"
             )
     finally:
-        await http.close()
+        for http in clients:
+            await http.close()
         await producer.stop()
-        gateway.terminate()
-        await asyncio.to_thread(gateway.wait, 30)
+        for gateway in gateways:
+            gateway.terminate()
+        for gateway in gateways:
+            await asyncio.to_thread(gateway.wait, 30)
         await delete_topics(args.bootstrap, [s.name for s in specs])
 
 

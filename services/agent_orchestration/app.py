@@ -19,7 +19,7 @@ from faststream import FastStream
 from contracts.topics import Service, TopicCatalogue
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.agent_orchestration.catalogue_file import load_catalogue
-from services.agent_orchestration.handler import INPUTS, OrchestrationHandler
+from services.agent_orchestration.handler import INPUTS, OrchestrationHandler, concerns
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.runtime import Record, ServiceRuntime
 
@@ -49,7 +49,9 @@ def build(
         publish=runtime.publish,
     )
 
-    @runtime.consumer(*topics.names(INPUTS), group_id=settings.orchestration_consumer_group)
+    @runtime.consumer(
+        *topics.names(INPUTS), group_id=settings.orchestration_consumer_group, accepts=concerns
+    )
     async def orchestrate(record: Record) -> None:
         """TurnStarted / AgentSwitched → LLMRequested; LLMCompleted / LLMFailed → turn command."""
         await handler(record)

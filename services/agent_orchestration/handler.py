@@ -22,6 +22,8 @@ from typing import Final
 from contracts.base import Message, utc_now
 from contracts.codec import decode, encode
 from contracts.llm import LLMRequested
+from contracts.registry import TOPIC_MESSAGES, type_name
+from contracts.session_events import AgentSwitched, ToolRoundCompleted, TurnStarted
 from contracts.topics import Service, TopicCatalogue, TopicName
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.agent_orchestration.decider import Decision, Output, Rule, decide
@@ -36,6 +38,23 @@ log = logging.getLogger(__name__)
 SOURCE = Service.AGENT_ORCHESTRATION.value
 
 INPUTS: Final = (TopicName.SESSION_EVENTS, TopicName.LLM_RESULTS)
+
+
+# The session facts `decide` acts on; the others of a turn (message accepted, answer appended,
+# turn completed…) are skipped by their `ce_type` header before any decoding.
+_ACTED_ON: Final = frozenset(type_name(m) for m in (TurnStarted, AgentSwitched, ToolRoundCompleted))
+_SKIPPED: Final = frozenset(
+    type_name(model).encode()
+    for model in TOPIC_MESSAGES[TopicName.SESSION_EVENTS]
+    if type_name(model) not in _ACTED_ON
+)
+
+
+def concerns(record: Record) -> bool:
+    """False for a session fact of a known type orchestration does nothing with (most of a
+    turn's facts). A record without a known type still reaches the handler, which
+    dead-letters it if it does not decode."""
+    return record.header("ce_type") not in _SKIPPED
 
 
 def output_topic(output: Output) -> TopicName:

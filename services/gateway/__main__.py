@@ -29,7 +29,7 @@ def main() -> None:
         log_config=None,  # our JSON/console logging, already configured
         access_log=False,
         # In C, both (pyproject.toml pins them): ~20% less CPU per request than asyncio + h11.
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         # Longer than load balancers' idle timeouts (60 s is common): the proxy, not the
         # gateway, should close idle connections, or a request can race the close.

@@ -46,31 +46,44 @@ class Reply:
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
 
 
-# Dependencies are `async def`: FastAPI runs plain `def` ones in a worker thread per request.
-async def gateway(request: Request) -> Gateway:
-    found: Gateway = request.app.state.gateway
-    return found
+class Caller:
+    """Who is calling, and the gateway serving them: the one dependency of every /v1 route.
+
+    One dependency, not one per part: this FastAPI version resolves each dependency per
+    request with a walk over its signature, ~20 us apiece on the hot path."""
+
+    __slots__ = ("gateway", "principal", "request")
+
+    def __init__(self, gateway: Gateway, principal: Principal, request: Request) -> None:
+        self.gateway = gateway
+        self.principal = principal
+        self.request = request
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    def origin(self) -> Origin:
+        """Where the request came from, for the command's CloudEvents headers."""
+        carrier: dict[str, str] = {}
+        # The caller's trace: the server span's when spans are exported, else the caller's own
+        # context as the edge middleware attached it.
+        TraceContextTextMapPropagator().inject(carrier)
+        return Origin(
+            tenant_id=self.principal.tenant_id,
+            request_id=self.request.state.request_id,
+            traceparent=carrier.get("traceparent"),
+            tracestate=self.request.headers.get("tracestate"),
+        )
 
 
-async def principal(request: Request) -> Principal:
-    found: Principal = request.state.principal  # set by the edge middleware for /v1/*
-    return found
+# `async def`: FastAPI runs a plain `def` dependency in a worker thread per request.
+async def caller(request: Request) -> Caller:
+    # The principal is set by the edge middleware for /v1/*; the gateway at start-up.
+    return Caller(request.app.state.gateway, request.state.principal, request)
 
 
-async def origin(request: Request, who: Annotated[Principal, Depends(principal)]) -> Origin:
-    carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier)  # the server span, child of the caller's
-    return Origin(
-        tenant_id=who.tenant_id,
-        request_id=request.state.request_id,
-        traceparent=carrier.get("traceparent"),
-        tracestate=request.headers.get("tracestate"),
-    )
-
-
-GatewayDep = Annotated[Gateway, Depends(gateway)]
-PrincipalDep = Annotated[Principal, Depends(principal)]
-OriginDep = Annotated[Origin, Depends(origin)]
+CallerDep = Annotated[Caller, Depends(caller)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -93,17 +106,16 @@ SESSION_ID_PATTERN = ID_PATTERN
 
 
 async def respond_once(
-    gw: Gateway,
-    request: Request,
-    who: Principal,
+    caller: Caller,
     idempotency_key: str | None,
     body: object,
     run: Callable[[str], Awaitable[Reply]],
 ) -> JSONResponse:
     """Run a write under its command id; with a key, a retry replays the first final answer."""
+    gw, request = caller.gateway, caller.request
     if idempotency_key is None:
         return (await run(f"http-command-{uuid.uuid4()}")).response()
-    command_id = command_id_for(who.tenant_id, idempotency_key)
+    command_id = command_id_for(caller.tenant_id, idempotency_key)
     marker = fingerprint(request.method, request.url.path, body)
     stored = await gw.responses.find(command_id)
     if stored is not None:

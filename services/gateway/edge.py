@@ -3,9 +3,12 @@ limit, metrics.
 
 Order matters and is the same for every route: a request id first (every answer carries it),
 then the body size limit, then authentication and the rate limit for `/v1/*` (before the body
-is parsed, so an anonymous or throttled client costs no parsing), then the route. The server
-span around all of it is FastAPI's own (native OpenTelemetry, `telemetry=` in app.py): its
-parent is the caller's `traceparent`, so the command published inside continues that trace.
+is parsed, so an anonymous or throttled client costs no parsing), then the route. When spans
+are exported, the server span around all of it is FastAPI's own (native OpenTelemetry,
+`telemetry=` in app.py): its parent is the caller's `traceparent`, so the command published
+inside continues that trace. When they are not, no span is made and this middleware makes the
+caller's trace context (`traceparent`, `tracestate`, `baggage`) the request's, so the command
+carries the caller's trace on unchanged.
 """
 
 import asyncio
@@ -14,6 +17,8 @@ import time
 import uuid
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
@@ -81,8 +86,10 @@ class EdgeMiddleware:
         max_body_bytes: int,
         jwt: JwtVerifier | None = None,
         retry_after_s: int = 5,
+        caller_trace_context: bool = False,
     ) -> None:
         self.app = app
+        self._caller_trace_context = caller_trace_context
         self._keys = keys
         self._jwt = jwt
         self._retry_after_s = retry_after_s
@@ -110,6 +117,9 @@ class EdgeMiddleware:
 
         method = scope.get("method", "")
         path = scope.get("path", "")
+        token = None
+        if self._caller_trace_context and ("traceparent" in headers or "baggage" in headers):
+            token = otel_context.attach(propagate.extract(headers))
         try:
             problem = await self._admit(scope, headers, state, extra)
             if problem is not None:
@@ -118,6 +128,8 @@ class EdgeMiddleware:
             else:
                 await self.app(scope, self._limited(receive, headers), send_with_headers)
         finally:
+            if token is not None:
+                otel_context.detach(token)
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             REQUESTS.labels(method, template, str(status_seen["status"])).inc()

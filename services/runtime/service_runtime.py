@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import uvloop
 from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
@@ -332,7 +333,10 @@ class ServiceRuntime:
         said in one log line at start; the process then exits 2 without a traceback."""
         refused = False
         try:
-            asyncio.run(self.app.run())
+            if self.settings.event_loop == "uvloop":
+                uvloop.run(self.app.run())
+            else:
+                asyncio.run(self.app.run())
         except* KafkaAccessRefused:
             refused = True
         if refused:

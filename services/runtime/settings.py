@@ -125,6 +125,10 @@ class RuntimeSettings(KafkaSecuritySettings):
     console_telemetry: bool = Field(False, description="Print spans to stdout (local runs).")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="uvloop (C, libuv): less CPU per callback; `asyncio`: the standard loop.",
+    )
 
     def client_id(self, service: str) -> str:
         """Kafka `client.id` of a service's clients: names it in broker logs, metrics, quotas."""

@@ -1,15 +1,14 @@
 """Agents: the catalogue, a session's agent context, switching agent."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from contracts.commands import SwitchAgent
 from contracts.read_model import AgentContext
 from services.gateway.context import (
-    GatewayDep,
+    CallerDep,
+    Gateway,
     IdempotencyKey,
-    OriginDep,
-    PrincipalDep,
     Reply,
     respond_once,
     session_id_or_404,
@@ -28,18 +27,17 @@ router = APIRouter(prefix="/v1", tags=["agents"])
 
 
 @router.get("/agents", response_model=AgentCatalogueView, responses=problems(), summary="Agents")
-async def agents(gw: GatewayDep, who: PrincipalDep) -> AgentCatalogueView:
+async def agents(caller: CallerDep) -> AgentCatalogueView:
     """The agent catalogue agent-orchestration runs with: names, descriptions, hand-offs."""
-    del who  # authenticated like every /v1 route
     return AgentCatalogueView(
         agents=[
             AgentInfo(name=name, description=p.description, handoffs=list(p.handoffs))
-            for name, p in gw.catalogue.agents.items()
+            for name, p in caller.gateway.catalogue.agents.items()
         ]
     )
 
 
-async def _context_or_404(gw: GatewayDep, tenant_id: str, session_id: str) -> AgentContext:
+async def _context_or_404(gw: Gateway, tenant_id: str, session_id: str) -> AgentContext:
     context = await gw.read_model.agent_context(tenant_id, session_id)
     if context is None:
         raise ApiProblem(ProblemCode.SESSION_NOT_FOUND, NO_SUCH_SESSION)
@@ -52,9 +50,9 @@ async def _context_or_404(gw: GatewayDep, tenant_id: str, session_id: str) -> Ag
     responses=problems(404),
     summary="A session's agent context",
 )
-async def agent_context(session_id: str, gw: GatewayDep, who: PrincipalDep) -> AgentContext:
+async def agent_context(session_id: str, caller: CallerDep) -> AgentContext:
     """Current agent, switch history, switches left (of 10)."""
-    return await _context_or_404(gw, who.tenant_id, session_id_or_404(session_id))
+    return await _context_or_404(caller.gateway, caller.tenant_id, session_id_or_404(session_id))
 
 
 @router.post(
@@ -66,10 +64,7 @@ async def agent_context(session_id: str, gw: GatewayDep, who: PrincipalDep) -> A
 async def switch_agent(
     session_id: str,
     body: SwitchAgentRequest,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """200 with the new agent context; 409 `switch_limit_reached` after 10 switches. A turn
@@ -78,22 +73,22 @@ async def switch_agent(
     session_id = session_id_or_404(session_id)
 
     async def run(command_id: str) -> Reply:
-        current = await _context_or_404(gw, who.tenant_id, session_id)
+        current = await _context_or_404(caller.gateway, caller.tenant_id, session_id)
         if current.current_agent is body.agent:  # session-commands would publish nothing
             return Reply(200, current.model_dump(mode="json"), {})
         command = SwitchAgent(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             target_agent=body.agent,
             reason=body.reason,
         )
-        async with gw.exchange.submit(command, origin) as submitted:
+        async with caller.gateway.exchange.submit(command, caller.origin()) as submitted:
             decided = submitted.decision is not None or submitted.applied_silently
         if not decided:
             receipt = CommandReceipt(command_id=command_id, session_id=session_id)
             return Reply(202, receipt.model_dump(mode="json"), {}, final=False)
-        context = await _context_or_404(gw, who.tenant_id, session_id)
+        context = await _context_or_404(caller.gateway, caller.tenant_id, session_id)
         return Reply(200, context.model_dump(mode="json"), {})
 
-    return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
+    return await respond_once(caller, idempotency_key, body.model_dump(mode="json"), run)

@@ -5,7 +5,7 @@ import time
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from contracts.agents import MessageRole
@@ -22,10 +22,8 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from services.gateway.context import (
-    GatewayDep,
+    CallerDep,
     IdempotencyKey,
-    OriginDep,
-    PrincipalDep,
     Reply,
     respond_once,
     session_id_or_404,
@@ -107,10 +105,7 @@ def _stopped(event: SessionEvent, turn_id: str) -> bool:
 async def submit_message(
     session_id: str,
     body: SubmitMessageRequest,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
     prefer: Annotated[
         str | None,
@@ -125,7 +120,7 @@ async def submit_message(
     """202 once session-commands accepted the message (`accepted`, or `queued` behind the
     running turn), with its seq and turn id; 409 when the session refuses it (closed…)."""
     session_id = session_id_or_404(session_id)
-    wait_s, respond_async = parse_prefer(prefer, wait, gw.settings.gateway_max_wait_s)
+    wait_s, respond_async = parse_prefer(prefer, wait, caller.gateway.settings.gateway_max_wait_s)
     started = time.monotonic()
 
     async def run(command_id: str) -> Reply:
@@ -133,7 +128,7 @@ async def submit_message(
         command = SubmitUserMessage(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             message_id=message_id,
             content=body.content,
             author_name=body.author_name,
@@ -150,8 +145,8 @@ async def submit_message(
                 history=f"/v1/sessions/{session_id}/messages",
             ),
         )
-        async with gw.exchange.submit(
-            command, origin, turn_id=turn_id, wait_for_decision=not respond_async
+        async with caller.gateway.exchange.submit(
+            command, caller.origin(), turn_id=turn_id, wait_for_decision=not respond_async
         ) as submitted:
             decision = submitted.decision
             if isinstance(decision, UserMessageAccepted):
@@ -172,7 +167,9 @@ async def submit_message(
                 if wait_s > 0:
                     receipt = await _answer(submitted, receipt, started + wait_s)
             elif submitted.applied_silently:  # a retry of a message applied before
-                stored = await gw.read_model.message(who.tenant_id, session_id, message_id)
+                stored = await caller.gateway.read_model.message(
+                    caller.tenant_id, session_id, message_id
+                )
                 if stored is not None:
                     receipt = receipt.model_copy(
                         update={"seq": stored.seq, "status": MessageStatus.ACCEPTED}
@@ -189,7 +186,7 @@ async def submit_message(
             final=receipt.status is not MessageStatus.PENDING,
         )
 
-    return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
+    return await respond_once(caller, idempotency_key, body.model_dump(mode="json"), run)
 
 
 class Order(StrEnum):
@@ -205,8 +202,7 @@ class Order(StrEnum):
 )
 async def history(
     session_id: str,
-    gw: GatewayDep,
-    who: PrincipalDep,
+    caller: CallerDep,
     cursor: Annotated[
         int | None,
         Query(ge=0, le=2**31, description="A seq: `asc` pages continue above it, `desc` below."),
@@ -215,8 +211,8 @@ async def history(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> HistoryPage:
     """Messages by seq; `next_cursor` continues in the same order, null on the last page."""
-    page = await gw.read_model.history(
-        who.tenant_id,
+    page = await caller.gateway.read_model.history(
+        caller.tenant_id,
         session_id_or_404(session_id),
         limit=limit,
         newest_first=order is Order.DESC,

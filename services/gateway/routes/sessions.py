@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from contracts.base import derive_id
@@ -16,10 +16,9 @@ from contracts.commands import (
 )
 from contracts.read_model import MAX_PAGE_SIZE, SessionPage, SessionStatus, SessionView
 from services.gateway.context import (
-    GatewayDep,
+    CallerDep,
+    Gateway,
     IdempotencyKey,
-    OriginDep,
-    PrincipalDep,
     Reply,
     respond_once,
     session_id_or_404,
@@ -42,7 +41,7 @@ def session_location(session_id: str) -> str:
     return f"/v1/sessions/{session_id}"
 
 
-async def _view_or_404(gw: GatewayDep, tenant_id: str, session_id: str) -> SessionView:
+async def _view_or_404(gw: Gateway, tenant_id: str, session_id: str) -> SessionView:
     view = await gw.read_model.get_session(tenant_id, session_id)
     if view is None:
         raise ApiProblem(ProblemCode.SESSION_NOT_FOUND, NO_SUCH_SESSION)
@@ -50,7 +49,7 @@ async def _view_or_404(gw: GatewayDep, tenant_id: str, session_id: str) -> Sessi
 
 
 async def apply_to_session(
-    gw: GatewayDep,
+    gw: Gateway,
     origin: Origin,
     command: Command,
     *,
@@ -77,10 +76,7 @@ async def apply_to_session(
 )
 async def create_session(
     body: CreateSessionRequest,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """201 with the stored session once session-commands created it; 409 `session_exists`
@@ -90,7 +86,7 @@ async def create_session(
         command = CreateSession(
             id=command_id,
             session_id=body.session_id or derive_id("session", command_id),
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             title=body.title,
             description=body.description,
             system_prompt=body.system_prompt,
@@ -98,30 +94,31 @@ async def create_session(
             metadata=body.metadata,
             mid_turn_policy=body.mid_turn_policy,
         )
-        return await apply_to_session(gw, origin, command, success_status=201, creating=True)
+        return await apply_to_session(
+            caller.gateway, caller.origin(), command, success_status=201, creating=True
+        )
 
-    return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
+    return await respond_once(caller, idempotency_key, body.model_dump(mode="json"), run)
 
 
 @router.get("", response_model=SessionPage, responses=problems(), summary="List sessions")
 async def list_sessions(
-    gw: GatewayDep,
-    who: PrincipalDep,
+    caller: CallerDep,
     status: SessionStatus | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ) -> SessionPage:
     """The tenant's sessions, newest activity first; `status` filters."""
-    return await gw.read_model.list_sessions(
-        who.tenant_id, status=status, page=page, page_size=page_size
+    return await caller.gateway.read_model.list_sessions(
+        caller.tenant_id, status=status, page=page, page_size=page_size
     )
 
 
 @router.get(
     "/{session_id}", response_model=SessionView, responses=problems(404), summary="Get a session"
 )
-async def get_session(session_id: str, gw: GatewayDep, who: PrincipalDep) -> SessionView:
-    return await _view_or_404(gw, who.tenant_id, session_id_or_404(session_id))
+async def get_session(session_id: str, caller: CallerDep) -> SessionView:
+    return await _view_or_404(caller.gateway, caller.tenant_id, session_id_or_404(session_id))
 
 
 @router.patch(
@@ -133,10 +130,7 @@ async def get_session(session_id: str, gw: GatewayDep, who: PrincipalDep) -> Ses
 async def update_session(
     session_id: str,
     body: UpdateSessionRequest,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     session_id = session_id_or_404(session_id)
@@ -145,14 +139,14 @@ async def update_session(
         command = UpdateSession(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             title=body.title,
             description=body.description,
             mid_turn_policy=body.mid_turn_policy,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, body.model_dump(mode="json"), run)
+    return await respond_once(caller, idempotency_key, body.model_dump(mode="json"), run)
 
 
 @router.post(
@@ -163,10 +157,7 @@ async def update_session(
 )
 async def close_session(
     session_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     body: CloseSessionRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -176,11 +167,11 @@ async def close_session(
 
     async def run(command_id: str) -> Reply:
         command = CloseSession(
-            id=command_id, session_id=session_id, tenant_id=who.tenant_id, reason=reason
+            id=command_id, session_id=session_id, tenant_id=caller.tenant_id, reason=reason
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, {"reason": reason}, run)
+    return await respond_once(caller, idempotency_key, {"reason": reason}, run)
 
 
 @router.post(
@@ -191,19 +182,16 @@ async def close_session(
 )
 async def reopen_session(
     session_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     session_id = session_id_or_404(session_id)
 
     async def run(command_id: str) -> Reply:
-        command = ReopenSession(id=command_id, session_id=session_id, tenant_id=who.tenant_id)
-        return await apply_to_session(gw, origin, command)
+        command = ReopenSession(id=command_id, session_id=session_id, tenant_id=caller.tenant_id)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, {}, run)
+    return await respond_once(caller, idempotency_key, {}, run)
 
 
 @router.post(
@@ -214,10 +202,7 @@ async def reopen_session(
 )
 async def erase_session(
     session_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     body: EraseSessionRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -232,11 +217,11 @@ async def erase_session(
         command = EraseSession(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             # The credential, never a name from the body: the audit says who erased it.
-            requested_by=who.actor,
+            requested_by=caller.principal.actor,
             reason=reason,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, {"reason": reason}, run)
+    return await respond_once(caller, idempotency_key, {"reason": reason}, run)

@@ -12,7 +12,7 @@ from contracts.base import Id, derive_id
 from contracts.commands import SubmitUserMessage
 from contracts.session_events import CommandRejected
 from contracts.stream_events import TURN_END_EVENTS, Cursor
-from services.gateway.context import GatewayDep, OriginDep, PrincipalDep, session_id_or_404
+from services.gateway.context import CallerDep, Gateway, session_id_or_404
 from services.gateway.exchange import NO_SUCH_SESSION
 from services.gateway.problems import ApiProblem, ProblemCode
 from services.gateway.routes.messages import turn_id_for
@@ -53,7 +53,7 @@ class EventStreamResponse(StreamingResponse):
             self._opened.close()
 
 
-async def _owned_session(gw: GatewayDep, tenant_id: str, session_id: str) -> str:
+async def _owned_session(gw: Gateway, tenant_id: str, session_id: str) -> str:
     session_id = session_id_or_404(session_id)
     if not await gw.session_owners.owns(tenant_id, session_id):
         raise ApiProblem(ProblemCode.SESSION_NOT_FOUND, NO_SUCH_SESSION)
@@ -68,8 +68,7 @@ async def _owned_session(gw: GatewayDep, tenant_id: str, session_id: str) -> str
 )
 async def session_events(
     session_id: str,
-    gw: GatewayDep,
-    who: PrincipalDep,
+    caller: CallerDep,
     last_event_id: Annotated[
         Cursor | None,
         Header(alias="Last-Event-ID", description="Resume after this event (EventSource)."),
@@ -79,8 +78,8 @@ async def session_events(
     """Everything from now on (or after `Last-Event-ID` / `?after=`): each event's `id`
     resumes the stream exactly after it. 410 `stream_expired` when the missed events are past
     the topics' retention: read the history, then open a new stream."""
-    session_id = await _owned_session(gw, who.tenant_id, session_id)
-    opened = await gw.streams.open(who.tenant_id, session_id, last_event_id or after)
+    session_id = await _owned_session(caller.gateway, caller.tenant_id, session_id)
+    opened = await caller.gateway.streams.open(caller.tenant_id, session_id, last_event_id or after)
     return EventStreamResponse(opened, {}, None)
 
 
@@ -94,28 +93,26 @@ class StreamMessageRequest(SubmitMessageRequest):
     responses={**_SSE_DOC, **problems(404, 409)},
     summary="Send a user message and stream its turn (the original's endpoint)",
 )
-async def stream_message(
-    body: StreamMessageRequest, gw: GatewayDep, who: PrincipalDep, origin: OriginDep
-) -> EventStreamResponse:
+async def stream_message(body: StreamMessageRequest, caller: CallerDep) -> EventStreamResponse:
     """The stream starts before the command is published, so it holds the message's
     acceptance, the turn, its tokens and its end; it ends after `turn_completed` /
     `turn_failed` of this turn (or the session's close). A refusal is the same problem as
     `POST /v1/sessions/{id}/messages`, before any byte. Resume with `GET …/events`."""
-    session_id = await _owned_session(gw, who.tenant_id, body.session_id)
-    opened = await gw.streams.open(who.tenant_id, session_id, None)
+    session_id = await _owned_session(caller.gateway, caller.tenant_id, body.session_id)
+    opened = await caller.gateway.streams.open(caller.tenant_id, session_id, None)
     try:
         command_id = f"http-command-{uuid.uuid4()}"  # as a POST without Idempotency-Key
         message_id = body.message_id or derive_id("message", command_id)
         command = SubmitUserMessage(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             message_id=message_id,
             content=body.content,
             author_name=body.author_name,
         )
         turn_id = turn_id_for(session_id, message_id)
-        async with gw.exchange.submit(command, origin, turn_id=turn_id):
+        async with caller.gateway.exchange.submit(command, caller.origin(), turn_id=turn_id):
             pass  # a refusal raised its problem; an acceptance (or no decision yet) streams
     except BaseException:
         opened.close()

@@ -4,17 +4,15 @@ decided: 200 with the session, 409 `tool_call_not_pending` when the turn does no
 that call in that way, 404 for a missing (or another tenant's) session. A repeat for the same
 tool call changes nothing and answers 200 (idempotent by tool call id)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from contracts.base import is_valid_id
 from contracts.commands import ApproveToolCall, DenyToolCall, SubmitToolResult
 from contracts.read_model import SessionView
 from services.gateway.context import (
-    GatewayDep,
+    CallerDep,
     IdempotencyKey,
-    OriginDep,
-    PrincipalDep,
     Reply,
     respond_once,
     session_id_or_404,
@@ -44,10 +42,7 @@ async def submit_tool_result(
     session_id: str,
     tool_call_id: str,
     body: ToolResultRequest,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The result of a `tool_call_requested` with runs_on `client`. Once every call of the
@@ -58,15 +53,15 @@ async def submit_tool_result(
         command = SubmitToolResult(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             turn_id=body.turn_id,
             tool_call_id=call_id,
             content=body.content,
             is_error=body.is_error,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, body.model_dump(), run)
+    return await respond_once(caller, idempotency_key, body.model_dump(), run)
 
 
 @router.post(
@@ -78,10 +73,7 @@ async def submit_tool_result(
 async def approve_tool_call(
     session_id: str,
     tool_call_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     body: ToolApprovalRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -93,15 +85,15 @@ async def approve_tool_call(
         command = ApproveToolCall(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             turn_id=turn_id,
             tool_call_id=call_id,
             # The credential, never a name from the body: the audit says who approved it.
-            requested_by=who.actor,
+            requested_by=caller.principal.actor,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, {"turn_id": turn_id}, run)
+    return await respond_once(caller, idempotency_key, {"turn_id": turn_id}, run)
 
 
 @router.post(
@@ -113,10 +105,7 @@ async def approve_tool_call(
 async def deny_tool_call(
     session_id: str,
     tool_call_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     body: ToolDenialRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -130,16 +119,16 @@ async def deny_tool_call(
         command = DenyToolCall(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             turn_id=turn_id,
             tool_call_id=call_id,
-            requested_by=who.actor,
+            requested_by=caller.principal.actor,
             reason=reason,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
     request_body = {"turn_id": turn_id, "reason": reason}
-    return await respond_once(gw, request, who, idempotency_key, request_body, run)
+    return await respond_once(caller, idempotency_key, request_body, run)
 
 
 def _ids_or_404(session_id: str, tool_call_id: str) -> tuple[str, str]:

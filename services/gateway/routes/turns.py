@@ -1,16 +1,14 @@
 """Turns: stop the running one (CancelTurn), run a failed one again (RetryTurn)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from contracts.base import is_valid_id
 from contracts.commands import CancelTurn, RetryTurn
 from contracts.read_model import SessionView
 from services.gateway.context import (
-    GatewayDep,
+    CallerDep,
     IdempotencyKey,
-    OriginDep,
-    PrincipalDep,
     Reply,
     respond_once,
     session_id_or_404,
@@ -31,10 +29,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["turns"])
 )
 async def cancel_turn(
     session_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     body: CancelTurnRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -49,16 +44,16 @@ async def cancel_turn(
         command = CancelTurn(
             id=command_id,
             session_id=session_id,
-            tenant_id=who.tenant_id,
+            tenant_id=caller.tenant_id,
             turn_id=turn_id,
             # The credential, never a name from the body: the audit says who stopped it.
-            requested_by=who.actor,
+            requested_by=caller.principal.actor,
             reason=reason,
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
     request_body = {"turn_id": turn_id, "reason": reason}
-    return await respond_once(gw, request, who, idempotency_key, request_body, run)
+    return await respond_once(caller, idempotency_key, request_body, run)
 
 
 @router.post(
@@ -70,10 +65,7 @@ async def cancel_turn(
 async def retry_turn(
     session_id: str,
     turn_id: str,
-    request: Request,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    origin: OriginDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Only the session's last turn, only when it failed and nothing started since; else 409
@@ -86,8 +78,8 @@ async def retry_turn(
 
     async def run(command_id: str) -> Reply:
         command = RetryTurn(
-            id=command_id, session_id=session_id, tenant_id=who.tenant_id, turn_id=failed_turn
+            id=command_id, session_id=session_id, tenant_id=caller.tenant_id, turn_id=failed_turn
         )
-        return await apply_to_session(gw, origin, command)
+        return await apply_to_session(caller.gateway, caller.origin(), command)
 
-    return await respond_once(gw, request, who, idempotency_key, {"turn_id": failed_turn}, run)
+    return await respond_once(caller, idempotency_key, {"turn_id": failed_turn}, run)
