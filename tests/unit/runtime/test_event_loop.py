@@ -18,7 +18,7 @@ def test_run_uses_the_configured_loop(
 ) -> None:
     runtime = ServiceRuntime(
         "audit",
-        RuntimeSettings(topic_prefix="t.", event_loop=setting),  # type: ignore[arg-type]
+        RuntimeSettings(topic_prefix="t.", event_loop=setting),
         configure_logs=False,
     )
     seen: list[str] = []
