@@ -71,6 +71,7 @@ from services.runtime.telemetry.tracing import (
     configure_tracing,
     current_baggage,
     current_traceparent,
+    records_spans,
 )
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,12 @@ class ServiceRuntime:
             return subscriber_ref[0].consumer if subscriber_ref else None
 
         engine = KeyOrderedConsumer(
-            traced(handler, self.tracer, consumer_group=group_id),
+            traced(
+                handler,
+                self.tracer,
+                consumer_group=group_id,
+                records_spans=records_spans(self.tracer_provider),
+            ),
             consumer=kafka_consumer,
             to_kafka_partition=_to_kafka,
             dead_letters=DeadLetterPublisher(

@@ -57,6 +57,23 @@ def extract_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Contex
     return _INCOMING.extract(headers, getter=_GETTER)
 
 
+def extract_trace(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context:
+    """The trace of a record alone (its `traceparent` and `tracestate`, no baggage), read in
+    one pass over the headers: what `extract_context` gives, less its baggage, at a third of
+    its cost (the generic getter scans every header once per field it looks for)."""
+    carrier: dict[str, list[str]] = {}
+    for name, value in headers:
+        field = name.lower()
+        if field in _TRACE_FIELDS:
+            carrier.setdefault(field, []).append(value.decode("latin-1"))
+    if not carrier:
+        return otel_context.Context()
+    return _PROPAGATOR.extract(carrier, context=otel_context.Context())
+
+
+_TRACE_FIELDS: Final = frozenset(_PROPAGATOR.fields)
+
+
 def current_traceparent() -> str | None:
     """The W3C traceparent of the active span, for headers encoded by hand."""
     carrier: dict[str, str] = {}
@@ -121,6 +138,13 @@ def configure_tracing(
         # are exported: unexported, they would be per-call work for nothing.
         instrument_clients()
     return provider
+
+
+def records_spans(provider: TracerProvider) -> bool:
+    """False when the provider samples nothing (no exporter, or `OTEL_TRACES_SAMPLER=always_off`):
+    the runtime then makes a record's unrecorded span only when something asks for its ids
+    (record_span.py)."""
+    return provider.sampler is not ALWAYS_OFF
 
 
 _OTLP_ENDPOINT_VARIABLES: Final = (
