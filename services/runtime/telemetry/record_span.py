@@ -10,12 +10,12 @@ span is made the first time something asks for it — a publish's `traceparent`,
 log fields are read from the record only when a line is written.
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from services.runtime.keyed_consumer import Handler
 from services.runtime.record import Record
@@ -25,7 +25,7 @@ from services.runtime.telemetry.log_context import (
     reset_log_fields,
     set_log_fields,
 )
-from services.runtime.telemetry.tracing import extract_context, extract_trace
+from services.runtime.telemetry.tracing import DeferredSpan, extract_context, extract_trace
 
 TURN_ID_HEADERS = ("turn_id", "ce_turnid")
 
@@ -72,7 +72,7 @@ async def _in_span(handler: Handler, record: Record, tracer: Tracer, consumer_gr
 
 def _deferred(handler: Handler, tracer: Tracer) -> Handler:
     async def handle(record: Record) -> None:
-        span = _DeferredSpan(lambda: _unrecorded_span(tracer, record))
+        span = DeferredSpan(lambda: _unrecorded_span(tracer, record))
         parent = otel_context.Context()
         if _has_baggage(record):  # rare: extracted whole, so the handler sees it current
             parent = extract_context(record.headers)
@@ -94,23 +94,6 @@ def _unrecorded_span(tracer: Tracer, record: Record) -> Span:
     return tracer.start_span(
         _span_name(record), context=extract_trace(record.headers), kind=SpanKind.CONSUMER
     )
-
-
-class _DeferredSpan(NonRecordingSpan):
-    """A record's unrecorded span whose ids are made when first asked for."""
-
-    def __init__(self, make: Callable[[], Span]) -> None:
-        self._make: Callable[[], Span] | None = make
-        self._made: SpanContext | None = None
-
-    def get_span_context(self) -> SpanContext:
-        if self._made is None:
-            assert self._make is not None
-            self._made, self._make = self._make().get_span_context(), None
-        return self._made
-
-    def __repr__(self) -> str:
-        return f"_DeferredSpan({self._made!r})"
 
 
 class _RecordLogFields(Mapping[str, Any]):

@@ -14,7 +14,7 @@ is built or kept per span.
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -76,9 +76,41 @@ _TRACE_FIELDS: Final = frozenset(_PROPAGATOR.fields)
 
 def current_traceparent() -> str | None:
     """The W3C traceparent of the active span, for headers encoded by hand."""
+    span = trace.get_current_span()
+    if isinstance(span, DeferredSpan):
+        return span.traceparent()
+    return _traceparent_of(span)
+
+
+def _traceparent_of(span: trace.Span) -> str | None:
     carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
     return carrier.get("traceparent")
+
+
+class DeferredSpan(trace.NonRecordingSpan):
+    """An unrecorded span whose ids are made the first time they are asked for (a handled
+    record's, record_span.py), and its `traceparent` formatted once: a handler asks for it for
+    every record it publishes."""
+
+    def __init__(self, make: Callable[[], trace.Span]) -> None:
+        self._make: Callable[[], trace.Span] | None = make
+        self._made: trace.SpanContext | None = None
+        self._traceparent: str | None = None
+
+    def get_span_context(self) -> trace.SpanContext:
+        if self._made is None:
+            assert self._make is not None
+            self._made, self._make = self._make().get_span_context(), None
+        return self._made
+
+    def traceparent(self) -> str | None:
+        if self._traceparent is None:
+            self._traceparent = _traceparent_of(self)
+        return self._traceparent
+
+    def __repr__(self) -> str:
+        return f"DeferredSpan({self._made!r})"
 
 
 def current_baggage() -> str | None:

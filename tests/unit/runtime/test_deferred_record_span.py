@@ -9,6 +9,7 @@ import pytest
 from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.runtime.record import Record
 from services.runtime.telemetry.log_context import (
@@ -102,6 +103,9 @@ async def test_the_trace_continues_with_one_span_id_per_record(
         bind_log_context(turn_id="turn-9")
         logging.getLogger("test.deferred").info("handling")
         asked.append(current_traceparent())
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier)  # OpenTelemetry's own reading
+        assert carrier["traceparent"] == asked[-1]
 
     handle = traced(handler, tracer, consumer_group="g", records_spans=False)
     await handle(_record(("traceparent", PARENT.encode()), ("ce_turnid", b"turn-1")))
