@@ -57,6 +57,15 @@ class Record:
             offset=raw.offset,
             key=raw.key,
             value=raw.value,
-            headers=tuple((name, bytes(value or b"")) for name, value in headers),
+            headers=_as_bytes(headers),
             timestamp_ms=raw.timestamp,
         )
+
+
+def _as_bytes(headers: Sequence[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+    # Every record of every fetch passes here: the pairs are copied only when a value is not
+    # bytes already (a null header value, a memoryview), not rebuilt one by one each time.
+    for _, value in headers:
+        if value.__class__ is not bytes:
+            return tuple((name, bytes(value or b"")) for name, value in headers)
+    return tuple(headers)

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.runtime.errors import RetryableError
 from services.runtime.kafka_security import kafka_client_options
+from services.runtime.partitioning import SessionPartitioner
 from services.runtime.settings import RuntimeSettings
 
 Headers = list[tuple[str, bytes]]
@@ -49,6 +50,7 @@ class RecordProducer:
             linger_ms=s.producer_linger_ms,
             max_batch_size=s.producer_max_batch_bytes,
             request_timeout_ms=s.kafka_request_timeout_ms,
+            partitioner=SessionPartitioner(),
             **kafka_client_options(s),
         )
         await producer.start()

@@ -47,6 +47,7 @@ from contracts.codec import EncodedRecord
 from contracts.topics import TopicName
 from services.runtime.assignment_summary import holdings
 from services.runtime.dead_letter import DeadLetterPublisher
+from services.runtime.fetch_loop import fetch_without_idle_sleep
 from services.runtime.health import HealthServer, ReadinessCheck
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import faststream_security
@@ -72,6 +73,7 @@ from services.runtime.telemetry.tracing import (
     configure_tracing,
     current_baggage,
     current_traceparent,
+    records_spans,
 )
 
 log = logging.getLogger(__name__)
@@ -216,7 +218,12 @@ class ServiceRuntime:
             return subscriber_ref[0].consumer if subscriber_ref else None
 
         engine = KeyOrderedConsumer(
-            traced(handler, self.tracer, consumer_group=group_id),
+            traced(
+                handler,
+                self.tracer,
+                consumer_group=group_id,
+                records_spans=records_spans(self.tracer_provider),
+            ),
             consumer=kafka_consumer,
             to_kafka_partition=_to_kafka,
             dead_letters=DeadLetterPublisher(
@@ -250,7 +257,7 @@ class ServiceRuntime:
             batch=True,
             max_records=s.fetch_max_records,
             # getmany() returns as soon as records are there; this is only how long an idle
-            # loop waits (FastStream then sleeps as long again before the next getmany()).
+            # fetch waits (the runtime's fetch replaces FastStream's, below).
             batch_timeout_ms=s.fetch_wait_ms,
             listener=DrainingRebalanceListener(engine),
             partition_assignment_strategy=(
@@ -263,6 +270,11 @@ class ServiceRuntime:
             max_poll_interval_ms=s.max_poll_interval_ms,
             title=title,
             description=description or handler.__doc__,
+        )
+        # FastStream's batch fetch sleeps after every empty poll: the runtime's waits in
+        # getmany() only (fetch_loop.py).
+        subscriber.get_msg = fetch_without_idle_sleep(  # type: ignore[method-assign,assignment]
+            s.fetch_max_records, s.fetch_wait_ms
         )
         subscriber_ref.append(subscriber)
 

@@ -76,7 +76,12 @@ class RuntimeSettings(KafkaSecuritySettings):
         100, description="Most records handed to the consumer per fetch (aiokafka getmany)."
     )
     fetch_wait_ms: PositiveInt = Field(
-        10, le=1_000, description="How long an idle fetch waits for records before polling again."
+        100,
+        le=1_000,
+        description=(
+            "How long an idle fetch waits for records before polling again (a record that"
+            " arrives ends the wait at once: it bounds idle wake-ups, not latency)."
+        ),
     )
     backpressure_block_s: PositiveFloat = Field(
         5.0, description="At the bound, hold the fetch loop this long before pausing partitions."

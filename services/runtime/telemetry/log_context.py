@@ -39,6 +39,20 @@ def bind_log_context(**fields: Any) -> None:
     _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
 
 
+def current_log_fields() -> Mapping[str, Any]:
+    return _context.get()
+
+
+def set_log_fields(fields: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any]]:
+    """Make `fields` (all of them: merge with `current_log_fields()` first) the current task's
+    log fields until `reset_log_fields`; a lazy mapping is read only when a line is written."""
+    return _context.set(fields)
+
+
+def reset_log_fields(token: contextvars.Token[Mapping[str, Any]]) -> None:
+    _context.reset(token)
+
+
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})

@@ -90,14 +90,21 @@ class GroupMetrics:
     def __init__(self, metrics: RuntimeMetrics, group: str) -> None:
         self._m = metrics
         self._group = group
+        # The labelled series of each topic, looked up once: `labels()` per record (sorting
+        # and checking the label values, taking the metric's lock) cost more than the counting.
+        self._handled: dict[str, tuple[Counter, Histogram]] = {}
 
     def _labels(self, record: Record) -> dict[str, str]:
         return {"service": self._m.service, "group": self._group, "topic": record.topic}
 
     def processed(self, record: Record, seconds: float) -> None:
-        labels = self._labels(record)
-        self._m.processed.labels(**labels).inc()
-        self._m.latency.labels(**labels).observe(seconds)
+        series = self._handled.get(record.topic)
+        if series is None:
+            labels = self._labels(record)
+            series = self._m.processed.labels(**labels), self._m.latency.labels(**labels)
+            self._handled[record.topic] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None:
         labels = self._labels(record)
