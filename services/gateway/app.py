@@ -45,7 +45,7 @@ from services.gateway.stream_replay import StreamReplay
 from services.gateway.streams import SessionStreams
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
-from services.runtime.telemetry.tracing import configure_tracing, spans_recorded
+from services.runtime.telemetry.tracing import configure_tracing, records_spans
 from services.session_commands.read_model import Document, SessionReadModel
 
 SERVICE = "gateway"
@@ -57,7 +57,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     keys = ApiKeyRegistry.load(settings.gateway_api_keys, settings.gateway_api_keys_file)
     catalogue = load_catalogue(settings.agent_catalogue_path)
-    configure_tracing(
+    tracer_provider = configure_tracing(
         SERVICE, otlp_endpoint=settings.otlp_endpoint, console=settings.console_telemetry
     )
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -136,7 +136,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         await database.command("ping")
         return True
 
-    server_spans = spans_recorded()
+    server_spans = records_spans(tracer_provider)
     app = FastAPI(
         title="Agent Runtime API",
         version=API_VERSION,
@@ -149,6 +149,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         # nothing: the edge middleware passes the caller's trace context on instead.
         # Metrics stay Prometheus (/metrics, like every service); logs stay ours.
         telemetry={
+            "tracer_provider": tracer_provider,
             "tracing": server_spans,
             "metrics": False,
             "logs": False,

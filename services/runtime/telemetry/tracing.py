@@ -121,12 +121,6 @@ def current_baggage() -> str | None:
     return carrier.get("baggage")
 
 
-def spans_recorded() -> bool:
-    """Whether this process's tracer provider records spans (some exporter is configured)."""
-    provider = trace.get_tracer_provider()
-    return isinstance(provider, TracerProvider) and provider.sampler is not ALWAYS_OFF
-
-
 def valid_traceparent(value: str | None) -> str | None:
     """`value` when it has the W3C traceparent form, else None (a header from outside may hold
     anything, of any size)."""
