@@ -1,0 +1,76 @@
+"""The caller's trace on the command: the child of the gateway's server span when spans are
+exported, the caller's own `traceparent` unchanged when nothing is.
+
+Each case runs in a process of its own: the first tracer provider a process configures is its
+global one for good (and an exporting one instruments HTTP and MongoDB clients)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+_SCRIPT = """
+import asyncio, sys
+import httpx
+from services.gateway.api_keys import hash_api_key, new_api_key
+from services.gateway.app import build_app
+from services.gateway.settings import GatewaySettings
+
+async def main() -> None:
+    key = new_api_key()
+    settings = GatewaySettings(
+        gateway_api_keys={hash_api_key(key): "acme"}, console_telemetry=sys.argv[1] == "export"
+    )
+    app = build_app(settings)
+    exchange = app.state.gateway.exchange
+    exchange._feed._ready.set()  # no broker here: the command is caught at the publisher
+    seen = {}
+
+    async def publish(command, **options):
+        seen.update(options)
+
+    exchange._publisher.publish = publish
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        response = await http.post(
+            "/v1/sessions/s-1/messages",
+            json={"content": "hello"},
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Prefer": "respond-async",
+                "traceparent": sys.argv[2],
+            },
+        )
+    assert response.status_code == 202, response.text
+    sys.stderr.write(f"TRACEPARENT={seen['traceparent']}\\n")
+
+asyncio.run(main())
+"""
+
+
+def _command_traceparent(mode: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, mode, CALLER],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("TRACEPARENT=")]
+    return line.removeprefix("TRACEPARENT=")
+
+
+@pytest.mark.parametrize("mode", ["export", "none"])
+def test_the_command_continues_the_callers_trace(mode: str) -> None:
+    version, trace_id, span_id, flags = _command_traceparent(mode).split("-")
+    _, caller_trace, caller_span, caller_flags = CALLER.split("-")
+    assert (version, trace_id, flags) == ("00", caller_trace, caller_flags)
+    if mode == "export":
+        assert span_id != caller_span  # the gateway's server span, a child of the caller's
+    else:
+        assert span_id == caller_span  # no span of its own: passed on unchanged
