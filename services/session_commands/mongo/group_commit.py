@@ -77,9 +77,11 @@ class GroupCommit:
         op = ReplaceOne({"_id": document["_id"], "version": previous_version}, document)
         await self._submit(_Write(document["_id"], messages, op, document["version"], command_id))
 
-    async def clear_outbox(self, session_id: str, version: int) -> None:
-        """Best effort by design: if another writer moved on, its outbox must stay."""
-        op = UpdateOne({"_id": session_id, "version": version}, {"$set": {"outbox": []}})
+    async def clear_outbox(self, session_id: str, published: Sequence[Document]) -> None:
+        """Removes exactly the published entries: if another writer moved on, its outbox stays
+        (an entry equal to one of ours is the same record, published). Filtered on `_id`
+        alone, which mongo-java-server serves from the index; `{_id, version}` scans there."""
+        op = UpdateOne({"_id": session_id}, {"$pullAll": {"outbox": list(published)}})
         await self._submit(_Write(session_id, (), op, None, None))
 
     async def _submit(self, write: _Write) -> None:

@@ -24,6 +24,7 @@ from services.session_commands.mongo.session_document import (
     Document,
     StoredSession,
     message_documents,
+    outbox_entry,
     session_document,
     stored_session,
 )
@@ -101,10 +102,12 @@ class SessionRepository:
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:
         """The outbox is published. Same version: clearing changes no state, and if another
-        writer moved on meanwhile, its own outbox must stay — then this matches nothing."""
+        writer moved on meanwhile, its own outbox must stay — only the entries published here
+        are removed."""
         if stored.outbox:
+            published = [outbox_entry(record) for record in stored.outbox]
             async with _sessions():
-                await self._writes.clear_outbox(stored.state.session_id, stored.version)
+                await self._writes.clear_outbox(stored.state.session_id, published)
         return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())
 
 

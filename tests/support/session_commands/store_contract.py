@@ -22,12 +22,16 @@ RECORD = EncodedRecord(key=b"k", value=b"v", headers=[("ce_id", b"x")])
 
 
 async def apply(
-    store: SessionStore, stored: StoredSession | None, command: SessionCommand, at: int = 0
+    store: SessionStore,
+    stored: StoredSession | None,
+    command: SessionCommand,
+    at: int = 0,
+    record: EncodedRecord = RECORD,
 ) -> StoredSession:
     """Decide `command` on `stored` and save the decision with one outbox record."""
     decision = decide(stored.state if stored else None, command, now=T0 + timedelta(seconds=at))
     assert decision.state is not None
-    return await store.save(stored, decision.state, decision.events, [RECORD], command.id)
+    return await store.save(stored, decision.state, decision.events, [record], command.id)
 
 
 class SessionStoreContract:
@@ -103,7 +107,9 @@ class SessionStoreContract:
         self, store: SessionStore
     ) -> None:
         created = await apply(store, None, create(session_id="c-7"))
-        newer = await apply(store, created, submit(session_id="c-7"))
+        # Its own record: every command's records carry ids derived from the command.
+        own = EncodedRecord(key=b"k", value=b"v", headers=[("ce_id", b"y")])
+        newer = await apply(store, created, submit(session_id="c-7"), record=own)
 
         await store.clear_outbox(created)
 
