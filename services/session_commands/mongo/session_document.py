@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import Binary
-
 from contracts.agents import AgentType, MessageRole
 from contracts.codec import EncodedRecord
 from contracts.read_model import HistoryMessage
@@ -85,10 +83,12 @@ def stored_session(document: Document) -> StoredSession:
 
 
 def outbox_entry(record: EncodedRecord) -> Document:
+    # `bytes` is stored as BSON binary (subtype 0), as `Binary(...)` would be, without a
+    # Python-level wrapper per header (it was ~4% of session-commands' CPU).
     return {
-        "key": Binary(record.key),
-        "value": Binary(record.value),
-        "headers": [[name, Binary(value)] for name, value in record.headers],
+        "key": record.key,
+        "value": record.value,
+        "headers": [[name, value] for name, value in record.headers],
     }
 
 
