@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:  # `python benchmarks/pipeline.py` puts benchmarks
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.perf.driver import Driver, Phase  # noqa: E402
+from benchmarks.perf.hops import HOPS, HopTimes, hop_row, read_hops  # noqa: E402
 from benchmarks.perf.observe import (  # noqa: E402
     IGNORED_COMMANDS,
     Observer,
@@ -98,6 +99,7 @@ class Measured:
     bounded: bool = True
     skipped: int = 0
     failed: int = 0
+    session_prefix: str = ""  # the phase's sessions, for the per-hop breakdown
 
 
 @dataclass
@@ -141,6 +143,7 @@ def measured(
         records={t: (after.offsets[t] - before.offsets.get(t, 0)) / per for t in after.offsets},
         turns=len(phase.completed),
         latencies=in_window,
+        session_prefix=phase.sessions[0].rsplit("-", 1)[0] + "-",
         failed=phase.failed,
     )
 
@@ -210,6 +213,15 @@ def stats(values: Sequence[float]) -> str:
 def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report_hops(hops: dict[str, dict[str, HopTimes]]) -> None:
+    print("\n## Per hop, ms (p50 / p99), from the CreateTime of each stage's record")
+    print(f"| variant | phase | {' | '.join(HOPS)} | total | unmatched sessions |")
+    print(f"|---|---|{'---|' * (len(HOPS) + 2)}")
+    for name, by_phase in hops.items():
+        for label, times in by_phase.items():
+            print(f"| {name} | {label} | {hop_row(times)} | {times.unmatched} |")
 
 
 def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
@@ -481,7 +493,20 @@ async def run(args: argparse.Namespace) -> None:
                         f"  rep {rep + 1} {v.name} @ {rate:,.0f}/s: p99 "
                         f"{pct(result.latencies, 0.99):.0f} ms, bounded {result.bounded}"
                     )
+        hops = {
+            v.name: await read_hops(
+                args.bootstrap,
+                TopicCatalogue(prefix=v.prefix),
+                {
+                    label: [r.session_prefix for r in results]
+                    for label, results in v.results.items()
+                    if label == "saturation" or label.startswith("open@")
+                },
+            )
+            for v in variants
+        }
         report(variants, plan, rates)
+        report_hops(hops)
     load_end = os.getloadavg()
     print(f"\nload average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
     print(f"logs: {run_dir}")
