@@ -120,6 +120,7 @@ def build(
     runtime.app.after_startup(start_expiry)
     runtime.app.on_shutdown(expiry.stop)
     runtime.app.on_shutdown(tool_deadlines.stop)
+    runtime.app.after_shutdown(handler.settle)  # the outbox clears still under way
     runtime.app.after_shutdown(mongo.close)
     return SessionCommandsService(
         settings,

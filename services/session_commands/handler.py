@@ -14,7 +14,12 @@ session, and commits the offset only after it returns. The sequence, and why it 
    encoded events as the outbox — in one single-document write (4 and 5 are batched with
    other sessions' writes: group_commit.py);
 6. publish the outbox, waiting for the broker's acks;
-7. clear the outbox (same version); return → the offset may be committed.
+7. clear the outbox, behind: the command returns without waiting for that write (the offset
+   may be committed). A later command of the session that reads the database (not the cache)
+   first waits for that clear, so it never republishes; `settle()` waits for the clears still
+   under way, at shutdown after the drain. A clear that never lands (a crash, an outage) leaves
+   an outbox whose records were published: the next load publishes them again, with the same
+   ids, which consumers drop.
 
 A crash anywhere before 5 re-runs the command from scratch (same state, same decision, same
 ids). A crash after 5 finds the outbox at step 1 of the redelivery and publishes it. A version
@@ -26,6 +31,7 @@ waits, others flow); undecodable record → any other exception, which the runti
 dead-letters; a valid but refused command → `CommandRejected`, published.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -115,6 +121,8 @@ class SessionCommandHandler:
         self._cache = cache if cache is not None else SessionCache()
         self._sources = sources if sources is not None else CommandSources(None)
         self._publish_many = publish_many
+        self._clearing: dict[str, asyncio.Task[StoredSession]] = {}
+        """Each session's outbox clear under way (one at most: its commands run one by one)."""
 
     async def __call__(self, record: Record) -> None:
         """External and internal commands in; session events (incl. CommandRejected) out."""
@@ -159,10 +167,13 @@ class SessionCommandHandler:
         stored = None if fresh else self._cache.get(command.session_id)
         cached = stored is not None
         if stored is None:
+            clearing = self._clearing.get(command.session_id)
+            if clearing is not None:  # read what it leaves, not an outbox published already
+                await asyncio.wait({clearing})
             stored = await self._repository.load(command.session_id)
         if stored is not None and stored.outbox:
             await self._publish_all(stored.outbox)
-            stored = await self._repository.clear_outbox(stored)
+            stored = self._clear_behind(stored)
         if stored is not None:
             self._cache.put(stored)
             if stored.has_processed(command.id):
@@ -186,7 +197,7 @@ class SessionCommandHandler:
             self._after_write()
             await self._publish_all(records)
             count_published(decision.events)
-            self._cache.put(await self._repository.clear_outbox(saved))
+            self._cache.put(self._clear_behind(saved))
         else:
             # Nothing to remember: deciding again yields the same events with the same ids.
             await self._publish_all(records)
@@ -196,6 +207,34 @@ class SessionCommandHandler:
                 decision.rejection.value,
                 extra={"command_id": command.id, "command_type": command.type},
             )
+
+    def _clear_behind(self, stored: StoredSession) -> StoredSession:
+        """Start clearing `stored`'s published outbox and return the session as it will be
+        then. Nothing waits for the write: it is one more MongoDB round trip (a group commit)
+        that no later step depends on — the next write of the session replaces its document,
+        outbox included, and the clear removes only the entries published here."""
+        session_id = stored.state.session_id
+        task = asyncio.get_running_loop().create_task(
+            self._repository.clear_outbox(stored), name="session-outbox-clear"
+        )
+        self._clearing[session_id] = task
+        task.add_done_callback(lambda done: self._cleared(session_id, done))
+        return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())
+
+    def _cleared(self, session_id: str, task: asyncio.Task[StoredSession]) -> None:
+        if self._clearing.get(session_id) is task:
+            del self._clearing[session_id]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning(
+                "outbox not cleared (its records are published; the next load publishes "
+                "them again, same ids): %s",
+                error,
+            )
+
+    async def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait for the outbox clears still under way (at shutdown, after the drain)."""
+        if self._clearing:
+            await asyncio.wait(set(self._clearing.values()), timeout=timeout_s)
 
     def _encode(
         self, event: SessionEvent, command: SessionCommand, envelope: Envelope

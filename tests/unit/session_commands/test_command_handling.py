@@ -1,6 +1,7 @@
 """The handler's sequence with an in-memory store and publisher: idempotency, the outbox,
 the cache's freshness rule, and which failures are retried or dead-lettered."""
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from contracts.topics import TopicCatalogue, TopicName
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
 from services.session_commands.handler import KeyMismatch, SessionCommandHandler
+from services.session_commands.mongo.session_document import StoredSession
 from services.session_commands.session_cache import SessionCache
 from tests.support.session_commands.memory_store import MemoryStore
 from tests.support.session_commands.scenario import SESSION, T0, complete, create, submit
@@ -74,8 +76,9 @@ async def test_a_command_is_written_published_and_its_outbox_cleared(
 
     assert published.types() == ["SessionCreated", "UserMessageAccepted", "TurnStarted"]
     assert {topic for topic, _ in published.records} == {TOPICS.name(TopicName.SESSION_EVENTS)}
-    stored = store.documents[SESSION]
-    assert (stored.version, stored.outbox) == (2, ())
+    assert store.documents[SESSION].version == 2
+    await handle.settle()  # the outbox is cleared behind the command (docs: step 7)
+    assert store.documents[SESSION].outbox == ()
 
 
 async def test_a_redelivered_command_publishes_nothing(
@@ -88,6 +91,7 @@ async def test_a_redelivered_command_publishes_nothing(
     count = len(published.records)
 
     await handle(command)
+    await handle.settle()
     await handler_for(store, published)(command)  # a new instance: no cache
 
     assert len(published.records) == count
@@ -194,4 +198,28 @@ async def test_an_outbox_goes_to_publish_many_as_one_ordered_batch(
     assert [len(records) for _, records in batches] == [1, 2]
     names = [type(decode(r.value, r.headers).message).__name__ for r in batches[1][1]]
     assert names == ["UserMessageAccepted", "TurnStarted"]
+    await handle.settle()
+    assert store.documents[SESSION].outbox == ()
+
+
+async def test_the_command_returns_before_its_outbox_is_cleared(
+    store: MemoryStore, published: Published
+) -> None:
+    """Step 7 is behind the command: a clear the store is slow to write holds nothing up."""
+    handle = handler_for(store, published)
+    await handle(record_of(create()))
+    await handle.settle()
+    release = asyncio.Event()
+    clear = store.clear_outbox
+
+    async def slow_clear(stored: StoredSession) -> StoredSession:
+        await release.wait()
+        return await clear(stored)
+
+    store.clear_outbox = slow_clear  # type: ignore[method-assign]
+    await asyncio.wait_for(handle(record_of(submit())), 5.0)
+
+    assert store.documents[SESSION].outbox != ()  # published, not yet cleared
+    release.set()
+    await handle.settle()
     assert store.documents[SESSION].outbox == ()
