@@ -73,7 +73,7 @@ Roles = Mapping[Service, Sequence[str]]
 
 SECOND_GROUPS: Final = ((Service.LLM_INVOCATION, "llm-invocation.erasure"),)
 """Consumer groups besides the service's own: llm-invocation's erasure consumer reads
-session-events in a group of its own (services/llm_invocation/erasure.py), so that its lag
+session-events in a group of its own (services/runtime/kept_results_erasure.py), so that its lag
 never counts as llm-requests lag."""
 
 

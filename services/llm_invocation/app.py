@@ -6,7 +6,7 @@
                         ├──▶ llm-stream  (LLMTokenDelta, seq 0..n)
                         └──▶ llm-results (LLMCompleted / LLMFailed)
     session-events ──▶ SessionEventsWatcher ──▶ cancels abandoned invocations
-    session-events ──▶ SessionErasure ──▶ deletes an erased session's kept results
+    session-events ──▶ KeptResultsErasure ──▶ deletes an erased session's kept results
     retention job ──▶ llm_results
 
 The shared runtime's key-ordered consumer runs hundreds of invocations at once across sessions
@@ -22,7 +22,6 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
 from services.llm_invocation.claims import InvocationClaims
-from services.llm_invocation.erasure import SessionErasure, concerns
 from services.llm_invocation.handler import LLMRequestHandler
 from services.llm_invocation.invoker import Invoker
 from services.llm_invocation.providers.provider import LLMProvider
@@ -30,6 +29,7 @@ from services.llm_invocation.providers.provider_selection import build_invoker
 from services.llm_invocation.result_store import KeptResults
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime import Record, ServiceRuntime
+from services.runtime.kept_results_erasure import KeptResultsErasure, is_erasure
 from services.runtime.retention import RetentionJob
 from services.runtime.session_watch import SessionEventsWatcher
 
@@ -90,12 +90,14 @@ def build(
         """LLMRequested → token deltas on llm-stream, then LLMCompleted / LLMFailed on llm-results."""
         await handler(record)
 
-    erasure = SessionErasure(results)
+    # A consumer group of its own (unlike the session watcher): the deletion is a durable
+    # effect, so its offset is committed only once the results are gone.
+    erasure = KeptResultsErasure(results, "LLM")
 
     @runtime.consumer(
         topics.name(TopicName.SESSION_EVENTS),
         group_id=settings.llm_erasure_consumer_group,
-        accepts=concerns,
+        accepts=is_erasure,  # the other session facts (four per turn) need no handler call
     )
     async def erase_kept_results(record: Record) -> None:
         """SessionErased → the session's kept LLM results deleted."""

@@ -34,7 +34,7 @@ class LLMInvocationSettings(RuntimeSettings):
         default_factory=prefixed_name("llm-invocation.erasure"),
         min_length=1,
         max_length=255,
-        description="Reads session-events for SessionErased (erasure.py).",
+        description="Reads session-events for SessionErased (kept_results_erasure.py).",
     )
 
     # Provider

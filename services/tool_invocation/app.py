@@ -5,7 +5,7 @@
        (ToolCallRequested,  │  └─ ToolCaller: breaker per server → MCP session → tools/call
         runs_on mcp:*)      └──▶ turns (RecordToolResult)
     session-events ──▶ SessionEventsWatcher ──▶ stops calls whose turn or session ended
-    session-events ──▶ SessionErasure ──▶ deletes an erased session's kept tool results
+    session-events ──▶ KeptResultsErasure ──▶ deletes an erased session's kept tool results
     retention job ──▶ tool_results
 
 The shared runtime's key-ordered consumer runs calls of different sessions concurrently
@@ -21,10 +21,10 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicName
 from services.runtime import Record, ServiceRuntime
+from services.runtime.kept_results_erasure import KeptResultsErasure, is_erasure
 from services.runtime.retention import RetentionJob
 from services.runtime.retry import Backoff
 from services.runtime.session_watch import SessionEventsWatcher
-from services.tool_invocation.erasure import SessionErasure, is_erasure
 from services.tool_invocation.handler import ToolCallHandler, is_tool_call_request
 from services.tool_invocation.mcp_servers import McpServers
 from services.tool_invocation.result_store import KeptToolResults, ToolCallClaims
@@ -83,7 +83,7 @@ def build(
         retention=timedelta(hours=settings.tool_result_retention_hours),
         interval_s=settings.tool_result_retention_interval_s,
     )
-    erasure = SessionErasure(results)
+    erasure = KeptResultsErasure(results, "tool")
     watcher = SessionEventsWatcher(
         settings,
         topics.name(TopicName.SESSION_EVENTS),
