@@ -8,7 +8,7 @@ from services.runtime.service_runtime import ServiceRuntime
 from services.runtime.settings import RuntimeSettings
 
 
-async def _loop_class_name() -> str:
+async def _loop_module() -> str:
     return type(asyncio.get_running_loop()).__module__
 
 
@@ -24,7 +24,7 @@ def test_run_uses_the_configured_loop(
     seen: list[str] = []
 
     async def app_run() -> None:
-        seen.append(await _loop_class_name())
+        seen.append(await _loop_module())
 
     monkeypatch.setattr(runtime.app, "run", app_run)
     runtime.run()
