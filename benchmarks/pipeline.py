@@ -100,6 +100,8 @@ class Measured:
     skipped: int = 0
     failed: int = 0
     session_prefix: str = ""  # the phase's sessions, for the per-hop breakdown
+    lock_ms: dict[str, float] = field(default_factory=dict)  # per turn, "<collection> <command>"
+    lock_share: float = 0.0  # of the time between the snapshots, the stand-in's lock was held
 
 
 @dataclass
@@ -136,6 +138,7 @@ def measured(
     ]
     per = max(len(phase.completed), 1)
     mongo = {name: after.mongo[name] - before.mongo.get(name, Counter()) for name in after.mongo}
+    lock = {k: after.lock_ms[k] - before.lock_ms.get(k, 0.0) for k in after.lock_ms}
     return Measured(
         turns_per_s=len(in_window) / (window[1] - window[0]),
         cpu_ms={n: (after.cpu[n] - before.cpu.get(n, 0.0)) * 1000 / per for n in after.cpu},
@@ -145,6 +148,8 @@ def measured(
         latencies=in_window,
         session_prefix=phase.sessions[0].rsplit("-", 1)[0] + "-",
         failed=phase.failed,
+        lock_ms={k: ms / per for k, ms in lock.items() if ms > 0},
+        lock_share=sum(lock.values()) / 1000 / max(after.at - before.at, 1e-9),
     )
 
 
@@ -294,6 +299,35 @@ def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
             lines.append(f"{name} {count:.2f} [{detail}]")
         if lines:
             print(f"- {v.name}: {total:.2f} ({'; '.join(lines)})")
+    print_lock_time(variants)
+
+
+def print_lock_time(variants: Sequence[Variant]) -> None:
+    """The Mongo stand-in runs one command at a time: the time its lock was held per turn is
+    the database's capacity per turn, whatever the number of clients."""
+    print(
+        "\n## Mongo stand-in: its one command lock held, ms per turn by collection (saturation"
+        " phase; share of the time between the phase's snapshots)"
+    )
+    for v in variants:
+        runs = v.results.get("saturation", [])
+        if not runs or not runs[-1].lock_ms:
+            continue
+        last = runs[-1]
+        by_collection: dict[str, dict[str, float]] = {}
+        for key, ms in last.lock_ms.items():
+            name, _, command = key.partition(" ")
+            by_collection.setdefault(name, {})[command] = ms
+        ranked = sorted(by_collection.items(), key=lambda item: -sum(item[1].values()))
+        cells = ", ".join(
+            f"{name} {sum(commands.values()):.2f} ["
+            + " ".join(f"{c} {ms:.2f}" for c, ms in sorted(commands.items()) if ms >= 0.01)
+            + "]"
+            for name, commands in ranked
+            if sum(commands.values()) >= 0.01
+        )
+        total = sum(last.lock_ms.values())
+        print(f"- {v.name}: {total:.2f} ms/turn, held {last.lock_share:.0%} ({cells})")
 
 
 @contextlib.asynccontextmanager
@@ -414,6 +448,7 @@ async def run(args: argparse.Namespace) -> None:
                 partitions_of(catalogue),
                 groups,
                 run_dir / f"mongo-{key}",
+                {"pipe": (mongo, pipe_db), "writes": (mongo, writes_db)}.get(key),
             )
             return Variant(name, prefix, driver, observer, lambda: {**pids(), **shared})
 

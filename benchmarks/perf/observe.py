@@ -1,5 +1,6 @@
 """What a measurement window reads before and after: CPU from /proc, records per topic (end
-offsets), MongoDB commands per process (the probe's files), consumer-group lag."""
+offsets), MongoDB commands per process (the probe's files), the Mongo stand-in's lock time per
+collection (its `standInStats` command, deploy/local/MongoLauncher.java), consumer-group lag."""
 
 import json
 import os
@@ -7,9 +8,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+from pymongo.errors import OperationFailure
 
 from contracts.topics import TopicCatalogue
 
@@ -65,12 +69,31 @@ def read_mongo_counts(probe_dir: Path) -> dict[str, Counter[str]]:
     return counts
 
 
+async def read_lock_time(
+    client: AsyncMongoClient[dict[str, Any]], database: str
+) -> dict[str, float]:
+    """Milliseconds the Mongo stand-in held its one command lock for `database`'s commands, per
+    "<collection> <command>", since it started; empty on a server without the command (a real
+    MongoDB runs commands concurrently: no such lock)."""
+    try:
+        answer = await client.admin.command("standInStats")
+    except OperationFailure:
+        return {}
+    prefix = f"{database}."
+    return {
+        key.removeprefix(prefix): float(totals["busy_ms"])
+        for key, totals in answer.get("namespaces", {}).items()
+        if key.startswith(prefix)
+    }
+
+
 @dataclass(frozen=True)
 class Snapshot:
     at: float
     cpu: dict[str, float]
     mongo: dict[str, Counter[str]]
     offsets: dict[str, int]
+    lock_ms: dict[str, float]
 
 
 class Observer:
@@ -80,8 +103,10 @@ class Observer:
         partitions: Sequence[TopicPartition],
         groups: Sequence[str],
         probe_dir: Path,
+        store: tuple[AsyncMongoClient[dict[str, Any]], str] | None = None,
     ) -> None:
         self._bootstrap = bootstrap
+        self._store = store
         self.groups = list(groups)
         self._probe_dir = probe_dir
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
@@ -110,6 +135,7 @@ class Observer:
             cpu={name: cpu_seconds(pid) for name, pid in pids.items() if pid is not None},
             mongo=read_mongo_counts(self._probe_dir),
             offsets=dict(per_topic),
+            lock_ms={} if self._store is None else await read_lock_time(*self._store),
         )
 
     async def lag(self) -> dict[str, int]:

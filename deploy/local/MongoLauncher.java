@@ -12,12 +12,20 @@
 //   update changes before the reply is encoded (25 concurrent $inc upserts returned duplicate
 //   values). Commands run one at a time here and reply with a deep copy, which restores the
 //   MongoDB guarantee that each caller sees its own post-image.
+//
+// Since commands run one at a time, this server's capacity is the time each command holds that
+// lock. The command {standInStats: 1} answers it per namespace and command since start:
+// {namespaces: {"<db>.<collection> <command>": {commands, busy_ms, waited_ms}}} (busy: under
+// the lock, its commit included; waited: for the lock). benchmarks/pipeline.py prints it.
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 public class MongoLauncher {
 
@@ -38,9 +46,16 @@ public class MongoLauncher {
 
     /**
      * H2 backend that runs one command at a time, answers with a deep copy of the result, and
-     * commits the MVStore after every command (a no-op when nothing changed).
+     * commits the MVStore after every command (a no-op when nothing changed). Clients batch
+     * their writes (insertMany, bulkWrite), so a commit is already shared by many documents; a
+     * group commit across commands here was tried and was slower (the waiters' hand-offs cost
+     * more than the commits they saved).
      */
     static final class CommittingH2Backend extends H2Backend {
+        static final String STATS_COMMAND = "standInStats";
+
+        /** Per "<db>.<collection> <command>": commands, ns under the lock, ns waiting for it. */
+        private final Map<String, long[]> lockTime = new ConcurrentHashMap<>();
         private final Object commandLock = new Object();
 
         CommittingH2Backend(String fileName) {
@@ -49,13 +64,45 @@ public class MongoLauncher {
 
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
+            if (STATS_COMMAND.equals(command)) {
+                return stats();
+            }
+            long asked = System.nanoTime();
             synchronized (commandLock) {
+                long started = System.nanoTime();
                 try {
                     return super.handleCommand(channel, database, command, query).cloneDeeply();
                 } finally {
                     commit();
+                    count(namespace(database, command, query), started - asked, System.nanoTime() - started);
                 }
             }
+        }
+
+        private static String namespace(String database, String command, Document query) {
+            Object collection = query.get(command);
+            return database + "." + (collection instanceof String ? collection : "$cmd") + " " + command;
+        }
+
+        private void count(String key, long waited, long busy) {
+            long[] totals = lockTime.computeIfAbsent(key, k -> new long[3]);
+            synchronized (totals) {
+                totals[0] += 1;
+                totals[1] += busy;
+                totals[2] += waited;
+            }
+        }
+
+        private Document stats() {
+            Map<String, Document> sorted = new TreeMap<>();
+            lockTime.forEach((key, totals) -> {
+                synchronized (totals) {
+                    sorted.put(key, new Document("commands", totals[0])
+                        .append("busy_ms", totals[1] / 1e6)
+                        .append("waited_ms", totals[2] / 1e6));
+                }
+            });
+            return new Document("namespaces", new Document(sorted)).append("ok", 1.0);
         }
     }
 

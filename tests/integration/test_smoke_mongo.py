@@ -131,3 +131,21 @@ async def test_compare_and_set_on_version_lets_only_one_writer_win(
     doc = await sessions.find_one({"_id": "s-1"})
     assert doc is not None
     assert doc["version"] == 2
+
+
+async def test_the_stand_in_reports_how_long_each_namespace_held_its_command_lock(
+    database: AsyncDatabase[Document],
+) -> None:
+    # deploy/local/MongoLauncher.java runs one command at a time; benchmarks/pipeline.py reads
+    # this to show where the stand-in's capacity goes (a real MongoDB has no such command).
+    admin = database.client.admin
+    key = f"{database.name}.lock_probe insert"
+    before = (await admin.command("standInStats"))["namespaces"].get(key, {"commands": 0})
+
+    await database["lock_probe"].insert_many([{"n": i, "pad": "x" * 200} for i in range(20)])
+    await database["lock_probe"].insert_one({"n": 20})
+
+    after = (await admin.command("standInStats"))["namespaces"][key]
+    assert after["commands"] == before["commands"] + 2
+    assert after["busy_ms"] > before.get("busy_ms", 0.0)
+    assert after["waited_ms"] >= 0.0
