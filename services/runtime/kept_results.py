@@ -8,11 +8,19 @@ tool) again; a claim held by another owner is waited for (`lease_claims.py`), so
 the same request during a rebalance do not both call. The first result kept under an id wins,
 so owners that raced anyway publish the same result.
 
-One document per call: `{_id, session_id, claim: {owner, beat}, kept_at}` while claimed,
-then `{_id, session_id, outcome, result, kept_at}` once kept. Every transition is one atomic
-single-document write (insert, conditional update, upsert): no transactions, no TTL
-index and no change stream, which the Mongo-compatible test server lacks. Bounded by the
-retention job, by `kept_at` (the time of the claim, then of the result).
+One document per call: `{_id, session_id, claim: {owner, beat}, kept: false, kept_at}` while
+claimed, then `{_id, session_id, outcome, result, kept: true, kept_at}` once kept. Every
+transition is one atomic single-document write (insert, conditional update, upsert): no
+transactions, no TTL index and no change stream, which the Mongo-compatible test server lacks.
+Bounded by the retention job, by `kept_at` (the time of the claim, then of the result).
+
+The keep is conditional on `{_id, kept: false}`, equality only, and a unique index on exactly
+`(_id, kept)` exists: the Mongo-compatible local server serves a filter from an index only when
+its keys are exactly the index's, and the keep's earlier filter (`result: {$exists: false}`)
+scanned the whole collection there, a cost that grew with every call kept (3.8 ms per keep at
+5,000 kept results, 0.6 ms by index; docs/performance.md). On MongoDB both forms are served by
+`_id`; the index costs one more entry per write. Documents written before `kept` existed (a
+claim of an older version) are kept with the earlier filter, once, when the keep collides.
 
 The two writes of every call, its claim and its kept result, are group-committed
 (services/runtime/write_batch.py): the claims of all handlers starting at once go in one
@@ -39,6 +47,7 @@ from services.runtime.mongo_errors import database_outage
 from services.runtime.write_batch import WriteBatch
 
 _NO_RESULT: Final = {"result": {"$exists": False}}
+_NOT_KEPT: Final = {"kept": False}
 _DUPLICATE_KEY: Final = 11000
 R = TypeVar("R", bound=BaseModel)
 
@@ -79,9 +88,13 @@ class KeptResults(Generic[R]):
         self._keeps: WriteBatch[R, R] = WriteBatch(self._keep_batch, name=f"{collection}-keeps")
 
     async def ensure_indexes(self) -> None:
-        """Idempotent; run at start-up. The retention job deletes by `kept_at`."""
+        """Idempotent; run at start-up. The retention job deletes by `kept_at`; the keep's
+        conditional upsert filters on exactly `(_id, kept)`."""
         async with _kept_results():
             await self._results.create_index([("kept_at", ASCENDING)], name="kept_at")
+            await self._results.create_index(
+                [("_id", ASCENDING), ("kept", ASCENDING)], name="keep_guard", unique=True
+            )
 
     async def get(self, invocation_id: str) -> R | None:
         state = await self.read_claim(invocation_id)
@@ -101,6 +114,7 @@ class KeptResults(Generic[R]):
                 "_id": invocation_id,
                 "session_id": session_id,
                 "claim": {"owner": owner, "beat": 0},
+                "kept": False,
                 "kept_at": utc_now(),
             }
             if await self._claims.submit(document):
@@ -122,7 +136,7 @@ class KeptResults(Generic[R]):
         async with _kept_results():
             outcome = await self._results.update_one(
                 {"_id": invocation_id, **_NO_RESULT, **held},
-                {"$set": {"claim": {"owner": owner, "beat": 0}}},
+                {"$set": {"claim": {"owner": owner, "beat": 0}, **_NOT_KEPT}},
             )
         return outcome.modified_count == 1
 
@@ -163,16 +177,8 @@ class KeptResults(Generic[R]):
         identities = [self._identity(result) for result in results]
         updates = [
             UpdateOne(
-                {"_id": identity.call_id, **_NO_RESULT},
-                {
-                    "$set": {
-                        "session_id": identity.session_id,
-                        "outcome": identity.outcome,
-                        "result": result.model_dump(mode="json"),
-                        "kept_at": kept_at,
-                    },
-                    "$unset": {"claim": ""},
-                },
+                {"_id": identity.call_id, **_NOT_KEPT},
+                self._kept(result, identity, kept_at),
                 upsert=True,
             )
             for result, identity in zip(results, identities, strict=True)
@@ -192,6 +198,11 @@ class KeptResults(Generic[R]):
                 documents = {d["_id"]: d for d in await cursor.to_list(None)}
             for index, call_id in collided.items():
                 state = self._state(documents[call_id]) if call_id in documents else None
+                if isinstance(state, Holder) and "kept" not in documents[call_id]:
+                    kept[index] = await self._keep_over_older_claim(
+                        results[index], identities[index], kept_at
+                    )
+                    continue
                 kept[index] = (
                     state
                     if state is not None and not isinstance(state, Holder)
@@ -199,6 +210,33 @@ class KeptResults(Generic[R]):
                     else RetryableError(f"kept result {call_id} vanished")
                 )
         return kept
+
+    async def _keep_over_older_claim(
+        self, result: R, identity: ResultIdentity, kept_at: datetime
+    ) -> R | Exception:
+        """A claim written before `kept` existed: keep by the earlier filter (a scan on the
+        local server, once per such claim), then answer what is kept."""
+        async with _kept_results():
+            await self._results.update_one(
+                {"_id": identity.call_id, **_NO_RESULT}, self._kept(result, identity, kept_at)
+            )
+        state = await self.read_claim(identity.call_id)
+        if state is None or isinstance(state, Holder):
+            return RetryableError(f"kept result {identity.call_id} vanished")
+        return state
+
+    @staticmethod
+    def _kept(result: R, identity: ResultIdentity, kept_at: datetime) -> dict[str, Any]:
+        return {
+            "$set": {
+                "session_id": identity.session_id,
+                "outcome": identity.outcome,
+                "result": result.model_dump(mode="json"),
+                "kept": True,
+                "kept_at": kept_at,
+            },
+            "$unset": {"claim": ""},
+        }
 
     async def delete_session(self, session_id: str) -> int:
         """Erasure (EraseSession): every claim and kept result of the session's calls."""
