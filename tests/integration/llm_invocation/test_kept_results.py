@@ -22,7 +22,7 @@ from services.runtime import Record
 from services.runtime.retention import RetentionJob
 from tests.support.llm_invocation.fake_ports import RecordingPublisher
 from tests.support.llm_invocation.requests import llm_request
-from tests.support.llm_invocation.results_contract import KeptResultsContract
+from tests.support.llm_invocation.results_contract import KeptResultsContract, completed
 from tests.support.openai_server import FakeOpenAIServer, status, text_stream
 
 pytestmark = pytest.mark.integration
@@ -134,39 +134,25 @@ async def test_the_first_kept_result_wins(kept_results: KeptResults) -> None:
     assert await kept_results.keep(second) == first  # the racing owner publishes the kept one
 
 
-def _completed(content: str, turn_id: str) -> LLMCompleted:
-    request = llm_request(turn_id=turn_id)
-    return LLMCompleted(
-        id=derive_id("llm-result", request.invocation_id),
-        session_id=request.session_id,
-        tenant_id=request.tenant_id,
-        invocation_id=request.invocation_id,
-        turn_id=request.turn_id,
-        step=request.step,
-        agent=request.agent,
-        provider="p",
-        model="m",
-        finish_reason="stop",
-        content=content,
-    )
-
-
 async def test_the_keep_is_guarded_by_an_index_on_exactly_its_filter(
     kept_results: KeptResults, mongodb_uri: str, mongo_database_name: str
 ) -> None:
     # The local server serves a filter from an index only when its keys are the index's: the
     # keep filters on {_id, kept: false}, so (_id, kept) must exist and documents carry `kept`.
-    result = _completed("answer", "turn-indexed")
+    result = completed("turn-indexed")
     owner = "host/1#abc"
     assert await kept_results.claim(result.invocation_id, result.session_id, owner) is not None
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     try:
         collection = client[mongo_database_name]["llm_results"]
         claimed = await collection.find_one({"_id": result.invocation_id})
-        assert claimed is not None and claimed["kept"] is False
+        assert claimed is not None
+        assert claimed["kept"] is False
         assert await kept_results.keep(result) == result
         done = await collection.find_one({"_id": result.invocation_id})
-        assert done is not None and done["kept"] is True and "claim" not in done
+        assert done is not None
+        assert done["kept"] is True
+        assert "claim" not in done
         indexes = await collection.index_information()
         assert indexes["keep_guard"]["key"] == [("_id", 1), ("kept", 1)]
         assert indexes["keep_guard"]["unique"] is True
@@ -178,7 +164,7 @@ async def test_a_claim_written_before_the_kept_flag_is_kept_over(
     kept_results: KeptResults, mongodb_uri: str, mongo_database_name: str
 ) -> None:
     # A rolling upgrade: an older instance claimed without `kept`; this one keeps the result.
-    result = _completed("kept over an older claim", "turn-older-claim")
+    result = completed("turn-older-claim", "kept over an older claim")
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     try:
         await client[mongo_database_name]["llm_results"].insert_one(
@@ -194,7 +180,7 @@ async def test_a_claim_written_before_the_kept_flag_is_kept_over(
 
     assert await kept_results.keep(result) == result
     assert await kept_results.get(result.invocation_id) == result
-    assert await kept_results.keep(_completed("a later owner", "turn-older-claim")) == result
+    assert await kept_results.keep(completed("turn-older-claim", "a later owner")) == result
 
 
 async def test_retention_deletes_only_results_older_than_the_period(
