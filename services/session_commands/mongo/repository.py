@@ -47,6 +47,11 @@ class SessionRepository:
         )
         await self.sessions.create_indexes(
             [
+                # The compare-and-set's filter, `{_id, version}`, exactly: MongoDB serves it from
+                # `_id` either way; the Mongo-compatible local server uses an index only for a
+                # filter with exactly its keys, and without this one scanned every session on
+                # every write (docs/session-commands.md, "The compare-and-set").
+                IndexModel([("_id", ASCENDING), ("version", ASCENDING)], unique=True),
                 # Listings: a tenant's sessions by status, newest activity first.
                 IndexModel(
                     [

@@ -78,6 +78,18 @@ async def test_a_write_from_a_stale_version_is_refused(repository: SessionReposi
         await apply(repository, None, create(session_id="cas-1"))
 
 
+async def test_the_compare_and_set_is_guarded_by_an_index_on_exactly_its_filter(
+    repository: SessionRepository,
+) -> None:
+    # The local server serves a filter from an index only when its keys are the index's: the
+    # compare-and-set filters on {_id, version}, so without (_id, version) it scanned every
+    # session (benchmarks/conditional_writes.py).
+    indexes = await repository.sessions.index_information()
+    guards = [i for i in indexes.values() if i["key"] == [("_id", 1), ("version", 1)]]
+    assert len(guards) == 1
+    assert guards[0]["unique"] is True
+
+
 async def test_many_sessions_written_together_each_get_their_own_outcome(
     repository: SessionRepository,
 ) -> None:
