@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pipeline.py [--quick] [--reps N] [--bootstrap 127.0.0.1:9092]
         [--mongodb-uri 'mongodb://127.0.0.1:27017/?directConnection=true']
+        [--model-latency S [--sessions N]]
 
 Three variants, each on topics (12 partitions) and a database of this run alone, deleted after:
 - relay: raw aiokafka, one process per role (benchmarks/perf/relay.py): the same topics, hops,
@@ -20,6 +21,11 @@ Printed, with repetitions interleaved across the variants (min / median / max):
   per turn per process (a pymongo command listener loaded into each process, see
   benchmarks/perf/probe/sitecustomize.py).
 The machine's load average is printed at the start and the end: compare ratios, not absolutes.
+
+`--model-latency S` measures something else: the pipeline alone with a model that takes about
+S seconds per call (the offline provider, paced), `--sessions` (500) with one turn in flight
+each, closed loop, against what one turn in flight per partition would allow
+(benchmarks/perf/slow_model.py).
 """
 
 import argparse
@@ -60,6 +66,7 @@ from benchmarks.perf.observe import (  # noqa: E402
 )
 from benchmarks.perf.profile import measure  # noqa: E402
 from benchmarks.perf.relay import ROLES  # noqa: E402
+from benchmarks.perf.slow_model import DELAY_ENV, chunk_delay_s, report_slow_model  # noqa: E402
 from contracts.topics import TopicCatalogue, TopicName  # noqa: E402
 from services.admin.topics import delete_topics, ensure_topics  # noqa: E402
 from services.cli.stack import SERVICES, ServiceStack  # noqa: E402
@@ -391,6 +398,11 @@ async def run(args: argparse.Namespace) -> None:
     plan = QUICK if args.quick else FULL
     if args.reps:
         plan = dataclasses.replace(plan, reps=args.reps)
+    slow = args.model_latency > 0
+    if slow:  # the window must hold many model calls per session
+        plan = dataclasses.replace(
+            plan, concurrency=args.sessions, saturation_s=max(plan.saturation_s, 20.0)
+        )
     run_id = f"bench-{uuid.uuid4().hex[:8]}"
     load_start = os.getloadavg()
     print(f"# pipeline benchmark {run_id} ({'quick' if args.quick else 'full'}): {plan}")
@@ -425,6 +437,7 @@ async def run(args: argparse.Namespace) -> None:
                 **dict.fromkeys(("LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL")),
                 "PYTHONPATH": f"{PROBE_DIR}{os.pathsep}{ROOT}",
                 "BENCH_MONGO_PROBE_DIR": str(run_dir / "mongo-pipe"),
+                **({DELAY_ENV: str(chunk_delay_s(args.model_latency))} if slow else {}),
             },
             ports={spec.name: free_port() for spec in SERVICES},
         )
@@ -460,6 +473,9 @@ async def run(args: argparse.Namespace) -> None:
         await pipeline.observer.start()
         stack.push_async_callback(pipeline.observer.stop)
         await warm_up(pipeline, 50, 120)
+        if slow:
+            await slow_model(pipeline, plan, args)
+            return
         profile = await measure(args.bootstrap, partitions_of(TopicCatalogue(prefix=pipe_prefix)))
         profile_path = run_dir / "profile.json"
         profile.save(profile_path)
@@ -547,6 +563,34 @@ async def run(args: argparse.Namespace) -> None:
     print(f"logs: {run_dir}")
 
 
+async def slow_model(pipeline: Variant, plan: Plan, args: argparse.Namespace) -> None:
+    runs: list[Measured] = []
+    for rep in range(plan.reps):
+        result = await saturation(pipeline, plan)
+        runs.append(result)
+        pipeline.results.setdefault("saturation", []).append(result)
+        print(f"  rep {rep + 1} pipeline, slow model: {result.turns_per_s:,.1f} turns/s")
+    catalogue = TopicCatalogue(prefix=pipeline.prefix)
+    hops = await read_hops(
+        args.bootstrap,
+        catalogue,
+        {f"saturation {i + 1}": [r.session_prefix] for i, r in enumerate(runs)},
+    )
+    requests = catalogue.name(TopicName.LLM_REQUESTS)
+    names = sorted({n for r in runs for n in r.cpu_ms})
+    report_slow_model(
+        [r.turns_per_s for r in runs],
+        hops,
+        model_s=args.model_latency,
+        partitions=sum(1 for tp in partitions_of(catalogue) if tp.topic == requests),
+        sessions=plan.concurrency,
+        cpu_ms={n: statistics.median(r.cpu_ms.get(n, 0.0) for r in runs) for n in names},
+    )
+    print_lock_time([pipeline])
+    load_end = os.getloadavg()
+    print(f"\nload average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # the exit stack stops what the run started and deletes its topics
 
@@ -566,6 +610,17 @@ def main() -> None:
     parser.add_argument(
         "--mongodb-uri",
         default=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true"),
+    )
+    parser.add_argument(
+        "--model-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="only the pipeline, with a model taking about S s per call (offline provider"
+        " paced), closed loop with --sessions, against one turn in flight per partition",
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=500, help="with --model-latency: sessions in flight"
     )
     asyncio.run(run(parser.parse_args()))
 

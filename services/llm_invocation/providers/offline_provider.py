@@ -94,7 +94,7 @@ class OfflineProvider:
             yield event
 
     async def _answer(self, answer: str, prompt_tokens: int) -> AsyncGenerator[StreamEvent, None]:
-        for chunk in _chunks(answer):
+        for chunk in text_chunks(answer):
             await self._pause()
             yield TextDelta(chunk)
         yield StreamFinished(FinishReason.STOP, _usage(prompt_tokens, len(answer)))
@@ -120,7 +120,7 @@ def offline_answer(agent: AgentType, text: str | None) -> str:
     )
 
 
-def _chunks(text: str) -> list[str]:
+def text_chunks(text: str) -> list[str]:
     """Word-aligned pieces of about _CHUNK_CHARS characters; joined, they give back `text`."""
     chunks: list[str] = []
     current = ""
