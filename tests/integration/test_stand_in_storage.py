@@ -5,16 +5,15 @@ serialization): every type the services write survives a kill -9 and a restart u
 unique indexes still refuse duplicates after it, and a data file of the earlier layout is
 refused at start with what to do, not misread.
 
-Each test starts its own launcher on a free port and a data file of its own.
+Each test starts a stand-in of its own, as `make infra-up` does, on a free port and a state
+directory of its own (tests/chaos/dedicated_mongo.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +24,12 @@ from bson import Decimal128, ObjectId
 from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from tests.chaos.dedicated_mongo import DedicatedMongo
+from tests.e2e.conftest import free_ports
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LAUNCHER = REPO_ROOT / "deploy" / "local" / "MongoLauncher.java"
-START_TIMEOUT_S = 90.0
 Document = dict[str, Any]
 
 
@@ -47,78 +47,23 @@ def _mongo_libs() -> Path:
 
 
 @pytest.fixture
-def libs(mongodb_uri: str) -> Path:
-    """The stand-in's jars, resolved by `make infra-up` (the `mongodb_uri` fixture runs it)."""
-    found = _mongo_libs()
-    if not any(found.glob("mongo-java-server-core-*.jar")):
-        pytest.fail(f"no mongo-java-server jars in {found}: run `make infra-up` first")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class StandIn:
-    def __init__(self, libs: Path, data_file: Path, log: Path) -> None:
-        self.port = _free_port()
-        self._command = [
-            "java",
-            "-Xmx256m",
-            "-cp",
-            f"{libs}/*",
-            str(LAUNCHER),
-            "127.0.0.1",
-            str(self.port),
-            str(data_file),
-        ]
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    def start(self) -> subprocess.Popen[bytes]:
-        with self._log.open("ab") as log:
-            self.process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT)
-        return self.process
-
-    def wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the launcher exited ({self.process.returncode}):\n{self.log()}")
-            try:
-                with self.client(serverSelectionTimeoutMS=500) as client:
-                    client.admin.command("ping")
-                return
-            except Exception:  # not listening yet
-                time.sleep(0.2)
-        pytest.fail(f"the launcher did not answer within {START_TIMEOUT_S:.0f}s:\n{self.log()}")
-
-    def client(self, **options: Any) -> MongoClient[Document]:
-        return MongoClient(self.uri, **options)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-    def log(self) -> str:
-        return self._log.read_text(errors="replace")[-4000:]
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "mongo-infra"
 
 
 @pytest.fixture
-def stand_in(libs: Path, tmp_path: Path) -> Iterator[StandIn]:
-    server = StandIn(libs, tmp_path / "data.mv", tmp_path / "server.log")
+def stand_in(mongodb_uri: str, state_dir: Path) -> Iterator[DedicatedMongo]:
+    """Not started yet; `mongodb_uri` makes sure the jars were resolved (`make infra-up`)."""
+    (port,) = free_ports(1)
+    mongo = DedicatedMongo(state_dir, port)
     try:
-        yield server
+        yield mongo
     finally:
-        server.kill()
+        mongo.stop()
+
+
+def _client(mongo: DedicatedMongo) -> MongoClient[Document]:
+    return MongoClient(mongo.uri)
 
 
 def _every_type() -> Document:
@@ -141,11 +86,10 @@ def _every_type() -> Document:
 
 
 def test_documents_survive_a_kill_and_a_restart_with_their_types_and_unique_indexes(
-    stand_in: StandIn,
+    stand_in: DedicatedMongo,
 ) -> None:
     stand_in.start()
-    stand_in.wait_ready()
-    with stand_in.client() as client:
+    with _client(stand_in) as client:
         database = client["storage"]
         sessions, messages = database["sessions"], database["messages"]
         sessions.create_index([("_id", ASCENDING), ("version", ASCENDING)], unique=True)
@@ -165,8 +109,7 @@ def test_documents_survive_a_kill_and_a_restart_with_their_types_and_unique_inde
 
     stand_in.kill()  # kill -9: only what was committed before each acknowledgement is there
     stand_in.start()
-    stand_in.wait_ready()
-    with stand_in.client() as client:
+    with _client(stand_in) as client:
         database = client["storage"]
         sessions, messages = database["sessions"], database["messages"]
         assert sessions.find_one({"_id": "session-1"}) == written
@@ -185,9 +128,10 @@ def test_documents_survive_a_kill_and_a_restart_with_their_types_and_unique_inde
 
 
 def test_a_data_file_of_the_earlier_layout_is_refused_with_what_to_do(
-    libs: Path, tmp_path: Path
+    stand_in: DedicatedMongo, state_dir: Path, tmp_path: Path
 ) -> None:
-    data_file = tmp_path / "data.mv"
+    data_file = state_dir / "mongo" / "data.mv"  # where infra.py keeps it
+    data_file.parent.mkdir(parents=True)
     # What the launcher before this layout left: H2's default map types (Java serialization).
     writer = tmp_path / "EarlierLayout.java"
     writer.write_text(
@@ -200,15 +144,12 @@ def test_a_data_file_of_the_earlier_layout_is_refused_with_what_to_do(
         "    }\n"
         "}\n"
     )
+    libs = _mongo_libs()
     subprocess.run(
         ["java", "-cp", f"{libs}/*", str(writer), str(data_file)], check=True, timeout=120
     )
-    server = StandIn(libs, data_file, tmp_path / "server.log")
-    process = server.start()
-    try:
-        code = process.wait(timeout=START_TIMEOUT_S)
-    finally:
-        server.kill()
-    assert code == 3, server.log()
-    assert "written by an earlier launcher" in server.log()
-    assert "make infra-reset" in server.log()
+
+    with pytest.raises(RuntimeError) as refused:
+        stand_in.start()  # what `make infra-up` runs
+    assert "written by an earlier launcher" in str(refused.value)
+    assert "make infra-reset" in str(refused.value)
