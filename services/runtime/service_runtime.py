@@ -259,7 +259,9 @@ class ServiceRuntime:
             # getmany() returns as soon as records are there; this is only how long an idle
             # fetch waits (the runtime's fetch replaces FastStream's, below).
             batch_timeout_ms=s.fetch_wait_ms,
-            listener=DrainingRebalanceListener(engine),
+            listener=DrainingRebalanceListener(
+                engine, lambda held: self._log_rebalanced(group_id, held)
+            ),
             partition_assignment_strategy=(
                 (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
             ),
@@ -396,6 +398,17 @@ class ServiceRuntime:
             self.service,
             "; ".join(held.values()),
             extra={"ready": True, "assignment": held},
+        )
+
+    def _log_rebalanced(self, group_id: str, held: Sequence[PartitionId]) -> None:
+        """One INFO line per rebalance of a group after start: what this instance holds now."""
+        now = holdings(held, self.settings.topics)
+        log.info(
+            "%s rebalanced (%s): %s",
+            self.service,
+            group_id,
+            now,
+            extra={"rebalanced": True, "group": group_id, "assignment": {group_id: now}},
         )
 
     async def _on_shutdown(self) -> None:

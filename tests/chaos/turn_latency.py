@@ -10,7 +10,6 @@ stalled turn counts.
 import asyncio
 import math
 import random
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ class LatencyReport:
     slowest: list[tuple[float, float]] = field(default_factory=list)
     kill_times: list[tuple[float, str]] = field(default_factory=list)
     restarts_s: list[float] = field(default_factory=list)  # kill -9 → ready again
-    rebalances: int = 0  # generations the consumer groups went through during the run
+    rebalances: int = 0  # "rebalanced" lines the instances wrote during the run
     outcomes: Counter[str] = field(default_factory=Counter)  # failed and refused, by reason
     kills: int = 0
     submitted: int = 0
@@ -119,19 +118,16 @@ async def _send(producer: AIOKafkaProducer, topic: str, commands: list[Command])
     await asyncio.gather(*futures)
 
 
-_SYNCED = re.compile(r"Successfully synced group (\S+) with generation (\d+)")
-
-
-def group_generations(stack: ServiceStack) -> dict[str, int]:
-    """The latest generation of each consumer group, from aiokafka's lines in the logs: each
-    rebalance is one more generation; a static member's restart without one is none."""
-    latest: dict[str, int] = {}
+def rebalanced_lines(stack: ServiceStack) -> int:
+    """The "rebalanced" lines the instances wrote (service_runtime.py: one per member per
+    rebalance of its group after its start; a static member's restart without one writes none,
+    its first assignment is its ready line)."""
+    written = 0
     for name in stack.services:
         path = stack.log_path(name)
         text = path.read_text(errors="replace") if path.exists() else ""
-        for group, generation in _SYNCED.findall(text):
-            latest[group] = max(latest.get(group, 0), int(generation))
-    return latest
+        written += text.count('"rebalanced": true')
+    return written
 
 
 def service_of(instance: str) -> str:
@@ -209,7 +205,7 @@ async def measure_turn_latency(
                 if load.kill_every_s is not None
                 else stop_killing.wait()
             )
-            generations_before = group_generations(pipeline.stack)
+            rebalanced_before = rebalanced_lines(pipeline.stack)
             load_started = time.time()
             started = time.monotonic()
             turn = 0
@@ -225,11 +221,7 @@ async def measure_turn_latency(
             stop_killing.set()
             await killer
             report.kills = len(report.kill_times)
-            generations_after = group_generations(pipeline.stack)
-            report.rebalances = sum(
-                generation - generations_before.get(group, generation)
-                for group, generation in generations_after.items()
-            )
+            report.rebalances = rebalanced_lines(pipeline.stack) - rebalanced_before
             report.submitted = turn * load.sessions
             await _until_settled(events, runs, turn, timeout_s=180.0)
     finally:

@@ -1,11 +1,15 @@
 import json
 import logging
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
+from aiokafka import TopicPartition
 
 from contracts.topics import TopicCatalogue
 from services.runtime.assignment_summary import holdings
+from services.runtime.keyed_consumer import KeyOrderedConsumer
+from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId
 from services.runtime.telemetry.log_context import configure_logging
 
@@ -60,3 +64,25 @@ def test_holdings_name_topics_by_catalogue_name() -> None:
     uneven = [PartitionId("p.commands", 0), PartitionId("other", 1), PartitionId("other", 2)]
     assert holdings(uneven, catalogue) == "1 partition of commands, 2 partitions of other"
     assert holdings([], catalogue) == "no partitions"
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.assigned: list[list[PartitionId]] = []
+
+    def on_partitions_assigned(self, partitions: list[PartitionId]) -> None:
+        self.assigned.append(partitions)
+
+
+async def test_a_rebalance_after_the_first_assignment_is_reported_with_what_is_held() -> None:
+    engine = _Engine()
+    rebalanced: list[list[PartitionId]] = []
+    listener = DrainingRebalanceListener(cast(KeyOrderedConsumer, engine), rebalanced.append)
+    first = [TopicPartition("p.commands", n) for n in range(12)]
+    await listener.on_partitions_assigned(first)
+    assert rebalanced == []  # the start: the ready line says what is held
+    await listener.on_partitions_assigned(first[:6])
+    await listener.on_partitions_assigned(first)
+    halved = [PartitionId("p.commands", n) for n in range(6)]
+    assert rebalanced == [halved, [PartitionId("p.commands", n) for n in range(12)]]
+    assert engine.assigned[1] == halved  # the engine still gets every assignment first
