@@ -475,6 +475,7 @@ async def run(args: argparse.Namespace) -> None:
         await warm_up(pipeline, 50, 120)
         if slow:
             await slow_model(pipeline, plan, args)
+            print_end(run_dir)
             return
         profile = await measure(args.bootstrap, partitions_of(TopicCatalogue(prefix=pipe_prefix)))
         profile_path = run_dir / "profile.json"
@@ -558,6 +559,10 @@ async def run(args: argparse.Namespace) -> None:
         }
         report(variants, plan, rates)
         report_hops(hops)
+    print_end(run_dir)
+
+
+def print_end(run_dir: Path) -> None:
     load_end = os.getloadavg()
     print(f"\nload average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
     print(f"logs: {run_dir}")
@@ -587,8 +592,6 @@ async def slow_model(pipeline: Variant, plan: Plan, args: argparse.Namespace) ->
         cpu_ms={n: statistics.median(r.cpu_ms.get(n, 0.0) for r in runs) for n in names},
     )
     print_lock_time([pipeline])
-    load_end = os.getloadavg()
-    print(f"\nload average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
 
 
 def _interrupt(signum: int, frame: object) -> None:
