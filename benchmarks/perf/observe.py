@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -69,22 +69,30 @@ def read_mongo_counts(probe_dir: Path) -> dict[str, Counter[str]]:
     return counts
 
 
+COMMITS: Final = "(commits) commit"
+"""In `read_lock_time`'s answer: the time spent committing to the data file after the commands,
+outside the lock (the store serialises its commits on a lock of its own)."""
+
+
 async def read_lock_time(
     client: AsyncMongoClient[dict[str, Any]], database: str
 ) -> dict[str, float]:
     """Milliseconds the Mongo stand-in held its one command lock for `database`'s commands, per
-    "<collection> <command>", since it started; empty on a server without the command (a real
-    MongoDB runs commands concurrently: no such lock)."""
+    "<collection> <command>", and spent in their commits (`COMMITS`), since it started; empty
+    on a server without the command (a real MongoDB runs commands concurrently: no such lock)."""
     try:
         answer = await client.admin.command("standInStats")
     except OperationFailure:
         return {}
     prefix = f"{database}."
-    return {
-        key.removeprefix(prefix): float(totals["busy_ms"])
+    mine = {
+        key.removeprefix(prefix): totals
         for key, totals in answer.get("namespaces", {}).items()
         if key.startswith(prefix)
     }
+    held = {key: float(totals["busy_ms"]) for key, totals in mine.items()}
+    held[COMMITS] = sum(float(totals.get("commit_ms", 0.0)) for totals in mine.values())
+    return held
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ no-op.
 """
 
 import base64
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
@@ -19,8 +21,25 @@ from aiokafka.errors import KafkaError
 from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter, DeadLetterReason
 from contracts.topics import TopicName
+from services.cli.errors import CliError, ExitCode
 from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
+
+READ_DEADLINE_S: Final = 60.0
+"""How long a listing may take to read each partition up to the end it had at the start."""
+
+
+class DeadLettersUnread(CliError):
+    """Some partitions did not deliver up to their end offsets in time: a partial listing
+    would make `dlq replay --all` replay a silent subset, so nothing is listed."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, topic: str, partitions: Collection[int], deadline_s: float) -> None:
+        super().__init__(
+            f"could not read partitions {sorted(partitions)} of {topic!r} to their end within "
+            f"{deadline_s:.0f} s (is a partition leader unavailable?); nothing was listed"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +103,13 @@ async def read_dead_letters(
         for tp in tps:
             client.seek(tp, max(starts[tp], ends[tp] - limit))
         pending = {tp for tp in tps if ends[tp] > max(starts[tp], ends[tp] - limit)}
+        deadline = time.monotonic() + READ_DEADLINE_S
         while pending:
-            batches = await client.getmany(*pending, timeout_ms=2_000)
-            if not batches:
-                break
+            if time.monotonic() > deadline:
+                raise DeadLettersUnread(topic, [tp.partition for tp in pending], READ_DEADLINE_S)
+            # An empty answer is not the end: a loaded broker can take seconds to answer the
+            # first fetch after a seek. The end is each partition's end offset at the start.
+            batches = await client.getmany(*pending, timeout_ms=1_000)
             for tp, records in batches.items():
                 for record in records:
                     try:

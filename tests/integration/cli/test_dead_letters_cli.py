@@ -15,6 +15,10 @@ from contracts.commands import CreateSession
 from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicCatalogue, TopicName
 from services.admin.topics import delete_topics, ensure_topics
+from services.cli import dead_letters
+from services.cli.dead_letters import DeadLettersUnread, read_dead_letters
+from services.cli.errors import ExitCode
+from services.cli.settings import CliSettings
 from services.runtime.dead_letter import build_dead_letter
 from services.runtime.record import Record
 from tests.integration.cli.cli_process import ndjson, run_cli
@@ -134,10 +138,9 @@ async def _commands_on_topic(letters: Letters) -> list[bytes]:
         deadline = time.monotonic() + 90
         while remaining and time.monotonic() < deadline:
             batches = await consumer.getmany(*remaining, timeout_ms=1_000)
-            for tp, records in batches.items():
+            for records in batches.values():
                 values += [record.value for record in records if record.value is not None]
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
         assert not remaining, f"could not read {sorted(remaining)} to its end"
         return values
     finally:
@@ -228,3 +231,18 @@ def test_replay_needs_a_choice_and_names_a_missing_id(letters: Letters) -> None:
 
     bad_time = run_cli("dlq", "list", "--since", "yesterday", env=letters.env)
     assert bad_time.returncode == 2, bad_time.stderr
+
+
+async def test_a_listing_that_cannot_read_to_the_end_fails_instead_of_listing_a_subset(
+    letters: Letters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = CliSettings(
+        kafka_bootstrap_servers=letters.bootstrap, topic_prefix=letters.catalogue.prefix
+    )
+    assert len(await read_dead_letters(settings, limit=100)) == 4
+
+    monkeypatch.setattr(dead_letters, "READ_DEADLINE_S", 0.0)  # no fetch can answer in time
+    with pytest.raises(DeadLettersUnread) as refused:
+        await read_dead_letters(settings, limit=100)
+    assert refused.value.exit_code == ExitCode.UNREACHABLE
+    assert letters.catalogue.name(TopicName.DEAD_LETTERS) in str(refused.value)
