@@ -70,8 +70,8 @@ def read_mongo_counts(probe_dir: Path) -> dict[str, Counter[str]]:
 
 
 COMMITS: Final = "(commits) commit"
-"""In `read_lock_time`'s answer: the time spent committing to the data file after the commands,
-outside the lock (the store serialises its commits on a lock of its own)."""
+"""In `read_lock_time`'s answer: the part of the lock's time spent committing to the data file
+(the launcher commits after every command, under the lock)."""
 
 
 async def read_lock_time(

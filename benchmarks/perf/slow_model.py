@@ -41,6 +41,7 @@ def report_slow_model(
     partitions: int,
     sessions: int,
     cpu_ms: Mapping[str, float],
+    records: Mapping[str, float],
 ) -> None:
     bound = partitions / model_s
     print(
@@ -65,6 +66,8 @@ def report_slow_model(
     own = sum(ms for name, ms in cpu_ms.items() if not name.endswith("(shared)"))
     cells = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(cpu_ms.items()))
     print(f"\nCPU ms per turn (median): own processes {own:.2f} ({cells})")
+    topics = ", ".join(f"{topic} {n:.1f}" for topic, n in sorted(records.items()) if n > 0)
+    print(f"Records per turn (median): {sum(records.values()):.1f} ({topics})")
 
 
 def _p50_p99(values: Sequence[float]) -> str:

@@ -6,9 +6,8 @@
 // - H2MongoServer binds localhost:27017 only;
 // - its built-in ServerVersion enum tops out at wire version 8 (MongoDB 4.2), and PyMongo >= 4.14
 //   refuses servers below wire version 9 (MongoDB 4.4); we announce MongoDB 6.0 (wire 17);
-// - MVStore commits only every second by default; we commit after each command, before its
-//   reply, so an acknowledged write is in the data file when the client hears about it (the
-//   commit runs after the command lock: one commit covers every command finished before it);
+// - MVStore commits only every second by default; we commit after each command so an
+//   acknowledged write is on disk when the client hears about it;
 // - findAndModify with returnDocument=AFTER can answer with a live document that a concurrent
 //   update changes before the reply is encoded (25 concurrent $inc upserts returned duplicate
 //   values). Commands run one at a time here and reply with a deep copy, which restores the
@@ -24,8 +23,8 @@
 // Since commands run one at a time, this server's capacity is the time each command holds that
 // lock. The command {standInStats: 1} answers it per namespace and command since start:
 // {namespaces: {"<db>.<collection> <command>": {commands, busy_ms, waited_ms, commit_ms}}}
-// (busy: under the lock; waited: for the lock; commit: its commit, after the lock).
-// benchmarks/pipeline.py prints it.
+// (busy: under the lock, its commit included; waited: for the lock; commit: the part of busy
+// spent committing). benchmarks/pipeline.py prints it.
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
@@ -80,13 +79,12 @@ public class MongoLauncher {
 
     /**
      * H2 backend that runs one command at a time, answers with a deep copy of the result, and
-     * commits the MVStore after every command (a no-op when nothing changed) before replying.
-     * The commit runs after the command lock is released: MVStore writes a consistent version
-     * while maps change (what its background writer does), and serialises commits on its own
-     * store lock, so a command waiting there is covered by the commit in progress or by the
-     * next, which stores everything changed since. Holding the command lock through the commit
-     * made it about half of every command's time (docs/performance.md, "Sixth round"). A group
-     * commit with a hand-off between threads was tried before this and was slower.
+     * commits the MVStore after every command (a no-op when nothing changed). Clients batch
+     * their writes (insertMany, bulkWrite), so a commit is already shared by many documents; a
+     * group commit across commands here was tried and was slower (the waiters' hand-offs cost
+     * more than the commits they saved). Committing after the lock instead was tried too: the
+     * lock was held 30–40% less, the pipeline was not faster (docs/performance.md, "Sixth
+     * round"), and a client could read a write not yet in the file; not kept.
      */
     static final class CommittingH2Backend extends H2Backend {
         static final String STATS_COMMAND = "standInStats";
@@ -111,23 +109,17 @@ public class MongoLauncher {
                 return stats();
             }
             long asked = System.nanoTime();
-            long started;
-            long done;
-            Document reply;
-            try {
-                synchronized (commandLock) {
-                    started = System.nanoTime();
-                    try {
-                        reply = super.handleCommand(channel, database, command, query).cloneDeeply();
-                    } finally {
-                        done = System.nanoTime();
-                    }
+            synchronized (commandLock) {
+                long started = System.nanoTime();
+                try {
+                    return super.handleCommand(channel, database, command, query).cloneDeeply();
+                } finally {
+                    long committing = System.nanoTime();
+                    commit();
+                    long done = System.nanoTime();
+                    count(namespace(database, command, query), started - asked, done - started, done - committing);
                 }
-            } finally {
-                commit();
             }
-            count(namespace(database, command, query), started - asked, done - started, System.nanoTime() - done);
-            return reply;
         }
 
         private static String namespace(String database, String command, Document query) {

@@ -1,6 +1,8 @@
 """Exception handlers: every failure leaves as problem+json, never as a traceback."""
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +24,23 @@ _BY_STATUS = {
     415: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
     422: ProblemCode.VALIDATION_FAILED,
 }
+
+
+_AGENT_FIELDS = frozenset({"agent", "initial_agent"})
+
+
+def _code_of(errors: Sequence[Any]) -> ProblemCode:
+    """An agent name outside the catalogue is `invalid_agent`, the code a command naming one
+    gets from session-commands (docs/gateway.md); any other mismatch (a number for a name, a
+    missing field) is `validation_failed`."""
+    if errors and all(
+        e.get("type") == "enum"
+        and isinstance(e.get("input"), str)
+        and str(tuple(e.get("loc", ("",)))[-1]) in _AGENT_FIELDS
+        for e in errors
+    ):
+        return ProblemCode.INVALID_AGENT
+    return ProblemCode.VALIDATION_FAILED
 
 
 def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
@@ -48,7 +67,7 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             )
             for e in errors[:20]
         ]
-        return render(request, ApiProblem(ProblemCode.VALIDATION_FAILED, errors=fields))
+        return render(request, ApiProblem(_code_of(errors), errors=fields))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -65,6 +65,7 @@ def build(
         stream_topic=topics.name(TopicName.LLM_STREAM),
         results_topic=topics.name(TopicName.LLM_RESULTS),
         claims=InvocationClaims(results, lease_s=settings.llm_claim_lease_s),
+        delta_interval_s=settings.llm_delta_interval_ms / 1000,
     )
     retention = RetentionJob(
         "llm_results",

@@ -1,10 +1,13 @@
 """An invocation's text as numbered LLMTokenDelta records: seq 0, 1, 2 … without gaps.
 
 Publishing is decoupled from reading the provider's stream and coalesces: text that arrives
-while a delta is being published (acks=all) is joined into the next delta. When the broker is
-fast, every chunk of the model becomes its own delta; when it is slow, deltas get larger
-instead of the provider's stream (and the connection) being held up. Fewer records under load
-is what keeps hundreds of invocations per process affordable.
+while a delta is being published (acks=all) is joined into the next delta, and so is text that
+arrives less than `interval_s` after the last delta went out (the first delta goes at once, and
+`flush` publishes what is left without waiting). When the broker is fast and the model slower
+than the interval, every chunk of the model becomes its own delta; otherwise deltas get larger
+instead of the provider's stream (and the connection) being held up. Fewer records is what
+keeps hundreds of invocations per process affordable, for this service and for everything that
+reads `llm-stream`.
 """
 
 import asyncio
@@ -20,11 +23,21 @@ SendDelta = Callable[[LLMTokenDelta], Awaitable[None]]
 
 class DeltaStream:
     def __init__(
-        self, request: LLMRequested, send: SendDelta, *, retry_after_s: float = 1.0
+        self,
+        request: LLMRequested,
+        send: SendDelta,
+        *,
+        retry_after_s: float = 1.0,
+        interval_s: float = 0.0,
     ) -> None:
         self._request = request
         self._send = send
         self._retry_after_s = retry_after_s
+        self._interval_s = interval_s
+        self._sent_at: float | None = None
+        """When the last delta's publish started (the loop's clock)."""
+        self._flushing = asyncio.Event()
+        """Set by `flush`: what is queued goes now, without waiting for the interval."""
         self._pending: list[str] = []
         self._head: LLMTokenDelta | None = None
         """The delta being published, or the one whose publish failed (sent again as it is)."""
@@ -55,6 +68,7 @@ class DeltaStream:
 
     async def flush(self) -> None:
         """Publish everything queued; raises if a delta could not be published (call again)."""
+        self._flushing.set()
         if self._task is not None:
             await self._task
             self._task = None
@@ -80,6 +94,7 @@ class DeltaStream:
         # Text that arrives while a delta is being published joins the next one (coalescing).
         while self._head is not None or self._pending:
             if self._head is None:
+                await self._pace()
                 text = "".join(self._pending)
                 self._pending.clear()
                 if not text:
@@ -87,9 +102,20 @@ class DeltaStream:
                 if len(text) > MAX_DELTA_LENGTH:
                     self._pending.append(text[MAX_DELTA_LENGTH:])
                 self._head = self._delta(text[:MAX_DELTA_LENGTH])
+            self._sent_at = asyncio.get_running_loop().time()
             await self._send(self._head)
             self._head = None
             self.published += 1
+
+    async def _pace(self) -> None:
+        """Wait until `interval_s` has passed since the last delta went out, or a flush."""
+        if self._sent_at is None or self._flushing.is_set():
+            return
+        wait = self._sent_at + self._interval_s - asyncio.get_running_loop().time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._flushing.wait()
 
     def _delta(self, text: str) -> LLMTokenDelta:
         request, seq = self._request, self.published

@@ -71,8 +71,10 @@ class LLMRequestHandler:
         cancelled: CancelledTurns | None = None,
         claims: InvocationClaims | None = None,
         durable_steps_backoff: Backoff = DURABLE_STEPS_BACKOFF,
+        delta_interval_s: float = 0.0,
     ) -> None:
         self._invoker = invoker
+        self._delta_interval_s = delta_interval_s
         self._results = results
         self._claims = claims or InvocationClaims(results)
         self._backoff = durable_steps_backoff
@@ -103,7 +105,7 @@ class LLMRequestHandler:
         async def send(delta: LLMTokenDelta) -> None:
             await self._send(self._stream_topic, delta, causation)
 
-        deltas = DeltaStream(request, send)
+        deltas = DeltaStream(request, send, interval_s=self._delta_interval_s)
         try:
             async with self._claims.renewing(claimed):
                 started = time.perf_counter()

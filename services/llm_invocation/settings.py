@@ -63,6 +63,12 @@ class LLMInvocationSettings(RuntimeSettings):
     llm_include_usage: bool = Field(
         True, description="Ask for usage in the stream (stream_options.include_usage)."
     )
+    llm_delta_interval_ms: float = Field(
+        50.0,
+        ge=0,
+        le=1000,
+        description="Text arriving sooner after the last delta joins the next one (0: none).",
+    )
     offline_chunk_delay_s: float = Field(
         0.0, ge=0, le=5, description="Pause between the offline provider's deltas (demos)."
     )

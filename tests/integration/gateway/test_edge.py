@@ -69,3 +69,26 @@ async def test_broker_down_is_503_with_retry_after(mongodb_uri: str) -> None:
         ready = await gw.http.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"] == {"broker": False, "mongo": True}
+
+
+async def test_an_agent_outside_the_catalogue_is_invalid_agent(
+    mongodb_uri: str, mongo_database_name: str
+) -> None:
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri, mongodb_database=mongo_database_name
+    ) as gw:
+        cases = [
+            ("/v1/sessions/s-1/agent", {"agent": "wizard"}, "invalid_agent", "body.agent"),
+            ("/v1/sessions", {"initial_agent": "wizard"}, "invalid_agent", "body.initial_agent"),
+            ("/v1/sessions/s-1/agent", {"agent": 7}, "validation_failed", "body.agent"),
+            ("/v1/sessions/s-1/agent", {}, "validation_failed", "body.agent"),
+        ]
+        for path, body, code, location in cases:
+            response = await gw.http.post(path, json=body, headers=gw.auth)
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"] == PROBLEM
+            problem = response.json()
+            assert problem["code"] == code, (body, problem)
+            assert problem["type"].endswith(f"/{code}")
+            assert [e["location"] for e in problem["errors"]] == [location]
+            assert "wizard" not in response.text  # the input is never echoed

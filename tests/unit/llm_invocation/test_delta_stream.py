@@ -19,12 +19,19 @@ class Broker:
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail: Exception | None = None
+        self.changed = asyncio.Condition()
 
     async def __call__(self, delta: LLMTokenDelta) -> None:
         await self.gate.wait()
         if self.fail is not None:
             raise self.fail
         self.sent.append(delta)
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def until_sent(self, count: int) -> None:
+        async with asyncio.timeout(2), self.changed:
+            await self.changed.wait_for(lambda: len(self.sent) >= count)
 
 
 async def test_a_fast_broker_gets_one_delta_per_chunk() -> None:
@@ -115,3 +122,31 @@ async def test_cancel_stops_publishing() -> None:
     broker.gate.set()
     await asyncio.sleep(0)
     assert broker.sent == []
+
+
+async def test_text_within_the_interval_joins_the_next_delta_and_flush_does_not_wait() -> None:
+    broker = Broker()
+    stream = DeltaStream(llm_request(), broker, interval_s=3600)
+    await stream.push("first ")  # the first delta goes at once: time to first token unchanged
+    await broker.until_sent(1)
+    for chunk in ("sec", "ond ", "third"):
+        await stream.push(chunk)
+        await asyncio.sleep(0)  # the broker is idle, but the interval has not passed
+    assert [d.delta for d in broker.sent] == ["first "]
+    async with asyncio.timeout(2):  # the end of the answer is not held back by the interval
+        await stream.flush()
+    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "first "), (1, "second third")]
+
+
+async def test_text_after_the_interval_goes_as_its_own_delta() -> None:
+    broker = Broker()
+    stream = DeltaStream(llm_request(), broker, interval_s=0.02)
+    await stream.push("a")
+    await broker.until_sent(1)
+    await stream.push("b")  # within the interval: waits for it, then goes alone
+    await broker.until_sent(2)
+    await asyncio.sleep(0.03)  # a slow model: the next chunk comes after the interval
+    await stream.push("c")
+    await broker.until_sent(3)
+    await stream.flush()
+    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "a"), (1, "b"), (2, "c")]
