@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from services.admin.topic_configs import ConfigChangeFailed, set_topic_configs, topic_configs
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 from services.runtime.settings import RuntimeSettings
+from services.runtime.settings_errors import invalid_settings
 
 _REQUEST_TIMEOUT_MS = 30_000
 _METADATA_WAIT_S = 30.0
@@ -94,6 +95,14 @@ class ProvisioningReport:
         return (
             f"topics: {len(self.created)} created, {len(self.already_present)} already present, "
             f"{len(self.configs_updated)} with configs updated"
+        )
+
+    def details(self) -> list[str]:
+        """One line per topic created, key changed and replication shortfall, after `summary`."""
+        return (
+            [f"  created {name}" for name in self.created]
+            + [f"  changed {change}" for change in self.config_changes]
+            + [f"  warning: {shortfall}" for shortfall in self.under_replicated]
         )
 
 
@@ -266,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = RuntimeSettings()
     except ValidationError as invalid:
-        print(f"topics: invalid settings: {invalid}", file=sys.stderr)
+        print(f"topics: {invalid_settings(invalid)}", file=sys.stderr)  # never the values
         return 2
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
     parser.add_argument(
@@ -290,12 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"topics: {refused}", file=sys.stderr)
         return 1
     print(report.summary(), flush=True)
-    for name in report.created:
-        print(f"  created {name}")
-    for change in report.config_changes:
-        print(f"  changed {change}")
-    for shortfall in report.under_replicated:
-        print(f"  warning: {shortfall}")
+    for line in report.details():
+        print(line)
     return 0
 
 

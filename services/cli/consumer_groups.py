@@ -20,6 +20,8 @@ from aiokafka.protocol.admin import (
     DescribeGroupsRequest_v1,
     DescribeGroupsRequest_v2,
 )
+from aiokafka.protocol.api import RequestStruct, Response
+from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema, String
 from rich.text import Text
 
 from services.cli.errors import BrokerUnreachable, NotFound
@@ -107,23 +109,65 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
     return sorted(rows, key=lambda row: (row.group, row.topic, row.partition))
 
 
-class _DescribeGroupsBeforeV3(DescribeGroupsRequest):  # type: ignore[misc]
-    """DescribeGroups v0-v2 only: aiokafka 0.14 reads a v3 answer with the v2 schema (its
+class _DescribeGroupsResponseV4(Response):  # type: ignore[misc]
+    """v4 (KIP-345) adds each member's `group_instance_id`: the static name of a member
+    (`AGENT_RUNTIME_INSTANCE_NAME`), null for a dynamic one. Kafka's DescribeGroupsResponse.json."""
+
+    API_KEY = 15
+    API_VERSION = 4
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "groups",
+            Array(
+                ("error_code", Int16),
+                ("group", String("utf-8")),
+                ("state", String("utf-8")),
+                ("protocol_type", String("utf-8")),
+                ("protocol", String("utf-8")),
+                (
+                    "members",
+                    Array(
+                        ("member_id", String("utf-8")),
+                        ("group_instance_id", String("utf-8")),
+                        ("client_id", String("utf-8")),
+                        ("client_host", String("utf-8")),
+                        ("member_metadata", Bytes),
+                        ("member_assignment", Bytes),
+                    ),
+                ),
+                ("authorized_operations", Int32),
+            ),
+        ),
+    )
+
+
+class _DescribeGroupsRequestV4(RequestStruct):  # type: ignore[misc]
+    API_KEY = 15
+    API_VERSION = 4
+    RESPONSE_TYPE = _DescribeGroupsResponseV4
+    SCHEMA = Schema(("groups", Array(String("utf-8"))), ("include_authorized_operations", Boolean))
+
+
+class _DescribeGroups(DescribeGroupsRequest):  # type: ignore[misc]
+    """DescribeGroups v4 where the broker has it (every broker since Kafka 2.4), else v0-v2.
+    Not aiokafka's v3: aiokafka 0.14 reads a v3 answer with the v2 schema (its
     DescribeGroupsRequest_v3 names DescribeGroupsResponse_v2) and fails on a buffer underrun,
-    so `describe_consumer_groups` cannot describe a group on a current broker. v2 holds every
-    field read here."""
+    so its `describe_consumer_groups` cannot describe a group on a current broker; and its
+    newest version, v3, has no member instance names."""
 
 
-_DescribeGroupsBeforeV3._CLASSES = (
+_DescribeGroups._CLASSES = (
     DescribeGroupsRequest_v0,
     DescribeGroupsRequest_v1,
     DescribeGroupsRequest_v2,
+    _DescribeGroupsRequestV4,
 )
 
 
 async def _describe(admin: AIOKafkaAdminClient, group: str) -> Any:
     coordinator = await admin.find_coordinator(group)
-    return await admin._send_request(_DescribeGroupsBeforeV3([group]), coordinator)
+    return await admin._send_request(_DescribeGroups([group]), coordinator)
 
 
 async def _bounded(requests: Iterable[Awaitable[T]]) -> list[T]:

@@ -86,7 +86,7 @@ async def run_demo(settings: CliSettings, console: Console | None = None) -> Dem
             try:
                 outcome = await client.submit(command, on_update=printer.show)
             except TimeoutError as exc:
-                raise CliError(f"{exc}; are the four services running? (`make up`)") from None
+                raise CliError(f"{exc}; are the services running? (`make up`)") from None
             printer.end_stream()
             report.record(outcome)
     problems = report.verdict()

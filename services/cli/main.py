@@ -24,6 +24,7 @@ from contracts.read_model import SessionStatus
 from services.cli.errors import CliError, ExitCode, NotFound, UsageProblem
 from services.cli.output import Output
 from services.cli.settings import CliSettings
+from services.runtime.settings_errors import invalid_settings
 
 if TYPE_CHECKING:
     from services.cli.dead_letters import DeadLetterFilter
@@ -123,11 +124,7 @@ def _settings() -> CliSettings:
     try:
         return CliSettings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise UsageProblem(f"invalid settings: {problems}") from None
+        raise UsageProblem(invalid_settings(exc)) from None
 
 
 def _out(as_json: bool) -> Output:
@@ -496,7 +493,7 @@ def up(
     run_dir: Annotated[Path, typer.Option(help="Pid files and logs.")] = Path(".run"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 120.0,
 ) -> None:
-    """Start the four services in the background (pid files, logs in files)."""
+    """Start the five consumers and the HTTP gateway in the background (pid files, logs in files)."""
     from services.cli.local_stack import up as stack_up
 
     _run(stack_up(run_dir, timeout, console))

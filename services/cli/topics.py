@@ -29,7 +29,9 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
             raise CliError(str(exc)) from None
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
-    console.print(report.summary())
+    console.print(report.summary(), highlight=False)
+    for line in report.details():
+        console.print(Text(line))  # as printed, not read as markup
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ import uvicorn
 from services.gateway.api_keys import ApiKeyConfigError
 from services.gateway.app import SERVICE, build_app
 from services.gateway.settings import GatewaySettings
+from services.runtime.settings_errors import load_settings
 from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.log_context import configure_logging
 
 
 def main() -> None:
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings, "gateway")
     configure_logging(SERVICE, log_format=settings.log_format, level=settings.log_level)
     try:
         app = build_app(settings)

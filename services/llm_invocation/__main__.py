@@ -1,10 +1,12 @@
 """`python -m services.llm_invocation`: run llm-invocation until SIGTERM / SIGINT (drains first)."""
 
 from services.llm_invocation.app import build
+from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime.settings_errors import load_settings
 
 
 def main() -> None:
-    build().runtime.run()
+    build(load_settings(LLMInvocationSettings, "llm-invocation")).runtime.run()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from services.runtime.key_scheduler import KeyScheduler, OrderingKey, ordering_k
 from services.runtime.offset_tracker import OffsetOrderError, OffsetTracker
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
+from services.runtime.telemetry.record_fields import record_log_fields
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,7 @@ class KeyOrderedConsumer:
                         record.offset,
                         attempts,
                         error,
+                        extra=record_log_fields(record),
                     )
                     if not await self._sleep_backoff(attempts):
                         return False
@@ -258,6 +260,7 @@ class KeyOrderedConsumer:
             attempts,
             type(error).__name__,
             error,
+            extra=record_log_fields(record),
         )
         publish_attempts = 0
         while True:
@@ -273,11 +276,14 @@ class KeyOrderedConsumer:
                     self.name,
                     record.partition_id,
                     record.offset,
+                    extra=record_log_fields(record),
                 )
                 return True
             except Exception:
                 # The record only counts as done once its dead letter is durable.
-                log.exception("%s: dead-letter publish failed", self.name)
+                log.exception(
+                    "%s: dead-letter publish failed", self.name, extra=record_log_fields(record)
+                )
                 if not await self._sleep_backoff(publish_attempts):
                     return False
             else:

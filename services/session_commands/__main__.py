@@ -1,10 +1,12 @@
 """`python -m services.session_commands`: run the service until SIGTERM / SIGINT (drains first)."""
 
+from services.runtime.settings_errors import load_settings
 from services.session_commands.app import build
+from services.session_commands.settings import SessionCommandsSettings
 
 
 def main() -> None:
-    build().runtime.run()
+    build(load_settings(SessionCommandsSettings, "session-commands")).runtime.run()
 
 
 if __name__ == "__main__":

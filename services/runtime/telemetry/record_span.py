@@ -25,9 +25,8 @@ from services.runtime.telemetry.log_context import (
     reset_log_fields,
     set_log_fields,
 )
+from services.runtime.telemetry.record_fields import record_log_fields
 from services.runtime.telemetry.tracing import DeferredSpan, extract_context, extract_trace
-
-TURN_ID_HEADERS = ("turn_id", "ce_turnid")
 
 
 def traced(
@@ -52,13 +51,7 @@ def traced(
 
 async def _in_span(handler: Handler, record: Record, tracer: Tracer, consumer_group: str) -> None:
     with (
-        log_context(
-            session_id=record.session_id,
-            turn_id=_turn_id(record),
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        ),
+        log_context(**record_log_fields(record)),
         tracer.start_as_current_span(
             # The handling itself, from the key queue on: FastStream's telemetry middleware is
             # not installed (its span would time only the hand-off to the key queue).
@@ -109,15 +102,7 @@ class _RecordLogFields(Mapping[str, Any]):
 
     def _read(self) -> dict[str, Any]:
         if self._fields is None:
-            record = self._record
-            own = {
-                "session_id": record.session_id,
-                "turn_id": _turn_id(record),
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-            }
-            self._fields = {**self._base, **{k: v for k, v in own.items() if v is not None}}
+            self._fields = {**self._base, **record_log_fields(self._record)}
         return self._fields
 
     def __getitem__(self, key: str) -> Any:
@@ -128,10 +113,6 @@ class _RecordLogFields(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._read())
-
-
-def _turn_id(record: Record) -> str | None:
-    return next((t for t in (record.header_text(h) for h in TURN_ID_HEADERS) if t), None)
 
 
 def _has_baggage(record: Record) -> bool:

@@ -1,9 +1,14 @@
+import asyncio
 import subprocess
 import sys
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
+from contracts.topics import TopicCatalogue, TopicName
+from services.admin.topic_configs import set_topic_configs
+from services.admin.topics import delete_topics
 from services.runtime.partitioning import partition_for
 from tests.integration.cli.cli_process import run_cli
 
@@ -91,3 +96,52 @@ def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> 
         result = run_cli(*missing, env=env)
         assert result.returncode == 4, (missing, result.stderr)
         assert result.stdout == ""
+
+
+async def test_topics_create_prints_each_change_and_replication_warning(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    catalogue = TopicCatalogue(prefix=f"cli-topics-{unique_suffix}.")
+    commands = catalogue.name(TopicName.COMMANDS)
+    env = {
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+    }
+    try:
+        first = run_cli("topics", "create", env=env)
+        assert first.returncode == 0, first.stderr
+        assert f"  created {commands}" in first.stdout.splitlines()
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            await set_topic_configs(admin, {commands: {"retention.ms": "60000"}})
+        finally:
+            await admin.close()
+        repaired = await _until_changed(env, commands)
+        assert any(
+            line.startswith(f"  changed {commands}: retention.ms 60000 -> ")
+            for line in repaired.stdout.splitlines()
+        ), repaired.stdout
+
+        short = run_cli(
+            "topics", "create", env={**env, "AGENT_RUNTIME_TOPIC_REPLICATION_FACTOR": "3"}
+        )
+        assert short.returncode == 0, short.stderr
+        assert (
+            f"  warning: {commands} has replication factor 1, the settings say 3: "
+            "reassign its partitions"
+        ) in short.stdout.splitlines()
+    finally:
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
+
+
+async def _until_changed(env: dict[str, str], topic: str) -> "subprocess.CompletedProcess[str]":
+    # The broker applies an AlterConfigs to what DescribeConfigs answers a moment later.
+    async with asyncio.timeout(30):
+        while True:
+            result = run_cli("topics", "create", env=env)
+            assert result.returncode == 0, result.stderr
+            if f"  changed {topic}:" in result.stdout:
+                return result
+            await asyncio.sleep(0.2)

@@ -30,8 +30,8 @@ class LaggingGroup:
 async def lagging_group(
     kafka_bootstrap_servers: str, unique_suffix: str
 ) -> AsyncIterator[LaggingGroup]:
-    """A live member of a group on the commands topic: partition 0 committed 5 records behind
-    its end, the others at their end."""
+    """A live static member of a group on the commands topic: partition 0 committed 5 records
+    behind its end, the others at their end."""
     catalogue = TopicCatalogue(prefix=f"cli-lag-{unique_suffix}.", partitions=PARTITIONS)
     await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
     topic = catalogue.name(TopicName.COMMANDS)
@@ -49,6 +49,7 @@ async def lagging_group(
         bootstrap_servers=kafka_bootstrap_servers,
         group_id=group,
         client_id="lag-probe-client",
+        group_instance_id="lag-probe-1",  # static membership, as AGENT_RUNTIME_INSTANCE_NAME
         enable_auto_commit=False,
     )
     await member.start()
@@ -93,7 +94,8 @@ async def test_lag_rows_name_the_member_and_max_lag_sets_the_exit_status(
     for row in rows:
         assert row["topic"] == lagging_group.topic
         assert row["member"]["client_id"] == "lag-probe-client"
-        assert row["member"]["member_id"].startswith("lag-probe-client-")
+        assert row["member"]["member_id"].startswith("lag-probe-1-")
+        assert row["member"]["instance"] == "lag-probe-1"
         assert row["member"]["host"]
 
     code, stdout, stderr = await asyncio.to_thread(

@@ -216,6 +216,24 @@ async def test_poison_record_is_dead_lettered_and_the_partition_keeps_flowing() 
     assert fake.committed(P0) == 3
 
 
+async def test_retry_and_dead_letter_lines_carry_the_records_log_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Written after the handler raised, outside its record's log context: the fields are given.
+    async def handler(record: Record) -> None:
+        raise RetryableError("still down")
+
+    consumer, _, _ = make(handler, backoff=Backoff(0.001, 0.002, max_attempts=2))
+    with caplog.at_level("WARNING", logger="services.runtime.keyed_consumer"):
+        await consumer.dispatch(Record("t", 1, 7, b"sess-9", b"v", (("ce_turnid", b"turn-3"),)))
+        await eventually(lambda: consumer.in_flight == 0)
+    lines = [r for r in caplog.records if "sess-9" not in r.getMessage()]
+    assert [r.levelname for r in lines] == ["WARNING", "ERROR"]  # a retry, then the dead letter
+    fields = ("session_id", "turn_id", "topic", "partition", "offset")
+    for line in lines:
+        assert [getattr(line, name, None) for name in fields] == ["sess-9", "turn-3", "t", 1, 7]
+
+
 async def test_failed_dead_letter_publish_is_retried_before_the_record_counts_as_done() -> None:
     async def handler(record: Record) -> None:
         raise ValueError("bad")

@@ -1,10 +1,15 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from contracts.topics import TopicName
+from services.audit.settings import AuditSettings
 from services.runtime.settings import RuntimeSettings
+from services.runtime.settings_errors import invalid_settings
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +84,45 @@ def test_a_bad_value_is_named_but_never_echoed() -> None:
         RuntimeSettings(mongodb_uri="mongo://admin:S3cret@db:27017")
     assert "mongodb_uri" in str(caught.value)
     assert "S3cret" not in str(caught.value)
+
+
+def test_an_invalid_setting_is_named_by_its_variable_and_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_MONGODB_URI", "http://user:s3cr3tpw@x")
+    with pytest.raises(ValidationError) as raised:
+        AuditSettings()
+    line = invalid_settings(raised.value)
+    assert line.startswith("invalid settings: AGENT_RUNTIME_MONGODB_URI: ")
+    assert "s3cr3tpw" not in line
+    assert "default_factory" not in line  # settings derived from it add nothing to say
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "services.session_commands",
+        "services.agent_orchestration",
+        "services.llm_invocation",
+        "services.tool_invocation",
+        "services.audit",
+        "services.gateway",
+    ],
+)
+def test_a_service_with_an_invalid_setting_exits_2_with_one_line(module: str) -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AGENT_RUNTIME_MONGODB_URI": "http://user:s3cr3tpw@x",
+        },
+        check=False,
+    )
+    assert started.returncode == 2, started.stderr
+    lines = started.stderr.strip().splitlines()
+    assert len(lines) == 1, started.stderr
+    assert "invalid settings: AGENT_RUNTIME_MONGODB_URI: " in lines[0]
+    assert "s3cr3tpw" not in started.stderr + started.stdout
