@@ -75,6 +75,7 @@ from services.runtime.telemetry.tracing import (
     current_traceparent,
     records_spans,
 )
+from services.runtime.uri_redaction import redact_uri_credentials
 
 log = logging.getLogger(__name__)
 _VERSION = "0.1.0"
@@ -344,8 +345,10 @@ class ServiceRuntime:
 
     def run(self) -> None:
         """Run until SIGTERM / SIGINT (draining first). A Kafka login the broker refuses was
-        said in one log line at start; the process then exits 2 without a traceback."""
-        refused = False
+        said in one log line at start; the process then exits 2 without a traceback. Any
+        other error that ends the process (MongoDB unreachable at start, a bug) is one
+        CRITICAL log line, its traceback in the line's `exception` field, then exit 1."""
+        refused = crashed = False
         try:
             if self.settings.event_loop == "uvloop":
                 uvloop.run(self.app.run())
@@ -353,8 +356,20 @@ class ServiceRuntime:
                 asyncio.run(self.app.run())
         except* KafkaAccessRefused:
             refused = True
+        except* Exception as errors:
+            crashed = True
+            cause = errors.exceptions[0] if len(errors.exceptions) == 1 else errors
+            log.critical(
+                "%s stopped: %s: %s",
+                self.service,
+                type(cause).__name__,
+                redact_uri_credentials(str(cause))[:500],
+                exc_info=cause,
+            )
         if refused:
             raise SystemExit(2)
+        if crashed:
+            raise SystemExit(1)
 
     async def _holds_assignment(self) -> bool:
         return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)
