@@ -25,6 +25,7 @@ docs/performance.md). See docs/runtime.md.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -351,9 +352,9 @@ class ServiceRuntime:
         refused = crashed = False
         try:
             if self.settings.event_loop == "uvloop":
-                uvloop.run(self.app.run())
+                uvloop.run(self._run_app())
             else:
-                asyncio.run(self.app.run())
+                asyncio.run(self._run_app())
         except* KafkaAccessRefused:
             refused = True
         except* Exception as errors:
@@ -370,6 +371,16 @@ class ServiceRuntime:
             raise SystemExit(2)
         if crashed:
             raise SystemExit(1)
+
+    async def _run_app(self) -> None:
+        try:
+            await self.app.run()
+        except Exception:
+            # A start-up hook failed (FastStream runs no shutdown hooks then): the producer
+            # `_check_kafka_access` started is closed here, not left to the garbage collector.
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+            raise
 
     async def _holds_assignment(self) -> bool:
         return bool(self.consumers) and all(c.engine.has_assignment for c in self.consumers)

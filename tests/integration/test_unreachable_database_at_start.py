@@ -45,3 +45,4 @@ def test_session_commands_stops_in_one_json_line_when_mongodb_is_unreachable(
     assert len(critical) == 1, output
     assert critical[0]["message"].startswith("session-commands stopped: ServerSelectionTimeout")
     assert "Traceback" in critical[0]["exception"]
+    assert not [line for line in lines if "Unclosed" in line["message"]]  # its producer closed
