@@ -17,6 +17,7 @@ from contracts.codec import EncodedRecord, EncodeError, encode
 from contracts.topics import Service, TopicName
 from services.audit.fact_view import DetailValue, FactView
 from services.audit.redaction import RedactionPolicy
+from services.runtime.actors import is_api_key_actor
 from services.runtime.secret_scrubbing import scrub_text
 
 MAX_DETAIL_TEXT: Final = 1_000
@@ -162,7 +163,7 @@ def _entry(
         origin_offset=origin.offset,
         content=None if view.content is None else policy.redact(view.content),
         content_parts=[policy.part(p.name, p.text, p.label) for p in view.parts],
-        detail={name: _safe_detail(value) for name, value in view.detail.items()},
+        detail={name: _safe_detail(name, value) for name, value in view.detail.items()},
     )
     return AuditEntry(record=record, correlation_id=fact.correlation_id, traceparent=span or source)
 
@@ -171,9 +172,11 @@ def _short(text: str) -> str:
     return _scrubbed(text)[:MAX_SHORT_TEXT]
 
 
-def _safe_detail(value: DetailValue) -> DetailValue:
+def _safe_detail(name: str, value: DetailValue) -> DetailValue:
     # Reasons and error messages are free text (a provider error can quote the API key).
     if isinstance(value, str):
+        if name == "requested_by" and is_api_key_actor(value):
+            return value  # the gateway's id of a key (a hash prefix), which looks like "api-key: …"
         return _scrubbed(value)[:MAX_DETAIL_TEXT]
     return value
 

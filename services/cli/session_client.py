@@ -28,10 +28,10 @@ from contracts.session_events import (
     TurnStarted,
     TurnStopped,
 )
-from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicName
 from services.cli.kafka_clients import consumer, partitions_of, producer
 from services.cli.settings import CliSettings
+from services.runtime.command_signing import sign
 from services.runtime.partitioning import partition_for
 
 Update = SessionEvent | LLMTokenDelta
@@ -54,9 +54,7 @@ def command_record(settings: CliSettings, command: Command) -> EncodedRecord:
         correlation_id=command.id,
         traceparent=new_traceparent(),
     )
-    key = settings.cli_signing_key()
-    if key is not None:
-        record.headers.append((SIGNATURE_HEADER, signature(record.value, key)))
+    sign(record, settings.cli_signing_key())
     return record
 
 

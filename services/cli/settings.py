@@ -2,6 +2,7 @@
 
 from pydantic import Field, FilePath, SecretStr
 
+from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
 
 
@@ -16,8 +17,4 @@ class CliSettings(RuntimeSettings):
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
 
     def cli_signing_key(self) -> bytes | None:
-        if self.cli_hmac_key is not None:
-            return self.cli_hmac_key.get_secret_value().encode()
-        if self.cli_hmac_key_file is not None:
-            return self.cli_hmac_key_file.read_bytes().rstrip(b"\r\n")
-        return None
+        return signing_key(self.cli_hmac_key, self.cli_hmac_key_file)

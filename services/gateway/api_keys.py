@@ -9,6 +9,7 @@ without stopping at a match, so timing says nothing about which or how many keys
 import hashlib
 import hmac
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,12 @@ class ApiKeyRegistry:
     def __init__(self, hashed: Mapping[str, str]) -> None:
         entries: list[tuple[bytes, str]] = []
         for digest, tenant in hashed.items():
-            if not digest.startswith(HASH_PREFIX) or len(digest) != len(HASH_PREFIX) + 64:
+            hex_digest = digest.removeprefix(HASH_PREFIX)
+            if (
+                not digest.startswith(HASH_PREFIX)
+                or len(hex_digest) != 64
+                or hex_digest.strip(string.hexdigits)
+            ):
                 raise ApiKeyConfigError(f"API key hash {digest[:16]!r}… is not sha256:<64 hex>")
             if not is_valid_id(tenant):
                 raise ApiKeyConfigError(f"tenant {tenant!r} is not a valid id")

@@ -43,6 +43,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
 from services.gateway.stream_replay import StreamReplay
 from services.gateway.streams import SessionStreams
+from services.runtime.command_signing import signing_key
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
 from services.runtime.telemetry.tracing import configure_tracing, records_spans
@@ -79,6 +80,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings.topics.name(TopicName.COMMANDS),
         timeout_s=settings.gateway_produce_timeout_s,
         client_options=kafka_options,
+        source=settings.gateway_source,
+        signing_key=signing_key(settings.gateway_hmac_key, settings.gateway_hmac_key_file),
     )
     read_model = SessionReadModel(database)
     responses = ResponseStore(database, settings.gateway_idempotency_retention_s)

@@ -17,14 +17,12 @@ from aiokafka.errors import KafkaError
 from contracts.codec import encode
 from contracts.commands import Command
 from services.gateway.shutdown import stop_within
+from services.runtime.command_signing import sign
 from services.runtime.telemetry.tracing import current_baggage
 
 
 class BrokerUnavailable(Exception):
     pass
-
-
-GATEWAY_SOURCE = "gateway"
 
 
 class CommandPublisher:
@@ -35,7 +33,11 @@ class CommandPublisher:
         *,
         timeout_s: float,
         client_options: Mapping[str, Any] | None = None,
+        source: str = "gateway",
+        signing_key: bytes | None = None,
     ) -> None:
+        self._source = source
+        self._signing_key = signing_key
         self._bootstrap_servers = bootstrap_servers
         self._client_options = dict(client_options or {})  # Kafka security (kafka_security.py)
         self._topic = topic
@@ -67,11 +69,12 @@ class CommandPublisher:
     ) -> None:
         record = encode(
             command,
-            source=GATEWAY_SOURCE,
+            source=self._source,
             correlation_id=correlation_id,
             traceparent=traceparent,
             tracestate=tracestate,
         )
+        sign(record, self._signing_key)
         headers = list(record.headers)
         baggage = current_baggage()  # the caller's W3C `baggage` header, carried on with its trace
         if baggage is not None:

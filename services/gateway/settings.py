@@ -3,12 +3,21 @@
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, FilePath, PositiveFloat, PositiveInt, SecretStr, model_validator
 
 from services.runtime.settings import RuntimeSettings
 
 
 class GatewaySettings(RuntimeSettings):
+    gateway_source: str = Field(
+        "gateway",
+        pattern=r"^[A-Za-z0-9._:/-]{1,128}$",
+        description="ce_source of the commands the gateway publishes (AGENT_RUNTIME_COMMAND_SOURCES).",
+    )
+    gateway_hmac_key: SecretStr | None = Field(
+        None, description="Signs the gateway's commands when session-commands requires it."
+    )
+    gateway_hmac_key_file: FilePath | None = Field(None, description="A mounted file holding it.")
     gateway_host: str = "0.0.0.0"
     gateway_port: int = Field(8000, ge=0, le=65_535, description="HTTP API, health and metrics.")
     gateway_api_keys: dict[str, str] = Field(

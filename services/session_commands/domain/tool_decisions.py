@@ -217,9 +217,7 @@ def expire_tool_calls(out: DecisionDraft, state: SessionState, command: ExpireTo
     waiting = [c for c in round_.calls if c.result is None]
     names = ", ".join(f"{c.tool} ({c.tool_call_id})" for c in waiting)
     pending = (
-        "an approval or a result"
-        if any(c.approval is Approval.PENDING for c in waiting)
-        else "a result"
+        "approval or result" if any(c.approval is Approval.PENDING for c in waiting) else "result"
     )
     out.emit(
         TurnFailed,

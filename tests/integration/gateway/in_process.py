@@ -1,7 +1,9 @@
 """A gateway app in this process (httpx over ASGI), its lifespan running, with one API key."""
 
+import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +23,13 @@ class InProcessGateway:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+    async def until_ready(self, timeout_s: float = 60.0, why: str = "gateway not ready") -> None:
+        """Until `/health/ready` answers 200 (the broker connected, the event feed positioned)."""
+        deadline = time.monotonic() + timeout_s
+        while (await self.http.get("/health/ready")).status_code != 200:
+            assert time.monotonic() < deadline, why
+            await asyncio.sleep(0.2)
 
 
 def closed_port() -> int:

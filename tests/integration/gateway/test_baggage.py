@@ -2,7 +2,6 @@
 publishes carries both, so the whole turn can read it (the services carry it on)."""
 
 import asyncio
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -30,10 +29,7 @@ async def test_the_published_command_carries_the_callers_baggage_and_trace(
             topic_prefix=catalogue.prefix,
         ) as gw,
     ):
-        deadline = time.monotonic() + 60
-        while (await gw.http.get("/health/ready")).status_code != 200:
-            assert time.monotonic() < deadline, "gateway not ready"
-            await asyncio.sleep(0.2)
+        await gw.until_ready()
         response = await gw.http.post(
             "/v1/sessions/s-baggage/messages",
             json={"content": "hello"},

@@ -9,7 +9,6 @@ and trace.
 """
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,6 @@ async def _send(gw: InProcessGateway, request_id: str) -> tuple[int, dict[str, o
     return response.status_code, response.json()
 
 
-async def _until_ready(gw: InProcessGateway, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (await gw.http.get("/health/ready")).status_code != 200:
-        assert time.monotonic() < deadline, "gateway not ready after the broker came back"
-        await asyncio.sleep(0.5)
-
-
 async def test_broker_down_503_then_back_up_works(
     mongodb_uri: str, mongo_database_name: str, tmp_path: Path
 ) -> None:
@@ -66,7 +58,7 @@ async def test_broker_down_503_then_back_up_works(
 
         try:
             await asyncio.to_thread(broker.up)
-            await _until_ready(gw, 90.0)
+            await gw.until_ready(90.0, "gateway not ready after the broker came back")
             status, body = await _send(gw, "req-up-1")
             assert status == 202, body
             assert body["status"] == "pending"

@@ -15,6 +15,7 @@ from contracts.session_events import CommandRejected, RejectionReason, SessionCr
 from contracts.signature import SIGNATURE_HEADER, signature
 from contracts.topics import TopicCatalogue, TopicName
 from services.session_commands.mongo.session_document import Document
+from tests.integration.gateway.in_process import in_process_gateway
 from tests.integration.service_harness import Publisher, TopicReader
 from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
 
@@ -123,3 +124,33 @@ async def test_a_source_with_a_key_must_sign_and_may_then_act_for_any_tenant(rig
     assert forged.reason is RejectionReason.SIGNATURE_INVALID
     assert isinstance(signed, SessionCreated)
     assert signed.tenant_id == "initech"
+
+
+async def test_the_gateway_publishes_as_its_configured_source_and_signs_with_its_key(
+    rig: Rig, kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str
+) -> None:
+    deployment: dict[str, Any] = {
+        "kafka_bootstrap_servers": kafka_bootstrap_servers,
+        "mongodb_uri": mongodb_uri,
+        "mongodb_database": mongo_database_name,
+        "topic_prefix": rig.catalogue.prefix,
+    }
+    cases: list[tuple[dict[str, Any], int, str | None]] = [
+        ({"gateway_hmac_key": GATEWAY_KEY.decode()}, 201, None),
+        ({}, 403, "signature_invalid"),  # a keyed source that does not sign
+        ({"gateway_hmac_key": "not-the-key"}, 403, "signature_invalid"),
+        (
+            {"gateway_source": "edge-2", "gateway_hmac_key": GATEWAY_KEY.decode()},
+            403,
+            "tenant_not_allowed",
+        ),  # a source that is not listed
+    ]
+    for index, (settings, status, code) in enumerate(cases):
+        async with in_process_gateway(**deployment, **settings) as gateway:
+            await gateway.until_ready()
+            answer = await gateway.http.post(
+                "/v1/sessions", json={"session_id": f"gw-src-{index}"}, headers=gateway.auth
+            )
+        assert answer.status_code == status, (settings, answer.text)
+        if code is not None:
+            assert answer.json()["code"] == code

@@ -6,6 +6,7 @@ import pytest
 from contracts.agents import AgentType, MessageRole
 from contracts.audit import RedactionMode
 from contracts.codec import encode
+from contracts.commands import CancelTurn
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_MESSAGE_BYTES
 from contracts.llm import ChatMessage, LLMFailed, LLMRequested
 from contracts.topics import TopicName
@@ -19,6 +20,8 @@ from services.audit.records import (
     trace_id_of,
 )
 from services.audit.redaction import RedactionPolicy
+from services.gateway.api_keys import ApiKeyRegistry, hash_api_key, new_api_key
+from services.runtime.actors import is_api_key_actor
 
 pytestmark = pytest.mark.unit
 
@@ -120,3 +123,35 @@ def test_free_text_in_detail_is_scrubbed_and_bounded() -> None:
     assert "[REDACTED:api_key]" in message
     assert len(message) <= 1_000
     encode(entry.record, source="audit", structured=True)
+
+
+@pytest.mark.parametrize(
+    ("requested_by", "kept"),
+    [
+        ("api-key:6e8a2e45c421", True),  # what the gateway writes: a hash prefix, not a key
+        ("jwt:jwt-0123456789ab", True),
+        ("api-key: sk-live0123456789abcdef", False),  # an upstream publisher's mistake
+        ("api-key:6e8a2e45c4210123456789", False),  # not the gateway's form: scrubbed
+    ],
+)
+def test_who_asked_is_kept_when_it_is_the_gateways_id_of_a_key(
+    requested_by: str, kept: bool
+) -> None:
+    cancel = CancelTurn(
+        id="c-9", session_id="s-1", tenant_id="acme", requested_by=requested_by, reason="stop"
+    )
+    fact = FactIdentity(cancel.id, cancel.type, AT, "s-1", "gateway")
+    entry = build_entry(
+        fact, view_of(cancel), Origin(TopicName.COMMANDS, "p.commands", 0, 0), RedactionPolicy(), AT
+    )
+    assert (entry.record.detail["requested_by"] == requested_by) is kept
+    if not kept:
+        assert "[REDACTED:" in str(entry.record.detail["requested_by"])
+
+
+def test_the_gateways_actor_ids_are_the_form_audit_keeps() -> None:
+    key = new_api_key()
+    registry = ApiKeyRegistry({hash_api_key(key): "acme"})
+    principal = registry.authenticate(key)
+    assert principal is not None
+    assert is_api_key_actor(principal.actor)

@@ -36,7 +36,12 @@ def test_keys_from_a_mounted_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    [{"md5:abc": "acme"}, {hash_api_key("k"): "not a tenant!"}, {"sha256:short": "acme"}],
+    [
+        {"md5:abc": "acme"},
+        {hash_api_key("k"): "not a tenant!"},
+        {"sha256:short": "acme"},
+        {"sha256:" + "z" * 64: "acme"},  # the right length, not hex: it could never match
+    ],
 )
 def test_bad_entries_refuse_to_start(entry: dict[str, str]) -> None:
     with pytest.raises(ApiKeyConfigError):

@@ -290,6 +290,7 @@ def test_the_deadline_fails_the_turn_with_a_clear_reason() -> None:
     failed = decision.events[0]
     assert isinstance(failed, TurnFailed)
     assert failed.error_class == "tool_deadline_exceeded"
+    assert failed.reason.startswith("no result by ")  # as docs/tools.md shows it
     assert "read_file (c2)" in failed.reason
     assert "c1" not in failed.reason
     assert session.current.is_idle
