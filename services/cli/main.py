@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from contracts.agents import AgentType
+from contracts.audit import AuditOutcome
 from contracts.dead_letters import DeadLetterReason
 from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import SessionStatus
@@ -322,6 +323,9 @@ def audit_query(
     session: Annotated[str | None, typer.Option(help="Only this session.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
     fact_type: Annotated[str | None, typer.Option("--type", help="Only this fact type.")] = None,
+    outcome: Annotated[
+        AuditOutcome | None, typer.Option(help="Only records with this outcome.")
+    ] = None,
     since: Since = None,
     until: Until = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -340,6 +344,7 @@ def audit_query(
             since,
             until,
             limit,
+            outcome=outcome,
             after=after,
             as_json=as_json,
         )

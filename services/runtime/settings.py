@@ -4,7 +4,7 @@ One env prefix (`AGENT_RUNTIME_`) and `.env` support. Values are validated when 
 object is built, so a bad deployment fails at start with a message naming the variable.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import TopicCatalogue
 from services.runtime.kafka_security import KafkaSecuritySettings
+from services.runtime.uri_redaction import redact_uri_credentials
 
 ENV_PREFIX = "AGENT_RUNTIME_"
 
@@ -134,6 +135,12 @@ class RuntimeSettings(KafkaSecuritySettings):
         "uvloop",
         description="uvloop (C, libuv): less CPU per callback; `asyncio`: the standard loop.",
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() of settings (a debugger, a log line, an exception) show a URI with
+        # its credentials as `user:***@` (MongoDB, LLM_BASE_URL); secrets are SecretStr anyway.
+        for name, value in super().__repr_args__():
+            yield name, redact_uri_credentials(value) if isinstance(value, str) else value
 
     def client_id(self, service: str) -> str:
         """Kafka `client.id` of a service's clients: names it in broker logs, metrics, quotas."""

@@ -172,6 +172,13 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
     records = _json(audit)["records"]
     assert {r["session_id"] for r in records} == {session_id}
     assert "turn.completed.v1" in {r["fact_type"] for r in records}
+    succeeded = _cli(
+        pipeline, "audit", "query", "--session", session_id, "--outcome", "succeeded", "--json"
+    )
+    assert succeeded.returncode == 0, succeeded.stderr
+    chosen = _json(succeeded)["records"]
+    assert chosen
+    assert [r["id"] for r in chosen] == [r["id"] for r in records if r["outcome"] == "succeeded"]
     tailed = _ndjson(
         _cli(pipeline, "audit", "tail", "--session", session_id, "--no-follow", "--json")
     )

@@ -13,6 +13,9 @@ so it is scrubbed here, where every provider failure is made, with the one secre
 
 from services.runtime.secret_scrubbing import scrub_text
 
+REDACTED_KEY = "[REDACTED:api_key]"
+_MIN_CUT_KEY = 4
+
 
 class ProviderError(Exception):
     error_class = "provider_error"
@@ -25,9 +28,17 @@ class ProviderError(Exception):
 
     def mask(self, secret: str) -> None:
         """Replace every occurrence of `secret` in the message: the configured key in a shape
-        the scrubber's patterns may not know (a proxy's own key format)."""
-        if secret and secret in str(self):
-            self.args = (str(self).replace(secret, "[REDACTED:api_key]"),)
+        the scrubber's patterns may not know (a proxy's own key format). The message is a
+        provider's text cut to a length, so a key the cut went through ends it as a prefix of
+        itself: that goes too (from 4 characters; fewer say nothing of a 256-bit key)."""
+        if not secret:
+            return
+        message = str(self).replace(secret, REDACTED_KEY)
+        for length in range(len(secret) - 1, _MIN_CUT_KEY - 1, -1):
+            if message.endswith(secret[:length]):
+                message = message[:-length] + REDACTED_KEY
+                break
+        self.args = (message,)
 
 
 class RateLimited(ProviderError):

@@ -424,3 +424,25 @@ async def test_an_error_inside_the_stream_never_carries_the_api_key(
     assert isinstance(outcome, Failure)
     assert key not in outcome.message
     assert "[REDACTED:api_key]" in outcome.message
+
+
+async def test_a_key_the_error_body_cut_goes_through_is_masked_too(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # The error body is kept to its first 300 characters: here the key straddles that cut.
+    key = "prx-Zq9VtW3cL8xK2pR7mN4b"
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
+        )
+    )
+    before_message = '{"error": {"message": "'  # what `status` writes before the message
+    filler = "y" * (300 - len(before_message) - 8)  # 8 characters of the key before the cut
+    openai_server.script(status(401, message=f"{filler}{key} and more"))
+    try:
+        outcome, _ = await _invoke(_invoker(provider))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    assert key[:4] not in outcome.message
+    assert outcome.message.endswith("[REDACTED:api_key]")

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from contracts.topics import TopicName
 from services.audit.settings import AuditSettings
+from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import RuntimeSettings
 from services.runtime.settings_errors import invalid_settings
 
@@ -126,3 +127,17 @@ def test_a_service_with_an_invalid_setting_exits_2_with_one_line(module: str) ->
     assert len(lines) == 1, started.stderr
     assert "invalid settings: AGENT_RUNTIME_MONGODB_URI: " in lines[0]
     assert "s3cr3tpw" not in started.stderr + started.stdout
+
+
+def test_repr_and_str_of_settings_show_no_uri_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_MONGODB_URI", "mongodb://app:S3cret@db:27017/")
+    monkeypatch.setenv("LLM_BASE_URL", "https://user:Pa55@proxy/v1")
+    monkeypatch.setenv("LLM_MODEL", "m")
+    settings = LLMInvocationSettings()
+    for shown in (repr(settings), str(settings)):
+        assert "S3cret" not in shown
+        assert "Pa55" not in shown
+        assert "mongodb://app:***@db:27017/" in shown
+        assert "https://user:***@proxy/v1" in shown
+    assert settings.mongodb_uri == "mongodb://app:S3cret@db:27017/"  # the value itself is intact
+    assert settings.llm_base_url == "https://user:Pa55@proxy/v1"
