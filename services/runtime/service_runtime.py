@@ -175,6 +175,7 @@ class ServiceRuntime:
         )
         self.consumers: list[ConsumerBinding] = []
         self._ready_announcement: asyncio.Task[None] | None = None
+        self._ready_logged = False
 
     # ------------------------------------------------------------- registration
 
@@ -425,9 +426,14 @@ class ServiceRuntime:
             "; ".join(held.values()),
             extra={"ready": True, "assignment": held},
         )
+        self._ready_logged = True
 
     def _log_rebalanced(self, group_id: str, held: Sequence[PartitionId]) -> None:
-        """One INFO line per rebalance of a group after start: what this instance holds now."""
+        """One INFO line per rebalance of a group after the ready line: what this instance holds
+        now. Before it (a hot spare that starts with nothing and is then given partitions), the
+        ready line is the one that says what it holds."""
+        if not self._ready_logged:
+            return
         now = holdings(held, self.settings.topics)
         log.info(
             "%s rebalanced (%s): %s",

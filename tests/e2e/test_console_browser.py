@@ -97,7 +97,16 @@ async def check_stored(gateway: GatewayProcess, session_id: str, streamed: str) 
 
 
 async def phone_width(page: Page) -> None:
-    await page.set_viewport_size({"width": 390, "height": 844})
+    # A session with a long title: a select is as wide as its longest option unless the CSS
+    # says otherwise.
+    await page.evaluate(
+        """() => {
+            const option = document.createElement("option");
+            option.textContent = "Console session with a rather long title, ".repeat(3);
+            document.querySelector("#session-pick").append(option);
+        }"""
+    )
+    await page.set_viewport_size({"width": 375, "height": 812})
     width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the console scrolls sideways at phone width ({width}px)"
+    assert width <= 375, f"the console scrolls sideways at phone width ({width}px)"
     await page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)

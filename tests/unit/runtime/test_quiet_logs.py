@@ -11,6 +11,8 @@ from services.runtime.assignment_summary import holdings
 from services.runtime.keyed_consumer import KeyOrderedConsumer
 from services.runtime.rebalance import DrainingRebalanceListener
 from services.runtime.record import PartitionId
+from services.runtime.service_runtime import ServiceRuntime
+from services.runtime.settings import RuntimeSettings
 from services.runtime.telemetry.log_context import configure_logging
 
 pytestmark = pytest.mark.unit
@@ -86,3 +88,16 @@ async def test_a_rebalance_after_the_first_assignment_is_reported_with_what_is_h
     halved = [PartitionId("p.commands", n) for n in range(6)]
     assert rebalanced == [halved, [PartitionId("p.commands", n) for n in range(12)]]
     assert engine.assigned[1] == halved  # the engine still gets every assignment first
+
+
+def test_a_hot_spare_given_partitions_before_it_was_ready_writes_only_its_ready_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = ServiceRuntime("audit", RuntimeSettings(topic_prefix="t."), configure_logs=False)
+    given = [PartitionId("t.commands", 3)]
+    with caplog.at_level(logging.INFO, logger="services.runtime.service_runtime"):
+        runtime._log_rebalanced("t.audit", given)  # started with nothing, then given one
+        runtime._log_ready()
+        runtime._log_rebalanced("t.audit", given)  # a later rebalance is reported
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m.split(":")[0] for m in messages] == ["audit ready", "audit rebalanced (t.audit)"]
