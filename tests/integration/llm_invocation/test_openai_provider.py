@@ -378,6 +378,14 @@ async def test_hundreds_of_concurrent_streams(openai_server: FakeOpenAIServer) -
     assert time.monotonic() - started < 10  # concurrent: far below 300 x 0.2 s
 
 
+def _keyed_provider(openai_server: FakeOpenAIServer, key: str) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
+        )
+    )
+
+
 @pytest.mark.parametrize(
     "key",
     [
@@ -388,11 +396,7 @@ async def test_hundreds_of_concurrent_streams(openai_server: FakeOpenAIServer) -
 async def test_a_provider_error_never_carries_the_api_key(
     openai_server: FakeOpenAIServer, key: str
 ) -> None:
-    provider = OpenAICompatibleProvider(
-        OpenAIProviderConfig(
-            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
-        )
-    )
+    provider = _keyed_provider(openai_server, key)
     echo = f"Incorrect API key provided: {key}. Request headers: Authorization: Bearer {key}"
     openai_server.script(status(401, message=echo))
     try:
@@ -410,11 +414,7 @@ async def test_an_error_inside_the_stream_never_carries_the_api_key(
     openai_server: FakeOpenAIServer,
 ) -> None:
     key = "proxy-7f3e9a1c5b2d4e6f8a0b"
-    provider = OpenAICompatibleProvider(
-        OpenAIProviderConfig(
-            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
-        )
-    )
+    provider = _keyed_provider(openai_server, key)
     error = json.dumps({"error": {"message": f"upstream refused key {key}"}})
     openai_server.script(Reply(events=[f"data: {error}\n\n"]))
     try:
@@ -431,11 +431,7 @@ async def test_a_key_the_error_body_cut_goes_through_is_masked_too(
 ) -> None:
     # The error body is kept to its first 300 characters: here the key straddles that cut.
     key = "prx-Zq9VtW3cL8xK2pR7mN4b"
-    provider = OpenAICompatibleProvider(
-        OpenAIProviderConfig(
-            base_url=openai_server.base_url, model="fake-model", api_key=SecretStr(key)
-        )
-    )
+    provider = _keyed_provider(openai_server, key)
     before_message = '{"error": {"message": "'  # what `status` writes before the message
     filler = "y" * (300 - len(before_message) - 8)  # 8 characters of the key before the cut
     openai_server.script(status(401, message=f"{filler}{key} and more"))
