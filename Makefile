@@ -101,10 +101,10 @@ contracts: install ## regenerate JSON Schema + AsyncAPI + the gateway's OpenAPI 
 
 # --- Running the system -----------------------------------------------------------------------
 # The services run as separate processes (python -m services.<name>), pid files and logs in .run/.
-run: infra-up ## infrastructure + topics + the four services + the HTTP gateway, then a chat; Ctrl-C stops them
+run: infra-up ## infrastructure + topics + the five consumers + the HTTP gateway, then a chat; Ctrl-C stops them
 	$(VENV)/bin/agent-runtime run
 
-up: infra-up ## infrastructure + topics + the four services + the HTTP gateway in the background (logs in .run/logs)
+up: infra-up ## infrastructure + topics + the five consumers + the HTTP gateway in the background (logs in .run/logs)
 	$(VENV)/bin/agent-runtime up
 
 down: install ## stop exactly the services `up`/`run` started (infrastructure stays up)

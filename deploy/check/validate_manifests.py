@@ -13,7 +13,9 @@
   `…FromEnv` it names is in that Deployment's env or ConfigMap; every container has a read-only root
   filesystem and a startupProbe (Deployments); every Deployment has a PodDisruptionBudget; with
   `--no-secrets`, no Secret in the bundle (production: the platform owns them, an apply must
-  never overwrite one).
+  never overwrite one); with a Namespace in the bundle, every namespaced resource is in it; every
+  ConfigMap and Secret a workload needs and every TriggerAuthentication a ScaledObject names is
+  in the bundle, same name and namespace (Secrets not with `--no-secrets`).
 
 Runs in the deploy-check tool venv (`make deploy-check`), not the project's.
 """
@@ -117,8 +119,74 @@ def trigger_errors(resources: list[Resource]) -> list[str]:
     return errors
 
 
+_CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass"}
+
+
+def namespace_errors(resources: list[Resource]) -> list[str]:
+    """With a Namespace in the bundle, everything namespaced is in it: a resource without a
+    namespace lands wherever kubectl points, away from what refers to it by name."""
+    namespaces = [r["metadata"]["name"] for r in resources if r["kind"] == "Namespace"]
+    if len(namespaces) != 1:
+        return []
+    (wanted,) = namespaces
+    return [
+        f"{_name(r)}: in namespace {r['metadata'].get('namespace')!r}, not {wanted!r}"
+        for r in resources
+        if r["kind"] not in _CLUSTER_SCOPED and r["metadata"].get("namespace") != wanted
+    ]
+
+
+def _references(pod: Resource) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a pod spec needs (not the optional ones)."""
+    for container in pod.get("containers", []) + pod.get("initContainers", []):
+        for source in container.get("envFrom", []):
+            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                ref = source.get(key)
+                if ref and not ref.get("optional"):
+                    yield kind, ref["name"]
+        for variable in container.get("env", []):
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                ref = variable.get("valueFrom", {}).get(key)
+                if ref and not ref.get("optional"):
+                    yield kind, ref["name"]
+    for volume in pod.get("volumes", []):
+        if "secret" in volume and not volume["secret"].get("optional"):
+            yield "Secret", volume["secret"]["secretName"]
+        if "configMap" in volume and not volume["configMap"].get("optional"):
+            yield "ConfigMap", volume["configMap"]["name"]
+
+
+def reference_errors(resources: list[Resource], *, no_secrets: bool) -> list[str]:
+    """Every ConfigMap and Secret a workload needs, and every TriggerAuthentication a
+    ScaledObject names, is in the bundle under that name and namespace (Secrets only when the
+    bundle carries them: with `--no-secrets` the platform provides them)."""
+    present = {
+        (r["kind"], r["metadata"]["name"], r["metadata"].get("namespace")) for r in resources
+    }
+    errors: list[str] = []
+    for resource in resources:
+        namespace = resource["metadata"].get("namespace")
+        needed: list[tuple[str, str]] = []
+        if resource["kind"] in _WORKLOADS:
+            needed = list(_references(_pod_spec(resource)))
+        if resource["kind"] == "ScaledObject":
+            needed = [
+                ("TriggerAuthentication", trigger["authenticationRef"]["name"])
+                for trigger in resource["spec"]["triggers"]
+                if "authenticationRef" in trigger
+            ]
+        for kind, name in needed:
+            if kind == "Secret" and no_secrets:
+                continue
+            if (kind, name, namespace) not in present:
+                errors.append(f"{_name(resource)}: needs {kind}/{name} in {namespace!r}: none")
+    return errors
+
+
 def rule_errors(resources: list[Resource], *, no_secrets: bool) -> list[str]:
     errors: list[str] = trigger_errors(resources)
+    errors += namespace_errors(resources)
+    errors += reference_errors(resources, no_secrets=no_secrets)
     scaled = {
         r["spec"]["scaleTargetRef"]["name"]
         for r in resources
