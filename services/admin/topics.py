@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = RuntimeSettings()
     except ValidationError as invalid:
-        print(f"topics: {invalid_settings(invalid)}", file=sys.stderr)  # never the values
+        print(f"topics: {invalid_settings(invalid, RuntimeSettings)}", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
     parser.add_argument(

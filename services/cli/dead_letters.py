@@ -110,7 +110,7 @@ async def read_dead_letters(
             # An empty answer is not the end: a loaded broker can take seconds to answer the
             # first fetch after a seek. The end is each partition's end offset at the start.
             batches = await client.getmany(*pending, timeout_ms=1_000)
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     try:
                         message = decode(record.value, list(record.headers)).message
@@ -120,8 +120,9 @@ async def read_dead_letters(
                         wanted is None or wanted.matches(message)
                     ):
                         found.append(StoredDeadLetter(record.partition, record.offset, message))
-                if await client.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+            # By position, not by the records seen: a range deleted by retention meanwhile
+            # moves a partition to its end without returning anything.
+            pending = {tp for tp in pending if await client.position(tp) < ends[tp]}
     return sorted(found, key=lambda stored: (stored.letter.occurred_at, stored.letter.id))
 
 

@@ -125,7 +125,7 @@ def _settings() -> CliSettings:
     try:
         return CliSettings()
     except ValidationError as exc:
-        raise UsageProblem(invalid_settings(exc)) from None
+        raise UsageProblem(invalid_settings(exc, CliSettings)) from None
 
 
 def _out(as_json: bool) -> Output:

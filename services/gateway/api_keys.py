@@ -8,8 +8,8 @@ without stopping at a match, so timing says nothing about which or how many keys
 
 import hashlib
 import hmac
+import re
 import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 from contracts.base import is_valid_id
 
 HASH_PREFIX = "sha256:"
+_DIGEST = re.compile(HASH_PREFIX + "[0-9a-f]{64}")
 
 
 class ApiKeyConfigError(ValueError):
@@ -48,14 +49,14 @@ class Principal:
 class ApiKeyRegistry:
     def __init__(self, hashed: Mapping[str, str]) -> None:
         entries: list[tuple[bytes, str]] = []
-        for digest, tenant in hashed.items():
-            hex_digest = digest.removeprefix(HASH_PREFIX)
-            if (
-                not digest.startswith(HASH_PREFIX)
-                or len(hex_digest) != 64
-                or hex_digest.strip(string.hexdigits)
-            ):
-                raise ApiKeyConfigError(f"API key hash {digest[:16]!r}… is not sha256:<64 hex>")
+        for number, (digest, tenant) in enumerate(hashed.items(), start=1):
+            # Lowercase, as hexdigest() writes it: any other entry could never match. Not
+            # echoed: an operator may have pasted the key itself.
+            if not _DIGEST.fullmatch(digest):
+                raise ApiKeyConfigError(
+                    f"API key entry {number} (of tenant {tenant!r}) is not "
+                    "sha256:<64 lowercase hex digits>"
+                )
             if not is_valid_id(tenant):
                 raise ApiKeyConfigError(f"tenant {tenant!r} is not a valid id")
             entries.append((digest.encode(), tenant))

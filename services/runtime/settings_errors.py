@@ -4,7 +4,7 @@
 import sys
 from typing import NoReturn, TypeVar
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 from services.runtime.settings import ENV_PREFIX
@@ -12,10 +12,13 @@ from services.runtime.settings import ENV_PREFIX
 S = TypeVar("S", bound=BaseSettings)
 
 
-def invalid_settings(error: ValidationError) -> str:
-    """`invalid settings: AGENT_RUNTIME_X: <what is wrong>; …`, without the values."""
+def invalid_settings(
+    error: ValidationError, settings_class: type[BaseSettings] | None = None
+) -> str:
+    """`invalid settings: AGENT_RUNTIME_X: <what is wrong>; …`, without the values. A setting
+    also read under other names (`LLM_BASE_URL`) is named by all of them."""
     problems = [
-        f"{_variable(problem['loc'])}: {problem['msg']}"
+        f"{_variable(problem['loc'], settings_class)}: {problem['msg']}"
         for problem in error.errors(include_input=False, include_url=False)
         # A default computed from another setting cannot be when that one is invalid: noise.
         if problem["type"] != "default_factory_not_called"
@@ -28,13 +31,18 @@ def load_settings(settings_class: type[S], process: str) -> S:
     try:
         return settings_class()
     except ValidationError as error:
-        _exit(f"{process}: {invalid_settings(error)}")
+        _exit(f"{process}: {invalid_settings(error, settings_class)}")
 
 
-def _variable(location: tuple[int | str, ...]) -> str:
+def _variable(location: tuple[int | str, ...], settings_class: type[BaseSettings] | None) -> str:
     if not location:
         return "settings"
-    return ENV_PREFIX + str(location[0]).upper()
+    name = str(location[0])
+    for field_name, field in (settings_class.model_fields if settings_class else {}).items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and name in (field_name, *map(str, alias.choices)):
+            return " / ".join(dict.fromkeys(str(choice).upper() for choice in alias.choices))
+    return ENV_PREFIX + name.upper()
 
 
 def _exit(line: str) -> NoReturn:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_va
 
 from contracts.session_events import RejectionReason
 from contracts.signature import SIGNATURE_HEADER, signature_matches
+from services.runtime.command_signing import signing_key
 
 ANY_TENANT: Final = "*"
 
@@ -41,11 +42,7 @@ class CommandSource(BaseModel):
         return self
 
     def key(self) -> bytes | None:
-        if self.hmac_key is not None:
-            return self.hmac_key.get_secret_value().encode()
-        if self.hmac_key_file is not None:
-            return self.hmac_key_file.read_bytes().rstrip(b"\r\n")
-        return None
+        return signing_key(self.hmac_key, self.hmac_key_file)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -94,6 +95,16 @@ class OpenAICompatibleProvider:
         self, config: OpenAIProviderConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
         self._config = config
+        # What a provider or proxy may quote back in its error text: the key, and the password
+        # of credentials in the base URL (sent as Basic authentication).
+        self._secrets = tuple(
+            secret
+            for secret in (
+                config.api_key.get_secret_value() if config.api_key else "",
+                urlsplit(config.base_url).password or "",
+            )
+            if secret
+        )
         pools = max(1, config.connection_pools)
         tls = httpx.create_ssl_context()  # one for all pools: loading the CA bundle is slow
         self._clients = (
@@ -128,7 +139,8 @@ class OpenAICompatibleProvider:
                 # httpx's text names the request (method, URL), never its headers.
                 raise ConnectionFailed(f"{type(error).__name__}: {error}") from error
         except ProviderError as error:
-            error.mask(self._config.api_key.get_secret_value() if self._config.api_key else "")
+            for secret in self._secrets:
+                error.mask(secret)
             raise
 
     async def aclose(self) -> None:

@@ -442,3 +442,19 @@ async def test_a_key_the_error_body_cut_goes_through_is_masked_too(
     assert isinstance(outcome, Failure)
     assert key[:4] not in outcome.message
     assert outcome.message.endswith("[REDACTED:api_key]")
+
+
+async def test_the_password_of_credentials_in_the_base_url_is_masked_too(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    password = "Prox1Pass-7f3e9a1c"
+    base_url = openai_server.base_url.replace("://", f"://gateway-user:{password}@", 1)
+    provider = OpenAICompatibleProvider(OpenAIProviderConfig(base_url=base_url, model="m"))
+    openai_server.script(status(401, message=f"proxy refused gateway-user/{password}"))
+    try:
+        outcome, _ = await _invoke(_invoker(provider))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    assert password not in outcome.message
+    assert "[REDACTED:api_key]" in outcome.message

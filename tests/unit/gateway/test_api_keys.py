@@ -41,6 +41,7 @@ def test_keys_from_a_mounted_file(tmp_path: Path) -> None:
         {hash_api_key("k"): "not a tenant!"},
         {"sha256:short": "acme"},
         {"sha256:" + "z" * 64: "acme"},  # the right length, not hex: it could never match
+        {hash_api_key("k").upper().replace("SHA256:", "sha256:"): "acme"},  # nor uppercase
     ],
 )
 def test_bad_entries_refuse_to_start(entry: dict[str, str]) -> None:

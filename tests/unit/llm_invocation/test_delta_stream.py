@@ -140,13 +140,15 @@ async def test_text_within_the_interval_joins_the_next_delta_and_flush_does_not_
 
 async def test_text_after_the_interval_goes_as_its_own_delta() -> None:
     broker = Broker()
-    stream = DeltaStream(llm_request(), broker, interval_s=0.02)
+    stream = DeltaStream(llm_request(), broker, interval_s=0.05)
     await stream.push("a")
     await broker.until_sent(1)
-    await stream.push("b")  # within the interval: waits for it, then goes alone
-    await broker.until_sent(2)
-    await asyncio.sleep(0.03)  # a slow model: the next chunk comes after the interval
+    await stream.push("b")  # within the interval, the broker idle: held for the interval
+    await asyncio.sleep(0)  # without pacing, "b" would go out alone here
     await stream.push("c")
+    await broker.until_sent(2)
+    await asyncio.sleep(0.06)  # a slow model: the next chunk comes after the interval
+    await stream.push("d")
     await broker.until_sent(3)
     await stream.flush()
-    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "a"), (1, "b"), (2, "c")]
+    assert [(d.seq, d.delta) for d in broker.sent] == [(0, "a"), (1, "bc"), (2, "d")]

@@ -141,3 +141,15 @@ def test_repr_and_str_of_settings_show_no_uri_password(monkeypatch: pytest.Monke
         assert "https://user:***@proxy/v1" in shown
     assert settings.mongodb_uri == "mongodb://app:S3cret@db:27017/"  # the value itself is intact
     assert settings.llm_base_url == "https://user:Pa55@proxy/v1"
+
+
+def test_a_setting_read_under_several_names_is_named_by_all_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", "ftp://user:Pa55@proxy/v1")
+    monkeypatch.setenv("LLM_MODEL", "m")
+    with pytest.raises(ValidationError) as raised:
+        LLMInvocationSettings()
+    line = invalid_settings(raised.value, LLMInvocationSettings)
+    assert line.startswith("invalid settings: AGENT_RUNTIME_LLM_BASE_URL / LLM_BASE_URL: ")
+    assert "Pa55" not in line
