@@ -378,6 +378,19 @@ async def test_hundreds_of_concurrent_streams(openai_server: FakeOpenAIServer) -
     assert time.monotonic() - started < 10  # concurrent: far below 300 x 0.2 s
 
 
+async def _refused(
+    provider: OpenAICompatibleProvider, openai_server: FakeOpenAIServer, message: str
+) -> Failure:
+    """The failure of one call the provider answers with a 401 carrying `message`."""
+    openai_server.script(status(401, message=message))
+    try:
+        outcome, _ = await _invoke(_invoker(provider))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    return outcome
+
+
 def _keyed_provider(openai_server: FakeOpenAIServer, key: str) -> OpenAICompatibleProvider:
     return OpenAICompatibleProvider(
         OpenAIProviderConfig(
@@ -396,14 +409,8 @@ def _keyed_provider(openai_server: FakeOpenAIServer, key: str) -> OpenAICompatib
 async def test_a_provider_error_never_carries_the_api_key(
     openai_server: FakeOpenAIServer, key: str
 ) -> None:
-    provider = _keyed_provider(openai_server, key)
     echo = f"Incorrect API key provided: {key}. Request headers: Authorization: Bearer {key}"
-    openai_server.script(status(401, message=echo))
-    try:
-        outcome, _ = await _invoke(_invoker(provider))
-    finally:
-        await provider.aclose()
-    assert isinstance(outcome, Failure)
+    outcome = await _refused(_keyed_provider(openai_server, key), openai_server, echo)
     assert outcome.error_class == "auth_error"
     assert key not in outcome.message
     assert "Incorrect API key provided: [REDACTED:" in outcome.message
@@ -431,15 +438,11 @@ async def test_a_key_the_error_body_cut_goes_through_is_masked_too(
 ) -> None:
     # The error body is kept to its first 300 characters: here the key straddles that cut.
     key = "prx-Zq9VtW3cL8xK2pR7mN4b"
-    provider = _keyed_provider(openai_server, key)
     before_message = '{"error": {"message": "'  # what `status` writes before the message
     filler = "y" * (300 - len(before_message) - 8)  # 8 characters of the key before the cut
-    openai_server.script(status(401, message=f"{filler}{key} and more"))
-    try:
-        outcome, _ = await _invoke(_invoker(provider))
-    finally:
-        await provider.aclose()
-    assert isinstance(outcome, Failure)
+    outcome = await _refused(
+        _keyed_provider(openai_server, key), openai_server, f"{filler}{key} and more"
+    )
     assert key[:4] not in outcome.message
     assert outcome.message.endswith("[REDACTED:api_key]")
 
@@ -450,11 +453,6 @@ async def test_the_password_of_credentials_in_the_base_url_is_masked_too(
     password = "Prox1Pass-7f3e9a1c"
     base_url = openai_server.base_url.replace("://", f"://gateway-user:{password}@", 1)
     provider = OpenAICompatibleProvider(OpenAIProviderConfig(base_url=base_url, model="m"))
-    openai_server.script(status(401, message=f"proxy refused gateway-user/{password}"))
-    try:
-        outcome, _ = await _invoke(_invoker(provider))
-    finally:
-        await provider.aclose()
-    assert isinstance(outcome, Failure)
+    outcome = await _refused(provider, openai_server, f"proxy refused gateway-user/{password}")
     assert password not in outcome.message
     assert "[REDACTED:api_key]" in outcome.message
