@@ -60,6 +60,7 @@ from benchmarks.perf.observe import (  # noqa: E402
     COMMITS,
     IGNORED_COMMANDS,
     Observer,
+    Pause,
     Snapshot,
     lag_bounded,
     listening_pid,
@@ -111,6 +112,7 @@ class Measured:
     lock_ms: dict[str, float] = field(default_factory=dict)  # per turn, "<collection> <command>"
     lock_share: float = 0.0  # of the time between the snapshots, the stand-in's lock was held
     commit_ms: float = 0.0  # per turn, the part of lock_ms spent committing to the data file
+    pauses: dict[str, list[Pause]] = field(default_factory=dict)  # per process, in the window
 
 
 @dataclass
@@ -161,7 +163,16 @@ def measured(
         lock_ms={k: ms / per for k, ms in lock.items() if ms > 0},
         lock_share=sum(lock.values()) / 1000 / max(after.at - before.at, 1e-9),
         commit_ms=commits / per,
+        pauses=pauses_within(after.pauses, window),
     )
+
+
+def pauses_within(
+    pauses: dict[str, list[Pause]], window: tuple[float, float]
+) -> dict[str, list[Pause]]:
+    return {
+        name: [p for p in noted if window[0] <= p[0] <= window[1]] for name, noted in pauses.items()
+    }
 
 
 async def drain(variant: Variant, timeout_s: float) -> None:
@@ -211,6 +222,7 @@ async def open_loop(variant: Variant, rate: float, seconds: float, plan: Plan) -
     after = await variant.observer.snapshot(time.time(), variant.pids())
     result = measured(before, after, phase, (before.at, after.at))
     result.turns_per_s = result.turns / (ended - before.at)
+    result.pauses = pauses_within(after.pauses, (before.at, ended))
     # A commit interval (1 s) of each group's inputs, plus a second of noise.
     per_turn = sum(result.records.values())
     result.bounded = skipped == 0 and lag_bounded(
@@ -253,6 +265,11 @@ def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
             f"| {v.name} | {stats(sat)} | {statistics.median(sat) / base:.3f} "
             f"| {sus:,.0f} | {sus / base_sus:.3f} |"
         )
+    report_latency(variants, rates)
+    report_costs(variants)
+
+
+def report_latency(variants: list[Variant], rates: list[float]) -> None:
     print("\n## Open-loop latency, ms (median over repetitions; p99 min-max)")
     print("| variant | rate | p50 | p95 | p99 | p99 range | lag bounded |")
     print("|---|---|---|---|---|---|---|")
@@ -268,6 +285,32 @@ def report(variants: list[Variant], plan: Plan, rates: list[float]) -> None:
                 f"| {statistics.median(p[1]):.0f} | {statistics.median(p[2]):.0f} "
                 f"| {min(p[2]):.0f}-{max(p[2]):.0f} | {bounded} |"
             )
+    report_pauses(variants, rates)
+
+
+def report_pauses(variants: list[Variant], rates: list[float]) -> None:
+    """A collection stops the process's event loop: every record in flight there waits it out
+    (services/runtime/startup_heap.py)."""
+    print(
+        "\n## Garbage-collector pauses in the open-loop windows, per process: full collections"
+        " (count, longest ms) and every collection of 10 ms or more (count, longest ms)"
+    )
+    for rate in rates:
+        for v in variants:
+            for rep, run in enumerate(v.results.get(f"open@{rate:.0f}", []), 1):
+                cells = []
+                for name, noted in sorted(run.pauses.items()):
+                    full = [ms for _, generation, ms in noted if generation == 2]
+                    long = [ms for _, _, ms in noted if ms >= 10]
+                    cells.append(
+                        f"{name} {len(full)} full (max {max(full, default=0):.0f}),"
+                        f" {len(long)} ≥10 ms (max {max(long, default=0):.0f})"
+                    )
+                if cells:
+                    print(f"- {v.name} @ {rate:,.0f}/s, rep {rep}: {'; '.join(cells)}")
+
+
+def report_costs(variants: list[Variant]) -> None:
     print(
         "\n## CPU ms per turn per process (median; all the work of the phase's turns, window"
         " and drain; at low rates idle overhead weighs in)"
@@ -411,6 +454,8 @@ async def run(args: argparse.Namespace) -> None:
         plan = dataclasses.replace(
             plan, concurrency=args.sessions, saturation_s=max(plan.saturation_s, 20.0)
         )
+    if args.latency > 0:
+        plan = dataclasses.replace(plan, open_s=args.window)
     run_id = f"bench-{uuid.uuid4().hex[:8]}"
     load_start = os.getloadavg()
     print(f"# pipeline benchmark {run_id} ({'quick' if args.quick else 'full'}): {plan}")
@@ -523,6 +568,10 @@ async def run(args: argparse.Namespace) -> None:
             await warm_up(v, 50, 120)
         variants.append(pipeline)
 
+        if args.latency > 0:
+            await latency_only(variants, plan, args)
+            print_end(run_dir)
+            return
         for rep in range(plan.reps):
             for v in variants:
                 result = await saturation(v, plan)
@@ -544,30 +593,46 @@ async def run(args: argparse.Namespace) -> None:
                     break
 
         rates = [(pipeline.sustainable or 10.0) * f for f in plan.latency_fractions]
-        for rep in range(plan.reps):
-            for rate in rates:
-                for v in variants:
-                    result = await open_loop(v, rate, plan.open_s, plan)
-                    v.results.setdefault(f"open@{rate:.0f}", []).append(result)
-                    print(
-                        f"  rep {rep + 1} {v.name} @ {rate:,.0f}/s: p99 "
-                        f"{pct(result.latencies, 0.99):.0f} ms, bounded {result.bounded}"
-                    )
-        hops = {
-            v.name: await read_hops(
-                args.bootstrap,
-                TopicCatalogue(prefix=v.prefix),
-                {
-                    label: [r.session_prefix for r in results]
-                    for label, results in v.results.items()
-                    if label == "saturation" or label.startswith("open@")
-                },
-            )
-            for v in variants
-        }
+        await latencies(variants, rates, plan)
+        hops = await hops_of(variants, args.bootstrap)
         report(variants, plan, rates)
         report_hops(hops)
     print_end(run_dir)
+
+
+async def latencies(variants: list[Variant], rates: list[float], plan: Plan) -> None:
+    for rep in range(plan.reps):
+        for rate in rates:
+            for v in variants:
+                result = await open_loop(v, rate, plan.open_s, plan)
+                v.results.setdefault(f"open@{rate:.0f}", []).append(result)
+                print(
+                    f"  rep {rep + 1} {v.name} @ {rate:,.0f}/s: p99 "
+                    f"{pct(result.latencies, 0.99):.0f} ms, bounded {result.bounded}"
+                )
+
+
+async def hops_of(variants: list[Variant], bootstrap: str) -> dict[str, dict[str, HopTimes]]:
+    return {
+        v.name: await read_hops(
+            bootstrap,
+            TopicCatalogue(prefix=v.prefix),
+            {
+                label: [r.session_prefix for r in results]
+                for label, results in v.results.items()
+                if label == "saturation" or label.startswith("open@")
+            },
+        )
+        for v in variants
+    }
+
+
+async def latency_only(variants: list[Variant], plan: Plan, args: argparse.Namespace) -> None:
+    """`--latency RATE`: the open-loop latency at one fixed rate over a longer window, where
+    the quick plan's 10 s hold too few turns for a p99."""
+    await latencies(variants, [args.latency], plan)
+    report_latency(variants, [args.latency])
+    report_hops(await hops_of(variants, args.bootstrap))
 
 
 def print_end(run_dir: Path) -> None:
@@ -638,6 +703,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--sessions", type=int, default=500, help="with --model-latency: sessions in flight"
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="only the open-loop latency at RATE turns/s (every variant, --reps times,"
+        " interleaved), over --window seconds each: no saturation or sustainable search",
+    )
+    parser.add_argument(
+        "--window", type=float, default=60.0, metavar="S", help="with --latency: seconds"
     )
     asyncio.run(run(parser.parse_args()))
 

@@ -1,6 +1,7 @@
 """What a measurement window reads before and after: CPU from /proc, records per topic (end
-offsets), MongoDB commands per process (the probe's files), the Mongo stand-in's lock time per
-collection (its `standInStats` command, deploy/local/MongoLauncher.java), consumer-group lag."""
+offsets), MongoDB commands and garbage-collector pauses per process (the probe's files), the
+Mongo stand-in's lock time per collection (its `standInStats` command,
+deploy/local/MongoLauncher.java), consumer-group lag."""
 
 import json
 import os
@@ -69,6 +70,23 @@ def read_mongo_counts(probe_dir: Path) -> dict[str, Counter[str]]:
     return counts
 
 
+Pause = tuple[float, int, float]
+"""A garbage collection the probe timed: epoch seconds at its end, generation, milliseconds."""
+
+
+def read_pauses(probe_dir: Path) -> dict[str, list[Pause]]:
+    """Per process, the collections the probe noted (full ones, and any of 2 ms or more)."""
+    pauses: dict[str, list[Pause]] = {}
+    for path in probe_dir.glob("*.pauses"):
+        try:
+            pauses[path.stem] = [
+                (float(t), int(g), float(ms)) for t, g, ms in json.loads(path.read_text())
+            ]
+        except (OSError, ValueError):
+            continue
+    return pauses
+
+
 COMMITS: Final = "(commits) commit"
 """In `read_lock_time`'s answer: the part of the lock's time spent committing to the data file
 (the launcher commits after every command, under the lock)."""
@@ -102,6 +120,7 @@ class Snapshot:
     mongo: dict[str, Counter[str]]
     offsets: dict[str, int]
     lock_ms: dict[str, float]
+    pauses: dict[str, list[Pause]]
 
 
 class Observer:
@@ -144,6 +163,7 @@ class Observer:
             mongo=read_mongo_counts(self._probe_dir),
             offsets=dict(per_topic),
             lock_ms={} if self._store is None else await read_lock_time(*self._store),
+            pauses=read_pauses(self._probe_dir),
         )
 
     async def lag(self) -> dict[str, int]:

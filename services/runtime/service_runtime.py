@@ -66,6 +66,7 @@ from services.runtime.record import PartitionId, Record
 from services.runtime.record_producer import Headers, RecordProducer
 from services.runtime.retry import Backoff
 from services.runtime.settings import RuntimeSettings
+from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.log_context import configure_logging
 from services.runtime.telemetry.metrics import RuntimeMetrics
@@ -349,7 +350,11 @@ class ServiceRuntime:
         """Run until SIGTERM / SIGINT (draining first). A Kafka login the broker refuses was
         said in one log line at start; the process then exits 2 without a traceback. Any
         other error that ends the process (MongoDB unreachable at start, a bug) is one
-        CRITICAL log line, its traceback in the line's `exception` field, then exit 1."""
+        CRITICAL log line, its traceback in the line's `exception` field, then exit 1.
+
+        This owns the process, so the heap built so far (imports, models, the app) is frozen
+        out of the collector's full passes first (startup_heap.py)."""
+        freeze_startup_heap()
         refused = crashed = False
         try:
             if self.settings.event_loop == "uvloop":
