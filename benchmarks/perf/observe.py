@@ -32,6 +32,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def run_delay_seconds(pid: int) -> float:
+    """Seconds the threads of `pid` spent runnable but waiting for a core, so far (the
+    second field of each thread's /proc schedstat; 0 when it is gone). A thread that ended
+    takes its share with it: the services' threads live as long as they do."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def listening_pid(port: int) -> int | None:
     """The process that listens on TCP `port` (the shared Kafka and Mongo servers)."""
     inodes = set()
@@ -117,6 +134,7 @@ async def read_lock_time(
 class Snapshot:
     at: float
     cpu: dict[str, float]
+    waited: dict[str, float]  # seconds runnable without a core, per process (run_delay_seconds)
     mongo: dict[str, Counter[str]]
     offsets: dict[str, int]
     lock_ms: dict[str, float]
@@ -160,6 +178,7 @@ class Observer:
         return Snapshot(
             at=at,
             cpu={name: cpu_seconds(pid) for name, pid in pids.items() if pid is not None},
+            waited={name: run_delay_seconds(pid) for name, pid in pids.items() if pid is not None},
             mongo=read_mongo_counts(self._probe_dir),
             offsets=dict(per_topic),
             lock_ms={} if self._store is None else await read_lock_time(*self._store),
