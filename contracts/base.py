@@ -75,7 +75,26 @@ def _check_metadata(
     return value
 
 
-Metadata = Annotated[dict[str, str | int | float | bool], AfterValidator(_check_metadata)]
+Metadata = Annotated[
+    dict[str, str | int | float | bool],
+    AfterValidator(_check_metadata),
+    # The same limits in the published JSON Schemas, so a publisher that validates there learns
+    # of them before the service refuses the command (contracts/README.md, "Limits").
+    Field(
+        json_schema_extra={
+            "maxProperties": MAX_METADATA_ENTRIES,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+                    {"type": "integer"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                ]
+            },
+        }
+    ),
+]
 
 
 class Contract(BaseModel):

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from contracts.base import Contract
 from contracts.envelope import (
     H_CAUSATION_ID,
+    H_CONTENT_TYPE,
     H_CORRELATION_ID,
     H_ID,
     H_SOURCE,
@@ -21,10 +22,14 @@ from contracts.envelope import (
     H_SUBJECT,
     H_TIME,
     H_TRACEPARENT,
+    H_TRACESTATE,
     H_TYPE,
+    JSON_CONTENT_TYPE,
+    SPEC_VERSION,
+    STRUCTURED_CONTENT_TYPE,
 )
 from contracts.read_model import READ_MODEL_TYPES, READ_MODEL_VERSION
-from contracts.registry import MESSAGE_TYPES, TOPIC_MESSAGES, MessageType, type_name
+from contracts.registry import MESSAGE_TYPES, SENT_BY, TOPIC_MESSAGES, MessageType, type_name
 from contracts.stream_events import CONTROL_EVENTS, STREAM_EVENTS, stream_schema
 from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
 
@@ -36,8 +41,13 @@ STREAM_DIR = SCHEMAS_DIR / "stream"
 SCHEMA_BASE_URI = "https://agent-runtime.example/schemas/"
 
 
+H_BAGGAGE = "baggage"
+"""W3C baggage: a record published while handling one that carried it carries it on
+(services/runtime/service_runtime.py, docs/operations.md)."""
+
+
 def message_schema(model: MessageType) -> dict[str, Any]:
-    schema = model.model_json_schema(mode="validation")
+    schema = _type_required(model.model_json_schema(mode="validation"))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_BASE_URI}{type_name(model)}.json",
@@ -45,26 +55,90 @@ def message_schema(model: MessageType) -> dict[str, Any]:
     }
 
 
-def _headers_schema(model: MessageType) -> dict[str, Any]:
-    def text(description: str, const: str | None = None) -> dict[str, Any]:
-        item: dict[str, Any] = {"type": "string", "description": description}
-        if const is not None:
-            item["const"] = const
-        return item
+def _type_required(schema: dict[str, Any]) -> dict[str, Any]:
+    """A body's `type` has a default in the models (Python code need not spell it), but a
+    record without it is refused (contracts/codec.py: the body's type must equal ce_type), so
+    the published schema requires it."""
+    required = list(schema.get("required", []))
+    if "type" in schema.get("properties", {}) and "type" not in required:
+        schema["required"] = ["type", *required]
+    return schema
 
+
+def _text(description: str, const: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "string", "description": description}
+    if const is not None:
+        item["const"] = const
+    return item
+
+
+_TRACE_HEADERS: dict[str, Any] = {
+    H_TRACEPARENT: _text("W3C trace context"),
+    H_TRACESTATE: _text("W3C trace context, vendor part (when the trace carries one)"),
+    H_BAGGAGE: _text("W3C baggage, carried on from the record being handled (when it had one)"),
+}
+
+
+def _headers_schema(model: MessageType) -> dict[str, Any]:
     return {
         "type": "object",
         "required": [H_ID, H_TYPE, H_SOURCE, H_SPECVERSION, H_SUBJECT],
         "properties": {
-            H_SPECVERSION: text("CloudEvents version", "1.0"),
-            H_ID: text("equals the body's id"),
-            H_TYPE: text("the versioned message type", type_name(model)),
-            H_SOURCE: text("the publishing service or system"),
-            H_SUBJECT: text("the session id; equals the body's session_id and the key"),
-            H_TIME: text("RFC 3339 UTC timestamp"),
-            H_CORRELATION_ID: text("id of the upstream command that began this chain"),
-            H_CAUSATION_ID: text("id of the message that directly caused this one"),
-            H_TRACEPARENT: text("W3C trace context"),
+            H_SPECVERSION: _text("CloudEvents version", SPEC_VERSION),
+            H_ID: _text("equals the body's id"),
+            H_TYPE: _text("the versioned message type", type_name(model)),
+            H_SOURCE: _text("the publishing service or system"),
+            H_SUBJECT: _text("the session id; equals the body's session_id and the key"),
+            H_TIME: _text("RFC 3339 UTC timestamp"),
+            H_CONTENT_TYPE: _text("the body's media type", JSON_CONTENT_TYPE),
+            H_CORRELATION_ID: _text("id of the upstream command that began this chain"),
+            H_CAUSATION_ID: _text("id of the message that directly caused this one"),
+            **_TRACE_HEADERS,
+        },
+    }
+
+
+def _structured_headers_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [H_CONTENT_TYPE],
+        "properties": {
+            H_CONTENT_TYPE: _text("a structured CloudEvent", STRUCTURED_CONTENT_TYPE),
+            **_TRACE_HEADERS,
+        },
+    }
+
+
+def _structured_payload(model: MessageType) -> dict[str, Any]:
+    """The audit topic's value: a structured CloudEvent whose `data` is the message."""
+    return {
+        "type": "object",
+        "required": [
+            "specversion",
+            "id",
+            "type",
+            "source",
+            "subject",
+            "time",
+            "datacontenttype",
+            "data",
+        ],
+        "properties": {
+            "specversion": _text("CloudEvents version", SPEC_VERSION),
+            "id": _text("equals data.id"),
+            "type": _text("the versioned message type", type_name(model)),
+            "source": _text("the publishing service"),
+            "subject": _text("the session id; equals data.session_id and the key"),
+            "time": {
+                **_text("RFC 3339 UTC timestamp; equals data.occurred_at"),
+                "format": "date-time",
+            },
+            "datacontenttype": _text("the media type of data", JSON_CONTENT_TYPE),
+            "correlationid": _text("id of the upstream command that began this chain"),
+            "causationid": _text("id of the message that directly caused this one"),
+            "traceparent": _text("W3C trace context"),
+            "tracestate": _text("W3C trace context, vendor part"),
+            "data": {"$ref": f"#/components/schemas/{model.__name__}"},
         },
     }
 
@@ -76,6 +150,9 @@ def asyncapi_document(catalogue: TopicCatalogue | None = None) -> dict[str, Any]
         [(model, "validation") for model in models],
         ref_template="#/components/schemas/{model}",
     )
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    for model in models:
+        _type_required(schemas[model.__name__])
     messages: dict[str, Any] = {}
     for model in models:
         structured = model in TOPIC_MESSAGES[TopicName.AUDIT]
@@ -83,9 +160,13 @@ def asyncapi_document(catalogue: TopicCatalogue | None = None) -> dict[str, Any]
             "name": type_name(model),
             "title": model.__name__,
             "summary": (model.__doc__ or "").strip().split("\n")[0],
-            "contentType": "application/cloudevents+json" if structured else "application/json",
-            **({} if structured else {"headers": _headers_schema(model)}),
-            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "contentType": STRUCTURED_CONTENT_TYPE if structured else JSON_CONTENT_TYPE,
+            "headers": _structured_headers_schema() if structured else _headers_schema(model),
+            "payload": (
+                _structured_payload(model)
+                if structured
+                else {"$ref": f"#/components/schemas/{model.__name__}"}
+            ),
             "bindings": {"kafka": {"key": {"type": "string", "description": "session id"}}},
         }
     channels: dict[str, Any] = {}
@@ -114,12 +195,14 @@ def asyncapi_document(catalogue: TopicCatalogue | None = None) -> dict[str, Any]
         }
         for action, services in (("send", definition.producers), ("receive", definition.consumers)):
             for service in services:
+                sent = SENT_BY.get((topic, service)) if action == "send" else None
+                names = [m.__name__ for m in sent] if sent else list(refs)
                 operations[f"{service.value}.{action}.{topic.value}"] = {
                     "action": action,
                     "channel": {"$ref": f"#/channels/{topic.value}"},
                     "summary": f"{service.value} {action}s {topic.value}",
                     "messages": [
-                        {"$ref": f"#/channels/{topic.value}/messages/{name}"} for name in refs
+                        {"$ref": f"#/channels/{topic.value}/messages/{name}"} for name in names
                     ],
                 }
     return {
@@ -137,7 +220,7 @@ def asyncapi_document(catalogue: TopicCatalogue | None = None) -> dict[str, Any]
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": definitions.get("$defs", {})},
+        "components": {"messages": messages, "schemas": schemas},
     }
 
 

@@ -44,7 +44,7 @@ from contracts.session_events import (
     TurnStopped,
     UserMessageAccepted,
 )
-from contracts.topics import TopicName
+from contracts.topics import Service, TopicName
 from contracts.turns import (
     CompleteTurn,
     ExpireSession,
@@ -126,3 +126,16 @@ MESSAGE_TYPES: Final[Mapping[str, MessageType]] = {
 TOPIC_OF_TYPE: Final[Mapping[str, TopicName]] = {
     type_name(model): topic for topic, models in TOPIC_MESSAGES.items() for model in models
 }
+
+SENT_BY: Final[Mapping[tuple[TopicName, Service], tuple[MessageType, ...]]] = {
+    (TopicName.TURNS, Service.AGENT_ORCHESTRATION): (
+        SwitchAgentForTurn,
+        CompleteTurn,
+        FailTurn,
+        RequestToolCalls,
+    ),
+    (TopicName.TURNS, Service.TOOL_INVOCATION): (RecordToolResult,),
+    (TopicName.TURNS, Service.EXPIRY_JOB): (ExpireSession, ExpireToolCalls),
+}
+"""Which types each producer of a topic sends, where its producers send different ones (the
+AsyncAPI document's send operations). On other topics every producer may send every type."""

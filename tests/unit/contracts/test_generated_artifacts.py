@@ -1,12 +1,29 @@
 """The committed JSON Schemas and AsyncAPI document must match the models (run `make contracts`)."""
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
+from contracts.audit import RedactionMode
+from contracts.codec import DecodeError, EncodedRecord, decode, encode
+from contracts.commands import CreateSession, SubmitUserMessage
 from contracts.generate import SCHEMAS_DIR, asyncapi_document, expected_files
-from contracts.registry import MESSAGE_TYPES
-from contracts.topics import TopicName
+from contracts.limits import (
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_VALUE_LENGTH,
+)
+from contracts.registry import MESSAGE_TYPES, SENT_BY, TOPIC_MESSAGES, type_name
+from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
+from services.audit.handler import AuditHandler
+from services.audit.records import AuditEntry, StoredEntry
+from services.audit.redaction import RedactionPolicy
+from services.runtime.record import Record
+from tests.support.audit.conversation import Fact, conversation
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +59,83 @@ def test_every_schema_pins_its_type() -> None:
         schema = model.model_json_schema()
         assert schema["properties"]["type"]["const"] == name
         assert schema["additionalProperties"] is False
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_a_body_without_its_type_fails_the_published_schema_as_the_codec_refuses_it() -> None:
+    command = SubmitUserMessage(
+        id="c-1", session_id="s-1", tenant_id="t", message_id="m-1", content="hi"
+    )
+    body = json.loads(command.model_dump_json())
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(SubmitUserMessage)}.json").read_text())
+    assert not list(_validator(schema).iter_errors(body))
+    del body["type"]
+    assert list(_validator(schema).iter_errors(body))
+    record = encode(command, source="upstream")
+    with pytest.raises(DecodeError):
+        decode(json.dumps(body).encode(), record.headers)
+
+
+def test_the_metadata_limits_are_in_the_published_schema() -> None:
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(CreateSession)}.json").read_text())
+    base = json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    for metadata in (
+        {f"k{i}": i for i in range(MAX_METADATA_ENTRIES + 1)},
+        {"k" * (MAX_METADATA_KEY_LENGTH + 1): 1},
+        {"": 1},
+        {"k": "v" * (MAX_METADATA_VALUE_LENGTH + 1)},
+    ):
+        assert list(_validator(schema).iter_errors({**base, "metadata": metadata})), metadata
+        with pytest.raises(ValidationError):
+            CreateSession.model_validate({**base, "metadata": metadata})
+    fits = {f"k{i}": "v" * MAX_METADATA_VALUE_LENGTH for i in range(MAX_METADATA_ENTRIES)}
+    assert not list(_validator(schema).iter_errors({**base, "metadata": fits}))
+
+
+def test_an_audit_record_on_the_wire_matches_its_asyncapi_message() -> None:
+    document = asyncapi_document()
+    message = document["components"]["messages"]["AuditRecord"]
+    fact = conversation("s-audit")[0]
+    assert isinstance(fact, Fact)
+    encoded = fact.encoded()
+    published: list[EncodedRecord] = []
+
+    class Log:
+        async def record(self, entry: AuditEntry) -> StoredEntry:
+            return StoredEntry(entry=entry, published=False)
+
+        def note_published(self, record_id: str) -> None:
+            pass
+
+    class Sink:
+        async def publish(self, record: EncodedRecord) -> None:
+            published.append(record)
+
+    topics = TopicCatalogue()
+    handler = AuditHandler(
+        topics=topics, policy=RedactionPolicy(mode=RedactionMode.HASHED), log=Log(), sink=Sink()
+    )
+    record = Record(
+        topics.name(fact.topic), 0, 0, encoded.key, encoded.value, tuple(encoded.headers)
+    )
+    asyncio.run(handler(record))
+    [audit] = published
+    root = {"allOf": [message["payload"]], "components": document["components"]}
+    assert not list(_validator(root).iter_errors(json.loads(audit.value)))
+    headers = {name: value.decode() for name, value in audit.headers}
+    assert not list(_validator(message["headers"]).iter_errors(headers))
+
+
+def test_each_producer_of_turns_sends_its_own_types_and_together_all_of_them() -> None:
+    operations = asyncapi_document()["operations"]
+    sent: set[str] = set()
+    for (topic, service), models in SENT_BY.items():
+        assert service in DEFINITIONS[topic].producers
+        refs = operations[f"{service.value}.send.{topic.value}"]["messages"]
+        names = {ref["$ref"].rsplit("/", 1)[1] for ref in refs}
+        assert names == {m.__name__ for m in models}
+        sent |= names
+    assert sent == {m.__name__ for m in TOPIC_MESSAGES[TopicName.TURNS]}
