@@ -16,11 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.agent_orchestration.catalogue import AgentCatalogue
+from services.runtime.settings_errors import ConfigFileError
 
 DEFAULT_CATALOGUE_RESOURCE = "default_catalogue.toml"
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigFileError):
     """The catalogue file cannot be used; the message says where and why."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

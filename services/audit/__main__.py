@@ -2,11 +2,12 @@
 
 from services.audit.app import build
 from services.audit.settings import AuditSettings
-from services.runtime.settings_errors import load_settings
+from services.runtime.settings_errors import built, load_settings
 
 
 def main() -> None:
-    build(load_settings(AuditSettings, "audit")).runtime.run()
+    settings = load_settings(AuditSettings, "audit")
+    built("audit", lambda: build(settings)).runtime.run()
 
 
 if __name__ == "__main__":

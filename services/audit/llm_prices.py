@@ -13,6 +13,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.runtime.settings_errors import ConfigFileError
+
 DEFAULT_PRICES_RESOURCE: Final = "llm_prices.toml"
 _PER_MILLION: Final = 1_000_000
 
@@ -30,7 +32,7 @@ class _PriceFile(BaseModel):
     models: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
-class PriceFileError(ValueError):
+class PriceFileError(ConfigFileError):
     """The price file cannot be read or does not have the documented shape."""
 
 
@@ -61,7 +63,7 @@ def load_prices(path: Path | None = None) -> LLMPrices:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PriceFileError(f"{path}: cannot be read ({exc.strerror})") from exc
+        raise PriceFileError(f"LLM prices file {path}: cannot be read ({exc.strerror})") from exc
     return parse_prices(text, str(path))
 
 
@@ -69,8 +71,8 @@ def parse_prices(text: str, source: str) -> LLMPrices:
     try:
         parsed = _PriceFile.model_validate(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
-        raise PriceFileError(f"{source}: not valid TOML ({exc})") from exc
+        raise PriceFileError(f"LLM prices file {source}: not valid TOML ({exc})") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PriceFileError(f"{source}: {problems}") from exc
+        raise PriceFileError(f"LLM prices file {source}: {problems}") from exc
     return LLMPrices(parsed.models)

@@ -4,10 +4,9 @@ import sys
 
 import uvicorn
 
-from services.gateway.api_keys import ApiKeyConfigError
 from services.gateway.app import SERVICE, build_app
 from services.gateway.settings import GatewaySettings
-from services.runtime.settings_errors import load_settings
+from services.runtime.settings_errors import ConfigFileError, load_settings
 from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.log_context import configure_logging
 
@@ -17,7 +16,7 @@ def main() -> None:
     configure_logging(SERVICE, log_format=settings.log_format, level=settings.log_level)
     try:
         app = build_app(settings)
-    except (ApiKeyConfigError, OSError) as exc:
+    except (ConfigFileError, OSError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)  # an operator's mistake: no traceback
         sys.exit(2)
     # Here, not in the app's lifespan: only the process that owns its heap freezes it (tests

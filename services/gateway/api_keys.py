@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.base import is_valid_id
+from services.runtime.settings_errors import ConfigFileError
 
 HASH_PREFIX = "sha256:"
 _DIGEST = re.compile(HASH_PREFIX + "[0-9a-f]{64}")
 
 
-class ApiKeyConfigError(ValueError):
+class ApiKeyConfigError(ConfigFileError):
     """A key entry that cannot be used; the service refuses to start, naming it."""
 
 

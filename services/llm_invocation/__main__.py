@@ -2,11 +2,12 @@
 
 from services.llm_invocation.app import build
 from services.llm_invocation.settings import LLMInvocationSettings
-from services.runtime.settings_errors import load_settings
+from services.runtime.settings_errors import built, load_settings
 
 
 def main() -> None:
-    build(load_settings(LLMInvocationSettings, "llm-invocation")).runtime.run()
+    settings = load_settings(LLMInvocationSettings, "llm-invocation")
+    built("llm-invocation", lambda: build(settings)).runtime.run()
 
 
 if __name__ == "__main__":

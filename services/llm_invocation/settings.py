@@ -24,7 +24,7 @@ class LLMInvocationSettings(RuntimeSettings):
 
     max_in_flight: PositiveInt = Field(
         512,
-        description="Invocations in flight per process (they mostly wait on the provider); "
+        description="Invocations in flight per consumer (they mostly wait on the provider); "
         "above it the consumer pauses its partitions.",
     )
     llm_consumer_group: str = Field(

@@ -58,7 +58,7 @@ class RuntimeSettings(KafkaSecuritySettings):
 
     # Consumer
     max_in_flight: PositiveInt = Field(
-        256, description="Records received but not finished, per process; above it, pause."
+        256, description="Records received but not finished, per consumer; above it, pause."
     )
     resume_ratio: float = Field(
         0.75, gt=0, le=1, description="Resume fetching once in-flight <= max_in_flight * ratio."

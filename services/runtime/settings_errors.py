@@ -1,15 +1,25 @@
 """A bad setting stops a process with one line naming the variable, never echoing its value
-(it may be a URI with its password, or a key): docs/operations.md#settings."""
+(it may be a URI with its password, or a key): docs/operations.md#settings. So does a
+configuration file a setting names that cannot be used (`ConfigFileError`)."""
 
+import re
 import sys
+from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from pydantic import AliasChoices, ValidationError
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsError
 
 from services.runtime.settings import ENV_PREFIX
 
 S = TypeVar("S", bound=BaseSettings)
+T = TypeVar("T")
+
+
+class ConfigFileError(ValueError):
+    """A configuration file a setting names (an agent catalogue, MCP servers, LLM prices, API
+    keys) is missing, unreadable or invalid. An operator's mistake, not a crash: the process
+    says what and where in its message, and exits 2 without a traceback (`built`)."""
 
 
 def invalid_settings(
@@ -18,7 +28,7 @@ def invalid_settings(
     """`invalid settings: AGENT_RUNTIME_X: <what is wrong>; …`, without the values. A setting
     also read under other names (`LLM_BASE_URL`) is named by all of them."""
     problems = [
-        f"{_variable(problem['loc'], settings_class)}: {problem['msg']}"
+        f"{_variables(problem['loc'], problem['msg'], settings_class)}: {problem['msg']}"
         for problem in error.errors(include_input=False, include_url=False)
         # A default computed from another setting cannot be when that one is invalid: noise.
         if problem["type"] != "default_factory_not_called"
@@ -32,6 +42,31 @@ def load_settings(settings_class: type[S], process: str) -> S:
         return settings_class()
     except ValidationError as error:
         _exit(f"{process}: {invalid_settings(error, settings_class)}")
+    except SettingsError as error:
+        # A list or object setting whose text is not JSON fails before validation; the
+        # library's message names the field (and carries no value).
+        field = re.search(r'field "([^"]+)"', str(error))
+        variable = _variable((field[1],), settings_class) if field else "settings"
+        _exit(f"{process}: invalid settings: {variable}: not valid JSON")
+
+
+def built(process: str, build: Callable[[], T]) -> T:
+    """`build()`, or exit 2 with `<process>: <what is wrong>` when it raised `ConfigFileError`."""
+    try:
+        return build()
+    except ConfigFileError as error:
+        _exit(f"{process}: {error}")
+
+
+def _variables(
+    location: tuple[int | str, ...], message: str, settings_class: type[BaseSettings] | None
+) -> str:
+    """The variable a problem is about; for a rule between settings (no location), those of the
+    settings its message names."""
+    if location or settings_class is None:
+        return _variable(location, settings_class)
+    named = [f for f in settings_class.model_fields if re.search(rf"\b{f}\b", message)]
+    return ", ".join(_variable((f,), settings_class) for f in named) or "settings"
 
 
 def _variable(location: tuple[int | str, ...], settings_class: type[BaseSettings] | None) -> str:

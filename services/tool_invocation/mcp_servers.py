@@ -25,6 +25,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
+from services.runtime.settings_errors import ConfigFileError
+
 SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -83,7 +85,7 @@ class McpServer(BaseModel):
         return headers
 
 
-class McpServersError(ValueError):
+class McpServersError(ConfigFileError):
     """The MCP servers file is missing, unreadable or invalid (the service refuses to start)."""
 
 

@@ -99,6 +99,21 @@ def test_an_invalid_setting_is_named_by_its_variable_and_never_echoed(
     assert "default_factory" not in line  # settings derived from it add nothing to say
 
 
+def _started(module: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached
+            **env,
+        },
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     "module",
     [
@@ -111,17 +126,7 @@ def test_an_invalid_setting_is_named_by_its_variable_and_never_echoed(
     ],
 )
 def test_a_service_with_an_invalid_setting_exits_2_with_one_line(module: str) -> None:
-    started = subprocess.run(
-        [sys.executable, "-m", module],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "AGENT_RUNTIME_MONGODB_URI": "http://user:s3cr3tpw@x",
-        },
-        check=False,
-    )
+    started = _started(module, AGENT_RUNTIME_MONGODB_URI="http://user:s3cr3tpw@x")
     assert started.returncode == 2, started.stderr
     lines = started.stderr.strip().splitlines()
     assert len(lines) == 1, started.stderr
@@ -153,3 +158,43 @@ def test_a_setting_read_under_several_names_is_named_by_all_of_them(
     line = invalid_settings(raised.value, LLMInvocationSettings)
     assert line.startswith("invalid settings: AGENT_RUNTIME_LLM_BASE_URL / LLM_BASE_URL: ")
     assert "Pa55" not in line
+
+
+def test_a_list_or_object_setting_that_is_not_json_exits_2_naming_it() -> None:
+    started = _started("services.gateway", AGENT_RUNTIME_GATEWAY_API_KEYS='{"k": s3cr3t')
+    assert started.returncode == 2, started.stderr
+    assert started.stderr.strip().splitlines() == [
+        "gateway: invalid settings: AGENT_RUNTIME_GATEWAY_API_KEYS: not valid JSON"
+    ]
+    assert "s3cr3t" not in started.stderr
+
+
+def test_a_rule_between_settings_names_the_variables_it_is_about() -> None:
+    started = _started("services.session_commands", AGENT_RUNTIME_RETRY_INITIAL_BACKOFF_S="50")
+    assert started.returncode == 2, started.stderr
+    [line] = started.stderr.strip().splitlines()
+    assert line.startswith(
+        "session-commands: invalid settings: AGENT_RUNTIME_RETRY_INITIAL_BACKOFF_S,"
+        " AGENT_RUNTIME_RETRY_MAX_BACKOFF_S: "
+    ), line
+
+
+@pytest.mark.parametrize(
+    ("module", "variable", "said"),
+    [
+        ("services.tool_invocation", "AGENT_RUNTIME_MCP_SERVERS_FILE", "MCP servers file"),
+        ("services.audit", "AGENT_RUNTIME_LLM_PRICES_PATH", "LLM prices file"),
+        ("services.agent_orchestration", "AGENT_RUNTIME_AGENT_CATALOGUE_PATH", "agent catalogue"),
+        ("services.gateway", "AGENT_RUNTIME_AGENT_CATALOGUE_PATH", "agent catalogue"),
+    ],
+)
+def test_a_configuration_file_that_cannot_be_read_exits_2_without_a_traceback(
+    tmp_path: Path, module: str, variable: str, said: str
+) -> None:
+    missing = tmp_path / "missing.toml"
+    started = _started(module, **{variable: str(missing)})
+    assert started.returncode == 2, started.stderr
+    assert started.stderr.startswith(f"{module.removeprefix('services.').replace('_', '-')}: ")
+    assert said in started.stderr
+    assert str(missing) in started.stderr
+    assert "Traceback" not in started.stderr
