@@ -1,5 +1,6 @@
 """`dlq list` and `dlq replay` against dead letters on the real broker, filtered, dry and real."""
 
+import asyncio
 import base64
 import json
 import time
@@ -215,8 +216,15 @@ async def test_a_dry_run_reports_without_publishing_and_the_real_replay_is_parti
     replayed = run_cli("dlq", "replay", "--topic", "commands", env=letters.env)
     assert replayed.returncode == 5, replayed.stderr
     assert "replayed 1, skipped 1, failed 1" in replayed.stderr
-    after = await _commands_on_topic(letters)
     original = base64.b64decode(letters.valid.original_value_b64 or "")
+    # The broker acknowledged it (send_and_wait): wait until a reader's end offsets show it
+    # too; under load a fresh client's first answers for a new topic can lag (a CI run read
+    # every partition empty right after the replay).
+    deadline = time.monotonic() + 30
+    after = await _commands_on_topic(letters)
+    while after.count(original) <= before.count(original) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        after = await _commands_on_topic(letters)
     assert after.count(original) == before.count(original) + 1
 
 
