@@ -87,6 +87,11 @@ class AgentSwitched(SessionEvent):
     turn_id: Id | None = None
     step: NonNegativeInt | None = Field(default=None, description="The step the new agent runs.")
     context: ConversationContext | None = None
+    rounds: Annotated[list[ToolRound], Field(max_length=MAX_TOOL_CALLS_PER_TURN)] = Field(
+        default_factory=list,
+        description="A hand-off inside a turn that called tools: the turn's answered tool "
+        "rounds so far, for the new agent's prompt (as ToolRoundCompleted carries them).",
+    )
 
 
 class AssistantMessageAppended(SessionEvent):

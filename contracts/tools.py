@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from contracts.agents import AgentType
 from contracts.base import Contract, Id
 from contracts.limits import (
     MAX_CONTENT_LENGTH,
@@ -101,6 +102,11 @@ class ToolRound(Contract):
     """One model answer that called tools, and the results of all its calls."""
 
     step: Annotated[int, Field(ge=0)] = Field(description="The step whose model asked.")
+    agent: AgentType | None = Field(
+        default=None,
+        description="The agent whose model asked (a turn handed off later shows each round "
+        "under its own agent); absent on rounds recorded before it was carried.",
+    )
     assistant_content: AssistantText = Field(
         default="", description="Text the model wrote alongside its tool calls."
     )

@@ -141,6 +141,7 @@ def _on_agent_switched(
         step=switched.step,
         agent=switched.to_agent,
         context=switched.context,
+        rounds=tuple(switched.rounds),
     )
     return Decision(Rule.HANDOFF_CONTINUES, build_llm_request(turn, catalogue, limits, now))
 

@@ -6,6 +6,7 @@ Rules, in order of precedence:
 2. Older messages are added newest first while they fit whole; the first one that does not fit
    ends the window. Oldest messages are dropped first, no message is cut in half, and the window
    stays contiguous (skipping a long message to squeeze in older ones would garble the thread).
+3. The window starts with a question: an answer whose question did not fit is left out too.
 The order is the one session-commands gives (conversation order: each answer right after its
 question, the turn's own user message last), so it is kept as it is, not re-sorted by seq.
 Characters stand in for tokens (roughly four characters per token for English text); a pure
@@ -40,6 +41,10 @@ def select_history(
             break
         window.insert(0, message)
         used += cost
+    history = len(window) - (len(ordered) - start)
+    while history > 0 and window[0].role is not MessageRole.USER:
+        window.pop(0)
+        history -= 1
     return window
 
 

@@ -2,7 +2,8 @@
 
 Order of the prompt: the agent's system prompt, the session's system prompt, the history window
 (`history_window.py`), the turn's tool rounds so far (each an assistant message with its
-`tool_calls` and one `tool` message per call, OpenAI's chat-completions shape), and the tools the
+`tool_calls`, named after the agent that asked, and one `tool` message per call, OpenAI's
+chat-completions shape; a hand-off keeps them for the new agent), and the tools the
 agent is offered (`switch_agent` with the enum of the agents it may hand off to, unless the turn
 has used up its hops or the session its switches; its catalogue tools, unless the turn has used
 up its tool calls).
@@ -86,7 +87,7 @@ def build_llm_request(
         _chat_message(message) for message in select_history(turn.context.messages, limits.history)
     )
     for round_ in turn.rounds:
-        messages.extend(_round_messages(round_, turn.agent))
+        messages.extend(_round_messages(round_, round_.agent or turn.agent))
     invocation_id = invocation_id_for(turn.turn_id, turn.step)
     return LLMRequested(
         # One request per invocation: the invocation id doubles as the message id, so

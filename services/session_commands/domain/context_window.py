@@ -32,6 +32,9 @@ def context_window(
         chosen.append(message)
         budget_chars -= len(message.content)
     chosen.reverse()
+    # An answer whose question fell out of the window would start it mid-exchange: it goes too.
+    while chosen and chosen[0].role is MessageRole.ASSISTANT:
+        chosen.pop(0)
     messages = [_context_message(m) for m in chosen]
     messages.append(
         ContextMessage(

@@ -162,12 +162,18 @@ def _(event: AgentSwitched, state: SessionState, policy: DeciderPolicy) -> Sessi
         at=event.occurred_at,
     )
     turn = state.turn
+    next_agent = event.to_agent
     if event.turn_id is not None and turn is not None and turn.turn_id == event.turn_id:
         step = event.step if event.step is not None else turn.step + 1
+        # A turn starts with the session's agent, and only a user's switch changes that one
+        # while the turn runs: if they differ, the user chose who answers next, and a hand-off
+        # inside the turn changes only the turn's agent (docs/session-commands.md).
+        if state.current_agent != turn.agent:
+            next_agent = state.current_agent
         turn = _update(turn, step=step, agent=event.to_agent)
     return _update(
         state,
-        current_agent=event.to_agent,
+        current_agent=next_agent,
         switch_history=(*state.switch_history, record),
         turn=turn,
     )

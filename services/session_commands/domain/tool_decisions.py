@@ -239,6 +239,7 @@ def continue_when_answered(out: DecisionDraft) -> None:
     assert state is not None
     finished = ToolRound(
         step=round_.step,
+        agent=turn.agent,
         assistant_content=round_.assistant_content,
         calls=[call.outcome() for call in round_.calls],
     )

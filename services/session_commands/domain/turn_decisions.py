@@ -197,6 +197,7 @@ def switch_for_turn(
             turn_id=turn.turn_id,
             step=turn.step + 1,
             context=context_window(state, turn.user_message, out.policy, switch_count=switch_count),
+            rounds=list(turn.tool_rounds),
         )
         return
     reason, detail = refusal

@@ -82,7 +82,22 @@ def test_the_message_count_is_bounded() -> None:
 
     window = select_history(history, HistoryBudget(max_chars=10_000, max_messages=4))
 
-    assert [m.seq for m in window] == [6, 7, 8, 9]
+    # 6..9 would fit the count, but 6 answers 5, which does not: the window starts at a question.
+    assert [m.seq for m in window] == [7, 8, 9]
+
+
+def test_an_answer_whose_question_did_not_fit_is_left_out() -> None:
+    history = [
+        message(1, USER, "q" * 100),
+        message(2, ASSISTANT, "short answer"),
+        message(3, USER, "next question"),
+        message(4, ASSISTANT, "next answer"),
+        message(5, USER, "now"),
+    ]
+
+    window = select_history(history, HistoryBudget(max_chars=60, max_messages=50))
+
+    assert [m.seq for m in window] == [3, 4, 5]
 
 
 def test_the_given_conversation_order_is_kept() -> None:

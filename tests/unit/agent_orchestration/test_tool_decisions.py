@@ -26,6 +26,7 @@ from tests.support.agent_orchestration.facts import (
     SESSION,
     TENANT,
     TURN,
+    agent_switched,
     completed,
     context,
     message,
@@ -248,3 +249,45 @@ def test_at_the_tool_call_bound_the_tools_are_withheld_and_the_agent_told() -> N
     assert isinstance(request, LLMRequested)
     assert [t.name for t in request.tools] == ["switch_agent"]
     assert request.messages[0].content.endswith(NO_TOOLS_INSTRUCTION)
+
+
+def test_after_a_hand_off_the_new_agent_sees_the_turns_rounds_each_under_its_own_agent() -> None:
+    by_coder = ToolRound(
+        step=1,
+        agent=AgentType.CODER,
+        assistant_content="Let me look.",
+        calls=[
+            ToolCallOutcome(
+                tool_call_id="call_a", tool="read_file", arguments="{}", content="x = 1"
+            )
+        ],
+    )
+    switched = agent_switched(AgentType.DEBUG, from_agent=AgentType.CODER, step=2)
+    switched = switched.model_copy(update={"rounds": [by_coder]})
+
+    decision = decide(switched, CATALOGUE, LIMITS, NOW)
+
+    assert decision.rule is Rule.HANDOFF_CONTINUES
+    request = decision.output
+    assert isinstance(request, LLMRequested)
+    assert request.agent is AgentType.DEBUG
+    assistant, result = request.messages[-2:]
+    assert (assistant.name, [c.id for c in assistant.tool_calls]) == ("coder", ["call_a"])
+    assert (result.tool_call_id, result.content) == ("call_a", "x = 1")
+
+    by_debug = ToolRound(
+        step=2,
+        agent=AgentType.DEBUG,
+        calls=[
+            ToolCallOutcome(
+                tool_call_id="call_b", tool="list_directory", arguments="{}", content="a.py"
+            )
+        ],
+    )
+    later = round_completed(*by_debug.calls, step=3).model_copy(
+        update={"agent": AgentType.DEBUG, "rounds": [by_coder, by_debug]}
+    )
+    request = decide(later, CATALOGUE, LIMITS, NOW).output
+    assert isinstance(request, LLMRequested)
+    named = [(m.name, [c.id for c in m.tool_calls]) for m in request.messages if m.tool_calls]
+    assert named == [("coder", ["call_a"]), ("debug", ["call_b"])]

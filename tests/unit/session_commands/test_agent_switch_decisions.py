@@ -106,6 +106,23 @@ def test_a_user_switch_during_a_turn_applies_from_the_next_turn() -> None:
     assert started.agent is AgentType.CODER
 
 
+def test_a_user_switch_during_a_turn_outlasts_a_hand_off_later_in_that_turn() -> None:
+    session = Session().given(create(), submit("fix my bug"))
+    session.when(switch(AgentType.ARCHITECT))
+
+    session.when(hand_off(session.current, AgentType.CODER, reason="code it"))
+
+    turn = session.current.turn
+    assert turn is not None
+    assert turn.agent is AgentType.CODER  # the hand-off carries on this turn
+    assert session.current.current_agent is AgentType.ARCHITECT  # the user's choice stays
+    session.when(complete(session.current, agent=AgentType.CODER))
+    started = session.when(submit()).events[-1]
+    assert isinstance(started, TurnStarted)
+    assert started.agent is AgentType.ARCHITECT
+    assert session.current.switch_count == 2  # both switches count
+
+
 def test_a_hand_off_continues_the_turn_with_the_new_agent_and_its_context() -> None:
     session = Session().given(create(), submit("fix my bug"))
     turn = session.current.turn

@@ -9,6 +9,7 @@ from contracts.agents import AgentType
 from contracts.limits import MAX_TOOL_CALLS_PER_TURN
 from contracts.mid_turn import MidTurnPolicy
 from contracts.session_events import (
+    AgentSwitched,
     CommandRejected,
     RejectionReason,
     ToolApprovalRequested,
@@ -26,6 +27,7 @@ from tests.support.session_commands.scenario import (
     Session,
     complete,
     create,
+    hand_off,
     replay,
     submit,
     types,
@@ -391,3 +393,16 @@ def test_results_too_large_for_the_next_step_fail_the_turn() -> None:
     assert isinstance(failed, TurnFailed)
     assert failed.error_class == "tool_results_too_large"
     assert session.current.is_idle
+
+
+def test_a_hand_off_after_answered_tools_carries_the_rounds_under_the_agent_that_asked() -> None:
+    session = awaiting("c1")
+    round_done = session.when(submit_result("c1", "one")).events[-1]
+    assert isinstance(round_done, ToolRoundCompleted)
+    assert [(r.agent, r.step) for r in round_done.rounds] == [(AgentType.CODER, 0)]
+
+    decision = session.when(hand_off(session.current, AgentType.DEBUG, reason="a bug"))
+
+    switched = decision.events[-1]
+    assert isinstance(switched, AgentSwitched)
+    assert switched.rounds == round_done.rounds

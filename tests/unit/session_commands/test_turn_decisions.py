@@ -211,7 +211,22 @@ def test_the_window_respects_the_char_budget_but_keeps_the_message_answered() ->
 
     started = decision.events[-1]
     assert isinstance(started, TurnStarted)
-    assert [m.content for m in started.context.messages] == ["tiny", big]
+    # "short" does not fit; its answer "tiny" would, but not without its question.
+    assert [m.content for m in started.context.messages] == [big]
+
+
+def test_the_window_starts_with_a_question_when_the_count_cuts_an_exchange() -> None:
+    session = Session(policy=DeciderPolicy(context_max_messages=4))
+    session.given(create())
+    for i in range(3):
+        session.given(submit(f"q{i}"))
+        session.given(complete(session.current, f"a{i}"))
+
+    started = session.when(submit("now")).events[-1]
+
+    assert isinstance(started, TurnStarted)
+    # The count allows 3 earlier messages, a1 q2 a2; a1 answers q1, which is cut: a1 goes too.
+    assert [m.content for m in started.context.messages] == ["q2", "a2", "now"]
 
 
 def test_the_tail_in_the_state_stays_bounded() -> None:
