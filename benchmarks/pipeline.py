@@ -332,10 +332,18 @@ def report_core_waits(variants: list[Variant], labels: Sequence[str]) -> None:
             runs = v.results.get(label, [])
             if not runs:
                 continue
-            names = sorted({n for r in runs for n in r.waited_ms})
-            per = {n: statistics.median(r.waited_ms.get(n, 0.0) for r in runs) for n in names}
+            per = medians_by_name(runs, lambda r: r.waited_ms)
             cells = ", ".join(f"{n} {ms:.2f}" for n, ms in per.items())
             print(f"- {label:11s} {v.name}: all {sum(per.values()):.2f} ms ({cells})")
+
+
+def medians_by_name(
+    runs: Sequence[Measured], values: Callable[[Measured], dict[str, float]]
+) -> dict[str, float]:
+    """Per name (a process, a topic), the median over `runs` of a figure (0 where a run lacks
+    it)."""
+    names = sorted({n for r in runs for n in values(r)})
+    return {n: statistics.median(values(r).get(n, 0.0) for r in runs) for n in names}
 
 
 def report_costs(variants: list[Variant]) -> None:
@@ -348,8 +356,7 @@ def report_costs(variants: list[Variant]) -> None:
             runs = v.results.get(key, [])
             if not runs:
                 continue
-            names = sorted({n for r in runs for n in r.cpu_ms})
-            per = {n: statistics.median(r.cpu_ms.get(n, 0.0) for r in runs) for n in names}
+            per = medians_by_name(runs, lambda r: r.cpu_ms)
             own = sum(ms for n, ms in per.items() if not n.endswith("(shared)"))
             cells = ", ".join(f"{n} {ms:.2f}" for n, ms in per.items())
             print(f"- {key:11s} {v.name}: own processes {own:.2f} ms ({cells})")
@@ -684,19 +691,16 @@ async def slow_model(pipeline: Variant, plan: Plan, args: argparse.Namespace) ->
         {f"saturation {i + 1}": [r.session_prefix] for i, r in enumerate(runs)},
     )
     requests = catalogue.name(TopicName.LLM_REQUESTS)
-    names = sorted({n for r in runs for n in r.cpu_ms})
     report_slow_model(
         [r.turns_per_s for r in runs],
         hops,
         model_s=args.model_latency,
         partitions=sum(1 for tp in partitions_of(catalogue) if tp.topic == requests),
         sessions=plan.concurrency,
-        cpu_ms={n: statistics.median(r.cpu_ms.get(n, 0.0) for r in runs) for n in names},
+        cpu_ms=medians_by_name(runs, lambda r: r.cpu_ms),
         records={
-            topic.removeprefix(catalogue.prefix): statistics.median(
-                r.records.get(topic, 0.0) for r in runs
-            )
-            for topic in sorted({t for r in runs for t in r.records})
+            topic.removeprefix(catalogue.prefix): median
+            for topic, median in medians_by_name(runs, lambda r: r.records).items()
         },
     )
     print_lock_time([pipeline])

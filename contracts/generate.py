@@ -74,7 +74,7 @@ def _text(description: str, const: str | None = None) -> dict[str, Any]:
 
 _TRACE_HEADERS: dict[str, Any] = {
     H_TRACEPARENT: _text("W3C trace context"),
-    H_TRACESTATE: _text("W3C trace context, vendor part (when the trace carries one)"),
+    H_TRACESTATE: _text("W3C trace context, vendor part (the gateway's commands, when given one)"),
     H_BAGGAGE: _text("W3C baggage, carried on from the record being handled (when it had one)"),
 }
 
