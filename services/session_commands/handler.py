@@ -7,7 +7,8 @@ session, and commits the offset only after it returns. The sequence, and why it 
 1. load the session document (or take it from the cache of documents this instance wrote,
    see session_cache.py); if its outbox is not empty (a crash after step 5 of an earlier
    command), publish it first, then clear it;
-2. if the command id was processed already: done (a redelivery);
+2. if the command id was processed already for this session's tenant: done (a redelivery;
+   another tenant's command under a processed id is decided, and refused, like any other);
 3. decide (pure);
 4. insert the message documents the events add (duplicate keys ignored: idempotent);
 5. compare-and-set the session document on its version: new state, the command id, and the
@@ -176,7 +177,9 @@ class SessionCommandHandler:
             stored = self._clear_behind(stored)
         if stored is not None:
             self._cache.put(stored)
-            if stored.has_processed(command.id):
+            # Another tenant reusing a processed id is not a redelivery: it is refused below
+            # like any of its commands (`unknown_session`), not told by silence that it exists.
+            if stored.has_processed(command.id) and command.tenant_id == stored.state.tenant_id:
                 return
         decision = decide(
             stored.state if stored is not None else None,

@@ -22,6 +22,7 @@ from contracts.session_events import (
     SessionExpired,
     SessionReopened,
     SessionUpdated,
+    SwitchInitiator,
     ToolApprovalRequested,
     ToolCallApproved,
     ToolCallDenied,
@@ -165,12 +166,13 @@ def _(event: AgentSwitched, state: SessionState, policy: DeciderPolicy) -> Sessi
     next_agent = event.to_agent
     if event.turn_id is not None and turn is not None and turn.turn_id == event.turn_id:
         step = event.step if event.step is not None else turn.step + 1
-        # A turn starts with the session's agent, and only a user's switch changes that one
-        # while the turn runs: if they differ, the user chose who answers next, and a hand-off
-        # inside the turn changes only the turn's agent (docs/session-commands.md).
-        if state.current_agent != turn.agent:
-            next_agent = state.current_agent
+        # The user chose who answers next while this turn ran: a hand-off inside the turn
+        # changes only the turn's agent (docs/session-commands.md).
+        if turn.user_choice is not None:
+            next_agent = turn.user_choice
         turn = _update(turn, step=step, agent=event.to_agent)
+    elif event.initiated_by is SwitchInitiator.USER and turn is not None:
+        turn = _update(turn, user_choice=event.to_agent)
     return _update(
         state,
         current_agent=next_agent,

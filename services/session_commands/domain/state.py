@@ -135,6 +135,11 @@ class TurnInFlight(StateModel):
         description="The turn's answered rounds, for the next prompts; bounded by "
         "MAX_TOOL_CALLS_PER_TURN calls.",
     )
+    user_choice: AgentType | None = Field(
+        default=None,
+        description="The agent a user's switch during this turn chose for the next turn: a "
+        "hand-off later in the turn changes only the turn's agent (evolution.py).",
+    )
 
     @property
     def awaiting_tools(self) -> bool:

@@ -183,3 +183,17 @@ def test_a_hand_off_to_the_agent_running_the_turn_is_refused_and_ends_the_turn()
     assert rejected.reason is RejectionReason.INVALID_AGENT
     assert session.current.is_idle
     assert session.current.switch_count == 0
+
+
+def test_a_user_switch_back_to_the_turns_agent_still_outlasts_a_later_hand_off() -> None:
+    session = Session().given(create(), submit("fix my bug"))
+    session.when(switch(AgentType.CODER))
+    session.when(switch(AgentType.ORCHESTRATOR))  # the user's last word: the orchestrator
+
+    session.when(hand_off(session.current, AgentType.DEBUG, reason="a bug"))
+
+    assert session.current.current_agent is AgentType.ORCHESTRATOR
+    session.when(complete(session.current, agent=AgentType.DEBUG))
+    started = session.when(submit()).events[-1]
+    assert isinstance(started, TurnStarted)
+    assert started.agent is AgentType.ORCHESTRATOR

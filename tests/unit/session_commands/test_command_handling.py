@@ -223,3 +223,22 @@ async def test_the_command_returns_before_its_outbox_is_cleared(
     release.set()
     await handle.settle()
     assert store.documents[SESSION].outbox == ()
+
+
+async def test_another_tenant_reusing_a_processed_command_id_is_refused_not_ignored(
+    store: MemoryStore, published: Published
+) -> None:
+    handle = handler_for(store, published)
+    await handle(record_of(create()))
+    owners = submit()
+    await handle(record_of(owners))
+    count = len(published.records)
+
+    foreign = owners.model_copy(update={"tenant_id": "someone-else"})
+    await handle(record_of(foreign, offset=7))
+
+    assert published.types()[count:] == ["CommandRejected"]
+    rejected = decode(published.records[-1][1].value, published.records[-1][1].headers).message
+    assert rejected.reason.value == "unknown_session"  # type: ignore[attr-defined]
+    await handle(record_of(owners, offset=8))  # the owner's redelivery is still a no-op
+    assert len(published.records) == count + 1
