@@ -111,7 +111,8 @@ class LLMRequestHandler:
                 started = time.perf_counter()
                 outcome = await self._invoke(request, deltas)
                 result = self._result(request, outcome, deltas)
-                _count(result, self._invoker.provider.name, time.perf_counter() - started)
+                provider = self._invoker.provider
+                _count(result, provider.name, provider.model_for(request)[:128], started)
                 await self._make_durable(result, deltas, causation)
         except BaseException:
             # Shutdown (cancelled) or a bug (dead letter): nothing kept, let the next owner in.
@@ -223,8 +224,8 @@ class LLMRequestHandler:
         await self._publish(topic, encoded)
 
 
-def _count(result: LLMCompleted | LLMFailed, provider: str, seconds: float) -> None:
-    metrics.DURATION.labels(provider).observe(seconds)
+def _count(result: LLMCompleted | LLMFailed, provider: str, model: str, started: float) -> None:
+    metrics.DURATION.labels(provider).observe(time.perf_counter() - started)
     if isinstance(result, LLMCompleted):
         metrics.INVOCATIONS.labels(result.provider, result.model, "completed").inc()
         metrics.TOKENS.labels(result.provider, result.model, "prompt").inc(
@@ -234,4 +235,4 @@ def _count(result: LLMCompleted | LLMFailed, provider: str, seconds: float) -> N
             result.usage.completion_tokens
         )
     else:
-        metrics.INVOCATIONS.labels(provider, "", result.error_class).inc()
+        metrics.INVOCATIONS.labels(provider, model, result.error_class).inc()

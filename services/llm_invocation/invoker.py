@@ -22,7 +22,7 @@ from services.llm_invocation import metrics
 from services.llm_invocation.completion import Completion, CompletionBuilder
 from services.llm_invocation.llm_span import llm_span, record_completion, record_failure
 from services.llm_invocation.providers.provider import LLMProvider
-from services.llm_invocation.providers.provider_errors import ProviderError
+from services.llm_invocation.providers.provider_errors import CircuitOpen, ProviderError
 from services.llm_invocation.providers.token_estimate import estimate_prompt_tokens, estimate_tokens
 from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
 from services.llm_invocation.resilience.rate_limits import ProviderRateLimiter, RateLimitConfig
@@ -111,7 +111,8 @@ class Invoker:
                         prompt_tokens_estimate=estimate_prompt_tokens(request)
                     )
             except ProviderError as error:
-                metrics.ATTEMPTS.labels(provider, model, error.error_class).inc()
+                if not isinstance(error, CircuitOpen):  # refused here: the provider was not called
+                    metrics.ATTEMPTS.labels(provider, model, error.error_class).inc()
                 delay = self._retry.delay(
                     attempt,
                     error,

@@ -175,6 +175,16 @@ def dropped_stream(text: str = "partial answer") -> Reply:
     return Reply(events=events, close_after_events=True)
 
 
+def finished_then_dropped(text: str = "a whole answer") -> Reply:
+    """Streams an answer with its finish reason, then drops the connection without [DONE]."""
+    events = [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"content": text}),
+        _chunk({}, finish_reason="stop"),
+    ]
+    return Reply(events=events, close_after_events=True)
+
+
 @dataclass
 class _State:
     script: deque[Reply] = field(default_factory=deque)

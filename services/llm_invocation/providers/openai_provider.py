@@ -6,13 +6,14 @@ with `data: [DONE]`. This module maps HTTP outcomes to `ProviderError`s and chun
 events; retries, the breaker and limits live in the invoker, so the client does no retries.
 """
 
+import contextlib
 import json
 import ssl
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -97,13 +98,17 @@ class OpenAICompatibleProvider:
         self._config = config
         # What a provider or proxy may quote back in its error text: the key, and the password
         # of credentials in the base URL (sent as Basic authentication).
+        password = urlsplit(config.base_url).password or ""
         self._secrets = tuple(
-            secret
-            for secret in (
-                config.api_key.get_secret_value() if config.api_key else "",
-                urlsplit(config.base_url).password or "",
+            dict.fromkeys(
+                secret
+                for secret in (
+                    config.api_key.get_secret_value() if config.api_key else "",
+                    password,
+                    unquote(password),  # what is sent (and quoted back): the decoded form
+                )
+                if secret
             )
-            if secret
         )
         pools = max(1, config.connection_pools)
         tls = httpx.create_ssl_context()  # one for all pools: loading the CA bundle is slow
@@ -217,8 +222,14 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
     lines = response.aiter_lines()
 
     async def with_flush() -> AsyncIterator[str]:
-        async for line in lines:
-            yield line
+        try:
+            async for line in lines:
+                yield line
+        except httpx.TransportError:
+            # The connection dropped. After the finish reason the answer is whole (a server
+            # that closes without [DONE], abruptly); before it, the call failed.
+            if finish is None:
+                raise
         yield ""  # flush an event the server did not terminate
 
     async for line in with_flush():
@@ -228,9 +239,11 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
                     raise BadResponse("[DONE] before any finish reason")
                 yield StreamFinished(finish, usage)
                 # Read to the end of the body (the chunked terminator follows at once), so
-                # the connection goes back to the pool instead of being closed.
-                async for _ in lines:
-                    pass
+                # the connection goes back to the pool instead of being closed; a connection
+                # that drops there takes nothing from the answer, which is whole.
+                with contextlib.suppress(httpx.TransportError):
+                    async for _ in lines:
+                        pass
                 return
             chunk = _parse_chunk(sse.data)
             usage = _usage(chunk) or usage

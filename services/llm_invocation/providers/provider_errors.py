@@ -24,21 +24,28 @@ class ProviderError(Exception):
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(scrub_text(message))
+        self._unscrubbed = message  # for `mask`, which must see a key whole
         self.retry_after_s = retry_after_s
 
     def mask(self, secret: str) -> None:
         """Replace every occurrence of `secret` in the message: the configured key in a shape
-        the scrubber's patterns may not know (a proxy's own key format). The message is a
-        provider's text cut to a length, so a key the cut went through ends it as a prefix of
-        itself: that goes too (from 4 characters; fewer say nothing of a 256-bit key)."""
+        the scrubber's patterns may not know (a proxy's own key format). It runs on the text
+        before the scrubber, which could otherwise have replaced only the part of the key that
+        looks like a known shape (`sk-team` of `sk-team.Z9…`) and left the rest. The message is
+        a provider's text cut to a length, so a key the cut went through ends it as a prefix of
+        itself, before a closing quote at most: that goes too (from 4 characters; fewer say
+        nothing of a 256-bit key)."""
         if not secret:
             return
-        message = str(self).replace(secret, REDACTED_KEY)
+        message = self._unscrubbed.replace(secret, REDACTED_KEY)
+        body = message.rstrip("'\"")
+        quotes = message[len(body) :]
         for length in range(len(secret) - 1, _MIN_CUT_KEY - 1, -1):
-            if message.endswith(secret[:length]):
-                message = message[:-length] + REDACTED_KEY
+            if body.endswith(secret[:length]):
+                message = body[:-length] + REDACTED_KEY + quotes
                 break
-        self.args = (message,)
+        self._unscrubbed = message
+        self.args = (scrub_text(message),)
 
 
 class RateLimited(ProviderError):

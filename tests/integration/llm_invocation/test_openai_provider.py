@@ -27,6 +27,7 @@ from tests.support.openai_server import (
     FakeOpenAIServer,
     Reply,
     dropped_stream,
+    finished_then_dropped,
     hang,
     malformed_sse,
     not_sse,
@@ -391,6 +392,18 @@ async def _refused(
     return outcome
 
 
+async def _streamed_failure(openai_server: FakeOpenAIServer, key: str, event: str) -> Failure:
+    """The failure of one call (no retry) whose 200 stream is `event`, with `key` configured."""
+    provider = _keyed_provider(openai_server, key)
+    openai_server.script(Reply(events=[event]))
+    try:
+        outcome, _ = await _invoke(_invoker(provider, retry=RetryPolicy(max_attempts=1)))
+    finally:
+        await provider.aclose()
+    assert isinstance(outcome, Failure)
+    return outcome
+
+
 def _keyed_provider(openai_server: FakeOpenAIServer, key: str) -> OpenAICompatibleProvider:
     return OpenAICompatibleProvider(
         OpenAIProviderConfig(
@@ -421,14 +434,8 @@ async def test_an_error_inside_the_stream_never_carries_the_api_key(
     openai_server: FakeOpenAIServer,
 ) -> None:
     key = "proxy-7f3e9a1c5b2d4e6f8a0b"
-    provider = _keyed_provider(openai_server, key)
     error = json.dumps({"error": {"message": f"upstream refused key {key}"}})
-    openai_server.script(Reply(events=[f"data: {error}\n\n"]))
-    try:
-        outcome, _ = await _invoke(_invoker(provider, retry=RetryPolicy(max_attempts=1)))
-    finally:
-        await provider.aclose()
-    assert isinstance(outcome, Failure)
+    outcome = await _streamed_failure(openai_server, key, f"data: {error}\n\n")
     assert key not in outcome.message
     assert "[REDACTED:api_key]" in outcome.message
 
@@ -456,3 +463,48 @@ async def test_the_password_of_credentials_in_the_base_url_is_masked_too(
     outcome = await _refused(provider, openai_server, f"proxy refused gateway-user/{password}")
     assert password not in outcome.message
     assert "[REDACTED:api_key]" in outcome.message
+
+
+async def test_a_key_partly_in_a_known_shape_is_masked_whole(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # `sk-team` looks like a key the scrubber knows; the rest of it must not survive that.
+    key = "sk-teamalpha.Z9Y8X7W6V5U4T3S2Q1"
+    outcome = await _refused(
+        _keyed_provider(openai_server, key), openai_server, f"Incorrect API key provided: {key}."
+    )
+    assert "Z9Y8X7W6" not in outcome.message
+    assert "Incorrect API key provided: [REDACTED:api_key]." in outcome.message
+
+
+async def test_a_key_cut_inside_a_malformed_chunk_is_masked(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # The malformed data is quoted to its first 80 characters: the key straddles that cut.
+    key = "proxykey-7f3a9c2e1b5d4f6a8c0e"
+    line = "x" * 60 + key + " and the rest"
+    outcome = await _streamed_failure(openai_server, key, f"data: {line}\n\n")
+    assert outcome.error_class == "bad_response"
+    assert key[:8] not in outcome.message
+    assert "[REDACTED:api_key]" in outcome.message
+
+
+async def test_a_percent_encoded_password_is_masked_as_it_is_sent(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    base_url = openai_server.base_url.replace("://", "://bob:p%40ss-Secr3tPW@", 1)
+    provider = OpenAICompatibleProvider(OpenAIProviderConfig(base_url=base_url, model="m"))
+    outcome = await _refused(provider, openai_server, "credentials bob:p@ss-Secr3tPW refused")
+    assert "Secr3tPW" not in outcome.message
+    assert "[REDACTED:api_key]" in outcome.message
+
+
+async def test_an_answer_whose_connection_drops_after_its_finish_reason_is_whole(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    openai_server.script(finished_then_dropped("a whole answer"))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Completion)
+    assert outcome.content == "a whole answer"
+    assert outcome.finish_reason is FinishReason.STOP
+    assert openai_server.calls == 1
