@@ -1,6 +1,7 @@
 """Shared building blocks of every message model: strictness, ids, UTC timestamps."""
 
 import hashlib
+import math
 import re
 import uuid
 from datetime import UTC, datetime
@@ -70,9 +71,23 @@ def _check_metadata(
     for key, item in value.items():
         if not 0 < len(key) <= MAX_METADATA_KEY_LENGTH:
             raise ValueError(f"metadata key length must be 1..{MAX_METADATA_KEY_LENGTH}")
+        if "\x00" in key:
+            raise ValueError("a metadata key must not contain a NUL character")
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
             raise ValueError(f"metadata value for {key!r} longer than {MAX_METADATA_VALUE_LENGTH}")
+        # What the session store can keep: BSON has 64-bit integers and no use for NaN / inf.
+        if (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and not _INT64_MIN <= item <= _INT64_MAX
+        ):
+            raise ValueError(f"metadata value for {key!r} is not a 64-bit integer")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"metadata value for {key!r} is not a finite number")
     return value
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 Metadata = Annotated[
@@ -83,12 +98,16 @@ Metadata = Annotated[
     Field(
         json_schema_extra={
             "maxProperties": MAX_METADATA_ENTRIES,
-            "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+            "propertyNames": {
+                "minLength": 1,
+                "maxLength": MAX_METADATA_KEY_LENGTH,
+                "pattern": "^[^\\u0000]*$",
+            },
             "additionalProperties": {
                 "anyOf": [
                     {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
-                    {"type": "integer"},
-                    {"type": "number"},
+                    {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                    {"type": "number", "not": {"type": "integer"}},
                     {"type": "boolean"},
                 ]
             },

@@ -38,6 +38,7 @@ from services.gateway.routes import (
     tool_calls,
     turns,
 )
+from services.gateway.routes.responses import problem_schema_where_it_is_sent
 from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
@@ -223,6 +224,9 @@ def _document_bearer_auth(app: FastAPI) -> None:
                 if path.startswith("/v1/"):
                     for operation in operations.values():
                         operation["security"] = [{"apiKey": []}]
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        problem_schema_where_it_is_sent(response)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -116,6 +116,11 @@ async def test_conversation_over_http(gateway: GatewayProcess) -> None:
         assert switched.json()["current_agent"] == "architect"
         assert switched.json()["switch_count"] == before["switch_count"] + 1
         assert switched.json()["switches_left"] == 10 - switched.json()["switch_count"]
+        again = await http.post(
+            "/v1/sessions/s-http-1/agent", json={"agent": "architect"}, headers=a
+        )
+        assert again.status_code == 200, again.text  # the current agent: nothing changes
+        assert again.json()["switch_count"] == switched.json()["switch_count"]
 
         listing = (await http.get("/v1/sessions?status=active", headers=a)).json()
         assert [s["session_id"] for s in listing["sessions"]] == ["s-http-1"]
@@ -131,6 +136,11 @@ async def test_conversation_over_http(gateway: GatewayProcess) -> None:
         assert refused.headers["content-type"] == PROBLEM
         assert refused.json()["code"] == "session_closed"
         assert refused.json()["type"].endswith("/session_closed")
+        same_agent = await http.post(
+            "/v1/sessions/s-http-1/agent", json={"agent": "architect"}, headers=a
+        )
+        assert same_agent.status_code == 409, same_agent.text  # as any switch on a closed one
+        assert same_agent.json()["code"] == "session_closed"
 
         await _tenant_b_sees_nothing(http, gateway)
 

@@ -69,13 +69,14 @@ async def switch_agent(
 ) -> JSONResponse:
     """200 with the new agent context; 409 `switch_limit_reached` after 10 switches. A turn
     already running finishes with its agent; the next one starts with the new agent. Switching
-    to the current agent changes nothing (200)."""
+    to the current agent changes nothing (200; 409 on a closed or erased session, as any
+    switch)."""
     session_id = session_id_or_404(session_id)
 
     async def run(command_id: str) -> Reply:
-        current = await _context_or_404(caller.gateway, caller.tenant_id, session_id)
-        if current.current_agent is body.agent:  # session-commands would publish nothing
-            return Reply(200, current.model_dump(mode="json"), {})
+        # Asked even for the current agent: session-commands decides (a no-op on an open
+        # session, applied silently; 409 on a closed, erased or expired one).
+        await _context_or_404(caller.gateway, caller.tenant_id, session_id)
         command = SwitchAgent(
             id=command_id,
             session_id=session_id,

@@ -6,8 +6,17 @@ from services.gateway.problems import PROBLEM_CONTENT_TYPE, Problem
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    common = (400, 401, 413, 422, 429, 503)
+    # 403: a write the pipeline's command-source policy refuses (docs/gateway.md).
+    common = (400, 401, 403, 413, 422, 429, 503)
     return {
         status: {"model": Problem, "content": {PROBLEM_CONTENT_TYPE: {}}}
         for status in sorted({*common, *statuses})
     }
+
+
+def problem_schema_where_it_is_sent(response: dict[str, Any]) -> None:
+    """FastAPI puts a response model's schema under the route's media type (application/json);
+    a problem is sent as application/problem+json, so its schema goes there, alone."""
+    content = response.get("content", {})
+    if PROBLEM_CONTENT_TYPE in content and "application/json" in content:
+        content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")

@@ -79,8 +79,9 @@ def test_generated_user_messages_round_trip(
     title=st.text(max_size=200),
     agent=st.sampled_from(AgentType),
     metadata=st.dictionaries(
-        st.text(min_size=1, max_size=64),
-        st.text(max_size=100) | st.integers() | st.booleans(),
+        # What the contract allows: no NUL in a key, 64-bit integers (what BSON keeps).
+        st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=64),
+        st.text(max_size=100) | st.integers(-(2**63), 2**63 - 1) | st.booleans(),
         max_size=8,
     ),
 )

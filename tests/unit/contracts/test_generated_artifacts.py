@@ -139,3 +139,20 @@ def test_each_producer_of_turns_sends_its_own_types_and_together_all_of_them() -
         assert names == {m.__name__ for m in models}
         sent |= names
     assert sent == {m.__name__ for m in TOPIC_MESSAGES[TopicName.TURNS]}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"k": 2**63}, {"k": -(2**63) - 1}, {"k": float("inf")}, {"k": float("nan")}, {"a\x00b": 1}],
+)
+def test_metadata_the_session_store_cannot_keep_is_refused(metadata: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        CreateSession(id="c-1", session_id="s-1", tenant_id="t", metadata=metadata)
+
+
+def test_the_published_schema_bounds_metadata_integers_and_refuses_nul_in_keys() -> None:
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(CreateSession)}.json").read_text())
+    base = json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    for metadata in ({"k": 2**63}, {"a\x00b": 1}):
+        assert list(_validator(schema).iter_errors({**base, "metadata": metadata})), metadata
+    assert not list(_validator(schema).iter_errors({**base, "metadata": {"k": 2**63 - 1}}))
