@@ -38,7 +38,10 @@ from services.gateway.routes import (
     tool_calls,
     turns,
 )
-from services.gateway.routes.responses import problem_schema_where_it_is_sent
+from services.gateway.routes.responses import (
+    declare_unsupported_media_type,
+    problem_schema_where_it_is_sent,
+)
 from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
@@ -227,6 +230,7 @@ def _document_bearer_auth(app: FastAPI) -> None:
                 for operation in operations.values():
                     for response in operation.get("responses", {}).values():
                         problem_schema_where_it_is_sent(response)
+                    declare_unsupported_media_type(operation)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -1,6 +1,7 @@
 """Exception handlers: every failure leaves as problem+json, never as a traceback."""
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,9 @@ _BY_STATUS = {
 }
 
 
+_PARAMETER = re.compile(r"\\\{[a-z_]+\\\}")  # `{session_id}` once `re.escape`d
+_SEND_JSON = "the body must be JSON, sent with Content-Type: application/json"
+
 _AGENT_FIELDS = frozenset({"agent", "initial_agent"})
 
 
@@ -43,6 +47,28 @@ def _code_of(errors: Sequence[Any]) -> ProblemCode:
     return ProblemCode.VALIDATION_FAILED
 
 
+def _body_not_json(errors: Sequence[Any]) -> bool:
+    """FastAPI parses a body as JSON only under `Content-Type: application/json` (or `+json`);
+    any other body reaches validation as the raw bytes. That is the wrong media type, not a
+    schema mismatch: 415, and the client learns to send JSON."""
+    return any(
+        tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes | bytearray)
+        for e in errors
+    )
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the API document gives for this path (RFC 9110: a 405 carries `Allow`).
+    Starlette's own header names only the first route that matched the path, and FastAPI
+    makes a route per method, so `GET` and `POST /v1/sessions` would say `POST` alone."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(_PARAMETER.sub("[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     def render(request: Request, problem: ApiProblem) -> JSONResponse:
         return problem_response(
@@ -58,6 +84,8 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
+        if _body_not_json(errors):
+            return render(request, ApiProblem(ProblemCode.UNSUPPORTED_MEDIA_TYPE, _SEND_JSON))
         if any(e.get("type") == "json_invalid" for e in errors):
             return render(request, ApiProblem(ProblemCode.MALFORMED_REQUEST, "invalid JSON"))
         fields = [
@@ -74,7 +102,10 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         if isinstance(exc.__cause__, ApiProblem):  # raised while FastAPI read the body
             return render(request, exc.__cause__)
         code = _BY_STATUS.get(exc.status_code, ProblemCode.MALFORMED_REQUEST)
-        return render(request, ApiProblem(code, str(exc.detail)[:300]))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return render(request, ApiProblem(code, str(exc.detail)[:300], headers=headers))
 
     async def on_database(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %r", exc)

@@ -92,3 +92,33 @@ async def test_an_agent_outside_the_catalogue_is_invalid_agent(
             assert problem["type"].endswith(f"/{code}")
             assert [e["location"] for e in problem["errors"]] == [location]
             assert "wizard" not in response.text  # the input is never echoed
+
+
+async def test_a_body_that_is_not_sent_as_json_is_415_and_a_wrong_method_405_with_allow(
+    mongodb_uri: str, mongo_database_name: str
+) -> None:
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri, mongodb_database=mongo_database_name
+    ) as gw:
+        body = b'{"content": "hi", "message_id": "m-1"}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = dict(gw.auth)
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            response = await gw.http.post("/v1/sessions/s-1/messages", content=body, headers=headers)
+            assert response.status_code == 415, (content_type, response.text)
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["code"] == "unsupported_media_type"
+        # JSON of the wrong shape stays a schema mismatch.
+        response = await gw.http.post(
+            "/v1/sessions/s-1/messages",
+            content=b"[1]",
+            headers={**gw.auth, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation_failed"
+
+        response = await gw.http.delete("/v1/sessions", headers=gw.auth)
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+        assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
