@@ -70,6 +70,30 @@ async def test_an_unknown_tool_and_invalid_arguments_are_error_results(
     assert "valid number" in invalid.content
 
 
+async def test_a_json_rpc_error_of_the_server_is_a_rejection_not_a_lost_connection(
+    caller: ToolCaller, server: McpServer, tmp_path: Path
+) -> None:
+    """-32000 is the SDK's code for a connection it lost and also the first of JSON-RPC's codes
+    for a server's own errors: the server answered, so the tool ran once, the session stays."""
+    outcome = await caller.call(
+        "demo",
+        "refuse",
+        {"message": "quota sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"},
+        idempotent=True,
+        deadline_s=20,
+    )
+    assert (outcome.is_error, outcome.error_class, outcome.attempts) == (True, "rejected", 1)
+    assert outcome.content.startswith("tool refuse: quota ")
+    assert "sk-proj-" not in outcome.content
+    after = await caller.call("demo", "echo", {"text": "alive"}, idempotent=False, deadline_s=20)
+    assert after.content == "alive"
+    connection = caller.connection("demo")
+    assert connection is not None
+    assert connection.opened == 1
+    if server.command is not None:  # the stdio server's executions are this test's own
+        assert len(executions_of(tmp_path / "executions", "refuse")) == 1
+
+
 async def test_a_slow_call_times_out_and_the_next_call_still_works(caller: ToolCaller) -> None:
     outcome = await caller.call(
         "demo", "slow", {"seconds": 30, "marker": "t"}, idempotent=False, deadline_s=20
