@@ -101,11 +101,9 @@ class ToolCallHandler:
             causation_id=request.id,
             traceparent=current_traceparent() or decoded.envelope.traceparent,
         )
-        cancelled = self.cancelled.reason(request.turn_id)
-        if cancelled is not None:
-            log.info(
-                "tool call %s not run: its turn was cancelled (%s)", request.tool_call_id, cancelled
-            )
+        ended = self.cancelled.reason(request.turn_id)
+        if ended is not None:
+            log.info("tool call %s not run: its turn is over (%s)", request.tool_call_id, ended)
             return
         claimed = await self._claims.acquire(request.tool_call_id, request.session_id)
         if not isinstance(claimed, Claimed):
