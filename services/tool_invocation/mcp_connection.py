@@ -80,6 +80,14 @@ class McpConnection:
                 f"{self.server.connect_timeout_s:g} s",
                 sent=False,
             ) from None
+        except asyncio.CancelledError:
+            # The call was stopped while connecting: nothing else refers to this holder, so
+            # left alone it (and a stdio server's process) would live until the service exits.
+            ready.cancel()
+            holder.cancel()
+            with contextlib.suppress(BaseException):
+                await holder
+            raise
         except Exception as error:
             with contextlib.suppress(BaseException):
                 await holder
