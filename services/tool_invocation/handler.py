@@ -145,6 +145,13 @@ class ToolCallHandler:
         call = self.running.register(
             request.session_id, request.turn_id, request.tool_call_id, task
         )
+        ended = self.cancelled.reason(request.turn_id)
+        if ended is not None:
+            # The turn ended while the call was being claimed (or waited for another owner's
+            # lease): the watcher stopped nothing, since nothing was registered yet. The task
+            # has not started, so the tool does not run.
+            call.stopped = ended
+            task.cancel()
         try:
             try:
                 return await task, None
