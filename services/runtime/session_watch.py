@@ -14,9 +14,10 @@ Records that do not decode are skipped: the session-events consumers own dead-le
 Cancellations are the exception: a TurnCancelled of any session is remembered (cancelled_turns.py),
 told apart by its `ce_type` header without decoding anything else, and at start the watcher
 reads back `lookback_s` of history for them, so that work redelivered after a crash between
-a cancel and its abort is answered `cancelled` instead of being done again. With
-`remember_turn_ends` (tool-invocation) the ends of turns (TurnCompleted, TurnFailed,
-TurnStopped) are remembered the same way: a tool call whose turn was over before the call got
+a cancel and its abort is answered `cancelled` instead of being done again. Given `ended`
+(tool-invocation), the ends of turns (TurnCompleted, TurnFailed, TurnStopped) are remembered
+the same way, in a window of their own (every turn ends, few are cancelled: they must not push
+the cancellations out): a tool call whose turn was over before the call got
 its turn — its session closed, erased or expired, or its tool deadline passed, while the
 consumer group lagged or the service was down — is not run (a tool's side effects cannot be
 taken back, and nothing would take its result).
@@ -64,7 +65,7 @@ class SessionEventsWatcher:
         *,
         lookback_s: float = 0.0,
         client_id: str = "session-watch",
-        remember_turn_ends: bool = False,
+        ended: CancelledTurns | None = None,
     ) -> None:
         self._connection = connection
         self._client_id = client_id
@@ -72,8 +73,9 @@ class SessionEventsWatcher:
         self._in_flight = in_flight
         self.cancelled = cancelled if cancelled is not None else CancelledTurns()
         self._lookback_s = lookback_s
+        self.ended = ended
         self._remembered_types = frozenset({_CANCELLED_TYPE}) | (
-            _TURN_END_TYPES if remember_turn_ends else frozenset()
+            _TURN_END_TYPES if ended is not None else frozenset()
         )
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -184,9 +186,11 @@ class SessionEventsWatcher:
             return
         if isinstance(fact, TurnCancelled) and not fact.queued:
             self.cancelled.add(fact.turn_id, fact.reason.value)
+        elif self.ended is None:
+            return
         elif isinstance(fact, TurnCompleted):
-            self.cancelled.add(fact.turn_id, "turn completed")
+            self.ended.add(fact.turn_id, "turn completed")
         elif isinstance(fact, TurnFailed):
-            self.cancelled.add(fact.turn_id, f"turn failed: {fact.error_class}")
+            self.ended.add(fact.turn_id, f"turn failed: {fact.error_class}")
         elif isinstance(fact, TurnStopped):
-            self.cancelled.add(fact.turn_id, fact.reason.value)
+            self.ended.add(fact.turn_id, f"turn stopped ({fact.reason.value})")

@@ -92,7 +92,7 @@ def build(
         lookback_s=settings.tool_cancellation_lookback_s,
         client_id=settings.client_id("tool-invocation.session-watch"),
         # A call whose turn is over (closed, erased, expired, past its deadline) is not run.
-        remember_turn_ends=True,
+        ended=handler.ended,
     )
 
     def concerns(record: Record) -> bool:

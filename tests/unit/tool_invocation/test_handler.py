@@ -86,7 +86,7 @@ async def test_a_call_whose_turn_ends_while_it_is_claimed_is_not_run() -> None:
     handler: ToolCallHandler
 
     def turn_failed_meanwhile() -> None:  # what the session watch does on the TurnFailed
-        handler.cancelled.add(request.turn_id, "turn failed: session_closed")
+        handler.ended.add(request.turn_id, "turn failed: session_closed")
 
     store = MemoryStore(turn_failed_meanwhile)
     handler = ToolCallHandler(
