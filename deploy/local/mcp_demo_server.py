@@ -5,7 +5,8 @@ built with the SDK's MCPServer (FastMCP in mcp 1.x).
     .venv/bin/python deploy/local/mcp_demo_server.py --http --port 8765      # streamable HTTP, /mcp
 
 Tools: `add` (two numbers), `echo` (text back), `slow` (sleeps, then answers), `fail`
-(always an error result) and `crash` (the process exits mid-call). Every execution that reaches a tool's body appends one line
+(always an error result), `refuse` (a JSON-RPC error instead of a result, code -32000 as many
+servers use for their own errors) and `crash` (the process exits mid-call). Every execution that reaches a tool's body appends one line
 `<tool> <marker>` to the file named by `MCP_DEMO_EXECUTIONS` (when set), before sleeping:
 that is how the tests count executions across restarts of the caller.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
 
 EXECUTIONS_ENV = "MCP_DEMO_EXECUTIONS"
 
@@ -58,6 +60,13 @@ def fail(message: str = "the tool failed") -> str:
     """Always fails: the caller receives an error result."""
     _count("fail", message)
     raise ToolError(message)
+
+
+@server.tool()
+def refuse(message: str = "refused") -> str:
+    """Answers with a JSON-RPC error (code -32000, a server's own error) instead of a result."""
+    _count("refuse", message)
+    raise MCPError(code=-32000, message=message)
 
 
 @server.tool()

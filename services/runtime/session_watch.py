@@ -14,7 +14,13 @@ Records that do not decode are skipped: the session-events consumers own dead-le
 Cancellations are the exception: a TurnCancelled of any session is remembered (cancelled_turns.py),
 told apart by its `ce_type` header without decoding anything else, and at start the watcher
 reads back `lookback_s` of history for them, so that work redelivered after a crash between
-a cancel and its abort is answered `cancelled` instead of being done again.
+a cancel and its abort is answered `cancelled` instead of being done again. Given `ended`
+(tool-invocation), the ends of turns (TurnCompleted, TurnFailed, TurnStopped) are remembered
+the same way, in a window of their own (every turn ends, few are cancelled: they must not push
+the cancellations out): a tool call whose turn was over before the call got
+its turn — its session closed, erased or expired, or its tool deadline passed, while the
+consumer group lagged or the service was down — is not run (a tool's side effects cannot be
+taken back, and nothing would take its result).
 """
 
 import asyncio
@@ -28,7 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from contracts.base import Message
 from contracts.codec import DecodeError, decode
 from contracts.registry import type_name
-from contracts.session_events import TurnCancelled
+from contracts.session_events import TurnCancelled, TurnCompleted, TurnFailed, TurnStopped
 from contracts.topics import TopicName
 from services.runtime.cancelled_turns import CancelledTurns
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
@@ -36,6 +42,9 @@ from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_
 log = logging.getLogger(__name__)
 
 _CANCELLED_TYPE = type_name(TurnCancelled).encode()
+_TURN_END_TYPES = frozenset(
+    type_name(event).encode() for event in (TurnCompleted, TurnFailed, TurnStopped)
+)
 
 
 class WatchedWork(Protocol):
@@ -56,6 +65,7 @@ class SessionEventsWatcher:
         *,
         lookback_s: float = 0.0,
         client_id: str = "session-watch",
+        ended: CancelledTurns | None = None,
     ) -> None:
         self._connection = connection
         self._client_id = client_id
@@ -63,6 +73,10 @@ class SessionEventsWatcher:
         self._in_flight = in_flight
         self.cancelled = cancelled if cancelled is not None else CancelledTurns()
         self._lookback_s = lookback_s
+        self.ended = ended
+        self._remembered_types = frozenset({_CANCELLED_TYPE}) | (
+            _TURN_END_TYPES if ended is not None else frozenset()
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -147,8 +161,8 @@ class SessionEventsWatcher:
     def _consider(self, record: object) -> None:
         key = getattr(record, "key", None)
         headers = getattr(record, "headers", None) or ()
-        if any(name == "ce_type" and value == _CANCELLED_TYPE for name, value in headers):
-            self._remember_cancellation(record)
+        if any(name == "ce_type" and value in self._remembered_types for name, value in headers):
+            self._remember_end(record)
         if key is None or not self._in_flight.has_session(key.decode("utf-8", "replace")):
             return  # nothing of this session runs here: do not even decode
         try:
@@ -161,7 +175,7 @@ class SessionEventsWatcher:
             return
         self._in_flight.on_fact(fact)
 
-    def _remember_cancellation(self, record: object) -> None:
+    def _remember_end(self, record: object) -> None:
         try:
             fact = decode(
                 getattr(record, "value", None),
@@ -172,3 +186,11 @@ class SessionEventsWatcher:
             return
         if isinstance(fact, TurnCancelled) and not fact.queued:
             self.cancelled.add(fact.turn_id, fact.reason.value)
+        elif self.ended is None:
+            return
+        elif isinstance(fact, TurnCompleted):
+            self.ended.add(fact.turn_id, "turn completed")
+        elif isinstance(fact, TurnFailed):
+            self.ended.add(fact.turn_id, f"turn failed: {fact.error_class}")
+        elif isinstance(fact, TurnStopped):
+            self.ended.add(fact.turn_id, f"turn stopped ({fact.reason.value})")

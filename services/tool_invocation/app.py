@@ -91,6 +91,8 @@ def build(
         handler.cancelled,
         lookback_s=settings.tool_cancellation_lookback_s,
         client_id=settings.client_id("tool-invocation.session-watch"),
+        # A call whose turn is over (closed, erased, expired, past its deadline) is not run.
+        ended=handler.ended,
     )
 
     def concerns(record: Record) -> bool:

@@ -52,6 +52,11 @@ CANCELLED: Final = "cancelled"
 DEADLINE_EXCEEDED: Final = "deadline_exceeded"
 
 DURABLE_STEPS_BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
+ENDED_TURNS_KEPT: Final = 20_000
+"""Ended turns remembered (the newest; about 10 MB): every turn ends, so this covers the
+cancellation lookback (600 s) up to ~30 turns/s per process. A call of an ended turn forgotten
+here runs as before the window existed; its result is taken by nobody.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ class ToolCallHandler:
         turns_topic: str,
         running: RunningCalls | None = None,
         cancelled: CancelledTurns | None = None,
+        ended: CancelledTurns | None = None,
         durable_steps_backoff: Backoff = DURABLE_STEPS_BACKOFF,
     ) -> None:
         self._caller = caller
@@ -81,6 +87,7 @@ class ToolCallHandler:
         self._turns_topic = turns_topic
         self.running = running or RunningCalls()
         self.cancelled = cancelled if cancelled is not None else CancelledTurns()
+        self.ended = ended if ended is not None else CancelledTurns(ENDED_TURNS_KEPT)
         self._backoff = durable_steps_backoff
 
     async def __call__(self, record: Record) -> None:
@@ -101,11 +108,9 @@ class ToolCallHandler:
             causation_id=request.id,
             traceparent=current_traceparent() or decoded.envelope.traceparent,
         )
-        cancelled = self.cancelled.reason(request.turn_id)
-        if cancelled is not None:
-            log.info(
-                "tool call %s not run: its turn was cancelled (%s)", request.tool_call_id, cancelled
-            )
+        ended = self._turn_over(request.turn_id)
+        if ended is not None:
+            log.info("tool call %s not run: its turn is over (%s)", request.tool_call_id, ended)
             return
         claimed = await self._claims.acquire(request.tool_call_id, request.session_id)
         if not isinstance(claimed, Claimed):
@@ -147,6 +152,13 @@ class ToolCallHandler:
         call = self.running.register(
             request.session_id, request.turn_id, request.tool_call_id, task
         )
+        ended = self._turn_over(request.turn_id)
+        if ended is not None:
+            # The turn ended while the call was being claimed (or waited for another owner's
+            # lease): the watcher stopped nothing, since nothing was registered yet. The task
+            # has not started, so the tool does not run.
+            call.stopped = ended
+            task.cancel()
         try:
             try:
                 return await task, None
@@ -157,6 +169,10 @@ class ToolCallHandler:
                 return ToolOutcome(f"stopped: {call.stopped}", True, CANCELLED, 1), call.stopped
         finally:
             self.running.finish(call)
+
+    def _turn_over(self, turn_id: str) -> str | None:
+        """Why the turn takes no result any more (cancelled, or ended), as the watcher saw."""
+        return self.cancelled.reason(turn_id) or self.ended.reason(turn_id)
 
     def _result(self, request: ToolCallRequested, outcome: ToolOutcome) -> RecordToolResult:
         content = outcome.content

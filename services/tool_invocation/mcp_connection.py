@@ -18,6 +18,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
 
+from services.runtime.secret_scrubbing import scrub_text
 from services.tool_invocation.mcp_servers import McpServer
 from services.tool_invocation.tool_errors import ServerUnavailable
 
@@ -55,7 +56,7 @@ class McpConnection:
                 log.warning(
                     "MCP server %s: connection lost (%s); reconnecting on next call",
                     self.server.name,
-                    why,
+                    scrub_text(why),  # a server's or transport's words: may quote a credential
                 )
                 await self._close_holder()
 
@@ -79,6 +80,14 @@ class McpConnection:
                 f"{self.server.connect_timeout_s:g} s",
                 sent=False,
             ) from None
+        except asyncio.CancelledError:
+            # The call was stopped while connecting: nothing else refers to this holder, so
+            # left alone it (and a stdio server's process) would live until the service exits.
+            ready.cancel()
+            holder.cancel()
+            with contextlib.suppress(BaseException):
+                await holder
+            raise
         except Exception as error:
             with contextlib.suppress(BaseException):
                 await holder
@@ -147,6 +156,12 @@ class McpConnection:
 
 
 def _describe(error: BaseException) -> str:
+    """The error for a log line or a result: scrubbed, since a transport's error may quote the
+    URL with its credentials or a server's text."""
+    return scrub_text(_name(error))
+
+
+def _name(error: BaseException) -> str:
     if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in error.exceptions)
+        return "; ".join(_name(inner) for inner in error.exceptions)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio
 from mcp import MCPError
@@ -93,6 +93,33 @@ class ServerConnection(Protocol):
     async def client(self) -> ToolSession: ...
     async def broken(self, client: object, why: str) -> None: ...
     async def close(self) -> None: ...
+
+
+_SDK_CONNECTION_LOSSES: Final = (
+    "Connection closed",
+    "SSE stream failed",
+    "SSE stream ended without a response",
+    "server answered a request with 202 Accepted",
+)
+"""How the SDK (mcp 2.x, `jsonrpc_dispatcher.py`, `client/streamable_http.py`) words the
+CONNECTION_CLOSED errors it makes itself, for a connection or a response stream it lost."""
+
+
+def connection_lost(error: MCPError) -> bool:
+    """The SDK lost the connection (or the request's response stream), as opposed to a server
+    that answered with a JSON-RPC error.
+
+    The SDK reports its own losses with code CONNECTION_CLOSED, -32000, which is also the first
+    code of the range JSON-RPC leaves to servers for their own errors: a server refusing a call
+    with -32000 did answer. Taking that for a dropped connection would kill a healthy stdio
+    server under its other calls, run an idempotent tool again and trip the server's breaker.
+    So only the SDK's own wording (and no `data`, which it never sets) means a lost connection.
+    """
+    return (
+        error.code == CONNECTION_CLOSED
+        and error.error.data is None
+        and error.message.startswith(_SDK_CONNECTION_LOSSES)
+    )
 
 
 def _trips(error: BaseException) -> bool:
@@ -221,7 +248,7 @@ class ToolCaller:
                 f"tool {tool} on {connection.server.name}: no answer within {timeout_s:g} s"
             ) from None
         except MCPError as error:
-            if error.code == CONNECTION_CLOSED:
+            if connection_lost(error):
                 await connection.broken(client, error.message)
                 raise ServerUnavailable(
                     f"MCP server {connection.server.name}: {error.message}", sent=True

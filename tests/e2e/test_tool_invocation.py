@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.dead_letters import DeadLetter
 from contracts.mid_turn import CancellationReason
-from contracts.session_events import SessionErased, TurnCancelled
+from contracts.session_events import SessionErased, TurnCancelled, TurnFailed
 from contracts.topics import TopicName
 from services.cli.stack import SERVICES, ServiceSpec
 from services.runtime.partitioning import partition_for
@@ -246,6 +246,43 @@ async def test_kill_9_mid_call_never_runs_a_kept_tool_twice(
     # The killed call was never kept, so it ran again; its result is published once.
     assert executions_of(executions, "slow") == ["slow", "slow"]
     assert [r.tool_call_id for r in results].count(slow.tool_call_id) == 1
+
+
+async def test_a_call_whose_turn_ended_while_the_service_was_down_is_not_run(
+    service: Pipeline, traffic: ToolTraffic, executions: Path
+) -> None:
+    """The session was closed (its waiting turn failed) while tool-invocation was stopped: on
+    restart the call is not run and nothing is published; the partition goes on."""
+    first_session, other_session = two_sessions_on_one_partition()
+    warm_up = tool_call(first_session, "echo", {"text": "before"})
+    await traffic.publish(warm_up)  # the group's offset on the partition is committed
+    await traffic.result_of(warm_up.tool_call_id)
+
+    service.stack.stop(TOOL_INVOCATION)
+    orphan = tool_call(other_session, "echo", {"text": "after the close"})
+    await traffic.publish(orphan)
+    await traffic.publish(
+        TurnFailed(
+            id="failed-1",
+            session_id=orphan.session_id,
+            tenant_id=orphan.tenant_id,
+            turn_id=orphan.turn_id,
+            agent=orphan.agent,
+            error_class="session_closed",
+            reason="the session was closed",
+        )
+    )
+    service.stack.start(TOOL_INVOCATION)
+    await service.stack.wait_ready(timeout_s=90.0, names=[TOOL_INVOCATION])
+
+    after = tool_call(first_session, "echo", {"text": "after the restart"})
+    await traffic.publish(after)  # behind the orphan on the same partition
+    assert (await traffic.result_of(after.tool_call_id, within_s=90)).content == (
+        "after the restart"
+    )
+    results = await traffic.read_to_end()
+    assert orphan.tool_call_id not in {r.tool_call_id for r in results}
+    assert executions_of(executions, "echo") == ["before", "after the restart"]
 
 
 async def test_a_poison_tool_call_is_dead_lettered_and_the_partition_goes_on(

@@ -2,11 +2,13 @@
 error results, timeouts, cancellation, and a session re-opened after the server died."""
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from services.tool_invocation.mcp_connection import McpConnection
 from services.tool_invocation.mcp_servers import McpServer, McpServers
 from services.tool_invocation.tool_caller import ToolCaller
 from tests.support.mcp.servers import (
@@ -70,6 +72,30 @@ async def test_an_unknown_tool_and_invalid_arguments_are_error_results(
     assert "valid number" in invalid.content
 
 
+async def test_a_json_rpc_error_of_the_server_is_a_rejection_not_a_lost_connection(
+    caller: ToolCaller, server: McpServer, tmp_path: Path
+) -> None:
+    """-32000 is the SDK's code for a connection it lost and also the first of JSON-RPC's codes
+    for a server's own errors: the server answered, so the tool ran once, the session stays."""
+    outcome = await caller.call(
+        "demo",
+        "refuse",
+        {"message": "quota sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"},
+        idempotent=True,
+        deadline_s=20,
+    )
+    assert (outcome.is_error, outcome.error_class, outcome.attempts) == (True, "rejected", 1)
+    assert outcome.content.startswith("tool refuse: quota ")
+    assert "sk-proj-" not in outcome.content
+    after = await caller.call("demo", "echo", {"text": "alive"}, idempotent=False, deadline_s=20)
+    assert after.content == "alive"
+    connection = caller.connection("demo")
+    assert connection is not None
+    assert connection.opened == 1
+    if server.command is not None:  # the stdio server's executions are this test's own
+        assert len(executions_of(tmp_path / "executions", "refuse")) == 1
+
+
 async def test_a_slow_call_times_out_and_the_next_call_still_works(caller: ToolCaller) -> None:
     outcome = await caller.call(
         "demo", "slow", {"seconds": 30, "marker": "t"}, idempotent=False, deadline_s=20
@@ -122,3 +148,30 @@ async def test_an_unreachable_server_fails_fast_then_opens_its_circuit() -> None
         await caller.close()
     assert all(o.is_error for o in outcomes)
     assert outcomes[0].error_class == "server_unavailable"
+
+
+async def test_a_call_stopped_while_connecting_leaves_no_session_behind() -> None:
+    """A server slow to start (here: never answering the handshake) and the call is stopped
+    meanwhile: its session's holder task and the server's process are ended, not left to
+    run unreferenced until the service exits."""
+    mute = McpServer(
+        name="mute",
+        command=sys.executable,
+        args=("-c", "import time; time.sleep(120)"),
+        connect_timeout_s=60.0,
+    )
+    connection = McpConnection(mute)
+    connecting = asyncio.create_task(connection.client())
+    await wait_for_task("mcp-mute", within_s=10.0)
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "mcp-mute" and not t.done()] == []
+
+
+async def wait_for_task(name: str, within_s: float) -> None:
+    give_up = asyncio.get_running_loop().time() + within_s
+    while not any(t.get_name() == name for t in asyncio.all_tasks()):
+        assert asyncio.get_running_loop().time() < give_up, f"no task {name}"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # the holder is inside the SDK's connect: the server's process started

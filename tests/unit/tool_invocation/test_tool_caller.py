@@ -130,6 +130,29 @@ async def test_a_tool_error_result_and_a_rejection_are_not_retried() -> None:
     assert connection.broken_count == 0
 
 
+async def test_a_server_error_with_the_connection_closed_code_is_a_rejection() -> None:
+    """A server's own -32000 error is its answer, not the SDK's lost connection."""
+    caller, connection = caller_with([MCPError(CONNECTION_CLOSED, "backend refused"), text("x")])
+    outcome = await caller.call("demo", "read", {}, idempotent=True, deadline_s=5)
+    assert (outcome.content, outcome.error_class, outcome.attempts) == (
+        "tool read: backend refused",
+        "rejected",
+        1,
+    )
+    assert connection.broken_count == 0
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Connection closed", "SSE stream failed: ReadError", "SSE stream ended without a response"],
+)
+async def test_the_sdk_s_own_connection_losses_are_server_unavailable(message: str) -> None:
+    caller, connection = caller_with([MCPError(CONNECTION_CLOSED, message), text("5")])
+    outcome = await caller.call("demo", "add", {}, idempotent=True, deadline_s=5)
+    assert (outcome.content, outcome.attempts) == ("5", 2)
+    assert connection.broken_count == 1
+
+
 async def test_the_breaker_opens_per_server_and_fails_fast() -> None:
     breakers = server_breakers(threshold=2, first_trial_s=60, ttl_s=60)
     no_retry = ToolRetryPolicy(max_attempts=1)
