@@ -49,6 +49,18 @@ class CommandPublisher:
     def connected(self) -> bool:
         return self._producer is not None
 
+    async def reachable(self) -> bool:
+        """The broker answers a metadata request now. A started producer stays started through
+        an outage, so `connected` alone would call an unreachable broker ready."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            await producer.client.fetch_all_metadata()
+        except KafkaError:
+            return False
+        return True
+
     async def start(self) -> None:
         """Try once; on failure stay unconnected (the next publish tries again)."""
         with contextlib.suppress(BrokerUnavailable):
