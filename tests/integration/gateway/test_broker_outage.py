@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.codec import decode
 from contracts.commands import SubmitUserMessage
+from services.gateway.event_feed import SessionEventFeed
 from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from tests.integration.gateway.in_process import (
     InProcessGateway,
@@ -126,3 +127,25 @@ async def test_broker_down_503_then_back_up_works(
         finally:
             logging.getLogger("aiokafka").removeHandler(watcher)
             await asyncio.to_thread(broker.down)
+
+
+async def test_a_feed_that_cannot_reach_the_broker_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A broker down when the gateway starts: the feed retries every second, and wrote a
+    # WARNING each time (3,600 lines an hour) beside the outage summary's one per 10 s.
+    caplog.set_level(logging.DEBUG, logger="services.gateway.event_feed")
+    feed = SessionEventFeed(f"127.0.0.1:{closed_port()}", "test.feed-events")
+
+    def attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "services.gateway.event_feed"]
+
+    async def retried_twice() -> bool:
+        return len(attempts()) >= 3
+
+    await feed.start()
+    try:
+        await _eventually(retried_twice, 30.0, "the feed did not retry")
+    finally:
+        await feed.stop()
+    assert [r.levelno for r in attempts()][:3] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
