@@ -295,11 +295,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
     specs = _catalogue_specs(settings, args.prefix, args.partitions)
+    provisioned = settings.model_copy(
+        update={} if args.prefix is None else {"topic_prefix": args.prefix}
+    )
     try:
         # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
         report = asyncio.run(
             ensure_topics(
-                bootstrap, specs, security=settings, client_id=settings.client_id("topics")
+                bootstrap,
+                specs,
+                security=settings,
+                # Named after the prefix provisioned, `--prefix` when given.
+                client_id=provisioned.client_id("topics"),
             )
         )
     except (TopicMismatch, ConfigChangeFailed, TopicCreationFailed) as refused:
