@@ -74,7 +74,9 @@ def build_app(
         timeoutMS=_MONGO_TIMEOUT_MS * 2,
     )
     database = mongo[settings.mongodb_database]
-    kafka_options = kafka_client_options(settings)
+    # Every Kafka client of the gateway (publisher, event feed, stream replays) is named
+    # prefix + `gateway` in the broker's logs, metrics and quotas, as every service's are.
+    kafka_options = {**kafka_client_options(settings), "client_id": settings.client_id(SERVICE)}
     feed = SessionEventFeed(
         settings.kafka_bootstrap_servers,
         settings.topics.name(TopicName.SESSION_EVENTS),

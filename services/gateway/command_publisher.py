@@ -110,8 +110,7 @@ class CommandPublisher:
                     acks="all",
                     enable_idempotence=True,
                     request_timeout_ms=int(self._timeout_s * 1000),
-                    client_id="agent-runtime-gateway",
-                    **self._client_options,
+                    **{"client_id": "agent-runtime-gateway", **self._client_options},
                 )
                 starting = asyncio.ensure_future(producer.start())
                 done, _ = await asyncio.wait({starting}, timeout=self._timeout_s)
