@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,13 +27,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from pydantic import ValidationError
 
 from services.admin.topic_configs import ConfigChangeFailed, set_topic_configs, topic_configs
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
 from services.runtime.settings import RuntimeSettings
 from services.runtime.settings_errors import invalid_settings
+from services.runtime.uri_redaction import redact_uri_credentials
 
 _REQUEST_TIMEOUT_MS = 30_000
 _METADATA_WAIT_S = 30.0
@@ -68,6 +70,11 @@ class TopicMismatch(RuntimeError):
     Not repaired automatically: adding partitions moves keys to other partitions and breaks
     per-session ordering and co-partitioning; that needs an operator's decision.
     """
+
+
+class TopicCreationFailed(RuntimeError):
+    """The broker refused to create a topic (a replication factor above its broker count, an
+    invalid name, no permission): the operator's settings or rights, said in one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +189,7 @@ async def _create(admin: AIOKafkaAdminClient, topics: Sequence[TopicSpecLike]) -
             continue  # created concurrently by another provisioner: fine, checked below
         else:
             message = rest[0] if rest else ""
-            raise RuntimeError(f"creating topic {name} failed: {error.__name__} {message}")
+            raise TopicCreationFailed(f"creating topic {name} failed: {error.__name__} {message}")
     return created
 
 
@@ -284,24 +291,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="default: AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS (or KAFKA_BOOTSTRAP_SERVERS)",
     )
     parser.add_argument("--prefix", default=None, help="default: AGENT_RUNTIME_TOPIC_PREFIX")
-    parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument("--partitions", type=_positive, default=None)
     args = parser.parse_args(argv)
     bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
     specs = _catalogue_specs(settings, args.prefix, args.partitions)
+    provisioned = settings.model_copy(
+        update={} if args.prefix is None else {"topic_prefix": args.prefix}
+    )
     try:
         # Security from the same AGENT_RUNTIME_KAFKA_* settings as the services.
         report = asyncio.run(
             ensure_topics(
-                bootstrap, specs, security=settings, client_id=settings.client_id("topics")
+                bootstrap,
+                specs,
+                security=settings,
+                # Named after the prefix provisioned, `--prefix` when given.
+                client_id=provisioned.client_id("topics"),
             )
         )
-    except (TopicMismatch, ConfigChangeFailed) as refused:
+    except (TopicMismatch, ConfigChangeFailed, TopicCreationFailed) as refused:
         print(f"topics: {refused}", file=sys.stderr)
         return 1
+    except (KafkaError, OSError) as unreachable:
+        # One line, as the CLI says it (exit 3 there too), not a traceback in a Job's log.
+        print(
+            f"topics: cannot reach Kafka at {redact_uri_credentials(bootstrap)} "
+            f"({redact_uri_credentials(str(unreachable))})",
+            file=sys.stderr,
+        )
+        return 3
     print(report.summary(), flush=True)
     for line in report.details():
         print(line)
     return 0
+
+
+def _positive(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} is not a partition count (at least 1)")
+    return count
 
 
 def _bootstrap_servers(settings: RuntimeSettings) -> str:
@@ -312,4 +341,7 @@ def _bootstrap_servers(settings: RuntimeSettings) -> str:
 
 
 if __name__ == "__main__":
+    # aiokafka logs each failed connection attempt; this tool reports a failure itself, once.
+    # Here, not in `main`: the test harness calls `main` inside its own logging.
+    logging.basicConfig(level=logging.CRITICAL)
     sys.exit(main())

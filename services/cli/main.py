@@ -445,7 +445,9 @@ def dlq_replay(
 
 @topics_app.command("create")
 def topics_create(
-    partitions: Annotated[int | None, typer.Option(help="Default: the catalogue's (12).")] = None,
+    partitions: Annotated[
+        int | None, typer.Option(min=1, help="Default: the catalogue's (12).")
+    ] = None,
 ) -> None:
     """Create every topic of the catalogue (idempotent); refuses to change partition counts."""
     from services.cli.topics import create_topics

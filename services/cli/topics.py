@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 
 from services.admin.topic_configs import ConfigChangeFailed
-from services.admin.topics import TopicMismatch, ensure_topics
+from services.admin.topics import TopicCreationFailed, TopicMismatch, ensure_topics
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.kafka_clients import consumer, partitions_of
 from services.cli.output import Output
@@ -25,7 +25,7 @@ async def create_topics(settings: CliSettings, partitions: int | None, console: 
                 security=settings,
                 client_id=settings.client_id("cli"),
             )
-        except (TopicMismatch, ConfigChangeFailed) as exc:
+        except (TopicMismatch, ConfigChangeFailed, TopicCreationFailed) as exc:
             raise CliError(str(exc)) from None
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None

@@ -13,9 +13,11 @@ from services.runtime.telemetry.log_context import configure_logging
 
 def main() -> None:
     settings = load_settings(GatewaySettings, "gateway")
-    configure_logging(SERVICE, log_format=settings.log_format, level=settings.log_level)
+    broker_outages = configure_logging(
+        SERVICE, log_format=settings.log_format, level=settings.log_level
+    )
     try:
-        app = build_app(settings)
+        app = build_app(settings, broker_outages=broker_outages)
     except (ConfigFileError, OSError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)  # an operator's mistake: no traceback
         sys.exit(2)

@@ -50,6 +50,7 @@ from services.gateway.streams import SessionStreams
 from services.runtime.command_signing import signing_key
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
+from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from services.runtime.telemetry.tracing import configure_tracing, records_spans
 from services.session_commands.read_model import Document, SessionReadModel
 
@@ -58,7 +59,11 @@ API_VERSION = "1.0.0"
 _MONGO_TIMEOUT_MS = 3_000
 
 
-def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+def build_app(
+    settings: GatewaySettings | None = None, *, broker_outages: BrokerOutageSummary | None = None
+) -> FastAPI:
+    """`broker_outages`: the log handler's summary (`configure_logging`), told every second to
+    write "broker reachable again" once an outage is over, as the consumer services do."""
     settings = settings or GatewaySettings()
     keys = ApiKeyRegistry.load(settings.gateway_api_keys, settings.gateway_api_keys_file)
     catalogue = load_catalogue(settings.agent_catalogue_path)
@@ -72,7 +77,9 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         timeoutMS=_MONGO_TIMEOUT_MS * 2,
     )
     database = mongo[settings.mongodb_database]
-    kafka_options = kafka_client_options(settings)
+    # Every Kafka client of the gateway (publisher, event feed, stream replays) is named
+    # prefix + `gateway` in the broker's logs, metrics and quotas, as every service's are.
+    kafka_options = {**kafka_client_options(settings), "client_id": settings.client_id(SERVICE)}
     feed = SessionEventFeed(
         settings.kafka_bootstrap_servers,
         settings.topics.name(TopicName.SESSION_EVENTS),
@@ -90,6 +97,12 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     read_model = SessionReadModel(database)
     responses = ResponseStore(database, settings.gateway_idempotency_retention_s)
     purge = PeriodicJob("idempotency purge", responses.purge, interval_s=3600.0)
+
+    async def check_broker_recovery() -> None:
+        if broker_outages is not None:
+            broker_outages.check_recovery()
+
+    broker_recovery = PeriodicJob("broker recovery check", check_broker_recovery, interval_s=1.0)
     gateway = Gateway(
         settings=settings,
         read_model=read_model,
@@ -126,9 +139,11 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         await feed.start()
         await publisher.start()
         await purge.start()
+        await broker_recovery.start()
         try:
             yield
         finally:
+            await broker_recovery.stop()
             await purge.stop()
             await feed.stop()
             await publisher.stop()
@@ -137,7 +152,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def broker_ready() -> bool:
         if not publisher.connected:
             await publisher.start()
-        return publisher.connected and feed.ready
+        return feed.ready and await publisher.reachable()
 
     async def mongo_ready() -> bool:
         await database.command("ping")

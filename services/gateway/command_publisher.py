@@ -49,6 +49,18 @@ class CommandPublisher:
     def connected(self) -> bool:
         return self._producer is not None
 
+    async def reachable(self) -> bool:
+        """The broker answers a metadata request now. A started producer stays started through
+        an outage, so `connected` alone would call an unreachable broker ready."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            await producer.client.fetch_all_metadata()
+        except KafkaError:
+            return False
+        return True
+
     async def start(self) -> None:
         """Try once; on failure stay unconnected (the next publish tries again)."""
         with contextlib.suppress(BrokerUnavailable):
@@ -98,8 +110,7 @@ class CommandPublisher:
                     acks="all",
                     enable_idempotence=True,
                     request_timeout_ms=int(self._timeout_s * 1000),
-                    client_id="agent-runtime-gateway",
-                    **self._client_options,
+                    **{"client_id": "agent-runtime-gateway", **self._client_options},
                 )
                 starting = asyncio.ensure_future(producer.start())
                 done, _ = await asyncio.wait({starting}, timeout=self._timeout_s)

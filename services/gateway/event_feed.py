@@ -177,6 +177,7 @@ class SessionEventFeed:
                 del index[key]
 
     async def _run(self) -> None:
+        failing: str | None = None  # the error of the retries in a row, None once positioned
         while True:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap_servers,
@@ -190,6 +191,7 @@ class SessionEventFeed:
                 await consumer.start()
                 await self._position(consumer)
                 self._consumer = consumer
+                failing = None
                 while True:
                     batches = await consumer.getmany(timeout_ms=1_000)
                     # Across partitions Kafka keeps no order: merged by record time (a turn's
@@ -203,7 +205,14 @@ class SessionEventFeed:
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError) as error:
-                log.warning("session-event feed: %s; retrying in %.0fs", error, _RETRY_S)
+                # One line when the feed starts failing (or fails differently), not one per
+                # retry: a broker down at start wrote one a second. The outage itself is
+                # summarised with aiokafka's lines (broker_outage_log.py), and the feed's
+                # "positioned" line says when it is back.
+                text = str(error)
+                level = logging.DEBUG if text == failing else logging.WARNING
+                log.log(level, "session-event feed: %s; retrying every %.0fs", text, _RETRY_S)
+                failing = text
             except Exception:  # never let the reader die: every wait would then time out
                 log.exception("session-event feed failed; retrying in %.0fs", _RETRY_S)
             finally:

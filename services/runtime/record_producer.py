@@ -9,6 +9,8 @@ the consumer side (subscribers, AsyncAPI, lifecycle).
 """
 
 import asyncio
+import contextlib
+from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -53,8 +55,22 @@ class RecordProducer:
             partitioner=SessionPartitioner(),
             **kafka_client_options(s),
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            # Closed here: an unreachable broker at start would otherwise add asyncio's
+            # "Unclosed AIOKafkaProducer" error line after the service's one CRITICAL line.
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
         self._producer = producer
+
+    async def missing_topics(self, names: Collection[str]) -> list[str]:
+        """The topics among `names` the broker's metadata does not hold (after `start`)."""
+        if self._producer is None:
+            raise ProducerNotStarted("topic metadata asked before the producer started")
+        metadata = await self._producer.client.fetch_all_metadata()
+        return sorted(set(names) - metadata.topics())
 
     async def stop(self) -> None:
         """Send what is pending, then disconnect (idempotent)."""

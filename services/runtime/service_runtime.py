@@ -103,6 +103,11 @@ async def _as_records(message: StreamMessage[Any]) -> list[Record]:
     return [Record.from_consumer_record(raw) for raw in message.raw_message]
 
 
+class TopicsMissing(RuntimeError):
+    """A topic the service consumes does not exist at start: nothing creates it on the fly
+    (that would give it one partition and none of the catalogue's configs)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerBinding:
     group_id: str
@@ -147,6 +152,11 @@ class ServiceRuntime:
             # broker's logs, metrics and quotas (FastStream's default names only its version).
             client_id=settings.client_id(service),
             security=faststream_security(settings),
+            # FastStream would otherwise create a missing topic at subscribe time with one
+            # partition and no configs, whatever the broker's `auto.create.topics.enable`: a
+            # service started before `topics create` would break the partition count the
+            # catalogue needs (and `topics create` would then refuse the topic).
+            allow_auto_create_topics=False,
             # A publish is a durable effect only once every in-sync replica has it.
             acks="all",
             enable_idempotence=True,
@@ -400,6 +410,15 @@ class ServiceRuntime:
             raise
         # Before the subscribers start: their handlers publish.
         await self.producer.start()
+        # Before the subscribers start too: a consumer of a missing topic waits without an
+        # assignment (and aiokafka logs an error about it ten times a second); the operator
+        # needs the one line that says which topics to create.
+        wanted = {topic for binding in self.consumers for topic in binding.topics}
+        if missing := await self.producer.missing_topics(wanted):
+            raise TopicsMissing(
+                f"topics {', '.join(missing)} do not exist: create the catalogue's topics "
+                "first (python -m services.admin.topics, or agent-runtime topics create)"
+            )
 
     async def _after_startup(self) -> None:
         for binding in self.consumers:

@@ -2,12 +2,14 @@
 (it may be a URI with its password, or a key): docs/operations.md#settings. So does a
 configuration file a setting names that cannot be used (`ConfigFileError`)."""
 
+import json
 import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsError
 
 from services.runtime.settings import ENV_PREFIX
@@ -28,12 +30,34 @@ def invalid_settings(
     """`invalid settings: AGENT_RUNTIME_X: <what is wrong>; …`, without the values. A setting
     also read under other names (`LLM_BASE_URL`) is named by all of them."""
     problems = [
-        f"{_variables(problem['loc'], problem['msg'], settings_class)}: {problem['msg']}"
-        for problem in error.errors(include_input=False, include_url=False)
+        f"{_variables(problem['loc'], problem['msg'], settings_class)}: {_what(problem)}"
+        for problem in error.errors(include_url=False)
         # A default computed from another setting cannot be when that one is invalid: noise.
         if problem["type"] != "default_factory_not_called"
     ]
     return "invalid settings: " + "; ".join(problems)
+
+
+def _what(problem: ErrorDetails) -> str:
+    """The problem's message; never its input, which is only looked at."""
+    # An optional list or object setting (`dict[…] | None`) whose text is not JSON reaches
+    # validation as that text (pydantic-settings decodes it only when it can): say what the
+    # required ones say (`load_settings`), not "Input should be a valid dictionary".
+    text = problem.get("input")
+    if problem["type"] in _CONTAINER_TYPES and isinstance(text, str) and not _is_json(text):
+        return "not valid JSON"
+    return problem["msg"]
+
+
+_CONTAINER_TYPES = frozenset({"dict_type", "list_type", "model_type", "tuple_type", "set_type"})
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings(settings_class: type[S], process: str) -> S:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -196,3 +200,41 @@ async def test_a_different_partition_count_is_refused_not_repaired(
     with pytest.raises(TopicMismatch, match=r"has 6 partitions.*refusing to change"):
         await ensure_topics(kafka_bootstrap_servers, [TopicSpec(name, partitions=12)])
     assert await _partitions(kafka_bootstrap_servers, name) == 6
+
+
+def _provision(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.admin.topics", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        check=False,
+    )
+
+
+def test_a_topic_the_broker_will_not_create_is_one_line_and_exit_1(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    # A replication factor above the broker count (a production setting run against one
+    # broker): the broker's refusal, said in one line, not a traceback in the Job's log.
+    provisioned = _provision(
+        "--prefix",
+        f"test.unreplicable-{unique_suffix}.",
+        AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        AGENT_RUNTIME_TOPIC_REPLICATION_FACTOR="3",
+    )
+    assert provisioned.returncode == 1, provisioned.stderr
+    (line,) = provisioned.stderr.strip().splitlines()
+    assert line.startswith("topics: creating topic test.unreplicable-"), line
+    assert "InvalidReplicationFactorError" in line
+
+
+def test_an_unreachable_broker_is_one_line_and_exit_3() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    provisioned = _provision("--bootstrap-servers", closed)
+    assert provisioned.returncode == 3, provisioned.stderr
+    (line,) = provisioned.stderr.strip().splitlines()
+    assert line.startswith(f"topics: cannot reach Kafka at {closed} "), line

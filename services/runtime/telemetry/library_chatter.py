@@ -5,7 +5,8 @@ every `TopicPartition(...)` of the member: hundreds in a terminal at start), Fas
 app's starting/started lines and the same assignment again, uvicorn its startup steps. Each
 service says instead, once, that it is ready and what it holds (service_runtime.py); with
 `AGENT_RUNTIME_LOG_LEVEL=DEBUG` the libraries' own lines are written again, marked DEBUG.
-Warnings and errors of these libraries are never touched.
+Warnings and errors of these libraries are never touched, but for one: FastStream's reminder at
+every subscriber start that it creates no topics, which the runtime turns off on purpose.
 """
 
 import logging
@@ -16,8 +17,16 @@ from typing import Final
 CHATTY_LOGGERS: Final = ("aiokafka", "agent_runtime.faststream.", "uvicorn.error")
 
 
+# Warnings that say nothing an operator can act on: FastStream's topic creation is off by the
+# runtime's choice (service_runtime.py), which checks the topics itself and names missing ones.
+CHATTY_WARNINGS: Final = frozenset({"Auto create topics is disabled. Make sure the topics exist."})
+
+
 def is_chatter(record: logging.LogRecord) -> bool:
-    return record.levelno == logging.INFO and any(
+    chatty_level = record.levelno == logging.INFO or (
+        record.levelno == logging.WARNING and record.getMessage() in CHATTY_WARNINGS
+    )
+    return chatty_level and any(
         record.name == name or record.name.startswith(name if name.endswith(".") else name + ".")
         for name in CHATTY_LOGGERS
     )

@@ -13,6 +13,7 @@ import httpx
 from services.gateway.api_keys import hash_api_key, new_api_key
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
+from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,14 @@ def closed_port() -> int:
 
 @asynccontextmanager
 async def in_process_gateway(
-    tenant: str = "acme", **overrides: object
+    tenant: str = "acme", broker_outages: BrokerOutageSummary | None = None, **overrides: object
 ) -> AsyncIterator[InProcessGateway]:
     key = new_api_key()
     settings = GatewaySettings(
         gateway_api_keys={hash_api_key(key): tenant},
         **overrides,  # type: ignore[arg-type]
     )
-    app = build_app(settings)
+    app = build_app(settings, broker_outages=broker_outages)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

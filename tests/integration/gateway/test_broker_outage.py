@@ -9,6 +9,9 @@ and trace.
 """
 
 import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.codec import decode
 from contracts.commands import SubmitUserMessage
+from services.gateway.event_feed import SessionEventFeed
+from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 from tests.integration.gateway.in_process import (
     InProcessGateway,
     closed_port,
@@ -42,12 +47,31 @@ async def _send(gw: InProcessGateway, request_id: str) -> tuple[int, dict[str, o
     return response.status_code, response.json()
 
 
+class _Filtered(logging.Handler):
+    """Writes nothing; its filters see every aiokafka line, as the service's log handler's do."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+async def _eventually(condition: Callable[[], Awaitable[bool]], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.2)
+
+
 async def test_broker_down_503_then_back_up_works(
     mongodb_uri: str, mongo_database_name: str, tmp_path: Path
 ) -> None:
     broker = DedicatedKafka(tmp_path / "infra", port=closed_port())
     bootstrap = broker.bootstrap
+    outages = BrokerOutageSummary(quiet_s=1.0)
+    watcher = _Filtered()
+    watcher.addFilter(outages)
+    logging.getLogger("aiokafka").addHandler(watcher)
     async with in_process_gateway(
+        broker_outages=outages,
         mongodb_uri=mongodb_uri,
         mongodb_database=mongo_database_name,
         kafka_bootstrap_servers=bootstrap,
@@ -55,10 +79,21 @@ async def test_broker_down_503_then_back_up_works(
     ) as gw:
         status, body = await _send(gw, "req-down-1")
         assert (status, body["code"]) == (503, "broker_unavailable")
+        assert outages.broker_unreachable
+
+        async def broker_not_ready() -> bool:
+            response = await gw.http.get("/health/ready")
+            return response.status_code == 503 and response.json()["checks"]["broker"] is False
+
+        async def outage_over() -> bool:
+            return not outages.broker_unreachable
 
         try:
             await asyncio.to_thread(broker.up)
             await gw.until_ready(90.0, "gateway not ready after the broker came back")
+            # The gateway writes "broker reachable again" as the consumer services do: its
+            # outage summary is told when the errors stopped.
+            await _eventually(outage_over, 30.0, "the outage never ended in the gateway's logs")
             status, body = await _send(gw, "req-up-1")
             assert status == 202, body
             assert body["status"] == "pending"
@@ -84,5 +119,33 @@ async def test_broker_down_503_then_back_up_works(
             await asyncio.to_thread(broker.down)
             status, body = await _send(gw, "req-down-2")
             assert (status, body["code"]) == (503, "broker_unavailable")
+            # Not ready while the broker is gone (docs/operations.md, Health): a producer that
+            # connected once stays "connected" through an outage.
+            await _eventually(
+                broker_not_ready, 30.0, "the gateway stayed ready with its broker down"
+            )
         finally:
+            logging.getLogger("aiokafka").removeHandler(watcher)
             await asyncio.to_thread(broker.down)
+
+
+async def test_a_feed_that_cannot_reach_the_broker_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A broker down when the gateway starts: the feed retries every second, and wrote a
+    # WARNING each time (3,600 lines an hour) beside the outage summary's one per 10 s.
+    caplog.set_level(logging.DEBUG, logger="services.gateway.event_feed")
+    feed = SessionEventFeed(f"127.0.0.1:{closed_port()}", "test.feed-events")
+
+    def attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "services.gateway.event_feed"]
+
+    async def retried_twice() -> bool:
+        return len(attempts()) >= 3
+
+    await feed.start()
+    try:
+        await _eventually(retried_twice, 30.0, "the feed did not retry")
+    finally:
+        await feed.stop()
+    assert [r.levelno for r in attempts()][:3] == [logging.WARNING, logging.DEBUG, logging.DEBUG]

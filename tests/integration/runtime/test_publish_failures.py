@@ -6,12 +6,17 @@ record is retried, never dead-lettered, and goes through once the broker can tak
 the broker refuses for what it is (larger than a request may be) is `UnpublishableRecord`.
 """
 
+import gc
+import socket
+
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from contracts.codec import EncodedRecord
 from services.runtime import Record, RetryableError, RuntimeSettings, ServiceRuntime
 from services.runtime.errors import UnpublishableRecord
+from services.runtime.record_producer import RecordProducer
 from tests.conftest import TopicFactory
 from tests.integration.runtime.harness import committed_reaching, eventually, produce
 
@@ -92,3 +97,21 @@ async def _end_offset(bootstrap: str, topic: str) -> int:
     finally:
         await consumer.stop()
     return int(ends[partition])
+
+
+async def test_a_producer_that_cannot_start_is_closed_not_left_to_the_collector(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A service whose broker is unreachable at start writes one CRITICAL line and exits 1
+    # (docs/operations.md); an unclosed producer added asyncio's "Unclosed AIOKafkaProducer"
+    # error after it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    producer = RecordProducer(
+        RuntimeSettings(kafka_bootstrap_servers=f"127.0.0.1:{closed_port}"), "start-test"
+    )
+    with pytest.raises(KafkaConnectionError):
+        await producer.start()
+    gc.collect()
+    assert "Unclosed AIOKafkaProducer" not in caplog.text

@@ -9,9 +9,11 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.codec import decode
 from services.runtime import Record, RuntimeSettings, ServiceRuntime
+from services.runtime.service_runtime import TopicsMissing
 from tests.conftest import TopicFactory
 from tests.integration.runtime.harness import committed_reaching, eventually, produce
 
@@ -127,6 +129,36 @@ async def test_poison_message_goes_to_dead_letters_and_its_partition_keeps_flowi
         assert "agent_runtime_records_processed_total{" in metrics
     finally:
         await runtime.app.stop()
+
+
+async def test_a_consumed_topic_that_does_not_exist_stops_the_start_and_is_not_created(
+    kafka_bootstrap_servers: str, topic_factory: TopicFactory, unique_suffix: str
+) -> None:
+    # FastStream creates a subscriber's missing topic by default (one partition, no configs),
+    # whatever the broker's auto.create.topics.enable: a service started before the topics
+    # would break the catalogue's partition count for good.
+    dead = await topic_factory("dead-letters", 1)
+    missing = f"test.never-created.{unique_suffix}"
+    runtime = ServiceRuntime(
+        "missing-topic-test", settings_for(kafka_bootstrap_servers, dead), configure_logs=False
+    )
+
+    @runtime.consumer(missing, group_id=f"missing-{unique_suffix}")
+    async def handle(record: Record) -> None:
+        raise AssertionError("nothing to handle")
+
+    try:
+        with pytest.raises(TopicsMissing, match=missing):
+            await runtime.app.start()
+    finally:
+        await runtime.app.stop()
+        await runtime.producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        assert missing not in await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 async def http_get(port: int, path: str) -> tuple[int, str]:

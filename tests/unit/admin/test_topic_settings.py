@@ -1,8 +1,12 @@
 """`python -m services.admin.topics` provisions from the services' own settings."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
-from services.admin.topics import _catalogue_specs
+from services.admin import topics
+from services.admin.topics import ProvisioningReport, TopicSpecLike, _catalogue_specs
 from services.runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.unit
@@ -26,3 +30,22 @@ def test_topics_follow_the_services_prefix_and_durability_settings(
 def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
     with pytest.raises(ValueError, match="topic_min_insync_replicas"):
         RuntimeSettings(topic_replication_factor=1, topic_min_insync_replicas=2)
+
+
+def test_provisioning_names_its_client_after_the_prefix_it_provisions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `client.id` = prefix + `topics` (docs/operations.md, Processes), `--prefix` included.
+    seen: list[str] = []
+
+    async def provisioned(
+        bootstrap: str, specs: Sequence[TopicSpecLike], **options: Any
+    ) -> ProvisioningReport:
+        seen.append(options["client_id"])
+        return ProvisioningReport(created=(), already_present=(), configs_updated=())
+
+    monkeypatch.delenv("AGENT_RUNTIME_TOPIC_PREFIX", raising=False)
+    monkeypatch.setattr(topics, "ensure_topics", provisioned)
+    assert topics.main(["--prefix", "prod."]) == 0
+    assert topics.main([]) == 0
+    assert seen == ["prod.topics", "agent-runtime.topics"]

@@ -17,6 +17,7 @@ from typing import Any, Final
 import pytest
 import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
 
 from services.audit.fact_metrics import FactMetrics
 from services.audit.llm_prices import LLMPrices
@@ -120,6 +121,36 @@ def test_the_metric_reference_lists_every_metric_the_services_export() -> None:
     own = [name for name in exported_families() if not name.startswith(("process_", "python_"))]
     missing = [name for name in own if f"`{name}" not in text]
     assert not missing, f"docs/operations.md does not list {missing}"
+
+
+_REFERENCE_ROW: Final = re.compile(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \| \w+ \|([^|]*)\|", re.M)
+
+
+def exported_label_names() -> dict[str, tuple[str, ...]]:
+    """Every metric the services register, by its name as scraped (`…_total` for a counter):
+    its label names, sorted."""
+    exported_families()  # imports the module-level metrics
+    registry = CollectorRegistry()
+    RuntimeMetrics("svc", registry)
+    FactMetrics(registry, LLMPrices({}))
+    labels: dict[str, tuple[str, ...]] = {}
+    for source in (registry, REGISTRY):
+        for collector in list(source._collector_to_names):
+            if isinstance(collector, MetricWrapperBase):
+                suffix = "_total" if collector._type == "counter" else ""
+                labels[collector._name + suffix] = tuple(sorted(collector._labelnames))
+    return labels
+
+
+def test_the_metric_reference_gives_each_metric_the_labels_it_has() -> None:
+    exported = exported_label_names()
+    wrong = {}
+    for names, documented in _REFERENCE_ROW.findall(OPERATIONS.read_text()):
+        said = tuple(sorted(re.findall(r"`([a-z_]+)`", documented)))
+        for name in re.findall(r"`([a-z_]+)`", names):
+            if name in exported and exported[name] != said:
+                wrong[name] = f"documented {said}, exported {exported[name]}"
+    assert not wrong, f"docs/operations.md's metric reference: {wrong}"
 
 
 def render_panels() -> str:

@@ -4,6 +4,9 @@ import pytest
 
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.audit.settings import AuditSettings
+from services.gateway.api_keys import hash_api_key
+from services.gateway.app import build_app
+from services.gateway.settings import GatewaySettings
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.service_runtime import ServiceRuntime
 from services.runtime.settings import RuntimeSettings
@@ -38,3 +41,13 @@ async def test_the_producer_carries_the_service_name_too() -> None:
     runtime = ServiceRuntime("audit", RuntimeSettings(topic_prefix="t."), configure_logs=False)
 
     assert runtime.producer.client_id == "t.audit"
+
+
+def test_the_gateways_kafka_clients_carry_its_name() -> None:
+    # The publisher was "agent-runtime-gateway" whatever the prefix; the event feed and the
+    # stream replays had aiokafka's default name.
+    settings = GatewaySettings(topic_prefix="t.", gateway_api_keys={hash_api_key("k"): "acme"})
+    gateway = build_app(settings).state.gateway
+
+    clients = (gateway.exchange._publisher, gateway.streams.feed, gateway.streams.replay)
+    assert [client._client_options["client_id"] for client in clients] == ["t.gateway"] * 3

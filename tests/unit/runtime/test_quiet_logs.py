@@ -59,6 +59,20 @@ def test_at_debug_the_chatter_is_written_marked_debug(capsys: pytest.CaptureFixt
     assert levels == ["DEBUG", "DEBUG", "WARNING", "INFO"]
 
 
+def test_faststreams_reminder_that_it_creates_no_topics_is_chatter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The runtime turns FastStream's topic creation off on purpose (it would create a missing
+    # topic with one partition); FastStream then warns at every subscriber start.
+    configure_logging("svc", level="INFO")
+    faststream = logging.getLogger("agent_runtime.faststream.svc")
+    faststream.warning("Auto create topics is disabled. Make sure the topics exist.")
+    faststream.warning("Failed to create topic t: TopicAuthorizationFailedError")
+    assert [line["message"] for line in _written(capsys)] == [
+        "Failed to create topic t: TopicAuthorizationFailedError"
+    ]
+
+
 def test_holdings_name_topics_by_catalogue_name() -> None:
     catalogue = TopicCatalogue(prefix="p.")
     both = [PartitionId(f"p.{t}", n) for t in ("commands", "turns") for n in range(12)]

@@ -11,6 +11,7 @@ from services.audit.settings import AuditSettings
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import RuntimeSettings
 from services.runtime.settings_errors import invalid_settings
+from services.session_commands.settings import SessionCommandsSettings
 
 pytestmark = pytest.mark.unit
 
@@ -167,6 +168,18 @@ def test_a_list_or_object_setting_that_is_not_json_exits_2_naming_it() -> None:
         "gateway: invalid settings: AGENT_RUNTIME_GATEWAY_API_KEYS: not valid JSON"
     ]
     assert "s3cr3t" not in started.stderr
+
+
+def test_an_optional_object_setting_that_is_not_json_says_so_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `dict[…] | None`: pydantic-settings hands the undecodable text to validation, which said
+    # "Input should be a valid dictionary".
+    monkeypatch.setenv("AGENT_RUNTIME_COMMAND_SOURCES", '{"crm": s3cr3t')
+    with pytest.raises(ValidationError) as raised:
+        SessionCommandsSettings()
+    line = invalid_settings(raised.value, SessionCommandsSettings)
+    assert line == "invalid settings: AGENT_RUNTIME_COMMAND_SOURCES: not valid JSON"
 
 
 def test_a_rule_between_settings_names_the_variables_it_is_about() -> None:
