@@ -2,11 +2,13 @@
 drops its stream instead of growing."""
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from contracts.agents import AgentType
 from contracts.llm import LLMTokenDelta
 from contracts.registry import TOPIC_MESSAGES
 from contracts.stream_events import STREAM_EVENTS, DropReason, stream_payload
+from contracts.stream_events import Cursor as StreamCursor
 from contracts.topics import TopicName
 from services.gateway.stream_cursor import Cursor, InvalidCursor, StreamTopic
 from services.gateway.stream_sink import StreamItem, StreamSink
@@ -46,6 +48,16 @@ def test_cursor_round_trip_and_moves_per_topic() -> None:
     for bad in ("", "v1.1.2", "v2.1.2.3", "v1.a.2.3", "v1.1.2.3.4"):
         with pytest.raises(InvalidCursor):
             Cursor.parse(bad)
+
+
+@pytest.mark.parametrize("text", ["v1.\u0661.0.0", "v1.1.\uff10.0", "v1.1.0.\u09e6"])
+def test_an_id_with_other_scripts_digits_is_malformed(text: str) -> None:
+    """ASCII digits only, as the published pattern means in JSON Schema: Python's and
+    pydantic's `\\d` also match e.g. Arabic-Indic digits, which `int()` then reads."""
+    with pytest.raises(InvalidCursor):
+        Cursor.parse(text)
+    with pytest.raises(ValidationError):
+        TypeAdapter(StreamCursor).validate_python(text)
 
 
 async def test_a_full_sink_drops_its_stream_and_keeps_what_it_holds() -> None:
