@@ -20,6 +20,7 @@ from typing import Final
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from prometheus_client import Counter, Gauge
 
+from contracts.session_events import SessionErased
 from contracts.stream_events import (
     STREAM_EVENTS,
     StreamDropped,
@@ -86,7 +87,10 @@ class OpenStream:
                     # Retention passed the cursor since `open()` checked it: end here; the
                     # reconnect with the same id is answered 410 `stream_expired`.
                     return
-                for replayed in missed:
+                erased_at = _erasure_index(missed)
+                for replayed in missed[:erased_at]:
+                    self._skip(replayed)
+                for replayed in missed[erased_at:]:
                     frame, finished = self._send(replayed, stop_when)
                     if frame:
                         yield frame
@@ -111,6 +115,11 @@ class OpenStream:
             OPEN_STREAMS.dec()
             self.close()
 
+    def _skip(self, item: StreamItem) -> None:
+        """Past `item` without sending it: a later id must not replay it either."""
+        if item.offset >= self.cursor.next_offset(item.topic):
+            self.cursor = self.cursor.past(item.topic, item.offset)
+
     def _send(self, item: StreamItem, stop_when: StopWhen | None) -> tuple[bytes, bool]:
         if item.offset < self.cursor.next_offset(item.topic):
             return b"", False  # sent already (replayed, or before the start)
@@ -121,6 +130,19 @@ class OpenStream:
         payload = json.dumps({"type": name, **stream_payload(item.message)}, separators=(",", ":"))
         finished = stop_when is not None and stop_when(name, item)
         return sse_frame(name, payload, self.cursor), finished
+
+
+def _erasure_index(replayed: list[StreamItem]) -> int:
+    """Where a replay may start: at the session's erasure if the gap holds one, else 0.
+
+    Kafka keeps an erased session's records until retention (docs/operations.md), but the API
+    must not hand its content back: a resume from before the erasure (or from offset 0) gets
+    the `session_erased` event and what follows, never the messages, titles and tokens
+    before it."""
+    for index in range(len(replayed) - 1, -1, -1):
+        if isinstance(replayed[index].message, SessionErased):
+            return index
+    return 0
 
 
 class SessionStreams:
