@@ -159,6 +159,10 @@ async function loadHistory() {
 }
 
 async function openSession(id) {
+  // Another session's stream id would resume this one's partition at the wrong place.
+  if (state.source) state.source.close();
+  state.source = null;
+  state.lastId = null;
   state.session = id;
   sessionStorage.setItem("agentRuntimeSession", id);
   $("chat").hidden = false;
