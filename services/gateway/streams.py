@@ -20,6 +20,7 @@ from typing import Final
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from prometheus_client import Counter, Gauge
 
+from contracts.llm import LLMTokenDelta
 from contracts.session_events import SessionErased
 from contracts.stream_events import (
     STREAM_EVENTS,
@@ -68,6 +69,9 @@ class OpenStream:
     cursor: Cursor
     replay_until: Cursor | None
     resumed: bool
+    erased: bool = False
+    """The session's erasure was sent: no turn runs after it, so a later delta is the cut-off
+    call's text of the erased session, never sent."""
 
     def close(self) -> None:
         self.streams.feed.detach(self.sink)
@@ -124,6 +128,10 @@ class OpenStream:
         if item.offset < self.cursor.next_offset(item.topic):
             return b"", False  # sent already (replayed, or before the start)
         self.cursor = self.cursor.past(item.topic, item.offset)
+        if isinstance(item.message, SessionErased):
+            self.erased = True
+        elif self.erased and isinstance(item.message, LLMTokenDelta):
+            return b"", False
         name = STREAM_EVENTS.get(type(item.message))
         if name is None or getattr(item.message, "tenant_id", None) != self.tenant_id:
             return b"", False  # not for clients, or another tenant's refused command
