@@ -85,6 +85,7 @@ async def test_console_streams_a_turn_and_shows_the_history(
             await page.get_by_role("button", name="Reconnect stream").click()
             await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
             await switch_while_streaming(page, gateway, session_id)
+            await turn_while_the_history_loads(page, gateway)
             await phone_width(page)
         finally:
             await browser.close()
@@ -127,6 +128,32 @@ async def switch_while_streaming(page: Page, gateway: GatewayProcess, first: str
     await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
     assert not any("after=" in url for url in events_urls), events_urls
     await expect(page.locator("#log li")).to_have_count(0)
+    await page.unroute_all()
+
+
+async def turn_while_the_history_loads(page: Page, gateway: GatewayProcess) -> None:
+    """A whole turn between the console's read of the history (empty) and its arrival: it shows
+    once the history is in (it came on the stream, which opens first), not only after a reload."""
+    shown: list[str] = []
+
+    async def history_then_a_turn(route: Route) -> None:
+        read = await route.fetch()  # the history as the server has it now
+        session_id = route.request.url.split("/v1/sessions/")[1].split("/")[0]
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=60.0) as http:
+            answered = await http.post(
+                f"/v1/sessions/{session_id}/messages",
+                json={"content": "Hello there."},
+                headers={**gateway.auth("tenant-a"), "Prefer": "wait=30"},
+            )
+        assert answered.json()["status"] == "completed", answered.text
+        shown.append(answered.json()["answer"]["content"])
+        await route.fulfill(response=read)
+
+    await page.route(lambda url: "/messages?" in url, history_then_a_turn)
+    await page.get_by_role("button", name="New session").click()
+    await expect(page.locator("#log li.user .text")).to_have_text(["Hello there."])
+    await expect(page.locator("#log li.assistant")).not_to_have_class("assistant streaming")
+    await expect(page.locator("#log li.assistant .text")).to_have_text(shown)
     await page.unroute_all()
 
 
