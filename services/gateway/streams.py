@@ -108,6 +108,8 @@ class OpenStream:
                         dropped = StreamDropped(reason=self.sink.dropped)
                         yield sse_frame("stream_dropped", dropped.model_dump_json(), self.cursor)
                         return
+                    if self.sink.ended:
+                        return  # the replica stops: EventSource reconnects with its last id
                     yield b": keep-alive\n\n"  # proxies keep an active connection open
                     continue
                 frame, finished = self._send(item, stop_when)

@@ -67,3 +67,14 @@ async def test_a_full_sink_drops_its_stream_and_keeps_what_it_holds() -> None:
         sink.offer(item)
     assert sink.dropped is DropReason.SLOW_CLIENT
     assert [await sink.next(0.1) for _ in range(3)] == [items[0], items[1], None]
+
+
+async def test_an_ended_sink_gives_what_it_holds_then_ends_without_a_drop() -> None:
+    sink = StreamSink("s-1", capacity=10)
+    items = [StreamItem(StreamTopic.LLM_STREAM, 0, i, 0, sample_delta(i)) for i in range(3)]
+    sink.offer(items[0])
+    sink.end()
+    sink.offer(items[1])  # after the end: not sent
+    sink.end()  # a second end changes nothing
+    assert [await sink.next(0.1) for _ in range(2)] == [items[0], None]
+    assert (sink.ended, sink.dropped) == (True, None)
