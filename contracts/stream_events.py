@@ -70,7 +70,8 @@ HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context", "rounds"})
 # turn ends at `turn_stopped`, after its interrupted text (`assistant_message`) was kept.
 TURN_END_EVENTS: Final = frozenset({"turn_completed", "turn_failed", "turn_stopped"})
 
-Cursor = Annotated[str, StringConstraints(pattern=r"^v1\.\d{1,5}\.\d{1,19}\.\d{1,19}$")]
+# ASCII digits: pydantic's regex engine, like Python's, lets \d match other scripts' digits.
+Cursor = Annotated[str, StringConstraints(pattern=r"^v1\.[0-9]{1,5}\.[0-9]{1,19}\.[0-9]{1,19}$")]
 
 
 class StreamStarted(Contract):

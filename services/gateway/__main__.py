@@ -1,6 +1,8 @@
 """`python -m services.gateway`: the HTTP API on uvicorn until SIGTERM / SIGINT."""
 
+import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -24,7 +26,8 @@ def main() -> None:
     # Here, not in the app's lifespan: only the process that owns its heap freezes it (tests
     # build the app inside pytest).
     freeze_startup_heap()
-    uvicorn.run(
+    end_streams = app.state.gateway.streams.feed.end_streams
+    config = uvicorn.Config(
         app,
         host=settings.gateway_host,
         port=settings.gateway_port,
@@ -38,6 +41,21 @@ def main() -> None:
         timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
+    StreamEndingServer(config, end_streams).run()
+
+
+class StreamEndingServer(uvicorn.Server):
+    """uvicorn's server, which first ends the live streams when it shuts down: a stream never
+    finishes by itself, so each would hold the graceful shutdown for its whole timeout and then
+    be cancelled mid-body (an ERROR with a traceback per stream)."""
+
+    def __init__(self, config: uvicorn.Config, end_streams: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._end_streams = end_streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._end_streams()
+        await super().shutdown(sockets)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from typing import Any, Final
+from urllib.parse import unquote
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
@@ -57,6 +58,9 @@ def stream_authorization(scope: Scope, headers: Headers) -> str:
     if authorization or scope.get("method") != "GET" or not path.endswith("/events"):
         return authorization
     key = cookie_parser(headers.get("cookie", "")).get(STREAM_KEY_COOKIE, "")
+    # Percent-decoded: a cookie value cannot hold every character a key may have (`;`, space…),
+    # so the console writes it with encodeURIComponent (`+`, `/`, `=` of a base64 key too).
+    key = unquote(key)
     return f"Bearer {key}" if key else ""
 
 

@@ -82,6 +82,7 @@ class SessionEventFeed:
         self._by_session: dict[str, set[Watch]] = defaultdict(set)
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._ending = False
 
     @property
     def ready(self) -> bool:
@@ -121,6 +122,17 @@ class SessionEventFeed:
     def attach(self, sink: StreamSink) -> None:
         """From now on every record of the sink's session is offered to it."""
         self._sinks[sink.session_id].add(sink)
+        if self._ending:
+            sink.end()
+
+    def end_streams(self) -> None:
+        """The replica stops: every live stream ends now, after what it holds, and one that
+        opens from now on ends at once. An open stream would otherwise hold the shutdown for the
+        whole drain timeout and then be cut mid-body; its client resumes elsewhere instead."""
+        self._ending = True
+        for sinks in self._sinks.values():
+            for sink in sinks:
+                sink.end()
 
     def detach(self, sink: StreamSink) -> None:
         found = self._sinks.get(sink.session_id)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
-_PATTERN: Final = re.compile(r"^v1\.(\d{1,5})\.(\d{1,19})\.(\d{1,19})$")
+# [0-9], not \d: in Python \d matches every script's digits (and int() reads them), so an id
+# with Arabic-Indic digits would name a partition; the published pattern is ASCII only.
+_PATTERN: Final = re.compile(r"^v1\.([0-9]{1,5})\.([0-9]{1,19})\.([0-9]{1,19})$")
 
 
 class StreamTopic(StrEnum):

@@ -32,9 +32,10 @@ class StreamSink:
         # Unbounded as a queue, bounded by `offer`: room is always left for the end marker.
         self._queue: asyncio.Queue[StreamItem | None] = asyncio.Queue()
         self.dropped: DropReason | None = None
+        self.ended = False
 
     def offer(self, item: StreamItem) -> None:
-        if self.dropped is not None:
+        if self.dropped is not None or self.ended:
             return
         if self._queue.qsize() >= self._capacity:
             self.drop(DropReason.SLOW_CLIENT)
@@ -46,8 +47,16 @@ class StreamSink:
             self.dropped = reason
             self._queue.put_nowait(None)
 
+    def end(self) -> None:
+        """End the stream after what it holds, without a last event: the replica stops, and
+        the client reconnects with its last id (elsewhere) instead of holding the shutdown."""
+        if self.dropped is None and not self.ended:
+            self.ended = True
+            self._queue.put_nowait(None)
+
     async def next(self, timeout_s: float) -> StreamItem | None:
-        """The next record; None after `timeout_s` of silence or once dropped and drained."""
+        """The next record; None after `timeout_s` of silence or once dropped (or ended) and
+        drained."""
         if not self._queue.empty():  # no timer and no task when a record is already here
             return self._queue.get_nowait()
         try:

@@ -20,6 +20,8 @@ from typing import Final
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from prometheus_client import Counter, Gauge
 
+from contracts.llm import LLMTokenDelta
+from contracts.session_events import SessionErased
 from contracts.stream_events import (
     STREAM_EVENTS,
     StreamDropped,
@@ -67,6 +69,9 @@ class OpenStream:
     cursor: Cursor
     replay_until: Cursor | None
     resumed: bool
+    erased: bool = False
+    """The session's erasure was sent: no turn runs after it, so a later delta is the cut-off
+    call's text of the erased session, never sent."""
 
     def close(self) -> None:
         self.streams.feed.detach(self.sink)
@@ -86,7 +91,10 @@ class OpenStream:
                     # Retention passed the cursor since `open()` checked it: end here; the
                     # reconnect with the same id is answered 410 `stream_expired`.
                     return
-                for replayed in missed:
+                erased_at = _erasure_index(missed)
+                for replayed in missed[:erased_at]:
+                    self._skip(replayed)
+                for replayed in missed[erased_at:]:
                     frame, finished = self._send(replayed, stop_when)
                     if frame:
                         yield frame
@@ -100,6 +108,8 @@ class OpenStream:
                         dropped = StreamDropped(reason=self.sink.dropped)
                         yield sse_frame("stream_dropped", dropped.model_dump_json(), self.cursor)
                         return
+                    if self.sink.ended:
+                        return  # the replica stops: EventSource reconnects with its last id
                     yield b": keep-alive\n\n"  # proxies keep an active connection open
                     continue
                 frame, finished = self._send(item, stop_when)
@@ -111,16 +121,38 @@ class OpenStream:
             OPEN_STREAMS.dec()
             self.close()
 
+    def _skip(self, item: StreamItem) -> None:
+        """Past `item` without sending it: a later id must not replay it either."""
+        if item.offset >= self.cursor.next_offset(item.topic):
+            self.cursor = self.cursor.past(item.topic, item.offset)
+
     def _send(self, item: StreamItem, stop_when: StopWhen | None) -> tuple[bytes, bool]:
         if item.offset < self.cursor.next_offset(item.topic):
             return b"", False  # sent already (replayed, or before the start)
         self.cursor = self.cursor.past(item.topic, item.offset)
+        if isinstance(item.message, SessionErased):
+            self.erased = True
+        elif self.erased and isinstance(item.message, LLMTokenDelta):
+            return b"", False
         name = STREAM_EVENTS.get(type(item.message))
         if name is None or getattr(item.message, "tenant_id", None) != self.tenant_id:
             return b"", False  # not for clients, or another tenant's refused command
         payload = json.dumps({"type": name, **stream_payload(item.message)}, separators=(",", ":"))
         finished = stop_when is not None and stop_when(name, item)
         return sse_frame(name, payload, self.cursor), finished
+
+
+def _erasure_index(replayed: list[StreamItem]) -> int:
+    """Where a replay may start: at the session's erasure if the gap holds one, else 0.
+
+    Kafka keeps an erased session's records until retention (docs/operations.md), but the API
+    must not hand its content back: a resume from before the erasure (or from offset 0) gets
+    the `session_erased` event and what follows, never the messages, titles and tokens
+    before it."""
+    for index in range(len(replayed) - 1, -1, -1):
+        if isinstance(replayed[index].message, SessionErased):
+            return index
+    return 0
 
 
 class SessionStreams:

@@ -2,12 +2,13 @@
 new session, a message whose tokens stream in, the agent switch, a reload that shows the
 history. Screenshots go to .run/ for people to look at."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, Route, async_playwright, expect
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.chromium import CHROMIUM_ARGS, chromium_path
@@ -83,9 +84,77 @@ async def test_console_streams_a_turn_and_shows_the_history(
             await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
             await page.get_by_role("button", name="Reconnect stream").click()
             await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
+            await switch_while_streaming(page, gateway, session_id)
+            await turn_while_the_history_loads(page, gateway)
             await phone_width(page)
         finally:
             await browser.close()
+
+
+async def switch_while_streaming(page: Page, gateway: GatewayProcess, first: str) -> None:
+    """A new session opened while the first one has a turn: nothing of the first shows in the
+    second's log, and the second's stream never resumes at the first's event id (its first
+    open fails here, so the console recovers from the last id it holds)."""
+    events_urls: list[str] = []
+    recovered = asyncio.Event()
+
+    async def fail_first_open(route: Route) -> None:
+        events_urls.append(route.request.url)
+        if len(events_urls) == 1:
+            await route.fulfill(status=503, body="{}", content_type="application/problem+json")
+            return
+        recovered.set()
+        await route.continue_()
+
+    async def history_during_a_turn(route: Route) -> None:
+        # The second session's history is read while the first one has a whole turn.
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=60.0) as http:
+            answered = await http.post(
+                f"/v1/sessions/{first}/messages",
+                json={"content": "Tell me a story."},
+                headers={**gateway.auth("tenant-a"), "Prefer": "wait=30"},
+            )
+        assert answered.json()["status"] == "completed", answered.text
+        await route.continue_()
+
+    def other_session(url: str) -> bool:
+        return first not in url
+
+    await page.route(lambda url: other_session(url) and "/events" in url, fail_first_open)
+    await page.route(lambda url: other_session(url) and "/messages?" in url, history_during_a_turn)
+    await page.get_by_role("button", name="New session").click()
+    await expect(page.locator("#chat-session")).not_to_have_text(first, timeout=30_000)
+    await asyncio.wait_for(recovered.wait(), 60)  # the failed open, its recovery 2-5 s later
+    await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
+    assert not any("after=" in url for url in events_urls), events_urls
+    await expect(page.locator("#log li")).to_have_count(0)
+    await page.unroute_all()
+
+
+async def turn_while_the_history_loads(page: Page, gateway: GatewayProcess) -> None:
+    """A whole turn between the console's read of the history (empty) and its arrival: it shows
+    once the history is in (it came on the stream, which opens first), not only after a reload."""
+    shown: list[str] = []
+
+    async def history_then_a_turn(route: Route) -> None:
+        read = await route.fetch()  # the history as the server has it now
+        session_id = route.request.url.split("/v1/sessions/")[1].split("/")[0]
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=60.0) as http:
+            answered = await http.post(
+                f"/v1/sessions/{session_id}/messages",
+                json={"content": "Hello there."},
+                headers={**gateway.auth("tenant-a"), "Prefer": "wait=30"},
+            )
+        assert answered.json()["status"] == "completed", answered.text
+        shown.append(answered.json()["answer"]["content"])
+        await route.fulfill(response=read)
+
+    await page.route(lambda url: "/messages?" in url, history_then_a_turn)
+    await page.get_by_role("button", name="New session").click()
+    await expect(page.locator("#log li.user .text")).to_have_text(["Hello there."])
+    await expect(page.locator("#log li.assistant")).not_to_have_class("assistant streaming")
+    await expect(page.locator("#log li.assistant .text")).to_have_text(shown)
+    await page.unroute_all()
 
 
 async def check_stored(gateway: GatewayProcess, session_id: str, streamed: str) -> None:

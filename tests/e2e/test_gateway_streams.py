@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.gateway.routes.messages import turn_id_for
 from tests.e2e.conftest import Pipeline
 from tests.e2e.gateway_process import GatewayProcess, start_gateway
 from tests.e2e.sse_client import SseEvent, sse_events
@@ -199,3 +200,74 @@ async def test_200_concurrent_streams_on_200_sessions(gateway: GatewayProcess) -
             check_tokens(events)
             complete += events[-1].event == "turn_completed"
         assert complete == count
+
+
+# Offline, this asks the coder for `write_file`, which needs approval in the default
+# catalogue: the turn waits for `…/approve` as long as the test needs it to run.
+HELD_TURN = "write file notes.txt with hello"
+
+
+async def stream_queued_message(
+    http: httpx.AsyncClient, auth: dict[str, str], session_id: str, message_id: str
+) -> tuple[str, list[SseEvent]]:
+    """`POST /v1/messages/stream` of a message queued behind the held turn: its turn id and
+    every event until the stream ends (a stream that never ends fails the test's timeout)."""
+    async with http.stream(
+        "POST",
+        "/v1/messages/stream",
+        json={"session_id": session_id, "content": "and then?", "message_id": message_id},
+        headers=auth,
+    ) as r:
+        assert r.status_code == 200, await r.aread()
+        return r.headers["x-turn-id"], [event async for event in sse_events(r)]
+
+
+async def test_the_message_stream_ends_when_its_queued_turn_can_never_run(
+    gateway: GatewayProcess,
+) -> None:
+    """A queued message's turn that is cancelled never starts (no `turn_stopped` follows its
+    `turn_cancelled`), and an erased session runs no queued turn: the stream ends there."""
+    a = gateway.auth("tenant-a")
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=90.0) as http:
+        for session_id in ("s-queued-cancel", "s-queued-erase"):
+            await create_session(http, a, session_id)
+            async with http.stream("GET", f"/v1/sessions/{session_id}/events", headers=a) as events:
+                held = await http.post(
+                    f"/v1/sessions/{session_id}/messages", json={"content": HELD_TURN}, headers=a
+                )
+                assert held.status_code == 202, held.text
+                async for event in sse_events(events):
+                    if event.event == "tool_approval_requested":
+                        break
+
+        queued = asyncio.create_task(
+            stream_queued_message(http, a, "s-queued-cancel", "m-queued-cancel")
+        )
+        # The queued turn is cancelled once its message is accepted (the cancel names it).
+        for _ in range(100):
+            cancel = await http.post(
+                "/v1/sessions/s-queued-cancel/turns/cancel",
+                json={"turn_id": turn_id_for("s-queued-cancel", "m-queued-cancel")},
+                headers=a,
+            )
+            if cancel.status_code == 200:
+                break
+            assert cancel.json()["code"] == "turn_not_running", cancel.text
+            await asyncio.sleep(0.1)
+        turn_id, streamed = await asyncio.wait_for(queued, 30)
+        assert streamed[-1].event == "turn_cancelled", [e.event for e in streamed]
+        assert streamed[-1].data["turn_id"] == turn_id
+        assert streamed[-1].data["queued"] is True
+
+        queued = asyncio.create_task(
+            stream_queued_message(http, a, "s-queued-erase", "m-queued-erase")
+        )
+        for _ in range(100):
+            session = await http.get("/v1/sessions/s-queued-erase", headers=a)
+            if session.json()["queued_messages"]:
+                break
+            await asyncio.sleep(0.1)
+        erased = await http.post("/v1/sessions/s-queued-erase/erase", json={}, headers=a)
+        assert erased.status_code == 200, erased.text
+        _, streamed = await asyncio.wait_for(queued, 30)
+        assert streamed[-1].event == "session_erased", [e.event for e in streamed]

@@ -82,14 +82,16 @@ async def _answer(submitted: Submitted, receipt: MessageReceipt, deadline: float
         elif isinstance(event, TurnFailed) and event.turn_id == receipt.turn_id:
             failure = TurnFailure(error_class=event.error_class, reason=event.reason)
             return receipt.model_copy(update={"status": MessageStatus.FAILED, "failure": failure})
-        elif _stopped(event, receipt.turn_id):
+        elif cancelled_turn_over(event, receipt.turn_id):
             # Cancelled: over once its step reported (TurnStopped, after the interrupted text
             # was kept) — or at once for a queued message's turn, which never ran a step.
             return receipt.model_copy(update={"status": MessageStatus.CANCELLED, "answer": answer})
     return receipt
 
 
-def _stopped(event: SessionEvent, turn_id: str) -> bool:
+def cancelled_turn_over(event: SessionEvent, turn_id: str) -> bool:
+    """The last event of a cancelled turn: `TurnStopped` once its step reported, or the
+    `TurnCancelled` of a queued message's turn (it never ran a step, so nothing follows)."""
     if isinstance(event, TurnStopped):
         return event.turn_id == turn_id
     return isinstance(event, TurnCancelled) and event.turn_id == turn_id and event.agent is None

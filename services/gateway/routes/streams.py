@@ -8,14 +8,14 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from contracts.base import Id, derive_id
+from contracts.base import Id, Message, derive_id
 from contracts.commands import SubmitUserMessage
-from contracts.session_events import CommandRejected
+from contracts.session_events import CommandRejected, SessionEvent
 from contracts.stream_events import TURN_END_EVENTS, Cursor
 from services.gateway.context import CallerDep, Gateway, session_id_or_404
 from services.gateway.exchange import NO_SUCH_SESSION
 from services.gateway.problems import ApiProblem, ProblemCode
-from services.gateway.routes.messages import turn_id_for
+from services.gateway.routes.messages import cancelled_turn_over, turn_id_for
 from services.gateway.routes.responses import problems
 from services.gateway.schemas import SubmitMessageRequest
 from services.gateway.stream_sink import StreamItem
@@ -83,6 +83,24 @@ async def session_events(
     return EventStreamResponse(opened, {}, None)
 
 
+# The session events after which no event of a turn can follow: a closed, expired or erased
+# session runs no turn, and a message queued behind the running turn never gets one.
+_SESSION_END_EVENTS = frozenset({"session_closed", "session_expired", "session_erased"})
+
+
+def message_stream_over(name: str, message: Message, *, turn_id: str, command_id: str) -> bool:
+    """True when `POST /v1/messages/stream` ends after this event: its turn completed,
+    failed or stopped (a cancelled queued turn stops at its `turn_cancelled`), its command was
+    refused, or the session can run no turn any more."""
+    if isinstance(message, CommandRejected):
+        return message.rejected_command_id == command_id
+    if isinstance(message, SessionEvent) and cancelled_turn_over(message, turn_id):
+        return True
+    if name in TURN_END_EVENTS:
+        return getattr(message, "turn_id", None) == turn_id
+    return name in _SESSION_END_EVENTS
+
+
 class StreamMessageRequest(SubmitMessageRequest):
     session_id: Id
 
@@ -96,7 +114,8 @@ class StreamMessageRequest(SubmitMessageRequest):
 async def stream_message(body: StreamMessageRequest, caller: CallerDep) -> EventStreamResponse:
     """The stream starts before the command is published, so it holds the message's
     acceptance, the turn, its tokens and its end; it ends after `turn_completed` /
-    `turn_failed` of this turn (or the session's close). A refusal is the same problem as
+    `turn_failed` / `turn_stopped` of this turn (`turn_cancelled` when it was cancelled while
+    queued), or the session's close, expiry or erasure. A refusal is the same problem as
     `POST /v1/sessions/{id}/messages`, before any byte. Resume with `GET …/events`."""
     session_id = await _owned_session(caller.gateway, caller.tenant_id, body.session_id)
     opened = await caller.gateway.streams.open(caller.tenant_id, session_id, None)
@@ -119,12 +138,7 @@ async def stream_message(body: StreamMessageRequest, caller: CallerDep) -> Event
         raise
 
     def turn_over(name: str, item: StreamItem) -> bool:
-        message = item.message
-        if name in TURN_END_EVENTS:
-            return getattr(message, "turn_id", None) == turn_id
-        if isinstance(message, CommandRejected):
-            return message.rejected_command_id == command_id
-        return name in ("session_closed", "session_expired")
+        return message_stream_over(name, item.message, turn_id=turn_id, command_id=command_id)
 
     headers = {"X-Command-Id": command_id, "X-Message-Id": message_id, "X-Turn-Id": turn_id}
     return EventStreamResponse(opened, headers, turn_over)

@@ -12,6 +12,9 @@ const state = {
   seen: new Set(),        // "invocation:seq" of every delta shown: a resume never doubles text
   bubbles: new Map(),     // turn id -> the assistant bubble being streamed
   shownMessages: new Set(),
+  doneTurns: new Set(),   // turns whose answer is shown: a late or held delta of theirs is stale
+  held: null,             // events that arrived while the history loads (shown after it)
+  onStarted: null,        // resolves when the stream started (or failed): then read the history
 };
 
 function status(text) { $("status").textContent = text; }
@@ -62,12 +65,17 @@ const handlers = {
     state.shownMessages.add(e.message_id);
     add("user", e.content, e.author_name || "you");
   },
-  turn_started(e) { add("system", `${e.agent} is answering…`); },
+  turn_started(e) {
+    if (state.doneTurns.has(e.turn_id)) return;
+    add("system", `${e.agent} is answering…`);
+  },
   agent_switched(e) {
-    add("system", `Agent switched: ${e.from_agent} → ${e.to_agent}${e.reason ? ` (${e.reason})` : ""}`);
     showAgent(e.to_agent);
+    if (e.turn_id && state.doneTurns.has(e.turn_id)) return;
+    add("system", `Agent switched: ${e.from_agent} → ${e.to_agent}${e.reason ? ` (${e.reason})` : ""}`);
   },
   token(e) {
+    if (state.doneTurns.has(e.turn_id)) return;
     const key = `${e.invocation_id}:${e.seq}`;
     if (state.seen.has(key)) return;
     state.seen.add(key);
@@ -76,6 +84,7 @@ const handlers = {
     bubble.dataset.deltas = String(Number(bubble.dataset.deltas || 0) + 1);
   },
   assistant_message(e) {
+    state.doneTurns.add(e.turn_id);
     if (state.shownMessages.has(e.message_id)) return;
     state.shownMessages.add(e.message_id);
     const bubble = bubbleFor(e.turn_id, e.agent);
@@ -106,13 +115,20 @@ function connect(after) {
   status("Connecting…");
   const listen = (name) => source.addEventListener(name, (message) => {
     if (message.lastEventId) state.lastId = message.lastEventId;
-    if (name === "stream_started") { status("Live"); return; }
-    handlers[name](JSON.parse(message.data));
+    if (name === "stream_started") {
+      status("Live");
+      if (state.onStarted) state.onStarted();
+      return;
+    }
+    const data = JSON.parse(message.data);
+    if (state.held) state.held.push([name, data]);
+    else handlers[name](data);
   });
   ["stream_started", ...Object.keys(handlers)].forEach(listen);
   // EventSource reconnects by itself with Last-Event-ID after a network error, but gives up
   // on an error answer (503, 410…): then try again from the last id after a jittered pause.
   source.onerror = () => {
+    if (state.onStarted) state.onStarted();  // show the history even if the stream cannot open
     if (source.readyState !== EventSource.CLOSED) { status("Reconnecting…"); return; }
     status("Disconnected; retrying…");
     setTimeout(() => { if (state.source === source) recover(); }, 2000 + Math.random() * 3000);
@@ -131,11 +147,29 @@ async function recover() {
       probe.abort();
       if (answer.status === 410 || answer.status === 400) {
         state.lastId = null;
-        await loadHistory();
+        await streamWithHistory();
+        return;
       }
     } catch (error) { /* network trouble: the EventSource below will say so */ }
   }
   connect(state.lastId);
+}
+
+// A stream from now on first, then the history: what happens between the two reads arrives
+// on the stream and is held until the history is shown (deduplicated), never lost.
+async function streamWithHistory() {
+  state.held = [];
+  const started = new Promise((resolve) => { state.onStarted = resolve; });
+  connect(null);
+  await started;
+  state.onStarted = null;
+  try {
+    await loadHistory();
+  } finally {
+    const held = state.held;
+    state.held = null;
+    for (const [name, data] of held) handlers[name](data);
+  }
 }
 
 function showAgent(agent) {
@@ -151,6 +185,7 @@ async function loadHistory() {
     const page = await api("GET", `/v1/sessions/${encodeURIComponent(state.session)}/messages?limit=100${cursor === null ? "" : `&cursor=${cursor}`}`);
     for (const m of page.messages) {
       state.shownMessages.add(m.message_id);
+      if (m.role === "assistant" && m.turn_id) state.doneTurns.add(m.turn_id);
       add(m.role === "user" ? "user" : m.role === "assistant" ? "assistant" : "system", m.content,
           m.role === "user" ? (m.author_name || "you") : (m.agent || m.role));
     }
@@ -159,6 +194,10 @@ async function loadHistory() {
 }
 
 async function openSession(id) {
+  // Another session's stream id would resume this one's partition at the wrong place.
+  if (state.source) state.source.close();
+  state.source = null;
+  state.lastId = null;
   state.session = id;
   sessionStorage.setItem("agentRuntimeSession", id);
   $("chat").hidden = false;
@@ -166,8 +205,7 @@ async function openSession(id) {
   $("session-pick").value = id;
   const context = await api("GET", `/v1/sessions/${encodeURIComponent(id)}/agent`);
   showAgent(context.current_agent);
-  await loadHistory();
-  connect(null);
+  await streamWithHistory();
 }
 
 async function refreshSessions() {

@@ -13,8 +13,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from contracts.agents import AgentType
+from contracts.base import Message
 from contracts.codec import encode
 from contracts.llm import LLMTokenDelta
+from contracts.session_events import SessionErased, UserMessageAccepted
 from contracts.topics import TopicCatalogue, TopicName
 from services.admin.topics import delete_topics, ensure_topics
 from services.gateway.event_feed import SessionEventFeed
@@ -87,8 +89,31 @@ async def publish(bootstrap: str, catalogue: TopicCatalogue, deltas: list[LLMTok
         await producer.stop()
 
 
-async def frames(opened: OpenStream, tokens: int) -> list[tuple[str, str, dict[str, object]]]:
-    """(event, id, data) until `tokens` token events, or the stream ends."""
+async def publish_messages(
+    bootstrap: str, catalogue: TopicCatalogue, messages: list[Message]
+) -> None:
+    """Each message to its topic (`llm-stream` for deltas, else `session-events`), in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for item in messages:
+            topic = (
+                TopicName.LLM_STREAM
+                if isinstance(item, LLMTokenDelta)
+                else TopicName.SESSION_EVENTS
+            )
+            record = encode(item, source="test")
+            await producer.send_and_wait(
+                catalogue.name(topic), record.value, record.key, headers=record.headers
+            )
+    finally:
+        await producer.stop()
+
+
+async def frames(
+    opened: OpenStream, tokens: int, *, events: int | None = None
+) -> list[tuple[str, str, dict[str, object]]]:
+    """(event, id, data) until `tokens` token events (or `events` events), or the stream ends."""
     seen: list[tuple[str, str, dict[str, object]]] = []
     stream = opened.frames()
     try:
@@ -100,6 +125,8 @@ async def frames(opened: OpenStream, tokens: int) -> list[tuple[str, str, dict[s
                 if "event" in fields:
                     seen.append((fields["event"], fields["id"], json.loads(fields["data"])))
                 if sum(1 for name, _, _ in seen if name == "token") == tokens:
+                    break
+                if events is not None and len(seen) == events:
                     break
     finally:
         await stream.aclose()
@@ -178,4 +205,50 @@ async def test_a_silent_stream_sends_heartbeat_comments(
         assert RETRY_MIN_MS <= int(retry.group(1)) <= RETRY_MAX_MS
         assert first[1].startswith(b"id: v1.")
         assert first[2] == b": keep-alive\n\n"  # after heartbeat_s (0.5 s) of silence
+        assert streams.feed.stream_count == 0
+
+
+async def test_a_resume_never_hands_back_what_an_erasure_removed(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    """Kafka keeps an erased session's records until retention; a resume from before the
+    erasure (here: from the partition's first offsets) starts at `session_erased`, sends no
+    delta after it (the erased turn's cut-off call), and its ids do not lead back before it."""
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=100) as streams:
+        opened = await streams.open(TENANT, "s-4", None)
+        before = opened.cursor
+        opened.close()
+        accepted = UserMessageAccepted(
+            id="e-1",
+            session_id="s-4",
+            tenant_id=TENANT,
+            message_id="m-1",
+            seq=1,
+            content="my secret",
+            queued=False,
+        )
+        erased = SessionErased(id="e-2", session_id="s-4", tenant_id=TENANT, reason="asked")
+        later = UserMessageAccepted(
+            id="e-3",
+            session_id="s-4",
+            tenant_id=TENANT,
+            message_id="m-2",
+            seq=3,
+            content="after",
+            queued=False,
+        )
+        await publish_messages(
+            kafka_bootstrap_servers,
+            catalogue,
+            [accepted, delta("s-4", 0), delta("s-4", 1), erased, delta("s-4", 2), later],
+        )
+        for start in (before, Cursor(before.partition, 0, 0)):
+            resumed = await streams.open(TENANT, "s-4", str(start))
+            seen = await frames(resumed, 1, events=3)
+            names = [name for name, _, _ in seen]
+            assert names == ["stream_started", "session_erased", "message_accepted"], names
+            assert "my secret" not in json.dumps([data for _, _, data in seen])
+            again = await streams.open(TENANT, "s-4", seen[-1][1])  # nothing is left to send
+            assert [name for name, _, _ in await frames(again, 1, events=1)] == ["stream_started"]
+            assert again.cursor == await streams.feed.end(before.partition)
         assert streams.feed.stream_count == 0
