@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from contracts.base import Message
 from contracts.codec import DecodeError, decode
 from contracts.envelope import H_CAUSATION_ID
-from contracts.session_events import SessionEvent
+from contracts.session_events import SessionClosed, SessionErased, SessionEvent, SessionExpired
 from contracts.stream_events import DropReason
 from contracts.topics import TopicName
 from services.gateway.shutdown import stop_within
@@ -41,11 +41,17 @@ log = logging.getLogger(__name__)
 _RETRY_S = 1.0
 
 
+SESSION_ENDS = (SessionClosed, SessionExpired, SessionErased)
+"""After these the session runs no turn: every waiter of the session is told."""
+
+
 @dataclass(eq=False)
 class Watch:
     command_id: str | None
     turn_id: str | None
     session_id: str
+    decided: bool = False
+    """An event caused by `command_id` was delivered (its decision comes first)."""
     events: asyncio.Queue[SessionEvent] = field(default_factory=asyncio.Queue)
 
     async def next(self, timeout_s: float) -> SessionEvent | None:
@@ -279,7 +285,16 @@ class SessionEventFeed:
         if not isinstance(event, SessionEvent):
             return
         event_turn = getattr(event, "turn_id", None)
-        for item in by_command | {w for w in by_session if w.turn_id == event_turn}:
+        waiters = by_command | {w for w in by_session if w.turn_id == event_turn}
+        if isinstance(event, SESSION_ENDS):
+            # Also to every turn's waiter whose command was decided: a message queued behind
+            # the running turn is dropped with no event of its own, so its waiter learns here
+            # that its turn will never run. (Before the decision it is not told: its command
+            # is refused next, and the refusal must be the first event it reads.)
+            waiters |= {w for w in by_session if w.decided or w.command_id is None}
+        for item in by_command:
+            item.decided = True
+        for item in waiters:
             item.events.put_nowait(event)
 
     def _offer(self, record: Any) -> None:

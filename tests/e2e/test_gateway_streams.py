@@ -271,3 +271,42 @@ async def test_the_message_stream_ends_when_its_queued_turn_can_never_run(
         assert erased.status_code == 200, erased.text
         _, streamed = await asyncio.wait_for(queued, 30)
         assert streamed[-1].event == "session_erased", [e.event for e in streamed]
+
+
+async def test_a_queued_message_waited_for_answers_failed_when_its_session_is_closed(
+    gateway: GatewayProcess,
+) -> None:
+    """`Prefer: wait` on a message queued behind the running turn: closing the session drops
+    the queue with no event of the message's own; the wait ends there, `failed`
+    `session_closed`, instead of waiting out its N seconds for a 202."""
+    a = gateway.auth("tenant-a")
+    session_id = "s-queued-wait-close"
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=90.0) as http:
+        await create_session(http, a, session_id)
+        async with http.stream("GET", f"/v1/sessions/{session_id}/events", headers=a) as events:
+            held = await http.post(
+                f"/v1/sessions/{session_id}/messages", json={"content": HELD_TURN}, headers=a
+            )
+            assert held.status_code == 202, held.text
+            async for event in sse_events(events):
+                if event.event == "tool_approval_requested":
+                    break
+        waiting = asyncio.create_task(
+            http.post(
+                f"/v1/sessions/{session_id}/messages",
+                json={"content": "and then?"},
+                headers={**a, "Prefer": "wait=60"},
+            )
+        )
+        for _ in range(100):
+            session = await http.get(f"/v1/sessions/{session_id}", headers=a)
+            if session.json()["queued_messages"]:
+                break
+            await asyncio.sleep(0.1)
+        closed = await http.post(f"/v1/sessions/{session_id}/close", json={}, headers=a)
+        assert closed.status_code == 200, closed.text
+        answered = await asyncio.wait_for(waiting, 30)  # well inside the 60 s wait
+        assert answered.status_code == 200, answered.text
+        receipt = answered.json()
+        assert receipt["status"] == "failed"
+        assert receipt["failure"]["error_class"] == "session_closed"

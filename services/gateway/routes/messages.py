@@ -14,7 +14,10 @@ from contracts.commands import SubmitUserMessage
 from contracts.read_model import MAX_PAGE_SIZE, HistoryMessage, HistoryPage
 from contracts.session_events import (
     AssistantMessageAppended,
+    SessionClosed,
+    SessionErased,
     SessionEvent,
+    SessionExpired,
     TurnCancelled,
     TurnCompleted,
     TurnFailed,
@@ -28,6 +31,7 @@ from services.gateway.context import (
     respond_once,
     session_id_or_404,
 )
+from services.gateway.event_feed import SESSION_ENDS
 from services.gateway.exchange import NO_SUCH_SESSION, Submitted
 from services.gateway.problems import ApiProblem, ProblemCode
 from services.gateway.routes.responses import problems
@@ -86,7 +90,20 @@ async def _answer(submitted: Submitted, receipt: MessageReceipt, deadline: float
             # Cancelled: over once its step reported (TurnStopped, after the interrupted text
             # was kept) — or at once for a queued message's turn, which never ran a step.
             return receipt.model_copy(update={"status": MessageStatus.CANCELLED, "answer": answer})
+        elif isinstance(event, SESSION_ENDS):
+            # A running turn failed just before (TurnFailed, above); a message still queued
+            # was dropped with no event of its own, and its turn will never run.
+            failure = TurnFailure(error_class=_ENDED_BY[type(event)], reason=_NEVER_RAN)
+            return receipt.model_copy(update={"status": MessageStatus.FAILED, "failure": failure})
     return receipt
+
+
+_ENDED_BY: dict[type[SessionEvent], str] = {
+    SessionClosed: "session_closed",
+    SessionExpired: "session_expired",
+    SessionErased: "session_erased",
+}
+_NEVER_RAN = "the session ended before this message's turn ran"
 
 
 def cancelled_turn_over(event: SessionEvent, turn_id: str) -> bool:
