@@ -79,7 +79,7 @@ def _check_metadata(
         if (
             isinstance(item, int)
             and not isinstance(item, bool)
-            and not _INT64_MIN <= item <= _INT64_MAX
+            and not INT64_MIN <= item <= INT64_MAX
         ):
             raise ValueError(f"metadata value for {key!r} is not a 64-bit integer")
         if isinstance(item, float) and not math.isfinite(item):
@@ -87,7 +87,8 @@ def _check_metadata(
     return value
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""What MongoDB (BSON) can store as an integer; Python's and JSON's integers are unbounded."""
 
 
 Metadata = Annotated[
