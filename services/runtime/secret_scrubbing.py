@@ -18,7 +18,12 @@ from typing import Final
 # Order matters: specific shapes first, so their kind is reported rather than a generic one.
 # A pattern either replaces its whole match or only its `v*` named group (the value after a
 # credential's name); a value already replaced by an earlier pattern is left alone.
-_QUOTED_OR_BARE = r"""(?:"(?P<vdq>[^"\n]+)"|'(?P<vsq>[^'\n]+)'|(?P<vbare>[^\s"',;}]{4,}))"""
+# A value in quotes, in quotes escaped inside a JSON string (`{\"password\": \"…\"}`: a config
+# file in a tool call's arguments), or bare.
+_QUOTED_OR_BARE = (
+    r"""(?:"(?P<vdq>[^"\n]+)"|'(?P<vsq>[^'\n]+)'|\\"(?P<vesc>[^"\\\n]+)\\"|"""
+    r"""(?P<vbare>[^\s"',;}]{4,}))"""
+)
 _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "private_key",
@@ -29,7 +34,8 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
     # OpenAI / Anthropic / most OpenAI-compatible providers: sk-..., sk-proj-..., sk-ant-...
     ("api_key", re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")),
-    ("api_key", re.compile(r"\b(?:pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")),
+    # Stripe: secret, publishable and restricted keys.
+    ("api_key", re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
@@ -42,7 +48,7 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "authorization",
         re.compile(
-            r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
             r"(?:(?:bearer|basic|token|digest|apikey)\s+)?(?P<v>[^\s\"',;}]+)"
         ),
     ),
@@ -52,10 +58,12 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         "credential",
         re.compile(
             # The lookahead (the names' first letters) fails most positions before the
-            # alternation is tried: a third less time on prose.
-            r"(?i)(?=[acprstix])\b(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
+            # alternation is tried: a third less time on prose. A name may end a longer one
+            # (`OPENAI_API_KEY=`, `DB_PASSWORD=`, `AWS_SECRET_ACCESS_KEY=`): not after a letter
+            # or digit, but after `_`, which `\b` would refuse.
+            r"(?i)(?=[acprstix])(?<![A-Za-z0-9])(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
             r"client[_-]?secret|password|passwd|pwd|token|access[_-]?token|refresh[_-]?token|"
-            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)[\"']?\s*[:=]\s*"
+            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)\\?[\"']?\s*[:=]\s*"
             + _QUOTED_OR_BARE
         ),
     ),
@@ -73,7 +81,7 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 _HINTS: Final[tuple[tuple[str, ...], ...]] = (
     ("private key",),
     ("sk-",),
-    ("pk_", "rk_"),
+    ("sk_", "pk_", "rk_"),
     ("akia", "asia"),
     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ("xox",),

@@ -25,6 +25,17 @@ pytestmark = pytest.mark.unit
         ("api_key = 'abcd1234efgh'", "abcd1234efgh", "credential"),
         ("X-Api-Key: 0123456789abcdef", "0123456789abcdef", "credential"),
         ("client_secret=zzzzzzzz", "zzzzzzzz", "credential"),
+        # A credential's name at the end of a longer one: environment variables, .env files.
+        ("OPENAI_API_KEY=abcd1234efgh5678", "abcd1234efgh5678", "credential"),
+        ("DB_PASSWORD=hunter2hunter2", "hunter2hunter2", "credential"),
+        ("export GITHUB_TOKEN=abcdefgh12345", "abcdefgh12345", "credential"),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI/K7MDENG", "credential"),
+        ("aws_secret_access_key = wJalrXUtnFEMI", "wJalrXUtnFEMI", "credential"),
+        # JSON inside a JSON string: a config file written by a tool call.
+        ('{"content": "{\\"password\\": \\"hunter 2\\"}"}', "hunter 2", "credential"),
+        ('"{\\"Authorization\\": \\"Basic dXNlcjpwYXNz\\"}"', "dXNlcjpwYXNz", "authorization"),
+        ("stripe sk_live_abcdefghijkl", "sk_live_abcdefghijkl", "api_key"),
+        ("sk_test_abcdefghijkl", "sk_test_abcdefghijkl", "api_key"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
             "MIIEpAIBAAKCAQEA",
@@ -44,6 +55,8 @@ def test_a_secret_is_replaced_by_a_marker_of_its_kind(text: str, secret: str, ki
     [
         "The checkout crashes when the cart is empty.",
         "max_tokens: 100, prompt_tokens=20",
+        "token_count: 1234 and MAX_TOKENS=4096",
+        "Set LLM_BASE_URL, LLM_API_KEY and LLM_MODEL",
         "the token is expired; ask for a new one",
         "a task-force of risk-assessment folks",
         "see https://example.com/docs?page=2",
@@ -80,6 +93,9 @@ _PIECES = (
     "eyJhbGciOi.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4",
     "Set LLM_BASE_URL, LLM_API_KEY and LLM_MODEL",
     "password: hunter2hunter2",
+    "DB_PASSWORD=hunter2hunter2",
+    '{\\"api_key\\": \\"abcd1234efgh\\"}',
+    "sk_live_abcdefghijkl",
     "bearer qwertyuiop123",
     "xoxb-1234567890-abcdefghij",
     "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
