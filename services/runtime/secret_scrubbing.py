@@ -41,7 +41,11 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}")),
     ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}")),
+    # The header segment without `-` (base64url of a JSON header has one only after a `>` or
+    # `~`): with it, every `eyJ` after a `-` in a long run ("eyJ-eyJ-…") was a start that
+    # scanned the whole run, quadratic time that held the event loop for minutes on a
+    # dead-lettered megabyte. Possessive (`{5,}+`): a segment never gives characters back.
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_]{5,}+\.[A-Za-z0-9_\-]{5,}+\.[A-Za-z0-9_\-]{5,}+")),
     # Credentials in URLs: scheme://user:password@host
     ("url_credentials", re.compile(r"://(?P<v>[^/\s:@]+:[^/\s@]+)@")),
     # Authorization / Proxy-Authorization headers, with any scheme (Bearer, Basic, token…).

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from services.runtime.secret_scrubbing import _PATTERNS, scrub, scrub_with
@@ -110,3 +112,14 @@ def test_running_only_the_patterns_whose_literal_occurs_changes_nothing(first: s
     for second in _PIECES:
         for text in (f"{first} {second}", f"{second}\n{first}", first + second):
             assert scrub(text) == scrub_with(text, _PATTERNS), text
+
+
+@pytest.mark.parametrize("unit", ["eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "token: "])
+def test_scrubbing_takes_linear_time_on_hostile_text(unit: str) -> None:
+    # A dead letter's bytes (up to a megabyte) are scrubbed on the event loop: "eyJ-" repeated
+    # made every `eyJ` a JWT start that scanned the rest of the text, 60 s for 256 KB, during
+    # which the audit answered no probe and lost its group membership. Now ~25 ms.
+    text = unit * (256_000 // len(unit))
+    started = time.perf_counter()
+    scrub(text)
+    assert time.perf_counter() - started < 2.0
