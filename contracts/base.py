@@ -31,7 +31,12 @@ def is_valid_id(value: str) -> bool:
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone (UTC)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00:00-05:00 is year 10000 in UTC. A ValueError is a validation error
+        # (a dead letter `invalid_field`, a 422), an OverflowError escaped it.
+        raise ValueError("timestamp is out of range once in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
