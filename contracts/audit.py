@@ -40,7 +40,10 @@ class RedactedContent(Contract):
     `secrets_removed` is 0)."""
 
     mode: RedactionMode
-    length: NonNegativeInt = Field(description="Length of the original content in characters.")
+    length: NonNegativeInt = Field(
+        description="Length in characters of the content with its secrets scrubbed (the "
+        "original's whenever `secrets_removed` is 0), like `sha256`."
+    )
     text: str | None = Field(default=None, description="Full or truncated text, per policy.")
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     secrets_removed: NonNegativeInt = Field(
