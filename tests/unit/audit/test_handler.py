@@ -337,6 +337,22 @@ async def test_records_carry_content_per_policy() -> None:
     assert full.length == truncated.length == hashed.length == len(full.text)
 
 
+async def test_an_author_name_is_content_redacted_by_policy() -> None:
+    # docs/audit.md, Erasure: under `hashed` the trail holds no text of the session.
+    sink = FakeSink()
+    facts = conversation("s-1")
+    for offset, fact in enumerate(facts[:4]):  # up to UserMessageAccepted
+        await handler_with(FakeLog(), sink, RedactionMode.HASHED)(kafka_record(fact, offset))
+    for record, raw in zip(sink.records(), sink.published, strict=True):
+        assert b"Ann" not in raw.value
+        assert "author_name" not in record.detail
+    submitted = sink.records()[2]
+    assert submitted.fact_type == "session.submit_user_message.v1"
+    [part] = [p for p in submitted.content_parts if p.name == "author_name"]
+    assert part.content.mode is RedactionMode.HASHED
+    assert part.content.length == len("Ann")
+
+
 async def test_audits_own_dead_letters_from_two_groups_share_one_record_id() -> None:
     """A replay in a new audit group dead-letters the same bad record again, under a new
     dead-letter id (the runtime's ids include the group); the trail must not grow."""
