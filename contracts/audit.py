@@ -5,12 +5,16 @@ body, content type application/cloudevents+json) so pipelines need no Kafka head
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, NonNegativeInt, StringConstraints
 
 from contracts.base import Contract, Id, Message, UtcDatetime
-from contracts.limits import MAX_CONTEXT_MESSAGES, MAX_TOOL_CALLS
+from contracts.limits import MAX_LLM_REQUEST_MESSAGES, MAX_TOOL_CALLS
+
+MAX_CONTENT_PARTS: Final = MAX_LLM_REQUEST_MESSAGES * (1 + MAX_TOOL_CALLS)
+"""The most parts one fact can have: an `llm.requested.v1` with every message (its content)
+carrying the most tool calls (their arguments). Any valid fact must be auditable."""
 
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 
@@ -36,7 +40,10 @@ class RedactedContent(Contract):
     `secrets_removed` is 0)."""
 
     mode: RedactionMode
-    length: NonNegativeInt = Field(description="Length of the original content in characters.")
+    length: NonNegativeInt = Field(
+        description="Length in characters of the content with its secrets scrubbed (the "
+        "original's whenever `secrets_removed` is 0), like `sha256`."
+    )
     text: str | None = Field(default=None, description="Full or truncated text, per policy.")
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     secrets_removed: NonNegativeInt = Field(
@@ -71,7 +78,7 @@ class AuditRecord(Message):
     origin_partition: NonNegativeInt
     origin_offset: NonNegativeInt
     content: RedactedContent | None = None
-    content_parts: Annotated[
-        list[ContentPart], Field(max_length=MAX_CONTEXT_MESSAGES + 2 + MAX_TOOL_CALLS)
-    ] = Field(default_factory=list)
+    content_parts: Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)] = Field(
+        default_factory=list
+    )
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)

@@ -31,7 +31,12 @@ def is_valid_id(value: str) -> bool:
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone (UTC)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00:00-05:00 is year 10000 in UTC. A ValueError is a validation error
+        # (a dead letter `invalid_field`, a 422), an OverflowError escaped it.
+        raise ValueError("timestamp is out of range once in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
@@ -79,7 +84,7 @@ def _check_metadata(
         if (
             isinstance(item, int)
             and not isinstance(item, bool)
-            and not _INT64_MIN <= item <= _INT64_MAX
+            and not INT64_MIN <= item <= INT64_MAX
         ):
             raise ValueError(f"metadata value for {key!r} is not a 64-bit integer")
         if isinstance(item, float) and not math.isfinite(item):
@@ -87,7 +92,8 @@ def _check_metadata(
     return value
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""What MongoDB (BSON) can store as an integer; Python's and JSON's integers are unbounded."""
 
 
 Metadata = Annotated[

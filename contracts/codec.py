@@ -111,6 +111,11 @@ def encode(
         # The event object with the body spliced in as `data`, already serialised.
         value = _dumps(attributes)[:-1] + b',"data":' + body + b"}"
         headers = [(H_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE.encode())]
+        if traceparent is not None:
+            # The same trace context as the event's attribute, also where tracing reads it.
+            # Left to the publisher, a record published again (a redelivered fact) would carry
+            # the new handler's trace beside the stored event's.
+            headers.append((H_TRACEPARENT, traceparent.encode()))
     else:
         value = body
         headers = [

@@ -50,6 +50,9 @@ MAX_TOOL_CALLS_PER_TURN: Final = 50
 """The most tool calls one turn may ever make: the ceiling of orchestration's setting
 `max_tool_calls_per_turn` (default DEFAULT_TOOL_CALLS_PER_TURN)."""
 DEFAULT_TOOL_CALLS_PER_TURN: Final = 20
+MAX_LLM_REQUEST_MESSAGES: Final = MAX_CONTEXT_MESSAGES + 2 + 2 * MAX_TOOL_CALLS_PER_TURN
+"""Messages in one `llm.requested.v1`: the window, two system prompts, and per tool call of the
+turn an assistant and a tool message at most."""
 MAX_TOOL_EXCHANGE_BYTES: Final = 600_000
 """A turn's tool calls and results (arguments, results, the model's text beside its calls) as
 UTF-8, which every later step of the turn carries: beyond it the turn fails

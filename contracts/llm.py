@@ -13,13 +13,12 @@ from contracts.agents import AgentType, MessageRole
 from contracts.base import Contract, Id, Message
 from contracts.limits import (
     MAX_CONTENT_LENGTH,
-    MAX_CONTEXT_MESSAGES,
     MAX_DELTA_LENGTH,
+    MAX_LLM_REQUEST_MESSAGES,
     MAX_REASON_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TOOL_ARGUMENTS_LENGTH,
     MAX_TOOL_CALLS,
-    MAX_TOOL_CALLS_PER_TURN,
 )
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -72,9 +71,7 @@ class LLMRequested(Message):
     agent: AgentType
     messages: Annotated[
         list[ChatMessage],
-        # The window, two system prompts, and per tool call of the turn an assistant and a
-        # tool message at most.
-        Field(min_length=1, max_length=MAX_CONTEXT_MESSAGES + 2 + 2 * MAX_TOOL_CALLS_PER_TURN),
+        Field(min_length=1, max_length=MAX_LLM_REQUEST_MESSAGES),
     ]
     tools: Annotated[list[ToolDefinition], Field(max_length=MAX_TOOL_CALLS)] = Field(
         default_factory=list

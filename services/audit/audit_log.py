@@ -13,12 +13,14 @@ one `find` (only when the insert reported duplicate keys), and "published" marks
 insert and one mark request are in flight per process.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import bson
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,6 +37,8 @@ COLLECTION: Final = "audit_log"
 MAX_PAGE: Final = 1_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DUPLICATE_KEY: Final = 11000
+_UNSTORABLE: Final = (InvalidDocument, OverflowError)
+"""What pymongo raises, before sending anything, for a document BSON cannot encode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +117,14 @@ class MongoAuditLog:
         duplicates: set[int] = set()
         async with _retryable():
             try:
-                await self._log.insert_many(documents, ordered=False)
-            except BulkWriteError as exc:
-                errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-                if not errors:  # only a write concern error: nothing known to be durable
-                    raise RetryableError(f"audit log write not acknowledged: {exc}") from exc
-                for error in errors:
-                    index = int(error["index"])
-                    if error.get("code") == _DUPLICATE_KEY:
-                        duplicates.add(index)
-                    else:
-                        failed[index] = ValueError(f"audit log refused the record: {error}")
+                await self._insert(documents, range(len(documents)), duplicates, failed)
+            except _UNSTORABLE:
+                # The driver refuses the whole batch for one document BSON cannot hold: that
+                # one fails alone, not the records of the other sessions handled meanwhile.
+                failed |= _unstorable(documents)
+                rest = [i for i in range(len(documents)) if i not in failed]
+                if rest:
+                    await self._insert(documents, rest, duplicates, failed)
             existing: dict[str, dict[str, Any]] = {}
             if duplicates:
                 # Only on replays and races (e.g. old and new owner during a rebalance).
@@ -140,6 +141,27 @@ class MongoAuditLog:
             else:  # inserted now (or purged by retention in between: then it is new again)
                 results.append(StoredEntry(entry=entry, published=False))
         return results
+
+    async def _insert(
+        self,
+        documents: list[dict[str, Any]],
+        indexes: Sequence[int],
+        duplicates: set[int],
+        failed: dict[int, Exception],
+    ) -> None:
+        """Insert `documents[i]` for i in `indexes`; note duplicates and refusals by i."""
+        try:
+            await self._log.insert_many([documents[i] for i in indexes], ordered=False)
+        except BulkWriteError as exc:
+            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+            if not errors:  # only a write concern error: nothing known to be durable
+                raise RetryableError(f"audit log write not acknowledged: {exc}") from exc
+            for error in errors:
+                index = indexes[int(error["index"])]
+                if error.get("code") == _DUPLICATE_KEY:
+                    duplicates.add(index)
+                else:
+                    failed[index] = ValueError(f"audit log refused the record: {error}")
 
     async def _mark_batch(self, record_ids: list[str]) -> None:
         async with _retryable():
@@ -188,6 +210,16 @@ def _document(entry: AuditEntry) -> dict[str, Any]:
         "fact_time": record.fact_time,
         "published": False,
     }
+
+
+def _unstorable(documents: list[dict[str, Any]]) -> dict[int, Exception]:
+    failed: dict[int, Exception] = {}
+    for index, document in enumerate(documents):
+        try:
+            bson.encode(document)
+        except _UNSTORABLE as exc:
+            failed[index] = ValueError(f"audit log cannot store the record: {exc}")
+    return failed
 
 
 def _stored(document: Mapping[str, Any]) -> StoredEntry:

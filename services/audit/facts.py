@@ -64,8 +64,9 @@ def view_of(message: Message) -> FactView:
             return FactView(
                 AuditOutcome.RECORDED,
                 tenant_id=message.tenant_id,
-                detail={"message_id": message.message_id, "author_name": message.author_name},
+                detail={"message_id": message.message_id},
                 content=message.content,
+                parts=_author(message.author_name),
             )
         case SwitchAgent():
             return FactView(
@@ -135,6 +136,12 @@ def _title(title: str | None) -> tuple[ContentPiece, ...]:
     return (ContentPiece("title", title),) if title else ()
 
 
+def _author(name: str | None) -> tuple[ContentPiece, ...]:
+    """A person's name is personal data: content, redacted by policy, not a detail in clear
+    (under `hashed` an erased session's trail must hold none of its text)."""
+    return (ContentPiece("author_name", name),) if name else ()
+
+
 def _turn_command(message: SwitchAgentForTurn | CompleteTurn | FailTurn) -> FactView:
     detail: dict[str, DetailValue] = {"step": message.step}
     content: str | None = None
@@ -176,9 +183,9 @@ def _session_or_llm_fact(message: Message) -> FactView:
                     "message_id": message.message_id,
                     "seq": message.seq,
                     "queued": message.queued,
-                    "author_name": message.author_name,
                 },
                 content=message.content,
+                parts=_author(message.author_name),
             )
         case TurnStarted():
             return FactView(

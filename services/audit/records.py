@@ -12,7 +12,7 @@ from functools import cached_property, lru_cache
 from typing import Final
 
 from contracts.audit import AuditRecord, RedactionMode
-from contracts.base import derive_id
+from contracts.base import INT64_MAX, INT64_MIN, derive_id
 from contracts.codec import EncodedRecord, EncodeError, encode
 from contracts.topics import Service, TopicName
 from services.audit.fact_view import DetailValue, FactView
@@ -125,13 +125,31 @@ def build_entry(
     the record's `trace_id` is the fact's, or the span's when the fact carried none.
     """
     entry = _entry(fact, view, origin, policy, recorded_at, span_traceparent)
+    if _fits(entry):
+        return entry
+    hashed = replace(policy, mode=RedactionMode.HASHED)
+    downgraded = replace(view, detail={**view.detail, "redaction_downgraded": True})
+    entry = _entry(fact, downgraded, origin, hashed, recorded_at, span_traceparent)
+    kept = len(view.parts)
+    while not _fits(entry) and kept > 0:
+        # Only thousands of parts outgrow the limit even hashed (an LLM request whose
+        # messages all carry the most tool calls): the first parts are kept, the rest counted.
+        kept //= 2
+        cut = replace(
+            downgraded,
+            parts=view.parts[:kept],
+            detail={**downgraded.detail, "content_parts_omitted": len(view.parts) - kept},
+        )
+        entry = _entry(fact, cut, origin, hashed, recorded_at, span_traceparent)
+    return entry
+
+
+def _fits(entry: AuditEntry) -> bool:
     try:
         entry.encode()
     except EncodeError:
-        hashed = replace(policy, mode=RedactionMode.HASHED)
-        downgraded = replace(view, detail={**view.detail, "redaction_downgraded": True})
-        entry = _entry(fact, downgraded, origin, hashed, recorded_at, span_traceparent)
-    return entry
+        return False
+    return True
 
 
 def _entry(
@@ -178,6 +196,10 @@ def _safe_detail(name: str, value: DetailValue) -> DetailValue:
         if name == "requested_by" and is_api_key_actor(value):
             return value  # the gateway's id of a key (a hash prefix), which looks like "api-key: …"
         return _scrubbed(value)[:MAX_DETAIL_TEXT]
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        # The contracts leave counts unbounded (token usage, a dead letter's offset or
+        # attempts), but the audit log cannot store such an integer: it keeps the digits.
+        return str(value)
     return value
 
 

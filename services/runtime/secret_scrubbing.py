@@ -18,7 +18,12 @@ from typing import Final
 # Order matters: specific shapes first, so their kind is reported rather than a generic one.
 # A pattern either replaces its whole match or only its `v*` named group (the value after a
 # credential's name); a value already replaced by an earlier pattern is left alone.
-_QUOTED_OR_BARE = r"""(?:"(?P<vdq>[^"\n]+)"|'(?P<vsq>[^'\n]+)'|(?P<vbare>[^\s"',;}]{4,}))"""
+# A value in quotes, in quotes escaped inside a JSON string (`{\"password\": \"…\"}`: a config
+# file in a tool call's arguments), or bare.
+_QUOTED_OR_BARE = (
+    r"""(?:"(?P<vdq>[^"\n]+)"|'(?P<vsq>[^'\n]+)'|\\"(?P<vesc>[^"\\\n]+)\\"|"""
+    r"""(?P<vbare>[^\s"',;}]{4,}))"""
+)
 _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "private_key",
@@ -29,20 +34,25 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
     # OpenAI / Anthropic / most OpenAI-compatible providers: sk-..., sk-proj-..., sk-ant-...
     ("api_key", re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")),
-    ("api_key", re.compile(r"\b(?:pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")),
+    # Stripe: secret, publishable and restricted keys.
+    ("api_key", re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}")),
     ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}")),
+    # The header segment without `-` (base64url of a JSON header has one only after a `>` or
+    # `~`): with it, every `eyJ` after a `-` in a long run ("eyJ-eyJ-…") was a start that
+    # scanned the whole run, quadratic time that held the event loop for minutes on a
+    # dead-lettered megabyte. Possessive (`{5,}+`): a segment never gives characters back.
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_]{5,}+\.[A-Za-z0-9_\-]{5,}+\.[A-Za-z0-9_\-]{5,}+")),
     # Credentials in URLs: scheme://user:password@host
     ("url_credentials", re.compile(r"://(?P<v>[^/\s:@]+:[^/\s@]+)@")),
     # Authorization / Proxy-Authorization headers, with any scheme (Bearer, Basic, token…).
     (
         "authorization",
         re.compile(
-            r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
             r"(?:(?:bearer|basic|token|digest|apikey)\s+)?(?P<v>[^\s\"',;}]+)"
         ),
     ),
@@ -52,10 +62,12 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         "credential",
         re.compile(
             # The lookahead (the names' first letters) fails most positions before the
-            # alternation is tried: a third less time on prose.
-            r"(?i)(?=[acprstix])\b(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
+            # alternation is tried: a third less time on prose. A name may end a longer one
+            # (`OPENAI_API_KEY=`, `DB_PASSWORD=`, `AWS_SECRET_ACCESS_KEY=`): not after a letter
+            # or digit, but after `_`, which `\b` would refuse.
+            r"(?i)(?=[acprstix])(?<![A-Za-z0-9])(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
             r"client[_-]?secret|password|passwd|pwd|token|access[_-]?token|refresh[_-]?token|"
-            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)[\"']?\s*[:=]\s*"
+            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)\\?[\"']?\s*[:=]\s*"
             + _QUOTED_OR_BARE
         ),
     ),
@@ -73,7 +85,7 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 _HINTS: Final[tuple[tuple[str, ...], ...]] = (
     ("private key",),
     ("sk-",),
-    ("pk_", "rk_"),
+    ("sk_", "pk_", "rk_"),
     ("akia", "asia"),
     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ("xox",),

@@ -3,6 +3,7 @@ paging, retention."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.audit import AuditOutcome, AuditRecord
 from services.audit.audit_log import AuditQuery, InvalidCursor, MongoAuditLog
+from services.audit.records import StoredEntry
 from tests.support.audit.entries import T0, entry
 from tests.support.audit.log_contract import AuditLogContract
 
@@ -140,4 +142,23 @@ async def test_concurrent_records_share_one_insert_and_duplicates_read_back(
     await asyncio.gather(*(audit_log.mark_published(item.record.id) for item in batch[1:]))
     again = await asyncio.gather(*(audit_log.record(item) for item in batch))
     assert all(s.published for s in again)
+    assert await audit_log.count() == 5
+
+
+async def test_a_record_mongo_cannot_store_fails_alone_not_its_whole_batch(
+    audit_log: MongoAuditLog,
+) -> None:
+    # Handlers of other sessions share the insert (group commit): one document BSON cannot
+    # encode must not fail their records too (they would all be dead-lettered).
+    good = [entry(f"ok-{i}") for i in range(5)]
+    sound = entry("unstorable")
+    record = sound.record.model_copy(update={"detail": {"attempts": 10**20}})
+    unstorable = replace(sound, record=record)
+    results = await asyncio.gather(
+        *(audit_log.record(item) for item in [*good[:2], unstorable, *good[2:]]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[2], ValueError)
+    stored = [r for i, r in enumerate(results) if i != 2]
+    assert [s.entry for s in stored if isinstance(s, StoredEntry)] == good
     assert await audit_log.count() == 5

@@ -111,6 +111,28 @@ async def test_the_audit_cloud_event_continues_the_trace_and_names_its_cause() -
     assert dict(sink.published[0].headers)["content-type"] == b"application/cloudevents+json"
 
 
+async def test_a_record_published_again_carries_its_own_trace_in_the_header() -> None:
+    # docs/audit.md: the `traceparent` header is the event's attribute. A fact handled again
+    # (a redelivery before the mark, a reused id) runs under a new span; the re-published
+    # record must not carry that span beside the stored event's.
+    log, sink = FakeLog(), FakeSink(failures=1)
+    record = kafka_record(conversation("s-1")[2], 0)
+    later_span = "00-0af7651916cd43dd8448eb211c80319c-2222222222222222-01"
+    with pytest.raises(RetryableError):
+        await handler_with(log, sink)(record)  # stored, not published
+    again = AuditHandler(
+        topics=CATALOGUE,
+        policy=RedactionPolicy(),
+        log=log,
+        sink=sink,
+        span_traceparent=lambda: later_span,
+    )
+    await again(record)
+    [published] = sink.published
+    assert json.loads(published.value)["traceparent"] == SPAN
+    assert [v for n, v in published.headers if n == "traceparent"] == [SPAN.encode()]
+
+
 async def test_redelivery_publishes_nothing_new() -> None:
     log, sink = FakeLog(), FakeSink()
     record = kafka_record(conversation("s-1")[0], 0)
@@ -313,6 +335,22 @@ async def test_records_carry_content_per_policy() -> None:
     assert hashed.text is None
     assert full.sha256 == truncated.sha256 == hashed.sha256
     assert full.length == truncated.length == hashed.length == len(full.text)
+
+
+async def test_an_author_name_is_content_redacted_by_policy() -> None:
+    # docs/audit.md, Erasure: under `hashed` the trail holds no text of the session.
+    sink = FakeSink()
+    facts = conversation("s-1")
+    for offset, fact in enumerate(facts[:4]):  # up to UserMessageAccepted
+        await handler_with(FakeLog(), sink, RedactionMode.HASHED)(kafka_record(fact, offset))
+    for record, raw in zip(sink.records(), sink.published, strict=True):
+        assert b"Ann" not in raw.value
+        assert "author_name" not in record.detail
+    submitted = sink.records()[2]
+    assert submitted.fact_type == "session.submit_user_message.v1"
+    [part] = [p for p in submitted.content_parts if p.name == "author_name"]
+    assert part.content.mode is RedactionMode.HASHED
+    assert part.content.length == len("Ann")
 
 
 async def test_audits_own_dead_letters_from_two_groups_share_one_record_id() -> None:

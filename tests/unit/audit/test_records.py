@@ -7,11 +7,19 @@ from contracts.agents import AgentType, MessageRole
 from contracts.audit import RedactionMode
 from contracts.codec import encode
 from contracts.commands import CancelTurn
-from contracts.limits import MAX_CONTENT_LENGTH, MAX_MESSAGE_BYTES
-from contracts.llm import ChatMessage, LLMFailed, LLMRequested
+from contracts.dead_letters import DeadLetter, DeadLetterReason
+from contracts.limits import (
+    MAX_CONTENT_LENGTH,
+    MAX_LLM_REQUEST_MESSAGES,
+    MAX_MESSAGE_BYTES,
+    MAX_TOOL_CALLS,
+)
+from contracts.llm import ChatMessage, LLMCompleted, LLMFailed, LLMRequested, ToolCall, Usage
 from contracts.topics import TopicName
+from services.audit.dead_letter_facts import dead_letter_view
 from services.audit.facts import view_of
 from services.audit.records import (
+    AuditEntry,
     FactIdentity,
     Origin,
     RecordClock,
@@ -94,6 +102,95 @@ def test_full_content_too_large_to_publish_falls_back_to_hashes() -> None:
     assert {p.content.mode for p in entry.record.content_parts} == {RedactionMode.HASHED}
     assert entry.record.detail["redaction_downgraded"] is True
     assert len(entry.record.content_parts) == 40
+
+
+def _request(messages: list[ChatMessage]) -> LLMRequested:
+    return LLMRequested(
+        id="r-1",
+        session_id="s-1",
+        tenant_id="acme",
+        invocation_id="inv-1",
+        turn_id="turn-1",
+        step=0,
+        agent=AgentType.CODER,
+        messages=messages,
+    )
+
+
+def _request_entry(request: LLMRequested, mode: RedactionMode) -> AuditEntry:
+    fact = FactIdentity(request.id, request.type, AT, "s-1", "agent-orchestration")
+    origin = Origin(TopicName.LLM_REQUESTS, "p.llm-requests", 0, 1)
+    return build_entry(fact, view_of(request), origin, RedactionPolicy(mode), AT)
+
+
+def test_a_request_with_the_most_messages_the_contract_allows_is_audited() -> None:
+    # The whole window, both system prompts and a full turn of tool calls: every message and
+    # every call's arguments is a part (the record once allowed only 218 parts).
+    assistant = ChatMessage(
+        role=MessageRole.ASSISTANT,
+        content="",
+        tool_calls=[ToolCall(id="c", name="read_file", arguments="{}")],
+    )
+    messages = [ChatMessage(role=MessageRole.USER, content="q")] * (MAX_LLM_REQUEST_MESSAGES - 50)
+    entry = _request_entry(_request(messages + [assistant] * 50), RedactionMode.HASHED)
+    assert len(entry.record.content_parts) == MAX_LLM_REQUEST_MESSAGES + 50
+    assert "content_parts_omitted" not in entry.record.detail
+
+
+def test_parts_that_do_not_fit_even_hashed_are_counted_not_published() -> None:
+    # Valid by the contract, thousands of calls: even their hashes outgrow one record.
+    calls = [ToolCall(id=f"c{i}", name="t" * 64, arguments="") for i in range(MAX_TOOL_CALLS)]
+    message = ChatMessage(role=MessageRole.ASSISTANT, content="", tool_calls=calls)
+    entry = _request_entry(_request([message] * MAX_LLM_REQUEST_MESSAGES), RedactionMode.FULL)
+    total = MAX_LLM_REQUEST_MESSAGES * (1 + MAX_TOOL_CALLS)
+    kept = len(entry.record.content_parts)
+    assert len(entry.encode().value) <= MAX_MESSAGE_BYTES
+    assert 0 < kept < total
+    assert entry.record.detail["content_parts_omitted"] == total - kept
+    assert entry.record.detail["redaction_downgraded"] is True
+
+
+def test_integers_beyond_64_bits_are_kept_as_their_digits() -> None:
+    # Valid by the contracts (counts are unbounded), but MongoDB cannot store them.
+    huge = 10**20
+    completed = LLMCompleted(
+        id="r-3",
+        session_id="s-1",
+        tenant_id="acme",
+        invocation_id="inv-1",
+        turn_id="turn-1",
+        step=huge,
+        agent=AgentType.ASK,
+        finish_reason="stop",
+        provider="offline",
+        model="m",
+        content="hi",
+        usage=Usage(prompt_tokens=huge, completion_tokens=1, total_tokens=2**63 - 1),
+    )
+    fact = FactIdentity(completed.id, completed.type, AT, "s-1", "llm-invocation")
+    origin = Origin(TopicName.LLM_RESULTS, "p.llm-results", 0, 0)
+    entry = build_entry(fact, view_of(completed), origin, RedactionPolicy(), AT)
+    assert entry.record.detail["step"] == str(huge)
+    assert entry.record.detail["prompt_tokens"] == str(huge)
+    assert entry.record.detail["total_tokens"] == 2**63 - 1  # still an integer
+    letter = DeadLetter(
+        id="dl-1",
+        session_id="s-1",
+        origin_topic="p.commands",
+        origin_partition=0,
+        origin_offset=huge,
+        consumer_group="g",
+        source_service="session-commands",
+        reason=DeadLetterReason.MALFORMED_JSON,
+        error_class="DecodeError",
+        error_message="boom",
+        attempts=huge,
+    )
+    fact = FactIdentity(letter.id, letter.type, AT, "s-1", "session-commands")
+    origin = Origin(TopicName.DEAD_LETTERS, "p.dead-letters", 0, 0)
+    entry = build_entry(fact, dead_letter_view(letter), origin, RedactionPolicy(), AT)
+    assert entry.record.detail["attempts"] == str(huge)
+    assert entry.record.detail["dead_letter_origin_offset"] == str(huge)
 
 
 def test_free_text_in_detail_is_scrubbed_and_bounded() -> None:

@@ -194,6 +194,15 @@ def test_naive_timestamp_is_refused() -> None:
     assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
 
 
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
+def test_a_timestamp_beyond_the_calendar_once_in_utc_is_an_invalid_field(moment: str) -> None:
+    # Valid RFC 3339, but year 10000 (or 0) in UTC: an OverflowError escaped decoding and the
+    # dead letter said `handler_error` instead of `invalid_field`.
+    body, headers = _valid()
+    body["occurred_at"] = moment
+    assert _reason(body, headers) is DecodeFailure.INVALID_FIELD
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b"[1, 2]"])
 def test_malformed_json_is_refused(raw: bytes) -> None:
     _, headers = _valid()

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from services.runtime.secret_scrubbing import _PATTERNS, scrub, scrub_with
@@ -25,6 +27,17 @@ pytestmark = pytest.mark.unit
         ("api_key = 'abcd1234efgh'", "abcd1234efgh", "credential"),
         ("X-Api-Key: 0123456789abcdef", "0123456789abcdef", "credential"),
         ("client_secret=zzzzzzzz", "zzzzzzzz", "credential"),
+        # A credential's name at the end of a longer one: environment variables, .env files.
+        ("OPENAI_API_KEY=abcd1234efgh5678", "abcd1234efgh5678", "credential"),
+        ("DB_PASSWORD=hunter2hunter2", "hunter2hunter2", "credential"),
+        ("export GITHUB_TOKEN=abcdefgh12345", "abcdefgh12345", "credential"),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI/K7MDENG", "credential"),
+        ("aws_secret_access_key = wJalrXUtnFEMI", "wJalrXUtnFEMI", "credential"),
+        # JSON inside a JSON string: a config file written by a tool call.
+        ('{"content": "{\\"password\\": \\"hunter 2\\"}"}', "hunter 2", "credential"),
+        ('"{\\"Authorization\\": \\"Basic dXNlcjpwYXNz\\"}"', "dXNlcjpwYXNz", "authorization"),
+        ("stripe sk_live_abcdefghijkl", "sk_live_abcdefghijkl", "api_key"),
+        ("sk_test_abcdefghijkl", "sk_test_abcdefghijkl", "api_key"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
             "MIIEpAIBAAKCAQEA",
@@ -44,6 +57,8 @@ def test_a_secret_is_replaced_by_a_marker_of_its_kind(text: str, secret: str, ki
     [
         "The checkout crashes when the cart is empty.",
         "max_tokens: 100, prompt_tokens=20",
+        "token_count: 1234 and MAX_TOKENS=4096",
+        "Set LLM_BASE_URL, LLM_API_KEY and LLM_MODEL",
         "the token is expired; ask for a new one",
         "a task-force of risk-assessment folks",
         "see https://example.com/docs?page=2",
@@ -80,6 +95,9 @@ _PIECES = (
     "eyJhbGciOi.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4",
     "Set LLM_BASE_URL, LLM_API_KEY and LLM_MODEL",
     "password: hunter2hunter2",
+    "DB_PASSWORD=hunter2hunter2",
+    '{\\"api_key\\": \\"abcd1234efgh\\"}',
+    "sk_live_abcdefghijkl",
     "bearer qwertyuiop123",
     "xoxb-1234567890-abcdefghij",
     "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
@@ -94,3 +112,14 @@ def test_running_only_the_patterns_whose_literal_occurs_changes_nothing(first: s
     for second in _PIECES:
         for text in (f"{first} {second}", f"{second}\n{first}", first + second):
             assert scrub(text) == scrub_with(text, _PATTERNS), text
+
+
+@pytest.mark.parametrize("unit", ["eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "token: "])
+def test_scrubbing_takes_linear_time_on_hostile_text(unit: str) -> None:
+    # A dead letter's bytes (up to a megabyte) are scrubbed on the event loop: "eyJ-" repeated
+    # made every `eyJ` a JWT start that scanned the rest of the text, 60 s for 256 KB, during
+    # which the audit answered no probe and lost its group membership. Now ~25 ms.
+    text = unit * (256_000 // len(unit))
+    started = time.perf_counter()
+    scrub(text)
+    assert time.perf_counter() - started < 2.0
