@@ -78,6 +78,8 @@ def _check_metadata(
             raise ValueError(f"metadata key length must be 1..{MAX_METADATA_KEY_LENGTH}")
         if "\x00" in key:
             raise ValueError("a metadata key must not contain a NUL character")
+        if not _is_unicode(key) or (isinstance(item, str) and not _is_unicode(item)):
+            raise ValueError("metadata text must be valid Unicode (no lone surrogate)")
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
             raise ValueError(f"metadata value for {key!r} longer than {MAX_METADATA_VALUE_LENGTH}")
         # What the session store can keep: BSON has 64-bit integers and no use for NaN / inf.
@@ -90,6 +92,16 @@ def _check_metadata(
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"metadata value for {key!r} is not a finite number")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    # A Python string may hold a lone surrogate (json.loads of "\\ud800" makes one); JSON
+    # bytes cannot carry it: a key would be replaced on the way out, a value not sent at all.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

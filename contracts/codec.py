@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.base import Message
 from contracts.envelope import (
@@ -55,7 +55,8 @@ class DecodeError(Exception):
 
 
 class EncodeError(ValueError):
-    """The message cannot be published as it is (today only: it is too large)."""
+    """The message cannot be published as it is: too large, or holding text that is not valid
+    Unicode (a lone surrogate, which Python strings allow and JSON bytes cannot carry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,10 @@ def encode(
 ) -> EncodedRecord:
     """Serialise `message` for Kafka. `structured=True` is the audit topic's mode."""
     # Straight to JSON bytes in pydantic-core: no intermediate dict, no json.dumps.
-    body = message.model_dump_json().encode()
+    try:
+        body = message.model_dump_json().encode()
+    except PydanticSerializationError as error:
+        raise EncodeError(f"{type(message).__name__} cannot be serialised: {error}") from None
     occurred_at = _INSTANT.dump_python(message.occurred_at, mode="json")
     extensions = {
         H_CORRELATION_ID: correlation_id,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException
 
+from contracts.codec import EncodeError
 from services.gateway.edge import problem_response
 from services.gateway.problems import ApiProblem, FieldError, ProblemCode
 
@@ -28,6 +29,7 @@ _BY_STATUS = {
 
 
 _PARAMETER = re.compile(r"\\\{[a-z_]+\\\}")  # `{session_id}` once `re.escape`d
+_NOT_UNICODE = "a text in the body is not valid Unicode (a lone surrogate escape)"
 _SEND_JSON = "the body must be JSON, sent with Content-Type: application/json"
 
 _AGENT_FIELDS = frozenset({"agent", "initial_agent"})
@@ -107,6 +109,11 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             headers["Allow"] = _allowed_methods(request)
         return render(request, ApiProblem(code, str(exc.detail)[:300], headers=headers))
 
+    async def on_unencodable(request: Request, exc: Exception) -> JSONResponse:
+        # The command could not be serialised, so nothing was published: a text field held a
+        # lone surrogate (`"\\ud800"` parses into a Python string, not into JSON bytes).
+        return render(request, ApiProblem(ProblemCode.VALIDATION_FAILED, _NOT_UNICODE))
+
     async def on_database(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %r", exc)
         problem = ApiProblem(
@@ -123,5 +130,6 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(EncodeError, on_unencodable)
     app.add_exception_handler(PyMongoError, on_database)
     app.add_exception_handler(Exception, on_anything)

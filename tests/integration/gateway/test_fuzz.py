@@ -246,3 +246,35 @@ async def test_malformed_requests_get_a_4xx_problem_never_a_5xx(
     assert 400 <= response.status_code < 500, (attempt, response.status_code, response.text[:300])
     assert response.headers["content-type"] == "application/problem+json", attempt
     assert response.json()["status"] == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/sessions", b'{"initial_agent": "ask", "metadata": {"k": "\\ud800"}}'),
+        ("POST", "/v1/sessions", b'{"initial_agent": "ask", "metadata": {"\\udfff": 1}}'),
+        ("PATCH", "/v1/sessions/s-fuzz-1", b'{"metadata": {"k": "x\\ud83d"}}'),
+        (
+            "POST",
+            "/v1/sessions/s-fuzz-1/tool-calls/call-1/result",
+            b'{"content": "ok", "structured": {"a": "\\ud800"}}',
+        ),
+    ],
+)
+async def test_a_lone_surrogate_in_an_otherwise_valid_body_is_422_not_a_500(
+    fuzz_gateway: InProcessGateway, method: str, path: str, body: bytes
+) -> None:
+    """`json.loads` turns `"\\ud800"` into a Python string that JSON bytes cannot carry: a
+    free-text field holding one (metadata, a structured tool result) made the command
+    unserialisable at publish time, a 500 (or, in a metadata key, silently replaced text)."""
+    response = await fuzz_gateway.http.request(
+        method,
+        path,
+        content=body,
+        headers={
+            "Authorization": f"Bearer {fuzz_gateway.key}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_failed"
