@@ -1,6 +1,8 @@
 """CLI settings: the runtime's (same env prefix and .env) plus who the CLI speaks for."""
 
-from pydantic import Field, FilePath, SecretStr
+from typing import Self
+
+from pydantic import Field, FilePath, SecretStr, model_validator
 
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
@@ -15,6 +17,11 @@ class CliSettings(RuntimeSettings):
     )
     cli_hmac_key_file: FilePath | None = Field(None, description="A mounted file holding that key.")
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
+
+    @model_validator(mode="after")
+    def _usable_hmac_key(self) -> Self:
+        self.cli_signing_key()  # an empty key: a bad setting
+        return self
 
     def cli_signing_key(self) -> bytes | None:
         return signing_key(self.cli_hmac_key, self.cli_hmac_key_file)

@@ -5,6 +5,7 @@ from typing import Self
 
 from pydantic import Field, FilePath, PositiveFloat, PositiveInt, SecretStr, model_validator
 
+from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
 
 
@@ -84,6 +85,11 @@ class GatewaySettings(RuntimeSettings):
     agent_catalogue_path: Path | None = Field(
         None, description="The agent catalogue file agent-orchestration reads; None = default."
     )
+
+    @model_validator(mode="after")
+    def _usable_hmac_key(self) -> Self:
+        signing_key(self.gateway_hmac_key, self.gateway_hmac_key_file)  # empty: a bad setting
+        return self
 
     @model_validator(mode="after")
     def _jwt_complete(self) -> Self:
