@@ -20,7 +20,10 @@ class CliSettings(RuntimeSettings):
 
     @model_validator(mode="after")
     def _usable_hmac_key(self) -> Self:
-        self.cli_signing_key()  # an empty key: a bad setting
+        try:
+            self.cli_signing_key()
+        except ValueError as error:  # empty or unreadable: a bad setting, named
+            raise ValueError(f"AGENT_RUNTIME_CLI_HMAC_KEY / _FILE: {error}") from None
         return self
 
     def cli_signing_key(self) -> bytes | None:

@@ -88,7 +88,10 @@ class GatewaySettings(RuntimeSettings):
 
     @model_validator(mode="after")
     def _usable_hmac_key(self) -> Self:
-        signing_key(self.gateway_hmac_key, self.gateway_hmac_key_file)  # empty: a bad setting
+        try:
+            signing_key(self.gateway_hmac_key, self.gateway_hmac_key_file)
+        except ValueError as error:  # empty or unreadable: a bad setting, named
+            raise ValueError(f"AGENT_RUNTIME_GATEWAY_HMAC_KEY / _FILE: {error}") from None
         return self
 
     @model_validator(mode="after")
