@@ -5,9 +5,10 @@ configuration file a setting names that cannot be used (`ConfigFileError`)."""
 import re
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Final, NoReturn, TypeVar
 
 from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsError
 
 from services.runtime.settings import ENV_PREFIX
@@ -28,12 +29,26 @@ def invalid_settings(
     """`invalid settings: AGENT_RUNTIME_X: <what is wrong>; …`, without the values. A setting
     also read under other names (`LLM_BASE_URL`) is named by all of them."""
     problems = [
-        f"{_variables(problem['loc'], problem['msg'], settings_class)}: {problem['msg']}"
-        for problem in error.errors(include_input=False, include_url=False)
+        f"{_variables(problem['loc'], problem['msg'], settings_class)}: {_message(problem)}"
+        for problem in error.errors(include_url=False)
         # A default computed from another setting cannot be when that one is invalid: noise.
         if problem["type"] != "default_factory_not_called"
     ]
     return "invalid settings: " + "; ".join(problems)
+
+
+_STRUCTURED: Final = frozenset({"dict_type", "list_type", "model_type", "set_type"})
+
+
+def _message(problem: ErrorDetails) -> str:
+    """The problem's message; never its input (read only to tell text that is not JSON)."""
+    # An optional list or object setting (`X | None`) whose text is not JSON reaches
+    # validation as that text, where a required one fails before it (`load_settings`): both
+    # say the same.
+    structured = problem["type"] in _STRUCTURED and len(problem["loc"]) == 1
+    if structured and isinstance(problem.get("input"), str):
+        return "not valid JSON"
+    return problem["msg"]
 
 
 def load_settings(settings_class: type[S], process: str) -> S:

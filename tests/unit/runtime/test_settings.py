@@ -11,6 +11,7 @@ from services.audit.settings import AuditSettings
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import RuntimeSettings
 from services.runtime.settings_errors import invalid_settings
+from services.session_commands.settings import SessionCommandsSettings
 
 pytestmark = pytest.mark.unit
 
@@ -118,6 +119,17 @@ def test_a_mongodb_uri_the_client_would_refuse_is_an_invalid_setting(
     assert line.startswith("invalid settings: AGENT_RUNTIME_MONGODB_URI: ")
     assert problem in line
     assert "s3cr" not in line
+
+
+def test_an_optional_object_setting_that_is_not_json_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Was "Input should be a valid dictionary" (the text reached validation as a string).
+    monkeypatch.setenv("AGENT_RUNTIME_COMMAND_SOURCES", '{"gw": {"hmac_key": "k3y-s3cr3t"')
+    with pytest.raises(ValidationError) as raised:
+        SessionCommandsSettings(_env_file=None)
+    line = invalid_settings(raised.value, SessionCommandsSettings)
+    assert line == "invalid settings: AGENT_RUNTIME_COMMAND_SOURCES: not valid JSON"
 
 
 def _started(module: str, **env: str) -> subprocess.CompletedProcess[str]:
