@@ -34,6 +34,7 @@ class JwtVerifier:
         audience: str,
         tenant_claim: str,
         algorithms: Sequence[str],
+        leeway_s: float = 0.0,
         timeout_s: float = 5.0,
     ) -> None:
         self._keys = PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=timeout_s)
@@ -41,6 +42,7 @@ class JwtVerifier:
         self._audience = audience
         self._tenant_claim = tenant_claim
         self._algorithms = list(algorithms)
+        self._leeway_s = leeway_s
 
     def verify(self, token: str) -> Principal | None:
         """The token's tenant, or None when the token is not acceptable. Blocking."""
@@ -57,6 +59,7 @@ class JwtVerifier:
                 algorithms=self._algorithms,
                 audience=self._audience,
                 issuer=self._issuer,
+                leeway=self._leeway_s,
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.PyJWTError:

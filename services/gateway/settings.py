@@ -7,6 +7,7 @@ from jwt.algorithms import get_default_algorithms
 from pydantic import (
     Field,
     FilePath,
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -56,6 +57,11 @@ class GatewaySettings(RuntimeSettings):
         min_length=1,
         description="Signature algorithms a token may use: public-key ones only (a JWKS "
         "publishes public keys; `none` and the HMAC ones are refused).",
+    )
+    gateway_jwt_leeway_s: NonNegativeFloat = Field(
+        30.0,
+        description="Clock skew allowed between the issuer and the gateway for exp, nbf and iat "
+        "(a token the issuer just minted with a clock a few seconds ahead is not refused).",
     )
     gateway_rate_limit_per_minute: PositiveFloat = Field(
         60.0, description="Requests per minute per API key (token bucket), as the original."

@@ -92,6 +92,11 @@ async def test_jwt_names_the_tenant_and_bad_tokens_are_401(
         assert await status(token(org="acme", aud="someone-else")) == 401
         assert await status(token(org="acme", iss="https://evil.example")) == 401
         assert await status(token(org="acme", exp=int(time.time()) - 60)) == 401
+        # An issuer whose clock runs a few seconds ahead: its fresh tokens are good (were 401
+        # until the gateway's clock caught up), within gateway_jwt_leeway_s (30 s).
+        assert await status(token(org="acme", iat=int(time.time()) + 5)) == 200
+        assert await status(token(org="acme", nbf=int(time.time()) + 5)) == 200
+        assert await status(token(org="acme", nbf=int(time.time()) + 120)) == 401
         assert await status(token(_OTHER_KEY, org="acme")) == 401  # not the issuer's key
         assert await status("a.b.c") == 401
         # An algorithm of another key type than the key the token names: a bad token (was a
