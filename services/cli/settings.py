@@ -1,6 +1,8 @@
 """CLI settings: the runtime's (same env prefix and .env) plus who the CLI speaks for."""
 
-from pydantic import Field, FilePath, SecretStr
+from typing import Self
+
+from pydantic import Field, FilePath, SecretStr, model_validator
 
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
@@ -15,6 +17,14 @@ class CliSettings(RuntimeSettings):
     )
     cli_hmac_key_file: FilePath | None = Field(None, description="A mounted file holding that key.")
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
+
+    @model_validator(mode="after")
+    def _usable_hmac_key(self) -> Self:
+        try:
+            self.cli_signing_key()
+        except ValueError as error:  # empty or unreadable: a bad setting, named
+            raise ValueError(f"AGENT_RUNTIME_CLI_HMAC_KEY / _FILE: {error}") from None
+        return self
 
     def cli_signing_key(self) -> bytes | None:
         return signing_key(self.cli_hmac_key, self.cli_hmac_key_file)

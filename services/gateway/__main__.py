@@ -1,5 +1,7 @@
 """`python -m services.gateway`: the HTTP API on uvicorn until SIGTERM / SIGINT."""
 
+import asyncio
+import logging
 import socket
 import sys
 from collections.abc import Callable
@@ -8,9 +10,12 @@ import uvicorn
 
 from services.gateway.app import SERVICE, build_app
 from services.gateway.settings import GatewaySettings
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.settings_errors import ConfigFileError, load_settings
 from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry.log_context import configure_logging
+
+log = logging.getLogger("services.gateway")
 
 
 def main() -> None:
@@ -22,6 +27,13 @@ def main() -> None:
         app = build_app(settings, broker_outages=broker_outages)
     except (ConfigFileError, OSError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)  # an operator's mistake: no traceback
+        sys.exit(2)
+    try:
+        # As every service does before its clients start: the event feed and the publisher
+        # would retry a wrong password or an untrusted certificate forever, never ready.
+        asyncio.run(check_kafka_access(settings))
+    except KafkaAccessRefused as refused:
+        log.critical("%s", refused)
         sys.exit(2)
     # Here, not in the app's lifespan: only the process that owns its heap freezes it (tests
     # build the app inside pytest).

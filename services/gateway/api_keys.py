@@ -67,7 +67,11 @@ class ApiKeyRegistry:
     def load(cls, inline: Mapping[str, str], file: Path | None) -> "ApiKeyRegistry":
         hashed = dict(inline)
         if file is not None:
-            for number, line in enumerate(file.read_text().splitlines(), start=1):
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as error:  # not echoed: it may hold a pasted key
+                raise ApiKeyConfigError(f"{file}: not UTF-8 text (byte {error.start})") from None
+            for number, line in enumerate(text.splitlines(), start=1):
                 text = line.split("#", 1)[0].strip()
                 if not text:
                     continue

@@ -221,6 +221,7 @@ def _jwt_verifier(settings: GatewaySettings) -> JwtVerifier | None:
         audience=settings.gateway_jwt_audience,
         tenant_claim=settings.gateway_jwt_tenant_claim,
         algorithms=settings.gateway_jwt_algorithms,
+        leeway_s=settings.gateway_jwt_leeway_s,
     )
 
 

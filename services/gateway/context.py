@@ -73,7 +73,10 @@ class Caller:
             tenant_id=self.principal.tenant_id,
             request_id=self.request.state.request_id,
             traceparent=carrier.get("traceparent"),
-            tracestate=self.request.headers.get("tracestate"),
+            # As OpenTelemetry parsed it, never the caller's text as sent: a member it cannot
+            # parse (or over 8,192 characters) is dropped here, not carried into every
+            # consumer's logs.
+            tracestate=carrier.get("tracestate"),
         )
 
 

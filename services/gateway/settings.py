@@ -3,9 +3,26 @@
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, FilePath, PositiveFloat, PositiveInt, SecretStr, model_validator
+from jwt.algorithms import get_default_algorithms
+from pydantic import (
+    Field,
+    FilePath,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
+
+# What verifies a signature with a JWKS's public keys: `none` verifies nothing, and an HMAC
+# algorithm would take a key every holder of the JWKS knows.
+_PUBLIC_KEY_ALGORITHMS = frozenset(
+    name for name in get_default_algorithms() if name != "none" and not name.startswith("HS")
+)
 
 
 class GatewaySettings(RuntimeSettings):
@@ -35,7 +52,17 @@ class GatewaySettings(RuntimeSettings):
     gateway_jwt_issuer: str | None = None
     gateway_jwt_audience: str | None = None
     gateway_jwt_tenant_claim: str = Field("tenant_id", min_length=1)
-    gateway_jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    gateway_jwt_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        min_length=1,
+        description="Signature algorithms a token may use: public-key ones only (a JWKS "
+        "publishes public keys; `none` and the HMAC ones are refused).",
+    )
+    gateway_jwt_leeway_s: NonNegativeFloat = Field(
+        30.0,
+        description="Clock skew allowed between the issuer and the gateway for exp, nbf and iat "
+        "(a token the issuer just minted with a clock a few seconds ahead is not refused).",
+    )
     gateway_rate_limit_per_minute: PositiveFloat = Field(
         60.0, description="Requests per minute per API key (token bucket), as the original."
     )
@@ -84,6 +111,25 @@ class GatewaySettings(RuntimeSettings):
     agent_catalogue_path: Path | None = Field(
         None, description="The agent catalogue file agent-orchestration reads; None = default."
     )
+
+    @model_validator(mode="after")
+    def _usable_hmac_key(self) -> Self:
+        try:
+            signing_key(self.gateway_hmac_key, self.gateway_hmac_key_file)
+        except ValueError as error:  # empty or unreadable: a bad setting, named
+            raise ValueError(f"AGENT_RUNTIME_GATEWAY_HMAC_KEY / _FILE: {error}") from None
+        return self
+
+    @field_validator("gateway_jwt_algorithms")
+    @classmethod
+    def _public_key_algorithms(cls, algorithms: list[str]) -> list[str]:
+        unusable = [a for a in algorithms if a not in _PUBLIC_KEY_ALGORITHMS]
+        if unusable:
+            raise ValueError(
+                f"not a public-key signature algorithm: {', '.join(unusable)} "
+                f"(one of {', '.join(sorted(_PUBLIC_KEY_ALGORITHMS))})"
+            )
+        return algorithms
 
     @model_validator(mode="after")
     def _jwt_complete(self) -> Self:

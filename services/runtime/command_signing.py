@@ -10,12 +10,23 @@ from contracts.signature import SIGNATURE_HEADER, signature
 
 
 def signing_key(inline: SecretStr | None, file: Path | None) -> bytes | None:
-    """The inline key, else the file's content (one trailing newline dropped), else None."""
+    """The inline key, else the file's content (one trailing newline dropped), else None.
+
+    An empty key is a `ValueError` (the settings' validators call this, so it stops the
+    process as an invalid setting): anyone can compute an HMAC under the empty key, so a
+    source "keyed" with it would be believed whoever published."""
     if inline is not None:
-        return inline.get_secret_value().encode()
-    if file is not None:
-        return file.read_bytes().rstrip(b"\r\n")
-    return None
+        key = inline.get_secret_value().encode()
+    elif file is not None:
+        try:
+            key = file.read_bytes().rstrip(b"\r\n")
+        except OSError as error:
+            raise ValueError(f"{file} cannot be read ({error.strerror})") from None
+    else:
+        return None
+    if not key:
+        raise ValueError("the HMAC key is empty (an empty key proves nothing)")
+    return key
 
 
 def sign(record: EncodedRecord, key: bytes | None) -> None:

@@ -7,12 +7,14 @@ retry can fix into one line naming the setting to change. A broker that is merel
 is not its business: the clients' own retries handle that.
 """
 
+import asyncio
 import ssl
-from typing import Any
+from typing import Any, Final
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
+    IllegalSaslStateError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
@@ -28,7 +30,11 @@ _DECISIVE: tuple[type[BaseException], ...] = (
     SaslAuthenticationFailed,
     AuthenticationFailedError,
     UnsupportedSaslMechanismError,
+    IllegalSaslStateError,
 )
+# TLS record content types (alert, handshake) and the major version of every TLS record.
+_TLS_RECORD_TYPES: Final = frozenset({0x15, 0x16})
+_TLS_MAJOR_VERSION: Final = 0x03
 
 
 class KafkaAccessRefused(RuntimeError):
@@ -36,9 +42,9 @@ class KafkaAccessRefused(RuntimeError):
 
 
 async def check_kafka_access(settings: KafkaSecuritySettings) -> None:
-    """Raise `KafkaAccessRefused` when TLS or SASL fails against the first bootstrap server."""
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return
+    """Raise `KafkaAccessRefused` when TLS or SASL fails against the first bootstrap server,
+    or when the listener speaks another protocol than the configured one (a PLAINTEXT client
+    answered with TLS, a SASL client by a listener without SASL)."""
     address = settings.kafka_bootstrap_servers.split(",")[0].strip()
     host, _, port = address.rpartition(":")
     options: dict[str, Any] = kafka_client_options(settings)
@@ -91,9 +97,32 @@ def _refusal(settings: KafkaSecuritySettings, address: str, exc: BaseException) 
             f"{_ENV}KAFKA_SASL_USERNAME={settings.kafka_sasl_username} "
             f"({settings.kafka_sasl_mechanism}): check {source}"
         )
+    if _answered_with_tls(exc):
+        return (
+            f"Kafka at {address} answered with TLS: its listener wants "
+            f"{_ENV}KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL, not {protocol}"
+        )
+    if isinstance(cause, IllegalSaslStateError):
+        return (
+            f"Kafka at {address} does not do SASL on that listener: check {protocol} "
+            "(PLAINTEXT or SSL)"
+        )
     # Refused, reset (also what a TLS client sees on a plaintext port), timed out: possibly
     # transient, left to the clients' retries.
     return None
+
+
+def _answered_with_tls(exc: BaseException) -> bool:
+    """A plaintext client reads the TLS listener's alert record (0x15 0x03 …) as the size of a
+    Kafka response: no broker speaking Kafka on that listener sends that, nor a transient
+    fault."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncio.IncompleteReadError) and seen.expected is not None:
+            content_type, major = seen.expected >> 24, (seen.expected >> 16) & 0xFF
+            return content_type in _TLS_RECORD_TYPES and major == _TLS_MAJOR_VERSION
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _root(exc: BaseException) -> BaseException:

@@ -4,11 +4,14 @@ One env prefix (`AGENT_RUNTIME_`) and `.env` support. Values are validated when 
 object is built, so a bad deployment fails at start with a message naming the variable.
 """
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, Self
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from pymongo import uri_parser
+from pymongo.errors import PyMongoError
 
 from contracts.topics import TopicCatalogue
 from services.runtime.kafka_security import KafkaSecuritySettings
@@ -163,6 +166,23 @@ class RuntimeSettings(KafkaSecuritySettings):
             replication_factor=self.topic_replication_factor,
             min_insync_replicas=self.topic_min_insync_replicas,
         )
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _check_mongodb_uri(cls, value: str) -> str:
+        """What PyMongo's client would refuse when it is built (a port that is not a number,
+        unescaped credentials, a TLS file that does not exist), refused here instead, so that
+        it stops the process as a bad setting (exit 2, the variable named, the URI never
+        echoed) rather than as a traceback. PyMongo's messages name the problem, not the
+        credentials. `mongodb+srv://` is left to the client: parsing it resolves DNS."""
+        if value.startswith("mongodb://"):
+            try:
+                with warnings.catch_warnings():  # unknown options only warn, as in the client
+                    warnings.simplefilter("ignore")
+                    uri_parser.parse_uri(value, warn=True)
+            except (ValueError, PyMongoError, OSError) as error:
+                raise ValueError(f"not a usable MongoDB URI: {error}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Self:

@@ -39,6 +39,7 @@ class CommandSource(BaseModel):
     def _one_key(self) -> Self:
         if self.hmac_key is not None and self.hmac_key_file is not None:
             raise ValueError("set hmac_key or hmac_key_file, not both")
+        self.key()  # an empty or unreadable key stops the service here, as a bad setting
         return self
 
     def key(self) -> bytes | None:

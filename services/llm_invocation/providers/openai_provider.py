@@ -6,6 +6,7 @@ with `data: [DONE]`. This module maps HTTP outcomes to `ProviderError`s and chun
 events; retries, the breaker and limits live in the invoker, so the client does no retries.
 """
 
+import base64
 import contextlib
 import json
 import ssl
@@ -106,6 +107,7 @@ class OpenAICompatibleProvider:
                     config.api_key.get_secret_value() if config.api_key else "",
                     password,
                     unquote(password),  # what is sent (and quoted back): the decoded form
+                    _basic_credentials(config.base_url),
                 )
                 if secret
             )
@@ -177,6 +179,16 @@ class OpenAICompatibleProvider:
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         return body
+
+
+def _basic_credentials(base_url: str) -> str:
+    """The token of the `Authorization: Basic <token>` header httpx sends for credentials in
+    the base URL, as a proxy that echoes the header quotes it back: base64 of `user:password`,
+    which gives the password away to anyone who decodes it. Empty without a password."""
+    url = httpx.URL(base_url)
+    if not url.password:
+        return ""
+    return base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
 
 
 def _client(

@@ -100,8 +100,14 @@ class DeferredSpan(trace.NonRecordingSpan):
 
     def get_span_context(self) -> trace.SpanContext:
         if self._made is None:
-            assert self._make is not None
-            self._made, self._make = self._make().get_span_context(), None
+            make, self._make = self._make, None
+            if make is None:
+                # Asked again while it is being made: a line logged meanwhile (OpenTelemetry
+                # warns about a record's malformed `tracestate`) reads the current trace ids,
+                # which made it again, without end (a RecursionError that dead-lettered the
+                # record). That line goes without them.
+                return trace.INVALID_SPAN_CONTEXT
+            self._made = make().get_span_context()
         return self._made
 
     def traceparent(self) -> str | None:

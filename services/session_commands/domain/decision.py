@@ -135,7 +135,12 @@ class DecisionDraft:
         self.rejection = reason
         self.events.append(
             CommandRejected(
-                id=derive_id("event", self.command.id, len(self.events)),
+                # Not the id an acceptance of this command id gets: a refusal that is not
+                # remembered (a forged or re-signed copy, another tenant's reuse) can follow or
+                # precede the acceptance, and consumers that keep one record per event id (the
+                # audit log) would drop one of the two. With the reason: two refusals of one
+                # command id for different reasons are two facts.
+                id=derive_id("event", self.command.id, len(self.events), "rejected", reason.value),
                 session_id=self.command.session_id,
                 tenant_id=self.command.tenant_id,  # the publisher's, not the session's
                 occurred_at=self.now,

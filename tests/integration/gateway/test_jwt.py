@@ -9,8 +9,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.integration.gateway.in_process import closed_port, in_process_gateway
 
@@ -19,19 +19,30 @@ pytestmark = pytest.mark.integration
 ISSUER, AUDIENCE = "https://idp.example", "agent-runtime"
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 _OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+_NOT_A_KEY_SET = {
+    "/proxy-page": (b"<html>sign in to the proxy</html>", "text/html"),
+    "/no-keys": (b'{"keys": []}', "application/json"),
+}
 
 
 @pytest.fixture(scope="module")
 def jwks_url() -> Iterator[str]:
     jwk = json.loads(RSAAlgorithm.to_jwk(_KEY.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    ec_jwk = json.loads(ECAlgorithm.to_jwk(_EC_KEY.public_key()))
+    keys = [
+        {**jwk, "kid": "k1", "use": "sig", "alg": "RS256"},
+        {**ec_jwk, "kid": "e1", "use": "sig", "alg": "ES256"},
+    ]
+    body = json.dumps({"keys": keys}).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            answer, content_type = _NOT_A_KEY_SET.get(self.path, (body, "application/json"))
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -46,12 +57,14 @@ def jwks_url() -> Iterator[str]:
         server.server_close()
 
 
-def token(key: rsa.RSAPrivateKey = _KEY, **claims: Any) -> str:
+def claims(**overrides: Any) -> dict[str, Any]:
     payload = {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300, "sub": "u-1"}
-    payload.update(claims)
-    return jwt.encode(
-        {k: v for k, v in payload.items() if v is not None}, key, "RS256", headers={"kid": "k1"}
-    )
+    payload.update(overrides)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def token(key: rsa.RSAPrivateKey = _KEY, **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), key, "RS256", headers={"kid": "k1"})
 
 
 async def test_jwt_names_the_tenant_and_bad_tokens_are_401(
@@ -79,8 +92,34 @@ async def test_jwt_names_the_tenant_and_bad_tokens_are_401(
         assert await status(token(org="acme", aud="someone-else")) == 401
         assert await status(token(org="acme", iss="https://evil.example")) == 401
         assert await status(token(org="acme", exp=int(time.time()) - 60)) == 401
+        # An issuer whose clock runs a few seconds ahead: its fresh tokens are good (were 401
+        # until the gateway's clock caught up), within gateway_jwt_leeway_s (30 s).
+        assert await status(token(org="acme", iat=int(time.time()) + 5)) == 200
+        assert await status(token(org="acme", nbf=int(time.time()) + 5)) == 200
+        assert await status(token(org="acme", nbf=int(time.time()) + 120)) == 401
         assert await status(token(_OTHER_KEY, org="acme")) == 401  # not the issuer's key
         assert await status("a.b.c") == 401
+        # An algorithm of another key type than the key the token names: a bad token (was a
+        # TypeError inside the signature check, a 500 or a dropped connection).
+        assert await status(jwt.encode(claims(org="acme"), _KEY, "RS256", {"kid": "e1"})) == 401
+        assert await status(jwt.encode(claims(org="acme"), _EC_KEY, "ES256", {"kid": "k1"})) == 401
+        assert await status(jwt.encode(claims(org="acme"), _EC_KEY, "ES256", {"kid": "e1"})) == 200
+
+
+@pytest.mark.parametrize("path", sorted(_NOT_A_KEY_SET))
+async def test_a_jwks_url_that_answers_no_key_set_is_503(jwks_url: str, path: str) -> None:
+    """A proxy's page or an empty set instead of the issuer's keys: the identity provider is
+    unavailable (503 for everyone), not every caller's token bad (401) or a 500."""
+    async with in_process_gateway(
+        gateway_jwt_jwks_url=jwks_url.replace("/jwks.json", path),
+        gateway_jwt_issuer=ISSUER,
+        gateway_jwt_audience=AUDIENCE,
+    ) as gw:
+        response = await gw.http.get(
+            "/v1/sessions", headers={"Authorization": f"Bearer {token(tenant_id='acme')}"}
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "identity_provider_unavailable"
 
 
 async def test_unreachable_jwks_is_503(mongodb_uri: str) -> None:

@@ -2,6 +2,7 @@
 streams, tool calls, 429 + Retry-After, 5xx and the breaker, timeouts, malformed SSE."""
 
 import asyncio
+import base64
 import json
 import random
 import time
@@ -496,6 +497,19 @@ async def test_a_percent_encoded_password_is_masked_as_it_is_sent(
     provider = OpenAICompatibleProvider(OpenAIProviderConfig(base_url=base_url, model="m"))
     outcome = await _refused(provider, openai_server, "credentials bob:p@ss-Secr3tPW refused")
     assert "Secr3tPW" not in outcome.message
+    assert "[REDACTED:api_key]" in outcome.message
+
+
+async def test_the_basic_credentials_as_sent_are_masked_when_a_proxy_echoes_the_header(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # "Incorrect API key provided: Basic <token>": the token is base64 of user:password.
+    base_url = openai_server.base_url.replace("://", "://bob:p%40ss-Secr3tPW@", 1)
+    provider = OpenAICompatibleProvider(OpenAIProviderConfig(base_url=base_url, model="m"))
+    sent = base64.b64encode(b"bob:p@ss-Secr3tPW").decode()
+    outcome = await _refused(provider, openai_server, f"Incorrect API key provided: Basic {sent}")
+    assert openai_server.requests[0].headers["authorization"] == f"Basic {sent}"
+    assert sent[:-1] not in outcome.message  # "=" padding aside
     assert "[REDACTED:api_key]" in outcome.message
 
 

@@ -154,3 +154,28 @@ async def test_the_gateway_publishes_as_its_configured_source_and_signs_with_its
         assert answer.status_code == status, (settings, answer.text)
         if code is not None:
             assert answer.json()["code"] == code
+
+
+async def test_a_forged_copy_of_a_command_never_shares_an_event_id_with_its_acceptance(
+    rig: Rig,
+) -> None:
+    """A forged copy refused before the signed original: both answers reach `session-events`
+    under ids of their own, so the audit log (one record per event id) keeps the acceptance
+    instead of dropping it as a duplicate of the refusal."""
+    original = create("s-copied", "initech")
+    forged = encode(original, source="gateway")
+    await rig.publisher.send_raw(
+        rig.catalogue.name(TopicName.COMMANDS),
+        forged.key,
+        forged.value,
+        [*forged.headers, (SIGNATURE_HEADER, signature(forged.value, b"not-the-key"))],
+    )
+    await rig.send(original, "gateway", key=GATEWAY_KEY)
+
+    refused = await rig.outcome("s-copied", 1)
+    created = await rig.outcome("s-copied", 2)
+
+    assert isinstance(refused, CommandRejected)
+    assert refused.reason is RejectionReason.SIGNATURE_INVALID
+    assert isinstance(created, SessionCreated)
+    assert refused.id != created.id

@@ -25,9 +25,19 @@ def _untrusted_ca(secured_kafka: SecuredKafka, tmp_path: Path) -> dict[str, str]
     return {**secured_kafka.env("audit"), "AGENT_RUNTIME_KAFKA_SSL_CAFILE": certifi.where()}
 
 
+def _plaintext_on_the_tls_listener(secured_kafka: SecuredKafka, tmp_path: Path) -> dict[str, str]:
+    # The security settings forgotten: was "stopped: KafkaConnectionError: Unable to
+    # bootstrap", exit 1, a traceback.
+    return {"AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": secured_kafka.bootstrap_servers}
+
+
 CASES = {
     "wrong password": (_wrong_password, "AGENT_RUNTIME_KAFKA_SASL_PASSWORD_FILE="),
     "untrusted CA": (_untrusted_ca, "is not trusted by AGENT_RUNTIME_KAFKA_SSL_CAFILE="),
+    "plaintext on a TLS listener": (
+        _plaintext_on_the_tls_listener,
+        "answered with TLS: its listener wants AGENT_RUNTIME_KAFKA_SECURITY_PROTOCOL=SSL",
+    ),
 }
 
 
@@ -56,6 +66,26 @@ def test_a_service_stops_at_start_with_one_line(
     make_env, expected = CASES[case]
 
     result = _run(["services.audit"], make_env(secured_kafka, tmp_path))
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    naming = [line for line in output.splitlines() if expected in line]
+    assert len(naming) == 1, output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_gateway_stops_at_start_with_one_line(
+    secured_kafka: SecuredKafka, tmp_path: Path, case: str
+) -> None:
+    """As the consumers do: its event feed and publisher retried a wrong password forever
+    (never ready, no line naming the setting)."""
+    make_env, expected = CASES[case]
+
+    result = _run(
+        ["services.gateway"],
+        {**make_env(secured_kafka, tmp_path), "AGENT_RUNTIME_GATEWAY_PORT": "0"},
+    )
 
     output = result.stdout + result.stderr
     assert result.returncode == 2, output

@@ -1,8 +1,10 @@
-"""API keys: stored hashed, mapped to a tenant, loaded from settings and a mounted file."""
+"""API keys: stored hashed, mapped to a tenant, loaded from settings and a mounted file; the
+JWT settings."""
 
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.gateway.api_keys import (
     ApiKeyConfigError,
@@ -10,6 +12,7 @@ from services.gateway.api_keys import (
     hash_api_key,
     new_api_key,
 )
+from services.gateway.settings import GatewaySettings
 
 
 def test_a_known_key_gives_its_tenant_and_an_unknown_one_nothing() -> None:
@@ -53,3 +56,21 @@ def test_only_hashes_are_kept() -> None:
     key = new_api_key()
     assert hash_api_key(key).startswith("sha256:")
     assert key not in hash_api_key(key)
+
+
+def test_a_key_file_that_is_not_text_refuses_to_start_naming_it(tmp_path: Path) -> None:
+    # Was a UnicodeDecodeError traceback (exit 1), not the one line of a bad file (exit 2).
+    secret = tmp_path / "keys"
+    secret.write_bytes(b"\xff\xfe ar_pasted-key acme\n")
+    with pytest.raises(ApiKeyConfigError, match="not UTF-8") as raised:
+        ApiKeyRegistry.load({}, secret)
+    assert str(secret) in str(raised.value)
+    assert "pasted" not in str(raised.value)
+
+
+@pytest.mark.parametrize("algorithms", [["none"], ["RS256", "HS256"], []])
+def test_jwt_algorithms_are_public_key_ones(algorithms: list[str]) -> None:
+    # A JWKS holds public keys: `none` or an HMAC algorithm (keyed with what every holder of
+    # the JWKS knows) was accepted as a setting.
+    with pytest.raises(ValidationError, match="gateway_jwt_algorithms"):
+        GatewaySettings(_env_file=None, gateway_jwt_algorithms=algorithms)

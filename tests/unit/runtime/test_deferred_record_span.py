@@ -206,3 +206,35 @@ def test_extract_trace_reads_what_extract_context_reads_but_baggage() -> None:
     assert baggage.get_all(extract_trace(headers)) == {}
     assert not trace.get_current_span(extract_trace([("traceparent", b"junk")])).is_recording()
     assert not trace.get_current_span(extract_trace([])).get_span_context().is_valid
+
+
+async def test_a_malformed_tracestate_is_no_endless_recursion(tracer: Tracer) -> None:
+    """OpenTelemetry warns about a member of `tracestate` it cannot parse while the record's
+    span is made; that line's log fields ask for the span being made. Was a RecursionError:
+    the record dead-lettered (a gateway client's header lost its command)."""
+    captured: list[dict[str, object]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(json.loads(self.format(record)))
+
+    capture = Capture()
+    capture.addFilter(ContextFilter())
+    capture.setFormatter(JsonFormatter("svc"))
+    otel_logger = logging.getLogger("opentelemetry")
+    otel_logger.addHandler(capture)
+    asked: list[str | None] = []
+
+    async def handler(record: Record) -> None:
+        asked.append(current_traceparent())
+
+    try:
+        await traced(handler, tracer, consumer_group="g", records_spans=False)(
+            _record(("traceparent", PARENT.encode()), ("tracestate", b"a=" + b"b" * 300))
+        )
+    finally:
+        otel_logger.removeHandler(capture)
+    [traceparent] = asked
+    assert traceparent is not None
+    assert traceparent.split("-")[1] == TRACE_ID  # the trace goes on, without the bad state
+    assert captured  # OpenTelemetry's warning was written, without the ids being made

@@ -100,6 +100,38 @@ def test_an_invalid_setting_is_named_by_its_variable_and_never_echoed(
     assert "default_factory" not in line  # settings derived from it add nothing to say
 
 
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("mongodb://app:s3cr3tpw@db:notaport/", "Port contains non-digit characters"),
+        ("mongodb://app:s3cr3tpw@db/?tls=true&tlsCAFile=/nonexistent/ca.pem", "No such file"),
+        ("mongodb://app:s3cr@pw@db/", "must be escaped"),
+    ],
+)
+def test_a_mongodb_uri_the_client_would_refuse_is_an_invalid_setting(
+    monkeypatch: pytest.MonkeyPatch, uri: str, problem: str
+) -> None:
+    # Was a traceback from PyMongo when the client was built (exit 1), not this one line.
+    monkeypatch.setenv("AGENT_RUNTIME_MONGODB_URI", uri)
+    with pytest.raises(ValidationError) as raised:
+        AuditSettings()
+    line = invalid_settings(raised.value)
+    assert line.startswith("invalid settings: AGENT_RUNTIME_MONGODB_URI: ")
+    assert problem in line
+    assert "s3cr" not in line
+
+
+def test_an_optional_object_setting_that_is_not_json_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Was "Input should be a valid dictionary" (the text reached validation as a string).
+    monkeypatch.setenv("AGENT_RUNTIME_COMMAND_SOURCES", '{"gw": {"hmac_key": "k3y-s3cr3t"')
+    with pytest.raises(ValidationError) as raised:
+        SessionCommandsSettings(_env_file=None)
+    line = invalid_settings(raised.value, SessionCommandsSettings)
+    assert line == "invalid settings: AGENT_RUNTIME_COMMAND_SOURCES: not valid JSON"
+
+
 def _started(module: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module],

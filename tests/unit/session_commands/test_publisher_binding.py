@@ -5,13 +5,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from contracts.codec import decode, encode
 from contracts.session_events import CommandRejected, RejectionReason
 from contracts.signature import SIGNATURE_HEADER, signature
 from services.cli.session_client import command_record
 from services.cli.settings import CliSettings
+from services.gateway.settings import GatewaySettings
 from services.runtime.record import Record
 from services.session_commands.command_sources import CommandSource, CommandSources
 from services.session_commands.domain.decider import refuse_publisher
@@ -120,3 +121,18 @@ def test_the_cli_signs_what_it_publishes_when_it_has_a_key() -> None:
         record = command_record(settings, command)
         refused = SOURCES.refusal("gateway", TENANT, record.value, record.headers)
         assert (refused.reason.value if refused else None) == verdict
+
+
+def test_an_empty_key_is_refused_as_a_setting(tmp_path: Path) -> None:
+    """Anyone can compute an HMAC under the empty key: a source "keyed" with it (an empty
+    value, an empty mounted file) would be believed whoever published. Was accepted."""
+    empty = tmp_path / "empty-key"
+    empty.write_text("\n")
+    with pytest.raises(ValidationError, match="empty"):
+        CommandSource(tenants=frozenset({"*"}), hmac_key=SecretStr(""))
+    with pytest.raises(ValidationError, match="empty"):
+        CommandSource(tenants=frozenset({"*"}), hmac_key_file=empty)
+    with pytest.raises(ValidationError, match="empty"):
+        GatewaySettings(_env_file=None, gateway_hmac_key_file=empty)
+    with pytest.raises(ValidationError, match="empty"):
+        CliSettings(_env_file=None, cli_hmac_key_file=empty)
