@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, StringConstraints
 
 from contracts.agents import AgentType, MessageRole
-from contracts.base import Contract, Id, Message
+from contracts.base import INT64_MAX, Contract, Id, Message
 from contracts.limits import (
     MAX_CONTENT_LENGTH,
     MAX_DELTA_LENGTH,
@@ -24,10 +24,15 @@ from contracts.limits import (
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
+# What the stores (BSON) keep: a provider's absurd count is a malformed response, not a
+# document that fails the group commit of every other call's kept result.
+TokenCount = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
 class Usage(Contract):
-    prompt_tokens: NonNegativeInt = 0
-    completion_tokens: NonNegativeInt = 0
-    total_tokens: NonNegativeInt = 0
+    prompt_tokens: TokenCount = 0
+    completion_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
 
 
 class ToolCall(Contract):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final
 from pydantic import AfterValidator, Field, StringConstraints
 
 from contracts.agents import AgentType
-from contracts.base import Contract, Id
+from contracts.base import INT64_MAX, INT64_MIN, Contract, Id
 from contracts.limits import (
     MAX_CONTENT_LENGTH,
     MAX_RUNS_ON_LENGTH,
@@ -39,7 +39,21 @@ RunsOn = Annotated[
 def _bounded_arguments(value: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(value, ensure_ascii=False)) > MAX_TOOL_ARGUMENTS_LENGTH:
         raise ValueError(f"arguments longer than {MAX_TOOL_ARGUMENTS_LENGTH} characters as JSON")
+    if not _storable(value):
+        # A model may write any JSON number; the session store (BSON) keeps 64-bit integers,
+        # and one document it cannot encode fails the whole group commit it is part of.
+        raise ValueError("an integer in the arguments does not fit in 64 bits")
     return value
+
+
+def _storable(value: object) -> bool:
+    if isinstance(value, dict):
+        return all(_storable(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT64_MIN <= value <= INT64_MAX
+    return True
 
 
 ToolArguments = Annotated[

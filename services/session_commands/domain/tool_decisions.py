@@ -326,8 +326,9 @@ def _arguments(raw: str) -> dict[str, Any] | str:
         return "invalid arguments: not a JSON object"
     try:
         return _ARGUMENTS.validate_python(parsed)
-    except ValidationError:
-        return "invalid arguments: too long"
+    except ValidationError as exc:
+        why = exc.errors()[0].get("ctx", {}).get("error")
+        return f"invalid arguments: {why or 'too long'}"
 
 
 def _round_calls(out: DecisionDraft) -> tuple[PendingToolCall, ...]:

@@ -5,6 +5,7 @@ import pytest
 from contracts.limits import MAX_TOOL_ARGUMENTS_LENGTH, MAX_TOOL_CALLS
 from contracts.llm import FinishReason, ToolCall, Usage
 from services.llm_invocation.completion import CompletionBuilder
+from services.llm_invocation.providers.openai_provider import _usage
 from services.llm_invocation.providers.provider_errors import BadResponse
 from services.llm_invocation.providers.stream_events import StreamFinished, TextDelta, ToolCallDelta
 
@@ -101,3 +102,10 @@ def test_a_tool_call_without_a_valid_name_is_a_bad_response() -> None:
     builder.add(StreamFinished(FinishReason.TOOL_CALLS))
     with pytest.raises(BadResponse):
         builder.build()
+
+
+def test_a_providers_token_count_beyond_64_bits_is_a_bad_response() -> None:
+    """Kept as it came, it would be a kept result MongoDB cannot store, failing the group
+    commit of every other call's result with it (tests/unit/contracts/test_storable_numbers)."""
+    with pytest.raises(BadResponse, match="malformed usage"):
+        _usage({"usage": {"prompt_tokens": 10**20, "completion_tokens": 1}})

@@ -116,6 +116,16 @@ def test_arguments_that_are_not_a_json_object_are_refused() -> None:
     assert "not a JSON object" in decision.events[0].content  # type: ignore[attr-defined]
 
 
+def test_arguments_with_an_integer_the_session_store_cannot_keep_are_refused() -> None:
+    """A model may write any JSON number; BSON keeps 64-bit integers. Accepted, such a call
+    would be a session document that cannot be written (and fails its whole group commit)."""
+    session = running()
+    arguments = '{"path": "a", "offsets": [1, {"at": 100000000000000000000}]}'
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=arguments)))
+    assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
+    assert "does not fit in 64 bits" in decision.events[0].content  # type: ignore[attr-defined]
+
+
 def test_a_turn_beyond_the_tool_call_ceiling_fails() -> None:
     session = running()
     calls = [tool_call(f"c{i}") for i in range(16)]
