@@ -7,6 +7,8 @@ from services.runtime.record import PartitionId, Record
 
 class ConsumerMetrics(Protocol):
     def processed(self, record: Record, seconds: float) -> None: ...
+    def skipped(self, record: Record) -> None:
+        """Done at once: the consumer's `accepts` filter refused it (no handler ran)."""
     def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None: ...
     def dead_lettered(self, record: Record) -> None: ...
     def gauges(self, *, in_flight: int, max_key_depth: int, active_keys: int) -> None: ...
@@ -17,6 +19,9 @@ class ConsumerMetrics(Protocol):
 
 class NoMetrics:
     def processed(self, record: Record, seconds: float) -> None:
+        pass
+
+    def skipped(self, record: Record) -> None:
         pass
 
     def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None:

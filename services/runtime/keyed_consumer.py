@@ -183,6 +183,7 @@ class KeyOrderedConsumer:
             # Finished out of turn: it has no effect, and commits stop at the lowest
             # unfinished offset all the same.
             self._tracker.finish(partition, record.offset)
+            self._metrics.skipped(record)  # progress too: the no-progress alert reads it
             return
         key = ordering_key(record)
         if self._scheduler.submit(record):

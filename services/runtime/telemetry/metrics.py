@@ -3,7 +3,8 @@
 OpenTelemetry is used for traces only; a collector that wants these figures scrapes /metrics
 (deploy/kubernetes/otel-collector.yaml), so no figure is kept twice.
 
-Names (Prometheus): agent_runtime_records_processed_total, _records_failed_total{retryable},
+Names (Prometheus): agent_runtime_records_processed_total, _records_skipped_total,
+_records_failed_total{retryable},
 _records_dead_lettered_total, _records_in_flight, _key_queue_depth_max, _active_keys,
 _commit_lag{topic,partition}, _consumer_lag_records{topic,partition} (broker high-water mark
 minus the committed offset), _handler_seconds (histogram). Labels: service, group, topic.
@@ -28,6 +29,12 @@ class RuntimeMetrics:
         self.processed = Counter(
             "agent_runtime_records_processed",
             "Records handled successfully",
+            labels,
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "agent_runtime_records_skipped",
+            "Records the consumer has nothing to do with (told from their headers): done at once",
             labels,
             registry=registry,
         )
@@ -93,6 +100,7 @@ class GroupMetrics:
         # The labelled series of each topic, looked up once: `labels()` per record (sorting
         # and checking the label values, taking the metric's lock) cost more than the counting.
         self._handled: dict[str, tuple[Counter, Histogram]] = {}
+        self._skipped: dict[str, Counter] = {}
 
     def _labels(self, record: Record) -> dict[str, str]:
         return {"service": self._m.service, "group": self._group, "topic": record.topic}
@@ -105,6 +113,12 @@ class GroupMetrics:
             self._handled[record.topic] = series
         series[0].inc()
         series[1].observe(seconds)
+
+    def skipped(self, record: Record) -> None:
+        series = self._skipped.get(record.topic)
+        if series is None:
+            series = self._skipped[record.topic] = self._m.skipped.labels(**self._labels(record))
+        series.inc()
 
     def failed(self, record: Record, error: BaseException, *, retryable: bool) -> None:
         labels = self._labels(record)

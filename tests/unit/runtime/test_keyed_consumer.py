@@ -7,12 +7,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodeError
 from services.runtime.errors import RetryableError
 from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrderedConsumer
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
+from services.runtime.telemetry.metrics import RuntimeMetrics
 from tests.support.runtime.fake_consumer import FakeKafkaConsumer
 
 pytestmark = pytest.mark.unit
@@ -438,6 +440,7 @@ async def test_a_batch_fetched_before_a_rebalance_is_dropped_after_it() -> None:
 async def test_records_the_consumer_does_not_accept_are_done_without_a_handler_call() -> None:
     events, handler = gate()
     fake = FakeKafkaConsumer(assigned={P0, P1})
+    registry = CollectorRegistry()
     consumer = KeyOrderedConsumer(
         handler,
         consumer=lambda: fake,
@@ -445,9 +448,13 @@ async def test_records_the_consumer_does_not_accept_are_done_without_a_handler_c
         dead_letters=DeadLetters(),
         options=ConsumerOptions(commit_interval_s=3600.0, backoff=FAST_BACKOFF),
         accepts=lambda record: record.key != b"skip",
+        metrics=RuntimeMetrics("svc", registry).for_consumer("g"),
     )
     consumer.on_partitions_assigned(fake.assigned)
     await consumer.dispatch_batch([rec("a", 0), rec("skip", 1), rec("a", 2), rec("skip", 3)])
+    # Counted as progress (the no-progress alert reads it), not as handled.
+    labels = {"service": "svc", "group": "g", "topic": "t"}
+    assert registry.get_sample_value("agent_runtime_records_skipped_total", labels) == 2
     await eventually(lambda: handler.started == [0])  # type: ignore[attr-defined]
     await consumer.commit()
     assert fake.committed(P0) in (None, 0)  # 0 still runs
