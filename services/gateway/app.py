@@ -124,6 +124,7 @@ def build_app(
                 concurrency=settings.gateway_stream_replay_concurrency,
             ),
             buffer=settings.gateway_stream_buffer,
+            max_replay_records=settings.gateway_stream_max_replay_records,
             heartbeat_s=settings.gateway_stream_heartbeat_s,
             retry_after_s=settings.gateway_retry_after_s,
         ),

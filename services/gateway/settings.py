@@ -94,6 +94,12 @@ class GatewaySettings(RuntimeSettings):
         description="Events a live stream may hold unsent; past it the client is dropped with "
         "a resumable id (a slow client never stalls the replica).",
     )
+    gateway_stream_max_replay_records: PositiveInt = Field(
+        100_000,
+        description="A resume whose gap holds more records than this (both topics of its "
+        "partition, every session's) answers 410 stream_expired: read the history instead. "
+        "Bounds what one reconnect makes the replica read.",
+    )
     gateway_stream_heartbeat_s: PositiveFloat = Field(
         15.0, description="A comment line after this much silence keeps proxies from closing."
     )

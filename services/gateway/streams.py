@@ -164,11 +164,13 @@ class SessionStreams:
         buffer: int,
         heartbeat_s: float,
         retry_after_s: int,
+        max_replay_records: int = 100_000,
     ) -> None:
         self.feed = feed
         self.replay = replay
         self.heartbeat_s = heartbeat_s
         self._buffer = buffer
+        self._max_replay_records = max_replay_records
         self._retry_after_s = retry_after_s
 
     def _unavailable(self) -> ApiProblem:
@@ -192,6 +194,7 @@ class SessionStreams:
             else:
                 first, end = await self.feed.bounds(partition)
                 start = self._resume_point(after, partition, first, end)
+                self._check_gap(start, end)
         except KafkaError:
             self.feed.detach(sink)
             raise self._unavailable() from None
@@ -206,6 +209,19 @@ class SessionStreams:
             replay_until=end if after is not None else None,
             resumed=after is not None,
         )
+
+    def _check_gap(self, start: Cursor, end: Cursor) -> None:
+        """A replay reads every record of the partition in the gap, every session's: an id
+        from long ago (or `v1.<p>.0.0`) would have the replica read days of a partition for
+        one client, holding one of the few replay slots meanwhile."""
+        gap = sum(end.next_offset(t) - start.next_offset(t) for t in StreamTopic)
+        if gap > self._max_replay_records:
+            raise ApiProblem(
+                ProblemCode.STREAM_EXPIRED,
+                f"{gap} records since this id, more than a resume replays "
+                f"({self._max_replay_records}); read the history "
+                "(GET /v1/sessions/{id}/messages) and open a new stream",
+            )
 
     @staticmethod
     def _resume_point(after: str, partition: int, first: Cursor, end: Cursor) -> Cursor:

@@ -42,7 +42,7 @@ async def catalogue(
 
 @asynccontextmanager
 async def session_streams(
-    bootstrap: str, catalogue: TopicCatalogue, buffer: int
+    bootstrap: str, catalogue: TopicCatalogue, buffer: int, max_replay_records: int = 100_000
 ) -> AsyncIterator[SessionStreams]:
     feed = SessionEventFeed(
         bootstrap,
@@ -55,7 +55,14 @@ async def session_streams(
         replay = StreamReplay(
             bootstrap, {t: catalogue.name(TopicName(t.value)) for t in StreamTopic}
         )
-        yield SessionStreams(feed, replay, buffer=buffer, heartbeat_s=0.5, retry_after_s=1)
+        yield SessionStreams(
+            feed,
+            replay,
+            buffer=buffer,
+            heartbeat_s=0.5,
+            retry_after_s=1,
+            max_replay_records=max_replay_records,
+        )
     finally:
         await feed.stop()
 
@@ -186,6 +193,35 @@ async def test_resume_past_retention_is_stream_expired(
         with pytest.raises(ApiProblem) as invalid:
             await streams.open(TENANT, "s-2", str(elsewhere))
         assert invalid.value.code is ProblemCode.INVALID_STREAM_ID
+        assert streams.feed.stream_count == 0
+
+
+async def test_a_resume_with_a_gap_beyond_the_bound_is_stream_expired(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    """A replay reads every record of the gap, every session's: a gap larger than the bound
+    (an id from long ago, `v1.<p>.0.0`) is answered like one past retention; within it, the
+    resume replays as always."""
+    async with session_streams(
+        kafka_bootstrap_servers, catalogue, buffer=100, max_replay_records=4
+    ) as streams:
+        opened = await streams.open(TENANT, "s-5", None)
+        old = opened.cursor
+        opened.close()
+        await publish(kafka_bootstrap_servers, catalogue, [delta("s-5", i) for i in range(3)])
+        near = await streams.open(TENANT, "s-5", str(old))  # a gap of 3
+        assert [name for name, _, _ in await frames(near, 3)] == [
+            "stream_started",
+            "token",
+            "token",
+            "token",
+        ]
+        await publish(kafka_bootstrap_servers, catalogue, [delta("s-5", i) for i in range(3, 5)])
+        with pytest.raises(ApiProblem) as expired:  # a gap of 5
+            await streams.open(TENANT, "s-5", str(old))
+        assert expired.value.code is ProblemCode.STREAM_EXPIRED
+        assert "more than a resume replays (4)" in (expired.value.detail or "")
+        near.close()
         assert streams.feed.stream_count == 0
 
 
