@@ -39,6 +39,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT
 from services.cli.client_tools import ClientTools
+from services.cli.errors import CliError
 from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
@@ -50,6 +51,7 @@ HELP = (
     "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
 _ARGUMENTS_SHOWN = 200
+_SERVICES_DOWN = "are the services running? (`make up`)"
 
 
 class ChatPrinter:
@@ -122,15 +124,14 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
     tools = ClientTools(Path.cwd())
     async with SessionClient(settings, session_id) as client:
         if not resume:
-            await client.submit(
-                CreateSession(
-                    id=new_id("cmd"),
-                    session_id=session_id,
-                    tenant_id=settings.tenant_id,
-                    title=title,
-                ),
-                on_update=printer.show,
+            create = CreateSession(
+                id=new_id("cmd"), session_id=session_id, tenant_id=settings.tenant_id, title=title
             )
+            try:
+                await client.submit(create, on_update=printer.show)
+            except TimeoutError as exc:
+                # Nothing to talk to without a session: one line and exit 1, not a traceback.
+                raise CliError(f"{exc}; {_SERVICES_DOWN}") from None
             printer.end_stream()
         console.print(f"[bold]session[/] {session_id} [dim](tenant {settings.tenant_id})[/]")
         console.print(f"[dim]{HELP}[/]")
@@ -169,7 +170,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
             except TimeoutError as exc:
                 printer.end_stream()
-                console.print(f"[red]{exc}[/] — are the services running? (`make up`)")
+                console.print(f"[red]{exc}[/]; {_SERVICES_DOWN}", highlight=False)
                 continue
             printer.end_stream()
             if isinstance(command, CloseSession) and outcome.rejected is None:

@@ -29,7 +29,7 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.kafka_clients import consumer, existing_partitions, producer
 from services.cli.settings import CliSettings
 from services.runtime.command_signing import sign
 from services.runtime.partitioning import partition_for
@@ -90,12 +90,13 @@ class SessionClient:
         self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
         catalogue = self.settings.topics
         events = catalogue.name(TopicName.SESSION_EVENTS)
-        count = len(await partitions_of(self.settings, events)) or catalogue.partitions
-        number = partition_for(self.session_id, count)
-        assigned = [
-            TopicPartition(events, number),
-            TopicPartition(catalogue.name(TopicName.LLM_STREAM), number),
-        ]
+        stream = catalogue.name(TopicName.LLM_STREAM)
+        await existing_partitions(self.settings, catalogue.name(TopicName.COMMANDS))
+        await existing_partitions(self.settings, stream)
+        number = partition_for(
+            self.session_id, len(await existing_partitions(self.settings, events))
+        )
+        assigned = [TopicPartition(events, number), TopicPartition(stream, number)]
         client.assign(assigned)
         await client.seek_to_end(*assigned)
         for tp in assigned:  # resolve the lazy seek now, before any command is published
@@ -145,13 +146,16 @@ class SessionClient:
         """
         outcome = TurnOutcome(command_id=command.id)
         await self.publish(command)
-        deadline = asyncio.get_running_loop().time() + (timeout_s or self.settings.reply_timeout_s)
+        wait_s = timeout_s or self.settings.reply_timeout_s
+        deadline = asyncio.get_running_loop().time() + wait_s
         turn_id: str | None = None
         starts_turn = command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
         while not outcome.finished:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise TimeoutError(f"no answer to {command.id} within the reply timeout")
+                raise TimeoutError(
+                    f"no answer to {command.id} within {wait_s:g} s (AGENT_RUNTIME_REPLY_TIMEOUT_S)"
+                )
             async for update in self.updates(timeout_s=min(remaining, 1.0)):
                 outcome.updates.append(update)
                 if on_update is not None:
