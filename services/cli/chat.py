@@ -1,6 +1,7 @@
 """`agent-runtime chat`: a terminal conversation through the real pipeline."""
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections import deque
@@ -51,7 +52,13 @@ HELP = (
     "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
 _ARGUMENTS_SHOWN = 200
+PROMPT = "[bold green]you >[/] "
+QUIT = frozenset({"/quit", "/exit"})
 _SERVICES_DOWN = "are the services running? (`make up`)"
+
+
+class _Quit(Exception):
+    """`/quit` typed while an answer streams."""
 
 
 class ChatPrinter:
@@ -137,6 +144,8 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
         console.print(f"[dim]{HELP}[/]")
         reader = _LineReader(console)
         while True:
+            if not reader.typed_ahead():
+                console.print(PROMPT, end="")
             try:
                 line = (await reader.next_line()).strip()
             except (EOFError, KeyboardInterrupt):
@@ -144,7 +153,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 return
             if not line:
                 continue
-            if line in {"/quit", "/exit"}:
+            if line in QUIT:
                 return
             if line == "/help":
                 console.print(HELP)
@@ -168,6 +177,9 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 continue
             try:
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
+            except _Quit:
+                printer.end_stream()
+                return
             except TimeoutError as exc:
                 printer.end_stream()
                 console.print(f"[red]{exc}[/]; {_SERVICES_DOWN}", highlight=False)
@@ -187,7 +199,8 @@ async def _submit_stoppable(
     tools: ClientTools,
 ) -> TurnOutcome:
     """Submit, and while the turn runs keep reading lines (`/stop` cancels it, y/n answers an
-    approval) and answer the client tool calls it makes."""
+    approval, `/quit` leaves) and answer the client tool calls it makes. The end of the input
+    (a pipe, Ctrl-D) lets the turn finish: `echo question | agent-runtime chat` answers."""
     desk = ToolDesk(client, printer, tools, settings)
 
     def on_update(update: SessionEvent | LLMTokenDelta) -> None:
@@ -196,16 +209,27 @@ async def _submit_stoppable(
 
     turn = asyncio.create_task(client.submit(command, on_update=on_update))
     while not turn.done():
-        typed = reader.pending()
         work = asyncio.ensure_future(desk.work.wait())
-        waiting: set[asyncio.Future[Any]] = {turn, typed, work}
+        waiting: set[asyncio.Future[Any]] = {turn, work}
+        typed = None if reader.ended else reader.pending()
+        if typed is not None:
+            waiting.add(typed)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         work.cancel()
         await desk.run_calls()
         desk.ask_next_approval()
-        if not typed.done() or turn.done():
+        if typed is None or not typed.done() or turn.done():
             continue  # a line typed as the turn ended is the next message, not dropped
-        line = reader.take().strip()
+        try:
+            line = reader.take().strip()
+        except EOFError:
+            continue  # no more input: wait for the turn's end, then the chat ends
+        if line in QUIT:
+            # The turn goes on in the session (as after Ctrl-C); this client stops watching.
+            turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await turn
+            raise _Quit
         if desk.asking is not None and line != "/stop":
             await desk.answer_approval(line)
         elif line == "/stop":
@@ -308,21 +332,37 @@ class ToolDesk:
 
 class _LineReader:
     """One pending terminal read at a time, kept across turns (a second reader thread would
-    race the first for the same keystrokes)."""
+    race the first for the same keystrokes). It prints no prompt: the chat shows `you >` when
+    it waits for a message, not while an answer streams (the read still runs then, for
+    `/stop` and y/n)."""
 
     def __init__(self, console: Console) -> None:
         self._console = console
         self._pending: asyncio.Future[str] | None = None
+        self.ended = False
+        """The input ended (EOF): no more reads; a terminal's Ctrl-D is not asked for twice."""
 
     def pending(self) -> "asyncio.Future[str]":
         if self._pending is None:
-            self._pending = asyncio.ensure_future(_read_line(self._console))
+            if self.ended:
+                self._pending = asyncio.get_running_loop().create_future()
+                self._pending.set_exception(EOFError())
+            else:
+                self._pending = asyncio.ensure_future(_read_line(self._console))
         return self._pending
+
+    def typed_ahead(self) -> bool:
+        """A line (or the end of the input) is already there: no prompt for it."""
+        return self.ended or (self._pending is not None and self._pending.done())
 
     def take(self) -> str:
         """The line read (raises EOFError / KeyboardInterrupt as the terminal did)."""
         done, self._pending = self.pending(), None
-        return done.result()
+        try:
+            return done.result()
+        except EOFError:
+            self.ended = True
+            raise
 
     async def next_line(self) -> str:
         await asyncio.wait({self.pending()})
@@ -371,7 +411,7 @@ async def _read_line(console: Console) -> str:
 
     def read() -> None:
         try:
-            line = console.input("[bold green]you >[/] ")
+            line = console.input()
         except BaseException as exc:  # EOFError, KeyboardInterrupt: hand them to the loop
             loop.call_soon_threadsafe(settle, None, exc)
         else:
