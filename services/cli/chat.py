@@ -207,7 +207,9 @@ async def _submit_stoppable(
         printer.show(update)
         desk.note(update)
 
-    turn = asyncio.create_task(client.submit(command, on_update=on_update))
+    turn = asyncio.create_task(
+        client.submit(command, on_update=on_update, user_is_asked=lambda: desk.asking is not None)
+    )
     while not turn.done():
         work = asyncio.ensure_future(desk.work.wait())
         waiting: set[asyncio.Future[Any]] = {turn, work}

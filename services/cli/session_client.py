@@ -139,24 +139,33 @@ class SessionClient:
         *,
         timeout_s: float | None = None,
         on_update: Callable[[Update], None] | None = None,
+        user_is_asked: Callable[[], bool] | None = None,
     ) -> TurnOutcome:
         """Publish a command and collect what it causes until its turn ends (or it is refused).
 
-        Commands that start no turn (create, switch, close…) end at their first fact.
+        Commands that start no turn (create, switch, close…) end at their first fact. The reply
+        timeout is of silence: each update of the session restarts it (a long answer that
+        streams, a turn of many tool steps), and it does not run while `user_is_asked` (the
+        chat waits for the user's y/n; the turn's own tool deadline bounds that).
         """
         outcome = TurnOutcome(command_id=command.id)
         await self.publish(command)
         wait_s = timeout_s or self.settings.reply_timeout_s
-        deadline = asyncio.get_running_loop().time() + wait_s
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + wait_s
         turn_id: str | None = None
         starts_turn = command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
         while not outcome.finished:
-            remaining = deadline - asyncio.get_running_loop().time()
+            if user_is_asked is not None and user_is_asked():
+                deadline = clock() + wait_s
+            remaining = deadline - clock()
             if remaining <= 0:
                 raise TimeoutError(
-                    f"no answer to {command.id} within {wait_s:g} s (AGENT_RUNTIME_REPLY_TIMEOUT_S)"
+                    f"no answer to {command.id}: nothing from the session within {wait_s:g} s "
+                    "(AGENT_RUNTIME_REPLY_TIMEOUT_S)"
                 )
             async for update in self.updates(timeout_s=min(remaining, 1.0)):
+                deadline = clock() + wait_s
                 outcome.updates.append(update)
                 if on_update is not None:
                     on_update(update)

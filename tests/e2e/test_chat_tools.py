@@ -47,7 +47,7 @@ class Chat:
         return self.output[start:]
 
 
-async def _start_chat(pipeline: Pipeline, workdir: Path) -> Chat:
+async def _start_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> Chat:
     s = pipeline.settings
     env = {
         **os.environ,
@@ -58,6 +58,7 @@ async def _start_chat(pipeline: Pipeline, workdir: Path) -> Chat:
         "AGENT_RUNTIME_TENANT_ID": s.tenant_id,
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "300",
+        **more_env,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -162,6 +163,32 @@ async def test_quit_while_an_answer_streams_leaves_the_chat(
         chat.output += (await process.stdout.read()).decode(errors="replace")
         assert "an answer is streaming" not in chat.output, chat.output
         assert "Traceback" not in chat.output, chat.output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_reply_timeout_does_not_run_while_the_user_decides(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """AGENT_RUNTIME_REPLY_TIMEOUT_S is for a pipeline that does not answer, not for a person
+    thinking over an approval: it used to run on, say "no answer … are the services running?"
+    mid-question, and the y typed next became a message of its own."""
+    chat = await _start_chat(pipeline, tmp_path, AGENT_RUNTIME_REPLY_TIMEOUT_S="2")
+    process = chat.process
+    try:
+        await chat.expect("you >")
+        await chat.say("write file todo.txt with buy milk")
+        await chat.expect("? allow coder to run write_file?")
+        await asyncio.sleep(4)  # the user: longer than the reply timeout
+        await chat.say("y")
+        shown = await chat.expect("coder answered (")
+        assert "created todo.txt" in shown
+        assert "no answer" not in chat.output, chat.output
+        assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
+        await chat.say("/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
     finally:
         if process.returncode is None:
             process.kill()

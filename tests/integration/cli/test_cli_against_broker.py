@@ -128,7 +128,7 @@ async def test_chat_and_demo_without_services_say_so_in_one_line(
             assert "Traceback" not in result.stderr, result.stderr
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             assert len(lines) == 1, result.stderr
-            assert "within 2 s (AGENT_RUNTIME_REPLY_TIMEOUT_S)" in lines[0]
+            assert "within 2 s (AGENT_RUNTIME_REPLY_TIMEOUT_S)" in lines[0], lines[0]
             assert "are the services running?" in lines[0]
     finally:
         await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
