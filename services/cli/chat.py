@@ -173,7 +173,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 continue
             command = _command_for(line, settings, session_id)
             if command is None:
-                console.print(f"[red]unknown command[/] {line.split()[0]}; {HELP}")
+                console.print(_not_understood(line), highlight=False)
                 continue
             try:
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
@@ -369,6 +369,14 @@ class _LineReader:
     async def next_line(self) -> str:
         await asyncio.wait({self.pending()})
         return self.take()
+
+
+def _not_understood(line: str) -> str:
+    """`/switch` with a missing or unknown agent names the agents; anything else is unknown."""
+    word = line.split()[0]
+    if word == "/switch":
+        return f"[red]/switch takes an agent:[/] {', '.join(a.value for a in AgentType)}"
+    return f"[red]unknown command[/] {word}; {HELP}"
 
 
 def _command_for(

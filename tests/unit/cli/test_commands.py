@@ -3,7 +3,7 @@ import pytest
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
-from services.cli.chat import _command_for
+from services.cli.chat import _command_for, _not_understood
 from services.cli.demo import DemoReport
 from services.cli.errors import CliError
 from services.cli.send import build_command
@@ -57,6 +57,14 @@ def test_chat_lines_become_commands() -> None:
     message = _command_for("hello", SETTINGS, "s-1")
     assert isinstance(message, SubmitUserMessage)
     assert message.content == "hello"
+
+
+def test_a_switch_to_an_unknown_agent_names_the_agents() -> None:
+    for line in ("/switch wizard", "/switch"):
+        said = _not_understood(line)
+        assert "unknown command" not in said
+        assert "orchestrator, coder, architect, debug, ask" in said
+    assert "unknown command[/] /dance" in _not_understood("/dance now")
 
 
 def test_partition_is_stable_and_in_range() -> None:
