@@ -162,18 +162,27 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 from services.cli.output import Output
                 from services.cli.sessions import print_history
 
-                await print_history(
-                    settings,
-                    settings.tenant_id,
-                    session_id,
-                    Output(console),
-                    limit=50,
-                    newest_first=False,
-                )
+                try:
+                    await print_history(
+                        settings,
+                        settings.tenant_id,
+                        session_id,
+                        Output(console),
+                        limit=50,
+                        newest_first=False,
+                    )
+                except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
+                    console.print(f"[red]{exc}[/]", highlight=False)
                 continue
             command = _command_for(line, settings, session_id)
             if command is None:
                 console.print(_not_understood(line), highlight=False)
+                continue
+            if isinstance(command, SwitchAgent) and await _already_with(
+                settings, session_id, command.target_agent
+            ):
+                # session-commands ignores a switch to the current agent (no fact to wait for).
+                console.print(f"[dim]already talking to {command.target_agent}[/]")
                 continue
             try:
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
@@ -369,6 +378,18 @@ class _LineReader:
     async def next_line(self) -> str:
         await asyncio.wait({self.pending()})
         return self.take()
+
+
+async def _already_with(settings: CliSettings, session_id: str, agent: str) -> bool:
+    """The session's current agent is `agent` (read model); unknown (no session, no MongoDB)
+    is False: the switch is sent and session-commands decides."""
+    from services.cli.sessions import current_agent
+
+    try:
+        current = await current_agent(settings, settings.tenant_id, session_id)
+    except CliError:
+        return False
+    return current is not None and current.value == agent
 
 
 def _not_understood(line: str) -> str:

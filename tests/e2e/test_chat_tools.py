@@ -135,6 +135,12 @@ async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_tu
             assert "you >" not in shown[: shown.index(done)], shown
             after = sent + len(shown[: shown.index(done)])
             await chat.expect("\nyou >", after)  # the prompt comes back once it is done
+        # A switch to the current agent is a no-op for session-commands: nothing to wait for
+        # (the chat used to wait the whole reply timeout, every line refused meanwhile).
+        await chat.say("/switch coder")
+        await chat.expect("already talking to coder")
+        await chat.say("/history")
+        await chat.expect("hello there")
         await chat.say("what time is it?")
         assert process.stdin is not None
         process.stdin.close()
