@@ -129,6 +129,8 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
     session_id = session_id or new_id("session")
     printer = ChatPrinter(console)
     tools = ClientTools(Path.cwd())
+    if resume:
+        await _require_session(settings, session_id)
     async with SessionClient(settings, session_id) as client:
         if not resume:
             create = CreateSession(
@@ -378,6 +380,21 @@ class _LineReader:
     async def next_line(self) -> str:
         await asyncio.wait({self.pending()})
         return self.take()
+
+
+async def _require_session(settings: CliSettings, session_id: str) -> None:
+    """`--session` of a session the tenant does not have: exit 4 as `sessions show` does,
+    rather than a chat whose every message is refused. Without MongoDB the chat still
+    starts (session-commands decides)."""
+    from services.cli.errors import DatabaseUnreachable, NotFound
+    from services.cli.sessions import current_agent
+
+    try:
+        found = await current_agent(settings, settings.tenant_id, session_id) is not None
+    except DatabaseUnreachable:
+        return
+    if not found:
+        raise NotFound(f"no session {session_id} for tenant {settings.tenant_id}")
 
 
 async def _already_with(settings: CliSettings, session_id: str, agent: str) -> bool:

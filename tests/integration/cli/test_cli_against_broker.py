@@ -94,6 +94,7 @@ def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> 
     for missing in (
         ("sessions", "show", "session-absent", "--json"),
         ("sessions", "history", "session-absent", "--json"),
+        ("chat", "--session", "session-absent"),  # was a chat refusing every message
         ("groups", "lag", "--group", "group-absent-42"),
         ("--topic-prefix", "absent-prefix-42.", "audit", "tail", "--no-follow"),
         # The conversation commands under a prefix without topics: one line, not a client
