@@ -322,10 +322,17 @@ class ToolDesk:
         )
 
     async def answer_approval(self, line: str) -> None:
+        answer = line.strip().lower()
+        if answer not in {"y", "yes", "n", "no"}:
+            # A typo or a message typed too early must not decide: ask again.
+            self._printer.console.print(
+                "[bold magenta]type y or n and press Enter[/] (/stop stops the turn)"
+            )
+            return
         asked, self.asking = self.asking, None
         assert asked is not None
         which = {"turn_id": asked.turn_id, "tool_call_id": asked.tool_call_id}
-        if line.lower() in {"y", "yes"}:
+        if answer in {"y", "yes"}:
             await self._client.publish(ApproveToolCall(**self._ids(), **which, requested_by="chat"))
         else:
             await self._client.publish(

@@ -105,3 +105,20 @@ async def test_approvals_are_asked_one_at_a_time(
     assert isinstance(deny, DenyToolCall)
     assert deny.tool_call_id == "c2"
     assert tool_desk.asking is None
+
+
+async def test_only_y_or_n_answers_an_approval(
+    desk: tuple[ToolDesk, Outlet, io.StringIO],
+) -> None:
+    """Anything else asks again: "yes please" or a message typed ahead used to deny."""
+    tool_desk, outlet, out = desk
+    tool_desk.note(approval("c1"))
+    tool_desk.ask_next_approval()
+    for line in ("yes please", "", "sure"):
+        await tool_desk.answer_approval(line)
+    assert outlet.published == []
+    assert tool_desk.asking is not None
+    assert out.getvalue().count("type y or n and press Enter") == 4  # asked, then 3 times again
+    await tool_desk.answer_approval(" Y ")
+    [approve] = outlet.published
+    assert isinstance(approve, ApproveToolCall)
