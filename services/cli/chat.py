@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 
 from contracts.agents import AgentType
 from contracts.commands import (
@@ -81,17 +82,21 @@ class ChatPrinter:
             by = "you" if update.initiated_by.value == "user" else "orchestration"
             self.console.print(
                 f"[yellow]⇄ {update.from_agent.value} → {update.to_agent.value}[/] "
-                f"[dim](by {by}; switch {update.switch_count}/10: {update.reason})[/]"
+                f"[dim](by {by}; switch {update.switch_count}/10: {escape(update.reason)})[/]"
             )
         elif isinstance(update, TurnStarted):
             self.console.print(f"[dim]… {update.agent.value} is thinking[/]")
         elif isinstance(update, CommandRejected):
-            self.console.print(f"[red]✗ refused ({update.reason.value}): {update.detail}[/]")
+            self.console.print(
+                f"[red]✗ refused ({update.reason.value}): {escape(update.detail)}[/]"
+            )
         elif isinstance(update, TurnCompleted):
             steps = "1 step" if update.steps == 1 else f"{update.steps} steps"
             self.console.print(f"[dim]✓ {update.agent.value} answered ({steps})[/]")
         elif isinstance(update, TurnFailed):
-            self.console.print(f"[red]✗ turn failed ({update.error_class}): {update.reason}[/]")
+            self.console.print(
+                f"[red]✗ turn failed ({escape(update.error_class)}): {escape(update.reason)}[/]"
+            )
         elif isinstance(update, TurnCancelled):
             self.console.print(f"[yellow]■ stopped ({update.reason.value})[/]")
         elif isinstance(update, TurnStopped) and update.partial_message_id is not None:
@@ -102,20 +107,22 @@ class ChatPrinter:
                 arguments = arguments[: _ARGUMENTS_SHOWN - 1] + "…"
             where = "here" if update.runs_on == CLIENT else update.runs_on
             self.console.print(
-                f"[magenta]🔧 {update.agent.value} calls {update.tool}[/] "
-                f"[dim]{arguments} (runs {where})[/]",
+                f"[magenta]🔧 {update.agent.value} calls {escape(update.tool)}[/] "
+                f"[dim]{escape(arguments)} (runs {escape(where)})[/]",
                 highlight=False,
             )
         elif isinstance(update, ToolResultRecorded):
             mark = "[red]✗[/]" if update.is_error else "[green]✓[/]"
             self.console.print(
-                f"{mark} [dim]{update.tool}: {len(update.content)} characters "
-                f"from {update.source}[/]"
+                f"{mark} [dim]{escape(update.tool)}: {len(update.content)} characters "
+                f"from {escape(update.source)}[/]"
             )
         elif isinstance(update, ToolCallApproved):
-            self.console.print(f"[green]✓ {update.tool} approved[/]")
+            self.console.print(f"[green]✓ {escape(update.tool)} approved[/]")
         elif isinstance(update, ToolCallDenied):
-            self.console.print(f"[yellow]✗ {update.tool} denied: {update.reason}[/]")
+            self.console.print(
+                f"[yellow]✗ {escape(update.tool)} denied: {escape(update.reason)}[/]"
+            )
 
     def end_stream(self) -> None:
         if self._streaming is not None:
@@ -142,7 +149,9 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 # Nothing to talk to without a session: one line and exit 1, not a traceback.
                 raise CliError(f"{exc}; {_SERVICES_DOWN}") from None
             printer.end_stream()
-        console.print(f"[bold]session[/] {session_id} [dim](tenant {settings.tenant_id})[/]")
+        console.print(
+            f"[bold]session[/] {escape(session_id)} [dim](tenant {escape(settings.tenant_id)})[/]"
+        )
         console.print(f"[dim]{HELP}[/]")
         reader = _LineReader(console)
         while True:
@@ -174,7 +183,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                         newest_first=False,
                     )
                 except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
-                    console.print(f"[red]{exc}[/]", highlight=False)
+                    console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
                 continue
             command = _command_for(line, settings, session_id)
             if command is None:
@@ -184,7 +193,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 settings, session_id, command.target_agent
             ):
                 # session-commands ignores a switch to the current agent (no fact to wait for).
-                console.print(f"[dim]already talking to {command.target_agent}[/]")
+                console.print(f"[dim]already talking to {escape(command.target_agent)}[/]")
                 continue
             try:
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
@@ -193,7 +202,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 return
             except TimeoutError as exc:
                 printer.end_stream()
-                console.print(f"[red]{exc}[/]; {_SERVICES_DOWN}", highlight=False)
+                console.print(f"[red]{escape(str(exc))}[/]; {_SERVICES_DOWN}", highlight=False)
                 continue
             printer.end_stream()
             if isinstance(command, CloseSession) and outcome.rejected is None:
@@ -317,7 +326,7 @@ class ToolDesk:
         self.asking = self._approvals.popleft()
         self._printer.end_stream()
         self._printer.console.print(
-            f"[bold magenta]? allow {self.asking.agent.value} to run {self.asking.tool}?[/] "
+            f"[bold magenta]? allow {self.asking.agent.value} to run {escape(self.asking.tool)}?[/] "
             "type y or n and press Enter"
         )
 
@@ -421,7 +430,7 @@ def _not_understood(line: str) -> str:
     word = line.split()[0]
     if word == "/switch":
         return f"[red]/switch takes an agent:[/] {', '.join(a.value for a in AgentType)}"
-    return f"[red]unknown command[/] {word}; {HELP}"
+    return f"[red]unknown command[/] {escape(word)}; {HELP}"
 
 
 def _command_for(

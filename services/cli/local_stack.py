@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from services.cli.errors import CliError
 from services.cli.local_gateway import (
@@ -80,7 +81,7 @@ async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event)
             for line in handle.readlines():
                 echoed = True
                 console.print(
-                    f"[{colours[name]}]{name:<{width}} │[/] {line.rstrip()}",
+                    f"[{colours[name]}]{name:<{width}} │[/] {escape(line.rstrip())}",
                     markup=True,
                     highlight=False,
                 )

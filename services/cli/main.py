@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from contracts.agents import AgentType
 from contracts.audit import AuditOutcome
@@ -528,7 +529,8 @@ def main() -> None:
     try:
         app()
     except CliError as exc:
-        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message may quote what the user typed (an id): never read as markup.
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
+from rich.markup import escape
 from rich.text import Text
 
 from contracts.agents import AgentType
@@ -63,7 +64,7 @@ async def print_sessions(
         ),
     )
     pages = max(1, -(-result.total // result.page_size))
-    out.note(f"[dim]page {result.page}/{pages}, {result.total} sessions of {tenant_id}")
+    out.note(f"[dim]page {result.page}/{pages}, {result.total} sessions of {escape(tenant_id)}")
 
 
 async def print_session(

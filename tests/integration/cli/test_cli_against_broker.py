@@ -95,6 +95,7 @@ def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> 
         ("sessions", "show", "session-absent", "--json"),
         ("sessions", "history", "session-absent", "--json"),
         ("chat", "--session", "session-absent"),  # was a chat refusing every message
+        ("sessions", "show", "session[/]absent"),  # the error quotes it: not rich markup
         ("groups", "lag", "--group", "group-absent-42"),
         ("--topic-prefix", "absent-prefix-42.", "audit", "tail", "--no-follow"),
         # The conversation commands under a prefix without topics: one line, not a client

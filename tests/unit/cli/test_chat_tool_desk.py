@@ -12,7 +12,12 @@ from rich.console import Console
 
 from contracts.agents import AgentType
 from contracts.commands import ApproveToolCall, Command, DenyToolCall, SubmitToolResult
-from contracts.session_events import ToolApprovalRequested, ToolCallRequested
+from contracts.session_events import (
+    AgentSwitched,
+    SwitchInitiator,
+    ToolApprovalRequested,
+    ToolCallRequested,
+)
 from services.cli.chat import ChatPrinter, ToolDesk
 from services.cli.client_tools import ClientTools
 from services.cli.settings import CliSettings
@@ -122,3 +127,26 @@ async def test_only_y_or_n_answers_an_approval(
     await tool_desk.answer_approval(" Y ")
     [approve] = outlet.published
     assert isinstance(approve, ApproveToolCall)
+
+
+def test_text_from_the_model_or_the_user_is_shown_as_typed_never_as_markup() -> None:
+    """Arguments, a switch's reason, a denial: "[/]" in them raised rich's MarkupError out of
+    the chat, and "[red]" vanished."""
+    out = io.StringIO()
+    printer = ChatPrinter(Console(file=out, width=200))
+    printer.show(ToolCallRequested(**_fields("c1", "read_file", {"path": "[/]a[red]"}, "client")))
+    printer.show(
+        AgentSwitched(
+            id="e-1",
+            session_id="s-1",
+            tenant_id="local",
+            from_agent=AgentType.ORCHESTRATOR,
+            to_agent=AgentType.CODER,
+            reason="see [/] and [bold]",
+            switch_count=1,
+            initiated_by=SwitchInitiator.USER,
+        )
+    )
+    shown = out.getvalue()
+    assert '{"path": "[/]a[red]"}' in shown
+    assert "see [/] and [bold]" in shown
