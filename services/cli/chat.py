@@ -41,7 +41,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT
 from services.cli.client_tools import ClientTools
-from services.cli.errors import CliError
+from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
@@ -204,6 +204,10 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 printer.end_stream()
                 console.print(f"[red]{escape(str(exc))}[/]; {_SERVICES_DOWN}", highlight=False)
                 continue
+            except BrokerUnreachable as exc:  # the message was not sent: try again later
+                printer.end_stream()
+                console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+                continue
             printer.end_stream()
             if isinstance(command, CloseSession) and outcome.rejected is None:
                 console.print("[dim]session closed[/]")
@@ -230,36 +234,41 @@ async def _submit_stoppable(
     turn = asyncio.create_task(
         client.submit(command, on_update=on_update, user_is_asked=lambda: desk.asking is not None)
     )
-    while not turn.done():
-        work = asyncio.ensure_future(desk.work.wait())
-        waiting: set[asyncio.Future[Any]] = {turn, work}
-        typed = None if reader.ended else reader.pending()
-        if typed is not None:
-            waiting.add(typed)
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        work.cancel()
-        await desk.run_calls()
-        desk.ask_next_approval()
-        if typed is None or not typed.done() or turn.done():
-            continue  # a line typed as the turn ended is the next message, not dropped
-        try:
-            line = reader.take().strip()
-        except EOFError:
-            continue  # no more input: wait for the turn's end, then the chat ends
-        if line in QUIT:
-            # The turn goes on in the session (as after Ctrl-C); this client stops watching.
+    try:
+        while not turn.done():
+            work = asyncio.ensure_future(desk.work.wait())
+            waiting: set[asyncio.Future[Any]] = {turn, work}
+            typed = None if reader.ended else reader.pending()
+            if typed is not None:
+                waiting.add(typed)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            work.cancel()
+            await desk.run_calls()
+            desk.ask_next_approval()
+            if typed is None or not typed.done() or turn.done():
+                continue  # a line typed as the turn ended is the next message, not dropped
+            try:
+                line = reader.take().strip()
+            except EOFError:
+                continue  # no more input: wait for the turn's end, then the chat ends
+            if line in QUIT:
+                # The turn goes on in the session (as after Ctrl-C); this client stops watching.
+                raise _Quit
+            if desk.asking is not None and line != "/stop":
+                await desk.answer_approval(line)
+            elif line == "/stop":
+                stop = _command_for(line, settings, client.session_id)
+                assert stop is not None
+                await client.publish(stop)
+            elif line:
+                printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
+    finally:
+        # Quitting, or a publish that failed (/stop, a tool result): stop watching the turn,
+        # so that the next command is the consumer's only reader.
+        if not turn.done():
             turn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await turn
-            raise _Quit
-        if desk.asking is not None and line != "/stop":
-            await desk.answer_approval(line)
-        elif line == "/stop":
-            stop = _command_for(line, settings, client.session_id)
-            assert stop is not None
-            await client.publish(stop)
-        elif line:
-            printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
     return await turn
 
 

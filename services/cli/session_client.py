@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from contracts.base import Message, derive_id
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
@@ -29,6 +30,7 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
+from services.cli.errors import BrokerUnreachable
 from services.cli.kafka_clients import consumer, existing_partitions, producer
 from services.cli.settings import CliSettings
 from services.runtime.command_signing import sign
@@ -111,12 +113,16 @@ class SessionClient:
     async def publish(self, command: Command) -> None:
         assert self._producer is not None, "use `async with SessionClient(...)`"
         record = command_record(self.settings, command)
-        await self._producer.send_and_wait(
-            self.settings.topics.name(TopicName.COMMANDS),
-            record.value,
-            key=record.key,
-            headers=record.headers,
-        )
+        try:
+            await self._producer.send_and_wait(
+                self.settings.topics.name(TopicName.COMMANDS),
+                record.value,
+                key=record.key,
+                headers=record.headers,
+            )
+        except (KafkaError, OSError) as exc:
+            # The broker went away mid-conversation: one line (the chat says it and goes on).
+            raise BrokerUnreachable(self.settings.kafka_bootstrap_servers, exc) from None
 
     async def updates(self, timeout_s: float) -> AsyncIterator[Update]:
         """This session's facts and deltas as they arrive; ends after `timeout_s` of silence."""

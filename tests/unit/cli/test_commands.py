@@ -1,13 +1,14 @@
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
 from services.cli.chat import _command_for, _not_understood
 from services.cli.demo import DemoReport
-from services.cli.errors import CliError
+from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.send import build_command
-from services.cli.session_client import TurnOutcome
+from services.cli.session_client import SessionClient, TurnOutcome
 from services.cli.settings import CliSettings
 from services.runtime.partitioning import partition_for
 
@@ -113,3 +114,21 @@ def test_send_builds_a_cancel_and_a_policy_from_flags() -> None:
         SETTINGS,
     )
     assert getattr(update, "mid_turn_policy", None) is MidTurnPolicy.INTERRUPT
+
+
+class _BrokerGone:
+    async def send_and_wait(self, *args: object, **kwargs: object) -> None:
+        raise KafkaTimeoutError()
+
+
+async def test_a_publish_the_broker_does_not_take_is_one_line_with_exit_3() -> None:
+    """Mid-chat (a message, /stop, a tool result): it was aiokafka's traceback out of the
+    chat; now the chat prints the line and goes on, demo exits 3 with it."""
+    client = SessionClient(SETTINGS, "s-1")
+    client._producer = _BrokerGone()
+    stop = _command_for("/stop", SETTINGS, "s-1")
+    assert stop is not None
+    with pytest.raises(BrokerUnreachable) as caught:
+        await client.publish(stop)
+    assert caught.value.exit_code == 3
+    assert f"cannot reach Kafka at {SETTINGS.kafka_bootstrap_servers}" in str(caught.value)
