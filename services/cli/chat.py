@@ -8,6 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -41,7 +42,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT
 from services.cli.client_tools import ClientTools
-from services.cli.errors import BrokerUnreachable, CliError
+from services.cli.errors import BrokerUnreachable, CliError, UsageProblem
 from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
@@ -136,13 +137,18 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
     session_id = session_id or new_id("session")
     printer = ChatPrinter(console)
     tools = ClientTools(Path.cwd())
+    create: CreateSession | None = None
     if resume:
         await _require_session(settings, session_id)
-    async with SessionClient(settings, session_id) as client:
-        if not resume:
+    else:  # checked before connecting: a wrong option is a usage error wherever Kafka is
+        try:
             create = CreateSession(
                 id=new_id("cmd"), session_id=session_id, tenant_id=settings.tenant_id, title=title
             )
+        except ValidationError as exc:
+            raise UsageProblem(f"--title: {exc.errors()[0]['msg']}") from None
+    async with SessionClient(settings, session_id) as client:
+        if create is not None:
             try:
                 await client.submit(create, on_update=printer.show)
             except TimeoutError as exc:
@@ -185,7 +191,16 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
                     console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
                 continue
-            command = _command_for(line, settings, session_id)
+            try:
+                command = _command_for(line, settings, session_id)
+            except ValidationError as exc:  # e.g. a message over the contract's length
+                problem = exc.errors()[0]
+                console.print(
+                    f"[red]not sent:[/] {escape('.'.join(map(str, problem['loc'])))}: "
+                    f"{escape(problem['msg'])}",
+                    highlight=False,
+                )
+                continue
             if command is None:
                 console.print(_not_understood(line), highlight=False)
                 continue

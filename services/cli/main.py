@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from contracts.agents import AgentType
 from contracts.audit import AuditOutcome
+from contracts.base import Id
 from contracts.dead_letters import DeadLetterReason
 from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import SessionStatus
@@ -151,6 +152,10 @@ def chat(
 
     settings = _settings()
     if tenant:
+        try:  # what the commands it publishes require; model_copy would not check it
+            TypeAdapter(Id).validate_python(tenant)
+        except ValidationError as exc:
+            raise UsageProblem(f"--tenant: {exc.errors()[0]['msg']}") from None
         settings = settings.model_copy(update={"tenant_id": tenant})
     _run(run_chat(settings, session, title))
 

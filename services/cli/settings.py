@@ -4,12 +4,13 @@ from typing import Self
 
 from pydantic import Field, FilePath, SecretStr, model_validator
 
+from contracts.base import Id
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
 
 
 class CliSettings(RuntimeSettings):
-    tenant_id: str = Field("local", description="Tenant the CLI publishes commands for.")
+    tenant_id: Id = Field("local", description="Tenant the CLI publishes commands for.")
     cli_source: str = Field("agent-runtime-cli", description="ce_source of published commands.")
     cli_hmac_key: SecretStr | None = Field(
         None,

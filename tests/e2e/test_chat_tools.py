@@ -141,6 +141,9 @@ async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_tu
         await chat.expect("already talking to coder")
         await chat.say("/history")
         await chat.expect("hello there")
+        # Over the contract's length: said, and the chat goes on (a ValidationError ended it).
+        await chat.say("x" * 40_000)
+        await chat.expect("not sent: content: String should have at most 32000 characters")
         await chat.say("what time is it?")
         assert process.stdin is not None
         process.stdin.close()

@@ -78,6 +78,9 @@ def test_version_and_usage_errors() -> None:
         # A port that is not a number: a usage error, not the client's ValueError traceback.
         ("-b", "kafka:x", "groups", "lag"),
         ("send", "--json", "/nonexistent/command.json"),
+        # Values the chat's commands cannot carry: a ValidationError traceback before.
+        ("chat", "--tenant", "x/y"),
+        ("chat", "--title", "t" * 300),
     ):
         result = run_cli(*wrong)
         assert result.returncode == 2, (wrong, result.stderr)

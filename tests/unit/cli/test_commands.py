@@ -1,5 +1,6 @@
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from pydantic import ValidationError
 
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
@@ -132,3 +133,9 @@ async def test_a_publish_the_broker_does_not_take_is_one_line_with_exit_3() -> N
         await client.publish(stop)
     assert caught.value.exit_code == 3
     assert f"cannot reach Kafka at {SETTINGS.kafka_bootstrap_servers}" in str(caught.value)
+
+
+def test_the_cli_tenant_is_an_id_as_the_commands_need() -> None:
+    """A tenant no command can carry is a bad setting (exit 2), not a chat that crashes."""
+    with pytest.raises(ValidationError):
+        CliSettings(tenant_id="a b")
