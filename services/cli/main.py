@@ -26,8 +26,7 @@ from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import SessionStatus
 from services.cli.errors import CliError, ExitCode, NotFound, UsageProblem
 from services.cli.output import Output
-from services.cli.settings import CliSettings
-from services.runtime.settings_errors import invalid_settings
+from services.cli.settings import CliSettings, cli_settings
 
 if TYPE_CHECKING:
     from services.cli.dead_letters import DeadLetterFilter
@@ -124,10 +123,7 @@ def global_options(
 
 
 def _settings() -> CliSettings:
-    try:
-        return CliSettings()
-    except ValidationError as exc:
-        raise UsageProblem(invalid_settings(exc, CliSettings)) from None
+    return cli_settings()
 
 
 def _out(as_json: bool) -> Output:
