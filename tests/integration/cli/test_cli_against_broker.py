@@ -1,6 +1,7 @@
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -66,7 +67,7 @@ def test_an_unreachable_database_is_named_without_its_password() -> None:
     assert "cannot reach MongoDB at mongodb://admin:***@127.0.0.1:1/" in lines[0]
 
 
-def test_version_and_usage_errors() -> None:
+def test_version_and_usage_errors(tmp_path: Path) -> None:
     version = run_cli("--version")
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("agent-runtime ")
@@ -86,6 +87,11 @@ def test_version_and_usage_errors() -> None:
         assert result.returncode == 2, (wrong, result.stderr)
         assert "╭" not in result.stderr, "piped: no box drawing"
         assert "Traceback" not in result.stderr, (wrong, result.stderr)
+    # A bad setting stops `up` before it starts anything (it was a ValidationError traceback).
+    up = run_cli("up", "--run-dir", str(tmp_path), env={"AGENT_RUNTIME_TENANT_ID": "a b"})
+    assert up.returncode == 2, up.stderr
+    assert "AGENT_RUNTIME_TENANT_ID" in up.stderr
+    assert not (tmp_path / "pids").exists()
 
 
 def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> None:
