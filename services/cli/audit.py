@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from pymongo import AsyncMongoClient
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from contracts.audit import AuditOutcome, AuditRecord
@@ -178,7 +179,9 @@ async def _read(
                 try:
                     record = decode(message.value, message.headers or (), topic=TopicName.AUDIT)
                 except DecodeError as exc:
-                    out.note(f"[red]{tp.partition}@{message.offset}: not an audit record: {exc}")
+                    out.note(
+                        f"[red]{tp.partition}@{message.offset}: not an audit record: {escape(str(exc))}"
+                    )
                     continue
                 assert isinstance(record.message, AuditRecord)
                 if _matches(record.message, session_id, tenant_id, fact_type):

@@ -1,13 +1,16 @@
 """`agent-runtime chat`: a terminal conversation through the real pipeline."""
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from contracts.agents import AgentType
 from contracts.commands import (
@@ -39,6 +42,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT
 from services.cli.client_tools import ClientTools
+from services.cli.errors import BrokerUnreachable, CliError, UsageProblem
 from services.cli.session_client import SessionClient, TurnOutcome, new_id
 from services.cli.settings import CliSettings
 
@@ -50,6 +54,13 @@ HELP = (
     "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
 _ARGUMENTS_SHOWN = 200
+PROMPT = "[bold green]you >[/] "
+QUIT = frozenset({"/quit", "/exit"})
+_SERVICES_DOWN = "are the services running? (`make up`)"
+
+
+class _Quit(Exception):
+    """`/quit` typed while an answer streams."""
 
 
 class ChatPrinter:
@@ -72,17 +83,21 @@ class ChatPrinter:
             by = "you" if update.initiated_by.value == "user" else "orchestration"
             self.console.print(
                 f"[yellow]⇄ {update.from_agent.value} → {update.to_agent.value}[/] "
-                f"[dim](by {by}; switch {update.switch_count}/10: {update.reason})[/]"
+                f"[dim](by {by}; switch {update.switch_count}/10: {escape(update.reason)})[/]"
             )
         elif isinstance(update, TurnStarted):
             self.console.print(f"[dim]… {update.agent.value} is thinking[/]")
         elif isinstance(update, CommandRejected):
-            self.console.print(f"[red]✗ refused ({update.reason.value}): {update.detail}[/]")
+            self.console.print(
+                f"[red]✗ refused ({update.reason.value}): {escape(update.detail)}[/]"
+            )
         elif isinstance(update, TurnCompleted):
             steps = "1 step" if update.steps == 1 else f"{update.steps} steps"
             self.console.print(f"[dim]✓ {update.agent.value} answered ({steps})[/]")
         elif isinstance(update, TurnFailed):
-            self.console.print(f"[red]✗ turn failed ({update.error_class}): {update.reason}[/]")
+            self.console.print(
+                f"[red]✗ turn failed ({escape(update.error_class)}): {escape(update.reason)}[/]"
+            )
         elif isinstance(update, TurnCancelled):
             self.console.print(f"[yellow]■ stopped ({update.reason.value})[/]")
         elif isinstance(update, TurnStopped) and update.partial_message_id is not None:
@@ -93,20 +108,22 @@ class ChatPrinter:
                 arguments = arguments[: _ARGUMENTS_SHOWN - 1] + "…"
             where = "here" if update.runs_on == CLIENT else update.runs_on
             self.console.print(
-                f"[magenta]🔧 {update.agent.value} calls {update.tool}[/] "
-                f"[dim]{arguments} (runs {where})[/]",
+                f"[magenta]🔧 {update.agent.value} calls {escape(update.tool)}[/] "
+                f"[dim]{escape(arguments)} (runs {escape(where)})[/]",
                 highlight=False,
             )
         elif isinstance(update, ToolResultRecorded):
             mark = "[red]✗[/]" if update.is_error else "[green]✓[/]"
             self.console.print(
-                f"{mark} [dim]{update.tool}: {len(update.content)} characters "
-                f"from {update.source}[/]"
+                f"{mark} [dim]{escape(update.tool)}: {len(update.content)} characters "
+                f"from {escape(update.source)}[/]"
             )
         elif isinstance(update, ToolCallApproved):
-            self.console.print(f"[green]✓ {update.tool} approved[/]")
+            self.console.print(f"[green]✓ {escape(update.tool)} approved[/]")
         elif isinstance(update, ToolCallDenied):
-            self.console.print(f"[yellow]✗ {update.tool} denied: {update.reason}[/]")
+            self.console.print(
+                f"[yellow]✗ {escape(update.tool)} denied: {escape(update.reason)}[/]"
+            )
 
     def end_stream(self) -> None:
         if self._streaming is not None:
@@ -120,22 +137,32 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
     session_id = session_id or new_id("session")
     printer = ChatPrinter(console)
     tools = ClientTools(Path.cwd())
-    async with SessionClient(settings, session_id) as client:
-        if not resume:
-            await client.submit(
-                CreateSession(
-                    id=new_id("cmd"),
-                    session_id=session_id,
-                    tenant_id=settings.tenant_id,
-                    title=title,
-                ),
-                on_update=printer.show,
+    create: CreateSession | None = None
+    if resume:
+        await _require_session(settings, session_id)
+    else:  # checked before connecting: a wrong option is a usage error wherever Kafka is
+        try:
+            create = CreateSession(
+                id=new_id("cmd"), session_id=session_id, tenant_id=settings.tenant_id, title=title
             )
+        except ValidationError as exc:
+            raise UsageProblem(f"--title: {exc.errors()[0]['msg']}") from None
+    async with SessionClient(settings, session_id) as client:
+        if create is not None:
+            try:
+                await client.submit(create, on_update=printer.show)
+            except TimeoutError as exc:
+                # Nothing to talk to without a session: one line and exit 1, not a traceback.
+                raise CliError(f"{exc}; {_SERVICES_DOWN}") from None
             printer.end_stream()
-        console.print(f"[bold]session[/] {session_id} [dim](tenant {settings.tenant_id})[/]")
+        console.print(
+            f"[bold]session[/] {escape(session_id)} [dim](tenant {escape(settings.tenant_id)})[/]"
+        )
         console.print(f"[dim]{HELP}[/]")
         reader = _LineReader(console)
         while True:
+            if not reader.typed_ahead():
+                console.print(PROMPT, end="")
             try:
                 line = (await reader.next_line()).strip()
             except (EOFError, KeyboardInterrupt):
@@ -143,7 +170,7 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 return
             if not line:
                 continue
-            if line in {"/quit", "/exit"}:
+            if line in QUIT:
                 return
             if line == "/help":
                 console.print(HELP)
@@ -152,24 +179,49 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 from services.cli.output import Output
                 from services.cli.sessions import print_history
 
-                await print_history(
-                    settings,
-                    settings.tenant_id,
-                    session_id,
-                    Output(console),
-                    limit=50,
-                    newest_first=False,
+                try:
+                    await print_history(
+                        settings,
+                        settings.tenant_id,
+                        session_id,
+                        Output(console),
+                        limit=50,
+                        newest_first=False,
+                    )
+                except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
+                    console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+                continue
+            try:
+                command = _command_for(line, settings, session_id)
+            except ValidationError as exc:  # e.g. a message over the contract's length
+                problem = exc.errors()[0]
+                console.print(
+                    f"[red]not sent:[/] {escape('.'.join(map(str, problem['loc'])))}: "
+                    f"{escape(problem['msg'])}",
+                    highlight=False,
                 )
                 continue
-            command = _command_for(line, settings, session_id)
             if command is None:
-                console.print(f"[red]unknown command[/] {line.split()[0]}; {HELP}")
+                console.print(_not_understood(line), highlight=False)
+                continue
+            if isinstance(command, SwitchAgent) and await _already_with(
+                settings, session_id, command.target_agent
+            ):
+                # session-commands ignores a switch to the current agent (no fact to wait for).
+                console.print(f"[dim]already talking to {escape(command.target_agent)}[/]")
                 continue
             try:
                 outcome = await _submit_stoppable(client, command, printer, reader, settings, tools)
+            except _Quit:
+                printer.end_stream()
+                return
             except TimeoutError as exc:
                 printer.end_stream()
-                console.print(f"[red]{exc}[/] — are the services running? (`make up`)")
+                console.print(f"[red]{escape(str(exc))}[/]; {_SERVICES_DOWN}", highlight=False)
+                continue
+            except BrokerUnreachable as exc:  # the message was not sent: try again later
+                printer.end_stream()
+                console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
                 continue
             printer.end_stream()
             if isinstance(command, CloseSession) and outcome.rejected is None:
@@ -186,33 +238,52 @@ async def _submit_stoppable(
     tools: ClientTools,
 ) -> TurnOutcome:
     """Submit, and while the turn runs keep reading lines (`/stop` cancels it, y/n answers an
-    approval) and answer the client tool calls it makes."""
+    approval, `/quit` leaves) and answer the client tool calls it makes. The end of the input
+    (a pipe, Ctrl-D) lets the turn finish: `echo question | agent-runtime chat` answers."""
     desk = ToolDesk(client, printer, tools, settings)
 
     def on_update(update: SessionEvent | LLMTokenDelta) -> None:
         printer.show(update)
         desk.note(update)
 
-    turn = asyncio.create_task(client.submit(command, on_update=on_update))
-    while not turn.done():
-        typed = reader.pending()
-        work = asyncio.ensure_future(desk.work.wait())
-        waiting: set[asyncio.Future[Any]] = {turn, typed, work}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        work.cancel()
-        await desk.run_calls()
-        desk.ask_next_approval()
-        if not typed.done() or turn.done():
-            continue  # a line typed as the turn ended is the next message, not dropped
-        line = reader.take().strip()
-        if desk.asking is not None and line != "/stop":
-            await desk.answer_approval(line)
-        elif line == "/stop":
-            stop = _command_for(line, settings, client.session_id)
-            assert stop is not None
-            await client.publish(stop)
-        elif line:
-            printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
+    turn = asyncio.create_task(
+        client.submit(command, on_update=on_update, user_is_asked=lambda: desk.asking is not None)
+    )
+    try:
+        while not turn.done():
+            work = asyncio.ensure_future(desk.work.wait())
+            waiting: set[asyncio.Future[Any]] = {turn, work}
+            typed = None if reader.ended else reader.pending()
+            if typed is not None:
+                waiting.add(typed)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            work.cancel()
+            await desk.run_calls()
+            desk.ask_next_approval()
+            if typed is None or not typed.done() or turn.done():
+                continue  # a line typed as the turn ended is the next message, not dropped
+            try:
+                line = reader.take().strip()
+            except EOFError:
+                continue  # no more input: wait for the turn's end, then the chat ends
+            if line in QUIT:
+                # The turn goes on in the session (as after Ctrl-C); this client stops watching.
+                raise _Quit
+            if desk.asking is not None and line != "/stop":
+                await desk.answer_approval(line)
+            elif line == "/stop":
+                stop = _command_for(line, settings, client.session_id)
+                assert stop is not None
+                await client.publish(stop)
+            elif line:
+                printer.console.print("[dim]an answer is streaming: /stop stops it[/]")
+    finally:
+        # Quitting, or a publish that failed (/stop, a tool result): stop watching the turn,
+        # so that the next command is the consumer's only reader.
+        if not turn.done():
+            turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await turn
     return await turn
 
 
@@ -279,15 +350,22 @@ class ToolDesk:
         self.asking = self._approvals.popleft()
         self._printer.end_stream()
         self._printer.console.print(
-            f"[bold magenta]? allow {self.asking.agent.value} to run {self.asking.tool}?[/] "
+            f"[bold magenta]? allow {self.asking.agent.value} to run {escape(self.asking.tool)}?[/] "
             "type y or n and press Enter"
         )
 
     async def answer_approval(self, line: str) -> None:
+        answer = line.strip().lower()
+        if answer not in {"y", "yes", "n", "no"}:
+            # A typo or a message typed too early must not decide: ask again.
+            self._printer.console.print(
+                "[bold magenta]type y or n and press Enter[/] (/stop stops the turn)"
+            )
+            return
         asked, self.asking = self.asking, None
         assert asked is not None
         which = {"turn_id": asked.turn_id, "tool_call_id": asked.tool_call_id}
-        if line.lower() in {"y", "yes"}:
+        if answer in {"y", "yes"}:
             await self._client.publish(ApproveToolCall(**self._ids(), **which, requested_by="chat"))
         else:
             await self._client.publish(
@@ -307,25 +385,76 @@ class ToolDesk:
 
 class _LineReader:
     """One pending terminal read at a time, kept across turns (a second reader thread would
-    race the first for the same keystrokes)."""
+    race the first for the same keystrokes). It prints no prompt: the chat shows `you >` when
+    it waits for a message, not while an answer streams (the read still runs then, for
+    `/stop` and y/n)."""
 
     def __init__(self, console: Console) -> None:
         self._console = console
         self._pending: asyncio.Future[str] | None = None
+        self.ended = False
+        """The input ended (EOF): no more reads; a terminal's Ctrl-D is not asked for twice."""
 
     def pending(self) -> "asyncio.Future[str]":
         if self._pending is None:
-            self._pending = asyncio.ensure_future(_read_line(self._console))
+            if self.ended:
+                self._pending = asyncio.get_running_loop().create_future()
+                self._pending.set_exception(EOFError())
+            else:
+                self._pending = asyncio.ensure_future(_read_line(self._console))
         return self._pending
+
+    def typed_ahead(self) -> bool:
+        """A line (or the end of the input) is already there: no prompt for it."""
+        return self.ended or (self._pending is not None and self._pending.done())
 
     def take(self) -> str:
         """The line read (raises EOFError / KeyboardInterrupt as the terminal did)."""
         done, self._pending = self.pending(), None
-        return done.result()
+        try:
+            return done.result()
+        except EOFError:
+            self.ended = True
+            raise
 
     async def next_line(self) -> str:
         await asyncio.wait({self.pending()})
         return self.take()
+
+
+async def _require_session(settings: CliSettings, session_id: str) -> None:
+    """`--session` of a session the tenant does not have: exit 4 as `sessions show` does,
+    rather than a chat whose every message is refused. Without MongoDB the chat still
+    starts (session-commands decides)."""
+    from services.cli.errors import DatabaseUnreachable, NotFound
+    from services.cli.sessions import current_agent
+
+    try:
+        found = await current_agent(settings, settings.tenant_id, session_id) is not None
+    except DatabaseUnreachable:
+        return
+    if not found:
+        raise NotFound(f"no session {session_id} for tenant {settings.tenant_id}")
+
+
+async def _already_with(settings: CliSettings, session_id: str, agent: str) -> bool:
+    """The session's current agent is `agent` (read model); unknown (no session, no MongoDB)
+    is False: the switch is sent and session-commands decides."""
+    from services.cli.sessions import current_agent
+
+    try:
+        current = await current_agent(settings, settings.tenant_id, session_id)
+    except CliError:
+        return False
+    return current is not None and current.value == agent
+
+
+def _not_understood(line: str) -> str:
+    """`/switch` with a missing or unknown agent names the agents; anything else is unknown."""
+    word = line.split()[0]
+    if word == "/switch":
+        return f"[red]/switch takes an agent:[/] {', '.join(a.value for a in AgentType)}"
+    return f"[red]unknown command[/] {escape(word)}; {HELP}"
 
 
 def _command_for(
@@ -370,7 +499,7 @@ async def _read_line(console: Console) -> str:
 
     def read() -> None:
         try:
-            line = console.input("[bold green]you >[/] ")
+            line = console.input()
         except BaseException as exc:  # EOFError, KeyboardInterrupt: hand them to the loop
             loop.call_soon_threadsafe(settle, None, exc)
         else:

@@ -77,14 +77,20 @@ class ClientTools:
             raise _Refused(f"{self._shown(path)} exists; write_file creates new files only")
         if not path.parent.is_dir():
             raise _Refused(f"no such directory: {self._shown(path.parent)}")
-        with path.open("x", encoding="utf-8") as file:
-            file.write(content)
+        try:  # before the file exists: a content that cannot be written leaves no empty file
+            data = content.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Refused("write_file needs UTF-8 text (`content` has a lone surrogate)") from None
+        with path.open("xb") as file:
+            file.write(data)
         return ToolResult(f"created {self._shown(path)} ({len(content)} characters)")
 
     def _inside(self, arguments: dict[str, Any], default: str | None = None) -> Path:
         raw = arguments.get("path", default)
         if not isinstance(raw, str) or not raw:
             raise _Refused("a string `path` is required")
+        if "\0" in raw:  # the OS takes no NUL in a path (ValueError, not OSError)
+            raise _Refused("a `path` cannot contain a NUL character")
         path = (self.root / raw).resolve()
         if path != self.root and self.root not in path.parents:
             raise _Refused(f"refused: {raw!r} is outside the working directory")

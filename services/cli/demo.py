@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 from contracts.agents import AgentType
-from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
+from contracts.commands import Command, CreateSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, AssistantMessageAppended, TurnStarted
 from services.cli.chat import ChatPrinter
 from services.cli.errors import CliError
@@ -66,12 +66,8 @@ async def run_demo(settings: CliSettings, console: Console | None = None) -> Dem
     ids = {"session_id": report.session_id, "tenant_id": settings.tenant_id}
     async with SessionClient(settings, report.session_id) as client:
         console.rule(f"demo session {report.session_id}")
-        report.record(
-            await client.submit(
-                CreateSession(id=new_id("cmd"), **ids, title="Agent Runtime demo"),
-                on_update=printer.show,
-            )
-        )
+        create = CreateSession(id=new_id("cmd"), **ids, title="Agent Runtime demo")
+        report.record(await _submitted(client, create, printer))
         for step in SCRIPT:
             if isinstance(step, AgentType):
                 console.print(f"[bold green]you >[/] /switch {step.value}")
@@ -83,10 +79,7 @@ async def run_demo(settings: CliSettings, console: Console | None = None) -> Dem
                 command = SubmitUserMessage(
                     id=new_id("cmd"), **ids, message_id=new_id("msg"), content=step
                 )
-            try:
-                outcome = await client.submit(command, on_update=printer.show)
-            except TimeoutError as exc:
-                raise CliError(f"{exc}; are the services running? (`make up`)") from None
+            outcome = await _submitted(client, command, printer)
             printer.end_stream()
             report.record(outcome)
     problems = report.verdict()
@@ -99,3 +92,11 @@ async def run_demo(settings: CliSettings, console: Console | None = None) -> Dem
         raise CliError("demo failed: " + "; ".join(problems))
     console.print("[bold green]demo passed[/]")
     return report
+
+
+async def _submitted(client: SessionClient, command: Command, printer: ChatPrinter) -> TurnOutcome:
+    """The command's outcome; a reply timeout (the create's too) ends the demo in one line."""
+    try:
+        return await client.submit(command, on_update=printer.show)
+    except TimeoutError as exc:
+        raise CliError(f"{exc}; are the services running? (`make up`)") from None

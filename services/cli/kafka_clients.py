@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from services.cli.errors import BrokerUnreachable, CliError
+from services.cli.errors import BrokerUnreachable, CliError, NotFound
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
@@ -91,3 +91,16 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     if described.get("error_code"):
         return []
     return sorted(p["partition"] for p in described.get("partitions", ()))
+
+
+async def existing_partitions(settings: RuntimeSettings, topic: str) -> list[int]:
+    """`partitions_of`, or NotFound when the topic is missing: the broker never auto-creates
+    the project's topics, so a client would otherwise wait on its metadata (a consumer
+    forever, a producer until a timeout with a traceback)."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        raise NotFound(
+            f"the topic {topic!r} does not exist (is the prefix right? "
+            "`agent-runtime topics create` creates the topics)"
+        )
+    return partitions

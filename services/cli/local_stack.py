@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from services.cli.errors import CliError
 from services.cli.local_gateway import (
@@ -17,12 +18,12 @@ from services.cli.local_gateway import (
     local_ports,
 )
 from services.cli.local_mcp import local_mcp_env
-from services.cli.settings import CliSettings
+from services.cli.settings import cli_settings
 from services.cli.stack import ServiceStack
 
 
 def _stack(run_dir: Path, env: dict[str, str | None] | None = None) -> ServiceStack:
-    settings = CliSettings()
+    settings = cli_settings()
     return ServiceStack(
         run_dir,
         env={**gateway_env(run_dir, settings.tenant_id), **local_mcp_env(run_dir), **(env or {})},
@@ -35,7 +36,7 @@ def _print_gateway(run_dir: Path, console: Console) -> None:
     url = f"http://127.0.0.1:{gateway_port()}"
     console.print(
         f"[green]●[/] HTTP API {url}/v1 (docs {url}/docs) — local API key "
-        f"[bold]{local_api_key(run_dir)}[/] (tenant {CliSettings().tenant_id}; "
+        f"[bold]{local_api_key(run_dir)}[/] (tenant {cli_settings().tenant_id}; "
         f"kept in {run_dir / 'gateway-api-key'})"
     )
 
@@ -80,7 +81,7 @@ async def _echo_logs(stack: ServiceStack, console: Console, stop: asyncio.Event)
             for line in handle.readlines():
                 echoed = True
                 console.print(
-                    f"[{colours[name]}]{name:<{width}} │[/] {line.rstrip()}",
+                    f"[{colours[name]}]{name:<{width}} │[/] {escape(line.rstrip())}",
                     markup=True,
                     highlight=False,
                 )
@@ -123,7 +124,7 @@ def run(run_dir: Path, console: Console) -> None:
             await echo
         console.rule("services ready — logs continue in " + str(run_dir / "logs"))
         _print_gateway(run_dir, console)
-        await run_chat(CliSettings(), None, "Chat")
+        await run_chat(cli_settings(), None, "Chat")
 
     try:
         asyncio.run(start_then_chat())

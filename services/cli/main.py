@@ -14,18 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from contracts.agents import AgentType
 from contracts.audit import AuditOutcome
+from contracts.base import Id
 from contracts.dead_letters import DeadLetterReason
 from contracts.mid_turn import MidTurnPolicy
 from contracts.read_model import SessionStatus
 from services.cli.errors import CliError, ExitCode, NotFound, UsageProblem
 from services.cli.output import Output
-from services.cli.settings import CliSettings
-from services.runtime.settings_errors import invalid_settings
+from services.cli.settings import CliSettings, cli_settings
 
 if TYPE_CHECKING:
     from services.cli.dead_letters import DeadLetterFilter
@@ -122,10 +123,7 @@ def global_options(
 
 
 def _settings() -> CliSettings:
-    try:
-        return CliSettings()
-    except ValidationError as exc:
-        raise UsageProblem(invalid_settings(exc, CliSettings)) from None
+    return cli_settings()
 
 
 def _out(as_json: bool) -> Output:
@@ -150,6 +148,10 @@ def chat(
 
     settings = _settings()
     if tenant:
+        try:  # what the commands it publishes require; model_copy would not check it
+            TypeAdapter(Id).validate_python(tenant)
+        except ValidationError as exc:
+            raise UsageProblem(f"--tenant: {exc.errors()[0]['msg']}") from None
         settings = settings.model_copy(update={"tenant_id": tenant})
     _run(run_chat(settings, session, title))
 
@@ -528,7 +530,8 @@ def main() -> None:
     try:
         app()
     except CliError as exc:
-        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message may quote what the user typed (an id): never read as markup.
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

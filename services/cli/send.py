@@ -10,8 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from contracts.commands import Command, ExternalCommand
 from contracts.topics import TopicName
-from services.cli.errors import CliError
-from services.cli.kafka_clients import producer
+from services.cli.errors import CliError, UsageProblem
+from services.cli.kafka_clients import existing_partitions, producer
 from services.cli.session_client import command_record
 from services.cli.settings import CliSettings
 
@@ -37,7 +37,13 @@ def build_command(body: dict[str, Any], settings: CliSettings) -> Command:
 
 
 def read_body(source: str) -> dict[str, Any]:
-    text = Path("/dev/stdin").read_text() if source == "-" else Path(source).read_text()
+    try:
+        text = Path("/dev/stdin" if source == "-" else source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        # A file argument that cannot be read is a usage error (what click says for its own
+        # file arguments), in one line rather than a traceback.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageProblem(f"--json {source}: cannot read it ({reason})") from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -49,9 +55,11 @@ def read_body(source: str) -> dict[str, Any]:
 
 async def publish_command(settings: CliSettings, command: Command) -> None:
     record = command_record(settings, command)
+    topic = settings.topics.name(TopicName.COMMANDS)
+    await existing_partitions(settings, topic)
     async with producer(settings) as client:
         await client.send_and_wait(
-            settings.topics.name(TopicName.COMMANDS),
+            topic,
             record.value,
             key=record.key,
             headers=record.headers,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from contracts.base import Message, derive_id
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
@@ -29,7 +30,8 @@ from contracts.session_events import (
     TurnStopped,
 )
 from contracts.topics import TopicName
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.errors import BrokerUnreachable
+from services.cli.kafka_clients import consumer, existing_partitions, producer
 from services.cli.settings import CliSettings
 from services.runtime.command_signing import sign
 from services.runtime.partitioning import partition_for
@@ -90,12 +92,13 @@ class SessionClient:
         self._consumer = client = await self._stack.enter_async_context(consumer(self.settings))
         catalogue = self.settings.topics
         events = catalogue.name(TopicName.SESSION_EVENTS)
-        count = len(await partitions_of(self.settings, events)) or catalogue.partitions
-        number = partition_for(self.session_id, count)
-        assigned = [
-            TopicPartition(events, number),
-            TopicPartition(catalogue.name(TopicName.LLM_STREAM), number),
-        ]
+        stream = catalogue.name(TopicName.LLM_STREAM)
+        await existing_partitions(self.settings, catalogue.name(TopicName.COMMANDS))
+        await existing_partitions(self.settings, stream)
+        number = partition_for(
+            self.session_id, len(await existing_partitions(self.settings, events))
+        )
+        assigned = [TopicPartition(events, number), TopicPartition(stream, number)]
         client.assign(assigned)
         await client.seek_to_end(*assigned)
         for tp in assigned:  # resolve the lazy seek now, before any command is published
@@ -110,12 +113,16 @@ class SessionClient:
     async def publish(self, command: Command) -> None:
         assert self._producer is not None, "use `async with SessionClient(...)`"
         record = command_record(self.settings, command)
-        await self._producer.send_and_wait(
-            self.settings.topics.name(TopicName.COMMANDS),
-            record.value,
-            key=record.key,
-            headers=record.headers,
-        )
+        try:
+            await self._producer.send_and_wait(
+                self.settings.topics.name(TopicName.COMMANDS),
+                record.value,
+                key=record.key,
+                headers=record.headers,
+            )
+        except (KafkaError, OSError) as exc:
+            # The broker went away mid-conversation: one line (the chat says it and goes on).
+            raise BrokerUnreachable(self.settings.kafka_bootstrap_servers, exc) from None
 
     async def updates(self, timeout_s: float) -> AsyncIterator[Update]:
         """This session's facts and deltas as they arrive; ends after `timeout_s` of silence."""
@@ -138,21 +145,33 @@ class SessionClient:
         *,
         timeout_s: float | None = None,
         on_update: Callable[[Update], None] | None = None,
+        user_is_asked: Callable[[], bool] | None = None,
     ) -> TurnOutcome:
         """Publish a command and collect what it causes until its turn ends (or it is refused).
 
-        Commands that start no turn (create, switch, close…) end at their first fact.
+        Commands that start no turn (create, switch, close…) end at their first fact. The reply
+        timeout is of silence: each update of the session restarts it (a long answer that
+        streams, a turn of many tool steps), and it does not run while `user_is_asked` (the
+        chat waits for the user's y/n; the turn's own tool deadline bounds that).
         """
         outcome = TurnOutcome(command_id=command.id)
         await self.publish(command)
-        deadline = asyncio.get_running_loop().time() + (timeout_s or self.settings.reply_timeout_s)
+        wait_s = timeout_s or self.settings.reply_timeout_s
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + wait_s
         turn_id: str | None = None
         starts_turn = command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
         while not outcome.finished:
-            remaining = deadline - asyncio.get_running_loop().time()
+            if user_is_asked is not None and user_is_asked():
+                deadline = clock() + wait_s
+            remaining = deadline - clock()
             if remaining <= 0:
-                raise TimeoutError(f"no answer to {command.id} within the reply timeout")
+                raise TimeoutError(
+                    f"no answer to {command.id}: nothing from the session within {wait_s:g} s "
+                    "(AGENT_RUNTIME_REPLY_TIMEOUT_S)"
+                )
             async for update in self.updates(timeout_s=min(remaining, 1.0)):
+                deadline = clock() + wait_s
                 outcome.updates.append(update)
                 if on_update is not None:
                     on_update(update)

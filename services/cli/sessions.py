@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
+from rich.markup import escape
 from rich.text import Text
 
+from contracts.agents import AgentType
 from contracts.read_model import SessionStatus
 from services.cli.errors import DatabaseUnreachable, NotFound
 from services.cli.output import Output
@@ -62,7 +64,7 @@ async def print_sessions(
         ),
     )
     pages = max(1, -(-result.total // result.page_size))
-    out.note(f"[dim]page {result.page}/{pages}, {result.total} sessions of {tenant_id}")
+    out.note(f"[dim]page {result.page}/{pages}, {result.total} sessions of {escape(tenant_id)}")
 
 
 async def print_session(
@@ -78,6 +80,13 @@ async def print_session(
         out.console.print_json(context.model_dump_json())
     else:  # one document for scripts, piped or --json
         out.document({"session": view, "agent_context": context})
+
+
+async def current_agent(settings: CliSettings, tenant_id: str, session_id: str) -> AgentType | None:
+    """The agent that answers the session's next message; None for no session (of the tenant)."""
+    async with _read_model(settings) as read_model:
+        view = await read_model.get_session(tenant_id, session_id)
+    return None if view is None else view.current_agent
 
 
 async def print_history(

@@ -2,14 +2,17 @@
 
 from typing import Self
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
 
+from contracts.base import Id
+from services.cli.errors import UsageProblem
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
+from services.runtime.settings_errors import invalid_settings
 
 
 class CliSettings(RuntimeSettings):
-    tenant_id: str = Field("local", description="Tenant the CLI publishes commands for.")
+    tenant_id: Id = Field("local", description="Tenant the CLI publishes commands for.")
     cli_source: str = Field("agent-runtime-cli", description="ce_source of published commands.")
     cli_hmac_key: SecretStr | None = Field(
         None,
@@ -28,3 +31,11 @@ class CliSettings(RuntimeSettings):
 
     def cli_signing_key(self) -> bytes | None:
         return signing_key(self.cli_hmac_key, self.cli_hmac_key_file)
+
+
+def cli_settings() -> CliSettings:
+    """The settings, or a usage error (exit 2) naming each bad variable, never a traceback."""
+    try:
+        return CliSettings()
+    except ValidationError as exc:
+        raise UsageProblem(invalid_settings(exc, CliSettings)) from None

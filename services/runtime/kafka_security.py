@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from aiokafka.conn import get_ip_port_afi
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -32,6 +33,21 @@ class KafkaSecuritySettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", min_length=1, description="Comma-separated host:port list."
     )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap_servers(cls, servers: str) -> str:
+        """Parsed by aiokafka's own rule: a port that is not a number would otherwise surface
+        as a ValueError traceback from inside the client, at its first connection."""
+        for server in servers.split(","):
+            try:
+                host, port, _ = get_ip_port_afi(server.strip())
+            except ValueError:
+                host, port = "", 0
+            if not host or not 0 < port < 65536:
+                raise ValueError("expected host:port[,host:port…] with a port from 1 to 65535")
+        return servers
+
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None

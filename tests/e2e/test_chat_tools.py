@@ -27,10 +27,11 @@ class Chat:
         self.process.stdin.write(f"{line}\n".encode())
         await self.process.stdin.drain()
 
-    async def expect(self, text: str) -> str:
-        """Read until `text` appears in what came since the last expectation; returns that."""
+    async def expect(self, text: str, start: int | None = None) -> str:
+        """Read until `text` appears in what came since the last expectation (or since
+        `start`); returns that."""
         assert self.process.stdout is not None
-        start = len(self.output)
+        start = len(self.output) if start is None else start
         deadline = asyncio.get_running_loop().time() + WITHIN_S
         while text not in self.output[start:]:
             left = deadline - asyncio.get_running_loop().time()
@@ -46,13 +47,7 @@ class Chat:
         return self.output[start:]
 
 
-async def test_the_chat_runs_client_tools_and_asks_before_writing(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
-    (workdir / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
-    (tmp_path / "outside.txt").write_text("must not be read", encoding="utf-8")
+async def _start_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> Chat:
     s = pipeline.settings
     env = {
         **os.environ,
@@ -63,6 +58,7 @@ async def test_the_chat_runs_client_tools_and_asks_before_writing(
         "AGENT_RUNTIME_TENANT_ID": s.tenant_id,
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "300",
+        **more_env,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -75,7 +71,18 @@ async def test_the_chat_runs_client_tools_and_asks_before_writing(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    chat = Chat(process)
+    return Chat(process)
+
+
+async def test_the_chat_runs_client_tools_and_asks_before_writing(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    (workdir / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
+    (tmp_path / "outside.txt").write_text("must not be read", encoding="utf-8")
+    chat = await _start_chat(pipeline, workdir)
+    process = chat.process
     try:
         await chat.expect("you >")
         await chat.say("read file notes.md")
@@ -95,6 +102,100 @@ async def test_the_chat_runs_client_tools_and_asks_before_writing(
         shown = await chat.expect("coder answered (")
         assert "created todo.txt" in shown
         assert (workdir / "todo.txt").read_text(encoding="utf-8") == "buy milk"
+
+        await chat.say("write file nope.txt with no")
+        await chat.expect("? allow coder to run write_file?")
+        await chat.say("n")
+        shown = await chat.expect("coder answered (")
+        assert "denied: the user said no in chat" in shown  # what the model read
+        assert not (workdir / "nope.txt").exists()
+        await chat.say("/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_turn(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """As in the README: `you >` before each message, none while an answer streams (it used
+    to be printed right after a message was sent, then missing once the answer was there).
+    The end of the input during a turn lets the answer finish, then the chat exits 0
+    (`echo question | agent-runtime chat`); it was click's `Aborted!` and exit 1."""
+    chat = await _start_chat(pipeline, tmp_path)
+    process = chat.process
+    try:
+        await chat.expect("you >")
+        for line, done in (("hello there", "answered ("), ("/switch coder", "in chat)")):
+            sent = len(chat.output)
+            await chat.say(line)
+            shown = await chat.expect(done, sent)
+            assert "you >" not in shown[: shown.index(done)], shown
+            after = sent + len(shown[: shown.index(done)])
+            await chat.expect("\nyou >", after)  # the prompt comes back once it is done
+        # A switch to the current agent is a no-op for session-commands: nothing to wait for
+        # (the chat used to wait the whole reply timeout, every line refused meanwhile).
+        await chat.say("/switch coder")
+        await chat.expect("already talking to coder")
+        await chat.say("/history")
+        await chat.expect("hello there")
+        # Over the contract's length: said, and the chat goes on (a ValidationError ended it).
+        await chat.say("x" * 40_000)
+        await chat.expect("not sent: content: String should have at most 32000 characters")
+        await chat.say("what time is it?")
+        assert process.stdin is not None
+        process.stdin.close()
+        await chat.expect("answered (")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+        assert "Aborted" not in chat.output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_quit_while_an_answer_streams_leaves_the_chat(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`/quit` typed during a turn quits, like Ctrl-C (it was refused: "an answer is
+    streaming")."""
+    chat = await _start_chat(pipeline, tmp_path)
+    process = chat.process
+    try:
+        await chat.expect("you >")
+        # Both lines at once: the second is read while the first one's turn runs.
+        await chat.say("tell me a story\n/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+        assert process.stdout is not None
+        chat.output += (await process.stdout.read()).decode(errors="replace")
+        assert "an answer is streaming" not in chat.output, chat.output
+        assert "Traceback" not in chat.output, chat.output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_reply_timeout_does_not_run_while_the_user_decides(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """AGENT_RUNTIME_REPLY_TIMEOUT_S is for a pipeline that does not answer, not for a person
+    thinking over an approval: it used to run on, say "no answer … are the services running?"
+    mid-question, and the y typed next became a message of its own."""
+    chat = await _start_chat(pipeline, tmp_path, AGENT_RUNTIME_REPLY_TIMEOUT_S="2")
+    process = chat.process
+    try:
+        await chat.expect("you >")
+        await chat.say("write file todo.txt with buy milk")
+        await chat.expect("? allow coder to run write_file?")
+        await asyncio.sleep(4)  # the user: longer than the reply timeout
+        await chat.say("y")
+        shown = await chat.expect("coder answered (")
+        assert "created todo.txt" in shown
+        assert "no answer" not in chat.output, chat.output
+        assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
     finally:

@@ -1,6 +1,7 @@
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -8,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import TopicCatalogue, TopicName
 from services.admin.topic_configs import set_topic_configs
-from services.admin.topics import delete_topics
+from services.admin.topics import delete_topics, ensure_topics
 from services.runtime.partitioning import partition_for
 from tests.integration.cli.cli_process import run_cli
 
@@ -66,7 +67,7 @@ def test_an_unreachable_database_is_named_without_its_password() -> None:
     assert "cannot reach MongoDB at mongodb://admin:***@127.0.0.1:1/" in lines[0]
 
 
-def test_version_and_usage_errors() -> None:
+def test_version_and_usage_errors(tmp_path: Path) -> None:
     version = run_cli("--version")
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("agent-runtime ")
@@ -75,10 +76,22 @@ def test_version_and_usage_errors() -> None:
         ("groups", "lag", "--max-lag", "-1"),
         ("--topic-prefix", "not a prefix", "topics", "describe"),
         ("send", "--kind", "message"),
+        # A port that is not a number: a usage error, not the client's ValueError traceback.
+        ("-b", "kafka:x", "groups", "lag"),
+        ("send", "--json", "/nonexistent/command.json"),
+        # Values the chat's commands cannot carry: a ValidationError traceback before.
+        ("chat", "--tenant", "x/y"),
+        ("chat", "--title", "t" * 300),
     ):
         result = run_cli(*wrong)
         assert result.returncode == 2, (wrong, result.stderr)
         assert "╭" not in result.stderr, "piped: no box drawing"
+        assert "Traceback" not in result.stderr, (wrong, result.stderr)
+    # A bad setting stops `up` before it starts anything (it was a ValidationError traceback).
+    up = run_cli("up", "--run-dir", str(tmp_path), env={"AGENT_RUNTIME_TENANT_ID": "a b"})
+    assert up.returncode == 2, up.stderr
+    assert "AGENT_RUNTIME_TENANT_ID" in up.stderr
+    assert not (tmp_path / "pids").exists()
 
 
 def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> None:
@@ -90,12 +103,46 @@ def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> 
     for missing in (
         ("sessions", "show", "session-absent", "--json"),
         ("sessions", "history", "session-absent", "--json"),
+        ("chat", "--session", "session-absent"),  # was a chat refusing every message
+        ("sessions", "show", "session[/]absent"),  # the error quotes it: not rich markup
         ("groups", "lag", "--group", "group-absent-42"),
         ("--topic-prefix", "absent-prefix-42.", "audit", "tail", "--no-follow"),
+        # The conversation commands under a prefix without topics: one line, not a client
+        # waiting forever on the metadata of a topic the broker never creates.
+        ("--topic-prefix", "absent-prefix-42.", "send", "--kind", "close", "--session", "s-1"),
+        ("--topic-prefix", "absent-prefix-42.", "chat"),
+        ("--topic-prefix", "absent-prefix-42.", "demo"),
     ):
         result = run_cli(*missing, env=env)
         assert result.returncode == 4, (missing, result.stderr)
         assert result.stdout == ""
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (missing, result.stderr)
+
+
+async def test_chat_and_demo_without_services_say_so_in_one_line(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    """The topics exist but nothing consumes them: the session is never created, and the
+    reply timeout ends chat and demo with exit 1 and one line naming the setting."""
+    catalogue = TopicCatalogue(prefix=f"cli-idle-{unique_suffix}.", partitions=1)
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    env = {
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+        "AGENT_RUNTIME_REPLY_TIMEOUT_S": "2",
+    }
+    try:
+        for command in ("chat", "demo"):
+            result = run_cli(command, env=env)
+            assert result.returncode == 1, (command, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1, result.stderr
+            assert "within 2 s (AGENT_RUNTIME_REPLY_TIMEOUT_S)" in lines[0], lines[0]
+            assert "are the services running?" in lines[0]
+    finally:
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
 
 
 async def test_topics_create_prints_each_change_and_replication_warning(

@@ -12,7 +12,12 @@ from rich.console import Console
 
 from contracts.agents import AgentType
 from contracts.commands import ApproveToolCall, Command, DenyToolCall, SubmitToolResult
-from contracts.session_events import ToolApprovalRequested, ToolCallRequested
+from contracts.session_events import (
+    AgentSwitched,
+    SwitchInitiator,
+    ToolApprovalRequested,
+    ToolCallRequested,
+)
 from services.cli.chat import ChatPrinter, ToolDesk
 from services.cli.client_tools import ClientTools
 from services.cli.settings import CliSettings
@@ -105,3 +110,43 @@ async def test_approvals_are_asked_one_at_a_time(
     assert isinstance(deny, DenyToolCall)
     assert deny.tool_call_id == "c2"
     assert tool_desk.asking is None
+
+
+async def test_only_y_or_n_answers_an_approval(
+    desk: tuple[ToolDesk, Outlet, io.StringIO],
+) -> None:
+    """Anything else asks again: "yes please" or a message typed ahead used to deny."""
+    tool_desk, outlet, out = desk
+    tool_desk.note(approval("c1"))
+    tool_desk.ask_next_approval()
+    for line in ("yes please", "", "sure"):
+        await tool_desk.answer_approval(line)
+    assert outlet.published == []
+    assert tool_desk.asking is not None
+    assert out.getvalue().count("type y or n and press Enter") == 4  # asked, then 3 times again
+    await tool_desk.answer_approval(" Y ")
+    [approve] = outlet.published
+    assert isinstance(approve, ApproveToolCall)
+
+
+def test_text_from_the_model_or_the_user_is_shown_as_typed_never_as_markup() -> None:
+    """Arguments, a switch's reason, a denial: "[/]" in them raised rich's MarkupError out of
+    the chat, and "[red]" vanished."""
+    out = io.StringIO()
+    printer = ChatPrinter(Console(file=out, width=200))
+    printer.show(ToolCallRequested(**_fields("c1", "read_file", {"path": "[/]a[red]"}, "client")))
+    printer.show(
+        AgentSwitched(
+            id="e-1",
+            session_id="s-1",
+            tenant_id="local",
+            from_agent=AgentType.ORCHESTRATOR,
+            to_agent=AgentType.CODER,
+            reason="see [/] and [bold]",
+            switch_count=1,
+            initiated_by=SwitchInitiator.USER,
+        )
+    )
+    shown = out.getvalue()
+    assert '{"path": "[/]a[red]"}' in shown
+    assert "see [/] and [bold]" in shown

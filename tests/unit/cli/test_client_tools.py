@@ -62,3 +62,21 @@ def test_a_large_file_is_cut_to_the_contract_limit(tools: ClientTools, tmp_path:
     result = tools.run("read_file", {"path": "big.txt"})
     assert len(result.content) == MAX_TOOL_RESULT_LENGTH
     assert result.content.endswith("characters]")
+
+
+@pytest.mark.parametrize("tool", ["read_file", "list_directory", "write_file"])
+def test_a_path_with_a_nul_is_an_error_result_not_a_crash(tools: ClientTools, tool: str) -> None:
+    """A model's arguments may hold anything: a NUL raised ValueError out of the chat."""
+    result = tools.run(tool, {"path": "src\0/app.py", "content": "x"})
+    assert result.is_error
+    assert "NUL" in result.content
+
+
+def test_a_content_that_is_not_utf8_text_creates_no_file(
+    tools: ClientTools, tmp_path: Path
+) -> None:
+    """JSON can carry a lone surrogate ("\\ud800"): it crashed the chat after creating an empty
+    file."""
+    result = tools.run("write_file", {"path": "notes.txt", "content": "a\ud800"})
+    assert result.is_error
+    assert not (tmp_path / "notes.txt").exists()

@@ -1,13 +1,15 @@
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from pydantic import ValidationError
 
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
-from services.cli.chat import _command_for
+from services.cli.chat import _command_for, _not_understood
 from services.cli.demo import DemoReport
-from services.cli.errors import CliError
+from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.send import build_command
-from services.cli.session_client import TurnOutcome
+from services.cli.session_client import SessionClient, TurnOutcome
 from services.cli.settings import CliSettings
 from services.runtime.partitioning import partition_for
 
@@ -59,6 +61,14 @@ def test_chat_lines_become_commands() -> None:
     assert message.content == "hello"
 
 
+def test_a_switch_to_an_unknown_agent_names_the_agents() -> None:
+    for line in ("/switch wizard", "/switch"):
+        said = _not_understood(line)
+        assert "unknown command" not in said
+        assert "orchestrator, coder, architect, debug, ask" in said
+    assert "unknown command[/] /dance" in _not_understood("/dance now")
+
+
 def test_partition_is_stable_and_in_range() -> None:
     partitions = {partition_for(f"s-{i}", 12) for i in range(500)}
     assert partitions == set(range(12))
@@ -105,3 +115,27 @@ def test_send_builds_a_cancel_and_a_policy_from_flags() -> None:
         SETTINGS,
     )
     assert getattr(update, "mid_turn_policy", None) is MidTurnPolicy.INTERRUPT
+
+
+class _BrokerGone:
+    async def send_and_wait(self, *args: object, **kwargs: object) -> None:
+        raise KafkaTimeoutError()
+
+
+async def test_a_publish_the_broker_does_not_take_is_one_line_with_exit_3() -> None:
+    """Mid-chat (a message, /stop, a tool result): it was aiokafka's traceback out of the
+    chat; now the chat prints the line and goes on, demo exits 3 with it."""
+    client = SessionClient(SETTINGS, "s-1")
+    client._producer = _BrokerGone()
+    stop = _command_for("/stop", SETTINGS, "s-1")
+    assert stop is not None
+    with pytest.raises(BrokerUnreachable) as caught:
+        await client.publish(stop)
+    assert caught.value.exit_code == 3
+    assert f"cannot reach Kafka at {SETTINGS.kafka_bootstrap_servers}" in str(caught.value)
+
+
+def test_the_cli_tenant_is_an_id_as_the_commands_need() -> None:
+    """A tenant no command can carry is a bad setting (exit 2), not a chat that crashes."""
+    with pytest.raises(ValidationError):
+        CliSettings(tenant_id="a b")

@@ -45,6 +45,10 @@ def test_dotenv_file(tmp_path: Path) -> None:
         ("AGENT_RUNTIME_LOG_FORMAT", "xml"),
         ("AGENT_RUNTIME_MONGODB_URI", "postgres://x"),
         ("AGENT_RUNTIME_RETRY_INITIAL_BACKOFF_S", "60"),
+        ("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "kafka:x"),
+        ("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "kafka:9092,kafka-2:"),
+        ("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", ":9092"),
+        ("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", "kafka:99999"),
     ],
 )
 def test_bad_values_fail_at_start_naming_the_field(
@@ -55,6 +59,11 @@ def test_bad_values_fail_at_start_naming_the_field(
         RuntimeSettings(_env_file=None)
     field = name.removeprefix("AGENT_RUNTIME_").lower()
     assert field in str(caught.value) or "backoff" in str(caught.value)
+
+
+def test_bootstrap_servers_take_what_the_kafka_client_takes() -> None:
+    for servers in ("kafka", "kafka:9093", "[::1]:9092", "a:1, b:2", "k-0.k.ns.svc:9094"):
+        assert RuntimeSettings(_env_file=None, kafka_bootstrap_servers=servers)
 
 
 def test_services_subclass_it() -> None:
