@@ -46,6 +46,7 @@ from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import ENV_PREFIX, RuntimeSettings
 from services.session_commands.handler import INPUTS as SESSION_COMMANDS_INPUTS
 from services.session_commands.settings import SessionCommandsSettings
+from services.tool_invocation.mcp_servers import McpServers
 from services.tool_invocation.settings import ToolInvocationSettings
 
 pytestmark = pytest.mark.unit
@@ -272,11 +273,40 @@ def test_the_container_runs_a_module_of_this_project(overlay: str, name: str) ->
     assert (path / "__main__.py").is_file() or path.with_suffix(".py").is_file()
 
 
+def _mcp_servers(overlay: str, workload: Resource) -> McpServers:
+    """The MCP servers file tool-invocation is given (none elsewhere)."""
+    env = environment(overlay, workload)
+    path = env.get(f"{ENV_PREFIX}MCP_SERVERS_FILE")
+    if _module(workload) != "services.tool_invocation" or path is None:
+        return McpServers()
+    spec = workload["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in _container(workload).get("volumeMounts", []):
+        directory, _, key = path.rpartition("/")
+        config_map = volumes[mount["name"]].get("configMap")
+        if mount["mountPath"].rstrip("/") == directory and config_map is not None:
+            source = _named(overlay, "ConfigMap", config_map["name"])
+            assert source is not None, f"{overlay}: no ConfigMap {config_map['name']}"
+            return McpServers.parse(_data(source)[key], source=path)
+    raise AssertionError(f"{overlay}: {path} is not in a mounted ConfigMap")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_mcp_servers_file_loads(overlay: str) -> None:
+    _mcp_servers(overlay, _workload(overlay, "Deployment/tool-invocation"))
+
+
 @pytest.mark.parametrize(("overlay", "name"), _CASES)
 def test_every_variable_is_read_by_that_process(overlay: str, name: str) -> None:
     workload = _workload(overlay, name)
     read = env_names(PROCESSES[_module(workload)].settings)
     read |= _trigger_env_names(overlay, workload["metadata"]["name"])
+    # An MCP server's secret header comes from a variable the servers file names.
+    read |= {
+        variable
+        for server in _mcp_servers(overlay, workload).servers.values()
+        for variable in server.headers_env.values()
+    }
     unread = {
         variable
         for variable in environment(overlay, workload)
