@@ -387,6 +387,10 @@ def test_keda_triggers_name_the_group_and_topics_the_service_consumes(
         for trigger in scaled["spec"]["triggers"]:
             meta = trigger["metadata"]
             assert env[meta["bootstrapServersFromEnv"]] == settings.kafka_bootstrap_servers
+            # A new group's backlog counted as the service will read it; in-flight records
+            # (uncommitted) count as lag, so one pod's capacity is one pod's worth of lag.
+            assert meta["offsetResetPolicy"] == settings.auto_offset_reset
+            assert int(meta["lagThreshold"]) == settings.max_in_flight, name
             assert env[meta["consumerGroupFromEnv"]] == getattr(settings, process.group_field), (
                 f"{name}: KEDA reads the lag of another group than the service joins"
             )
