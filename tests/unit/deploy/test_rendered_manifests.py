@@ -383,6 +383,8 @@ def test_keda_triggers_name_the_group_and_topics_the_service_consumes(
         settings = build_settings(overlay, workload, tmp_path / name, monkeypatch)
         env = environment(overlay, workload)
         consumed = set(settings.topics.names(process.consumes))
+        # The form the Kafka ACLs grant (docs/security.md: `<prefix><service>`).
+        assert getattr(settings, process.group_field) == f"{settings.topic_prefix}{name}"
         covered: set[str] = set()
         for trigger in scaled["spec"]["triggers"]:
             meta = trigger["metadata"]
