@@ -365,6 +365,27 @@ def test_probes_ports_and_scraping_name_what_the_process_serves(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_pod_behind_a_service_leaves_it_before_it_stops_listening(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGTERM closes the listener at once, while endpoint removal reaches kube-proxy and the
+    # ingress only later: a preStop pause covers that, within the grace period.
+    for service in _of_kind(overlay, "Service"):
+        selector = service["spec"]["selector"]
+        for workload in _of_kind(overlay, "Deployment"):
+            if workload["spec"]["selector"]["matchLabels"] != selector:
+                continue
+            pod = workload["spec"]["template"]["spec"]
+            pause = _container(workload).get("lifecycle", {}).get("preStop", {}).get("sleep")
+            name = workload["metadata"]["name"]
+            assert pause is not None, f"{name}: no preStop pause before SIGTERM"
+            settings = build_settings(overlay, workload, tmp_path / name, monkeypatch)
+            assert (
+                pause["seconds"] + settings.drain_timeout_s < pod["terminationGracePeriodSeconds"]
+            )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_triggers_name_the_group_and_topics_the_service_consumes(
     overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
