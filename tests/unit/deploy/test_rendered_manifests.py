@@ -459,6 +459,14 @@ def test_every_process_logs_in_over_sasl_ssl_as_its_own_principal(
         assert settings.kafka_sasl_username == expected
         if workload["kind"] == "Deployment":
             assert f"User:{name}" in principals, f"acls.toml grants {name} nothing"
+    # KEDA reads the lag over the same listener: every trigger authenticates.
+    authentications = {
+        a["metadata"]["name"] for a in _of_kind("production", "TriggerAuthentication")
+    }
+    for scaled in _of_kind("production", "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            reference = trigger.get("authenticationRef", {}).get("name")
+            assert reference in authentications, f"{scaled['metadata']['name']}: {trigger}"
 
 
 def test_the_security_doc_names_settings_that_exist() -> None:
