@@ -11,6 +11,10 @@
 #      on every dashboard query, `promtool test rules` (deploy/check/alert-tests.yaml), the
 #      dashboard's shape (monitoring.py) and, with the project's venv, that every query and
 #      rule names a metric the services export (tests/unit/deploy/test_monitoring_pack.py)
+#   7. with the project's venv, the rendered overlays and the compose file against the code
+#      (tests/unit/deploy/test_rendered_manifests.py): every variable a workload gets is a
+#      setting of its process with a value it accepts, probes/ports/scraping hit what it serves,
+#      KEDA triggers name its group and topics, the topics Job's durability, SASL principals
 #
 # Tools come from PyPI (tool venv) and the Go module proxy (podsecurity, and kustomize when no
 # kubectl is on PATH), cached under .cache/deploy-check/; a warm run takes a few seconds.
@@ -121,4 +125,8 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/deploy/test_monitoring_pack.py
+
+echo "== the rendered overlays and compose.kafka.yml against the services' settings"
+DEPLOY_CHECK_RENDERED="$CACHE/rendered" .venv/bin/python -m pytest -q -p no:cacheprovider \
+    tests/unit/deploy/test_rendered_manifests.py
 echo "deploy-check: passed"

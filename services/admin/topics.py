@@ -130,10 +130,15 @@ async def ensure_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        # Refuse a partition mismatch before creating anything: topics created with the
+        # catalogue's count next to one that has another would be a set that no count
+        # (`--partitions`) provisions any more, and commands/turns no longer co-partitioned.
+        found = [t for t in topics if t.name in existing]
+        _check_partitions(found, await _wait_for_partitions(admin, [t.name for t in found]))
         missing = [t for t in topics if t.name not in existing]
         created = await _create(admin, missing)
         partitions = await _wait_for_partitions(admin, [t.name for t in topics])
-        _check_partitions(topics, partitions)
+        _check_partitions(topics, partitions)  # and what a concurrent provisioner created
         present = [t for t in topics if t.name not in created]
         changes = await _align_configs(admin, present)
         return ProvisioningReport(

@@ -202,6 +202,33 @@ async def test_a_different_partition_count_is_refused_not_repaired(
     assert await _partitions(kafka_bootstrap_servers, name) == 6
 
 
+async def test_a_partition_mismatch_creates_no_other_topic(
+    kafka_bootstrap_servers: str, topic_names: list[str]
+) -> None:
+    # `commands` exists with 6 partitions, `turns` does not: creating `turns` with 12 before
+    # refusing would leave a set no run can complete (the advised `--partitions 6` would then
+    # refuse the new `turns`) and break the co-partitioning of the two.
+    existing, missing = topic_names
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(existing, partitions=6)])
+
+    with pytest.raises(TopicMismatch, match=r"has 6 partitions"):
+        await ensure_topics(
+            kafka_bootstrap_servers,
+            [TopicSpec(existing, partitions=12), TopicSpec(missing, partitions=12)],
+        )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        assert missing not in set(await admin.list_topics())
+    finally:
+        await admin.close()
+    report = await ensure_topics(
+        kafka_bootstrap_servers,
+        [TopicSpec(existing, partitions=6), TopicSpec(missing, partitions=6)],
+    )
+    assert report.created == (missing,)
+
+
 def _provision(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.admin.topics", *args],

@@ -1,7 +1,9 @@
 """Every AGENT_RUNTIME_* variable the deployment files set is a setting some process reads.
 
 Settings ignore unknown variables (`extra="ignore"`), so a misspelt name in a ConfigMap or a
-Deployment would be dropped without a word and the process would run on its default.
+Deployment would be dropped without a word and the process would run on its default. Every file
+is read as text, comments included (a variable a comment tells the reader to set must exist too);
+test_rendered_manifests.py checks each rendered workload against its own process's settings.
 """
 
 import re
@@ -12,6 +14,7 @@ import pytest
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.audit.settings import AuditSettings
 from services.cli.settings import CliSettings
+from services.gateway.settings import GatewaySettings
 from services.llm_invocation.settings import LLMInvocationSettings
 from services.runtime.settings import ENV_PREFIX, RuntimeSettings
 from services.session_commands.settings import SessionCommandsSettings
@@ -28,13 +31,6 @@ _FILES = sorted(
     ]
 )
 _NAME = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+\b")
-# The gateway's settings (services/gateway/settings.py) are checked once that package is part
-# of this tree; until then its three variables are the only ones taken on trust.
-_GATEWAY = {
-    f"{ENV_PREFIX}GATEWAY_PORT",
-    f"{ENV_PREFIX}GATEWAY_API_KEYS",
-    f"{ENV_PREFIX}GATEWAY_API_KEYS_FILE",
-}
 
 
 def _known() -> set[str]:
@@ -46,15 +42,9 @@ def _known() -> set[str]:
         AuditSettings,
         ToolInvocationSettings,
         CliSettings,
+        GatewaySettings,
     ]
-    try:
-        from services.gateway.settings import GatewaySettings  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError:
-        extra = _GATEWAY
-    else:
-        classes.append(GatewaySettings)
-        extra = set()
-    return {f"{ENV_PREFIX}{name.upper()}" for c in classes for name in c.model_fields} | extra
+    return {f"{ENV_PREFIX}{name.upper()}" for c in classes for name in c.model_fields}
 
 
 @pytest.mark.parametrize("path", _FILES, ids=lambda p: str(p.relative_to(_ROOT)))
