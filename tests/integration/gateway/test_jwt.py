@@ -107,10 +107,13 @@ async def test_jwt_names_the_tenant_and_bad_tokens_are_401(
 
 
 @pytest.mark.parametrize("path", sorted(_NOT_A_KEY_SET))
-async def test_a_jwks_url_that_answers_no_key_set_is_503(jwks_url: str, path: str) -> None:
+async def test_a_jwks_url_that_answers_no_key_set_is_503(
+    jwks_url: str, path: str, mongodb_uri: str
+) -> None:
     """A proxy's page or an empty set instead of the issuer's keys: the identity provider is
     unavailable (503 for everyone), not every caller's token bad (401) or a 500."""
     async with in_process_gateway(
+        mongodb_uri=mongodb_uri,
         gateway_jwt_jwks_url=jwks_url.replace("/jwks.json", path),
         gateway_jwt_issuer=ISSUER,
         gateway_jwt_audience=AUDIENCE,
