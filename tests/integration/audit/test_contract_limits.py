@@ -54,13 +54,13 @@ async def test_facts_at_the_contracts_limits_are_audited(
             tenant_id="acme",
             invocation_id="inv-limits",
             turn_id="turn-limits",
-            step=0,
+            step=BEYOND_64_BITS,  # a step is unbounded by the contract (token counts are not)
             agent=AgentType.CODER,
             finish_reason="stop",
             provider="offline",
             model="m",
             content="done",
-            usage=Usage(prompt_tokens=BEYOND_64_BITS, completion_tokens=1, total_tokens=1),
+            usage=Usage(prompt_tokens=3, completion_tokens=1, total_tokens=4),
         )
         letter = DeadLetter(
             id="limits-dead-letter",
@@ -92,5 +92,5 @@ async def test_facts_at_the_contracts_limits_are_audited(
         assert expected <= set(records)
         parts = records[request.id]["content_parts"]
         assert len(parts) == MAX_LLM_REQUEST_MESSAGES + MAX_TOOL_CALLS_PER_TURN
-        assert records[completed.id]["detail"]["prompt_tokens"] == str(BEYOND_64_BITS)
+        assert records[completed.id]["detail"]["step"] == str(BEYOND_64_BITS)
         assert records[letter.id]["detail"]["attempts"] == str(BEYOND_64_BITS)
