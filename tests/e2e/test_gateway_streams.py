@@ -207,6 +207,30 @@ async def test_200_concurrent_streams_on_200_sessions(gateway: GatewayProcess) -
 HELD_TURN = "write file notes.txt with hello"
 
 
+async def hold_a_turn(http: httpx.AsyncClient, auth: dict[str, str], session_id: str) -> None:
+    """A new session whose running turn waits for an approval (HELD_TURN)."""
+    await create_session(http, auth, session_id)
+    async with http.stream("GET", f"/v1/sessions/{session_id}/events", headers=auth) as events:
+        held = await http.post(
+            f"/v1/sessions/{session_id}/messages", json={"content": HELD_TURN}, headers=auth
+        )
+        assert held.status_code == 202, held.text
+        async for event in sse_events(events):
+            if event.event == "tool_approval_requested":
+                return
+    raise AssertionError(f"the stream of {session_id} ended before the turn asked for approval")
+
+
+async def until_queued(http: httpx.AsyncClient, auth: dict[str, str], session_id: str) -> None:
+    """Until a message waits behind the held turn (within 10 s)."""
+    for _ in range(100):
+        session = await http.get(f"/v1/sessions/{session_id}", headers=auth)
+        if session.json()["queued_messages"]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no message queued in {session_id}")
+
+
 async def stream_queued_message(
     http: httpx.AsyncClient, auth: dict[str, str], session_id: str, message_id: str
 ) -> tuple[str, list[SseEvent]]:
@@ -230,15 +254,7 @@ async def test_the_message_stream_ends_when_its_queued_turn_can_never_run(
     a = gateway.auth("tenant-a")
     async with httpx.AsyncClient(base_url=gateway.url, timeout=90.0) as http:
         for session_id in ("s-queued-cancel", "s-queued-erase"):
-            await create_session(http, a, session_id)
-            async with http.stream("GET", f"/v1/sessions/{session_id}/events", headers=a) as events:
-                held = await http.post(
-                    f"/v1/sessions/{session_id}/messages", json={"content": HELD_TURN}, headers=a
-                )
-                assert held.status_code == 202, held.text
-                async for event in sse_events(events):
-                    if event.event == "tool_approval_requested":
-                        break
+            await hold_a_turn(http, a, session_id)
 
         queued = asyncio.create_task(
             stream_queued_message(http, a, "s-queued-cancel", "m-queued-cancel")
@@ -262,11 +278,7 @@ async def test_the_message_stream_ends_when_its_queued_turn_can_never_run(
         queued = asyncio.create_task(
             stream_queued_message(http, a, "s-queued-erase", "m-queued-erase")
         )
-        for _ in range(100):
-            session = await http.get("/v1/sessions/s-queued-erase", headers=a)
-            if session.json()["queued_messages"]:
-                break
-            await asyncio.sleep(0.1)
+        await until_queued(http, a, "s-queued-erase")
         erased = await http.post("/v1/sessions/s-queued-erase/erase", json={}, headers=a)
         assert erased.status_code == 200, erased.text
         _, streamed = await asyncio.wait_for(queued, 30)
@@ -282,15 +294,7 @@ async def test_a_queued_message_waited_for_answers_failed_when_its_session_is_cl
     a = gateway.auth("tenant-a")
     session_id = "s-queued-wait-close"
     async with httpx.AsyncClient(base_url=gateway.url, timeout=90.0) as http:
-        await create_session(http, a, session_id)
-        async with http.stream("GET", f"/v1/sessions/{session_id}/events", headers=a) as events:
-            held = await http.post(
-                f"/v1/sessions/{session_id}/messages", json={"content": HELD_TURN}, headers=a
-            )
-            assert held.status_code == 202, held.text
-            async for event in sse_events(events):
-                if event.event == "tool_approval_requested":
-                    break
+        await hold_a_turn(http, a, session_id)
         waiting = asyncio.create_task(
             http.post(
                 f"/v1/sessions/{session_id}/messages",
@@ -298,11 +302,7 @@ async def test_a_queued_message_waited_for_answers_failed_when_its_session_is_cl
                 headers={**a, "Prefer": "wait=60"},
             )
         )
-        for _ in range(100):
-            session = await http.get(f"/v1/sessions/{session_id}", headers=a)
-            if session.json()["queued_messages"]:
-                break
-            await asyncio.sleep(0.1)
+        await until_queued(http, a, session_id)
         closed = await http.post(f"/v1/sessions/{session_id}/close", json={}, headers=a)
         assert closed.status_code == 200, closed.text
         answered = await asyncio.wait_for(waiting, 30)  # well inside the 60 s wait
