@@ -63,3 +63,23 @@ async def test_it_can_start_again_after_a_stop() -> None:
     await asyncio.wait_for(passes.reached.wait(), 5)
     await job.stop()
     assert passes.count == 2
+
+
+async def test_a_pass_whose_driver_turns_the_cancel_into_an_error_still_stops() -> None:
+    """pymongo can answer a cancelled operation with an ordinary error: the loop logged it and
+    slept a whole interval (an hour), holding the shutdown that stopped it."""
+    started = asyncio.Event()
+
+    async def swallowing_pass() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3_600)
+        except asyncio.CancelledError:
+            raise RuntimeError("operation cancelled") from None
+
+    job = PeriodicJob("swallowing pass", swallowing_pass, interval_s=3_600)
+    await job.start()
+    await asyncio.wait_for(started.wait(), 5)
+    stopping = asyncio.create_task(job.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)
+    assert stopping in done, "stop() still waits for the job's next pass"
