@@ -6,6 +6,8 @@ refuse a path outside the directory, and create a file after a y at the approval
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,9 @@ class Chat:
         return self.output[start:]
 
 
-async def _start_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> Chat:
+@asynccontextmanager
+async def running_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> AsyncIterator[Chat]:
+    """`agent-runtime chat` started in `workdir`; killed at the end if it is still running."""
     s = pipeline.settings
     env = {
         **os.environ,
@@ -71,7 +75,12 @@ async def _start_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> Cha
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    return Chat(process)
+    try:
+        yield Chat(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_the_chat_runs_client_tools_and_asks_before_writing(
@@ -81,9 +90,8 @@ async def test_the_chat_runs_client_tools_and_asks_before_writing(
     workdir.mkdir()
     (workdir / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
     (tmp_path / "outside.txt").write_text("must not be read", encoding="utf-8")
-    chat = await _start_chat(pipeline, workdir)
-    process = chat.process
-    try:
+    async with running_chat(pipeline, workdir) as chat:
+        process = chat.process
         await chat.expect("you >")
         await chat.say("read file notes.md")
         shown = await chat.expect("coder answered (")  # the chat takes lines again
@@ -111,10 +119,6 @@ async def test_the_chat_runs_client_tools_and_asks_before_writing(
         assert not (workdir / "nope.txt").exists()
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_turn(
@@ -124,9 +128,8 @@ async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_tu
     to be printed right after a message was sent, then missing once the answer was there).
     The end of the input during a turn lets the answer finish, then the chat exits 0
     (`echo question | agent-runtime chat`); it was click's `Aborted!` and exit 1."""
-    chat = await _start_chat(pipeline, tmp_path)
-    process = chat.process
-    try:
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
         await chat.expect("you >")
         for line, done in (("hello there", "answered ("), ("/switch coder", "in chat)")):
             sent = len(chat.output)
@@ -150,10 +153,6 @@ async def test_the_prompt_shows_when_the_chat_waits_and_the_input_may_end_mid_tu
         await chat.expect("answered (")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
         assert "Aborted" not in chat.output
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_quit_while_an_answer_streams_leaves_the_chat(
@@ -161,9 +160,8 @@ async def test_quit_while_an_answer_streams_leaves_the_chat(
 ) -> None:
     """`/quit` typed during a turn quits, like Ctrl-C (it was refused: "an answer is
     streaming")."""
-    chat = await _start_chat(pipeline, tmp_path)
-    process = chat.process
-    try:
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
         await chat.expect("you >")
         # Both lines at once: the second is read while the first one's turn runs.
         await chat.say("tell me a story\n/quit")
@@ -172,10 +170,6 @@ async def test_quit_while_an_answer_streams_leaves_the_chat(
         chat.output += (await process.stdout.read()).decode(errors="replace")
         assert "an answer is streaming" not in chat.output, chat.output
         assert "Traceback" not in chat.output, chat.output
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_the_reply_timeout_does_not_run_while_the_user_decides(
@@ -184,9 +178,8 @@ async def test_the_reply_timeout_does_not_run_while_the_user_decides(
     """AGENT_RUNTIME_REPLY_TIMEOUT_S is for a pipeline that does not answer, not for a person
     thinking over an approval: it used to run on, say "no answer … are the services running?"
     mid-question, and the y typed next became a message of its own."""
-    chat = await _start_chat(pipeline, tmp_path, AGENT_RUNTIME_REPLY_TIMEOUT_S="2")
-    process = chat.process
-    try:
+    async with running_chat(pipeline, tmp_path, AGENT_RUNTIME_REPLY_TIMEOUT_S="2") as chat:
+        process = chat.process
         await chat.expect("you >")
         await chat.say("write file todo.txt with buy milk")
         await chat.expect("? allow coder to run write_file?")
@@ -198,7 +191,3 @@ async def test_the_reply_timeout_does_not_run_while_the_user_decides(
         assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
