@@ -128,7 +128,7 @@ async def switch_while_streaming(page: Page, gateway: GatewayProcess, first: str
     await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
     assert not any("after=" in url for url in events_urls), events_urls
     await expect(page.locator("#log li")).to_have_count(0)
-    await page.unroute_all()
+    await page.unroute_all(behavior="wait")  # a handler still running must not race it
 
 
 async def turn_while_the_history_loads(page: Page, gateway: GatewayProcess) -> None:
@@ -154,7 +154,7 @@ async def turn_while_the_history_loads(page: Page, gateway: GatewayProcess) -> N
     await expect(page.locator("#log li.user .text")).to_have_text(["Hello there."])
     await expect(page.locator("#log li.assistant")).not_to_have_class("assistant streaming")
     await expect(page.locator("#log li.assistant .text")).to_have_text(shown)
-    await page.unroute_all()
+    await page.unroute_all(behavior="wait")  # a handler still running must not race it
 
 
 async def check_stored(gateway: GatewayProcess, session_id: str, streamed: str) -> None:
