@@ -10,8 +10,10 @@ The patterns favour recall over precision: a false positive costs a few characte
 a false negative leaks a credential into session events and long-retained logs.
 """
 
+import base64
+import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -57,6 +59,10 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         ),
     ),
     ("bearer_token", re.compile(r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/=\-]{8,})")),
+    # HTTP Basic credentials outside a header (a curl line, a proxy's error, a log quoted in a
+    # tool result): `Basic ` and base64. Only a value that decodes to `user:password` is taken
+    # (`_CONFIRM`): "basic questions" stays prose.
+    ("basic_credentials", re.compile(r"(?i)\bbasic\s+(?P<v>[A-Za-z0-9+/]{4,}+={0,2})(?![\w+/=])")),
     # key = value / "key": "value" where the key names a credential.
     (
         "credential",
@@ -76,7 +82,7 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 # For each pattern above, in the same order: literals one of which every match of it contains,
 # looked for in the lower-cased text. Most texts hold none of them and skip every scan; a text
 # that does runs only the patterns whose literal it holds (a "key" in ordinary prose runs the
-# credential pattern, not all thirteen; issue 15). Skipping a
+# credential pattern, not all fourteen; issue 15). Skipping a
 # pattern cannot change the result: it has no match in the text, and the markers earlier
 # patterns write in ("[REDACTED:api_key]") end in "]", which no credential name may be followed
 # by. Substring tests, not one alternation regex: `re` tries every alternative at every
@@ -95,12 +101,27 @@ _HINTS: Final[tuple[tuple[str, ...], ...]] = (
     ("://",),
     ("authorization",),
     ("bearer",),
+    ("basic",),
     ("key", "secret", "passw", "pwd", "token"),
 )
 _SCANS: Final = tuple(zip(_PATTERNS, _HINTS, strict=True))
 _SECRET_HINTS: Final = tuple(hint for hints in _HINTS for hint in hints)
 
 _MARKER: Final = "[REDACTED:{kind}]"
+
+
+def _is_basic_credential(value: str) -> bool:
+    """True when `value` is base64 of printable `user:password` (RFC 7617's form)."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    _user, colon, password = decoded.partition(":")
+    return bool(colon and password) and decoded.isprintable()
+
+
+# A kind whose matches are secrets only when their value passes a check as well.
+_CONFIRM: Final[dict[str, Callable[[str], bool]]] = {"basic_credentials": _is_basic_credential}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +144,21 @@ def scrub_with(text: str, patterns: Iterable[tuple[str, re.Pattern[str]]]) -> Sc
     removed = 0
     for kind, pattern in patterns:
         marker = _MARKER.format(kind=kind)
+        confirm = _CONFIRM.get(kind)
 
-        def replace(match: re.Match[str], marker: str = marker) -> str:
+        def replace(
+            match: re.Match[str],
+            marker: str = marker,
+            confirm: Callable[[str], bool] | None = confirm,
+        ) -> str:
             nonlocal removed
             group = next((name for name, v in match.groupdict().items() if v is not None), None)
             whole = match.group(0)
             value = whole if group is None else match.group(group)
             if value.startswith("[REDACTED:"):
                 return whole  # an earlier, more specific pattern got it already
+            if confirm is not None and not confirm(value):
+                return whole
             removed += 1
             if group is None:
                 return marker

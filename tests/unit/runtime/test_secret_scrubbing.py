@@ -22,6 +22,9 @@ pytestmark = pytest.mark.unit
         ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl", "authorization"),
         ('{"Authorization": "Basic dXNlcjpwYXNz"}', "dXNlcjpwYXNz", "authorization"),
         ("curl -H 'bearer qwertyuiop123'", "qwertyuiop123", "bearer_token"),
+        # Basic credentials quoted outside a header: base64 of "user:pass".
+        ("proxy refused Basic dXNlcjpwYXNz.", "dXNlcjpwYXNz", "basic_credentials"),
+        ("basic YWRtaW46czNjcjN0IQ==", "YWRtaW46czNjcjN0IQ==", "basic_credentials"),
         ("postgres://app:s3cr3t-pw@db:5432/x", "app:s3cr3t-pw", "url_credentials"),
         ('{"password": "correct horse battery"}', "correct horse battery", "credential"),
         ("api_key = 'abcd1234efgh'", "abcd1234efgh", "credential"),
@@ -62,6 +65,9 @@ def test_a_secret_is_replaced_by_a_marker_of_its_kind(text: str, secret: str, ki
         "the token is expired; ask for a new one",
         "a task-force of risk-assessment folks",
         "see https://example.com/docs?page=2",
+        # "Basic" before a word that is not base64 of `user:password`.
+        "Basic questions about basic types",
+        "basic auth needs Basic dXNlcg== (a user without a password)",
         "",
     ],
 )
@@ -99,6 +105,8 @@ _PIECES = (
     '{\\"api_key\\": \\"abcd1234efgh\\"}',
     "sk_live_abcdefghijkl",
     "bearer qwertyuiop123",
+    "Basic dXNlcjpwYXNz",
+    "basic understanding",
     "xoxb-1234567890-abcdefghij",
     "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
     "keep it short",
@@ -114,7 +122,9 @@ def test_running_only_the_patterns_whose_literal_occurs_changes_nothing(first: s
             assert scrub(text) == scrub_with(text, _PATTERNS), text
 
 
-@pytest.mark.parametrize("unit", ["eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "token: "])
+@pytest.mark.parametrize(
+    "unit", ["eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "token: ", "basic ", "basic a"]
+)
 def test_scrubbing_takes_linear_time_on_hostile_text(unit: str) -> None:
     # A dead letter's bytes (up to a megabyte) are scrubbed on the event loop: "eyJ-" repeated
     # made every `eyJ` a JWT start that scanned the rest of the text, 60 s for 256 KB, during
