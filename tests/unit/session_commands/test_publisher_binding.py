@@ -59,6 +59,17 @@ def test_a_source_with_a_key_must_sign() -> None:
     assert refusal("gateway", "any-tenant", value, other_body) == "signature_invalid"
 
 
+def test_the_signature_hex_may_be_upper_case() -> None:
+    # RFC 4648's base16 is upper-case (and .NET's Convert.ToHexString writes it so): the same
+    # digest in either case proves the source; another scheme name does not.
+    value = b'{"tenant_id": "any"}'
+    digest = signature(value, KEY).removeprefix(b"hmac-sha256=")
+    upper = ((SIGNATURE_HEADER, b"hmac-sha256=" + digest.upper()),)
+    assert refusal("gateway", "any-tenant", value, upper) is None
+    other_scheme = ((SIGNATURE_HEADER, b"hmac-sha1=" + digest),)
+    assert refusal("gateway", "any-tenant", value, other_scheme) == "signature_invalid"
+
+
 def test_the_key_may_come_from_a_mounted_file(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_bytes(KEY + b"\n")
