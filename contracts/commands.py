@@ -6,7 +6,7 @@ command redelivered or re-published with the same id has its effect once).
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from contracts.agents import AgentName, AgentType
 from contracts.base import Id, Message, Metadata
@@ -68,6 +68,17 @@ class SwitchAgent(Command):
 
 class UpdateSession(Command):
     """Change title, description and/or mid-turn policy; fields left out keep their value."""
+
+    # The rule of `_something_to_update` in the published schema too: a publisher that
+    # validates there (contracts/README.md) learns of it instead of reading a dead letter.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"type": "string"}}}
+                for field in ("title", "description", "mid_turn_policy")
+            ]
+        }
+    )
 
     type: Literal["session.update.v1"] = "session.update.v1"
     title: Title | None = None

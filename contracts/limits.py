@@ -55,7 +55,8 @@ MAX_LLM_REQUEST_MESSAGES: Final = MAX_CONTEXT_MESSAGES + 2 + 2 * MAX_TOOL_CALLS_
 turn an assistant and a tool message at most."""
 MAX_TOOL_EXCHANGE_BYTES: Final = 600_000
 """A turn's tool calls and results (arguments, results, the model's text beside its calls) as
-UTF-8, which every later step of the turn carries: beyond it the turn fails
+the JSON strings that carry them (UTF-8 with the escapes: a control character takes 6 bytes),
+which every later step of the turn carries: beyond it the turn fails
 (`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES."""
 MAX_RUNS_ON_LENGTH: Final = 100
 """`client` or `mcp:<server>`."""

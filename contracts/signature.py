@@ -19,4 +19,7 @@ def signature(value: bytes, key: bytes) -> bytes:
 
 
 def signature_matches(given: bytes, value: bytes, key: bytes) -> bool:
-    return hmac.compare_digest(given, signature(value, key))
+    # Hex is case-insensitive: RFC 4648's base16 alphabet is upper-case, and so is the hex of
+    # common libraries (.NET's Convert.ToHexString); the scheme name is matched as written.
+    scheme, digest = given[: len(_SCHEME)], given[len(_SCHEME) :]
+    return hmac.compare_digest(scheme + digest.lower(), signature(value, key))

@@ -73,7 +73,7 @@ class CommandSources:
         bound = self._sources.get(source)
         if bound is None:
             return PublisherRefusal(
-                RejectionReason.TENANT_NOT_ALLOWED, f"source {source!r} may act for no tenant"
+                RejectionReason.TENANT_NOT_ALLOWED, f"source {_shown(source)} may act for no tenant"
             )
         key = self._keys[source]
         if key is not None:
@@ -81,11 +81,23 @@ class CommandSources:
             if len(given) != 1 or not signature_matches(given[0], value, key):
                 return PublisherRefusal(
                     RejectionReason.SIGNATURE_INVALID,
-                    f"the {SIGNATURE_HEADER!r} header does not prove source {source!r}",
+                    f"the {SIGNATURE_HEADER!r} header does not prove source {_shown(source)}",
                 )
         if ANY_TENANT not in bound.tenants and tenant_id not in bound.tenants:
             return PublisherRefusal(
                 RejectionReason.TENANT_NOT_ALLOWED,
-                f"source {source!r} may not act for tenant {tenant_id!r}",
+                f"source {_shown(source)} may not act for tenant {tenant_id!r}",
             )
         return None
+
+
+_SHOWN_SOURCE_LENGTH: Final = 200
+
+
+def _shown(source: str) -> str:
+    """The source as a refusal names it: `ce_source` is a header of any length, and the
+    refusal's `detail` holds at most MAX_REASON_LENGTH characters (a longer one failed to build,
+    and the command was dead-lettered instead of refused)."""
+    if len(source) <= _SHOWN_SOURCE_LENGTH:
+        return repr(source)
+    return f"{source[:_SHOWN_SOURCE_LENGTH]!r}… ({len(source)} characters)"

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 
 from contracts.commands import ApproveToolCall, DenyToolCall, SubmitToolResult, ToolCallCommand
 from contracts.limits import MAX_TOOL_CALLS_PER_TURN, MAX_TOOL_EXCHANGE_BYTES
@@ -266,9 +267,13 @@ def continue_when_answered(out: DecisionDraft) -> None:
 
 
 def _size(round_: ToolRound) -> int:
+    """The round's texts as the records that carry them hold them: JSON strings, escapes
+    included. UTF-8 alone undercounts: a control character (a terminal's ESC) takes 6 bytes as
+    `\\u001b`, a newline or a quote 2, so 16 results of 16,000 ESC characters (256,000 bytes of
+    UTF-8) made a ToolRoundCompleted of 1.5 MB, which could not be published."""
     texts = [round_.assistant_content]
     texts += [text for call in round_.calls for text in (call.arguments, call.content)]
-    return sum(len(text.encode("utf-8", errors="surrogatepass")) for text in texts)
+    return sum(len(to_json(text)) - 2 for text in texts)  # less the quotes around each
 
 
 def _record(

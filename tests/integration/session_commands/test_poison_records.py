@@ -14,9 +14,11 @@ from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
 from contracts.dead_letters import DeadLetter, DeadLetterReason
 from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES
 from contracts.session_events import (
+    AgentSwitched,
     CommandRejected,
     RejectionReason,
     SessionCreated,
+    TurnStarted,
     UserMessageAccepted,
 )
 from contracts.topics import TopicCatalogue, TopicName
@@ -187,4 +189,37 @@ async def test_an_unknown_agent_is_refused_on_session_events_and_the_session_flo
     )
     assert "wizard" in rejected.detail
     await rig.commits_pass_everything()
+    assert rig.dead_letters.of_type(DeadLetter) == []
+
+
+async def test_a_huge_correlation_header_does_not_stall_the_session(rig: Rig) -> None:
+    # Carried on to the events, a 780 kB ce_correlationid made a TurnStarted (a context of
+    # escaped characters) that the broker refused: it stayed in the session's outbox, and every
+    # later command of the session was dead-lettered on it.
+    s = "poison-correlation"
+    await rig.publisher.send(
+        rig.commands,
+        CreateSession(
+            id=f"{s}-create", session_id=s, tenant_id=TENANT, system_prompt="\x01" * 16_000
+        ),
+    )
+    command = SubmitUserMessage(
+        id=f"{s}-big", session_id=s, tenant_id=TENANT, message_id=f"{s}-m", content="\x01" * 32_000
+    )
+    record = encode(command, source="crm-backend", correlation_id="c" * 780_000)
+    await rig.publisher.send_raw(rig.commands, record.key, record.value, record.headers)
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, TurnStarted) for m in rig.events.of_session(s)),
+        f"{s}: the turn started",
+        within=NEXT_COMMAND_WITHIN_S,
+    )
+
+    await rig.publisher.send(
+        rig.commands, SwitchAgent(id=f"{s}-sw", session_id=s, tenant_id=TENANT, target_agent="ask")
+    )
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, AgentSwitched) for m in rig.events.of_session(s)),
+        f"{s}: the command after it applied",
+        within=NEXT_COMMAND_WITHIN_S,
+    )
     assert rig.dead_letters.of_type(DeadLetter) == []

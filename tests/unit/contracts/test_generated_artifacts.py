@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from contracts.audit import RedactionMode
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
-from contracts.commands import CreateSession, SubmitUserMessage
+from contracts.commands import CreateSession, SubmitUserMessage, UpdateSession
 from contracts.generate import SCHEMAS_DIR, asyncapi_document, expected_files
 from contracts.limits import (
     MAX_METADATA_ENTRIES,
@@ -93,6 +93,22 @@ def test_the_metadata_limits_are_in_the_published_schema() -> None:
             CreateSession.model_validate({**base, "metadata": metadata})
     fits = {f"k{i}": "v" * MAX_METADATA_VALUE_LENGTH for i in range(MAX_METADATA_ENTRIES)}
     assert not list(_validator(schema).iter_errors({**base, "metadata": fits}))
+
+
+def test_an_update_with_nothing_to_update_fails_the_published_schema_as_the_model() -> None:
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(UpdateSession)}.json").read_text())
+    base = {"type": type_name(UpdateSession), "id": "c-1", "session_id": "s-1", "tenant_id": "t"}
+    for nothing in ({}, {"title": None, "description": None, "mid_turn_policy": None}):
+        assert list(_validator(schema).iter_errors({**base, **nothing})), nothing
+        with pytest.raises(ValidationError):
+            UpdateSession.model_validate({**base, **nothing})
+    for something in (
+        {"title": ""},
+        {"description": "d", "title": None},
+        {"mid_turn_policy": "reject"},
+    ):
+        assert not list(_validator(schema).iter_errors({**base, **something})), something
+        UpdateSession.model_validate({**base, **something})
 
 
 def test_an_audit_record_on_the_wire_matches_its_asyncapi_message() -> None:

@@ -242,3 +242,22 @@ async def test_another_tenant_reusing_a_processed_command_id_is_refused_not_igno
     assert rejected.reason.value == "unknown_session"  # type: ignore[attr-defined]
     await handle(record_of(owners, offset=8))  # the owner's redelivery is still a no-op
     assert len(published.records) == count + 1
+
+
+async def test_a_correlation_is_carried_on_up_to_an_ids_length(
+    store: MemoryStore, published: Published
+) -> None:
+    # Carried on, a 900 kB ce_correlationid made a TurnStarted the broker refuses: it stayed in
+    # the outbox and every later command of the session was dead-lettered on it.
+    handle = handler_for(store, published)
+    await handle(record_of(create()))
+    cases = (("c" * 900_000, False), ("c" * 129, False), ("c" * 128, True), (".req-7", True))
+    for correlation, carried in cases:
+        command = submit()
+        encoded = encode(command, source="test", correlation_id=correlation)
+        before = len(published.records)
+        await handle(Record(COMMANDS, 0, 1, encoded.key, encoded.value, tuple(encoded.headers)))
+        expected = (correlation if carried else command.id).encode()
+        events = published.records[before:]
+        assert events
+        assert all(dict(r.headers)["ce_correlationid"] == expected for _, r in events)

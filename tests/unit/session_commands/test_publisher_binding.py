@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from contracts.codec import decode, encode
+from contracts.limits import MAX_REASON_LENGTH
 from contracts.session_events import CommandRejected, RejectionReason
 from contracts.signature import SIGNATURE_HEADER, signature
 from services.cli.session_client import command_record
@@ -57,6 +58,28 @@ def test_a_source_with_a_key_must_sign() -> None:
     assert refusal("gateway", "any-tenant", value, forged) == "signature_invalid"
     other_body = ((SIGNATURE_HEADER, signature(b"{}", KEY)),)
     assert refusal("gateway", "any-tenant", value, other_body) == "signature_invalid"
+
+
+def test_the_signature_hex_may_be_upper_case() -> None:
+    # RFC 4648's base16 is upper-case (and .NET's Convert.ToHexString writes it so): the same
+    # digest in either case proves the source; another scheme name does not.
+    value = b'{"tenant_id": "any"}'
+    digest = signature(value, KEY).removeprefix(b"hmac-sha256=")
+    upper = ((SIGNATURE_HEADER, b"hmac-sha256=" + digest.upper()),)
+    assert refusal("gateway", "any-tenant", value, upper) is None
+    other_scheme = ((SIGNATURE_HEADER, b"hmac-sha1=" + digest),)
+    assert refusal("gateway", "any-tenant", value, other_scheme) == "signature_invalid"
+
+
+def test_a_refusal_of_a_source_of_any_length_is_published() -> None:
+    # `ce_source` is a header of any length; the refusal's detail names it, within its bound.
+    command = submit(tenant_id="tenant-b")
+    for source in ("s" * 5_000, "gateway"):
+        refused = SOURCES.refusal(source, "tenant-b", b"{}", [])
+        assert refused is not None
+        (event,) = refuse_publisher(command, refused, now=T0).events
+        assert isinstance(event, CommandRejected)
+        assert len(event.detail) <= MAX_REASON_LENGTH
 
 
 def test_the_key_may_come_from_a_mounted_file(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from contracts.agents import AgentType
+from contracts.codec import encode
 from contracts.limits import MAX_TOOL_CALLS_PER_TURN
 from contracts.mid_turn import MidTurnPolicy
 from contracts.session_events import (
@@ -403,6 +404,24 @@ def test_results_too_large_for_the_next_step_fail_the_turn() -> None:
     assert isinstance(failed, TurnFailed)
     assert failed.error_class == "tool_results_too_large"
     assert session.current.is_idle
+
+
+def test_results_are_measured_as_the_json_that_carries_them() -> None:
+    # 16 x 16,000 ESC characters are 256,000 bytes of UTF-8 but 1.5 MB as JSON (`\u001b`):
+    # the ToolRoundCompleted that carried them could not be published (EncodeError, the last
+    # result dead-lettered, the turn left waiting for its deadline).
+    session = running()
+    escapes = "\x1b" * 16_000
+    calls = [tool_call(f"c{i}") for i in range(16)]
+    session.given(request_tools(session.current, *calls))
+    session.given(*(submit_result(call.tool_call_id, escapes) for call in calls[:-1]))
+    decision = session.when(submit_result(calls[-1].tool_call_id, escapes))
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    for event in decision.events:
+        encode(event, source="session-commands")  # every event fits in a record
 
 
 def test_a_hand_off_after_answered_tools_carries_the_rounds_under_the_agent_that_asked() -> None:
