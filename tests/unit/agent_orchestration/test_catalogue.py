@@ -212,3 +212,45 @@ def test_yaml_depends_on_pyyaml_being_installed(tmp_path: Path) -> None:
 
     with pytest.raises(CatalogueError, match=expected):
         load_catalogue(path)
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    # The example of docs/agent-orchestration.md: field errors and the rules between fields
+    # (an unknown tool, a self-handoff) in several agents are reported together, a line each,
+    # so an operator fixes the file in one round. Before, a field error hid every rule, and
+    # the first broken rule hid the others.
+    data = _catalogue_data(
+        coder=_agent(temperature=2.5),
+        debug=_agent(handoffs=["orchestrator", "wizard"]),
+        ask=_agent(tools=["switch_agent", "run_shell"]),
+        architect=_agent(handoffs=["architect", "coder"]),
+    )
+
+    error = _error_for(tmp_path, data)
+
+    assert sorted(error.problems) == sorted(
+        [
+            "agents.coder.temperature: Input should be less than or equal to 2",
+            "agents.debug.handoffs.1: Input should be 'orchestrator', 'coder', 'architect', "
+            "'debug' or 'ask'",
+            "agents.ask: unknown tool(s) run_shell; known tools: switch_agent",
+            "agents.architect.handoffs: an agent cannot hand off to itself",
+        ]
+    )
+
+
+def test_every_broken_rule_of_a_valid_looking_file_is_listed(tmp_path: Path) -> None:
+    data = _catalogue_data(
+        coder=_agent(tools=["switch_agent", "switch_agent"], handoffs=[]),
+        ask=_agent(handoffs=["ask"]),
+    )
+
+    error = _error_for(tmp_path, data)
+
+    assert sorted(error.problems) == sorted(
+        [
+            "agents.coder: tools are listed more than once",
+            "agents.coder: tools include 'switch_agent' but no handoffs are given",
+            "agents.ask.handoffs: an agent cannot hand off to itself",
+        ]
+    )
