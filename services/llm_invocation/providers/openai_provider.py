@@ -304,15 +304,24 @@ def _chunk_events(chunk: dict[str, Any]) -> list[StreamEvent]:
             events.append(
                 ToolCallDelta(
                     index=int(call.get("index", 0)),
-                    id=call.get("id"),
-                    name=function.get("name"),
-                    arguments=function.get("arguments") or "",
+                    id=_text_or_none(call.get("id"), "id"),
+                    name=_text_or_none(function.get("name"), "function.name"),
+                    arguments=_text_or_none(function.get("arguments"), "function.arguments") or "",
                 )
             )
         reason = choice.get("finish_reason")
         if reason:
             events.append(StreamFinished(_FINISH_REASONS.get(reason, FinishReason.STOP)))
     return events
+
+
+def _text_or_none(value: object, field: str) -> str | None:
+    """A tool call fragment's field: text or absent. Anything else (an id of 77, arguments sent
+    as an object) is a malformed response here, not a TypeError when the fragments are joined,
+    which would leave the request without any result (dead-lettered, its turn never ending)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadResponse(f"malformed chunk: tool call {field} is not a string")
 
 
 def _usage(chunk: dict[str, Any]) -> Usage | None:

@@ -522,3 +522,41 @@ async def test_an_answer_whose_connection_drops_after_its_finish_reason_is_whole
     assert outcome.content == "a whole answer"
     assert outcome.finish_reason is FinishReason.STOP
     assert openai_server.calls == 1
+
+
+def _tool_call_fragment(**call: object) -> Reply:
+    first = {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return Reply(
+        events=[
+            f"data: {json.dumps({**chunk, 'choices': [{'index': 0, 'delta': first}]})}\n\n",
+            "data: "
+            + json.dumps(
+                {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+            )
+            + "\n\n",
+            "data: [DONE]\n\n",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"id": "call_1", "function": {"name": "switch_agent", "arguments": {"target": "coder"}}},
+        {"id": "call_1", "function": {"name": 123, "arguments": "{}"}},
+        {"id": 77, "function": {"name": "switch_agent", "arguments": "{}"}},
+    ],
+    ids=["arguments-an-object", "name-a-number", "id-a-number"],
+)
+async def test_a_tool_call_field_of_the_wrong_type_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, call: dict[str, object]
+) -> None:
+    # Before, the fragments were joined as they came and the TypeError escaped the invoker:
+    # the request was dead-lettered without an LLMFailed, and its turn never ended.
+    openai_server.script(_tool_call_fragment(**call))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+    assert "is not a string" in outcome.message
+    assert openai_server.calls == 1
