@@ -37,6 +37,7 @@ from services.llm_invocation.providers.stream_events import (
     StreamFinished,
     TextDelta,
     ToolCallDelta,
+    encodable,
 )
 from services.runtime.uri_redaction import redact_uri_credentials
 
@@ -298,7 +299,7 @@ def _chunk_events(chunk: dict[str, Any]) -> list[StreamEvent]:
         delta = choice.get("delta") or {}
         content = delta.get("content")
         if isinstance(content, str) and content:
-            events.append(TextDelta(content))
+            events.append(TextDelta(encodable(content)))
         for call in delta.get("tool_calls") or []:
             function = call.get("function") or {}
             events.append(
@@ -319,8 +320,10 @@ def _text_or_none(value: object, field: str) -> str | None:
     """A tool call fragment's field: text or absent. Anything else (an id of 77, arguments sent
     as an object) is a malformed response here, not a TypeError when the fragments are joined,
     which would leave the request without any result (dead-lettered, its turn never ending)."""
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return encodable(value)
     raise BadResponse(f"malformed chunk: tool call {field} is not a string")
 
 

@@ -11,6 +11,7 @@ quote the API key ("Incorrect API key provided: sk-…") or a request header. It
 so it is scrubbed here, where every provider failure is made, with the one secret scrubber.
 """
 
+from services.llm_invocation.providers.stream_events import encodable
 from services.runtime.secret_scrubbing import scrub_text
 
 REDACTED_KEY = "[REDACTED:api_key]"
@@ -23,6 +24,7 @@ class ProviderError(Exception):
     trips_breaker = True
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        message = encodable(message)  # an error string inside a stream is decoded JSON
         super().__init__(scrub_text(message))
         self._unscrubbed = message  # for `mask`, which must see a key whole
         self.retry_after_s = retry_after_s

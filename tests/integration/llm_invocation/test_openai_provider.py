@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from contracts.agents import AgentType, MessageRole
-from contracts.llm import ChatMessage, FinishReason, ToolCall
+from contracts.llm import ChatMessage, FinishReason, LLMCompleted, ToolCall
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.llm_invocation.providers.openai_provider import (
@@ -560,3 +560,49 @@ async def test_a_tool_call_field_of_the_wrong_type_is_a_bad_response(
     assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
     assert "is not a string" in outcome.message
     assert openai_server.calls == 1
+
+
+async def test_a_lone_surrogate_in_the_text_becomes_a_replacement_character(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # JSON can escape half an emoji ("\ud83d"); the decoded string cannot be encoded as
+    # UTF-8, so no delta or result carrying it validated: the request was dead-lettered
+    # without any result and its turn never ended.
+    text = json.dumps("bad \ud83d half, a whole \ud83d\ude00")[1:-1]
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    openai_server.script(
+        Reply(
+            events=[
+                'data: {"choices": [{"index": 0, "delta": {"content": "' + text + '"}}]}\n\n',
+                "data: "
+                + json.dumps(
+                    {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                )
+                + "\n\n",
+                "data: [DONE]\n\n",
+            ]
+        ),
+        Reply(events=['data: {"error": "overloaded \\udc00"}\n\n']),
+    )
+    outcome, texts = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Completion)
+    assert outcome.content == "bad \ufffd half, a whole \U0001f600"
+    assert texts == [outcome.content]
+    LLMCompleted(
+        id="r",
+        session_id="s",
+        tenant_id="t",
+        invocation_id="i",
+        turn_id="t",
+        step=0,
+        agent=AgentType.ASK,
+        content=outcome.content,
+        finish_reason=outcome.finish_reason,
+        provider="p",
+        model="m",
+    )
+
+    failed, _ = await _invoke(_invoker(provider, retry=RetryPolicy(max_attempts=1)))
+    assert isinstance(failed, Failure)
+    assert "overloaded \ufffd" in failed.message
+    failed.message.encode("utf-8")
