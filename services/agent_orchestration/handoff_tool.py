@@ -13,6 +13,7 @@ from contracts.agents import AgentType
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import ToolDefinition
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
+from services.runtime.unicode_text import encodable
 
 
 def switch_agent_tool(catalogue: AgentCatalogue, targets: Sequence[AgentType]) -> ToolDefinition:
@@ -80,4 +81,6 @@ def read_switch_agent_call(arguments: str, allowed: Sequence[AgentType]) -> Hand
         return DisallowedTarget(target[:64])
     if agent not in allowed:
         return DisallowedTarget(agent.value)
-    return Handoff(target=agent, reason=reason.strip()[:MAX_REASON_LENGTH])
+    # The arguments are JSON text, but a decoded string may hold a lone surrogate ("\\ud800"),
+    # which no SwitchAgentForTurn can carry.
+    return Handoff(target=agent, reason=encodable(reason.strip()[:MAX_REASON_LENGTH]))

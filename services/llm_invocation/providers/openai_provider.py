@@ -37,8 +37,8 @@ from services.llm_invocation.providers.stream_events import (
     StreamFinished,
     TextDelta,
     ToolCallDelta,
-    encodable,
 )
+from services.runtime.unicode_text import encodable
 from services.runtime.uri_redaction import redact_uri_credentials
 
 _FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {

@@ -11,8 +11,8 @@ quote the API key ("Incorrect API key provided: sk-…") or a request header. It
 so it is scrubbed here, where every provider failure is made, with the one secret scrubber.
 """
 
-from services.llm_invocation.providers.stream_events import encodable
 from services.runtime.secret_scrubbing import scrub_text
+from services.runtime.unicode_text import encodable
 
 REDACTED_KEY = "[REDACTED:api_key]"
 _MIN_CUT_KEY = 4

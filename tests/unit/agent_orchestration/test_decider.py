@@ -6,6 +6,7 @@ import pytest
 
 from contracts.agents import AgentType
 from contracts.base import Message, derive_id
+from contracts.codec import encode
 from contracts.llm import FinishReason, LLMRequested
 from contracts.session_events import (
     CommandRejected,
@@ -241,6 +242,19 @@ def test_a_missing_reason_is_tolerated() -> None:
     assert decision.rule is Rule.HAND_OFF
     assert isinstance(decision.output, SwitchAgentForTurn)
     assert decision.output.reason == ""
+
+
+def test_a_reason_with_a_lone_surrogate_still_hands_off() -> None:
+    # json.loads of "\\ud83d" (half an emoji) makes a string no record can carry as UTF-8:
+    # building the SwitchAgentForTurn failed, the LLM result was dead-lettered and the turn
+    # never ended.
+    arguments = '{"target": "coder", "reason": "fix \\ud83d it"}'
+    decision = _decide(completed(tool_calls=[switch_call(arguments)]))
+
+    assert decision.rule is Rule.HAND_OFF
+    assert isinstance(decision.output, SwitchAgentForTurn)
+    assert decision.output.reason == "fix \ufffd it"
+    encode(decision.output, source="agent-orchestration")
 
 
 @pytest.mark.parametrize(
