@@ -113,13 +113,13 @@ class OpenAICompatibleProvider:
                 if secret
             )
         )
-        pools = max(1, config.connection_pools)
         tls = httpx.create_ssl_context()  # one for all pools: loading the CA bundle is slow
         self._clients = (
             [client]
             if client is not None
             else [
-                _client(config, max(1, config.max_connections // pools), tls) for _ in range(pools)
+                _client(config, size, tls)
+                for size in pool_sizes(config.max_connections, config.connection_pools)
             ]
         )
 
@@ -190,6 +190,16 @@ def _basic_credentials(base_url: str) -> str:
     if not url.password:
         return ""
     return base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
+
+
+def pool_sizes(max_connections: int, pools: int) -> list[int]:
+    """Connections of each pool: `max_connections` in total, never more (a provider that allows
+    8 parallel streams gets 8, not one per pool), spread as evenly as the pools allow; fewer
+    pools when there are fewer connections than pools."""
+    total = max(1, max_connections)
+    count = max(1, min(pools, total))
+    base, extra = divmod(total, count)
+    return [base + (1 if index < extra else 0) for index in range(count)]
 
 
 def _client(

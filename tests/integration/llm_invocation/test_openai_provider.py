@@ -606,3 +606,33 @@ async def test_a_lone_surrogate_in_the_text_becomes_a_replacement_character(
     assert isinstance(failed, Failure)
     assert "overloaded \ufffd" in failed.message
     failed.message.encode("utf-8")
+
+
+async def test_the_connections_never_exceed_llm_max_connections(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # LLM_MAX_CONNECTIONS is the total over all pools (docs: "HTTP connections:
+    # llm_max_connections over llm_connection_pools pools"). With fewer connections than
+    # pools, each pool got one anyway: 8 sessions made 8 connections against a limit of 4.
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url,
+            model="fake-model",
+            max_connections=4,
+            connection_pools=64,
+        )
+    )
+    openai_server.reset(default=text_stream("pooled", latency_s=0.3))
+    try:
+        invoker = _invoker(provider)
+        outcomes = await asyncio.gather(
+            *(
+                invoker.invoke(llm_request(session_id=f"session-{index}"), _ignore)
+                for index in range(8)
+            )
+        )
+    finally:
+        await provider.aclose()
+    assert all(isinstance(outcome, Completion) for outcome in outcomes)
+    assert openai_server.calls == 8
+    assert openai_server.connections <= 4
