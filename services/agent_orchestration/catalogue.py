@@ -124,7 +124,8 @@ class _AgentGrants:
 @dataclass(frozen=True, slots=True)
 class _Grants:
     agents: Mapping[str, _AgentGrants] | None
-    tool_names: tuple[str, ...]
+    tool_names: tuple[str, ...] | None
+    """None: the file's tools are not a table, so which names are known cannot be said."""
 
 
 def _names(value: object) -> tuple[str, ...] | None:
@@ -136,9 +137,9 @@ def _names(value: object) -> tuple[str, ...] | None:
 def _raw_grants(data: object) -> _Grants:
     """The grants of a catalogue that failed field validation, read leniently from its data."""
     if not isinstance(data, Mapping):
-        return _Grants(agents=None, tool_names=())
+        return _Grants(agents=None, tool_names=None)
     tools = data.get("tools", {})
-    tool_names = tuple(str(name) for name in tools) if isinstance(tools, Mapping) else ()
+    tool_names = tuple(str(name) for name in tools) if isinstance(tools, Mapping) else None
     agents = data.get("agents")
     if not isinstance(agents, Mapping):
         return _Grants(agents=None, tool_names=tool_names)
@@ -146,8 +147,9 @@ def _raw_grants(data: object) -> _Grants:
         str(name): _AgentGrants(
             tools=_names(profile.get("tools", [])), handoffs=_names(profile.get("handoffs", []))
         )
-        for name, profile in agents.items()
         if isinstance(profile, Mapping)
+        else _AgentGrants(tools=None, handoffs=None)  # present, if invalid: not missing
+        for name, profile in agents.items()
     }
     return _Grants(agents=grants, tool_names=tool_names)
 
@@ -168,9 +170,9 @@ def _cross_field_problems(grants: _Grants) -> list[InitErrorDetails]:
         missing = [agent.value for agent in AgentType if agent.value not in grants.agents]
         if missing:
             problems.append(_problem(("agents",), f"missing agent(s) {', '.join(missing)}"))
-    if SWITCH_AGENT_TOOL in grants.tool_names:
+    if grants.tool_names is not None and SWITCH_AGENT_TOOL in grants.tool_names:
         problems.append(_problem(("tools", SWITCH_AGENT_TOOL), "the name is reserved for handoffs"))
-    known = sorted({SWITCH_AGENT_TOOL, *grants.tool_names})
+    known = None if grants.tool_names is None else sorted({SWITCH_AGENT_TOOL, *grants.tool_names})
     for name, agent in (grants.agents or {}).items():
         if name not in set(AgentType):
             continue  # an unknown agent is a field error of its own
@@ -178,7 +180,9 @@ def _cross_field_problems(grants: _Grants) -> list[InitErrorDetails]:
     return problems
 
 
-def _agent_problems(name: str, agent: _AgentGrants, known: list[str]) -> list[InitErrorDetails]:
+def _agent_problems(
+    name: str, agent: _AgentGrants, known: list[str] | None
+) -> list[InitErrorDetails]:
     # Both directions of the tools/handoffs rule are errors: a switch tool with no target is
     # useless, and targets without the tool can never be reached. Either way the operator
     # meant something else.
@@ -196,8 +200,8 @@ def _agent_problems(name: str, agent: _AgentGrants, known: list[str]) -> list[In
             problems.append(f"tools include {SWITCH_AGENT_TOOL!r} but no handoffs are given")
     if handoffs is not None and name in handoffs:
         handoff_problems.append("an agent cannot hand off to itself")
-    unknown = sorted(set(tools or ()) - set(known))
-    if unknown:
+    unknown = [] if known is None else sorted(set(tools or ()) - set(known))
+    if unknown and known is not None:
         problems.append(f"unknown tool(s) {', '.join(unknown)}; known tools: {', '.join(known)}")
     return [_problem(("agents", name), problem) for problem in problems] + [
         _problem(("agents", name, "handoffs"), problem) for problem in handoff_problems

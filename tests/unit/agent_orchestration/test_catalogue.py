@@ -254,3 +254,15 @@ def test_every_broken_rule_of_a_valid_looking_file_is_listed(tmp_path: Path) -> 
             "agents.ask.handoffs: an agent cannot hand off to itself",
         ]
     )
+
+
+def test_a_rule_is_not_reported_on_a_guess(tmp_path: Path) -> None:
+    # An agent that is present but not a table is not "missing", and with a `tools` that is
+    # not a table the known tool names cannot be said: no "unknown tool(s)" lines for them.
+    data = _catalogue_data(coder="not a table")  # type: ignore[arg-type]
+    data["tools"] = ["read_file"]
+    data["agents"]["ask"] = _agent(tools=["switch_agent", "read_file"])  # type: ignore[index]
+
+    error = _error_for(tmp_path, data)
+
+    assert [problem.split(":")[0] for problem in error.problems] == ["agents.coder", "tools"]
