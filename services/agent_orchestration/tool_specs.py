@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import RunsOn
+from services.runtime.unicode_text import encodable
 
 ToolDescription = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON_LENGTH)
@@ -58,5 +59,6 @@ def argument_problem(spec: ToolSpec, raw: str) -> str | None:
     error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
     if error is None:
         return None
-    where = "/".join(str(part) for part in error.absolute_path)
+    # The path names the model's own keys, decoded JSON that may hold a lone surrogate.
+    where = encodable("/".join(str(part) for part in error.absolute_path))
     return f"invalid arguments{f' at {where}' if where else ''}: {error.message}"[:1_000]

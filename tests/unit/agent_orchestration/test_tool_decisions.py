@@ -20,6 +20,7 @@ from services.agent_orchestration.catalogue_file import (
 )
 from services.agent_orchestration.decider import Rule, decide
 from services.agent_orchestration.prompt import NO_TOOLS_INSTRUCTION, PromptLimits
+from services.agent_orchestration.tool_specs import ToolSpec, argument_problem
 from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
@@ -291,3 +292,18 @@ def test_after_a_hand_off_the_new_agent_sees_the_turns_rounds_each_under_its_own
     assert isinstance(request, LLMRequested)
     named = [(m.name, [c.id for c in m.tool_calls]) for m in request.messages if m.tool_calls]
     assert named == [("coder", ["call_a"]), ("debug", ["call_b"])]
+
+
+def test_a_refusal_naming_a_key_with_a_lone_surrogate_is_still_published() -> None:
+    # The refusal names where the arguments fail their schema, i.e. the model's own keys:
+    # decoded JSON, which may hold a lone surrogate ("\\ud800") no record can carry. The
+    # RequestToolCalls failed to build, the LLM result was dead-lettered, the turn hung.
+    spec = ToolSpec(
+        description="d",
+        runs_on="client",
+        parameters={"type": "object", "additionalProperties": {"type": "string"}},
+    )
+
+    problem = argument_problem(spec, '{"\\ud800": 1}')
+
+    assert problem == "invalid arguments at \ufffd: 1 is not of type 'string'"
