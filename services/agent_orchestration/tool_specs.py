@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import RunsOn
@@ -41,6 +42,13 @@ class ToolSpec(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _an_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Serialised into every request of the agents granted the tool (as the codec does):
+        # what cannot be (a lone surrogate escape in a JSON file) would fail each of those
+        # requests after start-up, their turns never ending, so it is refused here.
+        try:
+            to_json(value)
+        except PydanticSerializationError as exc:
+            raise ValueError(f"cannot be sent: {exc}") from None
         try:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:

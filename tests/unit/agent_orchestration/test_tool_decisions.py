@@ -102,6 +102,19 @@ def _catalogue_with(tmp_path: Path, tools: dict[str, Any], grant: list[str]) -> 
     ("tools", "grant", "problem"),
     [
         (
+            # A lone surrogate escape of a JSON file: every request of the coder failed to
+            # encode after start-up (dead-lettered, the turn never ending).
+            {
+                "t": {
+                    "description": "d",
+                    "runs_on": "client",
+                    "parameters": {"type": "object", "description": "half \ud83d"},
+                }
+            },
+            ["t"],
+            "tools.t.parameters: cannot be sent",
+        ),
+        (
             {"t": {"description": "d", "runs_on": "client", "parameters": {"type": "nope"}}},
             ["t"],
             "tools.t.parameters: not a valid JSON Schema",
