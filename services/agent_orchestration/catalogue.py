@@ -86,7 +86,7 @@ class AgentCatalogue(BaseModel):
             if not problems:
                 raise
             raise ValidationError.from_exception_data(
-                cls.__name__, [*_reraised(exc), *problems]
+                cls.__name__, _in_file_order([*_reraised(exc), *problems], data)
             ) from None
         problems = _cross_field_problems(catalogue._grants())
         if problems:
@@ -206,6 +206,21 @@ def _agent_problems(
     return [_problem(("agents", name), problem) for problem in problems] + [
         _problem(("agents", name, "handoffs"), problem) for problem in handoff_problems
     ]
+
+
+def _in_file_order(problems: list[InitErrorDetails], data: object) -> list[InitErrorDetails]:
+    """Field errors and broken rules together, in the order of the file: agents (as listed),
+    then tools; a stable sort keeps each place's own order."""
+    agents = data.get("agents") if isinstance(data, Mapping) else None
+    listed = [str(name) for name in agents] if isinstance(agents, Mapping) else []
+
+    def place(problem: InitErrorDetails) -> tuple[int, int]:
+        loc = tuple(str(part) for part in problem["loc"])
+        section = {"agents": 0, "tools": 1}.get(loc[0] if loc else "", 2)
+        agent = listed.index(loc[1]) if section == 0 and len(loc) > 1 and loc[1] in listed else -1
+        return section, agent
+
+    return sorted(problems, key=place)
 
 
 def _reraised(exc: ValidationError) -> list[InitErrorDetails]:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,47 @@ def test_a_rule_is_not_reported_on_a_guess(tmp_path: Path) -> None:
     error = _error_for(tmp_path, data)
 
     assert [problem.split(":")[0] for problem in error.problems] == ["agents.coder", "tools"]
+
+
+def test_the_documented_example_reads_as_documented(tmp_path: Path) -> None:
+    # docs/agent-orchestration.md, "Replacing it": the default file with four mistakes gives
+    # these four lines, in the order of the file.
+    text = (
+        resources.files("services.agent_orchestration")
+        .joinpath("default_catalogue.toml")
+        .read_text(encoding="utf-8")
+    )
+    edits = [
+        ("temperature = 0.2", "temperature = 2.5"),
+        (
+            'handoffs = ["orchestrator", "coder"]\ntemperature = 0.1',
+            'handoffs = ["orchestrator", "wizard"]\ntemperature = 0.1',
+        ),
+        (
+            'tools = ["switch_agent"]\nhandoffs = ["orchestrator", "coder", "architect", "debug"]',
+            'tools = ["switch_agent", "run_shell"]\n'
+            'handoffs = ["orchestrator", "coder", "architect", "debug"]',
+        ),
+        (
+            'parameters = { type = "object", properties = { path',
+            'parameters = { type = "objekt", properties = { path',
+        ),
+    ]
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    path = tmp_path / "agents.toml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+
+    assert raised.value.problems == [
+        "agents.coder.temperature: Input should be less than or equal to 2",
+        "agents.debug.handoffs.1: Input should be 'orchestrator', 'coder', 'architect', 'debug' "
+        "or 'ask'",
+        "agents.ask: unknown tool(s) run_shell; known tools: list_directory, read_file, "
+        "switch_agent, write_file",
+        "tools.read_file.parameters: not a valid JSON Schema: 'objekt' is not valid under any of "
+        "the given schemas",
+    ]
