@@ -13,6 +13,7 @@ from contracts.agents import AgentType
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import ToolDefinition
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
+from services.runtime.json_text import json_problem
 from services.runtime.unicode_text import encodable
 
 
@@ -65,8 +66,8 @@ def read_switch_agent_call(arguments: str, allowed: Sequence[AgentType]) -> Hand
     """
     try:
         parsed = json.loads(arguments) if arguments.strip() else None
-    except json.JSONDecodeError as exc:
-        return MalformedArguments(f"arguments are not valid JSON ({exc.msg})")
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return MalformedArguments(f"arguments are not valid JSON ({json_problem(exc)})")
     if not isinstance(parsed, dict):
         return MalformedArguments("arguments must be a JSON object")
     target = parsed.get("target")

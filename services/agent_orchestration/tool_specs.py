@@ -16,6 +16,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import RunsOn
+from services.runtime.json_text import json_problem
 from services.runtime.unicode_text import encodable
 
 ToolDescription = Annotated[
@@ -62,8 +63,8 @@ def argument_problem(spec: ToolSpec, raw: str) -> str | None:
     """Why the model's arguments cannot be used for this tool; None when they can."""
     try:
         arguments = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError as exc:
-        return f"invalid arguments: not JSON ({exc.msg})"
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return f"invalid arguments: not JSON ({json_problem(exc)})"
     error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
     if error is None:
         return None

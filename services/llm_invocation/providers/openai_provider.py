@@ -272,7 +272,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
             usage = _usage(chunk) or usage
             try:
                 events = _chunk_events(chunk)
-            except (AttributeError, TypeError, ValueError) as error:
+            except (AttributeError, TypeError, ValueError, OverflowError) as error:
                 raise BadResponse(f"malformed chunk: {error}") from error
             for event in events:
                 if isinstance(event, StreamFinished):
@@ -288,7 +288,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
 def _parse_chunk(data: str) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or a number past int's 4,300 digits
         raise BadResponse(f"malformed SSE data (not JSON): {data[:80]!r}") from error
     if not isinstance(chunk, dict):
         raise BadResponse("malformed SSE data (not a JSON object)")

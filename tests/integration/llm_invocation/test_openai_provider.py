@@ -636,3 +636,34 @@ async def test_the_connections_never_exceed_llm_max_connections(
     assert all(isinstance(outcome, Completion) for outcome in outcomes)
     assert openai_server.calls == 8
     assert openai_server.connections <= 4
+
+
+async def test_a_tool_call_index_out_of_range_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # JSON's 1e999 decodes to inf, and int(inf) raises OverflowError, which escaped the
+    # invoker: the request was dead-lettered without any LLMFailed, its turn never ending.
+    first = '{"index": 1e999, "id": "c", "function": {"name": "switch_agent", "arguments": ""}}'
+    openai_server.script(
+        Reply(
+            events=[
+                'data: {"choices": [{"index": 0, "delta": {"tool_calls": [' + first + "]}}]}\n\n",
+                "data: [DONE]\n\n",
+            ]
+        )
+    )
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+
+
+async def test_a_chunk_with_an_integer_past_the_conversion_limit_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # json.loads raises a plain ValueError (not JSONDecodeError) for it: it escaped the
+    # invoker, a dead letter without any LLMFailed.
+    chunk = '{"choices": [], "usage": {"prompt_tokens": ' + "7" * 5_000 + "}}"
+    openai_server.script(Reply(events=[f"data: {chunk}\n\n", "data: [DONE]\n\n"]))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)

@@ -311,3 +311,13 @@ def test_the_documented_example_reads_as_documented(tmp_path: Path) -> None:
         "tools.read_file.parameters: not a valid JSON Schema: 'objekt' is not valid under any of "
         "the given schemas",
     ]
+
+
+def test_a_json_catalogue_with_an_integer_past_the_conversion_limit_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agents.json"
+    path.write_text('{"agents": {}, "n": ' + "7" * 5_000 + "}", encoding="utf-8")
+
+    with pytest.raises(CatalogueError, match="not valid JSON: Exceeds the limit"):
+        load_catalogue(path)

@@ -366,3 +366,12 @@ def test_the_documented_table_lists_every_rule() -> None:
     table = decider.__doc__ or ""
 
     assert [rule for rule in Rule if f"| {rule.value} " not in table] == []
+
+
+def test_a_switch_with_an_integer_past_the_conversion_limit_is_malformed() -> None:
+    # A plain ValueError of json.loads (not JSONDecodeError) escaped: a dead letter, a turn
+    # that never ended.
+    arguments = '{"target": "coder", "n": ' + "7" * 5_000 + "}"
+    decision = _decide(completed(tool_calls=[switch_call(arguments)], content="Routing."))
+    assert decision.rule is Rule.MALFORMED_HANDOFF
+    assert isinstance(decision.output, CompleteTurn)

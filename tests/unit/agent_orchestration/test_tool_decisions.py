@@ -320,3 +320,12 @@ def test_a_refusal_naming_a_key_with_a_lone_surrogate_is_still_published() -> No
     problem = argument_problem(spec, '{"\\ud800": 1}')
 
     assert problem == "invalid arguments at \ufffd: 1 is not of type 'string'"
+
+
+def test_arguments_with_an_integer_past_the_conversion_limit_are_refused() -> None:
+    # json.loads raises a plain ValueError for an integer of more than 4,300 digits (not
+    # JSONDecodeError): it escaped the decider, the LLM result was dead-lettered and the turn
+    # never ended.
+    problem = argument_problem(CATALOGUE.tools["read_file"], '{"path": ' + "7" * 5_000 + "}")
+    assert problem is not None
+    assert problem.startswith("invalid arguments: not JSON (Exceeds the limit")
