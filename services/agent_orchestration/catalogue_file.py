@@ -82,7 +82,7 @@ def _parse_toml(text: str, source: str) -> object:
 def _parse_json(text: str, source: str) -> object:
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
         raise CatalogueError(source, [f"not valid JSON: {exc}"]) from None
 
 

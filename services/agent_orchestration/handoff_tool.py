@@ -13,6 +13,8 @@ from contracts.agents import AgentType
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import ToolDefinition
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
+from services.runtime.json_text import json_problem
+from services.runtime.unicode_text import encodable
 
 
 def switch_agent_tool(catalogue: AgentCatalogue, targets: Sequence[AgentType]) -> ToolDefinition:
@@ -64,8 +66,8 @@ def read_switch_agent_call(arguments: str, allowed: Sequence[AgentType]) -> Hand
     """
     try:
         parsed = json.loads(arguments) if arguments.strip() else None
-    except json.JSONDecodeError as exc:
-        return MalformedArguments(f"arguments are not valid JSON ({exc.msg})")
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return MalformedArguments(f"arguments are not valid JSON ({json_problem(exc)})")
     if not isinstance(parsed, dict):
         return MalformedArguments("arguments must be a JSON object")
     target = parsed.get("target")
@@ -80,4 +82,6 @@ def read_switch_agent_call(arguments: str, allowed: Sequence[AgentType]) -> Hand
         return DisallowedTarget(target[:64])
     if agent not in allowed:
         return DisallowedTarget(agent.value)
-    return Handoff(target=agent, reason=reason.strip()[:MAX_REASON_LENGTH])
+    # The arguments are JSON text, but a decoded string may hold a lone surrogate ("\\ud800"),
+    # which no SwitchAgentForTurn can carry.
+    return Handoff(target=agent, reason=encodable(reason.strip()[:MAX_REASON_LENGTH]))

@@ -12,9 +12,12 @@ from typing import Annotated, Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import RunsOn
+from services.runtime.json_text import json_problem
+from services.runtime.unicode_text import encodable
 
 ToolDescription = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON_LENGTH)
@@ -40,6 +43,13 @@ class ToolSpec(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _an_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Serialised into every request of the agents granted the tool (as the codec does):
+        # what cannot be (a lone surrogate escape in a JSON file) would fail each of those
+        # requests after start-up, their turns never ending, so it is refused here.
+        try:
+            to_json(value)
+        except PydanticSerializationError as exc:
+            raise ValueError(f"cannot be sent: {exc}") from None
         try:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
@@ -53,10 +63,11 @@ def argument_problem(spec: ToolSpec, raw: str) -> str | None:
     """Why the model's arguments cannot be used for this tool; None when they can."""
     try:
         arguments = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError as exc:
-        return f"invalid arguments: not JSON ({exc.msg})"
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return f"invalid arguments: not JSON ({json_problem(exc)})"
     error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
     if error is None:
         return None
-    where = "/".join(str(part) for part in error.absolute_path)
+    # The path names the model's own keys, decoded JSON that may hold a lone surrogate.
+    where = encodable("/".join(str(part) for part in error.absolute_path))
     return f"invalid arguments{f' at {where}' if where else ''}: {error.message}"[:1_000]

@@ -2,7 +2,7 @@
 `faststream run --factory services.llm_invocation.app:create_app`.
 
     llm-requests ──▶ LLMRequestHandler ──▶ llm_results (Mongo, kept results)
-                        │  └─ Invoker: rate limits → circuit breaker → provider (retries, deadline)
+                        │  └─ Invoker: circuit breaker → rate limits → provider (retries, deadline)
                         ├──▶ llm-stream  (LLMTokenDelta, seq 0..n)
                         └──▶ llm-results (LLMCompleted / LLMFailed)
     session-events ──▶ SessionEventsWatcher ──▶ cancels abandoned invocations

@@ -1,4 +1,4 @@
-"""One invocation: rate limits → circuit breaker → provider stream, retried within a deadline.
+"""One invocation: circuit breaker → rate limits → provider stream, retried within a deadline.
 
 Text is handed to `on_text` as it arrives (the handler publishes it as numbered deltas). The
 outcome is a `Completion` or a `Failure`; a cancelled invocation raises CancelledError, and
@@ -95,10 +95,12 @@ class Invoker:
         attempt = 0
         while True:
             attempt += 1
-            await self._limiter.acquire(estimated)
             builder = CompletionBuilder()
             try:
                 async with self._breakers.guard(provider, model):
+                    # Inside the guard: an open circuit fails at once, without waiting for
+                    # (and using up) a slot of the rate limit for a call it will not make.
+                    await self._limiter.acquire(estimated)
                     async with contextlib.aclosing(self.provider.stream(request)) as events:
                         async for event in events:
                             text = builder.add(event)

@@ -134,4 +134,8 @@ class LLMInvocationSettings(RuntimeSettings):
             )
         if self.llm_retry_initial_backoff_s > self.llm_retry_max_backoff_s:
             raise ValueError("llm_retry_initial_backoff_s must be <= llm_retry_max_backoff_s")
+        if self.llm_circuit_first_trial_s > self.llm_circuit_ttl_s:
+            # The breakers would quietly cap the first wait at the longest one: refuse the
+            # contradiction instead, as for the retry backoff above.
+            raise ValueError("llm_circuit_first_trial_s must be <= llm_circuit_ttl_s")
         return self

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from contracts.agents import MessageRole
-from contracts.limits import MAX_TOOL_CALLS
+from contracts.limits import MAX_TOOL_ARGUMENTS_LENGTH, MAX_TOOL_CALLS
 from contracts.llm import ChatMessage, ToolDefinition
 
 READ_FILE: Final = "read_file"
@@ -100,7 +100,16 @@ def answer_from_results(messages: Sequence[ChatMessage]) -> str:
 
 
 def _call(name: str, **arguments: str) -> PlannedCall:
-    return PlannedCall(name=name, arguments=json.dumps(arguments, ensure_ascii=False))
+    # Within the contract's bound on a call's arguments: a longer call is a bad response
+    # (completion.py), which would fail the turn and count against the circuit of every
+    # session, for a user who only pasted a long text. The longest value is cut until it fits.
+    encoded = json.dumps(arguments, ensure_ascii=False)
+    while len(encoded) > MAX_TOOL_ARGUMENTS_LENGTH:
+        longest = max(arguments, key=lambda key: len(arguments[key]))
+        excess = len(encoded) - MAX_TOOL_ARGUMENTS_LENGTH
+        arguments[longest] = arguments[longest][: max(0, len(arguments[longest]) - excess)]
+        encoded = json.dumps(arguments, ensure_ascii=False)
+    return PlannedCall(name=name, arguments=encoded)
 
 
 def _clean(path: str) -> str:

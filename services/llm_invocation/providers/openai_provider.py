@@ -38,6 +38,7 @@ from services.llm_invocation.providers.stream_events import (
     TextDelta,
     ToolCallDelta,
 )
+from services.runtime.unicode_text import encodable
 from services.runtime.uri_redaction import redact_uri_credentials
 
 _FINISH_REASONS = {reason.value: reason for reason in FinishReason} | {
@@ -112,13 +113,13 @@ class OpenAICompatibleProvider:
                 if secret
             )
         )
-        pools = max(1, config.connection_pools)
         tls = httpx.create_ssl_context()  # one for all pools: loading the CA bundle is slow
         self._clients = (
             [client]
             if client is not None
             else [
-                _client(config, max(1, config.max_connections // pools), tls) for _ in range(pools)
+                _client(config, size, tls)
+                for size in pool_sizes(config.max_connections, config.connection_pools)
             ]
         )
 
@@ -191,6 +192,16 @@ def _basic_credentials(base_url: str) -> str:
     return base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
 
 
+def pool_sizes(max_connections: int, pools: int) -> list[int]:
+    """Connections of each pool: `max_connections` in total, never more (a provider that allows
+    8 parallel streams gets 8, not one per pool), spread as evenly as the pools allow; fewer
+    pools when there are fewer connections than pools."""
+    total = max(1, max_connections)
+    count = max(1, min(pools, total))
+    base, extra = divmod(total, count)
+    return [base + (1 if index < extra else 0) for index in range(count)]
+
+
 def _client(
     config: OpenAIProviderConfig, max_connections: int, tls: ssl.SSLContext
 ) -> httpx.AsyncClient:
@@ -261,7 +272,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
             usage = _usage(chunk) or usage
             try:
                 events = _chunk_events(chunk)
-            except (AttributeError, TypeError, ValueError) as error:
+            except (AttributeError, TypeError, ValueError, OverflowError) as error:
                 raise BadResponse(f"malformed chunk: {error}") from error
             for event in events:
                 if isinstance(event, StreamFinished):
@@ -277,7 +288,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
 def _parse_chunk(data: str) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or a number past int's 4,300 digits
         raise BadResponse(f"malformed SSE data (not JSON): {data[:80]!r}") from error
     if not isinstance(chunk, dict):
         raise BadResponse("malformed SSE data (not a JSON object)")
@@ -298,21 +309,32 @@ def _chunk_events(chunk: dict[str, Any]) -> list[StreamEvent]:
         delta = choice.get("delta") or {}
         content = delta.get("content")
         if isinstance(content, str) and content:
-            events.append(TextDelta(content))
+            events.append(TextDelta(encodable(content)))
         for call in delta.get("tool_calls") or []:
             function = call.get("function") or {}
             events.append(
                 ToolCallDelta(
                     index=int(call.get("index", 0)),
-                    id=call.get("id"),
-                    name=function.get("name"),
-                    arguments=function.get("arguments") or "",
+                    id=_text_or_none(call.get("id"), "id"),
+                    name=_text_or_none(function.get("name"), "function.name"),
+                    arguments=_text_or_none(function.get("arguments"), "function.arguments") or "",
                 )
             )
         reason = choice.get("finish_reason")
         if reason:
             events.append(StreamFinished(_FINISH_REASONS.get(reason, FinishReason.STOP)))
     return events
+
+
+def _text_or_none(value: object, field: str) -> str | None:
+    """A tool call fragment's field: text or absent. Anything else (an id of 77, arguments sent
+    as an object) is a malformed response here, not a TypeError when the fragments are joined,
+    which would leave the request without any result (dead-lettered, its turn never ending)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return encodable(value)
+    raise BadResponse(f"malformed chunk: tool call {field} is not a string")
 
 
 def _usage(chunk: dict[str, Any]) -> Usage | None:

@@ -12,6 +12,7 @@ so it is scrubbed here, where every provider failure is made, with the one secre
 """
 
 from services.runtime.secret_scrubbing import scrub_text
+from services.runtime.unicode_text import encodable
 
 REDACTED_KEY = "[REDACTED:api_key]"
 _MIN_CUT_KEY = 4
@@ -23,6 +24,7 @@ class ProviderError(Exception):
     trips_breaker = True
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        message = encodable(message)  # an error string inside a stream is decoded JSON
         super().__init__(scrub_text(message))
         self._unscrubbed = message  # for `mask`, which must see a key whole
         self.retry_after_s = retry_after_s

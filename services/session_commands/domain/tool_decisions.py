@@ -28,6 +28,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT, RequestedToolCall, ToolArguments, ToolRound
 from contracts.turns import ExpireToolCalls, RecordToolResult, RequestToolCalls
+from services.runtime.json_text import json_problem
 from services.session_commands.domain.context_window import context_window
 from services.session_commands.domain.decision import DecisionDraft
 from services.session_commands.domain.state import (
@@ -325,8 +326,8 @@ def _arguments(raw: str) -> dict[str, Any] | str:
     """The arguments as a JSON object, or why they are not one."""
     try:
         parsed = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError as exc:
-        return f"invalid arguments: not JSON ({exc.msg})"
+    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return f"invalid arguments: not JSON ({json_problem(exc)})"
     if not isinstance(parsed, dict):
         return "invalid arguments: not a JSON object"
     try:

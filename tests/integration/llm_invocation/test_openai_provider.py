@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from contracts.agents import AgentType, MessageRole
-from contracts.llm import ChatMessage, FinishReason, ToolCall
+from contracts.llm import ChatMessage, FinishReason, LLMCompleted, ToolCall
 from services.llm_invocation.completion import Completion
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
 from services.llm_invocation.providers.openai_provider import (
@@ -522,3 +522,148 @@ async def test_an_answer_whose_connection_drops_after_its_finish_reason_is_whole
     assert outcome.content == "a whole answer"
     assert outcome.finish_reason is FinishReason.STOP
     assert openai_server.calls == 1
+
+
+def _tool_call_fragment(**call: object) -> Reply:
+    first = {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return Reply(
+        events=[
+            f"data: {json.dumps({**chunk, 'choices': [{'index': 0, 'delta': first}]})}\n\n",
+            "data: "
+            + json.dumps(
+                {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+            )
+            + "\n\n",
+            "data: [DONE]\n\n",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"id": "call_1", "function": {"name": "switch_agent", "arguments": {"target": "coder"}}},
+        {"id": "call_1", "function": {"name": 123, "arguments": "{}"}},
+        {"id": 77, "function": {"name": "switch_agent", "arguments": "{}"}},
+    ],
+    ids=["arguments-an-object", "name-a-number", "id-a-number"],
+)
+async def test_a_tool_call_field_of_the_wrong_type_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, call: dict[str, object]
+) -> None:
+    # Before, the fragments were joined as they came and the TypeError escaped the invoker:
+    # the request was dead-lettered without an LLMFailed, and its turn never ended.
+    openai_server.script(_tool_call_fragment(**call))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+    assert "is not a string" in outcome.message
+    assert openai_server.calls == 1
+
+
+async def test_a_lone_surrogate_in_the_text_becomes_a_replacement_character(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # JSON can escape half an emoji ("\ud83d"); the decoded string cannot be encoded as
+    # UTF-8, so no delta or result carrying it validated: the request was dead-lettered
+    # without any result and its turn never ended.
+    text = json.dumps("bad \ud83d half, a whole \ud83d\ude00")[1:-1]
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    openai_server.script(
+        Reply(
+            events=[
+                'data: {"choices": [{"index": 0, "delta": {"content": "' + text + '"}}]}\n\n',
+                "data: "
+                + json.dumps(
+                    {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                )
+                + "\n\n",
+                "data: [DONE]\n\n",
+            ]
+        ),
+        Reply(events=['data: {"error": "overloaded \\udc00"}\n\n']),
+    )
+    outcome, texts = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Completion)
+    assert outcome.content == "bad \ufffd half, a whole \U0001f600"
+    assert texts == [outcome.content]
+    LLMCompleted(
+        id="r",
+        session_id="s",
+        tenant_id="t",
+        invocation_id="i",
+        turn_id="t",
+        step=0,
+        agent=AgentType.ASK,
+        content=outcome.content,
+        finish_reason=outcome.finish_reason,
+        provider="p",
+        model="m",
+    )
+
+    failed, _ = await _invoke(_invoker(provider, retry=RetryPolicy(max_attempts=1)))
+    assert isinstance(failed, Failure)
+    assert "overloaded \ufffd" in failed.message
+    failed.message.encode("utf-8")
+
+
+async def test_the_connections_never_exceed_llm_max_connections(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # LLM_MAX_CONNECTIONS is the total over all pools (docs: "HTTP connections:
+    # llm_max_connections over llm_connection_pools pools"). With fewer connections than
+    # pools, each pool got one anyway: 8 sessions made 8 connections against a limit of 4.
+    provider = OpenAICompatibleProvider(
+        OpenAIProviderConfig(
+            base_url=openai_server.base_url,
+            model="fake-model",
+            max_connections=4,
+            connection_pools=64,
+        )
+    )
+    openai_server.reset(default=text_stream("pooled", latency_s=0.3))
+    try:
+        invoker = _invoker(provider)
+        outcomes = await asyncio.gather(
+            *(
+                invoker.invoke(llm_request(session_id=f"session-{index}"), _ignore)
+                for index in range(8)
+            )
+        )
+    finally:
+        await provider.aclose()
+    assert all(isinstance(outcome, Completion) for outcome in outcomes)
+    assert openai_server.calls == 8
+    assert openai_server.connections <= 4
+
+
+async def test_a_tool_call_index_out_of_range_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # JSON's 1e999 decodes to inf, and int(inf) raises OverflowError, which escaped the
+    # invoker: the request was dead-lettered without any LLMFailed, its turn never ending.
+    first = '{"index": 1e999, "id": "c", "function": {"name": "switch_agent", "arguments": ""}}'
+    openai_server.script(
+        Reply(
+            events=[
+                'data: {"choices": [{"index": 0, "delta": {"tool_calls": [' + first + "]}}]}\n\n",
+                "data: [DONE]\n\n",
+            ]
+        )
+    )
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+
+
+async def test_a_chunk_with_an_integer_past_the_conversion_limit_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # json.loads raises a plain ValueError (not JSONDecodeError) for it: it escaped the
+    # invoker, a dead letter without any LLMFailed.
+    chunk = '{"choices": [], "usage": {"prompt_tokens": ' + "7" * 5_000 + "}}"
+    openai_server.script(Reply(events=[f"data: {chunk}\n\n", "data: [DONE]\n\n"]))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Failure)
+    assert (outcome.error_class, outcome.retryable) == ("bad_response", False)

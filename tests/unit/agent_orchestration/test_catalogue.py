@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -211,4 +212,112 @@ def test_yaml_depends_on_pyyaml_being_installed(tmp_path: Path) -> None:
     expected = "missing agent" if importlib.util.find_spec("yaml") else "YAML needs PyYAML"
 
     with pytest.raises(CatalogueError, match=expected):
+        load_catalogue(path)
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    # The example of docs/agent-orchestration.md: field errors and the rules between fields
+    # (an unknown tool, a self-handoff) in several agents are reported together, a line each,
+    # so an operator fixes the file in one round. Before, a field error hid every rule, and
+    # the first broken rule hid the others.
+    data = _catalogue_data(
+        coder=_agent(temperature=2.5),
+        debug=_agent(handoffs=["orchestrator", "wizard"]),
+        ask=_agent(tools=["switch_agent", "run_shell"]),
+        architect=_agent(handoffs=["architect", "coder"]),
+    )
+
+    error = _error_for(tmp_path, data)
+
+    assert sorted(error.problems) == sorted(
+        [
+            "agents.coder.temperature: Input should be less than or equal to 2",
+            "agents.debug.handoffs.1: Input should be 'orchestrator', 'coder', 'architect', "
+            "'debug' or 'ask'",
+            "agents.ask: unknown tool(s) run_shell; known tools: switch_agent",
+            "agents.architect.handoffs: an agent cannot hand off to itself",
+        ]
+    )
+
+
+def test_every_broken_rule_of_a_valid_looking_file_is_listed(tmp_path: Path) -> None:
+    data = _catalogue_data(
+        coder=_agent(tools=["switch_agent", "switch_agent"], handoffs=[]),
+        ask=_agent(handoffs=["ask"]),
+    )
+
+    error = _error_for(tmp_path, data)
+
+    assert sorted(error.problems) == sorted(
+        [
+            "agents.coder: tools are listed more than once",
+            "agents.coder: tools include 'switch_agent' but no handoffs are given",
+            "agents.ask.handoffs: an agent cannot hand off to itself",
+        ]
+    )
+
+
+def test_a_rule_is_not_reported_on_a_guess(tmp_path: Path) -> None:
+    # An agent that is present but not a table is not "missing", and with a `tools` that is
+    # not a table the known tool names cannot be said: no "unknown tool(s)" lines for them.
+    data = _catalogue_data(coder="not a table")  # type: ignore[arg-type]
+    data["tools"] = ["read_file"]
+    data["agents"]["ask"] = _agent(tools=["switch_agent", "read_file"])  # type: ignore[index]
+
+    error = _error_for(tmp_path, data)
+
+    assert [problem.split(":")[0] for problem in error.problems] == ["agents.coder", "tools"]
+
+
+def test_the_documented_example_reads_as_documented(tmp_path: Path) -> None:
+    # docs/agent-orchestration.md, "Replacing it": the default file with four mistakes gives
+    # these four lines, in the order of the file.
+    text = (
+        resources.files("services.agent_orchestration")
+        .joinpath("default_catalogue.toml")
+        .read_text(encoding="utf-8")
+    )
+    edits = [
+        ("temperature = 0.2", "temperature = 2.5"),
+        (
+            'handoffs = ["orchestrator", "coder"]\ntemperature = 0.1',
+            'handoffs = ["orchestrator", "wizard"]\ntemperature = 0.1',
+        ),
+        (
+            'tools = ["switch_agent"]\nhandoffs = ["orchestrator", "coder", "architect", "debug"]',
+            'tools = ["switch_agent", "run_shell"]\n'
+            'handoffs = ["orchestrator", "coder", "architect", "debug"]',
+        ),
+        (
+            'parameters = { type = "object", properties = { path',
+            'parameters = { type = "objekt", properties = { path',
+        ),
+    ]
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    path = tmp_path / "agents.toml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+
+    assert raised.value.problems == [
+        "agents.coder.temperature: Input should be less than or equal to 2",
+        "agents.debug.handoffs.1: Input should be 'orchestrator', 'coder', 'architect', 'debug' "
+        "or 'ask'",
+        "agents.ask: unknown tool(s) run_shell; known tools: list_directory, read_file, "
+        "switch_agent, write_file",
+        "tools.read_file.parameters: not a valid JSON Schema: 'objekt' is not valid under any of "
+        "the given schemas",
+    ]
+
+
+def test_a_json_catalogue_with_an_integer_past_the_conversion_limit_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agents.json"
+    path.write_text('{"agents": {}, "n": ' + "7" * 5_000 + "}", encoding="utf-8")
+
+    with pytest.raises(CatalogueError, match="not valid JSON: Exceeds the limit"):
         load_catalogue(path)

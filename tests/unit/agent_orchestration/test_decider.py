@@ -6,6 +6,7 @@ import pytest
 
 from contracts.agents import AgentType
 from contracts.base import Message, derive_id
+from contracts.codec import encode
 from contracts.llm import FinishReason, LLMRequested
 from contracts.session_events import (
     CommandRejected,
@@ -243,6 +244,19 @@ def test_a_missing_reason_is_tolerated() -> None:
     assert decision.output.reason == ""
 
 
+def test_a_reason_with_a_lone_surrogate_still_hands_off() -> None:
+    # json.loads of "\\ud83d" (half an emoji) makes a string no record can carry as UTF-8:
+    # building the SwitchAgentForTurn failed, the LLM result was dead-lettered and the turn
+    # never ended.
+    arguments = '{"target": "coder", "reason": "fix \\ud83d it"}'
+    decision = _decide(completed(tool_calls=[switch_call(arguments)]))
+
+    assert decision.rule is Rule.HAND_OFF
+    assert isinstance(decision.output, SwitchAgentForTurn)
+    assert decision.output.reason == "fix \ufffd it"
+    encode(decision.output, source="agent-orchestration")
+
+
 @pytest.mark.parametrize(
     ("agent", "target"),
     [
@@ -352,3 +366,12 @@ def test_the_documented_table_lists_every_rule() -> None:
     table = decider.__doc__ or ""
 
     assert [rule for rule in Rule if f"| {rule.value} " not in table] == []
+
+
+def test_a_switch_with_an_integer_past_the_conversion_limit_is_malformed() -> None:
+    # A plain ValueError of json.loads (not JSONDecodeError) escaped: a dead letter, a turn
+    # that never ended.
+    arguments = '{"target": "coder", "n": ' + "7" * 5_000 + "}"
+    decision = _decide(completed(tool_calls=[switch_call(arguments)], content="Routing."))
+    assert decision.rule is Rule.MALFORMED_HANDOFF
+    assert isinstance(decision.output, CompleteTurn)

@@ -20,6 +20,7 @@ from services.agent_orchestration.catalogue_file import (
 )
 from services.agent_orchestration.decider import Rule, decide
 from services.agent_orchestration.prompt import NO_TOOLS_INSTRUCTION, PromptLimits
+from services.agent_orchestration.tool_specs import ToolSpec, argument_problem
 from tests.support.agent_orchestration.facts import (
     LIMITS,
     NOW,
@@ -100,6 +101,19 @@ def _catalogue_with(tmp_path: Path, tools: dict[str, Any], grant: list[str]) -> 
 @pytest.mark.parametrize(
     ("tools", "grant", "problem"),
     [
+        (
+            # A lone surrogate escape of a JSON file: every request of the coder failed to
+            # encode after start-up (dead-lettered, the turn never ending).
+            {
+                "t": {
+                    "description": "d",
+                    "runs_on": "client",
+                    "parameters": {"type": "object", "description": "half \ud83d"},
+                }
+            },
+            ["t"],
+            "tools.t.parameters: cannot be sent",
+        ),
         (
             {"t": {"description": "d", "runs_on": "client", "parameters": {"type": "nope"}}},
             ["t"],
@@ -291,3 +305,27 @@ def test_after_a_hand_off_the_new_agent_sees_the_turns_rounds_each_under_its_own
     assert isinstance(request, LLMRequested)
     named = [(m.name, [c.id for c in m.tool_calls]) for m in request.messages if m.tool_calls]
     assert named == [("coder", ["call_a"]), ("debug", ["call_b"])]
+
+
+def test_a_refusal_naming_a_key_with_a_lone_surrogate_is_still_published() -> None:
+    # The refusal names where the arguments fail their schema, i.e. the model's own keys:
+    # decoded JSON, which may hold a lone surrogate ("\\ud800") no record can carry. The
+    # RequestToolCalls failed to build, the LLM result was dead-lettered, the turn hung.
+    spec = ToolSpec(
+        description="d",
+        runs_on="client",
+        parameters={"type": "object", "additionalProperties": {"type": "string"}},
+    )
+
+    problem = argument_problem(spec, '{"\\ud800": 1}')
+
+    assert problem == "invalid arguments at \ufffd: 1 is not of type 'string'"
+
+
+def test_arguments_with_an_integer_past_the_conversion_limit_are_refused() -> None:
+    # json.loads raises a plain ValueError for an integer of more than 4,300 digits (not
+    # JSONDecodeError): it escaped the decider, the LLM result was dead-lettered and the turn
+    # never ended.
+    problem = argument_problem(CATALOGUE.tools["read_file"], '{"path": ' + "7" * 5_000 + "}")
+    assert problem is not None
+    assert problem.startswith("invalid arguments: not JSON (Exceeds the limit")

@@ -17,6 +17,7 @@ from services.llm_invocation.providers.provider_errors import (
 )
 from services.llm_invocation.providers.stream_events import StreamFinished, TextDelta
 from services.llm_invocation.resilience.circuit_breakers import ProviderCircuitBreakers
+from services.llm_invocation.resilience.rate_limits import ProviderRateLimiter, RateLimitConfig
 from services.llm_invocation.resilience.retry_policy import RetryPolicy
 from services.runtime.retry import Backoff
 from tests.support.llm_invocation.requests import llm_request
@@ -215,3 +216,24 @@ async def test_bad_response_on_the_first_attempt_is_final() -> None:
     provider = ScriptedProvider(BadResponse("garbage"))
     outcome = await _invoker(provider).invoke(llm_request(), Texts())
     assert outcome == Failure("bad_response", "garbage", False)
+
+
+async def test_an_open_circuit_fails_at_once_without_waiting_for_the_rate_limit() -> None:
+    # docs: "while open every invocation fails at once". The rate limit was taken before the
+    # breaker was asked: with one request a minute, an invocation waited out a slot (counting
+    # against its deadline) only to be refused by the open circuit, and used the slot up.
+    provider = ScriptedProvider(default=ProviderUnavailable("500"))
+    breakers = ProviderCircuitBreakers(threshold=1, ttl_s=60, first_trial_s=60)
+    limiter = ProviderRateLimiter(RateLimitConfig(requests_per_minute=1, burst_seconds=1))
+    invoker = _invoker(
+        provider, breakers=breakers, limiter=limiter, retry=RetryPolicy(max_attempts=1)
+    )
+    opened = await invoker.invoke(llm_request(), Texts())
+    assert isinstance(opened, Failure)
+    assert breakers.state("scripted", "scripted-model") == "opened"
+
+    async with asyncio.timeout(1):
+        outcome = await invoker.invoke(llm_request(), Texts())
+    assert isinstance(outcome, Failure)
+    assert outcome.error_class == "circuit_open"
+    assert provider.calls == 1

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from contracts.agents import AgentType, MessageRole
+from contracts.limits import MAX_TOOL_ARGUMENTS_LENGTH
 from contracts.llm import ChatMessage, FinishReason, LLMRequested, ToolCall, ToolDefinition
 from services.llm_invocation.completion import CompletionBuilder
 from services.llm_invocation.providers.offline_provider import OfflineProvider
@@ -97,3 +98,19 @@ async def test_after_the_results_it_answers_from_them() -> None:
     events = await _events(request)
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert 'read_file {"path": "a.py"}: print(\'hi\')' in text
+
+
+async def test_a_long_text_to_write_is_cut_to_a_call_the_contract_allows() -> None:
+    # Arguments over MAX_TOOL_ARGUMENTS_LENGTH are a bad response: the turn failed and the
+    # offline circuit, shared by every session, counted a fault, for a long pasted text.
+    text = 'quote " and newline\n ' * 1_500  # ~30,000 characters, more once JSON-escaped
+    events = await _events(_request(f"write file notes.txt with {text}"))
+    builder = CompletionBuilder()
+    for event in events:
+        builder.add(event)
+    (call,) = builder.build().tool_calls
+    arguments = json.loads(call.arguments)
+    assert len(call.arguments) <= MAX_TOOL_ARGUMENTS_LENGTH
+    assert arguments["path"] == "notes.txt"
+    assert text.strip().startswith(arguments["content"])
+    assert len(arguments["content"]) > 10_000

@@ -62,3 +62,19 @@ def test_offline_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fields_can_be_set_by_name() -> None:
     settings = LLMInvocationSettings(llm_base_url="http://x/v1", llm_model="m")
     assert settings.provider_kind == "openai"
+
+
+def test_a_first_circuit_trial_later_than_the_longest_wait_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # docs/llm-invocation.md: the first trial runs LLM_CIRCUIT_FIRST_TRIAL_S after opening,
+    # then the wait doubles up to LLM_CIRCUIT_TTL_S. 30 s against 10 s was quietly capped to
+    # 10 s; a rule between two settings is refused at start-up, naming both.
+    monkeypatch.setenv("AGENT_RUNTIME_LLM_CIRCUIT_FIRST_TRIAL_S", "30")
+    monkeypatch.setenv("AGENT_RUNTIME_LLM_CIRCUIT_TTL_S", "10")
+    with pytest.raises(
+        ValidationError, match="llm_circuit_first_trial_s must be <= llm_circuit_ttl_s"
+    ):
+        LLMInvocationSettings()
+    monkeypatch.setenv("AGENT_RUNTIME_LLM_CIRCUIT_FIRST_TRIAL_S", "10")
+    assert LLMInvocationSettings().llm_circuit_first_trial_s == 10

@@ -435,3 +435,13 @@ def test_a_hand_off_after_answered_tools_carries_the_rounds_under_the_agent_that
     switched = decision.events[-1]
     assert isinstance(switched, AgentSwitched)
     assert switched.rounds == round_done.rounds
+
+
+def test_arguments_with_an_integer_past_the_conversion_limit_are_refused() -> None:
+    # json.loads raises a plain ValueError (not JSONDecodeError) for an integer of more than
+    # 4,300 digits: it escaped the decider, and the turns command was dead-lettered.
+    session = running()
+    arguments = '{"path": ' + "7" * 5_000 + "}"
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=arguments)))
+    assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
+    assert "not JSON" in decision.events[0].content  # type: ignore[attr-defined]
