@@ -21,6 +21,10 @@ from services.session_commands.read_model import SessionReadModel
 
 NO_SUCH_SESSION = "no such session"
 
+_FIRST_SILENT_CHECK_S = 0.1
+"""A decision normally arrives well within this, so most writes never read the store."""
+_MAX_SILENT_CHECK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -91,7 +95,11 @@ class Exchange:
                 )
             except BrokerUnavailable as error:
                 raise self.unavailable(f"the command was not acknowledged: {error}") from None
-            decision = await w.next(self._decision_timeout_s) if wait_for_decision else None
+            decision, silently = (
+                await self._decision(w, origin.tenant_id, command)
+                if wait_for_decision
+                else (None, False)
+            )
             if isinstance(decision, CommandRejected):
                 code = problem_for_rejection(decision.reason, creating=creating)
                 # One text for a missing and another tenant's session: nothing tells them apart.
@@ -105,9 +113,31 @@ class Exchange:
                     else {}
                 )
                 raise ApiProblem(code, detail, headers=retry, command_id=command.id)
-            silently = False
-            if decision is None and wait_for_decision:
-                silently = await self._read_model.command_processed(
-                    origin.tenant_id, command.session_id, command.id
-                )
             yield Submitted(command, decision, silently, w)
+
+    async def _decision(
+        self, watch: Watch, tenant_id: str, command: Command
+    ) -> tuple[SessionEvent | None, bool]:
+        """(the command's first event, or None; whether it was applied without one).
+
+        A command the writer applies without an event (a switch to the current agent, an
+        erase or a tool result repeated) has no decision to wait for: the session document
+        lists it among its silent commands, so the wait looks there now and then instead of
+        lasting the whole timeout. A command applied before (a keyed retry) publishes nothing
+        again and is not listed: it is found among the processed ids once the time is up."""
+        deadline = time.monotonic() + self._decision_timeout_s
+        pause = _FIRST_SILENT_CHECK_S
+        while (remaining := deadline - time.monotonic()) > pause:
+            event = await watch.next(pause)
+            if event is not None:
+                return event, False
+            if await self._read_model.command_silent(tenant_id, command.session_id, command.id):
+                return None, True
+            pause = min(pause * 2, _MAX_SILENT_CHECK_S)
+        event = await watch.next(remaining)
+        if event is not None:
+            return event, False
+        processed = await self._read_model.command_processed(
+            tenant_id, command.session_id, command.id
+        )
+        return None, processed

@@ -81,6 +81,16 @@ class SessionReadModel:
         )
         return document is not None
 
+    async def command_silent(self, tenant_id: str, session_id: str, command_id: str) -> bool:
+        """Whether the session's writer applied this command and published no event for it
+        (a switch to the current agent, a repeated erase or tool result): nothing will say so
+        on `session-events`, so a caller waiting for its decision can stop waiting."""
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id, "silent_command_ids": command_id},
+            {"_id": 1},
+        )
+        return document is not None
+
     async def list_sessions(
         self,
         tenant_id: str,

@@ -6,6 +6,9 @@
     version                compare-and-set guard, +1 per write
     state                  SessionState as JSON (bounded: see state.py)
     processed_command_ids  the last N command ids applied (idempotency window)
+    silent_command_ids     those of them that published no event (a switch to the current
+                           agent, an erase or a tool result repeated): a waiting caller (the
+                           gateway) learns from here that no decision event will come
     outbox                 encoded records of the last command, until published
     tenant_id, status, title, current_agent, message_count,
     created_at, updated_at, last_activity_at, expired_at
@@ -38,9 +41,25 @@ class StoredSession:
     version: int
     processed_command_ids: tuple[str, ...]
     outbox: tuple[EncodedRecord, ...]
+    silent_command_ids: tuple[str, ...] = ()
 
     def has_processed(self, command_id: str) -> bool:
         return command_id in self.processed_command_ids
+
+
+def silent_command_ids(
+    previous: StoredSession | None,
+    processed: Sequence[str],
+    command_id: str,
+    *,
+    published: bool,
+) -> tuple[str, ...]:
+    """The silent ids after recording `command_id`: it joins them when it published nothing;
+    ids that left the processed window leave this list too, so it stays as bounded."""
+    seen = previous.silent_command_ids if previous is not None else ()
+    added = () if published else (command_id,)
+    window = set(processed)
+    return tuple(i for i in (*seen, *added) if i in window)
 
 
 def session_document(
@@ -48,12 +67,14 @@ def session_document(
     version: int,
     processed_command_ids: Sequence[str],
     outbox: Sequence[EncodedRecord],
+    silent_command_ids: Sequence[str] = (),
 ) -> Document:
     return {
         "_id": state.session_id,
         "version": version,
         "state": state.model_dump(mode="json"),
         "processed_command_ids": list(processed_command_ids),
+        "silent_command_ids": list(silent_command_ids),
         "outbox": [outbox_entry(record) for record in outbox],
         "tenant_id": state.tenant_id,
         "status": state.status.value,
@@ -79,6 +100,7 @@ def stored_session(document: Document) -> StoredSession:
         version=int(document["version"]),
         processed_command_ids=tuple(document.get("processed_command_ids", ())),
         outbox=tuple(outbox_record(entry) for entry in document.get("outbox", ())),
+        silent_command_ids=tuple(document.get("silent_command_ids", ())),
     )
 
 

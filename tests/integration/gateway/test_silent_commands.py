@@ -1,0 +1,92 @@
+"""Commands session-commands applies without publishing an event (docs/gateway.md: a switch to
+the current agent is a no-op 200, erasing again is a 200 with the same skeleton) answer as soon
+as they are applied, not after the whole decision timeout: there is no event to wait for."""
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.integration.gateway.in_process import InProcessGateway, in_process_gateway
+from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
+
+pytestmark = pytest.mark.integration
+
+DECISION_TIMEOUT_S = 30.0
+"""Long, so that an answer that waits it out cannot pass for a prompt one."""
+PROMPT_S = 5.0
+
+
+@pytest.fixture
+async def gateway(
+    kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str, unique_suffix: str
+) -> AsyncIterator[InProcessGateway]:
+    prefix = f"silent-{unique_suffix}."
+    settings = settings_for(
+        kafka_bootstrap_servers,
+        mongodb_uri,
+        mongo_database_name,
+        prefix,
+        f"silent-{unique_suffix}",
+    )
+    deployment: dict[str, Any] = {
+        "kafka_bootstrap_servers": kafka_bootstrap_servers,
+        "mongodb_uri": mongodb_uri,
+        "mongodb_database": mongo_database_name,
+        "topic_prefix": prefix,
+        "gateway_decision_timeout_s": DECISION_TIMEOUT_S,
+    }
+    async with (
+        provisioned_topics(kafka_bootstrap_servers, prefix),
+        running(settings),
+        in_process_gateway(**deployment) as gateway,
+    ):
+        await gateway.until_ready()
+        yield gateway
+
+
+async def _timed_post(
+    gateway: InProcessGateway, path: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    answer = await gateway.http.post(path, json=body, headers=gateway.auth)
+    return answer.status_code, answer.json(), time.monotonic() - started
+
+
+async def test_a_no_op_switch_and_a_repeated_erase_answer_at_once(
+    gateway: InProcessGateway,
+) -> None:
+    created = await gateway.http.post(
+        "/v1/sessions", json={"session_id": "s-silent"}, headers=gateway.auth
+    )
+    assert created.status_code == 201, created.text
+
+    status, body, took = await _timed_post(
+        gateway, "/v1/sessions/s-silent/agent", {"agent": "orchestrator"}
+    )
+    assert (status, body["current_agent"], body["switch_count"]) == (200, "orchestrator", 0)
+    assert took < PROMPT_S, f"the no-op switch took {took:.1f}s"
+
+    status, body, _ = await _timed_post(gateway, "/v1/sessions/s-silent/erase", {})
+    assert (status, body["status"]) == (200, "erased")
+    status, again, took = await _timed_post(gateway, "/v1/sessions/s-silent/erase", {})
+    assert (status, again["status"]) == (200, "erased")
+    assert again["version"] > body["version"]
+    assert took < PROMPT_S, f"erasing again took {took:.1f}s"
+
+
+async def test_a_refusal_is_still_a_refusal(gateway: InProcessGateway) -> None:
+    """Looking for silent commands must not take a remembered refusal for one."""
+    created = await gateway.http.post(
+        "/v1/sessions", json={"session_id": "s-closed"}, headers=gateway.auth
+    )
+    assert created.status_code == 201, created.text
+    closed = await gateway.http.post("/v1/sessions/s-closed/close", headers=gateway.auth)
+    assert closed.status_code == 200, closed.text
+
+    status, body, took = await _timed_post(
+        gateway, "/v1/sessions/s-closed/agent", {"agent": "orchestrator"}
+    )
+    assert (status, body["code"]) == (409, "session_closed")
+    assert took < PROMPT_S
