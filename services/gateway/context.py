@@ -93,6 +93,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="Becomes the command id: a retry has its effect once and gets the first "
         "answer again (kept 24 h by default).",
+        # An empty key would make every keyless-by-mistake request of the tenant one command.
+        min_length=1,
         max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
     ),
 ]
