@@ -77,6 +77,7 @@ class Caller:
             # parse (or over 8,192 characters) is dropped here, not carried into every
             # consumer's logs.
             tracestate=carrier.get("tracestate"),
+            keyed=getattr(self.request.state, "idempotency_key", None) is not None,
         )
 
 
@@ -120,6 +121,7 @@ async def respond_once(
     gw, request = caller.gateway, caller.request
     if idempotency_key is None:
         return (await run(f"http-command-{uuid.uuid4()}")).response()
+    request.state.idempotency_key = idempotency_key  # read by `Caller.origin`
     command_id = command_id_for(caller.tenant_id, idempotency_key)
     marker = fingerprint(request.method, request.url.path, body)
     stored = await gw.responses.find(command_id)

@@ -34,6 +34,9 @@ class Origin:
     request_id: str
     traceparent: str | None
     tracestate: str | None = None
+    keyed: bool = False
+    """The command id comes from an `Idempotency-Key`: the command may have been applied by
+    an earlier request whose answer was `pending`."""
 
 
 @dataclass(slots=True)
@@ -86,6 +89,13 @@ class Exchange:
         if not self._feed.ready:
             raise self.unavailable("the gateway is not connected to the broker yet")
         with self._feed.watch(command.session_id, command_id=command.id, turn_id=turn_id) as w:
+            if origin.keyed and await self._read_model.command_processed(
+                origin.tenant_id, command.session_id, command.id
+            ):
+                # Applied already: published again, it would be dropped as a redelivery and
+                # no event would come, so the answer would wait out the whole timeout.
+                yield Submitted(command, None, True, w)
+                return
             try:
                 await self._publisher.publish(
                     command,

@@ -2,6 +2,7 @@
 the current agent is a no-op 200, erasing again is a 200 with the same skeleton) answer as soon
 as they are applied, not after the whole decision timeout: there is no event to wait for."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,3 +91,36 @@ async def test_a_refusal_is_still_a_refusal(gateway: InProcessGateway) -> None:
     )
     assert (status, body["code"]) == (409, "session_closed")
     assert took < PROMPT_S
+
+
+async def test_a_keyed_retry_of_a_pending_message_answers_at_once_from_the_history(
+    gateway: InProcessGateway,
+) -> None:
+    """docs/gateway.md, Idempotency: a retry of a `pending` answer whose command was applied
+    meanwhile is answered from the read model, not after the whole decision timeout (the
+    command, published again, is dropped as a redelivery: no event comes)."""
+    created = await gateway.http.post(
+        "/v1/sessions", json={"session_id": "s-keyed"}, headers=gateway.auth
+    )
+    assert created.status_code == 201, created.text
+    keyed = {**gateway.auth, "Idempotency-Key": "retry-me"}
+    body = {"content": "hello"}
+    first = await gateway.http.post(
+        "/v1/sessions/s-keyed/messages", json=body, headers={**keyed, "Prefer": "respond-async"}
+    )
+    assert (first.status_code, first.json()["status"]) == (202, "pending")
+    deadline = time.monotonic() + PROMPT_S
+    while (await gateway.http.get("/v1/sessions/s-keyed", headers=gateway.auth)).json()[
+        "message_count"
+    ] < 1:
+        assert time.monotonic() < deadline, "the message was never applied"
+        await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    again = await gateway.http.post("/v1/sessions/s-keyed/messages", json=body, headers=keyed)
+    took = time.monotonic() - started
+    assert again.status_code == 202, again.text
+    receipt = again.json()
+    assert (receipt["status"], receipt["seq"]) == ("accepted", 1)
+    assert receipt["message_id"] == first.json()["message_id"]
+    assert took < PROMPT_S, f"the retry took {took:.1f}s"
