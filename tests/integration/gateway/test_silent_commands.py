@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.gateway.in_process import InProcessGateway, in_process_gateway
-from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
+from tests.integration.gateway.in_process import InProcessGateway
+from tests.integration.gateway.with_session_commands import gateway_over_session_commands
 
 pytestmark = pytest.mark.integration
 
@@ -23,27 +23,13 @@ PROMPT_S = 5.0
 async def gateway(
     kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str, unique_suffix: str
 ) -> AsyncIterator[InProcessGateway]:
-    prefix = f"silent-{unique_suffix}."
-    settings = settings_for(
+    async with gateway_over_session_commands(
         kafka_bootstrap_servers,
         mongodb_uri,
         mongo_database_name,
-        prefix,
         f"silent-{unique_suffix}",
-    )
-    deployment: dict[str, Any] = {
-        "kafka_bootstrap_servers": kafka_bootstrap_servers,
-        "mongodb_uri": mongodb_uri,
-        "mongodb_database": mongo_database_name,
-        "topic_prefix": prefix,
-        "gateway_decision_timeout_s": DECISION_TIMEOUT_S,
-    }
-    async with (
-        provisioned_topics(kafka_bootstrap_servers, prefix),
-        running(settings),
-        in_process_gateway(**deployment) as gateway,
-    ):
-        await gateway.until_ready()
+        gateway_decision_timeout_s=DECISION_TIMEOUT_S,
+    ) as gateway:
         yield gateway
 
 
