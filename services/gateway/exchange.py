@@ -133,8 +133,9 @@ class Exchange:
         A command the writer applies without an event (a switch to the current agent, an
         erase or a tool result repeated) has no decision to wait for: the session document
         lists it among its silent commands, so the wait looks there now and then instead of
-        lasting the whole timeout. A command applied before (a keyed retry) publishes nothing
-        again and is not listed: it is found among the processed ids once the time is up."""
+        lasting the whole timeout. A command applied before and published again is not
+        listed (a keyed retry is found before publishing, in `submit`); one whose decision this
+        replica missed is found among the processed ids once the time is up."""
         deadline = time.monotonic() + self._decision_timeout_s
         pause = _FIRST_SILENT_CHECK_S
         while (remaining := deadline - time.monotonic()) > pause:
