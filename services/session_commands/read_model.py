@@ -24,6 +24,7 @@ from contracts.read_model import (
     SessionSummary,
     SessionView,
 )
+from contracts.session_events import RejectionReason
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
 from services.session_commands.mongo.session_document import Document, as_utc, history_message
@@ -90,6 +91,20 @@ class SessionReadModel:
             {"_id": 1},
         )
         return document is not None
+
+    async def command_refusal(
+        self, tenant_id: str, session_id: str, command_id: str
+    ) -> RejectionReason | None:
+        """Why the session's writer refused this command, if it did (among its last refusals):
+        for a caller that did not see the refusal event."""
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id, "refused_commands.id": command_id},
+            {"refused_commands": 1},
+        )
+        for refusal in (document or {}).get("refused_commands", ()):
+            if refusal.get("id") == command_id:
+                return RejectionReason(refusal["reason"])
+        return None
 
     async def list_sessions(
         self,

@@ -26,6 +26,7 @@ from services.session_commands.mongo.session_document import (
     StoredSession,
     message_documents,
     outbox_entry,
+    refused_commands,
     session_document,
     silent_command_ids,
     stored_session,
@@ -94,8 +95,9 @@ class SessionRepository:
         seen = previous.processed_command_ids if previous is not None else ()
         processed = (*seen, command_id)[-self.processed_ids_limit :]
         silent = silent_command_ids(previous, processed, command_id, published=bool(events))
+        refused = refused_commands(previous, command_id, events)
         version = previous.version + 1 if previous is not None else 1
-        document = session_document(state, version, processed, outbox, silent)
+        document = session_document(state, version, processed, outbox, silent, refused)
         messages = message_documents(events)
         async with _sessions():
             if any(isinstance(event, SessionErased) for event in events):
@@ -106,7 +108,7 @@ class SessionRepository:
                 await self._writes.create(document, messages, command_id)
             else:
                 await self._writes.compare_and_set(document, messages, previous.version, command_id)
-        return StoredSession(state, version, processed, tuple(outbox), silent)
+        return StoredSession(state, version, processed, tuple(outbox), silent, refused)
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:
         """The outbox is published. Same version: clearing changes no state, and if another

@@ -110,3 +110,35 @@ async def test_a_keyed_retry_of_a_pending_message_answers_at_once_from_the_histo
     assert (receipt["status"], receipt["seq"]) == ("accepted", 1)
     assert receipt["message_id"] == first.json()["message_id"]
     assert took < PROMPT_S, f"the retry took {took:.1f}s"
+
+
+async def test_a_keyed_retry_of_a_pending_message_that_was_refused_gets_the_refusal(
+    gateway: InProcessGateway,
+) -> None:
+    """`Prefer: respond-async` answers `pending` before the decision; a retry with the key must
+    learn the decision, a refusal included, not `pending` for ever."""
+    created = await gateway.http.post(
+        "/v1/sessions", json={"session_id": "s-shut"}, headers=gateway.auth
+    )
+    assert created.status_code == 201, created.text
+    closed = await gateway.http.post("/v1/sessions/s-shut/close", headers=gateway.auth)
+    assert closed.status_code == 200, closed.text
+    keyed = {**gateway.auth, "Idempotency-Key": "too-late"}
+    body = {"content": "hello?"}
+    first = await gateway.http.post(
+        "/v1/sessions/s-shut/messages", json=body, headers={**keyed, "Prefer": "respond-async"}
+    )
+    assert (first.status_code, first.json()["status"]) == (202, "pending")
+    deadline = time.monotonic() + PROMPT_S
+    while (await gateway.http.get("/v1/sessions/s-shut", headers=gateway.auth)).json()[
+        "version"
+    ] == closed.json()["version"]:
+        assert time.monotonic() < deadline, "the message was never decided"
+        await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    again = await gateway.http.post("/v1/sessions/s-shut/messages", json=body, headers=keyed)
+    assert time.monotonic() - started < PROMPT_S
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "session_closed"
+    assert again.json()["command_id"] == first.json()["command_id"]
