@@ -7,18 +7,20 @@ same sessions.
 """
 
 import json
-import os
 from pathlib import Path
 
+from services.cli.settings import cli_settings
 from services.cli.stack import GATEWAY, SERVICES, ServiceSpec
 from services.gateway.api_keys import hash_api_key, new_api_key
 
-DEFAULT_GATEWAY_PORT = 8000
 LOCAL_SERVICES: tuple[ServiceSpec, ...] = (*SERVICES, GATEWAY)
 
 
 def gateway_port() -> int:
-    return int(os.environ.get("AGENT_RUNTIME_GATEWAY_PORT", DEFAULT_GATEWAY_PORT))
+    """`AGENT_RUNTIME_GATEWAY_PORT` from the environment or `.env`, as the gateway reads it: the
+    stack hands the gateway this port explicitly, so reading the environment alone moved a
+    gateway configured in `.env` back onto 8000 (the port README's model server may hold)."""
+    return cli_settings().gateway_port
 
 
 def local_ports(base_health_port: int = 8081) -> dict[str, int]:

@@ -20,6 +20,9 @@ class CliSettings(RuntimeSettings):
     )
     cli_hmac_key_file: FilePath | None = Field(None, description="A mounted file holding that key.")
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
+    gateway_port: int = Field(
+        8000, ge=0, le=65_535, description="The local gateway's port (make run / make up)."
+    )
 
     @model_validator(mode="after")
     def _usable_hmac_key(self) -> Self:

@@ -13,7 +13,13 @@ from contracts.base import ID_PATTERN, is_valid_id
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.gateway.api_keys import Principal
 from services.gateway.exchange import NO_SUCH_SESSION, Exchange, Origin
-from services.gateway.idempotency import ResponseStore, StoredResponse, command_id_for, fingerprint
+from services.gateway.idempotency import (
+    ResponseStore,
+    StoredResponse,
+    command_id_for,
+    fingerprint,
+    retry_later,
+)
 from services.gateway.problems import PROBLEM_CONTENT_TYPE, ApiProblem, ProblemCode
 from services.gateway.session_owners import SessionOwners
 from services.gateway.settings import GatewaySettings
@@ -77,6 +83,7 @@ class Caller:
             # parse (or over 8,192 characters) is dropped here, not carried into every
             # consumer's logs.
             tracestate=carrier.get("tracestate"),
+            keyed=getattr(self.request.state, "idempotency_key", None) is not None,
         )
 
 
@@ -93,6 +100,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="Becomes the command id: a retry has its effect once and gets the first "
         "answer again (kept 24 h by default).",
+        # An empty key would make every keyless-by-mistake request of the tenant one command.
+        min_length=1,
         max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
     ),
 ]
@@ -118,35 +127,44 @@ async def respond_once(
     gw, request = caller.gateway, caller.request
     if idempotency_key is None:
         return (await run(f"http-command-{uuid.uuid4()}")).response()
-    command_id = command_id_for(caller.tenant_id, idempotency_key)
+    request.state.idempotency_key = idempotency_key  # read by `Caller.origin`
+    key_id = command_id_for(caller.tenant_id, idempotency_key)
     marker = fingerprint(request.method, request.url.path, body)
-    stored = await gw.responses.find(command_id)
+    stored = await gw.responses.find(key_id)
+    attempt = 0
     if stored is not None:
         if stored.fingerprint != marker:
             raise ApiProblem(
                 ProblemCode.IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was sent before with a different method, path or body",
             )
-        media = PROBLEM_CONTENT_TYPE if stored.status >= 400 else None
-        return JSONResponse(
-            stored.body, status_code=stored.status, headers=stored.headers, media_type=media
-        )
+        if not retry_later(stored):
+            media = PROBLEM_CONTENT_TYPE if stored.status >= 400 else None
+            return JSONResponse(
+                stored.body, status_code=stored.status, headers=stored.headers, media_type=media
+            )
+        attempt = stored.attempt + 1  # "send when the turn ends": this is that send
+    command_id = command_id_for(caller.tenant_id, idempotency_key, attempt)
     try:
         reply = await run(command_id)
     except ApiProblem as problem:
         if problem.command_id is not None:  # a decision of the session's writer: final
             await gw.responses.keep(
-                command_id,
+                key_id,
                 StoredResponse(
                     marker,
                     problem.status,
                     problem.body(instance=request.url.path, request_id=request.state.request_id),
                     problem.headers,
+                    attempt,
                 ),
+                replacing=stored,
             )
         raise
     if reply.final:
         await gw.responses.keep(
-            command_id, StoredResponse(marker, reply.status, reply.body, reply.headers)
+            key_id,
+            StoredResponse(marker, reply.status, reply.body, reply.headers, attempt),
+            replacing=stored,
         )
     return reply.response()

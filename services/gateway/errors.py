@@ -97,7 +97,9 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             )
             for e in errors[:20]
         ]
-        return render(request, ApiProblem(_code_of(errors), errors=fields))
+        where = ", ".join(dict.fromkeys(f.location for f in fields))
+        detail = f"invalid: {where}"[:300]
+        return render(request, ApiProblem(_code_of(errors), detail, errors=fields))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -285,7 +285,13 @@ class SessionEventFeed:
         if not isinstance(event, SessionEvent):
             return
         event_turn = getattr(event, "turn_id", None)
-        waiters = by_command | {w for w in by_session if w.turn_id == event_turn}
+        # A turn's events reach its waiter only after its command's decision, which must be
+        # the first event it reads: a retried command that was applied before has a running
+        # turn whose events would otherwise pass for the decision (a TurnStarted taken for it
+        # left the answer `pending`).
+        waiters = by_command | {
+            w for w in by_session if w.turn_id == event_turn and (w.decided or w.command_id is None)
+        }
         if isinstance(event, SESSION_ENDS):
             # Also to every turn's waiter whose command was decided: a message queued behind
             # the running turn is dropped with no event of its own, so its waiter learns here

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from contracts.commands import Command
-from contracts.session_events import CommandRejected, SessionEvent
+from contracts.session_events import CommandRejected, RejectionReason, SessionEvent
 from services.gateway.command_publisher import BrokerUnavailable, CommandPublisher
 from services.gateway.event_feed import SessionEventFeed, Watch
 from services.gateway.problems import ApiProblem, ProblemCode
@@ -20,6 +20,10 @@ from services.gateway.rejections import problem_for_rejection
 from services.session_commands.read_model import SessionReadModel
 
 NO_SUCH_SESSION = "no such session"
+
+_FIRST_SILENT_CHECK_S = 0.1
+"""A decision normally arrives well within this, so most writes never read the store."""
+_MAX_SILENT_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,9 @@ class Origin:
     request_id: str
     traceparent: str | None
     tracestate: str | None = None
+    keyed: bool = False
+    """The command id comes from an `Idempotency-Key`: the command may have been applied by
+    an earlier request whose answer was `pending`."""
 
 
 @dataclass(slots=True)
@@ -82,6 +89,11 @@ class Exchange:
         if not self._feed.ready:
             raise self.unavailable("the gateway is not connected to the broker yet")
         with self._feed.watch(command.session_id, command_id=command.id, turn_id=turn_id) as w:
+            if origin.keyed and await self._processed_before(origin.tenant_id, command, creating):
+                # Applied already: published again, it would be dropped as a redelivery and
+                # no event would come, so the answer would wait out the whole timeout.
+                yield Submitted(command, None, True, w)
+                return
             try:
                 await self._publisher.publish(
                     command,
@@ -91,23 +103,57 @@ class Exchange:
                 )
             except BrokerUnavailable as error:
                 raise self.unavailable(f"the command was not acknowledged: {error}") from None
-            decision = await w.next(self._decision_timeout_s) if wait_for_decision else None
+            decision, silently = (
+                await self._decision(w, origin.tenant_id, command, creating)
+                if wait_for_decision
+                else (None, False)
+            )
             if isinstance(decision, CommandRejected):
-                code = problem_for_rejection(decision.reason, creating=creating)
-                # One text for a missing and another tenant's session: nothing tells them apart.
-                detail = (
-                    NO_SUCH_SESSION if code is ProblemCode.SESSION_NOT_FOUND else decision.detail
-                )
-                # A full queue drains as the running turn ends: worth retrying, so say when.
-                retry = (
-                    {"Retry-After": str(self._retry_after_s)}
-                    if code is ProblemCode.QUEUE_FULL
-                    else {}
-                )
-                raise ApiProblem(code, detail, headers=retry, command_id=command.id)
-            silently = False
-            if decision is None and wait_for_decision:
-                silently = await self._read_model.command_processed(
-                    origin.tenant_id, command.session_id, command.id
-                )
+                raise self._refusal(decision.reason, decision.detail, command, creating)
             yield Submitted(command, decision, silently, w)
+
+    def _refusal(
+        self, reason: RejectionReason, detail: str | None, command: Command, creating: bool
+    ) -> ApiProblem:
+        code = problem_for_rejection(reason, creating=creating)
+        # One text for a missing and another tenant's session: nothing tells them apart.
+        if code is ProblemCode.SESSION_NOT_FOUND:
+            detail = NO_SUCH_SESSION
+        # A full queue drains as the running turn ends: worth retrying, so say when.
+        retry = {"Retry-After": str(self._retry_after_s)} if code is ProblemCode.QUEUE_FULL else {}
+        return ApiProblem(code, detail, headers=retry, command_id=command.id)
+
+    async def _processed_before(self, tenant_id: str, command: Command, creating: bool) -> bool:
+        """Whether the session's writer applied this command already; raises its problem if it
+        refused it (the session document keeps its last refusals' reasons, not their text)."""
+        if not await self._read_model.command_processed(tenant_id, command.session_id, command.id):
+            return False
+        reason = await self._read_model.command_refusal(tenant_id, command.session_id, command.id)
+        if reason is not None:
+            raise self._refusal(reason, None, command, creating)
+        return True
+
+    async def _decision(
+        self, watch: Watch, tenant_id: str, command: Command, creating: bool
+    ) -> tuple[SessionEvent | None, bool]:
+        """(the command's first event, or None; whether it was applied without one).
+
+        A command the writer applies without an event (a switch to the current agent, an
+        erase or a tool result repeated) has no decision to wait for: the session document
+        lists it among its silent commands, so the wait looks there now and then instead of
+        lasting the whole timeout. A command applied before and published again is not
+        listed (a keyed retry is found before publishing, in `submit`); one whose decision this
+        replica missed is found among the processed ids once the time is up."""
+        deadline = time.monotonic() + self._decision_timeout_s
+        pause = _FIRST_SILENT_CHECK_S
+        while (remaining := deadline - time.monotonic()) > pause:
+            event = await watch.next(pause)
+            if event is not None:
+                return event, False
+            if await self._read_model.command_silent(tenant_id, command.session_id, command.id):
+                return None, True
+            pause = min(pause * 2, _MAX_SILENT_CHECK_S)
+        event = await watch.next(remaining)
+        if event is not None:
+            return event, False
+        return None, await self._processed_before(tenant_id, command, creating)

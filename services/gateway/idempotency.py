@@ -31,11 +31,28 @@ class StoredResponse:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    attempt: int = 0
+    """Which command of the key answered (see `command_id_for`)."""
 
 
-def command_id_for(tenant_id: str, idempotency_key: str) -> str:
-    """The command id of a keyed request: the same key of the same tenant, the same command."""
-    return derive_id("http-command", tenant_id, idempotency_key)
+RETRY_LATER_CODES = frozenset({"queue_full", "turn_in_flight"})
+"""Refusals that tell the client to send again once the running turn ended (docs/gateway.md):
+kept, they would answer that retry for the whole retention instead."""
+
+
+def retry_later(response: StoredResponse) -> bool:
+    return response.body.get("code") in RETRY_LATER_CODES
+
+
+def command_id_for(tenant_id: str, idempotency_key: str, attempt: int = 0) -> str:
+    """The command id of a keyed request: the same key of the same tenant, the same command.
+
+    A command session-commands refused stays refused (it remembers the id), so once a
+    `retry_later` refusal is the key's answer, the next request sends attempt + 1: a new
+    command, as that refusal applied nothing."""
+    if attempt == 0:
+        return derive_id("http-command", tenant_id, idempotency_key)
+    return derive_id("http-command", tenant_id, idempotency_key, str(attempt))
 
 
 def fingerprint(method: str, path: str, body: object) -> str:
@@ -57,21 +74,33 @@ class ResponseStore:
             status=int(document["status"]),
             body=json.loads(document["body"]),
             headers=dict(document.get("headers", {})),
+            attempt=int(document.get("attempt", 0)),
         )
 
-    async def keep(self, command_id: str, response: StoredResponse) -> None:
-        """First answer wins: a concurrent duplicate keeps the one stored before it."""
-        with contextlib.suppress(DuplicateKeyError):
-            await self._responses.insert_one(
-                {
-                    "_id": command_id,
-                    "fingerprint": response.fingerprint,
-                    "status": response.status,
-                    "body": json.dumps(response.body),
-                    "headers": response.headers,
-                    "created_at": datetime.now(UTC),
-                }
+    async def keep(
+        self, command_id: str, response: StoredResponse, *, replacing: StoredResponse | None = None
+    ) -> None:
+        """First answer wins: a concurrent duplicate keeps the one stored before it. With
+        `replacing` (a `retry_later` refusal a later attempt answered), only while that one
+        is still kept: of concurrent retries, the first answer of the attempt wins."""
+        document = {
+            "_id": command_id,
+            "fingerprint": response.fingerprint,
+            "status": response.status,
+            "body": json.dumps(response.body),
+            "headers": response.headers,
+            "attempt": response.attempt,
+            "created_at": datetime.now(UTC),
+        }
+        if replacing is not None:
+            # A document kept before attempts were recorded has none: it was attempt 0.
+            kept = [replacing.attempt, None] if replacing.attempt == 0 else [replacing.attempt]
+            await self._responses.replace_one(
+                {"_id": command_id, "attempt": {"$in": kept}}, document
             )
+            return
+        with contextlib.suppress(DuplicateKeyError):
+            await self._responses.insert_one(document)
 
     async def purge(self) -> int:
         cutoff = datetime.now(UTC) - self._retention

@@ -113,7 +113,7 @@ class Problem(BaseModel):
     title: str
     status: int
     code: ProblemCode
-    detail: str | None = None
+    detail: str = Field(description="What went wrong in this request (never the input itself).")
     instance: str | None = Field(default=None, description="The request path.")
     request_id: str | None = None
     command_id: str | None = Field(default=None, description="The refused command, if any.")
@@ -139,7 +139,9 @@ class ApiProblem(Exception):
             title=kind.title,
             status=kind.status,
             code=self.code,
-            detail=self.detail,
+            # Always present (docs/gateway.md lists it in every problem): the kind's title when
+            # nothing more specific is known.
+            detail=self.detail or kind.title,
             instance=instance,
             request_id=request_id,
             command_id=self.command_id,

@@ -36,6 +36,10 @@ class RateDecision:
         return headers
 
 
+_SWEEP_ABOVE = 10_000
+"""Buckets kept before full ones are forgotten (a sweep walks them all)."""
+
+
 class KeyRateLimiter:
     def __init__(
         self,
@@ -48,10 +52,17 @@ class KeyRateLimiter:
         self._burst = burst
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+        self._sweep_at = _SWEEP_ABOVE
+
+    @property
+    def bucket_count(self) -> int:
+        return len(self._buckets)
 
     def check(self, key: str) -> RateDecision:
         bucket = self._buckets.get(key)
         if bucket is None:
+            if len(self._buckets) >= self._sweep_at:
+                self._sweep()
             bucket = TokenBucket(self._rate_per_s, float(self._burst), clock=self._clock)
             self._buckets[key] = bucket
         wait = bucket.reserve(1)
@@ -65,3 +76,11 @@ class KeyRateLimiter:
             reset_s=math.ceil(max(0.0, self._burst - available) / self._rate_per_s),
             retry_after_s=max(1, math.ceil(wait)) if wait > 0 else 0,
         )
+
+    def _sweep(self) -> None:
+        """Forget the buckets that are full again: one is the same as a new bucket. With JWTs a
+        bucket is made per (tenant, subject), so without this the map only ever grew. The next
+        sweep waits until the map has doubled, so a sweep costs O(1) per new key."""
+        full = float(self._burst)
+        self._buckets = {k: b for k, b in self._buckets.items() if b.available() < full}
+        self._sweep_at = max(_SWEEP_ABOVE, 2 * len(self._buckets))

@@ -21,7 +21,8 @@ class CreateSessionRequest(Request):
     """The original's CreateSessionRequest(session_id, system_prompt), plus the rest."""
 
     session_id: Id | None = Field(None, description="Chosen by the client; default: generated.")
-    system_prompt: SystemPrompt = ""
+    # Optional[str] = None in the original: its clients send null for "no system prompt".
+    system_prompt: SystemPrompt | None = Field("", description="null is the same as empty.")
     title: Title = ""
     description: Description = ""
     metadata: Metadata = Field(default_factory=dict)

@@ -35,6 +35,7 @@ dead-letters; a valid but refused command → `CommandRejected`, published.
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -223,7 +224,7 @@ class SessionCommandHandler:
         )
         self._clearing[session_id] = task
         task.add_done_callback(lambda done: self._cleared(session_id, done))
-        return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())
+        return replace(stored, outbox=())
 
     def _cleared(self, session_id: str, task: asyncio.Task[StoredSession]) -> None:
         if self._clearing.get(session_id) is task:

@@ -24,6 +24,7 @@ from contracts.read_model import (
     SessionSummary,
     SessionView,
 )
+from contracts.session_events import RejectionReason
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
 from services.session_commands.mongo.session_document import Document, as_utc, history_message
@@ -80,6 +81,30 @@ class SessionReadModel:
             {"_id": 1},
         )
         return document is not None
+
+    async def command_silent(self, tenant_id: str, session_id: str, command_id: str) -> bool:
+        """Whether the session's writer applied this command and published no event for it
+        (a switch to the current agent, a repeated erase or tool result): nothing will say so
+        on `session-events`, so a caller waiting for its decision can stop waiting."""
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id, "silent_command_ids": command_id},
+            {"_id": 1},
+        )
+        return document is not None
+
+    async def command_refusal(
+        self, tenant_id: str, session_id: str, command_id: str
+    ) -> RejectionReason | None:
+        """Why the session's writer refused this command, if it did (among its last refusals):
+        for a caller that did not see the refusal event."""
+        document = await self._sessions.find_one(
+            {"_id": session_id, "tenant_id": tenant_id, "refused_commands.id": command_id},
+            {"refused_commands": 1},
+        )
+        for refusal in (document or {}).get("refused_commands", ()):
+            if refusal.get("id") == command_id:
+                return RejectionReason(refusal["reason"])
+        return None
 
     async def list_sessions(
         self,

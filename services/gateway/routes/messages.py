@@ -45,7 +45,8 @@ from services.gateway.schemas import (
 
 router = APIRouter(prefix="/v1/sessions", tags=["messages"])
 
-_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+# RFC 7240: a preference's value is a token or a quoted string (`wait=5`, `wait="5"`).
+_PREFER_WAIT = re.compile(r'(?:^|[,;\s])wait\s*=\s*"?(\d+(?:\.\d+)?)"?', re.IGNORECASE)
 _PREFER_ASYNC = re.compile(r"(?:^|[,;\s])respond-async(?:$|[,;\s])", re.IGNORECASE)
 
 

@@ -89,7 +89,7 @@ async def create_session(
             tenant_id=caller.tenant_id,
             title=body.title,
             description=body.description,
-            system_prompt=body.system_prompt,
+            system_prompt=body.system_prompt or "",
             initial_agent=body.initial_agent,
             metadata=body.metadata,
             mid_turn_policy=body.mid_turn_policy,

@@ -9,6 +9,7 @@ every other Mongo adapter's (services/runtime/mongo_errors.py).
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -25,7 +26,9 @@ from services.session_commands.mongo.session_document import (
     StoredSession,
     message_documents,
     outbox_entry,
+    refused_commands,
     session_document,
+    silent_command_ids,
     stored_session,
 )
 
@@ -91,8 +94,10 @@ class SessionRepository:
         (messages a racing writer added in between included)."""
         seen = previous.processed_command_ids if previous is not None else ()
         processed = (*seen, command_id)[-self.processed_ids_limit :]
+        silent = silent_command_ids(previous, processed, command_id, published=bool(events))
+        refused = refused_commands(previous, command_id, events)
         version = previous.version + 1 if previous is not None else 1
-        document = session_document(state, version, processed, outbox)
+        document = session_document(state, version, processed, outbox, silent, refused)
         messages = message_documents(events)
         async with _sessions():
             if any(isinstance(event, SessionErased) for event in events):
@@ -103,7 +108,7 @@ class SessionRepository:
                 await self._writes.create(document, messages, command_id)
             else:
                 await self._writes.compare_and_set(document, messages, previous.version, command_id)
-        return StoredSession(state, version, processed, tuple(outbox))
+        return StoredSession(state, version, processed, tuple(outbox), silent, refused)
 
     async def clear_outbox(self, stored: StoredSession) -> StoredSession:
         """The outbox is published. Same version: clearing changes no state, and if another
@@ -113,7 +118,7 @@ class SessionRepository:
             published = [outbox_entry(record) for record in stored.outbox]
             async with _sessions():
                 await self._writes.clear_outbox(stored.state.session_id, published)
-        return StoredSession(stored.state, stored.version, stored.processed_command_ids, ())
+        return replace(stored, outbox=())
 
 
 def _sessions() -> AbstractAsyncContextManager[None]:

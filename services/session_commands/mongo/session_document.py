@@ -6,6 +6,12 @@
     version                compare-and-set guard, +1 per write
     state                  SessionState as JSON (bounded: see state.py)
     processed_command_ids  the last N command ids applied (idempotency window)
+    silent_command_ids     those of them that published no event (a switch to the current
+                           agent, an erase or a tool result repeated): a waiting caller (the
+                           gateway) learns from here that no decision event will come
+    refused_commands       the last `MAX_REFUSALS_KEPT` of them refused, {id, reason}: a
+                           caller that missed the refusal event (the gateway answering a
+                           keyed retry) learns from here what it was
     outbox                 encoded records of the last command, until published
     tenant_id, status, title, current_agent, message_count,
     created_at, updated_at, last_activity_at, expired_at
@@ -26,7 +32,12 @@ from typing import Any
 from contracts.agents import AgentType, MessageRole
 from contracts.codec import EncodedRecord
 from contracts.read_model import HistoryMessage
-from contracts.session_events import AssistantMessageAppended, SessionEvent, UserMessageAccepted
+from contracts.session_events import (
+    AssistantMessageAppended,
+    CommandRejected,
+    SessionEvent,
+    UserMessageAccepted,
+)
 from services.session_commands.domain.state import SessionState, SessionStatus
 
 Document = dict[str, Any]
@@ -38,9 +49,45 @@ class StoredSession:
     version: int
     processed_command_ids: tuple[str, ...]
     outbox: tuple[EncodedRecord, ...]
+    silent_command_ids: tuple[str, ...] = ()
+    refused_commands: tuple[tuple[str, str], ...] = ()
+    """(command id, RejectionReason value) of the last refused commands."""
 
     def has_processed(self, command_id: str) -> bool:
         return command_id in self.processed_command_ids
+
+
+def silent_command_ids(
+    previous: StoredSession | None,
+    processed: Sequence[str],
+    command_id: str,
+    *,
+    published: bool,
+) -> tuple[str, ...]:
+    """The silent ids after recording `command_id`: it joins them when it published nothing;
+    ids that left the processed window leave this list too, so it stays as bounded."""
+    seen = previous.silent_command_ids if previous is not None else ()
+    added = () if published else (command_id,)
+    window = set(processed)
+    return tuple(i for i in (*seen, *added) if i in window)
+
+
+MAX_REFUSALS_KEPT = 50
+"""A keyed retry comes soon after its request: the last refusals are enough, and each write
+of the session rewrites the list."""
+
+
+def refused_commands(
+    previous: StoredSession | None, command_id: str, events: Sequence[SessionEvent]
+) -> tuple[tuple[str, str], ...]:
+    """The refusals after recording `command_id`: its own joins them if it was refused."""
+    seen = previous.refused_commands if previous is not None else ()
+    added = tuple(
+        (command_id, event.reason.value)
+        for event in events
+        if isinstance(event, CommandRejected) and event.rejected_command_id == command_id
+    )[:1]
+    return (*seen, *added)[-MAX_REFUSALS_KEPT:]
 
 
 def session_document(
@@ -48,12 +95,16 @@ def session_document(
     version: int,
     processed_command_ids: Sequence[str],
     outbox: Sequence[EncodedRecord],
+    silent_command_ids: Sequence[str] = (),
+    refused: Sequence[tuple[str, str]] = (),
 ) -> Document:
     return {
         "_id": state.session_id,
         "version": version,
         "state": state.model_dump(mode="json"),
         "processed_command_ids": list(processed_command_ids),
+        "silent_command_ids": list(silent_command_ids),
+        "refused_commands": [{"id": i, "reason": reason} for i, reason in refused],
         "outbox": [outbox_entry(record) for record in outbox],
         "tenant_id": state.tenant_id,
         "status": state.status.value,
@@ -79,6 +130,10 @@ def stored_session(document: Document) -> StoredSession:
         version=int(document["version"]),
         processed_command_ids=tuple(document.get("processed_command_ids", ())),
         outbox=tuple(outbox_record(entry) for entry in document.get("outbox", ())),
+        silent_command_ids=tuple(document.get("silent_command_ids", ())),
+        refused_commands=tuple(
+            (str(r["id"]), str(r["reason"])) for r in document.get("refused_commands", ())
+        ),
     )
 
 

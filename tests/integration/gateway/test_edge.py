@@ -91,6 +91,8 @@ async def test_an_agent_outside_the_catalogue_is_invalid_agent(
             assert problem["code"] == code, (body, problem)
             assert problem["type"].endswith(f"/{code}")
             assert [e["location"] for e in problem["errors"]] == [location]
+            # Every problem has a detail (docs/gateway.md, Errors): here, which fields.
+            assert problem["detail"] == f"invalid: {location}"
             assert "wizard" not in response.text  # the input is never echoed
 
 
@@ -122,3 +124,20 @@ async def test_a_body_that_is_not_sent_as_json_is_415_and_a_wrong_method_405_wit
         assert response.status_code == 405
         assert response.json()["code"] == "method_not_allowed"
         assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_an_empty_idempotency_key_is_refused_not_shared(
+    mongodb_uri: str, mongo_database_name: str
+) -> None:
+    """An empty key would make every such request of the tenant the same command: the second
+    create would replay the first's session, a different body would be `idempotency_key_reused`."""
+    async with in_process_gateway(
+        mongodb_uri=mongodb_uri, mongodb_database=mongo_database_name
+    ) as gw:
+        response = await gw.http.post(
+            "/v1/sessions", json={}, headers={**gw.auth, "Idempotency-Key": ""}
+        )
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["code"] == "validation_failed"
+        assert [e["location"] for e in problem["errors"]] == ["header.Idempotency-Key"]

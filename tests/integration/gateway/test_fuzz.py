@@ -111,6 +111,8 @@ def wrong_fields(draw: st.DrawFn, kind: str) -> dict[str, Any]:
         value: object = (
             draw(not_a_string) if field != "metadata" else draw(st.integers() | st.text())
         )
+        if field == "system_prompt" and value is None:
+            value = 0  # null is no system prompt, as in the original's CreateSessionRequest
         if field in ("initial_agent", "session_id"):
             value = draw(st.sampled_from(["", "no such agent", "a b", "é/x", 5]))
         return {field: value}

@@ -8,7 +8,11 @@ from contracts.codec import EncodedRecord
 from contracts.session_events import SessionEvent
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.group_commit import ConcurrentWriteError
-from services.session_commands.mongo.session_document import StoredSession
+from services.session_commands.mongo.session_document import (
+    StoredSession,
+    refused_commands,
+    silent_command_ids,
+)
 
 
 class MemoryStore:
@@ -30,7 +34,10 @@ class MemoryStore:
     ) -> StoredSession:
         version = (previous.version if previous else 0) + 1
         seen = previous.processed_command_ids if previous else ()
-        stored = StoredSession(state, version, (*seen, command_id), tuple(outbox))
+        processed = (*seen, command_id)
+        silent = silent_command_ids(previous, processed, command_id, published=bool(events))
+        refused = refused_commands(previous, command_id, events)
+        stored = StoredSession(state, version, processed, tuple(outbox), silent, refused)
         current = self.documents.get(state.session_id)
         if self.conflict_next:
             self.conflict_next = False

@@ -31,3 +31,15 @@ def test_five_local_processes_on_distinct_ports(monkeypatch: pytest.MonkeyPatch)
     assert [s.name for s in LOCAL_SERVICES][-1] == "gateway"
     assert ports["gateway"] == 8000
     assert len(set(ports.values())) == len(LOCAL_SERVICES) == 6
+
+
+def test_the_gateway_port_may_come_from_dotenv_as_every_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: move the gateway off a model server's 8000 with AGENT_RUNTIME_GATEWAY_PORT, and
+    settings may live in `.env`. The stack hands the gateway its port explicitly, so the stack
+    must read `.env` too, or it moves the gateway back onto 8000 and probes the model server."""
+    monkeypatch.delenv("AGENT_RUNTIME_GATEWAY_PORT", raising=False)
+    (tmp_path / ".env").write_text("AGENT_RUNTIME_GATEWAY_PORT=8080\n")
+    monkeypatch.chdir(tmp_path)
+    assert local_ports()["gateway"] == 8080

@@ -18,6 +18,12 @@ def test_wait_from_header_or_query_bounded() -> None:
     assert parse_prefer("handling=lenient", None, 120) == (0.0, False)
 
 
+def test_a_quoted_wait_is_a_wait() -> None:
+    """RFC 7240 allows a quoted-string value: `Prefer: wait="5"` is `wait=5`."""
+    assert parse_prefer('wait="5"', None, 120) == (5.0, False)
+    assert parse_prefer('respond-async; wait = "2.5"', None, 120) == (2.5, False)
+
+
 def test_the_gateway_derives_the_turn_id_session_commands_gives() -> None:
     now = utc_now()
     created = decide(None, CreateSession(id="c-1", session_id="s-1", tenant_id="t"), now=now)

@@ -57,3 +57,9 @@ def test_problem_body_is_rfc9457_with_a_stable_code() -> None:
         "request_id": "r-1",
         "command_id": "c-1",
     }
+
+
+def test_a_problem_without_a_specific_detail_still_has_one() -> None:
+    """docs/gateway.md lists `detail` in every problem body, not as optional."""
+    body = ApiProblem(ProblemCode.INTERNAL_ERROR).body(instance="/v1/agents", request_id="r-2")
+    assert body["detail"] == "Internal error"

@@ -42,3 +42,20 @@ def test_a_refused_request_costs_nothing() -> None:
         assert not limiter.check("k").allowed
     clock.now += 1.0
     assert limiter.check("k").allowed
+
+
+def test_full_buckets_are_forgotten_so_many_callers_do_not_grow_the_map_for_ever() -> None:
+    """One bucket per API key, but per (tenant, subject) with JWTs: a replica that has seen
+    many subjects keeps only the buckets that still differ from a new one."""
+    clock = Clock()
+    limiter = KeyRateLimiter(60, 2, clock=clock)
+    for caller in range(25_000):
+        limiter.check(f"sub-{caller}")
+        clock.now += 0.01
+    busy = limiter.check("busy")
+    assert busy.allowed
+    assert limiter.bucket_count < 12_000
+    # A caller still paying for its burst keeps its bucket (and its limit).
+    clock.now += 0.001
+    assert limiter.check("busy").allowed
+    assert not limiter.check("busy").allowed
