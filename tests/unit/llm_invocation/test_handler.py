@@ -178,12 +178,16 @@ async def test_a_request_held_by_another_owner_waits_and_republishes_its_result(
     provider = ScriptedProvider(
         [TextDelta("slow "), gate, TextDelta("answer"), StreamFinished(FinishReason.STOP, Usage())]
     )
-    handler, results, publisher = _handler(provider, lease_s=0.3)
+    # A lease long enough that a loaded machine's scheduling pause (a few hundred ms) does not
+    # let it lapse between two renewals (0.3 s did, once on CI: the waiter took over).
+    handler, results, publisher = _handler(provider, lease_s=1.2)
     request = llm_request()
     first = asyncio.create_task(handler(_record(request)))  # the old owner, still streaming
     await asyncio.wait_for(provider.called.wait(), 2)
     second = asyncio.create_task(handler(_record(request)))  # the new owner after a rebalance
-    await asyncio.sleep(1.0)  # over three leases: the old owner keeps renewing
+    async with asyncio.timeout(10):  # past a whole lease: the old owner keeps renewing
+        while results.calls.count("renew") < 4:
+            await asyncio.sleep(0.05)
     assert not second.done()
     gate.set()
     await asyncio.wait_for(asyncio.gather(first, second), 5)
