@@ -5,6 +5,7 @@ rest; a resume past retention (records deleted) is `stream_expired`; closing fre
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -99,11 +100,15 @@ async def publish(bootstrap: str, catalogue: TopicCatalogue, deltas: list[LLMTok
 async def publish_messages(
     bootstrap: str, catalogue: TopicCatalogue, messages: list[Message]
 ) -> None:
-    """Each message to its topic (`llm-stream` for deltas, else `session-events`), in order."""
+    """Each message to its topic (`llm-stream` for deltas, else `session-events`), in order.
+
+    The stream merges the two topics by record time, so each record gets its own millisecond:
+    two sent within one would tie, and the merge could put them either way round."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
+    first_ms = time.time_ns() // 1_000_000
     try:
-        for item in messages:
+        for index, item in enumerate(messages):
             topic = (
                 TopicName.LLM_STREAM
                 if isinstance(item, LLMTokenDelta)
@@ -111,7 +116,11 @@ async def publish_messages(
             )
             record = encode(item, source="test")
             await producer.send_and_wait(
-                catalogue.name(topic), record.value, record.key, headers=record.headers
+                catalogue.name(topic),
+                record.value,
+                record.key,
+                headers=record.headers,
+                timestamp_ms=first_ms + index,
             )
     finally:
         await producer.stop()
