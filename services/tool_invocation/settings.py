@@ -2,8 +2,9 @@
 kept results and cancellation. Environment variables carry the `AGENT_RUNTIME_` prefix."""
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from contracts.limits import MAX_TOOL_RESULT_LENGTH
 from services.runtime.settings import RuntimeSettings, prefixed_name
@@ -63,3 +64,13 @@ class ToolInvocationSettings(RuntimeSettings):
         description="History of session-events read back at start for cancelled turns, so a "
         "call redelivered after a crash does not run for a cancelled turn.",
     )
+
+    @model_validator(mode="after")
+    def _check_waits(self) -> Self:
+        # The backoff and the breakers would quietly cap the first wait at the longest one;
+        # a contradiction between two settings is refused at start-up, naming both.
+        if self.tool_retry_initial_backoff_s > self.tool_retry_max_backoff_s:
+            raise ValueError("tool_retry_initial_backoff_s must be <= tool_retry_max_backoff_s")
+        if self.tool_circuit_first_trial_s > self.tool_circuit_ttl_s:
+            raise ValueError("tool_circuit_first_trial_s must be <= tool_circuit_ttl_s")
+        return self
