@@ -161,7 +161,7 @@ def _identity(decoded: Decoded) -> FactIdentity:
         fact_time=message.occurred_at,
         session_id=message.session_id,
         source_service=envelope.source,
-        correlation_id=envelope.correlation_id or message.id,
+        correlation_id=envelope.chain_correlation_id(message.id),
         traceparent=envelope.traceparent,
     )
 
