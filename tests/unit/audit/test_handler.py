@@ -264,6 +264,10 @@ async def test_a_broken_record_on_dead_letters_is_audited_and_never_raises(
     assert first.session_id == "s-9"
     assert first.origin_offset == 99
     assert "error" in first.detail
+    # Every audit event carries correlationid (docs/audit.md): a broken record begins its own
+    # chain, as a fact without a ce_correlationid does.
+    event = json.loads(sink.published[0].value)
+    assert event["correlationid"] == event["causationid"] == "undecodable:3:99"
 
 
 async def test_a_dead_letter_that_breaks_the_view_is_still_audited() -> None:
