@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from contracts.limits import MAX_ID_LENGTH
+
 SPEC_VERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -42,3 +44,13 @@ class Envelope:
     causation_id: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+
+    def chain_correlation_id(self, own_id: str) -> str:
+        """The correlation id what this record causes carries: its `ce_correlationid` when it
+        has one of an id's length (1 to 128 characters), else `own_id` — the record begins its own
+        chain. A longer value is not carried on: it would ride on every record of the chain, and
+        one near the record limit makes them unpublishable (contracts/README.md, the headers)."""
+        correlation = self.correlation_id
+        if correlation is not None and 0 < len(correlation) <= MAX_ID_LENGTH:
+            return correlation
+        return own_id

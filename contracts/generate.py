@@ -30,6 +30,7 @@ from contracts.envelope import (
 )
 from contracts.read_model import READ_MODEL_TYPES, READ_MODEL_VERSION
 from contracts.registry import MESSAGE_TYPES, SENT_BY, TOPIC_MESSAGES, MessageType, type_name
+from contracts.signature import SIGNATURE_HEADER
 from contracts.stream_events import CONTROL_EVENTS, STREAM_EVENTS, stream_schema
 from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
 
@@ -94,8 +95,22 @@ def _headers_schema(model: MessageType) -> dict[str, Any]:
             H_CORRELATION_ID: _text("id of the upstream command that began this chain"),
             H_CAUSATION_ID: _text("id of the message that directly caused this one"),
             **_TRACE_HEADERS,
+            **(_SIGNATURE_HEADERS if model in TOPIC_MESSAGES[TopicName.COMMANDS] else {}),
         },
     }
+
+
+_SIGNATURE_HEADERS: dict[str, Any] = {
+    # Only on commands: session-commands checks it there, for a source configured with a key.
+    SIGNATURE_HEADER: {
+        **_text(
+            "`hmac-sha256=<hex>`: the HMAC-SHA256 of the record value under the source's key; "
+            "required from a source with a key in AGENT_RUNTIME_COMMAND_SOURCES "
+            "(docs/security.md)"
+        ),
+        "pattern": "^hmac-sha256=[0-9A-Fa-f]{64}$",
+    },
+}
 
 
 def _structured_headers_schema() -> dict[str, Any]:

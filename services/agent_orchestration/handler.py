@@ -106,7 +106,7 @@ class OrchestrationHandler:
             decision.output,
             source=SOURCE,
             # The chain's correlation id is carried forward; a fact without one starts it.
-            correlation_id=decoded.envelope.correlation_id or message.id,
+            correlation_id=decoded.envelope.chain_correlation_id(message.id),
             causation_id=message.id,
             traceparent=self._span_traceparent(),
         )

@@ -161,7 +161,7 @@ def _identity(decoded: Decoded) -> FactIdentity:
         fact_time=message.occurred_at,
         session_id=message.session_id,
         source_service=envelope.source,
-        correlation_id=envelope.correlation_id or message.id,
+        correlation_id=envelope.chain_correlation_id(message.id),
         traceparent=envelope.traceparent,
     )
 
@@ -174,11 +174,15 @@ def _undecodable_identity(record: Record) -> FactIdentity:
     if record.timestamp_ms is not None:
         with suppress(OverflowError, OSError, ValueError):
             fact_time = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+    fact_id = f"undecodable:{record.partition}:{record.offset}"
     return FactIdentity(
-        fact_id=f"undecodable:{record.partition}:{record.offset}",
+        fact_id=fact_id,
         fact_type=UNDECODABLE_DEAD_LETTER,
         fact_time=fact_time,
         session_id=key if key is not None and is_valid_id(key) else UNKNOWN_SESSION,
         source_service=record.header_text(H_SOURCE) or "unknown",
+        # No chain can be read from a broken record: it begins its own, as a fact without a
+        # ce_correlationid does, so that every audit event carries correlationid.
+        correlation_id=fact_id,
         traceparent=record.header_text("traceparent"),
     )

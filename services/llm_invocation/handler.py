@@ -92,7 +92,7 @@ class LLMRequestHandler:
             raise TypeError(f"unexpected {type(request).__name__} on llm-requests")
         bind_log_context(turn_id=request.turn_id, invocation_id=request.invocation_id)
         causation = _Causation(
-            correlation_id=decoded.envelope.correlation_id or request.id,
+            correlation_id=decoded.envelope.chain_correlation_id(request.id),
             causation_id=request.id,
             traceparent=current_traceparent() or decoded.envelope.traceparent,
         )

@@ -42,7 +42,6 @@ from typing import Final, Protocol
 from contracts.base import utc_now
 from contracts.codec import EncodedRecord, decode, encode
 from contracts.envelope import Envelope
-from contracts.limits import MAX_ID_LENGTH
 from contracts.session_events import SessionEvent
 from contracts.topics import Service, TopicCatalogue, TopicName
 from services.runtime.publishing import Publish, PublishMany
@@ -249,12 +248,10 @@ class SessionCommandHandler:
         # past the broker's limit can never be published: it stays in the outbox, and every
         # later command of the session fails on it. The chain then begins with this command,
         # as without the header. (Its form is free: the gateway's request ids are carried.)
-        correlation = envelope.correlation_id
-        carried = correlation is not None and 0 < len(correlation) <= MAX_ID_LENGTH
         return encode(
             event,
             source=SOURCE,
-            correlation_id=correlation if carried else command.id,
+            correlation_id=envelope.chain_correlation_id(command.id),
             causation_id=command.id,
             traceparent=self._span_traceparent() or envelope.traceparent,
         )

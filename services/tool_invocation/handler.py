@@ -104,7 +104,7 @@ class ToolCallHandler:
             return  # a client tool: the upstream answers it
         bind_log_context(turn_id=request.turn_id, tool_call_id=request.tool_call_id)
         causation = _Causation(
-            correlation_id=decoded.envelope.correlation_id or request.id,
+            correlation_id=decoded.envelope.chain_correlation_id(request.id),
             causation_id=request.id,
             traceparent=current_traceparent() or decoded.envelope.traceparent,
         )

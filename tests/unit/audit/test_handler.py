@@ -111,6 +111,21 @@ async def test_the_audit_cloud_event_continues_the_trace_and_names_its_cause() -
     assert dict(sink.published[0].headers)["content-type"] == b"application/cloudevents+json"
 
 
+async def test_a_correlation_is_carried_into_the_cloud_event_up_to_an_ids_length() -> None:
+    # contracts/README.md: a ce_correlationid over 128 characters is not carried on, the record
+    # begins its own chain. Carried into the event, a ~1 MB one made an audit record over the
+    # record limit: the command, which session-commands applied, was dead-lettered by the audit
+    # and missing from the trail.
+    command = conversation("s-1")[0].message
+    cases = (("c" * 1_010_000, False), ("c" * 129, False), ("c" * 128, True), (".req-7", True))
+    for offset, (correlation, carried) in enumerate(cases):
+        sink = FakeSink()
+        fact = Fact(TopicName.COMMANDS, command, "crm", correlation_id=correlation)
+        await handler_with(FakeLog(), sink)(kafka_record(fact, offset))
+        event = json.loads(sink.published[0].value)
+        assert event["correlationid"] == (correlation if carried else command.id)
+
+
 async def test_a_record_published_again_carries_its_own_trace_in_the_header() -> None:
     # docs/audit.md: the `traceparent` header is the event's attribute. A fact handled again
     # (a redelivery before the mark, a reused id) runs under a new span; the re-published
@@ -249,6 +264,10 @@ async def test_a_broken_record_on_dead_letters_is_audited_and_never_raises(
     assert first.session_id == "s-9"
     assert first.origin_offset == 99
     assert "error" in first.detail
+    # Every audit event carries correlationid (docs/audit.md): a broken record begins its own
+    # chain, as a fact without a ce_correlationid does.
+    event = json.loads(sink.published[0].value)
+    assert event["correlationid"] == event["causationid"] == "undecodable:3:99"
 
 
 async def test_a_dead_letter_that_breaks_the_view_is_still_audited() -> None:

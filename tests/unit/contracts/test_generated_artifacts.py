@@ -18,10 +18,12 @@ from contracts.limits import (
     MAX_METADATA_VALUE_LENGTH,
 )
 from contracts.registry import MESSAGE_TYPES, SENT_BY, TOPIC_MESSAGES, type_name
+from contracts.signature import SIGNATURE_HEADER
 from contracts.topics import DEFINITIONS, TopicCatalogue, TopicName
 from services.audit.handler import AuditHandler
 from services.audit.records import AuditEntry, StoredEntry
 from services.audit.redaction import RedactionPolicy
+from services.runtime.command_signing import sign
 from services.runtime.record import Record
 from tests.support.audit.conversation import Fact, conversation
 
@@ -143,6 +145,33 @@ def test_an_audit_record_on_the_wire_matches_its_asyncapi_message() -> None:
     assert not list(_validator(root).iter_errors(json.loads(audit.value)))
     headers = {name: value.decode() for name, value in audit.headers}
     assert not list(_validator(message["headers"]).iter_errors(headers))
+
+
+def test_every_header_a_publisher_of_commands_writes_is_in_its_asyncapi_message() -> None:
+    # The gateway (and the CLI) sign commands for session-commands' source check and carry the
+    # caller's tracestate and baggage: a consumer in another language reads the headers from
+    # the AsyncAPI document, so each one the publishers write must be declared there.
+    document = asyncapi_document()
+    command = CreateSession(id="c-1", session_id="s-1", tenant_id="acme")
+    record = encode(
+        command,
+        source="gateway",
+        correlation_id="req-1",
+        causation_id="c-0",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        tracestate="vendor=abc",
+    )
+    record.headers.append(("baggage", b"tier=gold"))
+    sign(record, b"key")
+    message = document["components"]["messages"][type(command).__name__]
+    assert {name for name, _ in record.headers} <= set(message["headers"]["properties"])
+    headers = {name: value.decode() for name, value in record.headers}
+    assert not list(_validator(message["headers"]).iter_errors(headers))
+    for topic in TopicName:
+        for model in TOPIC_MESSAGES[topic]:
+            declared = document["components"]["messages"][model.__name__]["headers"]
+            # Only commands are signed: session-commands checks no other topic.
+            assert (SIGNATURE_HEADER in declared["properties"]) == (topic is TopicName.COMMANDS)
 
 
 def test_each_producer_of_turns_sends_its_own_types_and_together_all_of_them() -> None:

@@ -88,3 +88,7 @@ def test_a_tracestate_opentelemetry_cannot_parse_is_not_carried_on(mode: str) ->
     # message lost behind a 202).
     _, tracestate = _command_trace(mode, tracestate="a=" + "b" * 300)
     assert tracestate == "None"
+    # One member it cannot parse (a key with an upper-case letter) drops the whole header, the
+    # valid members too, as contracts/README.md says (W3C Trace Context allows either).
+    _, tracestate = _command_trace(mode, tracestate="ok=1,Bad=2")
+    assert tracestate == "None"
