@@ -5,7 +5,6 @@ provider reads the `target` enum to know where it may hand off, so the enum list
 agents the calling agent may hand off to, in catalogue order.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from contracts.agents import AgentType
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.llm import ToolDefinition
 from services.agent_orchestration.catalogue import SWITCH_AGENT_TOOL, AgentCatalogue
-from services.runtime.json_text import json_problem
+from services.runtime.json_text import json_problem, parse_json
 from services.runtime.unicode_text import encodable
 
 
@@ -65,8 +64,8 @@ def read_switch_agent_call(arguments: str, allowed: Sequence[AgentType]) -> Hand
     guess would be wrong (no target, a target the agent may not reach).
     """
     try:
-        parsed = json.loads(arguments) if arguments.strip() else None
-    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        parsed = parse_json(arguments) if arguments.strip() else None
+    except ValueError as exc:  # not JSON (json_text.parse_json)
         return MalformedArguments(f"arguments are not valid JSON ({json_problem(exc)})")
     if not isinstance(parsed, dict):
         return MalformedArguments("arguments must be a JSON object")

@@ -6,7 +6,6 @@ The schemas are checked once, at start-up (a broken schema stops the service, li
 error); arguments are checked per call with the same validator (JSON Schema draft 2020-12).
 """
 
-import json
 from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator
@@ -16,7 +15,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import RunsOn
-from services.runtime.json_text import json_problem
+from services.runtime.json_text import json_problem, parse_json
 from services.runtime.unicode_text import encodable
 
 ToolDescription = Annotated[
@@ -62,8 +61,8 @@ class ToolSpec(BaseModel):
 def argument_problem(spec: ToolSpec, raw: str) -> str | None:
     """Why the model's arguments cannot be used for this tool; None when they can."""
     try:
-        arguments = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        arguments = parse_json(raw) if raw.strip() else {}
+    except ValueError as exc:  # not JSON (json_text.parse_json)
         return f"invalid arguments: not JSON ({json_problem(exc)})"
     error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
     if error is None:

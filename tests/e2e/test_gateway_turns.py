@@ -116,4 +116,3 @@ async def test_stop_button_over_http(
             ("assistant", False),
         ]
     assert provider.calls == 2
-

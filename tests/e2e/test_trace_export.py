@@ -24,6 +24,7 @@ from tests.e2e.test_metrics import create_session, read_to_the_end
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
+
 class Span:
     def __init__(self, service: str, resource: dict[str, object], span: object) -> None:
         self.service = service

@@ -8,7 +8,6 @@ events; retries, the breaker and limits live in the invoker, so the client does 
 
 import base64
 import contextlib
-import json
 import ssl
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -38,6 +37,7 @@ from services.llm_invocation.providers.stream_events import (
     TextDelta,
     ToolCallDelta,
 )
+from services.runtime.json_text import parse_json
 from services.runtime.unicode_text import encodable
 from services.runtime.uri_redaction import redact_uri_credentials
 
@@ -287,8 +287,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
 
 def _parse_chunk(data: str) -> dict[str, Any]:
     try:
-        chunk = json.loads(data)
-    except ValueError as error:  # JSONDecodeError, or a number past int's 4,300 digits
+        chunk = parse_json(data)
+    except ValueError as error:  # not JSON (json_text.parse_json)
         raise BadResponse(f"malformed SSE data (not JSON): {data[:80]!r}") from error
     if not isinstance(chunk, dict):
         raise BadResponse("malformed SSE data (not a JSON object)")

@@ -7,7 +7,6 @@ accepted and changes nothing (idempotent by tool call id, whatever the command i
 turn awaits tools no model step runs, so a cancel stops the turn at once (cancellation.py).
 """
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from contracts.session_events import (
 )
 from contracts.tools import CLIENT, RequestedToolCall, ToolArguments, ToolRound
 from contracts.turns import ExpireToolCalls, RecordToolResult, RequestToolCalls
-from services.runtime.json_text import json_problem
+from services.runtime.json_text import json_problem, parse_json
 from services.session_commands.domain.context_window import context_window
 from services.session_commands.domain.decision import DecisionDraft
 from services.session_commands.domain.state import (
@@ -176,7 +175,7 @@ def approve_tool_call(out: DecisionDraft, state: SessionState, command: ApproveT
         tool=call.tool,
         step=round_.step,
         agent=turn.agent,
-        arguments=json.loads(call.arguments),
+        arguments=parse_json(call.arguments),
         runs_on=call.runs_on,
         idempotent=call.idempotent,
         deadline=round_.deadline,
@@ -325,8 +324,8 @@ def _no_approval(call: PendingToolCall) -> str:
 def _arguments(raw: str) -> dict[str, Any] | str:
     """The arguments as a JSON object, or why they are not one."""
     try:
-        parsed = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        parsed = parse_json(raw) if raw.strip() else {}
+    except ValueError as exc:  # not JSON (json_text.parse_json)
         return f"invalid arguments: not JSON ({json_problem(exc)})"
     if not isinstance(parsed, dict):
         return "invalid arguments: not a JSON object"

@@ -107,7 +107,9 @@ async def test_a_body_that_is_not_sent_as_json_is_415_and_a_wrong_method_405_wit
             headers = dict(gw.auth)
             if content_type is not None:
                 headers["Content-Type"] = content_type
-            response = await gw.http.post("/v1/sessions/s-1/messages", content=body, headers=headers)
+            response = await gw.http.post(
+                "/v1/sessions/s-1/messages", content=body, headers=headers
+            )
             assert response.status_code == 415, (content_type, response.text)
             assert response.headers["content-type"] == PROBLEM
             assert response.json()["code"] == "unsupported_media_type"

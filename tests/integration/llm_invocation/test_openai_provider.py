@@ -37,6 +37,7 @@ from tests.support.openai_server import (
     text_stream,
     tool_call_stream,
 )
+from tests.support.recursion import default_recursion_limit
 
 pytestmark = pytest.mark.integration
 
@@ -657,13 +658,16 @@ async def test_a_tool_call_index_out_of_range_is_a_bad_response(
     assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
 
 
-async def test_a_chunk_with_an_integer_past_the_conversion_limit_is_a_bad_response(
-    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+@pytest.mark.parametrize("value", ["7" * 5_000, "[" * 5_000 + "]" * 5_000])
+async def test_a_chunk_json_cannot_hold_is_a_bad_response(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, value: str
 ) -> None:
-    # json.loads raises a plain ValueError (not JSONDecodeError) for it: it escaped the
-    # invoker, a dead letter without any LLMFailed.
-    chunk = '{"choices": [], "usage": {"prompt_tokens": ' + "7" * 5_000 + "}}"
+    # json.loads raises a plain ValueError (not JSONDecodeError) for a 5,000-digit integer,
+    # and RecursionError for deep nesting: each escaped the invoker, a dead letter without
+    # any LLMFailed.
+    chunk = '{"choices": [], "usage": {"prompt_tokens": ' + value + "}}"
     openai_server.script(Reply(events=[f"data: {chunk}\n\n", "data: [DONE]\n\n"]))
-    outcome, _ = await _invoke(_invoker(provider))
+    with default_recursion_limit():
+        outcome, _ = await _invoke(_invoker(provider))
     assert isinstance(outcome, Failure)
     assert (outcome.error_class, outcome.retryable) == ("bad_response", False)

@@ -34,6 +34,7 @@ from tests.support.agent_orchestration.facts import (
     switch_call,
     turn_started,
 )
+from tests.support.recursion import default_recursion_limit
 
 pytestmark = pytest.mark.unit
 
@@ -368,10 +369,12 @@ def test_the_documented_table_lists_every_rule() -> None:
     assert [rule for rule in Rule if f"| {rule.value} " not in table] == []
 
 
-def test_a_switch_with_an_integer_past_the_conversion_limit_is_malformed() -> None:
-    # A plain ValueError of json.loads (not JSONDecodeError) escaped: a dead letter, a turn
-    # that never ended.
-    arguments = '{"target": "coder", "n": ' + "7" * 5_000 + "}"
-    decision = _decide(completed(tool_calls=[switch_call(arguments)], content="Routing."))
+@pytest.mark.parametrize("value", ["7" * 5_000, "[" * 5_000 + "]" * 5_000])
+def test_a_switch_with_arguments_json_cannot_hold_is_malformed(value: str) -> None:
+    # A plain ValueError of json.loads (not JSONDecodeError) for a 5,000-digit integer, and its
+    # RecursionError for deep nesting, escaped: a dead letter, a turn that never ended.
+    arguments = '{"target": "coder", "n": ' + value + "}"
+    with default_recursion_limit():
+        decision = _decide(completed(tool_calls=[switch_call(arguments)], content="Routing."))
     assert decision.rule is Rule.MALFORMED_HANDOFF
     assert isinstance(decision.output, CompleteTurn)

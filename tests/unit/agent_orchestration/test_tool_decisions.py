@@ -33,6 +33,7 @@ from tests.support.agent_orchestration.facts import (
     message,
     switch_call,
 )
+from tests.support.recursion import default_recursion_limit
 
 pytestmark = pytest.mark.unit
 
@@ -322,10 +323,18 @@ def test_a_refusal_naming_a_key_with_a_lone_surrogate_is_still_published() -> No
     assert problem == "invalid arguments at \ufffd: 1 is not of type 'string'"
 
 
-def test_arguments_with_an_integer_past_the_conversion_limit_are_refused() -> None:
-    # json.loads raises a plain ValueError for an integer of more than 4,300 digits (not
-    # JSONDecodeError): it escaped the decider, the LLM result was dead-lettered and the turn
-    # never ended.
-    problem = argument_problem(CATALOGUE.tools["read_file"], '{"path": ' + "7" * 5_000 + "}")
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # json.loads raises a plain ValueError for an integer of more than 4,300 digits (not
+        # JSONDecodeError), and RecursionError for nesting past ~1,000 levels: each escaped
+        # the decider, the LLM result was dead-lettered and the turn never ended.
+        ("7" * 5_000, "Exceeds the limit"),
+        ("[" * 5_000 + "]" * 5_000, "nested too deeply"),
+    ],
+)
+def test_arguments_that_json_cannot_hold_are_refused(value: str, reason: str) -> None:
+    with default_recursion_limit():
+        problem = argument_problem(CATALOGUE.tools["read_file"], '{"path": ' + value + "}")
     assert problem is not None
-    assert problem.startswith("invalid arguments: not JSON (Exceeds the limit")
+    assert problem.startswith(f"invalid arguments: not JSON ({reason}")

@@ -23,6 +23,7 @@ from contracts.session_events import (
 )
 from services.session_commands.domain.policy import DeciderPolicy
 from services.session_commands.domain.state import Approval
+from tests.support.recursion import default_recursion_limit
 from tests.support.session_commands.cancellation_scenario import cancel_turn
 from tests.support.session_commands.scenario import (
     Session,
@@ -437,11 +438,16 @@ def test_a_hand_off_after_answered_tools_carries_the_rounds_under_the_agent_that
     assert switched.rounds == round_done.rounds
 
 
-def test_arguments_with_an_integer_past_the_conversion_limit_are_refused() -> None:
+@pytest.mark.parametrize("value", ["7" * 5_000, "[" * 5_000 + "]" * 5_000])
+def test_arguments_that_json_cannot_hold_are_refused(value: str) -> None:
     # json.loads raises a plain ValueError (not JSONDecodeError) for an integer of more than
-    # 4,300 digits: it escaped the decider, and the turns command was dead-lettered.
+    # 4,300 digits, and RecursionError for nesting past ~1,000 levels: each escaped the
+    # decider, and the turns command was dead-lettered.
     session = running()
-    arguments = '{"path": ' + "7" * 5_000 + "}"
-    decision = session.when(request_tools(session.current, tool_call("c1", arguments=arguments)))
+    arguments = '{"path": ' + value + "}"
+    with default_recursion_limit():
+        decision = session.when(
+            request_tools(session.current, tool_call("c1", arguments=arguments))
+        )
     assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
     assert "not JSON" in decision.events[0].content  # type: ignore[attr-defined]
