@@ -97,10 +97,12 @@ class Invoker:
             attempt += 1
             builder = CompletionBuilder()
             try:
+                # An open circuit fails at once, without waiting for (and using up) a slot of
+                # the rate limit for a call it will not make. The wait itself is outside the
+                # guard: a deadline that passes in it is no outcome of the provider's.
+                self._breakers.check(provider, model)
+                await self._limiter.acquire(estimated)
                 async with self._breakers.guard(provider, model):
-                    # Inside the guard: an open circuit fails at once, without waiting for
-                    # (and using up) a slot of the rate limit for a call it will not make.
-                    await self._limiter.acquire(estimated)
                     async with contextlib.aclosing(self.provider.stream(request)) as events:
                         async for event in events:
                             text = builder.add(event)

@@ -87,15 +87,25 @@ class CircuitBreakers:
             async with self._enter(breaker, name):
                 yield
             return
-        schedule = self._schedule(name)
-        wait_s = schedule.next_trial_at - self._clock()
-        if wait_s > 0:
-            raise self._open_error(f"circuit {name} is open; next trial in {wait_s:.1f} s")
+        self._refuse_until_trial(name)
         trial = self._trials.setdefault(name, asyncio.Lock())
-        if trial.locked():
-            raise self._open_error(f"circuit {name} is half-open and its trial call is running")
         async with trial, self._enter(breaker, name):
             yield
+
+    def check(self, name: str) -> None:
+        """Raise the open error now if `guard` would refuse at once: for a caller that waits
+        for something else first (a rate-limit slot), so that it does not wait, and use that
+        up, for a call the circuit would refuse."""
+        if self.state(name) != "closed":
+            self._refuse_until_trial(name)
+
+    def _refuse_until_trial(self, name: str) -> None:
+        wait_s = self._schedule(name).next_trial_at - self._clock()
+        if wait_s > 0:
+            raise self._open_error(f"circuit {name} is open; next trial in {wait_s:.1f} s")
+        trial = self._trials.get(name)
+        if trial is not None and trial.locked():
+            raise self._open_error(f"circuit {name} is half-open and its trial call is running")
 
     def state(self, name: str) -> str:
         """closed / opened / half-opened (closed for a circuit never used)."""
@@ -127,6 +137,13 @@ class CircuitBreakers:
         await self._exit(breaker, name, None)
 
     async def _exit(self, breaker: Any, name: str, error: BaseException | None) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            # Cut off from outside (a deadline, a cancelled turn, a shutdown): it says nothing
+            # about the dependency. purgatory would count it as a success (an exception it is
+            # told to ignore ends the request well): reset the failures, close a half-open
+            # circuit on a trial that never finished. Not ended at all, it leaves the count
+            # and the state as they were; a half-open circuit gets another trial.
+            return
         before = breaker.context.state
         if error is None:
             await breaker.__aexit__(None, None, None)

@@ -50,6 +50,10 @@ class ProviderCircuitBreakers:
         async with self._breakers.guard(self.circuit_name(provider, model)):
             yield
 
+    def check(self, provider: str, model: str) -> None:
+        """Raise CircuitOpen now if `guard` would refuse at once (without running anything)."""
+        self._breakers.check(self.circuit_name(provider, model))
+
     def state(self, provider: str, model: str) -> str:
         """closed / opened / half-opened (closed for a circuit never used)."""
         return self._breakers.state(self.circuit_name(provider, model))

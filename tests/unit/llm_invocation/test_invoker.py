@@ -237,3 +237,44 @@ async def test_an_open_circuit_fails_at_once_without_waiting_for_the_rate_limit(
     assert isinstance(outcome, Failure)
     assert outcome.error_class == "circuit_open"
     assert provider.calls == 1
+
+
+async def test_a_deadline_spent_waiting_for_the_rate_limit_is_no_outcome_of_the_provider() -> None:
+    # purgatory counts an exception it is told to ignore as a success: with the rate limit
+    # taken inside the guard, a deadline that passed while waiting for a slot (the provider
+    # never called) reset the consecutive failures, so the circuit never opened.
+    provider = ScriptedProvider(default=ProviderUnavailable("500"))
+    breakers = ProviderCircuitBreakers(threshold=2, ttl_s=60, first_trial_s=60)
+    once = RetryPolicy(max_attempts=1)
+    limiter = ProviderRateLimiter(RateLimitConfig(requests_per_minute=60, burst_seconds=1))
+    limited = _invoker(provider, breakers=breakers, limiter=limiter, retry=once, deadline_s=0.3)
+    unlimited = _invoker(provider, breakers=breakers, retry=once)
+
+    first = await limited.invoke(llm_request(), Texts())  # fault 1; uses the only slot
+    assert isinstance(first, Failure)
+    assert first.error_class == "provider_error"
+    waited = await limited.invoke(llm_request(), Texts())  # its deadline passes in the limiter
+    assert isinstance(waited, Failure)
+    assert waited.error_class == "deadline_exceeded"
+    assert provider.calls == 1
+    await unlimited.invoke(llm_request(), Texts())  # fault 2: the threshold
+    assert breakers.state("scripted", "scripted-model") == "opened"
+
+
+async def test_a_trial_cut_off_by_the_deadline_leaves_the_circuit_half_open() -> None:
+    # A cancelled block says nothing about the provider: counted as a success, it closed the
+    # circuit on a trial that never answered, and every waiting invocation went on to it.
+    provider = ScriptedProvider(ProviderUnavailable("500"), [HANG], default=answer("ok"))
+    breakers = ProviderCircuitBreakers(threshold=1, ttl_s=60, first_trial_s=0.05)
+    invoker = _invoker(
+        provider, breakers=breakers, retry=RetryPolicy(max_attempts=1), deadline_s=0.3
+    )
+    await invoker.invoke(llm_request(), Texts())
+    assert breakers.state("scripted", "scripted-model") == "opened"
+    await asyncio.sleep(0.1)  # past the first trial's wait (50 ms)
+    cut = await invoker.invoke(llm_request(), Texts())  # the trial hangs until the deadline
+    assert isinstance(cut, Failure)
+    assert cut.error_class == "deadline_exceeded"
+    assert breakers.state("scripted", "scripted-model") == "half-opened"
+    assert isinstance(await invoker.invoke(llm_request(), Texts()), Completion)  # a new trial
+    assert breakers.state("scripted", "scripted-model") == "closed"
