@@ -6,12 +6,16 @@ because session-commands publishes its events after the MongoDB write. So a clie
 a 2xx and then reads sees its write (read-your-writes), on any replica.
 """
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
-from contracts.commands import Command
+from pymongo.errors import PyMongoError
+
+from contracts.commands import Command, CreateSession, SubmitUserMessage
 from contracts.session_events import CommandRejected, RejectionReason, SessionEvent
 from services.gateway.command_publisher import BrokerUnavailable, CommandPublisher
 from services.gateway.event_feed import SessionEventFeed, Watch
@@ -19,11 +23,15 @@ from services.gateway.problems import ApiProblem, ProblemCode
 from services.gateway.rejections import problem_for_rejection
 from services.session_commands.read_model import SessionReadModel
 
+log = logging.getLogger(__name__)
+
 NO_SUCH_SESSION = "no such session"
 
 _FIRST_SILENT_CHECK_S = 0.1
 """A decision normally arrives well within this, so most writes never read the store."""
 _MAX_SILENT_CHECK_S = 1.0
+_ALWAYS_ANSWERED: Final = (SubmitUserMessage, CreateSession)
+"""Commands the session's writer answers with an event whenever it applies or refuses them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +149,34 @@ class Exchange:
         A command the writer applies without an event (a switch to the current agent, an
         erase or a tool result repeated) has no decision to wait for: the session document
         lists it among its silent commands, so the wait looks there now and then instead of
-        lasting the whole timeout. A command applied before and published again is not
-        listed (a keyed retry is found before publishing, in `submit`); one whose decision this
-        replica missed is found among the processed ids once the time is up."""
+        lasting the whole timeout. A message or a create always gets an event (under a new
+        command id: a keyed retry is found before publishing, in `submit`), so their wait,
+        the hot path, never reads the store. One whose decision this replica missed is found
+        among the processed ids once the time is up.
+
+        The command is published by then: a failed read of the store is no answer, the wait
+        goes on (the caller would resend a command that may be applied, as a new one)."""
         deadline = time.monotonic() + self._decision_timeout_s
         pause = _FIRST_SILENT_CHECK_S
-        while (remaining := deadline - time.monotonic()) > pause:
+        silent_possible = not isinstance(command, _ALWAYS_ANSWERED)
+        while silent_possible and deadline - time.monotonic() > pause:
             event = await watch.next(pause)
             if event is not None:
                 return event, False
-            if await self._read_model.command_silent(tenant_id, command.session_id, command.id):
+            if await self._read_quietly(
+                self._read_model.command_silent(tenant_id, command.session_id, command.id)
+            ):
                 return None, True
             pause = min(pause * 2, _MAX_SILENT_CHECK_S)
-        event = await watch.next(remaining)
+        event = await watch.next(max(0.0, deadline - time.monotonic()))
         if event is not None:
             return event, False
-        return None, await self._processed_before(tenant_id, command, creating)
+        return None, await self._read_quietly(self._processed_before(tenant_id, command, creating))
+
+    @staticmethod
+    async def _read_quietly(read: Awaitable[bool]) -> bool:
+        try:
+            return await read
+        except PyMongoError as error:
+            log.warning("decision wait: the session store did not answer: %s", error)
+            return False

@@ -68,6 +68,8 @@ def silent_command_ids(
     ids that left the processed window leave this list too, so it stays as bounded."""
     seen = previous.silent_command_ids if previous is not None else ()
     added = () if published else (command_id,)
+    if not seen:
+        return added  # most writes: no set of up to 1,000 processed ids built for nothing
     window = set(processed)
     return tuple(i for i in (*seen, *added) if i in window)
 
