@@ -8,11 +8,17 @@ at 10 ms, measured, paid by every consumer whether it has work or not — and a 
 during the sleep waited for it. aiokafka's `getmany()` returns as soon as a record is there,
 so the runtime's fetch waits there alone, up to `fetch_wait_ms`, and sleeps only when
 `getmany()` came back empty early (no assignment yet, say): the poll rate stays bounded.
+
+A fetch's records are handed on merged by record time, each partition kept in offset order
+(as the gateway's reader does): session-commands reads a session's `commands` and `turns`
+records from two partitions, and Kafka keeps no order between them. Partition by partition, a
+backlog (a restart, a slow writer) let a turn's CompleteTurn published seconds after the
+user's CancelTurn be applied first, and the stop was refused `turn_not_running`.
 """
 
 import asyncio
+import heapq
 from collections.abc import Callable, Coroutine
-from itertools import chain
 from typing import Any
 
 Fetch = Callable[[Any], Coroutine[Any, Any, tuple[Any, ...]]]
@@ -20,7 +26,8 @@ Fetch = Callable[[Any], Coroutine[Any, Any, tuple[Any, ...]]]
 
 def fetch_without_idle_sleep(max_records: int, wait_ms: int) -> Fetch:
     """A `get_msg` for a FastStream batch subscriber (its consume loop calls it with the
-    subscriber's `AIOKafkaConsumer`): the fetched records in order, or () after `wait_ms`."""
+    subscriber's `AIOKafkaConsumer`): the fetched records in record-time order (each
+    partition's in offset order), or () after `wait_ms`."""
     wait_s = wait_ms / 1000
 
     async def get_msg(consumer: Any) -> tuple[Any, ...]:
@@ -28,10 +35,15 @@ def fetch_without_idle_sleep(max_records: int, wait_ms: int) -> Fetch:
         started = loop.time()
         fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
         if fetched:
-            return tuple(chain.from_iterable(fetched.values()))
+            return tuple(heapq.merge(*fetched.values(), key=_record_time))
         early = wait_s - (loop.time() - started)
         if early > 0:
             await asyncio.sleep(early)
         return ()
 
     return get_msg
+
+
+def _record_time(record: Any) -> int:
+    timestamp: int | None = record.timestamp
+    return -1 if timestamp is None else timestamp

@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contracts.agents import AgentType
+from contracts.agents import AgentType, MessageRole
 from contracts.limits import MAX_AGENT_SWITCHES
 from contracts.read_model import (
     MAX_PAGE_SIZE,
@@ -25,6 +25,7 @@ from contracts.read_model import (
     SessionView,
 )
 from contracts.session_events import RejectionReason
+from services.session_commands.domain.cancellation import turn_id_of
 from services.session_commands.domain.state import SessionState
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
 from services.session_commands.mongo.session_document import Document, as_utc, history_message
@@ -176,6 +177,29 @@ class SessionReadModel:
             return None
         document = await self._messages.find_one(
             {"session_id": session_id, "message_id": message_id}
+        )
+        return None if document is None else history_message(document)
+
+    async def turn_pending(self, tenant_id: str, session_id: str, turn_id: str) -> bool:
+        """Whether this turn has yet to end: it runs (or is stopping after a cancel), or it is
+        the turn a queued message will start. For a caller that missed the turn's first events
+        (a keyed retry of a message applied before) and must know whether to wait for its end."""
+        loaded = await self._load(tenant_id, session_id)
+        if loaded is None:
+            return False
+        state = loaded[0]
+        if state.turn is not None and state.turn.turn_id == turn_id:
+            return True
+        return any(turn_id_of(state, queued.message_id) == turn_id for queued in state.queue)
+
+    async def turn_answer(
+        self, tenant_id: str, session_id: str, turn_id: str
+    ) -> HistoryMessage | None:
+        """The assistant message a turn kept (whole, or interrupted by a cancel), if any."""
+        if not await self.exists(tenant_id, session_id):
+            return None
+        document = await self._messages.find_one(
+            {"session_id": session_id, "turn_id": turn_id, "role": MessageRole.ASSISTANT.value}
         )
         return None if document is None else history_message(document)
 

@@ -25,6 +25,7 @@ from contracts.session_events import (
     UserMessageAccepted,
 )
 from services.gateway.context import (
+    Caller,
     CallerDep,
     IdempotencyKey,
     Reply,
@@ -97,6 +98,27 @@ async def _answer(submitted: Submitted, receipt: MessageReceipt, deadline: float
             failure = TurnFailure(error_class=_ENDED_BY[type(event)], reason=_NEVER_RAN)
             return receipt.model_copy(update={"status": MessageStatus.FAILED, "failure": failure})
     return receipt
+
+
+async def _applied_answer(
+    caller: Caller, submitted: Submitted, receipt: MessageReceipt, deadline: float
+) -> MessageReceipt:
+    """`Prefer: wait` on a keyed retry of a message applied before (its first answer lost with
+    a dropped connection or a replica, or `pending`): the turn's end as for a first request —
+    followed on the feed while the turn has yet to end, else read from the history."""
+    read_model = caller.gateway.read_model
+    session_id, turn_id = receipt.session_id, receipt.turn_id
+    # No decision event will come for this command: the turn's own events count from now on,
+    # before the store is read, so an end published after that read is not missed.
+    submitted.watch.decided = True
+    if await read_model.turn_pending(caller.tenant_id, session_id, turn_id):
+        return await _answer(submitted, receipt, deadline)
+    answer = await read_model.turn_answer(caller.tenant_id, session_id, turn_id)
+    if answer is None:
+        # Failed, or cancelled before any text: the history does not say which, nor why.
+        return receipt
+    status = MessageStatus.CANCELLED if answer.interrupted else MessageStatus.COMPLETED
+    return receipt.model_copy(update={"status": status, "answer": answer})
 
 
 _ENDED_BY: dict[type[SessionEvent], str] = {
@@ -194,6 +216,10 @@ async def submit_message(
                     receipt = receipt.model_copy(
                         update={"seq": stored.seq, "status": MessageStatus.ACCEPTED}
                     )
+                    if wait_s > 0:
+                        receipt = await _applied_answer(
+                            caller, submitted, receipt, started + wait_s
+                        )
         finished = receipt.status in (
             MessageStatus.COMPLETED,
             MessageStatus.FAILED,

@@ -3,6 +3,7 @@ waited its time, a bounded poll rate when getmany() comes back empty at once."""
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,13 +15,21 @@ from services.runtime.fetch_loop import fetch_without_idle_sleep
 pytestmark = pytest.mark.unit
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What the fetch orders by: an aiokafka ConsumerRecord's `timestamp` (ms)."""
+
+    name: str
+    timestamp: int | None
+
+
 class Consumer:
-    def __init__(self, answers: list[dict[str, list[str]]], *, waits: bool) -> None:
+    def __init__(self, answers: list[dict[str, list[Fetched]]], *, waits: bool) -> None:
         self.answers = answers
         self.waits = waits
         self.calls: list[tuple[int, int]] = []
 
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[Fetched]]:
         self.calls.append((timeout_ms, max_records))
         answer = self.answers.pop(0) if self.answers else {}
         if not answer and self.waits:
@@ -29,12 +38,29 @@ class Consumer:
 
 
 async def test_fetched_records_come_in_order_at_once() -> None:
-    consumer = Consumer([{"p0": ["a", "b"], "p1": ["c"]}], waits=True)
+    a, b, c = Fetched("a", 1), Fetched("b", 2), Fetched("c", 3)
+    consumer = Consumer([{"p0": [a, b], "p1": [c]}], waits=True)
     fetch = fetch_without_idle_sleep(max_records=50, wait_ms=200)
     started = time.monotonic()
-    assert await fetch(consumer) == ("a", "b", "c")
+    assert await fetch(consumer) == (a, b, c)
     assert time.monotonic() - started < 0.1
     assert consumer.calls == [(200, 50)]
+
+
+async def test_partitions_are_merged_by_record_time_each_kept_in_offset_order() -> None:
+    # session-commands' `turns` partition fetched before its `commands` one: the CancelTurn
+    # published first must come first, not after the later CompleteTurn.
+    complete = Fetched("turns: CompleteTurn", 2_000)
+    cancel = Fetched("commands: CancelTurn", 1_000)
+    # Within a partition the offset order stands even where record times go backwards
+    # (producers' clocks differ); a record without a time sorts first.
+    late, early = Fetched("commands: late clock", 5_000), Fetched("commands: next", 1_500)
+    untimed = Fetched("turns: no time", None)
+    consumer = Consumer(
+        [{"turns-0": [untimed, complete], "commands-0": [cancel, late, early]}], waits=True
+    )
+    fetch = fetch_without_idle_sleep(max_records=50, wait_ms=200)
+    assert await fetch(consumer) == (untimed, cancel, complete, late, early)
 
 
 async def test_no_sleep_after_an_empty_poll_that_waited() -> None:
