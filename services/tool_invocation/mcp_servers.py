@@ -33,7 +33,8 @@ SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 class McpServer(BaseModel):
     """How to reach one MCP server, and how long its calls may take."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `call_timeout_s = inf` would pass PositiveFloat: a connect that never gives up.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(pattern=SERVER_NAME.pattern)
     command: str | None = Field(None, min_length=1, description="stdio: the executable.")

@@ -48,6 +48,9 @@ def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ('[servers.x]\nurl = "ftp://b"\n', "url"),
         ('[servers.x]\nurl = "http://b"\nargs = ["-v"]\n', "apply to `command` servers"),
         ('[servers.x]\ncommand = "a"\ncall_timeout_s = 0\n', "call_timeout_s"),
+        # inf passed PositiveFloat: a connect that never gives up, a timeout of "inf s".
+        ('[servers.x]\ncommand = "a"\ncall_timeout_s = inf\n', "call_timeout_s"),
+        ('[servers.x]\ncommand = "a"\nconnect_timeout_s = inf\n', "connect_timeout_s"),
         ('[servers.x]\ncommand = "a"\ntimeout = 3\n', "timeout"),
         ('[servers."Bad Name"]\ncommand = "a"\n', "name"),
         ("[other]\n", "only [servers.<name>]"),
