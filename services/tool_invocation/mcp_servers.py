@@ -127,4 +127,14 @@ class McpServers(BaseModel):
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise McpServersError(f"MCP servers file {path}: {error.strerror}") from None
-        return cls.parse(text, source=str(path))
+        servers = cls.parse(text, source=str(path))
+        for server in servers.servers.values():
+            if server.url is not None:
+                # A header variable missing from the deployment is a bad configuration: refused
+                # at start, not found by every call (each one retried as `server_unavailable`,
+                # tripping the circuit). The values are read again per session (rotation).
+                try:
+                    server.http_headers()
+                except McpServersError as error:
+                    raise McpServersError(f"{path}: servers.{server.name}: {error}") from None
+        return servers

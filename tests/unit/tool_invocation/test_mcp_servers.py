@@ -66,3 +66,19 @@ def test_no_file_means_no_servers_and_a_missing_file_is_an_error(tmp_path: Path)
     assert McpServers.load(None).servers == {}
     with pytest.raises(McpServersError, match="No such file"):
         McpServers.load(tmp_path / "absent.toml")
+
+
+def test_a_header_variable_unset_at_start_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/tool-invocation.md: the file is validated at start. An unset `headers_env`
+    variable was found only by each call (server_unavailable, retried, tripping the circuit)."""
+    path = tmp_path / "servers.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    monkeypatch.delenv("SEARCH_MCP_AUTH", raising=False)
+    with pytest.raises(McpServersError, match=r"servers\.toml: servers\.search: .*SEARCH_MCP_AUTH"):
+        McpServers.load(path)
+    monkeypatch.setenv("SEARCH_MCP_AUTH", "Bearer s3cret")
+    assert (
+        McpServers.load(path).servers["search"].http_headers()["Authorization"] == "Bearer s3cret"
+    )
