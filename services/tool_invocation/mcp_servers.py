@@ -25,9 +25,10 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
+from contracts.tools import MCP_SERVER_NAME
 from services.runtime.settings_errors import ConfigFileError
 
-SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SERVER_NAME = re.compile(MCP_SERVER_NAME)
 
 
 class McpServer(BaseModel):
