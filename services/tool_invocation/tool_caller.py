@@ -289,7 +289,11 @@ class ToolCaller:
                 parts.append(f"[{block.type} content omitted]")
         if not parts and result.structured_content is not None:
             parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-        text = "\n".join(parts)
-        if len(text) > self.max_content_chars:
-            text = text[: max(0, self.max_content_chars - len(TRUNCATED))] + TRUNCATED
+        return truncated("\n".join(parts), self.max_content_chars)
+
+
+def truncated(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the cut marked (what the model reads knows it)."""
+    if len(text) <= limit:
         return text
+    return text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
