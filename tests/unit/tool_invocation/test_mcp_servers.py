@@ -50,6 +50,15 @@ def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ('[servers.x]\ncommand = "a"\ncall_timeout_s = 0\n', "call_timeout_s"),
         # inf passed PositiveFloat: a connect that never gives up, a timeout of "inf s".
         ('[servers.x]\ncommand = "a"\ncall_timeout_s = inf\n', "call_timeout_s"),
+        # Passed, and every call failed server_unavailable at run time instead.
+        ('[servers.x]\nurl = "http://"\n', "empty host"),
+        ('[servers.x]\nurl = "http://a b/mcp"\n', "url"),
+        ('[servers.x]\nurl = "http://b"\nheaders = { "Bad Name" = "v" }\n', "not an HTTP header"),
+        ('[servers.x]\nurl = "http://b"\nheaders = { X-A = "v\\nX-B: 1" }\n', "line break"),
+        ('[servers.x]\nurl = "http://b"\nheaders_env = { "A B" = "VAR" }\n', "not an HTTP header"),
+        # A TOML boolean or string is a mistake, not 1 s or 5 s.
+        ('[servers.x]\ncommand = "a"\ncall_timeout_s = true\n', "call_timeout_s"),
+        ('[servers.x]\ncommand = "a"\nconnect_timeout_s = "5"\n', "connect_timeout_s"),
         ('[servers.x]\ncommand = "a"\nconnect_timeout_s = inf\n', "connect_timeout_s"),
         ('[servers.x]\ncommand = "a"\ntimeout = 3\n', "timeout"),
         ('[servers."Bad Name"]\ncommand = "a"\n', "name"),
