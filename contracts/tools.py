@@ -27,6 +27,10 @@ CLIENT: Final = "client"
 MCP_PREFIX: Final = "mcp:"
 """`mcp:<server>`: tool-invocation runs it on that MCP server and answers with RecordToolResult."""
 
+MCP_SERVER_NAME: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""A server of tool-invocation's MCP servers file (`[servers.<name>]`). `RunsOn` on the wire
+stays wider (what was recorded before stays readable); the catalogue is held to this."""
+
 RunsOn = Annotated[
     str,
     StringConstraints(

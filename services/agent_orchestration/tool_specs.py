@@ -6,6 +6,7 @@ The schemas are checked once, at start-up (a broken schema stops the service, li
 error); arguments are checked per call with the same validator (JSON Schema draft 2020-12).
 """
 
+import re
 from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticSerializationError, to_json
 
 from contracts.limits import MAX_REASON_LENGTH
-from contracts.tools import RunsOn
+from contracts.tools import MCP_PREFIX, MCP_SERVER_NAME, RunsOn
 from services.runtime.json_text import json_problem, parse_json
 from services.runtime.unicode_text import encodable
 
@@ -38,6 +39,19 @@ class ToolSpec(BaseModel):
     runs_on: RunsOn
     needs_approval: bool = Field(False, description="A call waits for ApproveToolCall first.")
     idempotent: bool = Field(False, description="Running a call twice is harmless (retries).")
+
+    @field_validator("runs_on")
+    @classmethod
+    def _a_server_that_can_be_configured(cls, value: str) -> str:
+        # `mcp:Search` or `mcp:a.b` passed RunsOn, but the MCP servers file refuses such a
+        # server name: every call would be answered `unknown_server`, found at run time.
+        server = value.removeprefix(MCP_PREFIX)
+        if value.startswith(MCP_PREFIX) and re.fullmatch(MCP_SERVER_NAME, server) is None:
+            raise ValueError(
+                f"MCP server name {server!r}: lower-case letters, digits, - and _ "
+                "(as in the MCP servers file)"
+            )
+        return value
 
     @field_validator("parameters")
     @classmethod

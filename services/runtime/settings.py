@@ -43,6 +43,9 @@ class RuntimeSettings(KafkaSecuritySettings):
         # A bad value is reported by the variable's name, never echoed: it may be a URI with
         # its password or a key.
         hide_input_in_errors=True,
+        # `inf` or `nan` parse as floats and pass `gt=0`: an interval of `inf` is a job that
+        # never runs, a retention of `inf` crashed at start; every setting is a finite number.
+        allow_inf_nan=False,
     )
 
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", pattern=r"^mongodb(\+srv)?://")

@@ -36,7 +36,7 @@ from services.runtime.retry import Backoff
 from services.tool_invocation import metrics
 from services.tool_invocation.result_store import KeptToolResults, ToolCallClaims
 from services.tool_invocation.running_calls import RunningCalls
-from services.tool_invocation.tool_caller import ToolCaller, ToolOutcome
+from services.tool_invocation.tool_caller import ToolCaller, ToolOutcome, truncated
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class ToolCallHandler:
             tenant_id=request.tenant_id,
             turn_id=request.turn_id,
             tool_call_id=request.tool_call_id,
-            content=content[: self._caller.max_content_chars],
+            # A failure's message may be long too (a server's JSON-RPC error message).
+            content=truncated(content, self._caller.max_content_chars),
             is_error=outcome.is_error,
             source=request.runs_on,
         )

@@ -72,6 +72,9 @@ class McpConnection:
             async with asyncio.timeout(self.server.connect_timeout_s):
                 client = await asyncio.shield(ready)
         except TimeoutError:
+            # Settled first: the cancelled holder would set an exception on it that nobody
+            # reads, logged by asyncio as "Future exception was never retrieved" per timeout.
+            ready.cancel()
             holder.cancel()
             with contextlib.suppress(BaseException):
                 await holder

@@ -21,19 +21,34 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
+from contracts.tools import MCP_SERVER_NAME
 from services.runtime.settings_errors import ConfigFileError
 
-SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SERVER_NAME = re.compile(MCP_SERVER_NAME)
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""An HTTP header name (RFC 9110 token)."""
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+# Strict: `call_timeout_s = true` or `= "5"` is a mistake in a TOML file, not a number.
+Seconds = Annotated[float, Field(gt=0, strict=True)]
 
 
 class McpServer(BaseModel):
     """How to reach one MCP server, and how long its calls may take."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `call_timeout_s = inf` would pass gt=0: a connect that never gives up.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(pattern=SERVER_NAME.pattern)
     command: str | None = Field(None, min_length=1, description="stdio: the executable.")
@@ -51,12 +66,33 @@ class McpServer(BaseModel):
         description="HTTP: header name -> environment variable holding its value (secrets stay "
         "out of the file).",
     )
-    call_timeout_s: PositiveFloat = Field(
+    call_timeout_s: Seconds = Field(
         30.0, description="One attempt of one tool call; the call fails `timeout` past it."
     )
-    connect_timeout_s: PositiveFloat = Field(
+    connect_timeout_s: Seconds = Field(
         15.0, description="Starting the process or opening the session, and the handshake."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _a_url_that_can_be_reached(cls, value: str | None) -> str | None:
+        # `http://` or `http://a b` passed the scheme pattern: every call then failed
+        # `server_unavailable` at run time instead of the file at start.
+        if value is not None:
+            _HTTP_URL.validate_python(value)
+        return value
+
+    @field_validator("headers", "headers_env")
+    @classmethod
+    def _headers_that_can_be_sent(cls, value: dict[str, str]) -> dict[str, str]:
+        # An invalid header name or a line break in a value fails every request at run time
+        # (and a line break would be a header injection where a client let it through).
+        for name, header_value in value.items():
+            if HEADER_NAME.fullmatch(name) is None:
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if any(c in header_value for c in "\r\n\0"):
+                raise ValueError(f"header {name}: a line break or NUL in its value")
+        return value
 
     @model_validator(mode="after")
     def _one_transport(self) -> Self:
@@ -126,4 +162,14 @@ class McpServers(BaseModel):
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise McpServersError(f"MCP servers file {path}: {error.strerror}") from None
-        return cls.parse(text, source=str(path))
+        servers = cls.parse(text, source=str(path))
+        for server in servers.servers.values():
+            if server.url is not None:
+                # A header variable missing from the deployment is a bad configuration: refused
+                # at start, not found by every call (each one retried as `server_unavailable`,
+                # tripping the circuit). The values are read again per session (rotation).
+                try:
+                    server.http_headers()
+                except McpServersError as error:
+                    raise McpServersError(f"{path}: servers.{server.name}: {error}") from None
+        return servers

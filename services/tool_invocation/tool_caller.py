@@ -202,7 +202,8 @@ class ToolCaller:
             try:
                 if connection is None:
                     raise UnknownServer(f"no MCP server {server!r} is configured")
-                async with self._breakers.guard(f"mcp:{server}"):
+                circuit = f"mcp:{server}"
+                async with self._breakers.guard(circuit):
                     result = await self._once(
                         connection,
                         tool,
@@ -211,6 +212,7 @@ class ToolCaller:
                             connection.server.call_timeout_s,
                             max(0.0, give_up_at - time.monotonic()),
                         ),
+                        trial=self._breakers.state(circuit) != "closed",
                     )
             except ToolCallError as error:
                 delay = self._retry.delay(
@@ -237,13 +239,25 @@ class ToolCaller:
             return ToolOutcome(self._content(result), bool(result.is_error), None, attempt)
 
     async def _once(
-        self, connection: ServerConnection, tool: str, arguments: dict[str, Any], timeout_s: float
+        self,
+        connection: ServerConnection,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout_s: float,
+        *,
+        trial: bool = False,
     ) -> CallToolResult:
         client = await connection.client()
         try:
             async with asyncio.timeout(timeout_s):
                 return await client.call_tool(tool, arguments)
         except TimeoutError:
+            if trial:
+                # The circuit opened on faults and its trial got no answer either: the server
+                # may be wedged (a stopped or deadlocked process answers nothing, but its
+                # connection stays open), and it would never be restarted. The next trial
+                # opens a fresh session (a new process for stdio).
+                await connection.broken(client, "the circuit's trial call timed out")
             raise CallTimedOut(
                 f"tool {tool} on {connection.server.name}: no answer within {timeout_s:g} s"
             ) from None
@@ -275,7 +289,11 @@ class ToolCaller:
                 parts.append(f"[{block.type} content omitted]")
         if not parts and result.structured_content is not None:
             parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-        text = "\n".join(parts)
-        if len(text) > self.max_content_chars:
-            text = text[: max(0, self.max_content_chars - len(TRUNCATED))] + TRUNCATED
+        return truncated("\n".join(parts), self.max_content_chars)
+
+
+def truncated(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the cut marked (what the model reads knows it)."""
+    if len(text) <= limit:
         return text
+    return text[: max(0, limit - len(TRUNCATED))] + TRUNCATED

@@ -2,6 +2,7 @@
 error results, timeouts, cancellation, and a session re-opened after the server died."""
 
 import asyncio
+import gc
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from services.tool_invocation.mcp_connection import McpConnection
 from services.tool_invocation.mcp_servers import McpServer, McpServers
 from services.tool_invocation.tool_caller import ToolCaller
+from services.tool_invocation.tool_errors import ServerUnavailable
 from tests.support.mcp.servers import (
     executions_of,
     http_server,
@@ -175,3 +177,37 @@ async def wait_for_task(name: str, within_s: float) -> None:
         assert asyncio.get_running_loop().time() < give_up, f"no task {name}"
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.3)  # the holder is inside the SDK's connect: the server's process started
+
+
+async def test_a_connect_timeout_leaves_no_unread_error_behind() -> None:
+    """Each connect that timed out left a future whose exception nobody read: asyncio logged
+    "Future exception was never retrieved" (an ERROR with a traceback) per timed-out connect."""
+    mute = McpServer(
+        name="mute",
+        command=sys.executable,
+        args=("-c", "import time; time.sleep(120)"),
+        connect_timeout_s=0.5,
+    )
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(str(context["message"])))
+    connection = McpConnection(mute)
+    try:
+        assert await failed_connect(connection) == "MCP server mute: no session within 0.5 s"
+        for _ in range(5):  # the futures' done callbacks run, then nothing refers to them
+            await asyncio.sleep(0)
+        gc.collect()  # an unread future's exception is reported when it is collected
+    finally:
+        loop.set_exception_handler(previous)
+        await connection.close()
+    assert reported == []
+
+
+async def failed_connect(connection: McpConnection) -> str:
+    """The connect's error message, its traceback (which refers to the futures) dropped."""
+    try:
+        await connection.client()
+    except ServerUnavailable as error:
+        return str(error)
+    raise AssertionError("the connect did not fail")

@@ -130,6 +130,17 @@ def _catalogue_with(tmp_path: Path, tools: dict[str, Any], grant: list[str]) -> 
             ["t"],
             "tools.t.runs_on",
         ),
+        (
+            # RunsOn allows it, the MCP servers file refuses the name: unknown_server at run time.
+            {"t": {"description": "d", "runs_on": "mcp:Search"}},
+            ["t"],
+            "tools.t.runs_on: MCP server name 'Search'",
+        ),
+        (
+            {"t": {"description": "d", "runs_on": "mcp:docs.v2"}},
+            ["t"],
+            "tools.t.runs_on: MCP server name 'docs.v2'",
+        ),
         ({}, ["read_file"], "agents.coder: unknown tool(s) read_file"),
         (
             {"switch_agent": {"description": "d", "runs_on": "client"}},

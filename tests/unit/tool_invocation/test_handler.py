@@ -1,6 +1,7 @@
 """ToolCallHandler's order of effects, with in-memory claims and results: a call whose turn
 ends while it is being claimed is not run."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -105,3 +106,37 @@ async def test_a_call_whose_turn_ends_while_it_is_claimed_is_not_run() -> None:
         True,
         "cancelled: stopped: turn failed: session_closed",
     )
+
+
+class RejectingCaller(CountingCaller):
+    """A server that answers with a JSON-RPC error whose message is longer than a result."""
+
+    async def call(
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        idempotent: bool,
+        deadline_s: float,
+    ) -> ToolOutcome:
+        return ToolOutcome(f"tool {tool}: " + "r" * 20_000, True, "rejected")
+
+
+async def test_a_failure_longer_than_a_result_is_cut_and_marked() -> None:
+    """docs/tool-invocation.md: longer content is cut and marked `[truncated by
+    tool-invocation]`; a failure's message was cut silently (the model could not tell)."""
+    request = tool_call("session-1", "refuse", {})
+    store = MemoryStore(lambda: None)
+    handler = ToolCallHandler(
+        caller=cast(ToolCaller, RejectingCaller()),
+        results=cast(KeptToolResults, store),
+        claims=ToolCallClaims(store),
+        publish=lambda _topic, _record: asyncio.sleep(0),
+        turns_topic="turns",
+    )
+    await handler(as_record(request))
+    kept = store.kept[request.tool_call_id]
+    assert kept.content.startswith("rejected: tool refuse: rrr")
+    assert kept.content.endswith("\n[truncated by tool-invocation]")
+    assert len(kept.content) == 16_000

@@ -48,6 +48,18 @@ def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ('[servers.x]\nurl = "ftp://b"\n', "url"),
         ('[servers.x]\nurl = "http://b"\nargs = ["-v"]\n', "apply to `command` servers"),
         ('[servers.x]\ncommand = "a"\ncall_timeout_s = 0\n', "call_timeout_s"),
+        # inf passed PositiveFloat: a connect that never gives up, a timeout of "inf s".
+        ('[servers.x]\ncommand = "a"\ncall_timeout_s = inf\n', "call_timeout_s"),
+        # Passed, and every call failed server_unavailable at run time instead.
+        ('[servers.x]\nurl = "http://"\n', "empty host"),
+        ('[servers.x]\nurl = "http://a b/mcp"\n', "url"),
+        ('[servers.x]\nurl = "http://b"\nheaders = { "Bad Name" = "v" }\n', "not an HTTP header"),
+        ('[servers.x]\nurl = "http://b"\nheaders = { X-A = "v\\nX-B: 1" }\n', "line break"),
+        ('[servers.x]\nurl = "http://b"\nheaders_env = { "A B" = "VAR" }\n', "not an HTTP header"),
+        # A TOML boolean or string is a mistake, not 1 s or 5 s.
+        ('[servers.x]\ncommand = "a"\ncall_timeout_s = true\n', "call_timeout_s"),
+        ('[servers.x]\ncommand = "a"\nconnect_timeout_s = "5"\n', "connect_timeout_s"),
+        ('[servers.x]\ncommand = "a"\nconnect_timeout_s = inf\n', "connect_timeout_s"),
         ('[servers.x]\ncommand = "a"\ntimeout = 3\n', "timeout"),
         ('[servers."Bad Name"]\ncommand = "a"\n', "name"),
         ("[other]\n", "only [servers.<name>]"),
@@ -63,3 +75,19 @@ def test_no_file_means_no_servers_and_a_missing_file_is_an_error(tmp_path: Path)
     assert McpServers.load(None).servers == {}
     with pytest.raises(McpServersError, match="No such file"):
         McpServers.load(tmp_path / "absent.toml")
+
+
+def test_a_header_variable_unset_at_start_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/tool-invocation.md: the file is validated at start. An unset `headers_env`
+    variable was found only by each call (server_unavailable, retried, tripping the circuit)."""
+    path = tmp_path / "servers.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    monkeypatch.delenv("SEARCH_MCP_AUTH", raising=False)
+    with pytest.raises(McpServersError, match=r"servers\.toml: servers\.search: .*SEARCH_MCP_AUTH"):
+        McpServers.load(path)
+    monkeypatch.setenv("SEARCH_MCP_AUTH", "Bearer s3cret")
+    assert (
+        McpServers.load(path).servers["search"].http_headers()["Authorization"] == "Bearer s3cret"
+    )

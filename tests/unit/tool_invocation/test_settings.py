@@ -32,3 +32,23 @@ def test_a_first_wait_longer_than_the_longest_is_refused_naming_both(
         ToolInvocationSettings()
     monkeypatch.setenv(first, "30")
     assert ToolInvocationSettings() is not None
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        # `inf` passed `gt=0`: a retention of inf crashed the start with an OverflowError
+        # (exit 1, not the settings error), an interval or a circuit wait of inf never ends.
+        "AGENT_RUNTIME_TOOL_RESULT_RETENTION_HOURS",
+        "AGENT_RUNTIME_TOOL_RESULT_RETENTION_INTERVAL_S",
+        "AGENT_RUNTIME_TOOL_CIRCUIT_TTL_S",
+        "AGENT_RUNTIME_TOOL_CLAIM_LEASE_S",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_a_setting_that_is_not_a_finite_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("AGENT_RUNTIME_").lower()):
+        ToolInvocationSettings()

@@ -11,7 +11,12 @@ from mcp_types import CONNECTION_CLOSED, CallToolResult, TextContent
 
 from services.runtime.retry import Backoff
 from services.tool_invocation.mcp_servers import McpServer, McpServers
-from services.tool_invocation.tool_caller import ToolCaller, ToolRetryPolicy, server_breakers
+from services.tool_invocation.tool_caller import (
+    ToolCaller,
+    ToolOutcome,
+    ToolRetryPolicy,
+    server_breakers,
+)
 from services.tool_invocation.tool_errors import ServerUnavailable
 
 pytestmark = pytest.mark.unit
@@ -170,6 +175,30 @@ async def test_the_breaker_opens_per_server_and_fails_fast() -> None:
     assert len(connection.calls) == 2
     assert breakers.state("mcp:demo") == "opened"
     assert breakers.state("mcp:other") == "closed"
+
+
+async def test_a_trial_that_times_out_drops_the_session_so_a_wedged_server_is_restarted() -> None:
+    """A stopped or deadlocked stdio server answers nothing but keeps its pipes open: every
+    call timed out, trials too, and its session (the process) was never replaced."""
+    breakers = server_breakers(threshold=1, first_trial_s=0.05, ttl_s=0.05)
+    no_retry = ToolRetryPolicy(max_attempts=1)
+    caller, connection = caller_with([5.0, 5.0, text("ok")], breakers=breakers, retry=no_retry)
+    opening = await caller.call("demo", "t", {}, idempotent=True, deadline_s=5)
+    assert (opening.error_class, connection.broken_count) == ("timeout", 0)  # one slow call
+    trial = await call_once_the_circuit_lets_it(caller)
+    assert (trial.error_class, connection.broken_count) == ("timeout", 1)
+    recovered = await call_once_the_circuit_lets_it(caller)
+    assert (recovered.content, connection.broken_count) == ("ok", 1)
+
+
+async def call_once_the_circuit_lets_it(caller: ToolCaller) -> ToolOutcome:
+    give_up = asyncio.get_running_loop().time() + 5.0
+    while True:
+        outcome = await caller.call("demo", "t", {}, idempotent=True, deadline_s=5)
+        if outcome.error_class != "circuit_open":
+            return outcome
+        assert asyncio.get_running_loop().time() < give_up, outcome.content
+        await asyncio.sleep(0.01)
 
 
 async def test_tool_errors_do_not_open_the_breaker() -> None:
