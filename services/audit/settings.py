@@ -9,6 +9,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from contracts.audit import RedactionMode
 from services.audit.redaction import RedactionPolicy
+from services.runtime.retention import MAX_RETENTION_DAYS
 from services.runtime.settings import RuntimeSettings, prefixed_name
 
 
@@ -29,7 +30,9 @@ class AuditSettings(RuntimeSettings):
         32_000, description="Bound on one content value even in full mode."
     )
     audit_log_collection: str = Field("audit_log", min_length=1, max_length=120)
-    audit_retention_days: PositiveFloat = Field(30.0, description="Audit log retention.")
+    audit_retention_days: PositiveFloat = Field(
+        30.0, le=MAX_RETENTION_DAYS, description="Audit log retention."
+    )
     audit_retention_interval_s: PositiveFloat = Field(
         3_600.0, description="How often the retention job runs."
     )
