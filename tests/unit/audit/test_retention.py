@@ -68,7 +68,7 @@ async def test_the_longest_retention_a_setting_takes_runs_and_a_longer_one_is_re
 ) -> None:
     # "Keep for ever" as 1e6 days put the cutoff before year 1: every run raised
     # OverflowError; inf or 1e10 stopped the start with a traceback, not a setting error.
-    kept = getattr(settings(**{field: value}), field)
+    kept = getattr(settings.model_validate({field: value}), field)
     unit = "days" if field.endswith("_days") else "hours"
     log = FakeLog()
     job = RetentionJob(
@@ -77,4 +77,4 @@ async def test_the_longest_retention_a_setting_takes_runs_and_a_longer_one_is_re
     assert await job.run_once() == 3
     for too_long in (value + 1, 1e10, float("inf")):
         with pytest.raises(ValidationError, match=field):
-            settings(**{field: too_long})
+            settings.model_validate({field: too_long})
