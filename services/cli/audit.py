@@ -169,13 +169,22 @@ async def _read(
     out: Output,
 ) -> AsyncIterator[AuditRecord]:
     """Matching records in arrival order; stops at `ends` when given, else never."""
-    remaining = set(partitions) if ends is None else {tp for tp in partitions if ends[tp] > 0}
-    while remaining or ends is None:
+    remaining = set(partitions)
+    while True:
+        if ends is not None:
+            # Done with a partition once its position reaches the end, not once a record at
+            # end - 1 was read: a partition whose records retention (or delete-records) removed
+            # has no record to read, and the tail waited for one for ever.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if not remaining:
+                return
         batches = await consumer.getmany(*remaining, timeout_ms=_POLL_MS)
         for tp, messages in batches.items():
             for message in messages:
-                if ends is not None and message.offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+                if ends is not None and message.offset >= ends[tp]:
+                    break  # published after the tail started: --no-follow shows what was there
                 try:
                     record = decode(message.value, message.headers or (), topic=TopicName.AUDIT)
                 except DecodeError as exc:

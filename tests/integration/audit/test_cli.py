@@ -5,13 +5,18 @@ import io
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.partitioner import DefaultPartitioner
 from rich.console import Console
 
 from contracts.audit import AuditOutcome
 from contracts.registry import type_name
+from contracts.topics import TopicName
 from services.cli.audit import query, tail
 from services.cli.errors import CliError
 from tests.integration.audit.harness import (
+    PARTITIONS,
     Deployment,
     caught_up,
     deployment,
@@ -108,3 +113,39 @@ async def test_query_pages_through_the_log(filled: Deployment) -> None:
     assert "no audit records match" in buffer.getvalue()
     with pytest.raises(CliError, match="ISO 8601"):
         await query(settings, until="yesterday", console=out)
+
+
+async def test_tail_without_follow_ends_on_a_partition_whose_records_retention_removed(
+    filled: Deployment,
+) -> None:
+    settings = filled.settings("unused")
+    topic = filled.catalogue.name(TopicName.AUDIT)
+    session = "cli-2"
+    partition = DefaultPartitioner()(
+        session.encode(), list(range(PARTITIONS)), list(range(PARTITIONS))
+    )
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=filled.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+    assert end > 0
+    # What retention does to an old partition: its start offset moves to its end.
+    admin = AIOKafkaAdminClient(bootstrap_servers=filled.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(before_offset=end)}, timeout_ms=30_000)
+    finally:
+        await admin.close()
+    out, buffer = console()
+    # It waited for ever for a record at end - 1 that no longer exists.
+    printed = await asyncio.wait_for(
+        tail(settings, session_id=session, follow=False, console=out), timeout=30
+    )
+    assert printed == 0
+    assert buffer.getvalue() == ""
+    out, buffer = console()
+    # Every partition, the emptied one among them: it ends too, with the others' records.
+    await asyncio.wait_for(tail(settings, follow=False, console=out), timeout=30)
