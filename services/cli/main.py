@@ -339,9 +339,10 @@ def audit_query(
     """Query the retained audit log."""
     from services.cli.audit import query
 
+    settings = _settings()
     _run(
         query(
-            _settings(),
+            settings,
             session,
             tenant,
             fact_type,
@@ -350,6 +351,7 @@ def audit_query(
             limit,
             outcome=outcome,
             after=after,
+            collection=settings.audit_log_collection,
             as_json=as_json,
         )
     )

@@ -2,12 +2,17 @@
 
 import asyncio
 import io
+import json
+import os
+import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.partitioner import DefaultPartitioner
+from pymongo import AsyncMongoClient
 from rich.console import Console
 
 from contracts.audit import AuditOutcome
@@ -149,3 +154,43 @@ async def test_tail_without_follow_ends_on_a_partition_whose_records_retention_r
     out, buffer = console()
     # Every partition, the emptied one among them: it ends too, with the others' records.
     await asyncio.wait_for(tail(settings, follow=False, console=out), timeout=30)
+
+
+async def test_the_query_command_reads_the_configured_audit_log_collection(
+    filled: Deployment,
+) -> None:
+    # AGENT_RUNTIME_AUDIT_LOG_COLLECTION names the log for the service and the CLI alike; the
+    # CLI read `audit_log` whatever the setting, so it found nothing in a renamed log.
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(filled.mongodb_uri)
+    try:
+        database = client[filled.database]
+        documents = await database["audit_log"].find({"session_id": "cli-1"}).to_list(None)
+        assert documents
+        await database["audit_trail"].insert_many(documents)
+        await database["audit_log"].delete_many({"session_id": "cli-1"})
+    finally:
+        await client.close()
+    env = {
+        **os.environ,
+        "AGENT_RUNTIME_MONGODB_URI": filled.mongodb_uri,
+        "AGENT_RUNTIME_MONGODB_DATABASE": filled.database,
+        "AGENT_RUNTIME_AUDIT_LOG_COLLECTION": "audit_trail",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; from services.cli.main import main; sys.exit(main())",
+        "audit",
+        "query",
+        "--session",
+        "cli-1",
+        "--json",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    records = json.loads(stdout)["records"]
+    assert len(records) == len(documents)
+    assert {r["session_id"] for r in records} == {"cli-1"}
