@@ -90,7 +90,8 @@ async def tail(
 
     follow=True: records published from now on (from the topic's start with
     `from_beginning`), until `limit` were printed or the command is interrupted.
-    follow=False: what the topic holds now, the last `limit` matches when limit is given.
+    follow=False: what the topic holds now, oldest first by record time; the newest `limit`
+    matches when limit is given.
     `positioned` is set once the start position is fixed: anything published later is seen.
     """
     out = Output(console or Console(), as_json=as_json)
@@ -117,7 +118,9 @@ async def tail(
                 if limit is not None and printed >= limit:
                     break
             return printed
-        found = [record async for record in matches]
+        # Oldest first by record time across partitions (read partition by partition, the
+        # last N read were the end of whichever partition came last, not the newest N).
+        found = sorted([record async for record in matches], key=lambda r: r.occurred_at)
         shown = found if limit is None else found[-limit:] if limit > 0 else []
         for record in shown:
             _print_record(out, record)

@@ -194,3 +194,20 @@ async def test_the_query_command_reads_the_configured_audit_log_collection(
     records = json.loads(stdout)["records"]
     assert len(records) == len(documents)
     assert {r["session_id"] for r in records} == {"cli-1"}
+
+
+async def test_tail_without_follow_limited_shows_the_newest_records_of_every_partition(
+    filled: Deployment,
+) -> None:
+    settings = filled.settings("unused")
+    out, buffer = console(terminal=False)
+    everything = await tail(settings, follow=False, as_json=True, console=out)
+    records = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert len(records) == everything
+    times = [r["occurred_at"] for r in records]
+    assert times == sorted(times)  # oldest first, across partitions
+    out, buffer = console(terminal=False)
+    assert await tail(settings, follow=False, limit=3, as_json=True, console=out) == 3
+    newest = [json.loads(line)["id"] for line in buffer.getvalue().splitlines()]
+    # It was the end of whichever partition was read last.
+    assert newest == [r["id"] for r in records[-3:]]
