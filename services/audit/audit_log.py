@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from contracts.audit import AuditOutcome, AuditRecord
+from contracts.base import INT64_MAX
 from services.audit.published_marks import PublishedMarks
 from services.audit.records import AuditEntry, StoredEntry
 from services.runtime.errors import RetryableError
@@ -258,7 +259,9 @@ def _filter(query: AuditQuery) -> dict[str, Any]:
 
 def _parse_cursor(cursor: str) -> tuple[int, str]:
     us, sep, record_id = cursor.partition(":")
-    if not sep or not us.isdigit() or not record_id:
+    # ASCII digits that fit the stored int64: a longer number made the query itself fail
+    # (BSON holds 8-byte ints), a traceback where a usage error is due.
+    if not sep or not (us.isascii() and us.isdigit()) or not record_id or int(us) > INT64_MAX:
         raise InvalidCursor(f"not a cursor from a previous page: {cursor!r}")
     return int(us), record_id
 

@@ -16,6 +16,7 @@ Failures:
 - outages raise `RetryableError` from the adapters: the runtime retries that session's record.
 """
 
+import logging
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
@@ -48,6 +49,8 @@ from services.audit.redaction import RedactionPolicy
 from services.runtime.errors import RetryableError
 from services.runtime.record import Record
 from services.runtime.telemetry.tracing import current_traceparent
+
+log = logging.getLogger(__name__)
 
 AUDITED_TOPICS: Final = (
     TopicName.COMMANDS,
@@ -102,13 +105,33 @@ class AuditHandler:
 
     async def __call__(self, record: Record) -> None:
         entry, fact = self._entry_and_fact(record)
-        stored = await self._log.record(entry)
+        stored = await self._stored(record, entry)
         if stored.published:
             return  # a replay: pipelines already have this record, metrics counted it
         await self._sink.publish(stored.entry.encode())
         self._log.note_published(stored.entry.record.id)
         if self._observer is not None and fact is not None:
             self._observer.observe(fact)
+
+    async def _stored(self, record: Record, entry: AuditEntry) -> StoredEntry:
+        try:
+            return await self._log.record(entry)
+        except RetryableError:
+            raise
+        except Exception:
+            if self._input_topics.get(record.topic) is not TopicName.DEAD_LETTERS:
+                raise  # the runtime dead-letters the fact; that dead letter comes back here
+            # The log refused a dead letter's record (a write error other than a duplicate):
+            # raising would dead-letter the dead letter, which audit reads and fails on again,
+            # without end. It goes out on the topic unstored instead (same id: a later replay
+            # that stores it publishes a duplicate a pipeline drops by id).
+            log.exception(
+                "audit log refused the record of %s[%d]@%d; published without it",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            return StoredEntry(entry=entry, published=False)
 
     def entry_for(self, record: Record) -> AuditEntry:
         return self._entry_and_fact(record)[0]

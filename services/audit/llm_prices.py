@@ -22,8 +22,10 @@ _PER_MILLION: Final = 1_000_000
 class ModelPrice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input_per_million_usd: float = Field(ge=0)
-    output_per_million_usd: float = Field(ge=0)
+    # A price is a finite TOML number: `inf` would make every cost (and its rate) infinite,
+    # and a quoted "0.15" or `true` read as a number is a typo the file's reader should see.
+    input_per_million_usd: float = Field(ge=0, allow_inf_nan=False, strict=True)
+    output_per_million_usd: float = Field(ge=0, allow_inf_nan=False, strict=True)
 
 
 class _PriceFile(BaseModel):
@@ -64,6 +66,8 @@ def load_prices(path: Path | None = None) -> LLMPrices:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PriceFileError(f"LLM prices file {path}: cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; a traceback would not name the file
+        raise PriceFileError(f"LLM prices file {path}: not UTF-8 text (byte {exc.start})") from exc
     return parse_prices(text, str(path))
 
 

@@ -90,7 +90,8 @@ async def tail(
 
     follow=True: records published from now on (from the topic's start with
     `from_beginning`), until `limit` were printed or the command is interrupted.
-    follow=False: what the topic holds now, the last `limit` matches when limit is given.
+    follow=False: what the topic holds now, oldest first by record time; the newest `limit`
+    matches when limit is given.
     `positioned` is set once the start position is fixed: anything published later is seen.
     """
     out = Output(console or Console(), as_json=as_json)
@@ -117,7 +118,9 @@ async def tail(
                 if limit is not None and printed >= limit:
                     break
             return printed
-        found = [record async for record in matches]
+        # Oldest first by record time across partitions (read partition by partition, the
+        # last N read were the end of whichever partition came last, not the newest N).
+        found = sorted([record async for record in matches], key=lambda r: r.occurred_at)
         shown = found if limit is None else found[-limit:] if limit > 0 else []
         for record in shown:
             _print_record(out, record)
@@ -169,13 +172,22 @@ async def _read(
     out: Output,
 ) -> AsyncIterator[AuditRecord]:
     """Matching records in arrival order; stops at `ends` when given, else never."""
-    remaining = set(partitions) if ends is None else {tp for tp in partitions if ends[tp] > 0}
-    while remaining or ends is None:
+    remaining = set(partitions)
+    while True:
+        if ends is not None:
+            # Done with a partition once its position reaches the end, not once a record at
+            # end - 1 was read: a partition whose records retention (or delete-records) removed
+            # has no record to read, and the tail waited for one for ever.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if not remaining:
+                return
         batches = await consumer.getmany(*remaining, timeout_ms=_POLL_MS)
         for tp, messages in batches.items():
             for message in messages:
-                if ends is not None and message.offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+                if ends is not None and message.offset >= ends[tp]:
+                    break  # published after the tail started: --no-follow shows what was there
                 try:
                     record = decode(message.value, message.headers or (), topic=TopicName.AUDIT)
                 except DecodeError as exc:

@@ -311,7 +311,9 @@ def audit_tail(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
     fact_type: Annotated[str | None, typer.Option("--type", help="Only this fact type.")] = None,
     follow: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
-    limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    # At least 1, like query's: 0 (or less) printed nothing with --no-follow and, following,
+    # waited for a first record it then printed anyway.
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many records.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Follow the audit topic (--json: NDJSON, one record per line, flushed as it comes)."""
@@ -337,9 +339,10 @@ def audit_query(
     """Query the retained audit log."""
     from services.cli.audit import query
 
+    settings = _settings()
     _run(
         query(
-            _settings(),
+            settings,
             session,
             tenant,
             fact_type,
@@ -348,6 +351,7 @@ def audit_query(
             limit,
             outcome=outcome,
             after=after,
+            collection=settings.audit_log_collection,
             as_json=as_json,
         )
     )

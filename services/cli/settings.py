@@ -5,6 +5,8 @@ from typing import Self
 from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
 
 from contracts.base import Id
+from services.audit.audit_log import COLLECTION
+from services.audit.settings import AuditLogCollection
 from services.cli.errors import UsageProblem
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
@@ -20,6 +22,9 @@ class CliSettings(RuntimeSettings):
     )
     cli_hmac_key_file: FilePath | None = Field(None, description="A mounted file holding that key.")
     reply_timeout_s: float = Field(120.0, gt=0, description="How long chat/demo wait for a turn.")
+    audit_log_collection: AuditLogCollection = Field(
+        COLLECTION, description="The audit log `audit query` reads (the audit service's setting)."
+    )
     gateway_port: int = Field(
         8000, ge=0, le=65_535, description="The local gateway's port (make run / make up)."
     )

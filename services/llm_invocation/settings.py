@@ -10,6 +10,7 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.runtime.retention import MAX_RETENTION_DAYS
 from services.runtime.settings import RuntimeSettings, prefixed_name
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -98,7 +99,9 @@ class LLMInvocationSettings(RuntimeSettings):
 
     # Kept results and abandonment
     llm_result_retention_hours: PositiveFloat = Field(
-        72.0, description="Kept results live as long as llm-requests keeps their request."
+        72.0,
+        le=MAX_RETENTION_DAYS * 24,
+        description="Kept results live as long as llm-requests keeps their request.",
     )
     llm_result_retention_interval_s: PositiveFloat = 3_600.0
     llm_claim_lease_s: float = Field(

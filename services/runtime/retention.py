@@ -9,11 +9,17 @@ concurrently only repeat each other's work.
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Final
 
 from contracts.base import utc_now
 from services.runtime.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
+
+MAX_RETENTION_DAYS: Final = 36_500
+"""The longest retention a setting takes: a century, i.e. "keep for ever". A longer one put the
+cutoff before year 1, which a datetime cannot hold: every run failed with OverflowError, and
+`inf` or 1e10 days stopped the service's start with a traceback instead of naming the setting."""
 
 Purge = Callable[[datetime], Awaitable[int]]
 """Delete everything kept before the cutoff; returns how many were deleted."""

@@ -7,6 +7,7 @@ from typing import Self
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from contracts.limits import MAX_TOOL_RESULT_LENGTH
+from services.runtime.retention import MAX_RETENTION_DAYS
 from services.runtime.settings import RuntimeSettings, prefixed_name
 
 
@@ -47,7 +48,9 @@ class ToolInvocationSettings(RuntimeSettings):
 
     # Kept results and cancellation
     tool_result_retention_hours: PositiveFloat = Field(
-        168.0, description="Kept results live as long as session-events keeps their request."
+        168.0,
+        le=MAX_RETENTION_DAYS * 24,
+        description="Kept results live as long as session-events keeps their request.",
     )
     tool_result_retention_interval_s: PositiveFloat = 3_600.0
     tool_claim_lease_s: float = Field(

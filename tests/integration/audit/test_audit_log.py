@@ -108,8 +108,10 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(audit_log: MongoA
     # Pairs share a record time (ties are broken by record id): none lost, none repeated.
     assert sorted(r.fact_id for r in seen) == [f"e-{i:02}" for i in range(25)]
     assert [r.occurred_at for r in seen] == sorted(r.occurred_at for r in seen)
-    with pytest.raises(InvalidCursor):
-        await audit_log.query(AuditQuery(after="garbage"))
+    # Garbage, a number past int64 (BSON refused the query: a CLI traceback), non-ASCII digits.
+    for garbage in ("garbage", f"{2**63}:audit-x", "99999999999999999999999:x", "\u0663:x"):
+        with pytest.raises(InvalidCursor):
+            await audit_log.query(AuditQuery(after=garbage))
 
 
 async def test_retention_deletes_only_what_was_recorded_before_the_cutoff(

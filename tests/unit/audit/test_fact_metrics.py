@@ -1,6 +1,7 @@
 """Domain metrics derived by the audit from the facts it reads: what each fact counts, once."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -233,3 +234,20 @@ def test_the_packaged_price_file_loads_and_a_bad_one_names_the_field() -> None:
     assert "offline-deterministic-1" in load_prices().models
     with pytest.raises(PriceFileError, match=r"models\.m\.input_per_million_usd"):
         parse_prices("[models.m]\ninput_per_million_usd = -1\noutput_per_million_usd = 1\n", "f")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("inf", "finite"), ("nan", "finite"), ('"0.15"', "valid number"), ("true", "valid number")],
+)
+def test_a_price_that_is_not_a_finite_number_stops_the_start(value: str, problem: str) -> None:
+    text = f"[models.m]\ninput_per_million_usd = {value}\noutput_per_million_usd = 1\n"
+    with pytest.raises(PriceFileError, match=rf"models\.m\.input_per_million_usd: .*{problem}"):
+        parse_prices(text, "f")
+
+
+def test_a_price_file_that_is_not_utf8_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_bytes(b"\xff\xfe[models]\n")
+    with pytest.raises(PriceFileError, match=rf"{path}: not UTF-8 text"):
+        load_prices(path)

@@ -11,7 +11,7 @@ from contracts.dead_letters import DeadLetter
 from contracts.topics import TopicName, UnexpectedTopic
 from services.audit.dead_letter_facts import UNDECODABLE_DEAD_LETTER
 from services.audit.handler import AuditHandler
-from services.audit.records import record_id
+from services.audit.records import AuditEntry, StoredEntry, record_id
 from services.audit.redaction import RedactionPolicy
 from services.runtime.dead_letter import build_dead_letter
 from services.runtime.errors import RetryableError
@@ -391,3 +391,36 @@ async def test_audits_own_dead_letters_from_two_groups_share_one_record_id() -> 
     assert record.fact_id == letters[0].id
     assert record.outcome is AuditOutcome.DEAD_LETTERED
     assert record.detail["dead_lettered_by"] == "audit"
+
+
+class RefusingLog(FakeLog):
+    """A log whose every insert fails with a write error that is no outage (a validator, a
+    collection the server will not write to): MongoAuditLog raises ValueError for it."""
+
+    async def record(self, entry: AuditEntry) -> StoredEntry:
+        raise ValueError("audit log refused the record: attempt to insert in system namespace")
+
+    def note_published(self, record_id: str) -> None:
+        pass  # nothing stored to mark
+
+
+async def test_a_dead_letter_the_log_refuses_is_published_not_dead_lettered_again() -> None:
+    # Raising would dead-letter the dead letter, which audit reads and fails on again: with
+    # such a log, 1,205 dead letters in 25 s on the real stack, without end.
+    sink = FakeSink()
+    letter = dead_letter_for(
+        malformed_command("s-1"),
+        origin_topic="unit.commands",
+        partition=0,
+        offset=1,
+        consumer_group="sc",
+    )
+    await handler_with(RefusingLog(), sink)(kafka_record(letter, 0))
+    (record,) = sink.records()
+    assert record.outcome is AuditOutcome.DEAD_LETTERED
+    assert record.id == record_id(TopicName.DEAD_LETTERS, letter.message.id)
+
+
+async def test_a_fact_the_log_refuses_is_left_to_the_runtime_to_dead_letter() -> None:
+    with pytest.raises(ValueError, match="refused"):
+        await handler_with(RefusingLog(), FakeSink())(kafka_record(conversation("s-1")[0], 0))

@@ -1,6 +1,7 @@
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
@@ -8,6 +9,7 @@ from contracts.session_events import AgentSwitched, SwitchInitiator, TurnComplet
 from services.cli.chat import _command_for, _not_understood
 from services.cli.demo import DemoReport
 from services.cli.errors import BrokerUnreachable, CliError
+from services.cli.main import app
 from services.cli.send import build_command
 from services.cli.session_client import SessionClient, TurnOutcome
 from services.cli.settings import CliSettings
@@ -139,3 +141,11 @@ def test_the_cli_tenant_is_an_id_as_the_commands_need() -> None:
     """A tenant no command can carry is a bad setting (exit 2), not a chat that crashes."""
     with pytest.raises(ValidationError):
         CliSettings(tenant_id="a b")
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_audit_tail_refuses_a_limit_below_one_as_a_usage_error(limit: str) -> None:
+    # Following, --limit 0 waited for a record and printed it; --no-follow printed nothing.
+    result = CliRunner().invoke(app, ["audit", "tail", "--no-follow", "--limit", limit])
+    assert result.exit_code == 2
+    assert "--limit" in result.output
