@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import bson
 from bson.errors import InvalidDocument
+from pydantic import AfterValidator, Field
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,6 +36,23 @@ from services.runtime.mongo_errors import database_outage
 from services.runtime.write_batch import WriteBatch
 
 COLLECTION: Final = "audit_log"
+
+
+def _not_a_system_collection(name: str) -> str:
+    if name.startswith("system."):
+        raise ValueError("system.* collections are MongoDB's own")
+    return name
+
+
+AuditLogCollection = Annotated[
+    str,
+    # A name MongoDB takes (no `$`, no leading/trailing or double dot; `system.` is the
+    # server's): checked here, it is a setting error at start (exit 2) naming the variable,
+    # not pymongo's InvalidName traceback or a write refused on every record. The CLI's
+    # `audit query` reads the same setting (this module is its published read contract).
+    Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"),
+    AfterValidator(_not_a_system_collection),
+]
 MAX_PAGE: Final = 1_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DUPLICATE_KEY: Final = 11000

@@ -4,31 +4,14 @@ Environment variables carry the `AGENT_RUNTIME_` prefix, e.g. `AGENT_RUNTIME_RED
 """
 
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from contracts.audit import RedactionMode
+from services.audit.audit_log import AuditLogCollection
 from services.audit.redaction import RedactionPolicy
 from services.runtime.retention import MAX_RETENTION_DAYS
 from services.runtime.settings import RuntimeSettings, prefixed_name
-
-
-def _not_a_system_collection(name: str) -> str:
-    if name.startswith("system."):
-        raise ValueError("system.* collections are MongoDB's own")
-    return name
-
-
-AuditLogCollection = Annotated[
-    str,
-    # A name MongoDB takes (no `$`, no leading/trailing or double dot; `system.` is the
-    # server's): checked here, it is a setting error at start (exit 2) naming the variable,
-    # not pymongo's InvalidName traceback or a write refused on every record. The CLI's
-    # `audit query` reads the same setting.
-    Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"),
-    AfterValidator(_not_a_system_collection),
-]
 
 
 class AuditSettings(RuntimeSettings):

@@ -5,8 +5,7 @@ from typing import Self
 from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
 
 from contracts.base import Id
-from services.audit.audit_log import COLLECTION
-from services.audit.settings import AuditLogCollection
+from services.audit.audit_log import COLLECTION, AuditLogCollection
 from services.cli.errors import UsageProblem
 from services.runtime.command_signing import signing_key
 from services.runtime.settings import RuntimeSettings
