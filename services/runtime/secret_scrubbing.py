@@ -30,7 +30,10 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "private_key",
         re.compile(
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+            # PEM (`RSA`, `EC`, `OPENSSH`, `ENCRYPTED` …) and OpenPGP's armour (`PGP PRIVATE
+            # KEY BLOCK`).
+            r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+            r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
             re.DOTALL,
         ),
     ),
@@ -48,8 +51,10 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     # scanned the whole run, quadratic time that held the event loop for minutes on a
     # dead-lettered megabyte. Possessive (`{5,}+`): a segment never gives characters back.
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_]{5,}+\.[A-Za-z0-9_\-]{5,}+\.[A-Za-z0-9_\-]{5,}+")),
-    # Credentials in URLs: scheme://user:password@host
-    ("url_credentials", re.compile(r"://(?P<v>[^/\s:@]+:[^/\s@]+)@")),
+    # Credentials in URLs: scheme://user:password@host. The user may be empty (Redis:
+    # `redis://:password@host`), and the password runs to the last `@` before the host's end (a
+    # `/`, a space or a quote): a password with an unescaped `@` (`p@ss`) went out half-masked.
+    ("url_credentials", re.compile(r"://(?P<v>[^/\s:@\"']*:[^/\s\"']+)@")),
     # Authorization / Proxy-Authorization headers, with any scheme (Bearer, Basic, token…).
     (
         "authorization",
@@ -71,10 +76,14 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             # alternation is tried: a third less time on prose. A name may end a longer one
             # (`OPENAI_API_KEY=`, `DB_PASSWORD=`, `AWS_SECRET_ACCESS_KEY=`): not after a letter
             # or digit, but after `_`, which `\b` would refuse.
-            r"(?i)(?=[acprstix])(?<![A-Za-z0-9])(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
-            r"client[_-]?secret|password|passwd|pwd|token|access[_-]?token|refresh[_-]?token|"
-            r"auth[_-]?token|id[_-]?token|x-api-key|private[_-]?key)\\?[\"']?\s*[:=]\s*"
-            + _QUOTED_OR_BARE
+            # `password`/`passwd`/`passphrase` also right after letters (`PGPASSWORD=`, libpq's).
+            # Connection strings name theirs too: Azure's `AccountKey=`, `SharedAccessKey=`;
+            # AWS's temporary credentials a `SessionToken`. Ruby and Perl write `=>`.
+            r"(?i)(?=[acprstix])(?:(?<![A-Za-z0-9])(?:api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|secret(?:[_-]?(?:access[_-]?)?key)?|"
+            r"client[_-]?secret|pwd|token|access[_-]?token|refresh[_-]?token|"
+            r"auth[_-]?token|id[_-]?token|session[_-]?token|x-api-key|private[_-]?key|"
+            r"account[_-]?key|shared[_-]?access[_-]?key)|(?<![0-9])pass(?:word|wd|phrase))"
+            r"\\?[\"']?\s*(?:[:=]|=>)\s*" + _QUOTED_OR_BARE
         ),
     ),
 )
@@ -102,7 +111,7 @@ _HINTS: Final[tuple[tuple[str, ...], ...]] = (
     ("authorization",),
     ("bearer",),
     ("basic",),
-    ("key", "secret", "passw", "pwd", "token"),
+    ("key", "secret", "passw", "passphrase", "pwd", "token"),
 )
 _SCANS: Final = tuple(zip(_PATTERNS, _HINTS, strict=True))
 _SECRET_HINTS: Final = tuple(hint for hints in _HINTS for hint in hints)

@@ -41,6 +41,37 @@ pytestmark = pytest.mark.unit
         ('"{\\"Authorization\\": \\"Basic dXNlcjpwYXNz\\"}"', "dXNlcjpwYXNz", "authorization"),
         ("stripe sk_live_abcdefghijkl", "sk_live_abcdefghijkl", "api_key"),
         ("sk_test_abcdefghijkl", "sk_test_abcdefghijkl", "api_key"),
+        # A URL's credentials with an empty user (Redis), and a password holding an unescaped
+        # `@`: its part after the `@` went out in the clear.
+        ("redis://:s3cretpassw0rd@cache:6379/0", "s3cretpassw0rd", "url_credentials"),
+        ("postgres://app:p@ss-w0rd@db:5432/x", "ss-w0rd", "url_credentials"),
+        ('{"dsn": "mysql://app:pw@x@db/x", "mail": "a@b.c"}', "pw@x", "url_credentials"),
+        # Connection strings' own credential names, AWS's temporary credentials, libpq's
+        # variable, a passphrase, Ruby/Perl's `=>`.
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIz==;",
+            "Zm9vYmFyYmF6cXV4MTIz",
+            "credential",
+        ),
+        (
+            "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=Root;"
+            "SharedAccessKey=abcdefGHIJKL1234567890=",
+            "abcdefGHIJKL1234567890",
+            "credential",
+        ),
+        (
+            '{"SessionToken": "IQoJb3JpZ2luX2VjEabcdefgh"}',
+            "IQoJb3JpZ2luX2VjEabcdefgh",
+            "credential",
+        ),
+        ("PGPASSWORD=hunter2hunter2", "hunter2hunter2", "credential"),
+        ("ssh passphrase: correct-horse-battery", "correct-horse-battery", "credential"),
+        ("{ db_password => 'secretsecret' }", "secretsecret", "credential"),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0abcdef\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBF0abcdef",
+            "private_key",
+        ),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
             "MIIEpAIBAAKCAQEA",
@@ -65,6 +96,8 @@ def test_a_secret_is_replaced_by_a_marker_of_its_kind(text: str, secret: str, ki
         "the token is expired; ask for a new one",
         "a task-force of risk-assessment folks",
         "see https://example.com/docs?page=2",
+        "git clone ssh://git@github.com:org/repo and http://host:8080/a@b",
+        "the user's password is required; passwords: none yet",
         # "Basic" before a word that is not base64 of `user:password`.
         "Basic questions about basic types",
         "basic auth needs Basic dXNlcg== (a user without a password)",
@@ -96,6 +129,9 @@ _PIECES = (
     "token=[REDACTED:api_key]",
     "[REDACTED:github_token]: abcdefgh",
     "postgres://app:s3cr3t-pw@db/x",
+    "redis://:p@ss@cache",
+    "AccountKey=Zm9vYmFy==;",
+    "PGPASSWORD=hunter2hunter2",
     "AKIAIOSFODNN7EXAMPLE",
     "ghp_0123456789abcdefghijABCDEFGHIJ012345",
     "eyJhbGciOi.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4",
@@ -123,7 +159,11 @@ def test_running_only_the_patterns_whose_literal_occurs_changes_nothing(first: s
 
 
 @pytest.mark.parametrize(
-    "unit", ["eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "token: ", "basic ", "basic a"]
+    "unit",
+    [
+        *("eyJ-", "eyJaaaaa.b-", "eyJaaaaa.bbbbb.c-", "://a:", "://:@", "://a:b", "a@"),
+        *("token: ", "basic ", "basic a", "xpassword => "),
+    ],
 )
 def test_scrubbing_takes_linear_time_on_hostile_text(unit: str) -> None:
     # A dead letter's bytes (up to a megabyte) are scrubbed on the event loop: "eyJ-" repeated
