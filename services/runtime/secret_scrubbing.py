@@ -181,3 +181,13 @@ def scrub_with(text: str, patterns: Iterable[tuple[str, re.Pattern[str]]]) -> Sc
 def scrub_text(text: str) -> str:
     """Just the scrubbed text (for detail fields that carry no count)."""
     return scrub(text).text
+
+
+def mask_values(text: str, values: Iterable[str], kind: str) -> str:
+    """`text` with every occurrence of each of `values` replaced by the marker of `kind`: a
+    secret the service was configured with, in a shape no pattern may know (a provider's key, an
+    MCP server's header). Run it before `scrub`, which could replace only a part of such a value
+    and leave the rest. Longest first, so a value that holds another goes whole."""
+    for value in sorted({v for v in values if v}, key=len, reverse=True):
+        text = text.replace(value, _MARKER.format(kind=kind))
+    return text

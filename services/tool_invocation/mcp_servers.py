@@ -120,6 +120,16 @@ class McpServer(BaseModel):
             headers[header] = value
         return headers
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of `headers_env` as set now (the secrets of the file's servers), and the
+        last word of each (`Bearer <token>`: a server quoting the credential quotes the token):
+        masked in the server's failure messages, which a server can make quote its headers."""
+        values: list[str] = []
+        for variable in self.headers_env.values():
+            value = os.environ.get(variable, "")
+            values.extend((value, *value.split()[-1:]))
+        return tuple(v for v in values if v)
+
 
 class McpServersError(ConfigFileError):
     """The MCP servers file is missing, unreadable or invalid (the service refuses to start)."""

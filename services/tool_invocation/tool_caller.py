@@ -24,6 +24,7 @@ from mcp_types import CONNECTION_CLOSED, CallToolResult, TextContent
 from contracts.limits import MAX_TOOL_RESULT_LENGTH
 from services.runtime.circuit_breakers import CircuitBreakers
 from services.runtime.retry import Backoff
+from services.runtime.secret_scrubbing import mask_values
 from services.tool_invocation import metrics
 from services.tool_invocation.mcp_connection import McpConnection
 from services.tool_invocation.mcp_servers import McpServer, McpServers
@@ -262,12 +263,15 @@ class ToolCaller:
                 f"tool {tool} on {connection.server.name}: no answer within {timeout_s:g} s"
             ) from None
         except MCPError as error:
+            # The server's words: it may quote the headers it was sent (`headers_env`'s secrets,
+            # of any shape), which the result carries to the model, session-events and the audit.
+            message = mask_values(error.message, connection.server.secret_values(), "credential")
             if connection_lost(error):
-                await connection.broken(client, error.message)
+                await connection.broken(client, message)
                 raise ServerUnavailable(
-                    f"MCP server {connection.server.name}: {error.message}", sent=True
+                    f"MCP server {connection.server.name}: {message}", sent=True
                 ) from None
-            raise CallRejected(f"tool {tool}: {error.message}") from None
+            raise CallRejected(f"tool {tool}: {message}") from None
         except (
             anyio.ClosedResourceError,
             anyio.BrokenResourceError,

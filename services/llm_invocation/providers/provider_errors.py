@@ -11,10 +11,11 @@ quote the API key ("Incorrect API key provided: sk-…") or a request header. It
 so it is scrubbed here, where every provider failure is made, with the one secret scrubber.
 """
 
-from services.runtime.secret_scrubbing import scrub_text
+from services.runtime.secret_scrubbing import mask_values, scrub_text
 from services.runtime.unicode_text import encodable
 
 REDACTED_KEY = "[REDACTED:api_key]"
+"""What `mask` writes (`mask_values` with kind `api_key`)."""
 _MIN_CUT_KEY = 4
 
 
@@ -39,7 +40,7 @@ class ProviderError(Exception):
         nothing of a 256-bit key)."""
         if not secret:
             return
-        message = self._unscrubbed.replace(secret, REDACTED_KEY)
+        message = mask_values(self._unscrubbed, (secret,), "api_key")
         body = message.rstrip("'\"")
         quotes = message[len(body) :]
         for length in range(len(secret) - 1, _MIN_CUT_KEY - 1, -1):

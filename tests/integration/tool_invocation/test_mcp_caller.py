@@ -98,6 +98,40 @@ async def test_a_json_rpc_error_of_the_server_is_a_rejection_not_a_lost_connecti
         assert len(executions_of(tmp_path / "executions", "refuse")) == 1
 
 
+async def test_a_server_quoting_its_configured_headers_has_them_masked_in_the_failure(
+    http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that quotes the credentials it was sent (`headers_env`, secrets of any shape:
+    no scrubbing pattern knows them) does not get them into the result the model, session-events
+    and the audit read. The demo server's `refuse` echoes what it is given, as such a server
+    would echo a header."""
+    monkeypatch.setenv("SEC2_SEARCH_KEY", "zq7.Custom.Key.0042")
+    monkeypatch.setenv("SEC2_SEARCH_AUTH", "Token zq9.Other.Secret.0043")
+    server = McpServer(
+        name="search",
+        url=http_url,
+        headers_env={"X-Search-Key": "SEC2_SEARCH_KEY", "Authorization": "SEC2_SEARCH_AUTH"},
+        call_timeout_s=5.0,
+    )
+    caller = ToolCaller(McpServers(servers={"search": server}))
+    try:
+        outcome = await caller.call(
+            "search",
+            "refuse",
+            {"message": "unknown key zq7.Custom.Key.0042 for zq9.Other.Secret.0043"},
+            idempotent=False,
+            deadline_s=20,
+        )
+    finally:
+        await caller.close()
+    assert (outcome.is_error, outcome.error_class) == (True, "rejected")
+    assert "zq7.Custom" not in outcome.content
+    assert "zq9.Other" not in outcome.content
+    assert outcome.content == (
+        "tool refuse: unknown key [REDACTED:credential] for [REDACTED:credential]"
+    )
+
+
 async def test_a_slow_call_times_out_and_the_next_call_still_works(caller: ToolCaller) -> None:
     outcome = await caller.call(
         "demo", "slow", {"seconds": 30, "marker": "t"}, idempotent=False, deadline_s=20
