@@ -37,6 +37,10 @@ class NotFound(CliError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class NotAuthorized(CliError):
+    """Kafka's ACLs do not let this principal at a topic (exit 1, as a refused login)."""
+
+
 class BrokerUnreachable(CliError):
     exit_code = ExitCode.UNREACHABLE
 

@@ -6,9 +6,9 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
-from services.cli.errors import BrokerUnreachable, CliError, NotFound
+from services.cli.errors import BrokerUnreachable, CliError, NotAuthorized, NotFound
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
@@ -88,9 +88,22 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
         raise BrokerUnreachable(settings.kafka_bootstrap_servers, exc) from None
     finally:
         await admin.close()
+    if described.get("error_code") == TopicAuthorizationFailedError.errno:
+        # Not "missing": a principal the ACLs do not grant the topic would be told it does not
+        # exist (`audit tail`, exit 4) or shown nothing at all (`dlq list`, exit 0).
+        raise NotAuthorized(
+            f"Kafka does not let {_principal(settings)} at topic {topic!r}: "
+            "its ACLs grant it no access (docs/security.md, python -m services.admin.acls --print)"
+        )
     if described.get("error_code"):
         return []
     return sorted(p["partition"] for p in described.get("partitions", ()))
+
+
+def _principal(settings: RuntimeSettings) -> str:
+    if settings.kafka_sasl_username:
+        return f"AGENT_RUNTIME_KAFKA_SASL_USERNAME={settings.kafka_sasl_username}"
+    return f"this client ({settings.kafka_security_protocol})"
 
 
 async def existing_partitions(settings: RuntimeSettings, topic: str) -> list[int]:

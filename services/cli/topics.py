@@ -9,7 +9,7 @@ from rich.text import Text
 
 from services.admin.topic_configs import ConfigChangeFailed
 from services.admin.topics import TopicCreationFailed, TopicMismatch, ensure_topics
-from services.cli.errors import BrokerUnreachable, CliError
+from services.cli.errors import BrokerUnreachable, CliError, NotAuthorized
 from services.cli.kafka_clients import consumer, partitions_of
 from services.cli.output import Output
 from services.cli.settings import CliSettings
@@ -45,6 +45,8 @@ class TopicState:
     """End minus start offsets, summed over the partitions."""
     retention_ms: int
     purpose: str
+    authorized: bool = True
+    """False: the ACLs do not let this principal describe it (whether it exists is unknown)."""
 
 
 async def describe_topics(settings: CliSettings, out: Output) -> None:
@@ -68,6 +70,8 @@ async def describe_topics(settings: CliSettings, out: Output) -> None:
 
 
 def _partitions_cell(state: TopicState, styled: bool) -> Text | str:
+    if not state.authorized:
+        return Text("not authorized", style="red" if styled else "")
     if not state.exists:
         return Text("missing", style="red" if styled else "")
     wrong = styled and state.partitions != state.expected_partitions
@@ -78,7 +82,14 @@ async def topic_states(settings: CliSettings) -> list[TopicState]:
     states = []
     async with consumer(settings) as client:
         for spec in settings.topics.specs():
-            partitions = await partitions_of(settings, spec.name)
+            try:
+                partitions = await partitions_of(settings, spec.name)
+            except NotAuthorized:
+                # One row per topic all the same: a principal granted a part of the catalogue
+                # (a client: commands, session-events, llm-stream) sees that part.
+                partitions, authorized = [], False
+            else:
+                authorized = True
             size = 0
             if partitions:
                 tps = [TopicPartition(spec.name, p) for p in partitions]
@@ -95,6 +106,7 @@ async def topic_states(settings: CliSettings) -> list[TopicState]:
                     messages=size,
                     retention_ms=int(spec.config["retention.ms"]),
                     purpose=spec.definition.purpose,
+                    authorized=authorized,
                 )
             )
     return states
