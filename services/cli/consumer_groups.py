@@ -13,7 +13,7 @@ from typing import Any, Final, TypeVar
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, KafkaError
 from aiokafka.protocol.admin import (
     DescribeGroupsRequest,
     DescribeGroupsRequest_v0,
@@ -24,8 +24,9 @@ from aiokafka.protocol.api import RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema, String
 from rich.text import Text
 
-from services.cli.errors import BrokerUnreachable, NotFound
-from services.cli.kafka_clients import consumer, explain_refusal
+from contracts.topics import ALL_SERVICES
+from services.cli.errors import BrokerUnreachable, NotAuthorized, NotFound
+from services.cli.kafka_clients import consumer, explain_refusal, principal
 from services.cli.output import Output
 from services.cli.settings import CliSettings
 from services.runtime.kafka_security import kafka_client_options
@@ -61,6 +62,14 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
     admin = await _admin(settings)
     try:
         listed = sorted(g[0] for g in await admin.list_consumer_groups())
+        # Kafka lists only the groups the principal may DESCRIBE: one the ACLs hide is absent
+        # (no rows, exit 0 — `--max-lag` then passes), not missing. Asking for it says which.
+        expected = (
+            [group]
+            if group is not None
+            else [f"{settings.topic_prefix}{service.value}" for service in ALL_SERVICES]
+        )
+        await _refuse_hidden(admin, settings, [name for name in expected if name not in listed])
         if group is not None and group not in listed:
             raise NotFound(f"no consumer group {group!r} on {settings.kafka_bootstrap_servers}")
         names = [group] if group is not None else listed
@@ -163,6 +172,22 @@ _DescribeGroups._CLASSES = (
     DescribeGroupsRequest_v2,
     _DescribeGroupsRequestV4,
 )
+
+
+async def _refuse_hidden(
+    admin: AIOKafkaAdminClient, settings: CliSettings, unlisted: Iterable[str]
+) -> None:
+    """NotAuthorized when the ACLs keep one of `unlisted` from this principal (a group that
+    does not exist is described as `Dead`, without an error)."""
+    for name in unlisted:
+        try:
+            await admin.find_coordinator(name)
+        except GroupAuthorizationFailedError:
+            raise NotAuthorized(
+                f"Kafka does not let {principal(settings)} describe consumer group {name!r}: "
+                "its ACLs grant it no access (docs/security.md: the operators' DESCRIBE on "
+                "the prefix's groups and topics)"
+            ) from None
 
 
 async def _describe(admin: AIOKafkaAdminClient, group: str) -> Any:

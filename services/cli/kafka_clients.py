@@ -92,7 +92,7 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
         # Not "missing": a principal the ACLs do not grant the topic would be told it does not
         # exist (`audit tail`, exit 4) or shown nothing at all (`dlq list`, exit 0).
         raise NotAuthorized(
-            f"Kafka does not let {_principal(settings)} at topic {topic!r}: "
+            f"Kafka does not let {principal(settings)} at topic {topic!r}: "
             "its ACLs grant it no access (docs/security.md, python -m services.admin.acls --print)"
         )
     if described.get("error_code"):
@@ -100,7 +100,7 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described.get("partitions", ()))
 
 
-def _principal(settings: RuntimeSettings) -> str:
+def principal(settings: RuntimeSettings) -> str:
     if settings.kafka_sasl_username:
         return f"AGENT_RUNTIME_KAFKA_SASL_USERNAME={settings.kafka_sasl_username}"
     return f"this client ({settings.kafka_security_protocol})"

@@ -1,6 +1,7 @@
-"""The CLI as a principal the trust model's ACLs do not grant a topic: it says so, in one line,
-instead of taking the topic for missing (`audit tail`: "does not exist", exit 4) or empty
-(`dlq list`: nothing listed, exit 0, which an operator reads as "no dead letters")."""
+"""The CLI as a principal the trust model's ACLs do not grant a topic or group: it says so, in
+one line, instead of taking the topic for missing (`audit tail`: "does not exist", exit 4) or
+empty (`dlq list`: nothing listed, exit 0, which an operator reads as "no dead letters"; `groups
+lag --max-lag`: no rows, exit 0, an alert that never fires)."""
 
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,7 @@ import pytest
 from contracts.topics import TopicCatalogue, TopicName
 from services.admin.acls import apply_acls, load_roles, trust_model_acls
 from services.admin.topics import delete_topics, ensure_topics
+from services.cli.consumer_groups import consumer_lag
 from services.cli.dead_letters import read_dead_letters
 from services.cli.errors import ExitCode, NotAuthorized
 from services.cli.kafka_clients import partitions_of
@@ -61,3 +63,16 @@ async def test_the_operator_reads_the_dead_letters(
     operator = _as(secured_kafka, "operator", catalogue)
     assert await read_dead_letters(operator, 10) == []
     assert all(s.authorized and s.exists for s in await topic_states(operator))
+
+
+async def test_consumer_groups_the_principal_may_not_describe_are_not_taken_for_none(
+    secured_kafka: SecuredKafka, catalogue: TopicCatalogue
+) -> None:
+    gateway = _as(secured_kafka, "gateway", catalogue)  # no DESCRIBE on the groups
+    with pytest.raises(NotAuthorized) as refused:
+        await consumer_lag(gateway)
+    assert f"{catalogue.prefix}session-commands" in str(refused.value)
+    with pytest.raises(NotAuthorized):
+        await consumer_lag(gateway, f"{catalogue.prefix}audit")
+    # The operators' DESCRIBE on the prefix: no group has joined yet, nothing to show.
+    assert await consumer_lag(_as(secured_kafka, "operator", catalogue)) == []
