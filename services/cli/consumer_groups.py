@@ -26,9 +26,10 @@ from rich.text import Text
 
 from contracts.topics import ALL_SERVICES
 from services.cli.errors import BrokerUnreachable, NotAuthorized, NotFound
-from services.cli.kafka_clients import consumer, explain_refusal, principal
+from services.cli.kafka_clients import consumer, explain_refusal
 from services.cli.output import Output
 from services.cli.settings import CliSettings
+from services.runtime.kafka_access import principal
 from services.runtime.kafka_security import kafka_client_options
 
 _CONCURRENT_REQUESTS: Final = 16

@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
 from services.cli.errors import BrokerUnreachable, CliError, NotAuthorized, NotFound
-from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access, principal
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
 
@@ -98,12 +98,6 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     if described.get("error_code"):
         return []
     return sorted(p["partition"] for p in described.get("partitions", ()))
-
-
-def principal(settings: RuntimeSettings) -> str:
-    if settings.kafka_sasl_username:
-        return f"AGENT_RUNTIME_KAFKA_SASL_USERNAME={settings.kafka_sasl_username}"
-    return f"this client ({settings.kafka_security_protocol})"
 
 
 async def existing_partitions(settings: RuntimeSettings, topic: str) -> list[int]:

@@ -35,6 +35,7 @@ from contracts.topics import TopicName
 from services.gateway.shutdown import stop_within
 from services.gateway.stream_cursor import Cursor, StreamTopic
 from services.gateway.stream_sink import StreamItem, StreamSink
+from services.runtime.kafka_access import unauthorized_topics
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,13 @@ class SessionEventFeed:
             # with the broker's partition count instead of the catalogue's.
             if self._stream_topic in await consumer.topics():
                 topics.append(self._stream_topic)
+            elif await unauthorized_topics(consumer._client, [self._stream_topic]):
+                # Not "does not exist": Kafka lists only the topics the ACLs let it describe.
+                log.warning(
+                    "Kafka does not let the gateway's principal read %s: its ACLs grant it no "
+                    "access (docs/security.md); live streams answer 503",
+                    self._stream_topic,
+                )
             else:
                 log.warning("%s does not exist: live streams answer 503", self._stream_topic)
         consumer.subscribe(topics)

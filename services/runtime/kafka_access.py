@@ -4,13 +4,19 @@ A Kafka client that cannot authenticate, or does not trust the broker's certific
 connection error and retries forever; a service would never become ready and never say why.
 This probe opens one connection with the configured security and turns the failures that no
 retry can fix into one line naming the setting to change. A broker that is merely unreachable
-is not its business: the clients' own retries handle that.
+is not its business: the clients' own retries handle that. Nor is authorization (the ACLs),
+which a client meets topic by topic: `unauthorized_topics` tells a refused topic from a missing
+one, which Kafka's topic list does not.
 """
 
 import asyncio
+import logging
 import ssl
+from collections.abc import Collection
 from typing import Any, Final
 
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
@@ -58,6 +64,33 @@ async def check_kafka_access(settings: KafkaSecuritySettings) -> None:
             raise KafkaAccessRefused(refusal) from None
         return
     connection.close()
+
+
+def principal(settings: KafkaSecuritySettings) -> str:
+    """Who the broker sees, as a line naming it should say it (its ACLs are by principal)."""
+    if settings.kafka_sasl_username:
+        return f"{_ENV}KAFKA_SASL_USERNAME={settings.kafka_sasl_username}"
+    return f"this client ({_ENV}KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol})"
+
+
+async def unauthorized_topics(client: AIOKafkaClient, names: Collection[str]) -> list[str]:
+    """Those of `names` the broker's ACLs keep from this principal. Kafka leaves them out of the
+    whole cluster's metadata (what `topics()` lists), as it does a missing topic; asked for by
+    name, it says which are refused. `client` is a started client's (`producer.client`)."""
+    if not names:
+        return []
+    metadata = ClusterMetadata()
+    # aiokafka has no public call for a named metadata request; its cluster logger would add
+    # an ERROR line per refused topic to the one line the caller writes.
+    cluster_log = logging.getLogger("aiokafka.cluster")
+    level = cluster_log.level
+    cluster_log.setLevel(logging.CRITICAL)
+    try:
+        if not await client._metadata_update(metadata, list(names)):
+            return []
+    finally:
+        cluster_log.setLevel(level)
+    return sorted(metadata.unauthorized_topics & set(names))
 
 
 def _refusal(settings: KafkaSecuritySettings, address: str, exc: BaseException) -> str | None:

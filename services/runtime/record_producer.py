@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from services.runtime.errors import RetryableError
+from services.runtime.kafka_access import unauthorized_topics
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.partitioning import SessionPartitioner
 from services.runtime.settings import RuntimeSettings
@@ -71,6 +72,14 @@ class RecordProducer:
             raise ProducerNotStarted("topic metadata asked before the producer started")
         metadata = await self._producer.client.fetch_all_metadata()
         return sorted(set(names) - metadata.topics())
+
+    async def unauthorized_topics(self, names: Collection[str]) -> list[str]:
+        """Those of `names` the broker's ACLs keep from this principal (after `start`). Kafka
+        leaves them out of the whole cluster's metadata, as it does a missing topic; asked for
+        by name, it says which are refused."""
+        if self._producer is None:
+            raise ProducerNotStarted("topic metadata asked before the producer started")
+        return await unauthorized_topics(self._producer.client, names)
 
     async def stop(self) -> None:
         """Send what is pending, then disconnect (idempotent)."""

@@ -35,6 +35,7 @@ import uvloop
 from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.errors import GroupAuthorizationFailedError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
@@ -50,7 +51,7 @@ from services.runtime.assignment_summary import holdings
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.fetch_loop import fetch_without_idle_sleep
 from services.runtime.health import HealthServer, ReadinessCheck
-from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
+from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access, principal
 from services.runtime.kafka_security import faststream_security
 from services.runtime.keyed_consumer import (
     Accepts,
@@ -373,6 +374,17 @@ class ServiceRuntime:
                 asyncio.run(self._run_app())
         except* KafkaAccessRefused:
             refused = True
+        except* GroupAuthorizationFailedError as errors:
+            # Joining its group at start: as a refused login, one line and exit 2, for the
+            # ACLs to be fixed (the group is the exception's only argument).
+            groups = ", ".join(str(e.args[0]) if e.args else "?" for e in errors.exceptions)
+            log.critical(
+                "Kafka does not let %s read consumer group %s: its ACLs grant it no access "
+                "(docs/security.md; python -m services.admin.acls --print lists each principal's)",
+                principal(self.settings),
+                groups,
+            )
+            refused = True
         except* Exception as errors:
             crashed = True
             cause = errors.exceptions[0] if len(errors.exceptions) == 1 else errors
@@ -415,6 +427,15 @@ class ServiceRuntime:
         # needs the one line that says which topics to create.
         wanted = {topic for binding in self.consumers for topic in binding.topics}
         if missing := await self.producer.missing_topics(wanted):
+            if hidden := await self.producer.unauthorized_topics(missing):
+                # Not "create the topics": they may well exist, this principal may not read them.
+                message = (
+                    f"Kafka does not let {principal(self.settings)} read topics "
+                    f"{', '.join(hidden)}: its ACLs grant it no access (docs/security.md; "
+                    "python -m services.admin.acls --print lists each principal's)"
+                )
+                log.critical("%s", message)
+                raise KafkaAccessRefused(message)
             raise TopicsMissing(
                 f"topics {', '.join(missing)} do not exist: create the catalogue's topics "
                 "first (python -m services.admin.topics, or agent-runtime topics create)"
