@@ -14,6 +14,7 @@ from services.agent_orchestration.catalogue import AgentCatalogue
 from services.gateway.api_keys import Principal
 from services.gateway.exchange import NO_SUCH_SESSION, Exchange, Origin
 from services.gateway.idempotency import (
+    UNKEPT_CODES,
     ResponseStore,
     StoredResponse,
     command_id_for,
@@ -148,7 +149,10 @@ async def respond_once(
     try:
         reply = await run(command_id)
     except ApiProblem as problem:
-        if problem.command_id is not None:  # a decision of the session's writer: final
+        if (
+            problem.command_id is not None  # a decision of the session's writer: final
+            and problem.code.value not in UNKEPT_CODES
+        ):
             await gw.responses.keep(
                 key_id,
                 StoredResponse(

@@ -44,6 +44,13 @@ def retry_later(response: StoredResponse) -> bool:
     return response.body.get("code") in RETRY_LATER_CODES
 
 
+UNKEPT_CODES = frozenset({"signature_invalid", "tenant_not_allowed"})
+"""Refusals never kept: session-commands' publisher binding refused the gateway itself, decided
+without the session and writing nothing (docs/security.md), so the command id is not spent.
+Kept, they would answer every retry with 403 for the whole retention, long after the
+deployment was fixed (a key rotated in the wrong order, a source not yet bound)."""
+
+
 def command_id_for(tenant_id: str, idempotency_key: str, attempt: int = 0) -> str:
     """The command id of a keyed request: the same key of the same tenant, the same command.
 

@@ -179,3 +179,29 @@ async def test_a_forged_copy_of_a_command_never_shares_an_event_id_with_its_acce
     assert refused.reason is RejectionReason.SIGNATURE_INVALID
     assert isinstance(created, SessionCreated)
     assert refused.id != created.id
+
+
+async def test_a_keyed_retry_after_the_deployment_is_fixed_is_applied_not_refused_again(
+    rig: Rig, kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str
+) -> None:
+    """The publisher binding refuses the gateway itself and remembers nothing, so the same
+    Idempotency-Key sent again once the gateway has the right key creates the session; the
+    refusal was kept and replayed as 403 for the retention (24 h) instead."""
+    deployment: dict[str, Any] = {
+        "kafka_bootstrap_servers": kafka_bootstrap_servers,
+        "mongodb_uri": mongodb_uri,
+        "mongodb_database": mongo_database_name,
+        "topic_prefix": rig.catalogue.prefix,
+    }
+    body = {"session_id": "gw-fixed-deployment"}
+    answers = []
+    for key in ("not-the-key", GATEWAY_KEY.decode()):  # wrong, then the deployment fixed
+        async with in_process_gateway(**deployment, gateway_hmac_key=key) as gateway:
+            await gateway.until_ready()
+            headers = {**gateway.auth, "Idempotency-Key": "create-once"}
+            answers.append(await gateway.http.post("/v1/sessions", json=body, headers=headers))
+            if key == GATEWAY_KEY.decode():
+                again = await gateway.http.post("/v1/sessions", json=body, headers=headers)
+    assert (answers[0].status_code, answers[0].json()["code"]) == (403, "signature_invalid")
+    assert answers[1].status_code == 201, answers[1].text
+    assert (again.status_code, again.json()) == (201, answers[1].json())  # now kept
