@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.agent_orchestration.catalogue import AgentCatalogue
-from services.runtime.settings_errors import ConfigFileError
+from services.runtime.settings_errors import ConfigFileError, validation_problems
 
 DEFAULT_CATALOGUE_RESOURCE = "default_catalogue.toml"
 
@@ -60,16 +60,7 @@ def parse_catalogue(data: object, source: str) -> AgentCatalogue:
     try:
         return AgentCatalogue.model_validate(data)
     except ValidationError as exc:
-        raise CatalogueError(source, _describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{field}: {message}" if field else message)
-    return problems
+        raise CatalogueError(source, validation_problems(exc)) from None
 
 
 def _parse_toml(text: str, source: str) -> object:

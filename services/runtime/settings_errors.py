@@ -24,6 +24,18 @@ class ConfigFileError(ValueError):
     says what and where in its message, and exits 2 without a traceback (`built`)."""
 
 
+def validation_problems(error: ValidationError) -> list[str]:
+    """`<field>: <what is wrong>` per problem of a configuration file's model, never the input:
+    a value in the wrong place may be a secret (an MCP server's header, a stdio server's
+    environment), and the message goes to the log."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {message}" if field else message)
+    return problems
+
+
 def invalid_settings(
     error: ValidationError, settings_class: type[BaseSettings] | None = None
 ) -> str:

@@ -29,12 +29,13 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from contracts.tools import MCP_SERVER_NAME
-from services.runtime.settings_errors import ConfigFileError
+from services.runtime.settings_errors import ConfigFileError, validation_problems
 
 SERVER_NAME = re.compile(MCP_SERVER_NAME)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -159,8 +160,10 @@ class McpServers(BaseModel):
                 raise McpServersError(f"{source}: servers.{name} must be a table")
             try:
                 servers[name] = McpServer.model_validate({**table, "name": name})
-            except ValueError as error:
-                raise McpServersError(f"{source}: servers.{name}: {error}") from None
+            except ValidationError as error:
+                # Without the values: a header's or an environment variable's may be a secret.
+                problems = "; ".join(validation_problems(error))
+                raise McpServersError(f"{source}: servers.{name}: {problems}") from None
         return cls(servers=servers)
 
     @classmethod

@@ -91,3 +91,22 @@ def test_a_header_variable_unset_at_start_is_refused_naming_it(
     assert (
         McpServers.load(path).servers["search"].http_headers()["Authorization"] == "Bearer s3cret"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[servers.x]\nurl = "http://b"\nheaders = { Authorization = 12345678901 }\n',
+        '[servers.x]\nurl = "http://b"\nheaders = ["Bearer 12345678901"]\n',
+        '[servers.x]\ncommand = "a"\nenv = { TOKEN = ["12345678901"] }\n',
+        '[servers.x]\ncommand = "a"\nenv = { TOKEN = "12345678901" }\ntoken = "12345678901"\n',
+    ],
+)
+def test_a_refusal_names_the_field_never_its_value(text: str) -> None:
+    """The message goes to the log: a header's or an environment variable's value in the wrong
+    shape or place may be a secret (pydantic's own message quoted it as input_value)."""
+    with pytest.raises(McpServersError) as refused:
+        McpServers.parse(text)
+    assert "12345678901" not in str(refused.value)
+    assert "servers.x: " in str(refused.value)
+    assert "\n" not in str(refused.value)  # one line
