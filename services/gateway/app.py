@@ -80,11 +80,14 @@ def build_app(
     # Every Kafka client of the gateway (publisher, event feed, stream replays) is named
     # prefix + `gateway` in the broker's logs, metrics and quotas, as every service's are.
     kafka_options = {**kafka_client_options(settings), "client_id": settings.client_id(SERVICE)}
+    responses = ResponseStore(database, settings.gateway_idempotency_retention_s)
     feed = SessionEventFeed(
         settings.kafka_bootstrap_servers,
         settings.topics.name(TopicName.SESSION_EVENTS),
         client_options=kafka_options,
         stream_topic=settings.topics.name(TopicName.LLM_STREAM),
+        # An erased session's kept answers hold its content: gone with it, whoever erased it.
+        on_erased=responses.forget_session_soon,
     )
     publisher = CommandPublisher(
         settings.kafka_bootstrap_servers,
@@ -95,7 +98,6 @@ def build_app(
         signing_key=signing_key(settings.gateway_hmac_key, settings.gateway_hmac_key_file),
     )
     read_model = SessionReadModel(database)
-    responses = ResponseStore(database, settings.gateway_idempotency_retention_s)
     purge = PeriodicJob("idempotency purge", responses.purge, interval_s=3600.0)
 
     async def check_broker_recovery() -> None:

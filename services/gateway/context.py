@@ -131,6 +131,8 @@ async def respond_once(
     request.state.idempotency_key = idempotency_key  # read by `Caller.origin`
     key_id = command_id_for(caller.tenant_id, idempotency_key)
     marker = fingerprint(request.method, request.url.path, body)
+    # Every route but create's names its session in the path; create's answer names it.
+    path_session: str | None = request.path_params.get("session_id")
     stored = await gw.responses.find(key_id)
     attempt = 0
     if stored is not None:
@@ -163,12 +165,15 @@ async def respond_once(
                     attempt,
                 ),
                 replacing=stored,
+                session_id=path_session,
             )
         raise
     if reply.final:
+        answered = reply.body.get("session_id")
         await gw.responses.keep(
             key_id,
             StoredResponse(marker, reply.status, reply.body, reply.headers, attempt),
             replacing=stored,
+            session_id=path_session or (answered if isinstance(answered, str) else None),
         )
     return reply.response()

@@ -19,7 +19,7 @@ import contextlib
 import heapq
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from services.gateway.shutdown import stop_within
 from services.gateway.stream_cursor import Cursor, StreamTopic
 from services.gateway.stream_sink import StreamItem, StreamSink
 from services.runtime.kafka_access import unauthorized_topics
+from services.runtime.kept_results_erasure import is_erasure_header
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,10 @@ class SessionEventFeed:
         client_options: Mapping[str, Any] | None = None,
         request_timeout_ms: int = 10_000,
         stream_topic: str | None = None,
+        on_erased: Callable[[str], None] | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._on_erased = on_erased  # told each SessionErased's session id, from the read loop
         self._client_options = dict(client_options or {})  # Kafka security (kafka_security.py)
         self._topic = topic
         self._stream_topic = stream_topic  # llm-stream: read only for live streams' tokens
@@ -281,6 +284,8 @@ class SessionEventFeed:
             (v.decode(errors="replace") for k, v in headers if k == H_CAUSATION_ID), ""
         )
         session_id = key.decode(errors="replace") if key else ""
+        if self._on_erased is not None and any(is_erasure_header(k, v) for k, v in headers):
+            self._on_erased(session_id)
         by_command = self._by_command.get(causation, set())
         by_session = self._by_session.get(session_id, set())
         if not by_command and not by_session:

@@ -8,17 +8,22 @@ different request is refused (422 `idempotency_key_reused`). Kept in MongoDB so 
 sees it; purged after `retention_s` by a periodic pass (no TTL indexes, as everywhere here).
 """
 
+import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import derive_id
+
+log = logging.getLogger(__name__)
 
 RESPONSES = "gateway_responses"
 
@@ -71,6 +76,7 @@ class ResponseStore:
     def __init__(self, database: AsyncDatabase[Document], retention_s: int) -> None:
         self._responses = database[RESPONSES]
         self._retention = timedelta(seconds=retention_s)
+        self._forgetting: set[asyncio.Task[int]] = set()
 
     async def find(self, command_id: str) -> StoredResponse | None:
         document = await self._responses.find_one({"_id": command_id})
@@ -85,7 +91,12 @@ class ResponseStore:
         )
 
     async def keep(
-        self, command_id: str, response: StoredResponse, *, replacing: StoredResponse | None = None
+        self,
+        command_id: str,
+        response: StoredResponse,
+        *,
+        replacing: StoredResponse | None = None,
+        session_id: str | None = None,
     ) -> None:
         """First answer wins: a concurrent duplicate keeps the one stored before it. With
         `replacing` (a `retry_later` refusal a later attempt answered), only while that one
@@ -98,6 +109,7 @@ class ResponseStore:
             "headers": response.headers,
             "attempt": response.attempt,
             "created_at": datetime.now(UTC),
+            "session_id": session_id,  # for `forget_session`
         }
         if replacing is not None:
             # A document kept before attempts were recorded has none: it was attempt 0.
@@ -108,6 +120,30 @@ class ResponseStore:
             return
         with contextlib.suppress(DuplicateKeyError):
             await self._responses.insert_one(document)
+
+    async def forget_session(self, session_id: str) -> int:
+        """Delete the answers kept for a session's requests: on its erasure, since an answer
+        holds its content (a title, a system prompt, the assistant's message), which a replay
+        would hand back and MongoDB would keep for the retention."""
+        result = await self._responses.delete_many({"session_id": session_id})
+        return result.deleted_count
+
+    def forget_session_soon(self, session_id: str) -> None:
+        """`forget_session` in a task of its own (from the event feed's loop, which must not
+        wait on MongoDB); a failure is logged, and the retention purge deletes them anyway."""
+        task = asyncio.get_running_loop().create_task(self.forget_session(session_id))
+        self._forgetting.add(task)
+        task.add_done_callback(partial(self._forgotten, session_id))
+
+    def _forgotten(self, session_id: str, task: "asyncio.Task[int]") -> None:
+        self._forgetting.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning(
+                "kept answers of erased session %s not deleted: %s: %s",
+                session_id,
+                type(error).__name__,
+                error,
+            )
 
     async def purge(self) -> int:
         cutoff = datetime.now(UTC) - self._retention

@@ -25,6 +25,11 @@ def is_erasure(record: Record) -> bool:
     return record.header("ce_type") == _ERASED_TYPE
 
 
+def is_erasure_header(name: str, value: bytes) -> bool:
+    """`is_erasure` on one raw header: for a reader of raw records (the gateway's feed)."""
+    return name == "ce_type" and value == _ERASED_TYPE
+
+
 class KeptResultsErasure:
     def __init__(self, results: KeptResults[Any], kind: str) -> None:
         self._results = results
