@@ -100,6 +100,14 @@ async def partitions_of(settings: RuntimeSettings, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described.get("partitions", ()))
 
 
+def not_allowed_to_write(settings: RuntimeSettings, topic: str) -> NotAuthorized:
+    """A publish the broker's ACLs refused (TopicAuthorizationFailedError), in one line."""
+    return NotAuthorized(
+        f"Kafka does not let {principal(settings)} write topic {topic!r}: its ACLs grant it "
+        "no WRITE (docs/security.md, python -m services.admin.acls --print)"
+    )
+
+
 async def existing_partitions(settings: RuntimeSettings, topic: str) -> list[int]:
     """`partitions_of`, or NotFound when the topic is missing: the broker never auto-creates
     the project's topics, so a client would otherwise wait on its metadata (a consumer

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.commands import Command, ExternalCommand
 from contracts.topics import TopicName
 from services.cli.errors import CliError, UsageProblem
-from services.cli.kafka_clients import existing_partitions, producer
+from services.cli.kafka_clients import existing_partitions, not_allowed_to_write, producer
 from services.cli.session_client import command_record
 from services.cli.settings import CliSettings
 
@@ -58,9 +59,12 @@ async def publish_command(settings: CliSettings, command: Command) -> None:
     topic = settings.topics.name(TopicName.COMMANDS)
     await existing_partitions(settings, topic)
     async with producer(settings) as client:
-        await client.send_and_wait(
-            topic,
-            record.value,
-            key=record.key,
-            headers=record.headers,
-        )
+        try:
+            await client.send_and_wait(
+                topic,
+                record.value,
+                key=record.key,
+                headers=record.headers,
+            )
+        except TopicAuthorizationFailedError:
+            raise not_allowed_to_write(settings, topic) from None

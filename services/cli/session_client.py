@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from contracts.base import Message, derive_id
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
@@ -31,7 +31,12 @@ from contracts.session_events import (
 )
 from contracts.topics import TopicName
 from services.cli.errors import BrokerUnreachable
-from services.cli.kafka_clients import consumer, existing_partitions, producer
+from services.cli.kafka_clients import (
+    consumer,
+    existing_partitions,
+    not_allowed_to_write,
+    producer,
+)
 from services.cli.settings import CliSettings
 from services.runtime.command_signing import sign
 from services.runtime.partitioning import partition_for
@@ -113,13 +118,14 @@ class SessionClient:
     async def publish(self, command: Command) -> None:
         assert self._producer is not None, "use `async with SessionClient(...)`"
         record = command_record(self.settings, command)
+        topic = self.settings.topics.name(TopicName.COMMANDS)
         try:
             await self._producer.send_and_wait(
-                self.settings.topics.name(TopicName.COMMANDS),
-                record.value,
-                key=record.key,
-                headers=record.headers,
+                topic, record.value, key=record.key, headers=record.headers
             )
+        except TopicAuthorizationFailedError:
+            # Not an unreachable broker: this principal may not publish commands.
+            raise not_allowed_to_write(self.settings, topic) from None
         except (KafkaError, OSError) as exc:
             # The broker went away mid-conversation: one line (the chat says it and goes on).
             raise BrokerUnreachable(self.settings.kafka_bootstrap_servers, exc) from None

@@ -5,11 +5,13 @@ lag --max-lag`: no rows, exit 0, an alert that never fires)."""
 
 import pytest
 
+from contracts.commands import CreateSession
 from contracts.topics import TopicCatalogue, TopicName
 from services.cli.consumer_groups import consumer_lag
 from services.cli.dead_letters import read_dead_letters
 from services.cli.errors import ExitCode, NotAuthorized
 from services.cli.kafka_clients import partitions_of
+from services.cli.send import publish_command
 from services.cli.settings import CliSettings
 from services.cli.topics import topic_states
 from tests.secured_kafka import SecuredKafka
@@ -57,3 +59,15 @@ async def test_consumer_groups_the_principal_may_not_describe_are_not_taken_for_
         await consumer_lag(gateway, f"{acl_catalogue.prefix}audit")
     # The operators' DESCRIBE on the prefix: no group has joined yet, nothing to show.
     assert await consumer_lag(_as(secured_kafka, "operator", acl_catalogue)) == []
+
+
+async def test_a_command_the_principal_may_not_publish_is_said_in_one_line(
+    secured_kafka: SecuredKafka, acl_catalogue: TopicCatalogue
+) -> None:
+    # audit's principal reads commands (so the topic is described) but may not write them:
+    # `send` ended in a TopicAuthorizationFailedError traceback.
+    audit = _as(secured_kafka, "audit", acl_catalogue)
+    command = CreateSession(id="cmd-refused-write", session_id="s-refused", tenant_id="acme")
+    with pytest.raises(NotAuthorized) as refused:
+        await publish_command(audit, command)
+    assert f"write topic '{acl_catalogue.name(TopicName.COMMANDS)}'" in str(refused.value)
