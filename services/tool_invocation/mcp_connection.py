@@ -11,10 +11,13 @@ handed-out client concurrently (JSON-RPC ids tell them apart).
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import os
+import threading
+from typing import Any, TextIO
 
 import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
 
@@ -132,7 +135,9 @@ class McpConnection:
                 env=server.env or None,
                 cwd=server.cwd,
             )
-            return Client(parameters, client_info=CLIENT_INFO, cache=None)
+            errlog = _stderr_into_log(server.name, stack)
+            stdio: Any = stdio_client(parameters, errlog=errlog)
+            return Client(stdio, client_info=CLIENT_INFO, cache=None)
         assert server.url is not None
         http = httpx2.AsyncClient(
             headers=server.http_headers(),
@@ -156,6 +161,39 @@ class McpConnection:
             holder.cancel()
             with contextlib.suppress(BaseException):
                 await holder
+
+
+_MAX_STDERR_LINE = 2_000
+
+
+def _stderr_into_log(server: str, stack: contextlib.AsyncExitStack) -> TextIO:
+    """A pipe for a stdio server's stderr, read line by line into this service's log.
+
+    The SDK's default hands the process this service's own stderr: its lines came out raw,
+    neither JSON (a `jq` over the service's output stopped at the first) nor scrubbed (a server
+    printing its connection string or a token put it in the log). Each line is now one log
+    record, scrubbed. The pipe's write end is closed after the session (the stack unwinds the
+    client first, which ends the process), so the reader meets the end of the file."""
+    read_fd, write_fd = os.pipe()
+    writer = os.fdopen(write_fd, "w")
+
+    def read() -> None:
+        with os.fdopen(read_fd, "rb") as lines:
+            for raw in lines:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")[:_MAX_STDERR_LINE]
+                if line:
+                    log.info("MCP server %s (stderr): %s", server, scrub_text(line))
+
+    reader = threading.Thread(target=read, name=f"mcp-{server}-stderr", daemon=True)
+    reader.start()
+
+    async def close() -> None:
+        writer.close()
+        # A grandchild that kept the pipe open would hold it: the thread is a daemon.
+        await asyncio.to_thread(reader.join, 5.0)
+
+    stack.push_async_callback(close)
+    return writer
 
 
 def _describe(error: BaseException) -> str:

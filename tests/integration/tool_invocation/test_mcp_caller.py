@@ -3,6 +3,7 @@ error results, timeouts, cancellation, and a session re-opened after the server 
 
 import asyncio
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from services.tool_invocation.mcp_servers import McpServer, McpServers
 from services.tool_invocation.tool_caller import ToolCaller
 from services.tool_invocation.tool_errors import ServerUnavailable
 from tests.support.mcp.servers import (
+    DEMO_SERVER,
     executions_of,
     http_server,
     running_http_server,
@@ -245,3 +247,33 @@ async def failed_connect(connection: McpConnection) -> str:
     except ServerUnavailable as error:
         return str(error)
     raise AssertionError("the connect did not fail")
+
+
+async def test_a_stdio_servers_stderr_is_logged_scrubbed_not_passed_through(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's stderr was this service's own: its lines came out raw, neither JSON nor
+    scrubbed (a server printing its connection string put the password in the log)."""
+    chatty = (
+        "import runpy, sys;"
+        "sys.stderr.write('connecting to postgres://app:s3cr3t-pw@db/x password=hunter2hunter2\\n');"
+        "sys.stderr.flush();"
+        f"sys.argv = [{str(DEMO_SERVER)!r}];"
+        f"runpy.run_path({str(DEMO_SERVER)!r}, run_name='__main__')"
+    )
+    server = McpServer(name="chatty", command=sys.executable, args=("-c", chatty))
+    caller = ToolCaller(McpServers(servers={"chatty": server}))
+    with caplog.at_level(logging.INFO, logger="services.tool_invocation.mcp_connection"):
+        try:
+            outcome = await caller.call(
+                "chatty", "echo", {"text": "alive"}, idempotent=False, deadline_s=20
+            )
+        finally:
+            await caller.close()  # the session's end: its stderr read to the end
+    assert outcome.content == "alive"
+    lines = [r.getMessage() for r in caplog.records if "(stderr)" in r.getMessage()]
+    assert lines == [
+        "MCP server chatty (stderr): connecting to postgres://[REDACTED:url_credentials]@db/x "
+        "password=[REDACTED:credential]"
+    ]
+    assert "hunter2hunter2" not in capfd.readouterr().err
