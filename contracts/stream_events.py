@@ -92,6 +92,7 @@ class StreamDropped(Contract):
     """The gateway ends this stream; reconnect with the last `id` (EventSource does so itself)."""
 
     type: Literal["stream_dropped"] = "stream_dropped"
+    session_id: str
     reason: DropReason
 
 

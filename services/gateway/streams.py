@@ -105,7 +105,9 @@ class OpenStream:
                 if item is None:
                     if self.sink.dropped is not None:
                         DROPPED_STREAMS.labels(self.sink.dropped.value).inc()
-                        dropped = StreamDropped(reason=self.sink.dropped)
+                        dropped = StreamDropped(
+                            session_id=self.sink.session_id, reason=self.sink.dropped
+                        )
                         yield sse_frame("stream_dropped", dropped.model_dump_json(), self.cursor)
                         return
                     if self.sink.ended:

@@ -165,7 +165,11 @@ async def test_a_slow_client_is_dropped_resumably_and_stalls_nobody(
         slow_seen = await frames(slow, 20)  # starts reading only now: its buffer overflowed
         names = [name for name, _, _ in slow_seen]
         assert names == ["stream_started", *["token"] * 5, "stream_dropped"]
-        assert slow_seen[-1][2] == {"type": "stream_dropped", "reason": "slow_client"}
+        assert slow_seen[-1][2] == {
+            "type": "stream_dropped",
+            "session_id": "s-1",
+            "reason": "slow_client",
+        }
 
         resumed = await streams.open(TENANT, "s-1", slow_seen[-1][1])
         rest = await frames(resumed, 15)
