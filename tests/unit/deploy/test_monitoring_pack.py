@@ -45,6 +45,7 @@ _NOT_A_SELECTOR: Final = re.compile(
     r"|\"[^\"]*\""  # strings
     r"|\[[^\]]*\]"  # ranges
     r"|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"  # label lists
+    r"|\$\w+"  # Grafana variables ($__rate_interval_ms)
 )
 _IDENTIFIER: Final = re.compile(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()")
 _KEYWORDS: Final = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
