@@ -45,6 +45,7 @@ from services.audit.handler import AUDITED_TOPICS
 from services.audit.settings import AuditSettings
 from services.gateway.settings import GatewaySettings
 from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime.health import READINESS_CHECK_TIMEOUT_S
 from services.runtime.settings import ENV_PREFIX, RuntimeSettings
 from services.session_commands.handler import INPUTS as SESSION_COMMANDS_INPUTS
 from services.session_commands.settings import SessionCommandsSettings
@@ -364,6 +365,18 @@ def test_probes_ports_and_scraping_name_what_the_process_serves(
         if service["spec"]["selector"] == workload["spec"]["selector"]["matchLabels"]:
             for port in service["spec"]["ports"]:
                 assert _port_number(container, port["targetPort"]) == served
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_readiness_probe_waits_for_the_services_own_check_timeout(overlay: str) -> None:
+    # /health/ready gives each check (MongoDB ping, broker) up to READINESS_CHECK_TIMEOUT_S and
+    # answers 200 within it: at the kubelet's default timeout (1 s) a slow but healthy
+    # dependency failed the probe (the gateway answered 200 in 1.4 s with MongoDB 1.4 s away)
+    # and took every pod out of its Service at once.
+    for workload in _of_kind(overlay, "Deployment"):
+        probe = _container(workload)["readinessProbe"]
+        name = workload["metadata"]["name"]
+        assert probe.get("timeoutSeconds", 1) > READINESS_CHECK_TIMEOUT_S, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
