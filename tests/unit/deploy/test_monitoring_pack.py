@@ -121,6 +121,16 @@ def test_every_query_names_metrics_the_services_export(where: str, expr: str) ->
     assert not unknown, f"{where}: {sorted(unknown)} not exported by any service"
 
 
+def test_every_alert_has_its_runbook_in_the_operations_doc() -> None:
+    rule = yaml.safe_load(RULES.read_text())
+    headings = set(re.findall(r"^#{2,6} (\S+)$", OPERATIONS.read_text(), re.M))
+    for group in rule["spec"]["groups"]:
+        for alert in group["rules"]:
+            name = alert["alert"]
+            assert alert["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
+            assert name in headings, f"docs/operations.md has no section {name}"
+
+
 def test_the_service_down_alert_covers_every_deployment_by_the_pod_monitors_label() -> None:
     """`up` is the only series of a service whose pods are all down: the alert must name every
     Deployment, by the label the PodMonitor gives the targets (a new service is not forgotten)."""
