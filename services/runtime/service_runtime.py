@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
 from contracts.topics import TopicName
+from services.runtime import header_names
 from services.runtime.assignment_summary import holdings
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.fetch_loop import fetch_without_idle_sleep
@@ -127,6 +128,9 @@ class ServiceRuntime:
     ) -> None:
         self.service = service
         self.settings = settings
+        # Before any consumer fetches: a header name that is not UTF-8 must not wedge the
+        # fetch (header_names.py).
+        header_names.install()
         self._broker_outages: BrokerOutageSummary | None = None
         if configure_logs:
             self._broker_outages = configure_logging(

@@ -6,7 +6,10 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiokafka.producer.message_accumulator as accumulator
+import aiokafka.producer.producer as producer
 import pytest
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from contracts.agents import AgentType
 from contracts.codec import encode
@@ -161,6 +164,45 @@ async def test_a_header_value_that_is_not_utf8_is_dead_lettered_with_its_bytes(r
     assert original["ce_source"] == b"crm-b\xe4ckend"
     assert base64.b64decode(letter.original_value_b64 or "") == record.value
     assert not letter.original_truncated
+    accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
+    assert [m.message_id for m in accepted] == [f"{s}-m-next"]  # the poison one never applied
+    await rig.commits_pass_everything()
+
+
+class _NameBytes(str):
+    """A header name whose wire bytes are not UTF-8: aiokafka's Python batch builder writes
+    `name.encode("utf-8")`, and any producer of `commands` (librdkafka, Java) can send them."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"x-\xff\xfe"
+
+
+async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_consumer_flows_on(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiokafka decodes header names as strict UTF-8 while unpacking a fetch: every getmany()
+    # of the group raised on this record, for ever, and no partition moved (health ready).
+    s = "poison-header-name"
+    await rig.created(s)
+    command = SubmitUserMessage(
+        id=f"{s}-bad", session_id=s, tenant_id=TENANT, message_id=f"{s}-m-bad", content="hi"
+    )
+    record = encode(command, source="crm-backend")
+    for module in (accumulator, producer):  # their C builder takes exact str names only
+        monkeypatch.setattr(module, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)
+    meta = await rig.publisher.send_raw(
+        rig.commands, record.key, record.value, [*record.headers, (_NameBytes("x"), b"v")]
+    )
+    monkeypatch.undo()
+
+    await rig.next_message_is_accepted(s)
+    letter = await rig.dead_letter_at(meta.offset, meta.partition)
+
+    assert letter.reason is DeadLetterReason.INVALID_FIELD
+    assert "header name" in letter.error_message
+    assert letter.original_headers[-1].name == "x-\ufffd\ufffd"
+    assert letter.original_truncated  # the name's bytes are not kept: no byte-exact replay
+    assert base64.b64decode(letter.original_value_b64 or "") == record.value
     accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
     assert [m.message_id for m in accepted] == [f"{s}-m-next"]  # the poison one never applied
     await rig.commits_pass_everything()
