@@ -284,6 +284,10 @@ class ServiceRuntime:
                 (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
             ),
             auto_offset_reset=s.auto_offset_reset,
+            # Records of a transaction their producer aborted never reach a handler (an
+            # upstream that writes commands in transactions); read_uncommitted applied them.
+            # The services' own producers use no transactions: nothing else changes.
+            isolation_level="read_committed",
             group_instance_id=s.group_instance_id,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiokafka.producer.message_accumulator as accumulator
 import aiokafka.producer.producer as producer
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from contracts.agents import AgentType
@@ -206,6 +207,37 @@ async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_consumer_
     accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
     assert [m.message_id for m in accepted] == [f"{s}-m-next"]  # the poison one never applied
     await rig.commits_pass_everything()
+
+
+async def test_a_command_of_an_aborted_transaction_is_never_applied(
+    rig: Rig, unique_suffix: str
+) -> None:
+    # An upstream that writes commands in Kafka transactions aborts one (its own database
+    # write failed, say): read_uncommitted consumers applied the command anyway.
+    s = "poison-aborted"
+    await rig.created(s)
+    aborted = encode(
+        SubmitUserMessage(
+            id=f"{s}-aborted", session_id=s, tenant_id=TENANT, message_id=f"{s}-m-x", content="x"
+        ),
+        source="crm-backend",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send(rig.commands, aborted.value, key=aborted.key, headers=aborted.headers)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+    await rig.next_message_is_accepted(s)
+
+    accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
+    assert [m.message_id for m in accepted] == [f"{s}-m-next"]
+    assert rig.dead_letters.of_type(DeadLetter) == []
 
 
 async def test_an_unknown_agent_is_refused_on_session_events_and_the_session_flows_on(
