@@ -15,7 +15,6 @@ code with the names decoded `surrogateescape` (the original bytes survive: `name
 (`invalid_field`), and its dead letter carries on the partition like any other poison record.
 """
 
-import itertools
 from collections.abc import Iterator
 from typing import Any, SupportsIndex
 
@@ -49,7 +48,7 @@ class _SurrogateEscapingBytes(bytearray):
 
 class _LenientBatch:
     """One v2 record batch: aiokafka's own batch, but unpacked again leniently if a header
-    name fails to decode (the records already handed out are not handed out twice)."""
+    name fails to decode."""
 
     __slots__ = ("_batch", "_raw")
 
@@ -61,13 +60,12 @@ class _LenientBatch:
         return getattr(self._batch, name)
 
     def __iter__(self) -> Iterator[Any]:
-        done = 0
         try:
-            for record in self._batch:
-                yield record
-                done += 1
+            yield from self._batch
         except UnicodeDecodeError:
-            yield from itertools.islice(self._lenient(), done, None)
+            # From the batch's first record again: aiokafka skips the records below its
+            # position (`PartitionRecords._unpack_records`), those already handed out.
+            yield from self._lenient()
 
     def __next__(self) -> Any:
         # aiokafka reads a control batch's marker with next(batch): no header names there.
