@@ -298,7 +298,7 @@ class ServiceRuntime:
         # FastStream's batch fetch sleeps after every empty poll: the runtime's waits in
         # getmany() only (fetch_loop.py).
         subscriber.get_msg = fetch_without_idle_sleep(  # type: ignore[method-assign,assignment]
-            s.fetch_max_records, s.fetch_wait_ms
+            s.fetch_max_records, s.fetch_wait_ms, engine.fetch_watch
         )
         subscriber_ref.append(subscriber)
 

@@ -240,6 +240,38 @@ async def test_a_command_of_an_aborted_transaction_is_never_applied(
     assert rig.dead_letters.of_type(DeadLetter) == []
 
 
+async def test_the_commit_passes_the_marker_of_a_transaction_that_ends_the_partition(
+    rig: Rig, unique_suffix: str
+) -> None:
+    # A transaction ends with a marker the consumer never receives as a record: the commit
+    # stopped one offset short of the log end for good (lag 1, the no-progress alert).
+    s = "poison-committed-txn"
+    await rig.created(s)
+    command = encode(
+        SubmitUserMessage(
+            id=f"{s}-txn", session_id=s, tenant_id=TENANT, message_id=f"{s}-m", content="x"
+        ),
+        source="crm-backend",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send(rig.commands, command.value, key=command.key, headers=command.headers)
+        await producer.commit_transaction()
+    finally:
+        await producer.stop()
+
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, UserMessageAccepted) for m in rig.events.of_session(s)),
+        f"{s}: the transaction's command applied",
+        within=NEXT_COMMAND_WITHIN_S,
+    )
+    await rig.commits_pass_everything()
+
+
 async def test_an_unknown_agent_is_refused_on_session_events_and_the_session_flows_on(
     rig: Rig,
 ) -> None:
