@@ -37,6 +37,14 @@ class FetchWatch:
     """
 
     handing_out: bool = False
+    failed: bool = False
+    """A `getmany()` raised (a batch aiokafka could not parse): it may have moved other
+    partitions' positions past records it had drained and then dropped, so positions are no
+    longer trusted in this process."""
+
+    @property
+    def positions_trusted(self) -> bool:
+        return not (self.handing_out or self.failed)
 
 
 def fetch_without_idle_sleep(
@@ -51,7 +59,12 @@ def fetch_without_idle_sleep(
     async def get_msg(consumer: Any) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        try:
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        except Exception:
+            if watch is not None:
+                watch.failed = True
+            raise
         if fetched:
             if watch is not None:
                 watch.handing_out = True

@@ -348,7 +348,7 @@ class KeyOrderedConsumer:
         the group stayed one offset short of the log end after each transaction, its lag
         reported 1 for good and the no-progress alert fired on a quiet partition."""
         watch = self.fetch_watch
-        if watch.handing_out:
+        if not watch.positions_trusted:
             return
         behind: list[PartitionId] = []
         for partition in self._assigned - self._revoking:
@@ -372,7 +372,7 @@ class KeyOrderedConsumer:
             except Exception:  # not assigned any more, or no position yet: the next tick
                 return
         # A fetch that handed records out meanwhile moved a position ahead of them.
-        if watch.handing_out or self._stopping.is_set():
+        if not watch.positions_trusted or self._stopping.is_set():
             return
         for partition, position in positions.items():
             if partition in self._assigned and partition not in self._revoking:
