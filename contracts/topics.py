@@ -205,11 +205,6 @@ class TopicCatalogue:
                 "min.insync.replicas": str(self.min_insync_replicas),
                 # An out-of-sync replica never becomes leader: acknowledged records are not lost.
                 "unclean.leader.election.enable": "false",
-                # The broker stores every batch uncompressed, whatever codec its producer used:
-                # the services' client reads gzip only (no snappy, lz4 or zstd library), and one
-                # lz4 batch of a Java producer on `commands` stopped every partition of
-                # session-commands and audit for good (aiokafka raised on each fetch).
-                "compression.type": "uncompressed",
             },
         )
 

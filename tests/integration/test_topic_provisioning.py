@@ -9,16 +9,11 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 
-import aiokafka.codec
-import aiokafka.producer.message_accumulator as accumulator
-import aiokafka.producer.producer as producer_module
-import aiokafka.record.default_records as default_records
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from contracts.topics import TopicCatalogue, TopicName
+from contracts.topics import TopicCatalogue
 from services.admin.topic_configs import set_topic_configs, topic_configs
 from services.admin.topics import TopicMismatch, TopicSpec, delete_topics, ensure_topics
 
@@ -189,90 +184,11 @@ async def test_catalogue_topics_are_durable_by_settings(
         configs = await _configs(
             kafka_bootstrap_servers,
             spec.name,
-            ["min.insync.replicas", "unclean.leader.election.enable", "compression.type"],
+            ["min.insync.replicas", "unclean.leader.election.enable"],
         )
     finally:
         await delete_topics(kafka_bootstrap_servers, [spec.name])
-    assert configs == {
-        "min.insync.replicas": "1",
-        "unclean.leader.election.enable": "false",
-        "compression.type": "uncompressed",
-    }
-
-
-def _zstd_frame(data: bytes) -> bytes:
-    """A valid zstd frame made without the zstd library: runs of one byte as RLE blocks, the
-    rest as raw blocks (any decoder reads both; the broker decompresses a batch to validate
-    it). It must be smaller than `data`, or aiokafka sends the batch uncompressed."""
-    frame = bytearray(b"\x28\xb5\x2f\xfd")  # magic, little-endian 0xFD2FB528
-    frame += bytes([0xA0]) + len(data).to_bytes(4, "little")  # single segment, 4-byte size
-    blocks: list[tuple[int, bytes, int]] = []  # (block type, content, regenerated size)
-    start = 0
-    while start < len(data):
-        run = start
-        while run < len(data) and run - start < 100_000 and data[run] == data[start]:
-            run += 1
-        if run - start >= 16:
-            blocks.append((1, data[start : start + 1], run - start))
-            start = run
-        else:
-            raw_end = start + 1
-            while (
-                raw_end < len(data)
-                and data[raw_end : raw_end + 16] != data[raw_end : raw_end + 1] * 16
-            ):
-                raw_end += 1
-            blocks.append((0, data[start:raw_end], raw_end - start))
-            start = raw_end
-    for i, (kind, content, size) in enumerate(blocks):
-        last = 1 if i == len(blocks) - 1 else 0
-        frame += ((size << 3) | (kind << 1) | last).to_bytes(3, "little")
-        frame += content
-    return bytes(frame)
-
-
-_ZSTD_VALUE = b'{"zstd": "' + b"z" * 4_000 + b'"}'
-
-
-async def test_a_batch_compressed_with_a_codec_the_services_cannot_read_is_stored_readable(
-    kafka_bootstrap_servers: str, unique_suffix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The services' aiokafka reads gzip only. A zstd (lz4, snappy) batch of an upstream
-    # producer on `commands` raised in every fetch of session-commands and audit: each of
-    # their partitions stopped for good. The catalogue's topics store batches uncompressed.
-    catalogue = TopicCatalogue(prefix=f"test.codec-{unique_suffix}.", partitions=1)
-    name = catalogue.name(TopicName.COMMANDS)
-    await ensure_topics(kafka_bootstrap_servers, [catalogue.spec(TopicName.COMMANDS)])
-    try:
-        monkeypatch.setitem(AIOKafkaProducer._COMPRESSORS, "zstd", (lambda: True, 4))
-        monkeypatch.setattr(aiokafka.codec, "has_zstd", lambda: True)
-        monkeypatch.setattr(default_records, "zstd_encode", _zstd_frame)
-        for module in (accumulator, producer_module):  # the C builder compresses in C
-            monkeypatch.setattr(
-                module, "DefaultRecordBatchBuilder", default_records._DefaultRecordBatchBuilderPy
-            )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=kafka_bootstrap_servers, compression_type="zstd", acks="all"
-        )
-        await producer.start()
-        try:
-            sent = await producer.send_and_wait(name, _ZSTD_VALUE, key=b"s-1")
-        finally:
-            await producer.stop()
-        monkeypatch.undo()  # the reader below is the services' aiokafka, without zstd
-
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers)
-        await consumer.start()
-        try:
-            partition = TopicPartition(name, sent.partition)
-            consumer.assign([partition])
-            consumer.seek(partition, sent.offset)
-            fetched = await asyncio.wait_for(consumer.getone(), timeout=15)
-        finally:
-            await consumer.stop()
-    finally:
-        await delete_topics(kafka_bootstrap_servers, [name])
-    assert (fetched.offset, fetched.value) == (sent.offset, _ZSTD_VALUE)
+    assert configs == {"min.insync.replicas": "1", "unclean.leader.election.enable": "false"}
 
 
 async def test_a_different_partition_count_is_refused_not_repaired(

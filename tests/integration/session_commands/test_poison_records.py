@@ -329,3 +329,32 @@ async def test_a_huge_correlation_header_does_not_stall_the_session(rig: Rig) ->
         within=NEXT_COMMAND_WITHIN_S,
     )
     assert rig.dead_letters.of_type(DeadLetter) == []
+
+
+async def test_commands_in_batches_compressed_with_every_kafka_codec_are_applied(
+    rig: Rig,
+) -> None:
+    # An upstream producer chooses its codec. Without the codec's library a consumer fails
+    # every fetch of that partition (UnsupportedCodecError), for good: the services' aiokafka
+    # has all four (the cramjam extra, pyproject.toml).
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        s = f"codec-{codec}"
+        record = encode(
+            CreateSession(id=f"{s}-create", session_id=s, tenant_id=TENANT), source="crm"
+        )
+        upstream = AIOKafkaProducer(
+            bootstrap_servers=rig.bootstrap, acks="all", compression_type=codec
+        )
+        await upstream.start()
+        try:
+            await upstream.send_and_wait(
+                rig.commands, record.value, key=record.key, headers=record.headers
+            )
+        finally:
+            await upstream.stop()
+        await rig.events.wait_for(
+            lambda _, s=s: any(isinstance(m, SessionCreated) for m in rig.events.of_session(s)),
+            f"{s} created from a {codec} batch",
+            within=NEXT_COMMAND_WITHIN_S,
+        )
+    await rig.commits_pass_everything()

@@ -25,7 +25,6 @@ def test_topics_follow_the_services_prefix_and_durability_settings(
     assert {s.replication_factor for s in specs} == {3}
     assert {s.config["min.insync.replicas"] for s in specs} == {"2"}
     assert {s.config["unclean.leader.election.enable"] for s in specs} == {"false"}
-    assert {s.config["compression.type"] for s in specs} == {"uncompressed"}
 
 
 def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
