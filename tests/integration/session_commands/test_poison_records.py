@@ -352,9 +352,13 @@ async def test_commands_in_batches_compressed_with_every_kafka_codec_are_applied
             )
         finally:
             await upstream.stop()
-        await rig.events.wait_for(
-            lambda _, s=s: any(isinstance(m, SessionCreated) for m in rig.events.of_session(s)),
-            f"{s} created from a {codec} batch",
-            within=NEXT_COMMAND_WITHIN_S,
-        )
+        await _created_by_now(rig, s, codec)
     await rig.commits_pass_everything()
+
+
+async def _created_by_now(rig: Rig, session: str, codec: str) -> None:
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, SessionCreated) for m in rig.events.of_session(session)),
+        f"{session} created from a {codec} batch",
+        within=NEXT_COMMAND_WITHIN_S,
+    )
