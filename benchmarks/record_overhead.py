@@ -74,6 +74,9 @@ class _Consumer:
     def highwater(self, partition: Any) -> int | None:
         return None
 
+    async def position(self, partition: Any) -> int:
+        return 0
+
 
 async def _nothing(record: Record) -> None:
     return None

@@ -263,6 +263,10 @@ def _attribute(header: str) -> str:
 def _header_map(headers: Headers) -> dict[str, str]:
     result: dict[str, str] = {}
     for name, raw in headers:
+        if not name.isascii() and not _is_utf8(name):
+            # A name whose bytes are not UTF-8 arrives with them as surrogate escapes
+            # (services/runtime/header_names.py).
+            raise DecodeError(DecodeFailure.INVALID_FIELD, f"header name {name!r} is not UTF-8")
         try:
             result[name.lower()] = raw.decode() if raw is not None else ""
         except UnicodeDecodeError:
@@ -270,6 +274,14 @@ def _header_map(headers: Headers) -> dict[str, str]:
                 DecodeFailure.INVALID_FIELD, f"header {name!r} is not UTF-8"
             ) from None
     return result
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _time(value: str | None) -> datetime | None:

@@ -71,7 +71,8 @@ HIDDEN_FIELDS: Final = frozenset({"tenant_id", "context", "rounds"})
 TURN_END_EVENTS: Final = frozenset({"turn_completed", "turn_failed", "turn_stopped"})
 
 # ASCII digits: pydantic's regex engine, like Python's, lets \d match other scripts' digits.
-Cursor = Annotated[str, StringConstraints(pattern=r"^v1\.[0-9]{1,5}\.[0-9]{1,19}\.[0-9]{1,19}$")]
+CURSOR_PATTERN: Final = r"v1\.[0-9]{1,5}\.[0-9]{1,19}\.[0-9]{1,19}"
+Cursor = Annotated[str, StringConstraints(pattern=rf"^{CURSOR_PATTERN}$")]
 
 
 class StreamStarted(Contract):
@@ -91,6 +92,7 @@ class StreamDropped(Contract):
     """The gateway ends this stream; reconnect with the last `id` (EventSource does so itself)."""
 
     type: Literal["stream_dropped"] = "stream_dropped"
+    session_id: str
     reason: DropReason
 
 

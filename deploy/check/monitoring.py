@@ -26,7 +26,13 @@ import yaml
 
 _SCHEMA = Path(__file__).parent / "schemas" / "grafana-dashboard.json"
 _GRID_COLUMNS = 24
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": ".*"}
+# Longest name first: `$__rate_interval` is a prefix of `$__rate_interval_ms`.
+GRAFANA_VARIABLES = {
+    "$__rate_interval_ms": "300000",
+    "$__rate_interval": "5m",
+    "$__interval": "1m",
+    "$namespace": ".*",
+}
 
 
 def rule_file(rendered: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 - Kubernetes kinds: the API's JSON schemas shipped by `kubernetes-validate` (strict: an unknown
   field is an error, as the API server's strict field validation rejects it).
 - KEDA and Prometheus Operator kinds: the schemas in deploy/check/schemas/, written from their
-  CRDs.
+  CRDs; a ScaledObject's HPA `behavior` (a bare object in KEDA's CRD) as the HPA's own field.
 - Any other kind fails: nothing is applied unchecked.
 - Rules of this project that no schema expresses: no `replicas` on a Deployment that KEDA or an
   HPA scales (every apply would reset the count); a kafka trigger's `lagThreshold` equals its
@@ -60,13 +60,40 @@ def schema_errors(resource: Resource, kubernetes_version: str) -> list[str]:
         return [
             f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
             for error in validator.iter_errors(resource)
-        ]
+        ] + hpa_behavior_errors(resource, kubernetes_version)
     try:
         kubernetes_validate.validate(resource, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as error:
         return [f"{'.'.join(str(p) for p in error.path) or '(root)'}: {error.message}"]
     except kubernetes_validate.SchemaNotFoundError:
         return [f"no schema for {key[1]} {key[0]}: add one to deploy/check/schemas/"]
+    return []
+
+
+def hpa_behavior_errors(resource: Resource, kubernetes_version: str) -> list[str]:
+    """A ScaledObject's `advanced.horizontalPodAutoscalerConfig.behavior` is copied into the HPA
+    KEDA creates (its CRD types it as a bare object): checked as that HPA's `spec.behavior`."""
+    if resource.get("kind") != "ScaledObject":
+        return []
+    advanced = resource.get("spec", {}).get("advanced", {})
+    behavior = advanced.get("horizontalPodAutoscalerConfig", {}).get("behavior")
+    if behavior is None:
+        return []
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "keda-hpa"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+            "maxReplicas": 1,
+            "behavior": behavior,
+        },
+    }
+    try:
+        kubernetes_validate.validate(hpa, kubernetes_version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        path = ".".join(str(p) for p in error.path)
+        return [f"spec.advanced.horizontalPodAutoscalerConfig.behavior ({path}): {error.message}"]
     return []
 
 

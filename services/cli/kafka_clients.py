@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
 from services.cli.errors import BrokerUnreachable, CliError, NotAuthorized, NotFound
+from services.runtime import header_names
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access, principal
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.settings import RuntimeSettings
@@ -36,6 +37,7 @@ async def producer(settings: RuntimeSettings) -> AsyncIterator[AIOKafkaProducer]
 @asynccontextmanager
 async def consumer(settings: RuntimeSettings, **options: object) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer; the caller assigns partitions and seeks."""
+    header_names.install()  # a header name that is not UTF-8 must not fail every fetch
     client = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.client_id(_CLIENT),

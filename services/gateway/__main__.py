@@ -7,8 +7,10 @@ import sys
 from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from services.gateway.app import SERVICE, build_app
+from services.gateway.http_framing import ProblemHttpToolsProtocol
 from services.gateway.settings import GatewaySettings
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.settings_errors import ConfigFileError, load_settings
@@ -39,21 +41,26 @@ def main() -> None:
     # build the app inside pytest).
     freeze_startup_heap()
     end_streams = app.state.gateway.streams.feed.end_streams
-    config = uvicorn.Config(
+    StreamEndingServer(server_config(app, settings), end_streams).run()
+
+
+def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
+    """How the gateway runs on uvicorn (the tests start it the same way)."""
+    return uvicorn.Config(
         app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_config=None,  # our JSON/console logging, already configured
         access_log=False,
         # In C, both (pyproject.toml pins them): ~20% less CPU per request than asyncio + h11.
+        # httptools' protocol, with framing errors answered as problems (http_framing.py).
         loop=settings.event_loop,
-        http="httptools",
+        http=ProblemHttpToolsProtocol,
         # Longer than load balancers' idle timeouts (60 s is common): the proxy, not the
         # gateway, should close idle connections, or a request can race the close.
         timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
-    StreamEndingServer(config, end_streams).run()
 
 
 class StreamEndingServer(uvicorn.Server):

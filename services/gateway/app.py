@@ -47,6 +47,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.stream_cursor import StreamTopic
 from services.gateway.stream_replay import StreamReplay
 from services.gateway.streams import SessionStreams
+from services.runtime import header_names
 from services.runtime.command_signing import signing_key
 from services.runtime.kafka_security import kafka_client_options
 from services.runtime.periodic import PeriodicJob
@@ -65,6 +66,9 @@ def build_app(
     """`broker_outages`: the log handler's summary (`configure_logging`), told every second to
     write "broker reachable again" once an outage is over, as the consumer services do."""
     settings = settings or GatewaySettings()
+    # Before the event feed and the stream replays fetch: a record whose header name is not
+    # UTF-8 (any producer can write one) must not fail every fetch (header_names.py).
+    header_names.install()
     keys = ApiKeyRegistry.load(settings.gateway_api_keys, settings.gateway_api_keys_file)
     catalogue = load_catalogue(settings.agent_catalogue_path)
     tracer_provider = configure_tracing(

@@ -65,7 +65,7 @@ KINDS: Final[Mapping[ProblemCode, ProblemKind]] = {
     ProblemCode.SESSION_NOT_FOUND: ProblemKind(404, "No such session"),
     ProblemCode.NOT_FOUND: ProblemKind(404, "No such resource"),
     ProblemCode.METHOD_NOT_ALLOWED: ProblemKind(405, "Method not allowed"),
-    ProblemCode.MALFORMED_REQUEST: ProblemKind(400, "The request body is not valid JSON"),
+    ProblemCode.MALFORMED_REQUEST: ProblemKind(400, "The request is malformed"),
     ProblemCode.VALIDATION_FAILED: ProblemKind(422, "The request does not match the schema"),
     ProblemCode.PAYLOAD_TOO_LARGE: ProblemKind(413, "The request body is too large"),
     ProblemCode.UNSUPPORTED_MEDIA_TYPE: ProblemKind(415, "Send application/json"),

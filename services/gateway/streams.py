@@ -11,6 +11,7 @@ of its topic, and the cursor moves past each record sent. Everything a caller se
 in `open()`, before the first byte: 404 for another tenant's session, 410 past retention.
 """
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncGenerator, Callable
@@ -100,21 +101,31 @@ class OpenStream:
                         yield frame
                     if finished:
                         return
+            # The heartbeat counts from the last bytes sent, not from the last record: records
+            # a client is not shown (another tenant's refused command aimed at this session id,
+            # a delta after the erasure) would otherwise hold it off for as long as they come.
+            loop = asyncio.get_running_loop()
+            quiet_since = loop.time()
             while True:
-                item = await self.sink.next(self.streams.heartbeat_s)
+                quiet_for = loop.time() - quiet_since
+                item = await self.sink.next(max(self.streams.heartbeat_s - quiet_for, 0.0))
                 if item is None:
                     if self.sink.dropped is not None:
                         DROPPED_STREAMS.labels(self.sink.dropped.value).inc()
-                        dropped = StreamDropped(reason=self.sink.dropped)
+                        dropped = StreamDropped(
+                            session_id=self.sink.session_id, reason=self.sink.dropped
+                        )
                         yield sse_frame("stream_dropped", dropped.model_dump_json(), self.cursor)
                         return
                     if self.sink.ended:
                         return  # the replica stops: EventSource reconnects with its last id
                     yield b": keep-alive\n\n"  # proxies keep an active connection open
+                    quiet_since = loop.time()
                     continue
                 frame, finished = self._send(item, stop_when)
                 if frame:
                     yield frame
+                    quiet_since = loop.time()
                 if finished:
                     return
         finally:

@@ -45,6 +45,17 @@ def build_dead_letter(
     """The whole dead letter; `fit_to_limit` cuts it down if it is too large to publish."""
     session = record.session_id
     names_cut = any(len(name) > MAX_DEAD_LETTER_HEADER_NAME for name, _ in record.headers)
+    names_replaced = any(
+        _kept_name(name) != name[:MAX_DEAD_LETTER_HEADER_NAME] for name, _ in record.headers
+    )
+    notes = [
+        note
+        for note, applies in (
+            ("header names cut", names_cut),
+            ("header names not UTF-8: bytes replaced by U+FFFD", names_replaced),
+        )
+        if applies
+    ]
     return DeadLetter(
         # Deterministic: a redelivered poison record yields the same dead-letter id (dedup).
         id=derive_id("dead-letter", consumer_group, record.topic, record.partition, record.offset),
@@ -56,11 +67,11 @@ def build_dead_letter(
         source_service=source_service,
         reason=reason_for(error),
         error_class=type(error).__qualname__[:_MAX_ERROR_CLASS],
-        error_message=_noted(str(error), "header names cut" if names_cut else None),
+        error_message=_noted(str(error), "; ".join(notes) or None),
         original_key_b64=_b64(record.key),
         original_value_b64=_b64(record.value),
         original_headers=[_header(name, value, cut=False) for name, value in record.headers],
-        original_truncated=names_cut,
+        original_truncated=bool(notes),
         attempts=max(1, attempts),
     )
 
@@ -86,11 +97,21 @@ def fit_to_limit(
     raise AssertionError("a dead letter without key, value and headers always fits")
 
 
+def _kept_name(name: str) -> str:
+    """The header name as a dead letter can carry it: cut to the contract's length, and a name
+    whose bytes were not UTF-8 (surrogate escapes, services/runtime/header_names.py) with those
+    bytes replaced: JSON cannot carry a lone surrogate, the dead letter would not encode."""
+    kept = name[:MAX_DEAD_LETTER_HEADER_NAME]
+    if kept.isascii():
+        return kept
+    return kept.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _header(name: str, value: bytes, *, cut: bool) -> OriginalHeader:
     if not cut or len(value) <= MAX_DEAD_LETTER_HEADER_BYTES:
-        return OriginalHeader(name=name[:MAX_DEAD_LETTER_HEADER_NAME], value_b64=_b64(value) or "")
+        return OriginalHeader(name=_kept_name(name), value_b64=_b64(value) or "")
     return OriginalHeader(
-        name=name[:MAX_DEAD_LETTER_HEADER_NAME],
+        name=_kept_name(name),
         value_b64=_b64(value[:MAX_DEAD_LETTER_HEADER_BYTES]) or "",
         truncated_from_bytes=len(value),
     )

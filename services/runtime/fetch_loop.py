@@ -19,22 +19,55 @@ user's CancelTurn be applied first, and the stop was refused `turn_not_running`.
 import asyncio
 import heapq
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 Fetch = Callable[[Any], Coroutine[Any, Any, tuple[Any, ...]]]
 
 
-def fetch_without_idle_sleep(max_records: int, wait_ms: int) -> Fetch:
+@dataclass(slots=True)
+class FetchWatch:
+    """Whether the consumer's position may be ahead of the records the runtime tracks.
+
+    `getmany()` moves a partition's position past the records it hands out, and past what it
+    hands out nothing for: transaction markers, aborted records. From the fetch until the
+    runtime has tracked that fetch's records (`KeyOrderedConsumer.dispatch_batch`), the
+    position is ahead of them; the rest of the time a position above every tracked record
+    passed offsets that hold no record, and the commit may follow it.
+    """
+
+    handing_out: bool = False
+    failed: bool = False
+    """A `getmany()` raised (a batch aiokafka could not parse): it may have moved other
+    partitions' positions past records it had drained and then dropped, so positions are no
+    longer trusted in this process."""
+
+    @property
+    def positions_trusted(self) -> bool:
+        return not (self.handing_out or self.failed)
+
+
+def fetch_without_idle_sleep(
+    max_records: int, wait_ms: int, watch: FetchWatch | None = None
+) -> Fetch:
     """A `get_msg` for a FastStream batch subscriber (its consume loop calls it with the
     subscriber's `AIOKafkaConsumer`): the fetched records in record-time order (each
-    partition's in offset order), or () after `wait_ms`."""
+    partition's in offset order), or () after `wait_ms`. `watch` is told when records are
+    handed out (set in the same step as aiokafka moves the positions)."""
     wait_s = wait_ms / 1000
 
     async def get_msg(consumer: Any) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        try:
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        except Exception:
+            if watch is not None:
+                watch.failed = True
+            raise
         if fetched:
+            if watch is not None:
+                watch.handing_out = True
             return tuple(heapq.merge(*fetched.values(), key=_record_time))
         early = wait_s - (loop.time() - started)
         if early > 0:

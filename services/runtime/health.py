@@ -18,7 +18,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
-_CHECK_TIMEOUT_S: Final = 2.0
+# How long each readiness check may take (the gateway's too); the manifests' readinessProbe
+# timeoutSeconds stays above it (tests/unit/deploy/test_rendered_manifests.py).
+READINESS_CHECK_TIMEOUT_S: Final = 2.0
 _REQUEST_TIMEOUT_S: Final = 5.0
 
 
@@ -61,7 +63,7 @@ class HealthServer:
     async def readiness(self) -> dict[str, bool]:
         async def run(check: ReadinessCheck) -> bool:
             try:
-                return await asyncio.wait_for(check(), _CHECK_TIMEOUT_S)
+                return await asyncio.wait_for(check(), READINESS_CHECK_TIMEOUT_S)
             except Exception:
                 return False
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from contracts.codec import EncodeError
 from services.runtime.consumer_metrics import ConsumerMetrics, NoMetrics
 from services.runtime.errors import RetryableError
+from services.runtime.fetch_loop import FetchWatch
 from services.runtime.key_scheduler import KeyScheduler, OrderingKey, ordering_key
 from services.runtime.offset_tracker import OffsetOrderError, OffsetTracker
 from services.runtime.record import PartitionId, Record
@@ -51,6 +52,7 @@ class ConsumerPort(Protocol):
     def resume(self, *partitions: Any) -> None: ...
     async def commit(self, offsets: dict[Any, int]) -> None: ...
     def highwater(self, partition: Any) -> int | None: ...
+    async def position(self, partition: Any) -> int: ...
 
 
 ConsumerProvider = Callable[[], ConsumerPort | None]
@@ -71,6 +73,9 @@ class ConsumerOptions:
     @property
     def resume_at(self) -> int:
         return max(0, min(self.max_in_flight - 1, int(self.max_in_flight * self.resume_ratio)))
+
+
+_POSITION_WAIT_S = 1.0
 
 
 class _Abandoned(Exception):
@@ -113,6 +118,8 @@ class KeyOrderedConsumer:
         self._hot_keys: dict[OrderingKey, set[PartitionId]] = {}
         self._commit_lock = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
+        self.fetch_watch = FetchWatch()
+        """Told by the fetch loop when a fetch's records are handed out (fetch_loop.py)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -157,10 +164,14 @@ class KeyOrderedConsumer:
         refuse the refetched lower ones as duplicates.)
         """
         assignment = self._assignments
-        for record in records:
-            if self._assignments != assignment:
-                return
-            await self.dispatch(record)
+        try:
+            for record in records:
+                if self._assignments != assignment:
+                    return
+                await self.dispatch(record)
+        finally:
+            # Tracked, or refused or dropped for a rebalance (which resets the positions).
+            self.fetch_watch.handing_out = False
 
     async def dispatch(self, record: Record) -> None:
         """Accept one fetched record. Returns at once; the handler runs in a key task."""
@@ -307,6 +318,8 @@ class KeyOrderedConsumer:
         if consumer is None:
             return
         async with self._commit_lock:
+            if not self._stopping.is_set():  # stopping: records are refused, not tracked
+                await self._pass_recordless_offsets(consumer)
             offsets = self._tracker.to_commit()
             if partitions is not None:
                 wanted = set(partitions)
@@ -327,6 +340,43 @@ class KeyOrderedConsumer:
             # Gauges on the commit tick, not per record: a scrape sees them at most one commit
             # interval old.
             self._report_gauges()
+
+    async def _pass_recordless_offsets(self, consumer: ConsumerPort) -> None:
+        """Move the commit of an idle partition up to the consumer's position when the
+        position passed offsets that hold no record for it: a transaction's commit or abort
+        marker, aborted records (an upstream writing `commands` in transactions). Otherwise
+        the group stayed one offset short of the log end after each transaction, its lag
+        reported 1 for good and the no-progress alert fired on a quiet partition."""
+        watch = self.fetch_watch
+        if not watch.positions_trusted:
+            return
+        behind: list[PartitionId] = []
+        for partition in self._assigned - self._revoking:
+            if self._tracker.in_flight(partition):
+                continue
+            try:
+                highwater = consumer.highwater(self._to_kafka(partition))
+            except AssertionError:  # aiokafka: no longer assigned (a rebalance is under way)
+                continue
+            done = self._tracker.committable(partition)
+            if highwater is not None and (done is None or highwater > done):
+                behind.append(partition)
+        positions: dict[PartitionId, int] = {}
+        for partition in behind:
+            try:
+                # Immediate unless the position is being reset (a new assignment reading its
+                # committed offset): then not worth holding the commit lock for.
+                positions[partition] = await asyncio.wait_for(
+                    consumer.position(self._to_kafka(partition)), _POSITION_WAIT_S
+                )
+            except Exception:  # not assigned any more, or no position yet: the next tick
+                return
+        # A fetch that handed records out meanwhile moved a position ahead of them.
+        if not watch.positions_trusted or self._stopping.is_set():
+            return
+        for partition, position in positions.items():
+            if partition in self._assigned and partition not in self._revoking:
+                self._tracker.pass_to(partition, position)
 
     def _report_broker_lag(self, consumer: ConsumerPort) -> None:
         """Lag per partition: the broker's high-water mark, as the consumer's last fetch

@@ -66,6 +66,16 @@ class OffsetTracker:
         self._unfinished -= 1
         state.advance()
 
+    def pass_to(self, partition: PartitionId, offset: int) -> None:
+        """The consumer's position is `offset` and every record below it was received: with
+        nothing unfinished, the offsets up to it hold no record for this consumer
+        (transaction markers, aborted records), and the commit may pass them."""
+        state = self._partitions.setdefault(partition, _PartitionOffsets())
+        if state.pending:
+            return
+        if state.next_offset is None or offset > state.next_offset:
+            state.next_offset = offset
+
     def committable(self, partition: PartitionId) -> int | None:
         """The offset to commit (Kafka's "next record to read"), or None if nothing finished."""
         state = self._partitions.get(partition)

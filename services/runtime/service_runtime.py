@@ -47,6 +47,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.codec import EncodedRecord
 from contracts.topics import TopicName
+from services.runtime import header_names
 from services.runtime.assignment_summary import holdings
 from services.runtime.dead_letter import DeadLetterPublisher
 from services.runtime.fetch_loop import fetch_without_idle_sleep
@@ -128,6 +129,9 @@ class ServiceRuntime:
     ) -> None:
         self.service = service
         self.settings = settings
+        # Before any consumer fetches: a header name that is not UTF-8 must not wedge the
+        # fetch (header_names.py).
+        header_names.install()
         self._broker_outages: BrokerOutageSummary | None = None
         if configure_logs:
             self._broker_outages = configure_logging(
@@ -281,6 +285,10 @@ class ServiceRuntime:
                 (RangePartitionAssignor,) if co_partitioned else (RoundRobinPartitionAssignor,)
             ),
             auto_offset_reset=s.auto_offset_reset,
+            # Records of a transaction their producer aborted never reach a handler (an
+            # upstream that writes commands in transactions); read_uncommitted applied them.
+            # The services' own producers use no transactions: nothing else changes.
+            isolation_level="read_committed",
             group_instance_id=s.group_instance_id,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
@@ -291,7 +299,7 @@ class ServiceRuntime:
         # FastStream's batch fetch sleeps after every empty poll: the runtime's waits in
         # getmany() only (fetch_loop.py).
         subscriber.get_msg = fetch_without_idle_sleep(  # type: ignore[method-assign,assignment]
-            s.fetch_max_records, s.fetch_wait_ms
+            s.fetch_max_records, s.fetch_wait_ms, engine.fetch_watch
         )
         subscriber_ref.append(subscriber)
 

@@ -86,6 +86,7 @@ async def test_console_streams_a_turn_and_shows_the_history(
             await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
             await switch_while_streaming(page, gateway, session_id)
             await turn_while_the_history_loads(page, gateway)
+            await turn_while_the_stream_cannot_open(page, gateway)
             await phone_width(page)
         finally:
             await browser.close()
@@ -154,6 +155,41 @@ async def turn_while_the_history_loads(page: Page, gateway: GatewayProcess) -> N
     await expect(page.locator("#log li.user .text")).to_have_text(["Hello there."])
     await expect(page.locator("#log li.assistant")).not_to_have_class("assistant streaming")
     await expect(page.locator("#log li.assistant .text")).to_have_text(shown)
+    await page.unroute_all(behavior="wait")  # a handler still running must not race it
+
+
+async def turn_while_the_stream_cannot_open(page: Page, gateway: GatewayProcess) -> None:
+    """A new session whose first stream open fails (the history is shown without it), and a
+    whole turn before the retry 2-5 s later: the retry has no id to resume from, so it reads
+    the history again once its stream started; it streamed from then on, and the turn was
+    missing until a reload."""
+    opens: list[str] = []
+    shown: list[str] = []
+
+    async def fail_then_a_turn(route: Route) -> None:
+        opens.append(route.request.url)
+        if len(opens) == 1:
+            await route.fulfill(status=503, body="{}", content_type="application/problem+json")
+            return
+        if len(opens) == 2:  # the retry: the turn runs while no stream is open
+            session_id = route.request.url.split("/v1/sessions/")[1].split("/")[0]
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=60.0) as http:
+                answered = await http.post(
+                    f"/v1/sessions/{session_id}/messages",
+                    json={"content": "Are you there?"},
+                    headers={**gateway.auth("tenant-a"), "Prefer": "wait=30"},
+                )
+            assert answered.json()["status"] == "completed", answered.text
+            shown.append(answered.json()["answer"]["content"])
+        await route.continue_()
+
+    await page.route(lambda url: "/events" in url, fail_then_a_turn)
+    await page.get_by_role("button", name="New session").click()
+    await expect(page.locator("#log li.user .text")).to_have_text(
+        ["Are you there?"], timeout=60_000
+    )
+    await expect(page.locator("#log li.assistant .text")).to_have_text(shown)
+    await expect(page.get_by_text("Live", exact=True)).to_be_visible(timeout=30_000)
     await page.unroute_all(behavior="wait")  # a handler still running must not race it
 
 

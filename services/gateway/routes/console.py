@@ -15,5 +15,7 @@ def install(app: FastAPI) -> None:
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
-    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    # HEAD as well (RFC 9110; a link checker's or load balancer's probe): FileResponse sends
+    # the headers alone for it.
+    app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

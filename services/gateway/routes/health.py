@@ -9,11 +9,11 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.gateway.schemas import Health
+from services.runtime.health import READINESS_CHECK_TIMEOUT_S
 
 router = APIRouter(tags=["health"])
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
-_CHECK_TIMEOUT_S = 2.0
 
 
 @router.get("/health/live", response_model=Health)
@@ -28,7 +28,7 @@ async def ready(request: Request) -> JSONResponse:
 
     async def run(check: ReadinessCheck) -> bool:
         try:
-            return await asyncio.wait_for(check(), _CHECK_TIMEOUT_S)
+            return await asyncio.wait_for(check(), READINESS_CHECK_TIMEOUT_S)
         except Exception:
             return False
 

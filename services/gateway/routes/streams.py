@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
+from pydantic import StringConstraints
 from starlette.types import Receive, Scope, Send
 
 from contracts.base import Id, Message, derive_id
 from contracts.commands import SubmitUserMessage
 from contracts.session_events import CommandRejected, SessionEvent
-from contracts.stream_events import TURN_END_EVENTS, Cursor
+from contracts.stream_events import CURSOR_PATTERN, TURN_END_EVENTS
 from services.gateway.context import CallerDep, Gateway, session_id_or_404
 from services.gateway.exchange import NO_SUCH_SESSION
 from services.gateway.problems import ApiProblem, ProblemCode
@@ -53,6 +54,24 @@ class EventStreamResponse(StreamingResponse):
             self._opened.close()
 
 
+class EventStreamHead(StreamingResponse):
+    """HEAD of a stream: GET's status and headers, no body (and no stream left attached)."""
+
+    def __init__(self) -> None:
+        super().__init__(iter(()), media_type=EVENT_STREAM, headers=_STREAM_HEADERS)
+
+
+# An empty id is no id: EventSource never sends one, but a proxy may pass an empty
+# `Last-Event-ID` on, and a script may build `?after=` from an empty variable; both mean what
+# the request without it means, a stream from now on.
+ResumeFrom = Annotated[str, StringConstraints(pattern=rf"^(?:{CURSOR_PATTERN})?$")]
+LastEventId = Annotated[
+    ResumeFrom | None,
+    Header(alias="Last-Event-ID", description="Resume after this event (EventSource)."),
+]
+After = Annotated[ResumeFrom | None, Query(description="As `Last-Event-ID`.")]
+
+
 async def _owned_session(gw: Gateway, tenant_id: str, session_id: str) -> str:
     session_id = session_id_or_404(session_id)
     if not await gw.session_owners.owns(tenant_id, session_id):
@@ -67,20 +86,39 @@ async def _owned_session(gw: Gateway, tenant_id: str, session_id: str) -> str:
     summary="Live events and tokens of a session (SSE, resumable)",
 )
 async def session_events(
-    session_id: str,
-    caller: CallerDep,
-    last_event_id: Annotated[
-        Cursor | None,
-        Header(alias="Last-Event-ID", description="Resume after this event (EventSource)."),
-    ] = None,
-    after: Annotated[Cursor | None, Query(description="As `Last-Event-ID`.")] = None,
+    session_id: str, caller: CallerDep, last_event_id: LastEventId = None, after: After = None
 ) -> EventStreamResponse:
     """Everything from now on (or after `Last-Event-ID` / `?after=`): each event's `id`
     resumes the stream exactly after it. 410 `stream_expired` when the missed events are past
     the topics' retention: read the history, then open a new stream."""
     session_id = await _owned_session(caller.gateway, caller.tenant_id, session_id)
-    opened = await caller.gateway.streams.open(caller.tenant_id, session_id, last_event_id or after)
+    opened = await caller.gateway.streams.open(
+        caller.tenant_id, session_id, last_event_id or after or None
+    )
     return EventStreamResponse(opened, {}, None)
+
+
+@router.head(
+    "/v1/sessions/{session_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The headers GET would send; no body.", "content": {EVENT_STREAM: {}}},
+        **problems(400, 404, 410),
+    },
+    summary="The live stream's answer without its body",
+)
+async def session_events_head(
+    session_id: str, caller: CallerDep, last_event_id: LastEventId = None, after: After = None
+) -> EventStreamHead:
+    """What GET would answer (RFC 9110), without the body: the same decisions (404, 400, 410,
+    503), then the headers. Its own route, because GET's body never ends: the stream is opened
+    for the decisions and closed at once."""
+    session_id = await _owned_session(caller.gateway, caller.tenant_id, session_id)
+    opened = await caller.gateway.streams.open(
+        caller.tenant_id, session_id, last_event_id or after or None
+    )
+    opened.close()
+    return EventStreamHead()
 
 
 # The session events after which no event of a turn can follow: a closed, expired or erased

@@ -136,22 +136,25 @@ function connect(after) {
 }
 
 // Resume from the last id; if the gateway says it is past retention (410) or not this
-// session's (400), show the stored history instead and stream from now.
+// session's (400), show the stored history instead and stream from now. Without a last id
+// (no stream of this session ever started) a stream from now would miss what happened since
+// the history was read: read it again, after the stream started.
 async function recover() {
   const path = `/v1/sessions/${encodeURIComponent(state.session)}/events`;
-  if (state.lastId) {
-    const probe = new AbortController();
-    try {
-      const answer = await fetch(`${path}?after=${encodeURIComponent(state.lastId)}`,
-        { headers: { Authorization: `Bearer ${state.key}` }, signal: probe.signal });
-      probe.abort();
-      if (answer.status === 410 || answer.status === 400) {
-        state.lastId = null;
-        await streamWithHistory();
-        return;
-      }
-    } catch (error) { /* network trouble: the EventSource below will say so */ }
+  if (!state.lastId) {
+    await streamWithHistory();
+    return;
   }
+  try {
+    // HEAD: the gateway's decision on the id without opening (and replaying) a stream.
+    const answer = await fetch(`${path}?after=${encodeURIComponent(state.lastId)}`,
+      { method: "HEAD", headers: { Authorization: `Bearer ${state.key}` } });
+    if (answer.status === 410 || answer.status === 400) {
+      state.lastId = null;
+      await streamWithHistory();
+      return;
+    }
+  } catch (error) { /* network trouble: the EventSource below will say so */ }
   connect(state.lastId);
 }
 

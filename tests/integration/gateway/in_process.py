@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from fastapi import FastAPI
 
 from services.gateway.api_keys import hash_api_key, new_api_key
 from services.gateway.app import build_app
@@ -20,6 +21,7 @@ from services.runtime.telemetry.broker_outage_log import BrokerOutageSummary
 class InProcessGateway:
     http: httpx.AsyncClient
     key: str
+    app: FastAPI
 
     @property
     def auth(self) -> dict[str, str]:
@@ -55,7 +57,7 @@ async def in_process_gateway(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://gateway", timeout=60.0
         ) as http:
-            yield InProcessGateway(http=http, key=key)
+            yield InProcessGateway(http=http, key=key, app=app)
 
 
 def keys_json(key: str, tenant: str) -> str:

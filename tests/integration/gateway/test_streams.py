@@ -17,7 +17,12 @@ from contracts.agents import AgentType
 from contracts.base import Message
 from contracts.codec import encode
 from contracts.llm import LLMTokenDelta
-from contracts.session_events import SessionErased, UserMessageAccepted
+from contracts.session_events import (
+    CommandRejected,
+    RejectionReason,
+    SessionErased,
+    UserMessageAccepted,
+)
 from contracts.topics import TopicCatalogue, TopicName
 from services.admin.topics import delete_topics, ensure_topics
 from services.gateway.event_feed import SessionEventFeed
@@ -165,7 +170,11 @@ async def test_a_slow_client_is_dropped_resumably_and_stalls_nobody(
         slow_seen = await frames(slow, 20)  # starts reading only now: its buffer overflowed
         names = [name for name, _, _ in slow_seen]
         assert names == ["stream_started", *["token"] * 5, "stream_dropped"]
-        assert slow_seen[-1][2] == {"type": "stream_dropped", "reason": "slow_client"}
+        assert slow_seen[-1][2] == {
+            "type": "stream_dropped",
+            "session_id": "s-1",
+            "reason": "slow_client",
+        }
 
         resumed = await streams.open(TENANT, "s-1", slow_seen[-1][1])
         rest = await frames(resumed, 15)
@@ -250,6 +259,62 @@ async def test_a_silent_stream_sends_heartbeat_comments(
         assert RETRY_MIN_MS <= int(retry.group(1)) <= RETRY_MAX_MS
         assert first[1].startswith(b"id: v1.")
         assert first[2] == b": keep-alive\n\n"  # after heartbeat_s (0.5 s) of silence
+        assert streams.feed.stream_count == 0
+
+
+async def test_records_a_client_is_not_shown_do_not_hold_the_heartbeat_off(
+    kafka_bootstrap_servers: str, catalogue: TopicCatalogue
+) -> None:
+    """Another tenant's commands aimed at the session id are refused on its partition, and
+    hidden from its streams; while they kept coming (one a second over HTTP, within the rate
+    limit), the stream sent nothing at all, not even `: keep-alive`, and proxies closed it."""
+    async with session_streams(kafka_bootstrap_servers, catalogue, buffer=100) as streams:
+        opened = await streams.open(TENANT, "s-6", None)
+        stream = opened.frames()
+        hidden_sent = 0
+        first_sent = asyncio.Event()
+
+        async def refused_commands_of_another_tenant() -> None:
+            nonlocal hidden_sent
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+            await producer.start()
+            try:
+                for index in range(30):  # one every ~0.1 s, well inside heartbeat_s (0.5 s)
+                    refused = CommandRejected(
+                        id=f"e-hidden-{index}",
+                        session_id="s-6",
+                        tenant_id="another-tenant",
+                        rejected_command_id=f"c-{index}",
+                        rejected_command_type="session.submit_user_message.v1",
+                        reason=RejectionReason.UNKNOWN_SESSION,
+                        detail="no such session",
+                    )
+                    record = encode(refused, source="test")
+                    await producer.send_and_wait(
+                        catalogue.name(TopicName.SESSION_EVENTS),
+                        record.value,
+                        record.key,
+                        headers=record.headers,
+                    )
+                    hidden_sent += 1
+                    first_sent.set()
+                    await asyncio.sleep(0.1)
+            finally:
+                await producer.stop()
+
+        try:
+            async with asyncio.timeout(10):
+                assert (await anext(stream)).startswith(b"retry: ")
+                assert (await anext(stream)).startswith(b"id: v1.")
+                publishing = asyncio.create_task(refused_commands_of_another_tenant())
+                await first_sent.wait()  # they come from before the live part's first wait
+                following = await anext(stream)
+                sent_before_it = hidden_sent
+                await publishing
+        finally:
+            await stream.aclose()
+        assert following == b": keep-alive\n\n"
+        assert sent_before_it < 30, "the keep-alive waited for the hidden records to stop"
         assert streams.feed.stream_count == 0
 
 

@@ -1,12 +1,15 @@
 """An in-process gateway over session-commands running in this process, on topics of the test
-alone: enough for every write the gateway decides with session-commands (no turn runs)."""
+alone: enough for every write the gateway decides with session-commands (no turn runs), and
+for its live streams (`llm-stream` exists, empty)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from contracts.topics import TopicCatalogue, TopicName
+from tests.integration import service_harness
 from tests.integration.gateway.in_process import InProcessGateway, in_process_gateway
-from tests.integration.session_commands.harness import provisioned_topics, running, settings_for
+from tests.integration.session_commands.harness import TOPICS, running, settings_for
 
 
 @asynccontextmanager
@@ -23,7 +26,11 @@ async def gateway_over_session_commands(
         **gateway_settings,
     }
     async with (
-        provisioned_topics(bootstrap, prefix),
+        service_harness.provisioned_topics(
+            bootstrap,
+            TopicCatalogue(prefix=prefix, partitions=4),
+            (*TOPICS, TopicName.LLM_STREAM),
+        ),
         running(settings),
         in_process_gateway(**deployment) as gateway,
     ):

@@ -6,7 +6,11 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiokafka.producer.message_accumulator as accumulator
+import aiokafka.producer.producer as producer
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from contracts.agents import AgentType
 from contracts.codec import encode
@@ -166,6 +170,108 @@ async def test_a_header_value_that_is_not_utf8_is_dead_lettered_with_its_bytes(r
     await rig.commits_pass_everything()
 
 
+class _NameBytes(str):
+    """A header name whose wire bytes are not UTF-8: aiokafka's Python batch builder writes
+    `name.encode("utf-8")`, and any producer of `commands` (librdkafka, Java) can send them."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"x-\xff\xfe"
+
+
+async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_consumer_flows_on(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiokafka decodes header names as strict UTF-8 while unpacking a fetch: every getmany()
+    # of the group raised on this record, for ever, and no partition moved (health ready).
+    s = "poison-header-name"
+    await rig.created(s)
+    command = SubmitUserMessage(
+        id=f"{s}-bad", session_id=s, tenant_id=TENANT, message_id=f"{s}-m-bad", content="hi"
+    )
+    record = encode(command, source="crm-backend")
+    for module in (accumulator, producer):  # their C builder takes exact str names only
+        monkeypatch.setattr(module, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)
+    meta = await rig.publisher.send_raw(
+        rig.commands, record.key, record.value, [*record.headers, (_NameBytes("x"), b"v")]
+    )
+    monkeypatch.undo()
+
+    await rig.next_message_is_accepted(s)
+    letter = await rig.dead_letter_at(meta.offset, meta.partition)
+
+    assert letter.reason is DeadLetterReason.INVALID_FIELD
+    assert "header name" in letter.error_message
+    assert letter.original_headers[-1].name == "x-\ufffd\ufffd"
+    assert letter.original_truncated  # the name's bytes are not kept: no byte-exact replay
+    assert base64.b64decode(letter.original_value_b64 or "") == record.value
+    accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
+    assert [m.message_id for m in accepted] == [f"{s}-m-next"]  # the poison one never applied
+    await rig.commits_pass_everything()
+
+
+async def test_a_command_of_an_aborted_transaction_is_never_applied(
+    rig: Rig, unique_suffix: str
+) -> None:
+    # An upstream that writes commands in Kafka transactions aborts one (its own database
+    # write failed, say): read_uncommitted consumers applied the command anyway.
+    s = "poison-aborted"
+    await rig.created(s)
+    aborted = encode(
+        SubmitUserMessage(
+            id=f"{s}-aborted", session_id=s, tenant_id=TENANT, message_id=f"{s}-m-x", content="x"
+        ),
+        source="crm-backend",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send(rig.commands, aborted.value, key=aborted.key, headers=aborted.headers)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+    await rig.next_message_is_accepted(s)
+
+    accepted = [m for m in rig.events.of_session(s) if isinstance(m, UserMessageAccepted)]
+    assert [m.message_id for m in accepted] == [f"{s}-m-next"]
+    assert rig.dead_letters.of_type(DeadLetter) == []
+
+
+async def test_the_commit_passes_the_marker_of_a_transaction_that_ends_the_partition(
+    rig: Rig, unique_suffix: str
+) -> None:
+    # A transaction ends with a marker the consumer never receives as a record: the commit
+    # stopped one offset short of the log end for good (lag 1, the no-progress alert).
+    s = "poison-committed-txn"
+    await rig.created(s)
+    command = encode(
+        SubmitUserMessage(
+            id=f"{s}-txn", session_id=s, tenant_id=TENANT, message_id=f"{s}-m", content="x"
+        ),
+        source="crm-backend",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send(rig.commands, command.value, key=command.key, headers=command.headers)
+        await producer.commit_transaction()
+    finally:
+        await producer.stop()
+
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, UserMessageAccepted) for m in rig.events.of_session(s)),
+        f"{s}: the transaction's command applied",
+        within=NEXT_COMMAND_WITHIN_S,
+    )
+    await rig.commits_pass_everything()
+
+
 async def test_an_unknown_agent_is_refused_on_session_events_and_the_session_flows_on(
     rig: Rig,
 ) -> None:
@@ -223,3 +329,36 @@ async def test_a_huge_correlation_header_does_not_stall_the_session(rig: Rig) ->
         within=NEXT_COMMAND_WITHIN_S,
     )
     assert rig.dead_letters.of_type(DeadLetter) == []
+
+
+async def test_commands_in_batches_compressed_with_every_kafka_codec_are_applied(
+    rig: Rig,
+) -> None:
+    # An upstream producer chooses its codec. Without the codec's library a consumer fails
+    # every fetch of that partition (UnsupportedCodecError), for good: the services' aiokafka
+    # has all four (the cramjam extra, pyproject.toml).
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        s = f"codec-{codec}"
+        record = encode(
+            CreateSession(id=f"{s}-create", session_id=s, tenant_id=TENANT), source="crm"
+        )
+        upstream = AIOKafkaProducer(
+            bootstrap_servers=rig.bootstrap, acks="all", compression_type=codec
+        )
+        await upstream.start()
+        try:
+            await upstream.send_and_wait(
+                rig.commands, record.value, key=record.key, headers=record.headers
+            )
+        finally:
+            await upstream.stop()
+        await _created_by_now(rig, s, codec)
+    await rig.commits_pass_everything()
+
+
+async def _created_by_now(rig: Rig, session: str, codec: str) -> None:
+    await rig.events.wait_for(
+        lambda _: any(isinstance(m, SessionCreated) for m in rig.events.of_session(session)),
+        f"{session} created from a {codec} batch",
+        within=NEXT_COMMAND_WITHIN_S,
+    )

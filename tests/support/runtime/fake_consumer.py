@@ -13,6 +13,7 @@ class FakeKafkaConsumer:
     commits: list[dict[PartitionId, int]] = field(default_factory=list)
     fail_commits: bool = False
     highwaters: dict[PartitionId, int] = field(default_factory=dict)
+    positions: dict[PartitionId, int] = field(default_factory=dict)
 
     def assignment(self) -> set[Any]:
         return set(self.assigned)
@@ -30,6 +31,9 @@ class FakeKafkaConsumer:
 
     def highwater(self, partition: Any) -> int | None:
         return self.highwaters.get(partition)
+
+    async def position(self, partition: Any) -> int:
+        return self.positions.get(partition, 0)
 
     def committed(self, partition: PartitionId) -> int | None:
         for commit in reversed(self.commits):

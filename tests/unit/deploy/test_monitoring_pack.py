@@ -45,9 +45,14 @@ _NOT_A_SELECTOR: Final = re.compile(
     r"|\"[^\"]*\""  # strings
     r"|\[[^\]]*\]"  # ranges
     r"|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"  # label lists
+    r"|\$\w+"  # Grafana variables ($__rate_interval_ms)
 )
 _IDENTIFIER: Final = re.compile(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()")
 _KEYWORDS: Final = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+# Series Prometheus writes itself for every target it scrapes (no service exports them).
+_SCRAPE_SERIES: Final = {"up"}
+BASE: Final = ROOT / "deploy" / "kubernetes" / "base"
+POD_MONITOR: Final = MONITORING / "pod-monitor.yaml"
 
 
 def exported_families() -> dict[str, str]:
@@ -112,8 +117,38 @@ def test_the_expression_parser_finds_metrics_and_nothing_else() -> None:
 def test_every_query_names_metrics_the_services_export(where: str, expr: str) -> None:
     names = metric_names(expr)
     assert names, f"{where}: no metric found in {expr!r}"
-    unknown = names - exported_series_names()
+    unknown = names - exported_series_names() - _SCRAPE_SERIES
     assert not unknown, f"{where}: {sorted(unknown)} not exported by any service"
+
+
+def test_every_alert_has_its_runbook_in_the_operations_doc() -> None:
+    rule = yaml.safe_load(RULES.read_text())
+    headings = set(re.findall(r"^#{2,6} (\S+)$", OPERATIONS.read_text(), re.M))
+    for group in rule["spec"]["groups"]:
+        for alert in group["rules"]:
+            name = alert["alert"]
+            assert alert["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
+            assert name in headings, f"docs/operations.md has no section {name}"
+
+
+def test_the_service_down_alert_covers_every_deployment_by_the_pod_monitors_label() -> None:
+    """`up` is the only series of a service whose pods are all down: the alert must name every
+    Deployment, by the label the PodMonitor gives the targets (a new service is not forgotten)."""
+    rule = dict(alert_rules())["AgentRuntimeServiceDown"]
+    pod_monitor = yaml.safe_load(POD_MONITOR.read_text())
+    [target_label] = pod_monitor["spec"]["podTargetLabels"]
+    # The Prometheus Operator turns a pod label into a target label as Prometheus sanitises it.
+    label = re.sub(r"[^a-zA-Z0-9_]", "_", target_label)
+    match = re.search(rf'\bup\{{{label}=~"([^"]+)"\}}', rule)
+    assert match, f"AgentRuntimeServiceDown does not select up by {label}: {rule!r}"
+    deployments = {
+        document["metadata"]["name"]
+        for path in BASE.glob("*.yaml")
+        for document in yaml.safe_load_all(path.read_text())
+        if isinstance(document, dict) and document.get("kind") == "Deployment"
+    }
+    assert set(match.group(1).split("|")) == deployments
+    assert f"by (namespace, {label})" in rule
 
 
 def test_the_metric_reference_lists_every_metric_the_services_export() -> None:

@@ -13,7 +13,8 @@ file:
 - probes, container ports, scrape annotations and the PodMonitor name the port and paths the
   process serves (its health port, or the gateway's API port);
 - each KEDA trigger names the consumer group the service joins and a topic that group consumes,
-  and together the triggers cover every topic it consumes;
+  and together the triggers cover every topic it consumes; a scale-in removes one pod per
+  period, longer than a leaving static member's drain and session timeout;
 - the topics Job provisions with the overlay's durability, and over SASL_SSL every process logs
   in as its own principal of deploy/kafka/acls.toml.
 
@@ -44,6 +45,7 @@ from services.audit.handler import AUDITED_TOPICS
 from services.audit.settings import AuditSettings
 from services.gateway.settings import GatewaySettings
 from services.llm_invocation.settings import LLMInvocationSettings
+from services.runtime.health import READINESS_CHECK_TIMEOUT_S
 from services.runtime.settings import ENV_PREFIX, RuntimeSettings
 from services.session_commands.handler import INPUTS as SESSION_COMMANDS_INPUTS
 from services.session_commands.settings import SessionCommandsSettings
@@ -366,6 +368,18 @@ def test_probes_ports_and_scraping_name_what_the_process_serves(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_readiness_probe_waits_for_the_services_own_check_timeout(overlay: str) -> None:
+    # /health/ready gives each check (MongoDB ping, broker) up to READINESS_CHECK_TIMEOUT_S and
+    # answers 200 within it: at the kubelet's default timeout (1 s) a slow but healthy
+    # dependency failed the probe (the gateway answered 200 in 1.4 s with MongoDB 1.4 s away)
+    # and took every pod out of its Service at once.
+    for workload in _of_kind(overlay, "Deployment"):
+        probe = _container(workload)["readinessProbe"]
+        name = workload["metadata"]["name"]
+        assert probe.get("timeoutSeconds", 1) > READINESS_CHECK_TIMEOUT_S, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_a_pod_behind_a_service_leaves_it_before_it_stops_listening(
     overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -426,6 +440,28 @@ def test_keda_triggers_name_the_group_and_topics_the_service_consumes(
                 covered |= consumed
         assert covered == consumed, f"{name}: no trigger for {sorted(consumed - covered)}"
         assert scaled["spec"]["maxReplicaCount"] == DEFAULT_PARTITIONS
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_scales_a_group_in_one_pod_at_a_time(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # KEDA's cooldownPeriod applies only to scaling to zero; from N to minReplicaCount its HPA
+    # scales down with Kubernetes' default (100 % every 15 s). A static member that leaves keeps
+    # its partitions for the session timeout after its drain: one pod per period, the period
+    # longer than both, moves each leaving pod's partitions before the next one leaves.
+    for scaled in _of_kind(overlay, "ScaledObject"):
+        name = scaled["spec"]["scaleTargetRef"]["name"]
+        settings = build_settings(
+            overlay, _workload(overlay, f"Deployment/{name}"), tmp_path / name, monkeypatch
+        )
+        hpa = scaled["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})
+        policies = hpa.get("behavior", {}).get("scaleDown", {}).get("policies", [])
+        assert policies, f"{name}: the HPA's default scale-down removes every idle pod at once"
+        for policy in policies:
+            assert (policy["type"], policy["value"]) == ("Pods", 1), f"{name}: {policy}"
+            leaving_s = settings.drain_timeout_s + settings.session_timeout_ms / 1000
+            assert policy["periodSeconds"] > leaving_s, f"{name}: {policy}"
 
 
 @pytest.mark.parametrize(

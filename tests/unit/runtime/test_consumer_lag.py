@@ -77,3 +77,26 @@ async def test_lag_is_highwater_minus_the_committable_offset_on_the_commit_tick(
     await consumer.on_partitions_revoked({P0})
     assert lag(registry, P0) is None  # the next owner reports it
     await consumer.stop()
+
+
+async def test_the_commit_follows_the_position_past_offsets_without_records_when_idle() -> None:
+    # A transaction marker after record 12: the position is 14, the log end 14.
+    registry = CollectorRegistry()
+    fake = FakeKafkaConsumer(assigned={P0}, highwaters={P0: 14}, positions={P0: 14})
+    release = asyncio.Event()
+    release.set()
+    consumer = consumer_with(registry, fake, release)
+    await consumer.dispatch_batch([Record(P0.topic, 0, 12, b"a", b"v")])
+    await asyncio.sleep(0.01)
+
+    fake.positions[P0] = 20  # a fetch handed out records up to 19, not yet tracked
+    consumer.fetch_watch.handing_out = True
+    await consumer.commit()
+    assert fake.committed(P0) == 13  # not past records the runtime has not seen
+
+    fake.positions[P0] = 14
+    consumer.fetch_watch.handing_out = False
+    await consumer.commit()
+    assert fake.committed(P0) == 14
+    assert lag(registry, P0) == 0
+    await consumer.stop()

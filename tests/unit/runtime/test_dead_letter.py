@@ -1,4 +1,5 @@
 import base64
+from dataclasses import replace
 
 import pytest
 
@@ -166,3 +167,28 @@ def test_a_letter_that_fits_is_not_marked() -> None:
     )
     assert not letter.original_truncated
     assert all(h.truncated_from_bytes is None for h in letter.original_headers)
+
+
+async def test_a_header_name_that_was_not_utf8_is_kept_readable_and_the_value_whole() -> None:
+    # aiokafka hands such a name over with surrogate escapes (services/runtime/header_names.py);
+    # JSON cannot carry them: the letter lost its key, headers and value to fit_to_limit.
+    record = replace(RECORD, headers=(("x-\udcff", b"v"),))
+    with pytest.raises(DecodeError) as refused:
+        decode(record.value, record.headers)
+    assert refused.value.reason is DecodeFailure.INVALID_FIELD
+    published: list[EncodedRecord] = []
+
+    async def publish(topic: str, encoded: EncodedRecord) -> None:
+        published.append(encoded)
+
+    sink = DeadLetterPublisher(
+        topic="dl", consumer_group="g", source_service="session-commands", publish=publish
+    )
+    await sink(record, refused.value, 1)
+
+    letter = decode(published[0].value, published[0].headers).message
+    assert isinstance(letter, DeadLetter)
+    assert [(h.name, h.value_b64) for h in letter.original_headers] == [("x-\ufffd", "dg==")]
+    assert base64.b64decode(letter.original_value_b64 or "") == RECORD.value
+    assert letter.original_truncated
+    assert letter.error_message.endswith("[header names not UTF-8: bytes replaced by U+FFFD]")

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from services.runtime import Record, RuntimeSettings, ServiceRuntime
-from services.runtime.fetch_loop import fetch_without_idle_sleep
+from services.runtime.fetch_loop import FetchWatch, fetch_without_idle_sleep
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +91,23 @@ def test_the_runtime_subscribers_use_it() -> None:
     [subscriber] = runtime.broker.subscribers
     fetch: Any = subscriber.get_msg  # type: ignore[attr-defined]
     assert fetch.__qualname__.startswith("fetch_without_idle_sleep")
+
+
+async def test_the_watch_hears_of_records_handed_out_and_of_a_failed_fetch() -> None:
+    watch = FetchWatch()
+    get_msg = fetch_without_idle_sleep(100, 10, watch)
+
+    await get_msg(Consumer([{}], waits=False))
+    assert watch.positions_trusted
+    await get_msg(Consumer([{"p0": [Fetched("a", 1)]}], waits=False))
+    assert not watch.positions_trusted  # until the runtime has tracked them
+    watch.handing_out = False
+
+    class Unparsable(Consumer):
+        async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, Any]:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "a batch aiokafka cannot read")
+
+    with pytest.raises(UnicodeDecodeError):
+        await get_msg(Unparsable([], waits=False))
+    assert watch.failed
+    assert not watch.positions_trusted
