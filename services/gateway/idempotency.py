@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -77,6 +78,7 @@ class ResponseStore:
         self._responses = database[RESPONSES]
         self._retention = timedelta(seconds=retention_s)
         self._forgetting: set[asyncio.Task[int]] = set()
+        self._indexed = False
 
     async def find(self, command_id: str) -> StoredResponse | None:
         document = await self._responses.find_one({"_id": command_id})
@@ -121,6 +123,14 @@ class ResponseStore:
         with contextlib.suppress(DuplicateKeyError):
             await self._responses.insert_one(document)
 
+    async def ensure_indexes(self) -> None:
+        """Idempotent. The purge deletes by `created_at`, an erasure by `session_id`: without
+        them each scanned a day of kept answers. Run by the first purge (at start-up, then
+        hourly until it succeeds), not before serving: the gateway answers while MongoDB is
+        down, with 503 where it needs it."""
+        await self._responses.create_index([("created_at", ASCENDING)], name="created_at")
+        await self._responses.create_index([("session_id", ASCENDING)], name="session_id")
+
     async def forget_session(self, session_id: str) -> int:
         """Delete the answers kept for a session's requests: on its erasure, since an answer
         holds its content (a title, a system prompt, the assistant's message), which a replay
@@ -146,6 +156,9 @@ class ResponseStore:
             )
 
     async def purge(self) -> int:
+        if not self._indexed:
+            await self.ensure_indexes()
+            self._indexed = True
         cutoff = datetime.now(UTC) - self._retention
         result = await self._responses.delete_many({"created_at": {"$lt": cutoff}})
         return result.deleted_count
