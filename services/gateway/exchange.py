@@ -110,7 +110,13 @@ class Exchange:
                     tracestate=origin.tracestate,
                 )
             except BrokerUnavailable as error:
-                raise self.unavailable(f"the command was not acknowledged: {error}") from None
+                # The broker's addresses and the driver's error are for the operator's log, not
+                # for a client (a problem's detail never names the deployment's internals).
+                log.warning("command %s not acknowledged: %s", command.id, error)
+                raise self.unavailable(
+                    "the command was not acknowledged in time; it may still be applied: "
+                    "retry with the same Idempotency-Key"
+                ) from None
             decision, silently = (
                 await self._decision(w, origin.tenant_id, command, creating)
                 if wait_for_decision
