@@ -57,6 +57,7 @@ _ARGUMENTS_SHOWN = 200
 PROMPT = "[bold green]you >[/] "
 QUIT = frozenset({"/quit", "/exit"})
 _SERVICES_DOWN = "are the services running? (`make up`)"
+INPUT_ENDED = "the chat's input ended before the user answered"
 
 
 class _Quit(Exception):
@@ -251,6 +252,10 @@ async def _submit_stoppable(
     )
     try:
         while not turn.done():
+            if reader.ended and desk.asking is not None:
+                # No y can come any more (`echo … | agent-runtime chat`): the turn would wait
+                # for the answer until its tool deadline. Not a yes, so a denial.
+                await desk.deny_unanswered()
             work = asyncio.ensure_future(desk.work.wait())
             waiting: set[asyncio.Future[Any]] = {turn, work}
             typed = None if reader.ended else reader.pending()
@@ -374,6 +379,22 @@ class ToolDesk:
                 )
             )
         self.ask_next_approval()
+
+    async def deny_unanswered(self) -> None:
+        """Deny every approval asked or queued: the input ended before an answer."""
+        while self.asking is not None:
+            asked, self.asking = self.asking, None
+            self._printer.console.print("[dim](the input ended: no answer)[/]")
+            await self._client.publish(
+                DenyToolCall(
+                    **self._ids(),
+                    turn_id=asked.turn_id,
+                    tool_call_id=asked.tool_call_id,
+                    requested_by="chat",
+                    reason=INPUT_ENDED,
+                )
+            )
+            self.ask_next_approval()
 
     def _ids(self) -> dict[str, str]:
         return {

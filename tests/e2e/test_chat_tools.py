@@ -191,3 +191,22 @@ async def test_the_reply_timeout_does_not_run_while_the_user_decides(
         assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+
+
+async def test_an_approval_asked_after_the_input_ended_is_denied_and_the_chat_exits(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`echo "write file …" | agent-runtime chat`: nobody can type y any more. The chat waited
+    on the question until the turn's tool deadline (300 s) instead of letting the answer
+    finish and exiting 0 as for any turn running when the input ends; now it denies."""
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
+        await chat.expect("you >")
+        await chat.say("write file todo.txt with buy milk")
+        assert process.stdin is not None
+        process.stdin.close()
+        await chat.expect("? allow coder to run write_file?")
+        shown = await chat.expect("coder answered (")
+        assert "denied: the chat's input ended before the user answered" in shown
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+        assert not (tmp_path / "todo.txt").exists()
