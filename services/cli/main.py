@@ -58,6 +58,9 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 console = Console()
+# Piped, a line is a line: rich folds prints at 80 columns otherwise, splitting an id that a
+# script reads (`send`'s command id, `topics create`'s changes) over two lines.
+console.soft_wrap = not console.is_terminal
 errors = Console(stderr=True)
 T = TypeVar("T")
 

@@ -145,6 +145,29 @@ async def test_chat_and_demo_without_services_say_so_in_one_line(
         await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
 
 
+async def test_piped_lines_are_not_folded_at_the_terminal_width(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    """A script reads `send`'s command id from its one line: rich folded the line at 80
+    columns when piped (no terminal, no COLUMNS), the id landing on the next line."""
+    catalogue = TopicCatalogue(prefix=f"cli-lines-{unique_suffix}.", partitions=1)
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    session = "session-" + "x" * 100
+    env = {
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+        "COLUMNS": "80",  # what a non-interactive shell gives rich: its default width
+    }
+    try:
+        result = run_cli("send", "--kind", "close", "--session", session, env=env)
+        assert result.returncode == 0, result.stderr
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("published session.close.v1 cmd-"), line
+        assert line.endswith(f" for session {session}"), line
+    finally:
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
+
+
 async def test_topics_create_prints_each_change_and_replication_warning(
     kafka_bootstrap_servers: str, unique_suffix: str
 ) -> None:
