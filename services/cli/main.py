@@ -129,6 +129,20 @@ def _settings() -> CliSettings:
     return cli_settings()
 
 
+def _checked_id(option: str, value: str) -> str:
+    """An id option as the contracts take it, else a usage error naming the option."""
+    try:
+        return TypeAdapter(Id).validate_python(value)
+    except ValidationError as exc:
+        raise UsageProblem(f"{option}: {exc.errors()[0]['msg']}") from None
+
+
+def _tenant_of(settings: CliSettings, tenant: str | None) -> str:
+    """`--tenant`, else the settings' tenant. Given but empty (`--tenant "$T"` with T unset)
+    is a usage error: it read the settings' tenant's sessions as if none had been named."""
+    return settings.tenant_id if tenant is None else _checked_id("--tenant", tenant)
+
+
 def _out(as_json: bool) -> Output:
     return Output(console, as_json=as_json)
 
@@ -150,12 +164,10 @@ def chat(
     from services.cli.chat import run_chat
 
     settings = _settings()
-    if tenant:
-        try:  # what the commands it publishes require; model_copy would not check it
-            TypeAdapter(Id).validate_python(tenant)
-        except ValidationError as exc:
-            raise UsageProblem(f"--tenant: {exc.errors()[0]['msg']}") from None
-        settings = settings.model_copy(update={"tenant_id": tenant})
+    if session is not None:
+        _checked_id("--session", session)
+    # model_copy does not validate: the tenant is checked as the commands require it.
+    settings = settings.model_copy(update={"tenant_id": _tenant_of(settings, tenant)})
     _run(run_chat(settings, session, title))
 
 
@@ -261,7 +273,7 @@ def sessions_list(
     settings = _settings()
     _run(
         print_sessions(
-            settings, tenant or settings.tenant_id, status, page, page_size, _out(as_json)
+            settings, _tenant_of(settings, tenant), status, page, page_size, _out(as_json)
         )
     )
 
@@ -276,7 +288,7 @@ def sessions_show(
     from services.cli.sessions import print_session
 
     settings = _settings()
-    _run(print_session(settings, tenant or settings.tenant_id, session_id, _out(as_json)))
+    _run(print_session(settings, _tenant_of(settings, tenant), session_id, _out(as_json)))
 
 
 @sessions_app.command("history")
@@ -295,7 +307,7 @@ def sessions_history(
     _run(
         print_history(
             settings,
-            tenant or settings.tenant_id,
+            _tenant_of(settings, tenant),
             session_id,
             _out(as_json),
             limit,

@@ -82,6 +82,12 @@ def test_version_and_usage_errors(tmp_path: Path) -> None:
         # Values the chat's commands cannot carry: a ValidationError traceback before.
         ("chat", "--tenant", "x/y"),
         ("chat", "--title", "t" * 300),
+        # Given but empty (`--tenant "$T"`, T unset): it read the default tenant's sessions;
+        # an empty --session said "no session session-<a new id>".
+        ("sessions", "list", "--tenant", ""),
+        ("sessions", "history", "s-1", "--tenant", ""),
+        ("chat", "--tenant", ""),
+        ("chat", "--session", ""),
     ):
         result = run_cli(*wrong)
         assert result.returncode == 2, (wrong, result.stderr)
