@@ -54,6 +54,7 @@ HELP = (
     "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
 _ARGUMENTS_SHOWN = 200
+_HISTORY_SHOWN = 50
 PROMPT = "[bold green]you >[/] "
 QUIT = frozenset({"/quit", "/exit"})
 _SERVICES_DOWN = "are the services running? (`make up`)"
@@ -178,16 +179,11 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 continue
             if line == "/history":
                 from services.cli.output import Output
-                from services.cli.sessions import print_history
+                from services.cli.sessions import print_recent
 
                 try:
-                    await print_history(
-                        settings,
-                        settings.tenant_id,
-                        session_id,
-                        Output(console),
-                        limit=50,
-                        newest_first=False,
+                    await print_recent(
+                        settings, settings.tenant_id, session_id, Output(console), _HISTORY_SHOWN
                     )
                 except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
                     console.print(f"[red]{escape(str(exc))}[/]", highlight=False)

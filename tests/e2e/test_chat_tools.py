@@ -5,6 +5,7 @@ refuse a path outside the directory, and create a file after a y at the approval
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -210,3 +211,26 @@ async def test_an_approval_asked_after_the_input_ended_is_denied_and_the_chat_ex
         assert "denied: the chat's input ended before the user answered" in shown
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
         assert not (tmp_path / "todo.txt").exists()
+
+
+async def test_history_in_the_chat_shows_the_conversations_end(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`/history` showed the first 50 messages, so in a longer session never the latest ones,
+    and then `more: --after-seq 50`, an option the chat does not take."""
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
+        await chat.expect("you >")
+        for number in range(1, 27):  # 52 messages: the user's and the answers
+            await chat.say(f"question number {number}")
+            await chat.expect("answered (")
+        await chat.say("/history")
+        shown = await chat.expect("pages through them all)")
+        # Piped, the rows are tab-separated: seq, who, content, interrupted.
+        assert "user\tquestion number 26\t" in shown, shown
+        assert "user\tquestion number 1\t" not in shown, shown
+        assert re.search(r"\s3\tuser\tquestion number 2\t", shown), shown  # the last 50: 3-52
+        assert "--after-seq" not in shown
+        assert "(the last 50 messages; `agent-runtime sessions history session-" in shown
+        await chat.say("/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
