@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from contracts.agents import AgentType
-from contracts.read_model import HistoryMessage, SessionStatus
+from contracts.read_model import AwaitedToolCall, HistoryMessage, SessionStatus
 from services.cli.errors import DatabaseUnreachable, NotFound
 from services.cli.output import Output
 from services.cli.settings import CliSettings
@@ -87,6 +87,14 @@ async def current_agent(settings: CliSettings, tenant_id: str, session_id: str) 
     async with _read_model(settings) as read_model:
         view = await read_model.get_session(tenant_id, session_id)
     return None if view is None else view.current_agent
+
+
+async def awaited_tool_calls(
+    settings: CliSettings, tenant_id: str, session_id: str
+) -> list[AwaitedToolCall]:
+    """The running turn's calls that wait for a client (approvals, client tools)."""
+    async with _read_model(settings) as read_model:
+        return await read_model.awaited_tool_calls(tenant_id, session_id)
 
 
 async def print_history(

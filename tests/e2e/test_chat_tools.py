@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from contracts.commands import SubmitUserMessage
+from services.cli.session_client import SessionClient, new_id
+from services.cli.sessions import awaited_tool_calls
 from tests.e2e.conftest import Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -51,8 +54,11 @@ class Chat:
 
 
 @asynccontextmanager
-async def running_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> AsyncIterator[Chat]:
-    """`agent-runtime chat` started in `workdir`; killed at the end if it is still running."""
+async def running_chat(
+    pipeline: Pipeline, workdir: Path, *options: str, **more_env: str
+) -> AsyncIterator[Chat]:
+    """`agent-runtime chat [options]` started in `workdir`; killed at the end if it is still
+    running."""
     s = pipeline.settings
     env = {
         **os.environ,
@@ -70,6 +76,7 @@ async def running_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> As
         "-m",
         "services.cli.main",
         "chat",
+        *options,
         cwd=workdir,
         env=env,
         stdin=asyncio.subprocess.PIPE,
@@ -234,3 +241,52 @@ async def test_history_in_the_chat_shows_the_conversations_end(
         assert "(the last 50 messages; `agent-runtime sessions history session-" in shown
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+
+
+async def test_a_resumed_chat_answers_the_calls_the_turn_waits_for(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`chat --session` on a turn that waits for the chat (the earlier chat was killed at an
+    approval question; a message sent with `agent-runtime send` made the coder read a file)
+    answers those calls. It saw only events published after it started, so it answered
+    nothing, said "no answer … are the services running?" to the next message, and the turn
+    failed at its tool deadline."""
+    (tmp_path / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
+    async with running_chat(pipeline, tmp_path) as first:
+        await first.expect("you >")
+        session_id = first.output.split("session ", 1)[1].split(" ", 1)[0]
+        await first.say("write file todo.txt with buy milk")
+        await first.expect("? allow coder to run write_file?")
+        first.process.kill()  # its terminal is gone: nobody answered
+        await first.process.wait()
+    async with running_chat(pipeline, tmp_path, "--session", session_id) as resumed:
+        await resumed.expect("the running turn waits for 1 tool call from this chat")
+        await resumed.expect("? allow coder to run write_file?")
+        await resumed.say("y")
+        shown = await resumed.expect("coder answered (")
+        assert "created todo.txt" in shown
+        await resumed.say("/quit")
+        assert await asyncio.wait_for(resumed.process.wait(), WITHIN_S) == 0
+    assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
+
+    settings = pipeline.settings
+    async with SessionClient(settings, session_id) as client:
+        await client.publish(
+            SubmitUserMessage(
+                id=new_id("cmd"),
+                session_id=session_id,
+                tenant_id=settings.tenant_id,
+                message_id=new_id("msg"),
+                content="read file notes.md",
+            )
+        )
+    deadline = asyncio.get_running_loop().time() + WITHIN_S
+    while not await awaited_tool_calls(settings, settings.tenant_id, session_id):
+        assert asyncio.get_running_loop().time() < deadline, "the read_file call never waited"
+        await asyncio.sleep(0.2)
+    async with running_chat(pipeline, tmp_path, "--session", session_id) as resumed:
+        shown = await resumed.expect("coder answered (")
+        assert "coder calls read_file" in shown
+        assert "the secret word is pelican" in shown
+        await resumed.say("/quit")
+        assert await asyncio.wait_for(resumed.process.wait(), WITHIN_S) == 0
