@@ -117,6 +117,15 @@ def global_options(
 ) -> None:
     """Exit codes: 0 ok, 1 failure, 2 usage, 3 Kafka/MongoDB unreachable, 4 not found,
     5 partial failure, 6 lag above --max-lag (docs/operations.md#exit-codes)."""
+    # Given but empty (`-b "$KAFKA"` with KAFKA unset): the settings ignore an empty variable,
+    # so the command ran against the default broker or the default deployment's topics
+    # (`--topic-prefix "$P" dlq replay --all` replayed `agent-runtime.`'s dead letters).
+    for option, given in (
+        ("-b/--bootstrap-server", bootstrap_server),
+        ("--topic-prefix", topic_prefix),
+    ):
+        if given is not None and not given.strip():
+            raise UsageProblem(f"{option} is empty")
     # Written where the settings are read from, so every command and the services that
     # `up`/`run` start see the same broker and prefix; nothing else has to pass them along.
     if bootstrap_server is not None:

@@ -88,6 +88,10 @@ def test_version_and_usage_errors(tmp_path: Path) -> None:
         ("sessions", "history", "s-1", "--tenant", ""),
         ("chat", "--tenant", ""),
         ("chat", "--session", ""),
+        # Empty global options: the settings ignore an empty variable, so these read the
+        # default broker and the default deployment's (`agent-runtime.`) dead letters.
+        ("-b", "", "groups", "lag"),
+        ("--topic-prefix", "", "dlq", "list"),
     ):
         result = run_cli(*wrong)
         assert result.returncode == 2, (wrong, result.stderr)
