@@ -285,6 +285,8 @@ async def test_a_resumed_chat_answers_the_calls_the_turn_waits_for(
     while not await awaited_tool_calls(settings, settings.tenant_id, session_id):
         assert asyncio.get_running_loop().time() < deadline, "the read_file call never waited"
         await asyncio.sleep(0.2)
+    # Another tenant's session reads as none, as every read of the read model.
+    assert await awaited_tool_calls(settings, "another-tenant", session_id) == []
     async with running_chat(pipeline, tmp_path, "--session", session_id) as resumed:
         shown = await resumed.expect("coder answered (")
         assert "coder calls read_file" in shown
