@@ -170,9 +170,10 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
         reader = _LineReader(console)
         awaited = await _awaited_calls(settings, session_id) if resume else []
         if awaited:
-            # An earlier chat left the turn waiting (it quit, or lost its terminal): the events
-            # announcing these calls went by before this chat started, so it reads them from
-            # the session; nothing would answer them before the turn's tool deadline.
+            # An earlier chat left the turn waiting (it quit, or lost its terminal), or the
+            # message came from `send`: the events announcing these calls went by before this
+            # chat started, so it reads them from the session; nothing else would answer them
+            # before the turn's tool deadline.
             console.print(
                 f"[yellow]the running turn waits for {len(awaited)} tool "
                 f"{'call' if len(awaited) == 1 else 'calls'} from this chat[/]"
