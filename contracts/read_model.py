@@ -16,7 +16,9 @@ from contracts.agents import AgentType, MessageRole
 from contracts.base import Contract, Id, Metadata, UtcDatetime
 from contracts.commands import AuthorName, Description, Reason, SystemPrompt, Title
 from contracts.limits import MAX_AGENT_SWITCHES, MAX_CONTENT_LENGTH
+from contracts.llm import ToolName
 from contracts.mid_turn import MidTurnPolicy
+from contracts.tools import RunsOn, ToolArguments
 
 READ_MODEL_VERSION: Final = 1
 MAX_PAGE_SIZE: Final = 500
@@ -110,6 +112,23 @@ class AgentContext(Contract):
     switches_left: Annotated[int, Field(ge=0, le=MAX_AGENT_SWITCHES)]
 
 
+class AwaitedToolCall(Contract):
+    """A call of the running turn's tool round that waits on a client: for its result (a
+    `client` tool not answered yet) or for an approval. What a client that was away (a chat
+    resumed with `--session`) needs to answer, since the events announcing it went by."""
+
+    turn_id: Id
+    tool_call_id: Id
+    tool: ToolName
+    agent: AgentType = Field(description="The agent whose model asked for the call.")
+    arguments: ToolArguments
+    runs_on: RunsOn
+    awaiting_approval: bool = Field(
+        description="True: it waits for approve/deny (any executor); False: a client tool "
+        "waiting for its result."
+    )
+
+
 READ_MODEL_TYPES: Final = (
     SessionSummary,
     SessionView,
@@ -117,4 +136,5 @@ READ_MODEL_TYPES: Final = (
     HistoryMessage,
     HistoryPage,
     AgentContext,
+    AwaitedToolCall,
 )

@@ -5,6 +5,7 @@ import contextlib
 import json
 import threading
 from collections import deque
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from contracts.commands import (
     SwitchAgent,
 )
 from contracts.llm import LLMTokenDelta
+from contracts.read_model import AwaitedToolCall
 from contracts.session_events import (
     AgentSwitched,
     CommandRejected,
@@ -54,9 +56,11 @@ HELP = (
     "directory (try: read file README.md); writing a file asks you first (y/n)."
 )
 _ARGUMENTS_SHOWN = 200
+_HISTORY_SHOWN = 50
 PROMPT = "[bold green]you >[/] "
 QUIT = frozenset({"/quit", "/exit"})
 _SERVICES_DOWN = "are the services running? (`make up`)"
+INPUT_ENDED = "the chat's input ended before the user answered"
 
 
 class _Quit(Exception):
@@ -103,15 +107,7 @@ class ChatPrinter:
         elif isinstance(update, TurnStopped) and update.partial_message_id is not None:
             self.console.print("[dim](the partial answer is kept in the history)[/]")
         elif isinstance(update, ToolCallRequested | ToolApprovalRequested):
-            arguments = json.dumps(update.arguments, ensure_ascii=False)
-            if len(arguments) > _ARGUMENTS_SHOWN:
-                arguments = arguments[: _ARGUMENTS_SHOWN - 1] + "…"
-            where = "here" if update.runs_on == CLIENT else update.runs_on
-            self.console.print(
-                f"[magenta]🔧 {update.agent.value} calls {escape(update.tool)}[/] "
-                f"[dim]{escape(arguments)} (runs {escape(where)})[/]",
-                highlight=False,
-            )
+            self.tool_call(update)
         elif isinstance(update, ToolResultRecorded):
             mark = "[red]✗[/]" if update.is_error else "[green]✓[/]"
             self.console.print(
@@ -124,6 +120,18 @@ class ChatPrinter:
             self.console.print(
                 f"[yellow]✗ {escape(update.tool)} denied: {escape(update.reason)}[/]"
             )
+
+    def tool_call(self, call: ToolCallRequested | ToolApprovalRequested | AwaitedToolCall) -> None:
+        self.end_stream()
+        arguments = json.dumps(call.arguments, ensure_ascii=False)
+        if len(arguments) > _ARGUMENTS_SHOWN:
+            arguments = arguments[: _ARGUMENTS_SHOWN - 1] + "…"
+        where = "here" if call.runs_on == CLIENT else call.runs_on
+        self.console.print(
+            f"[magenta]🔧 {call.agent.value} calls {escape(call.tool)}[/] "
+            f"[dim]{escape(arguments)} (runs {escape(where)})[/]",
+            highlight=False,
+        )
 
     def end_stream(self) -> None:
         if self._streaming is not None:
@@ -160,6 +168,25 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
         )
         console.print(f"[dim]{HELP}[/]")
         reader = _LineReader(console)
+        awaited = await _awaited_calls(settings, session_id) if resume else []
+        if awaited:
+            # An earlier chat left the turn waiting (it quit, or lost its terminal), or the
+            # message came from `send`: the events announcing these calls went by before this
+            # chat started, so it reads them from the session; nothing else would answer them
+            # before the turn's tool deadline.
+            console.print(
+                f"[yellow]the running turn waits for {len(awaited)} tool "
+                f"{'call' if len(awaited) == 1 else 'calls'} from this chat[/]"
+            )
+            try:
+                await _submit_stoppable(client, None, printer, reader, settings, tools, awaited)
+            except _Quit:
+                printer.end_stream()
+                return
+            except (TimeoutError, BrokerUnreachable) as exc:
+                printer.end_stream()
+                console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+            printer.end_stream()
         while True:
             if not reader.typed_ahead():
                 console.print(PROMPT, end="")
@@ -177,16 +204,11 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
                 continue
             if line == "/history":
                 from services.cli.output import Output
-                from services.cli.sessions import print_history
+                from services.cli.sessions import print_recent
 
                 try:
-                    await print_history(
-                        settings,
-                        settings.tenant_id,
-                        session_id,
-                        Output(console),
-                        limit=50,
-                        newest_first=False,
+                    await print_recent(
+                        settings, settings.tenant_id, session_id, Output(console), _HISTORY_SHOWN
                     )
                 except CliError as exc:  # no such session, MongoDB down: said, the chat goes on
                     console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
@@ -231,26 +253,38 @@ async def run_chat(settings: CliSettings, session_id: str | None, title: str) ->
 
 async def _submit_stoppable(
     client: SessionClient,
-    command: SubmitUserMessage | SwitchAgent | CloseSession | CancelTurn,
+    command: SubmitUserMessage | SwitchAgent | CloseSession | CancelTurn | None,
     printer: ChatPrinter,
     reader: "_LineReader",
     settings: CliSettings,
     tools: ClientTools,
+    awaited: Sequence[AwaitedToolCall] = (),
 ) -> TurnOutcome:
     """Submit, and while the turn runs keep reading lines (`/stop` cancels it, y/n answers an
     approval, `/quit` leaves) and answer the client tool calls it makes. The end of the input
-    (a pipe, Ctrl-D) lets the turn finish: `echo question | agent-runtime chat` answers."""
+    (a pipe, Ctrl-D) lets the turn finish: `echo question | agent-runtime chat` answers.
+    Without a command: follow the running turn whose `awaited` calls wait for this chat."""
     desk = ToolDesk(client, printer, tools, settings)
+    desk.seed(awaited)
 
     def on_update(update: SessionEvent | LLMTokenDelta) -> None:
         printer.show(update)
         desk.note(update)
 
+    def asked() -> bool:
+        return desk.asking is not None
+
     turn = asyncio.create_task(
-        client.submit(command, on_update=on_update, user_is_asked=lambda: desk.asking is not None)
+        client.submit(command, on_update=on_update, user_is_asked=asked)
+        if command is not None
+        else client.follow(awaited[0].turn_id, on_update=on_update, user_is_asked=asked)
     )
     try:
         while not turn.done():
+            if reader.ended and desk.asking is not None:
+                # No y can come any more (`echo … | agent-runtime chat`): the turn would wait
+                # for the answer until its tool deadline. Not a yes, so a denial.
+                await desk.deny_unanswered()
             work = asyncio.ensure_future(desk.work.wait())
             waiting: set[asyncio.Future[Any]] = {turn, work}
             typed = None if reader.ended else reader.pending()
@@ -307,11 +341,23 @@ class ToolDesk:
         self._printer = printer
         self._tools = tools
         self._settings = settings
-        self._calls: deque[ToolCallRequested] = deque()
-        self._approvals: deque[ToolApprovalRequested] = deque()
+        self._calls: deque[ToolCallRequested | AwaitedToolCall] = deque()
+        self._approvals: deque[ToolApprovalRequested | AwaitedToolCall] = deque()
         self._seen: set[str] = set()
-        self.asking: ToolApprovalRequested | None = None
+        self.asking: ToolApprovalRequested | AwaitedToolCall | None = None
         self.work = asyncio.Event()
+
+    def seed(self, awaited: Iterable[AwaitedToolCall]) -> None:
+        """Calls that waited for a client before this chat started (read from the session):
+        handled as if their events had just arrived."""
+        for call in awaited:
+            self._printer.tool_call(call)
+            if call.awaiting_approval:
+                if self._first(f"ask:{call.tool_call_id}"):
+                    self._approvals.append(call)
+            elif call.runs_on == CLIENT and self._first(f"run:{call.tool_call_id}"):
+                self._calls.append(call)
+            self.work.set()
 
     def note(self, update: SessionEvent | LLMTokenDelta) -> None:
         if isinstance(update, ToolCallRequested) and update.runs_on == CLIENT:
@@ -375,6 +421,22 @@ class ToolDesk:
             )
         self.ask_next_approval()
 
+    async def deny_unanswered(self) -> None:
+        """Deny every approval asked or queued: the input ended before an answer."""
+        while self.asking is not None:
+            asked, self.asking = self.asking, None
+            self._printer.console.print("[dim](the input ended: no answer)[/]")
+            await self._client.publish(
+                DenyToolCall(
+                    **self._ids(),
+                    turn_id=asked.turn_id,
+                    tool_call_id=asked.tool_call_id,
+                    requested_by="chat",
+                    reason=INPUT_ENDED,
+                )
+            )
+            self.ask_next_approval()
+
     def _ids(self) -> dict[str, str]:
         return {
             "id": new_id("cmd"),
@@ -435,6 +497,16 @@ async def _require_session(settings: CliSettings, session_id: str) -> None:
         return
     if not found:
         raise NotFound(f"no session {session_id} for tenant {settings.tenant_id}")
+
+
+async def _awaited_calls(settings: CliSettings, session_id: str) -> list[AwaitedToolCall]:
+    """The running turn's calls waiting for a client; none when MongoDB cannot say."""
+    from services.cli.sessions import awaited_tool_calls
+
+    try:
+        return await awaited_tool_calls(settings, settings.tenant_id, session_id)
+    except CliError:
+        return []
 
 
 async def _already_with(settings: CliSettings, session_id: str, agent: str) -> bool:

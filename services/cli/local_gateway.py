@@ -6,14 +6,19 @@ the CLI's tenant (`AGENT_RUNTIME_TENANT_ID`, default `local`), so the chat and c
 same sessions.
 """
 
+import contextlib
 import json
+import socket
 from pathlib import Path
+from typing import Final
 
+from services.cli.errors import UsageProblem
 from services.cli.settings import cli_settings
 from services.cli.stack import GATEWAY, SERVICES, ServiceSpec
 from services.gateway.api_keys import hash_api_key, new_api_key
 
 LOCAL_SERVICES: tuple[ServiceSpec, ...] = (*SERVICES, GATEWAY)
+_MAX_PORT: Final = 65_535
 
 
 def gateway_port() -> int:
@@ -23,10 +28,33 @@ def gateway_port() -> int:
     return cli_settings().gateway_port
 
 
-def local_ports(base_health_port: int = 8081) -> dict[str, int]:
-    ports = {spec.name: base_health_port + i for i, spec in enumerate(SERVICES)}
+def local_ports() -> dict[str, int]:
+    """The gateway on its port; the five consumers' health endpoints on the five ports after
+    `AGENT_RUNTIME_HEALTH_PORT` (8081-8085 by default; 0: free ports). The stack hands each
+    service its port, so a fixed 8081 ignored the setting: a second stack on the machine (a
+    prefix of its own) could not move off the first one's ports."""
+    settings = cli_settings()
+    if settings.health_port == 0:
+        health = _free_ports(len(SERVICES))
+    else:
+        health = [settings.health_port + 1 + i for i in range(len(SERVICES))]
+        if health[-1] > _MAX_PORT:
+            raise UsageProblem(
+                f"AGENT_RUNTIME_HEALTH_PORT: the local services take the {len(SERVICES)} "
+                f"ports after it; at most {_MAX_PORT - len(SERVICES)}"
+            )
+    ports = {spec.name: port for spec, port in zip(SERVICES, health, strict=True)}
     ports[GATEWAY.name] = gateway_port()
     return ports
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free now, distinct (each socket stays bound until all are chosen)."""
+    with contextlib.ExitStack() as sockets:
+        bound = [sockets.enter_context(socket.socket()) for _ in range(count)]
+        for sock in bound:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in bound]
 
 
 def local_api_key(run_dir: Path) -> str:

@@ -58,6 +58,9 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 console = Console()
+# Piped, a line is a line: rich folds prints at 80 columns otherwise, splitting an id that a
+# script reads (`send`'s command id, `topics create`'s changes) over two lines.
+console.soft_wrap = not console.is_terminal
 errors = Console(stderr=True)
 T = TypeVar("T")
 
@@ -114,6 +117,15 @@ def global_options(
 ) -> None:
     """Exit codes: 0 ok, 1 failure, 2 usage, 3 Kafka/MongoDB unreachable, 4 not found,
     5 partial failure, 6 lag above --max-lag (docs/operations.md#exit-codes)."""
+    # Given but empty (`-b "$KAFKA"` with KAFKA unset): the settings ignore an empty variable,
+    # so the command ran against the default broker or the default deployment's topics
+    # (`--topic-prefix "$P" dlq replay --all` replayed `agent-runtime.`'s dead letters).
+    for option, given in (
+        ("-b/--bootstrap-server", bootstrap_server),
+        ("--topic-prefix", topic_prefix),
+    ):
+        if given is not None and not given.strip():
+            raise UsageProblem(f"{option} is empty")
     # Written where the settings are read from, so every command and the services that
     # `up`/`run` start see the same broker and prefix; nothing else has to pass them along.
     if bootstrap_server is not None:
@@ -124,6 +136,20 @@ def global_options(
 
 def _settings() -> CliSettings:
     return cli_settings()
+
+
+def _checked_id(option: str, value: str) -> str:
+    """An id option as the contracts take it, else a usage error naming the option."""
+    try:
+        return TypeAdapter(Id).validate_python(value)
+    except ValidationError as exc:
+        raise UsageProblem(f"{option}: {exc.errors()[0]['msg']}") from None
+
+
+def _tenant_of(settings: CliSettings, tenant: str | None) -> str:
+    """`--tenant`, else the settings' tenant. Given but empty (`--tenant "$T"` with T unset)
+    is a usage error: it read the settings' tenant's sessions as if none had been named."""
+    return settings.tenant_id if tenant is None else _checked_id("--tenant", tenant)
 
 
 def _out(as_json: bool) -> Output:
@@ -147,12 +173,10 @@ def chat(
     from services.cli.chat import run_chat
 
     settings = _settings()
-    if tenant:
-        try:  # what the commands it publishes require; model_copy would not check it
-            TypeAdapter(Id).validate_python(tenant)
-        except ValidationError as exc:
-            raise UsageProblem(f"--tenant: {exc.errors()[0]['msg']}") from None
-        settings = settings.model_copy(update={"tenant_id": tenant})
+    if session is not None:
+        _checked_id("--session", session)
+    # model_copy does not validate: the tenant is checked as the commands require it.
+    settings = settings.model_copy(update={"tenant_id": _tenant_of(settings, tenant)})
     _run(run_chat(settings, session, title))
 
 
@@ -258,7 +282,7 @@ def sessions_list(
     settings = _settings()
     _run(
         print_sessions(
-            settings, tenant or settings.tenant_id, status, page, page_size, _out(as_json)
+            settings, _tenant_of(settings, tenant), status, page, page_size, _out(as_json)
         )
     )
 
@@ -273,7 +297,7 @@ def sessions_show(
     from services.cli.sessions import print_session
 
     settings = _settings()
-    _run(print_session(settings, tenant or settings.tenant_id, session_id, _out(as_json)))
+    _run(print_session(settings, _tenant_of(settings, tenant), session_id, _out(as_json)))
 
 
 @sessions_app.command("history")
@@ -292,7 +316,7 @@ def sessions_history(
     _run(
         print_history(
             settings,
-            tenant or settings.tenant_id,
+            _tenant_of(settings, tenant),
             session_id,
             _out(as_json),
             limit,

@@ -160,20 +160,46 @@ class SessionClient:
         streams, a turn of many tool steps), and it does not run while `user_is_asked` (the
         chat waits for the user's y/n; the turn's own tool deadline bounds that).
         """
-        outcome = TurnOutcome(command_id=command.id)
         await self.publish(command)
+        return await self._outcome(
+            command, None, timeout_s=timeout_s, on_update=on_update, user_is_asked=user_is_asked
+        )
+
+    async def follow(
+        self,
+        turn_id: str,
+        *,
+        on_update: Callable[[Update], None] | None = None,
+        user_is_asked: Callable[[], bool] | None = None,
+    ) -> TurnOutcome:
+        """Collect what a turn already running causes until it ends, publishing nothing: the
+        chat resumed on a turn that waits for it (`submit`'s reply timeout applies)."""
+        return await self._outcome(None, turn_id, on_update=on_update, user_is_asked=user_is_asked)
+
+    async def _outcome(
+        self,
+        command: Command | None,
+        turn_id: str | None,
+        *,
+        timeout_s: float | None = None,
+        on_update: Callable[[Update], None] | None = None,
+        user_is_asked: Callable[[], bool] | None = None,
+    ) -> TurnOutcome:
+        """The updates of `command` (published) or of the running turn `turn_id`, until the
+        turn ends or the command is refused (a command that starts no turn: its first fact)."""
+        outcome = TurnOutcome(command_id=command.id if command is not None else "")
+        waited = command.id if command is not None else turn_id
         wait_s = timeout_s or self.settings.reply_timeout_s
         clock = asyncio.get_running_loop().time
         deadline = clock() + wait_s
-        turn_id: str | None = None
-        starts_turn = command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
+        starts_turn = command is None or command.type == "session.submit_user_message.v1"  # type: ignore[attr-defined]
         while not outcome.finished:
             if user_is_asked is not None and user_is_asked():
                 deadline = clock() + wait_s
             remaining = deadline - clock()
             if remaining <= 0:
                 raise TimeoutError(
-                    f"no answer to {command.id}: nothing from the session within {wait_s:g} s "
+                    f"no answer to {waited}: nothing from the session within {wait_s:g} s "
                     "(AGENT_RUNTIME_REPLY_TIMEOUT_S)"
                 )
             async for update in self.updates(timeout_s=min(remaining, 1.0)):
@@ -181,7 +207,11 @@ class SessionClient:
                 outcome.updates.append(update)
                 if on_update is not None:
                     on_update(update)
-                if isinstance(update, CommandRejected) and update.rejected_command_id == command.id:
+                if (
+                    command is not None
+                    and isinstance(update, CommandRejected)
+                    and update.rejected_command_id == command.id
+                ):
                     outcome.rejected = update
                 elif isinstance(update, TurnStarted) and turn_id is None:
                     message_id = getattr(command, "message_id", None)
@@ -193,7 +223,11 @@ class SessionClient:
                     outcome.failed = update
                 elif isinstance(update, TurnStopped) and update.turn_id == turn_id:
                     outcome.stopped = update
-                elif not starts_turn and update.id == derive_id("event", command.id, 0):
+                elif (
+                    command is not None
+                    and not starts_turn
+                    and update.id == derive_id("event", command.id, 0)
+                ):
                     return outcome
                 if outcome.finished:
                     break

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from contracts.agents import AgentType
-from contracts.read_model import SessionStatus
+from contracts.read_model import AwaitedToolCall, HistoryMessage, SessionStatus
 from services.cli.errors import DatabaseUnreachable, NotFound
 from services.cli.output import Output
 from services.cli.settings import CliSettings
@@ -89,6 +89,14 @@ async def current_agent(settings: CliSettings, tenant_id: str, session_id: str) 
     return None if view is None else view.current_agent
 
 
+async def awaited_tool_calls(
+    settings: CliSettings, tenant_id: str, session_id: str
+) -> list[AwaitedToolCall]:
+    """The running turn's calls that wait for a client (approvals, client tools)."""
+    async with _read_model(settings) as read_model:
+        return await read_model.awaited_tool_calls(tenant_id, session_id)
+
+
 async def print_history(
     settings: CliSettings,
     tenant_id: str,
@@ -107,7 +115,30 @@ async def print_history(
     if out.as_json:
         out.document(page)
         return
-    for message in page.messages:
+    _print_messages(page.messages, out)
+    if page.next_cursor is not None:
+        out.note(f"[dim]more: --after-seq {page.next_cursor}")
+
+
+async def print_recent(
+    settings: CliSettings, tenant_id: str, session_id: str, out: Output, limit: int
+) -> None:
+    """The session's last `limit` messages, oldest first: the chat's `/history`, where the
+    conversation's end is what a person looks for (its first page stopped at seq `limit`)."""
+    async with _read_model(settings) as read_model:
+        page = await read_model.history(tenant_id, session_id, limit=limit, newest_first=True)
+    if page is None:
+        raise NotFound(f"no session {session_id} for tenant {tenant_id}")
+    _print_messages(list(reversed(page.messages)), out)
+    if page.next_cursor is not None:
+        out.note(
+            f"[dim](the last {limit} messages; `agent-runtime sessions history "
+            f"{escape(session_id)}` pages through them all)"
+        )
+
+
+def _print_messages(messages: list[HistoryMessage], out: Output) -> None:
+    for message in messages:
         who = message.agent.value if message.agent else (message.author_name or message.role.value)
         if out.for_people:
             line = Text.assemble(
@@ -120,5 +151,3 @@ async def print_history(
             out.row(
                 (message.seq, who, message.content, "interrupted" if message.interrupted else "")
             )
-    if page.next_cursor is not None:
-        out.note(f"[dim]more: --after-seq {page.next_cursor}")

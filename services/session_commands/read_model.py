@@ -17,6 +17,7 @@ from contracts.read_model import (
     MAX_PAGE_SIZE,
     AgentContext,
     AgentSwitchView,
+    AwaitedToolCall,
     HistoryMessage,
     HistoryPage,
     SessionPage,
@@ -25,8 +26,10 @@ from contracts.read_model import (
     SessionView,
 )
 from contracts.session_events import RejectionReason
+from contracts.tools import CLIENT
+from services.runtime.json_text import parse_json
 from services.session_commands.domain.cancellation import turn_id_of
-from services.session_commands.domain.state import SessionState
+from services.session_commands.domain.state import Approval, SessionState
 from services.session_commands.mongo.repository import MESSAGES, SESSIONS
 from services.session_commands.mongo.session_document import Document, as_utc, history_message
 
@@ -191,6 +194,27 @@ class SessionReadModel:
         if state.turn is not None and state.turn.turn_id == turn_id:
             return True
         return any(turn_id_of(state, queued.message_id) == turn_id for queued in state.queue)
+
+    async def awaited_tool_calls(self, tenant_id: str, session_id: str) -> list[AwaitedToolCall]:
+        """The running turn's calls that wait for a client: approvals pending, and client
+        tools without a result. [] for no session (of the tenant) or none waiting."""
+        loaded = await self._load(tenant_id, session_id)
+        turn = None if loaded is None else loaded[0].turn
+        if turn is None or turn.tool_round is None:
+            return []
+        return [
+            AwaitedToolCall(
+                turn_id=turn.turn_id,
+                tool_call_id=call.tool_call_id,
+                tool=call.tool,
+                agent=turn.agent,
+                arguments=parse_json(call.arguments),
+                runs_on=call.runs_on,
+                awaiting_approval=call.approval is Approval.PENDING,
+            )
+            for call in turn.tool_round.calls
+            if call.approval is Approval.PENDING or (call.runs_on == CLIENT and call.result is None)
+        ]
 
     async def turn_answer(
         self, tenant_id: str, session_id: str, turn_id: str

@@ -5,6 +5,7 @@ refuse a path outside the directory, and create a file after a y at the approval
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from contracts.commands import SubmitUserMessage
+from services.cli.session_client import SessionClient, new_id
+from services.cli.sessions import awaited_tool_calls
 from tests.e2e.conftest import Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -50,8 +54,11 @@ class Chat:
 
 
 @asynccontextmanager
-async def running_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> AsyncIterator[Chat]:
-    """`agent-runtime chat` started in `workdir`; killed at the end if it is still running."""
+async def running_chat(
+    pipeline: Pipeline, workdir: Path, *options: str, **more_env: str
+) -> AsyncIterator[Chat]:
+    """`agent-runtime chat [options]` started in `workdir`; killed at the end if it is still
+    running."""
     s = pipeline.settings
     env = {
         **os.environ,
@@ -69,6 +76,7 @@ async def running_chat(pipeline: Pipeline, workdir: Path, **more_env: str) -> As
         "-m",
         "services.cli.main",
         "chat",
+        *options,
         cwd=workdir,
         env=env,
         stdin=asyncio.subprocess.PIPE,
@@ -191,3 +199,97 @@ async def test_the_reply_timeout_does_not_run_while_the_user_decides(
         assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
         await chat.say("/quit")
         assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+
+
+async def test_an_approval_asked_after_the_input_ended_is_denied_and_the_chat_exits(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`echo "write file …" | agent-runtime chat`: nobody can type y any more. The chat waited
+    on the question until the turn's tool deadline (300 s) instead of letting the answer
+    finish and exiting 0 as for any turn running when the input ends; now it denies."""
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
+        await chat.expect("you >")
+        await chat.say("write file todo.txt with buy milk")
+        assert process.stdin is not None
+        process.stdin.close()
+        shown = await chat.expect("coder answered (")
+        assert "? allow coder to run write_file?" in shown
+        assert "denied: the chat's input ended before the user answered" in shown
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+        assert not (tmp_path / "todo.txt").exists()
+
+
+async def test_history_in_the_chat_shows_the_conversations_end(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`/history` showed the first 50 messages, so in a longer session never the latest ones,
+    and then `more: --after-seq 50`, an option the chat does not take."""
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
+        await chat.expect("you >")
+        for number in range(1, 27):  # 52 messages: the user's and the answers
+            await chat.say(f"question number {number}")
+            await chat.expect("answered (")
+        await chat.say("/history")
+        shown = await chat.expect("pages through them all)")
+        # Piped, the rows are tab-separated: seq, who, content, interrupted.
+        assert "user\tquestion number 26\t" in shown, shown
+        assert "user\tquestion number 1\t" not in shown, shown
+        # The last 50: seq 3 to 52 (after the prompt, or first in what was read).
+        assert re.search(r"(^|\s)3\tuser\tquestion number 2\t", shown), shown
+        assert "--after-seq" not in shown
+        assert "(the last 50 messages; `agent-runtime sessions history session-" in shown
+        await chat.say("/quit")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+
+
+async def test_a_resumed_chat_answers_the_calls_the_turn_waits_for(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`chat --session` on a turn that waits for the chat (the earlier chat was killed at an
+    approval question; a message sent with `agent-runtime send` made the coder read a file)
+    answers those calls. It saw only events published after it started, so it answered
+    nothing, said "no answer … are the services running?" to the next message, and the turn
+    failed at its tool deadline."""
+    (tmp_path / "notes.md").write_text("the secret word is pelican\n", encoding="utf-8")
+    async with running_chat(pipeline, tmp_path) as first:
+        await first.expect("you >")
+        session_id = first.output.split("session ", 1)[1].split(" ", 1)[0]
+        await first.say("write file todo.txt with buy milk")
+        await first.expect("? allow coder to run write_file?")
+        first.process.kill()  # its terminal is gone: nobody answered
+        await first.process.wait()
+    async with running_chat(pipeline, tmp_path, "--session", session_id) as resumed:
+        shown = await resumed.expect("? allow coder to run write_file?")
+        assert "the running turn waits for 1 tool call from this chat" in shown
+        await resumed.say("y")
+        shown = await resumed.expect("coder answered (")
+        assert "created todo.txt" in shown
+        await resumed.say("/quit")
+        assert await asyncio.wait_for(resumed.process.wait(), WITHIN_S) == 0
+    assert (tmp_path / "todo.txt").read_text(encoding="utf-8") == "buy milk"
+
+    settings = pipeline.settings
+    async with SessionClient(settings, session_id) as client:
+        await client.publish(
+            SubmitUserMessage(
+                id=new_id("cmd"),
+                session_id=session_id,
+                tenant_id=settings.tenant_id,
+                message_id=new_id("msg"),
+                content="read file notes.md",
+            )
+        )
+    deadline = asyncio.get_running_loop().time() + WITHIN_S
+    while not await awaited_tool_calls(settings, settings.tenant_id, session_id):
+        assert asyncio.get_running_loop().time() < deadline, "the read_file call never waited"
+        await asyncio.sleep(0.2)
+    # Another tenant's session reads as none, as every read of the read model.
+    assert await awaited_tool_calls(settings, "another-tenant", session_id) == []
+    async with running_chat(pipeline, tmp_path, "--session", session_id) as resumed:
+        shown = await resumed.expect("coder answered (")
+        assert "coder calls read_file" in shown
+        assert "the secret word is pelican" in shown
+        await resumed.say("/quit")
+        assert await asyncio.wait_for(resumed.process.wait(), WITHIN_S) == 0

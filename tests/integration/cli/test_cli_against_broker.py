@@ -82,6 +82,16 @@ def test_version_and_usage_errors(tmp_path: Path) -> None:
         # Values the chat's commands cannot carry: a ValidationError traceback before.
         ("chat", "--tenant", "x/y"),
         ("chat", "--title", "t" * 300),
+        # Given but empty (`--tenant "$T"`, T unset): it read the default tenant's sessions;
+        # an empty --session said "no session session-<a new id>".
+        ("sessions", "list", "--tenant", ""),
+        ("sessions", "history", "s-1", "--tenant", ""),
+        ("chat", "--tenant", ""),
+        ("chat", "--session", ""),
+        # Empty global options: the settings ignore an empty variable, so these read the
+        # default broker and the default deployment's (`agent-runtime.`) dead letters.
+        ("-b", "", "groups", "lag"),
+        ("--topic-prefix", "", "dlq", "list"),
     ):
         result = run_cli(*wrong)
         assert result.returncode == 2, (wrong, result.stderr)
@@ -141,6 +151,29 @@ async def test_chat_and_demo_without_services_say_so_in_one_line(
             assert len(lines) == 1, result.stderr
             assert "within 2 s (AGENT_RUNTIME_REPLY_TIMEOUT_S)" in lines[0], lines[0]
             assert "are the services running?" in lines[0]
+    finally:
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
+
+
+async def test_piped_lines_are_not_folded_at_the_terminal_width(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    """A script reads `send`'s command id from its one line: rich folded the line at 80
+    columns when piped (no terminal, no COLUMNS), the id landing on the next line."""
+    catalogue = TopicCatalogue(prefix=f"cli-lines-{unique_suffix}.", partitions=1)
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    session = "session-" + "x" * 100
+    env = {
+        "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+        "COLUMNS": "80",  # what a non-interactive shell gives rich: its default width
+    }
+    try:
+        result = run_cli("send", "--kind", "close", "--session", session, env=env)
+        assert result.returncode == 0, result.stderr
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("published session.close.v1 cmd-"), line
+        assert line.endswith(f" for session {session}"), line
     finally:
         await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.errors import UsageProblem
 from services.cli.local_gateway import LOCAL_SERVICES, gateway_env, local_api_key, local_ports
 from services.gateway.api_keys import ApiKeyRegistry
 
@@ -27,10 +28,26 @@ def test_the_local_key_is_generated_once_private_and_maps_to_the_cli_tenant(
 
 def test_five_local_processes_on_distinct_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AGENT_RUNTIME_GATEWAY_PORT", raising=False)
+    monkeypatch.delenv("AGENT_RUNTIME_HEALTH_PORT", raising=False)
     ports = local_ports()
     assert [s.name for s in LOCAL_SERVICES][-1] == "gateway"
     assert ports["gateway"] == 8000
     assert len(set(ports.values())) == len(LOCAL_SERVICES) == 6
+    assert sorted(ports.values()) == [8000, 8081, 8082, 8083, 8084, 8085]
+
+
+def test_the_health_ports_follow_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second local stack (another prefix) moves its services off the first one's ports
+    with AGENT_RUNTIME_HEALTH_PORT: `up` handed them 8081-8085 whatever the setting."""
+    monkeypatch.setenv("AGENT_RUNTIME_HEALTH_PORT", "18180")
+    monkeypatch.setenv("AGENT_RUNTIME_GATEWAY_PORT", "18186")
+    ports = local_ports()
+    assert sorted(ports.values()) == list(range(18181, 18187))
+    monkeypatch.setenv("AGENT_RUNTIME_HEALTH_PORT", "0")  # 0: free ports, as for a service
+    assert len(set(local_ports().values())) == 6
+    monkeypatch.setenv("AGENT_RUNTIME_HEALTH_PORT", "65533")
+    with pytest.raises(UsageProblem, match="AGENT_RUNTIME_HEALTH_PORT"):
+        local_ports()
 
 
 def test_the_gateway_port_may_come_from_dotenv_as_every_setting(

@@ -19,6 +19,7 @@ async def reads(model: SessionReadModel, queries: SessionQueries) -> None:
     await model.list_sessions("tenant-a")
     await model.history("tenant-a", "s-1")
     await model.message("tenant-a", "s-1", "m-1")
+    await model.awaited_tool_calls("tenant-a", "s-1")
     await queries.get_session("s-1", tenant_id="tenant-a")
     await queries.list_sessions(tenant_id="tenant-a")
     await queries.history("s-1", tenant_id="tenant-a")
@@ -34,6 +35,7 @@ async def reads(model: SessionReadModel, queries: SessionQueries) -> None:
     await model.list_sessions()
     await model.history("s-1")
     await model.message("s-1", "m-1")
+    await model.awaited_tool_calls("s-1")
     await queries.get_session("s-1")
     await queries.list_sessions()
     await queries.history("s-1")
@@ -59,4 +61,4 @@ def test_every_query_without_a_tenant_is_a_type_error(tmp_path: Path) -> None:
     assert status == 1
     errors = [line for line in stdout.splitlines() if ": error:" in line]
     # one error per call: a missing argument, or a missing "tenant_id" keyword
-    assert len({line.split(":")[1] for line in errors}) == 8, stdout
+    assert len({line.split(":")[1] for line in errors}) == 9, stdout
