@@ -213,6 +213,16 @@ async def replay(
 
 def _checked(settings: CliSettings, letter: DeadLetter) -> ReplayResult | None:
     """Why `letter` cannot be replayed, or None when its original validates now."""
+    # Only to this deployment's topics (`--topic-prefix`): a dead-letters topic shared by two
+    # deployments (AGENT_RUNTIME_DEAD_LETTER_TOPIC) holds the other's letters too, whose
+    # originals `--all` re-published into the other deployment's topics.
+    if settings.topics.topic_of(letter.origin_topic) is None:
+        return _result(
+            letter,
+            ReplayOutcome.FAILED,
+            f"its origin topic {letter.origin_topic!r} is not a topic of this deployment "
+            f"(prefix {settings.topic_prefix!r}); replay it with that deployment's --topic-prefix",
+        )
     if letter.original_truncated:
         return _result(
             letter,
