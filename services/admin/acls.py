@@ -230,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KafkaError, OSError) as unreachable:
         bootstrap = redact_uri_credentials(settings.kafka_bootstrap_servers)
         print(
-            f"acls: cannot reach Kafka at {bootstrap} "
-            f"({redact_uri_credentials(str(unreachable))})",
+            f"acls: cannot reach Kafka at {bootstrap} ({redact_uri_credentials(str(unreachable))})",
             file=sys.stderr,
         )
         return 3
