@@ -196,7 +196,10 @@ async def _apply_or_explain(
 def main(argv: Sequence[str] | None = None) -> int:
     from services.runtime.settings import RuntimeSettings
 
-    parser = argparse.ArgumentParser(description="Apply the trust model's Kafka ACLs (idempotent).")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.admin.acls",
+        description="Apply the trust model's Kafka ACLs (idempotent).",
+    )
     parser.add_argument("--file", type=Path, default=Path("deploy/kafka/acls.toml"))
     parser.add_argument("--prefix", default=None, help="topic prefix (default: the settings')")
     parser.add_argument("--print", action="store_true", help="list the ACLs, apply nothing")
