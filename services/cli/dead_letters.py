@@ -22,7 +22,7 @@ from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter, DeadLetterReason
 from contracts.topics import TopicName
 from services.cli.errors import CliError, ExitCode
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.kafka_clients import consumer, existing_partitions, producer
 from services.cli.settings import CliSettings
 
 READ_DEADLINE_S: Final = 60.0
@@ -93,9 +93,9 @@ async def read_dead_letters(
     """The matching dead letters among the newest `limit` of each partition, oldest first."""
     topic = settings.topics.name(TopicName.DEAD_LETTERS)
     found: list[StoredDeadLetter] = []
-    tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
-    if not tps:
-        return []
+    # A missing dead-letters topic is a wrong prefix (exit 4, as `audit tail`), not "no dead
+    # letters": `dlq replay --all` under a typo'd prefix said `replayed 0`, exit 0.
+    tps = [TopicPartition(topic, p) for p in await existing_partitions(settings, topic)]
     async with consumer(settings) as client:
         client.assign(tps)
         ends = await client.end_offsets(tps)
