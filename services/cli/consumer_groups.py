@@ -62,6 +62,12 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
     catalogue = {spec.name for spec in settings.topics.specs()}
     admin = await _admin(settings)
     try:
+        # A prefix none of whose topics exists is a wrong prefix (exit 4, as `audit tail`):
+        # "no committed offsets yet", exit 0, let a mistyped prefix pass a `--max-lag` gate.
+        if not catalogue & set(await admin.list_topics()):
+            raise NotFound(
+                f"no topic of the prefix {settings.topic_prefix!r} exists (is the prefix right?)"
+            )
         listed = sorted(g[0] for g in await admin.list_consumer_groups())
         if group is not None and group not in listed:
             raise NotFound(f"no consumer group {group!r} on {settings.kafka_bootstrap_servers}")
