@@ -17,7 +17,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final
@@ -213,9 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as invalid:
         print(f"acls: {invalid_settings(invalid, RuntimeSettings)}", file=sys.stderr)
         return 2
-    catalogue = TopicCatalogue(
-        prefix=args.prefix if args.prefix is not None else settings.topic_prefix
-    )
+    # The deployment's catalogue as the services build it (AGENT_RUNTIME_DEAD_LETTER_TOPIC
+    # included: a bare prefix granted `<prefix>dead-letters`, and every dead letter to the
+    # configured topic was refused), `--prefix` overriding the prefix only.
+    catalogue = settings.topics
+    if args.prefix is not None:
+        catalogue = replace(catalogue, prefix=args.prefix)
     try:
         roles = load_roles(args.file)
     except ConfigFileError as unusable:

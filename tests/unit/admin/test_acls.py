@@ -149,3 +149,21 @@ def test_principals_of_any_kafka_form_are_taken(tmp_path: Path) -> None:
     path.write_text('[roles]\naudit = ["User:CN=audit,O=Example", "Group:auditors"]\n')
 
     assert load_roles(path) == {Service.AUDIT: ("User:CN=audit,O=Example", "Group:auditors")}
+
+
+def test_the_configured_dead_letter_topic_is_the_one_granted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The services write AGENT_RUNTIME_DEAD_LETTER_TOPIC; ACLs on `<prefix>dead-letters`
+    # instead had the broker refuse every dead letter.
+    monkeypatch.setenv("AGENT_RUNTIME_DEAD_LETTER_TOPIC", "shared.dead-letters")
+
+    for prefix in ((), ("--prefix", "prod.")):
+        assert main(["--file", str(ACL_FILE), "--print", *prefix]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert "ALLOW User:audit READ topic shared.dead-letters" in printed
+        assert not [
+            line
+            for line in printed
+            if line.endswith(("agent-runtime.dead-letters", "prod.dead-letters"))
+        ]
