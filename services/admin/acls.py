@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final
@@ -24,10 +25,13 @@ from typing import Any, Final
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.admin import CreateAclsRequest
+from pydantic import ValidationError
 
 from contracts.topics import ALL_SERVICES, DEFINITIONS, Service, TopicCatalogue
 from services.runtime.kafka_access import KafkaAccessRefused, check_kafka_access
 from services.runtime.kafka_security import KafkaSecuritySettings, kafka_client_options
+from services.runtime.settings_errors import ConfigFileError, invalid_settings
+from services.runtime.uri_redaction import redact_uri_credentials
 
 _REQUEST_TIMEOUT_MS = 30_000
 
@@ -51,6 +55,8 @@ class Operation(IntEnum):
 
 _ALLOW = 3
 _ANY_HOST = "*"
+# Kafka's KafkaPrincipal string: a type and a name, e.g. `User:audit`, `User:CN=x,O=y`.
+_PRINCIPAL: Final = re.compile(r"[^:\s]+:.+")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -78,15 +84,36 @@ never counts as llm-requests lag."""
 
 
 def load_roles(path: Path) -> dict[Service, tuple[str, ...]]:
-    """The `[roles]` table of an ACL file: catalogue role → principals."""
-    table = tomllib.loads(path.read_text()).get("roles", {})
+    """The `[roles]` table of an ACL file: catalogue role → principals.
+
+    A file that cannot be used is a `ConfigFileError` naming it and what is wrong (the tool
+    exits 2 with that line), as for every configuration file a process is given: a missing
+    file, TOML that does not parse, an unknown role, and principals that are not a list of
+    `Type:name` strings (a bare string was read character by character: ACLs for `U`, `s`, …)."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("roles", {})
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigFileError(f"{path}: not valid TOML ({error})") from None
+    if not isinstance(table, dict):
+        raise ConfigFileError(f"{path}: [roles] must be a table of role = [principals]")
     roles: dict[Service, tuple[str, ...]] = {}
     for name, principals in table.items():
         try:
             role = Service(name)
         except ValueError:
             known = ", ".join(s.value for s in Service)
-            raise ValueError(f"{path}: unknown role {name!r} (known: {known})") from None
+            raise ConfigFileError(f"{path}: unknown role {name!r} (known: {known})") from None
+        if not isinstance(principals, list) or not all(
+            isinstance(p, str) and _PRINCIPAL.fullmatch(p) for p in principals
+        ):
+            raise ConfigFileError(
+                f"{path}: role {name!r} must be a list of Kafka principals of the form "
+                '"Type:name", e.g. ["User:audit"]'
+            )
         roles[role] = tuple(principals)
     return roles
 
@@ -169,18 +196,35 @@ async def _apply_or_explain(
 def main(argv: Sequence[str] | None = None) -> int:
     from services.runtime.settings import RuntimeSettings
 
-    parser = argparse.ArgumentParser(description="Apply the trust model's Kafka ACLs (idempotent).")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.admin.acls",
+        description="Apply the trust model's Kafka ACLs (idempotent).",
+    )
     parser.add_argument("--file", type=Path, default=Path("deploy/kafka/acls.toml"))
     parser.add_argument("--prefix", default=None, help="topic prefix (default: the settings')")
     parser.add_argument("--print", action="store_true", help="list the ACLs, apply nothing")
     args = parser.parse_args(argv)
     # Its connection errors would repeat what the one line below says.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    settings = RuntimeSettings()
-    catalogue = TopicCatalogue(
-        prefix=args.prefix if args.prefix is not None else settings.topic_prefix
-    )
-    bindings = trust_model_acls(catalogue, load_roles(args.file))
+    # Exit codes as `services.admin.topics` and the CLI: 2 a bad setting or file (one line,
+    # no traceback), 1 refused, 3 Kafka unreachable.
+    try:
+        settings = RuntimeSettings()
+    except ValidationError as invalid:
+        print(f"acls: {invalid_settings(invalid, RuntimeSettings)}", file=sys.stderr)
+        return 2
+    # The deployment's catalogue as the services build it (AGENT_RUNTIME_DEAD_LETTER_TOPIC
+    # included: a bare prefix granted `<prefix>dead-letters`, and every dead letter to the
+    # configured topic was refused), `--prefix` overriding the prefix only.
+    catalogue = settings.topics
+    if args.prefix is not None:
+        catalogue = replace(catalogue, prefix=args.prefix)
+    try:
+        roles = load_roles(args.file)
+    except ConfigFileError as unusable:
+        print(f"acls: {unusable}", file=sys.stderr)
+        return 2
+    bindings = trust_model_acls(catalogue, roles)
     if args.print:
         print(*bindings, sep="\n")
         return 0
@@ -189,6 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AclRefused, KafkaAccessRefused) as refused:
         print(f"acls: {refused}", file=sys.stderr)
         return 1
+    except (KafkaError, OSError) as unreachable:
+        bootstrap = redact_uri_credentials(settings.kafka_bootstrap_servers)
+        print(
+            f"acls: cannot reach Kafka at {bootstrap} ({redact_uri_credentials(str(unreachable))})",
+            file=sys.stderr,
+        )
+        return 3
     print(f"acls: {len(bindings)} applied on {settings.kafka_bootstrap_servers}")
     return 0
 

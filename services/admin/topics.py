@@ -284,12 +284,12 @@ def _catalogue_specs(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        settings = RuntimeSettings()
-    except ValidationError as invalid:
-        print(f"topics: {invalid_settings(invalid, RuntimeSettings)}", file=sys.stderr)
-        return 2
-    parser = argparse.ArgumentParser(description="Create the project's Kafka topics (idempotent).")
+    # Named as it is run (argparse would say `topics.py`); options first, so that `--help`
+    # answers whatever the settings hold.
+    parser = argparse.ArgumentParser(
+        prog="python -m services.admin.topics",
+        description="Create the project's Kafka topics (idempotent).",
+    )
     parser.add_argument(
         "--bootstrap-servers",
         default=None,
@@ -298,6 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default=None, help="default: AGENT_RUNTIME_TOPIC_PREFIX")
     parser.add_argument("--partitions", type=_positive, default=None)
     args = parser.parse_args(argv)
+    try:
+        settings = RuntimeSettings()
+    except ValidationError as invalid:
+        print(f"topics: {invalid_settings(invalid, RuntimeSettings)}", file=sys.stderr)
+        return 2
     bootstrap = args.bootstrap_servers or _bootstrap_servers(settings)
     specs = _catalogue_specs(settings, args.prefix, args.partitions)
     provisioned = settings.model_copy(

@@ -22,6 +22,7 @@ from services.agent_orchestration.catalogue_file import load_catalogue
 from services.agent_orchestration.handler import INPUTS, OrchestrationHandler, concerns
 from services.agent_orchestration.settings import OrchestrationSettings
 from services.runtime import Record, ServiceRuntime
+from services.runtime.settings_errors import built, load_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,5 +62,8 @@ def build(
 
 def create_app() -> FastStream:
     """The app, built when called (`faststream run --factory`): importing this module (tests,
-    the CLI) builds nothing and reads no environment."""
-    return build().runtime.app
+    the CLI) builds nothing and reads no environment.
+    A bad setting or configuration file exits 2 with one line naming it, as under `python -m`
+    (FastStream's CLI would print a traceback and exit 1)."""
+    settings = load_settings(OrchestrationSettings, "agent-orchestration")
+    return built("agent-orchestration", lambda: build(settings)).runtime.app

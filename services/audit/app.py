@@ -26,6 +26,7 @@ from services.audit.llm_prices import load_prices
 from services.audit.settings import AuditSettings
 from services.runtime import Record, ServiceRuntime
 from services.runtime.retention import RetentionJob
+from services.runtime.settings_errors import built, load_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,5 +81,8 @@ def build(settings: AuditSettings | None = None, *, configure_logs: bool = True)
 
 def create_app() -> FastStream:
     """The app, built when called (`faststream run --factory`): importing this module (tests,
-    the CLI) builds nothing and reads no environment."""
-    return build().runtime.app
+    the CLI) builds nothing and reads no environment.
+    A bad setting or configuration file exits 2 with one line naming it, as under `python -m`
+    (FastStream's CLI would print a traceback and exit 1)."""
+    settings = load_settings(AuditSettings, "audit")
+    return built("audit", lambda: build(settings)).runtime.app

@@ -54,6 +54,8 @@ class PartitionLag:
     """None: assigned, nothing committed yet."""
     end: int
     lag: int | None
+    """Never committed: the records from the partition's earliest offset (None when the
+    settings' auto_offset_reset is `latest`: where the group starts is not known)."""
     member: Member | None
     """None: no member holds the partition now (the group is empty or rebalancing)."""
 
@@ -62,6 +64,12 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
     catalogue = {spec.name for spec in settings.topics.specs()}
     admin = await _admin(settings)
     try:
+        # A prefix none of whose topics exists is a wrong prefix (exit 4, as `audit tail`):
+        # "no committed offsets yet", exit 0, let a mistyped prefix pass a `--max-lag` gate.
+        if not catalogue & set(await admin.list_topics()):
+            raise NotFound(
+                f"no topic of the prefix {settings.topic_prefix!r} exists (is the prefix right?)"
+            )
         listed = sorted(g[0] for g in await admin.list_consumer_groups())
         # Kafka lists only the groups the principal may DESCRIBE: one the ACLs hide is absent
         # (no rows, exit 0 — `--max-lag` then passes), not missing. Asking for it says which.
@@ -99,12 +107,22 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
     keys = {(name, tp) for name, offsets in committed.items() for tp in offsets} | set(members)
     if not keys:
         return []
+    uncommitted = list({tp for name, tp in keys if tp not in committed.get(name, {})})
     async with consumer(settings) as client:
         ends = await client.end_offsets(list({tp for _, tp in keys}))
+        # A group that never committed on a partition starts at its earliest offset (the
+        # services' auto_offset_reset): every retained record is still to be read. Shown as
+        # no lag, a group stuck on its first records passed `--max-lag` (KEDA counts them).
+        starts = (
+            await client.beginning_offsets(uncommitted)
+            if uncommitted and settings.auto_offset_reset == "earliest"
+            else {}
+        )
     rows = []
     for name, tp in keys:
         offset = committed.get(name, {}).get(tp)
         end = ends[tp]
+        start = starts.get(tp)
         rows.append(
             PartitionLag(
                 group=name,
@@ -112,7 +130,9 @@ async def consumer_lag(settings: CliSettings, group: str | None = None) -> list[
                 partition=tp.partition,
                 committed=offset,
                 end=end,
-                lag=None if offset is None else max(end - offset, 0),
+                lag=max(end - offset, 0)
+                if offset is not None
+                else (None if start is None else max(end - start, 0)),
                 member=members.get((name, tp)),
             )
         )

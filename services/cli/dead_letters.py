@@ -22,7 +22,7 @@ from contracts.codec import DecodeError, decode
 from contracts.dead_letters import DeadLetter, DeadLetterReason
 from contracts.topics import TopicName
 from services.cli.errors import CliError, ExitCode
-from services.cli.kafka_clients import consumer, partitions_of, producer
+from services.cli.kafka_clients import consumer, existing_partitions, producer
 from services.cli.settings import CliSettings
 
 READ_DEADLINE_S: Final = 60.0
@@ -93,9 +93,9 @@ async def read_dead_letters(
     """The matching dead letters among the newest `limit` of each partition, oldest first."""
     topic = settings.topics.name(TopicName.DEAD_LETTERS)
     found: list[StoredDeadLetter] = []
-    tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
-    if not tps:
-        return []
+    # A missing dead-letters topic is a wrong prefix (exit 4, as `audit tail`), not "no dead
+    # letters": `dlq replay --all` under a typo'd prefix said `replayed 0`, exit 0.
+    tps = [TopicPartition(topic, p) for p in await existing_partitions(settings, topic)]
     async with consumer(settings) as client:
         client.assign(tps)
         ends = await client.end_offsets(tps)
@@ -213,6 +213,16 @@ async def replay(
 
 def _checked(settings: CliSettings, letter: DeadLetter) -> ReplayResult | None:
     """Why `letter` cannot be replayed, or None when its original validates now."""
+    # Only to this deployment's topics (`--topic-prefix`): a dead-letters topic shared by two
+    # deployments (AGENT_RUNTIME_DEAD_LETTER_TOPIC) holds the other's letters too, whose
+    # originals `--all` re-published into the other deployment's topics.
+    if settings.topics.topic_of(letter.origin_topic) is None:
+        return _result(
+            letter,
+            ReplayOutcome.FAILED,
+            f"its origin topic {letter.origin_topic!r} is not a topic of this deployment "
+            f"(prefix {settings.topic_prefix!r}); replay it with that deployment's --topic-prefix",
+        )
     if letter.original_truncated:
         return _result(
             letter,

@@ -71,6 +71,10 @@ class ApiKeyRegistry:
                 text = file.read_text(encoding="utf-8")
             except UnicodeDecodeError as error:  # not echoed: it may hold a pasted key
                 raise ApiKeyConfigError(f"{file}: not UTF-8 text (byte {error.start})") from None
+            except OSError as error:  # named as the file the setting gives, like the others
+                raise ApiKeyConfigError(
+                    f"API keys file {file}: {error.strerror or error}"
+                ) from None
             for number, line in enumerate(text.splitlines(), start=1):
                 text = line.split("#", 1)[0].strip()
                 if not text:

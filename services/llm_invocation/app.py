@@ -32,6 +32,7 @@ from services.runtime import Record, ServiceRuntime
 from services.runtime.kept_results_erasure import KeptResultsErasure, is_erasure
 from services.runtime.retention import RetentionJob
 from services.runtime.session_watch import SessionEventsWatcher
+from services.runtime.settings_errors import built, load_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +132,8 @@ def build(
 
 def create_app() -> FastStream:
     """The app, built when called (`faststream run --factory`): importing this module (tests,
-    the CLI) builds nothing and reads no environment."""
-    return build().runtime.app
+    the CLI) builds nothing and reads no environment.
+    A bad setting or configuration file exits 2 with one line naming it, as under `python -m`
+    (FastStream's CLI would print a traceback and exit 1)."""
+    settings = load_settings(LLMInvocationSettings, "llm-invocation")
+    return built("llm-invocation", lambda: build(settings)).runtime.app

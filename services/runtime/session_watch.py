@@ -113,8 +113,17 @@ class SessionEventsWatcher:
                 await self._task
             self._task = None
         if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                # aiokafka's fetcher, closing, awaits the fetch it just cancelled, which
+                # re-raises when that fetch was sleeping out a retry backoff (the broker down at
+                # SIGTERM): its task's cancellation, not ours. Let through, it skipped the
+                # service's other shutdown hooks and ended it with a bare traceback, exit 1.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
 
     async def _run(self) -> None:
         assert self._consumer is not None

@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.topics import Service, TopicCatalogue, TopicName
 from services.runtime import Record, ServiceRuntime
+from services.runtime.settings_errors import built, load_settings
 from services.session_commands.command_sources import CommandSources
 from services.session_commands.crash_hook import CrashAfterWrites, no_crash
 from services.session_commands.expiry import SessionExpiry
@@ -137,5 +138,8 @@ def build(
 
 def create_app() -> FastStream:
     """The app, built when called (`faststream run --factory`): importing this module (tests,
-    the CLI) builds nothing and reads no environment."""
-    return build().runtime.app
+    the CLI) builds nothing and reads no environment.
+    A bad setting or configuration file exits 2 with one line naming it, as under `python -m`
+    (FastStream's CLI would print a traceback and exit 1)."""
+    settings = load_settings(SessionCommandsSettings, "session-commands")
+    return built("session-commands", lambda: build(settings)).runtime.app

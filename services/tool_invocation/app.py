@@ -25,6 +25,7 @@ from services.runtime.kept_results_erasure import KeptResultsErasure, is_erasure
 from services.runtime.retention import RetentionJob
 from services.runtime.retry import Backoff
 from services.runtime.session_watch import SessionEventsWatcher
+from services.runtime.settings_errors import built, load_settings
 from services.tool_invocation.handler import ToolCallHandler, is_tool_call_request
 from services.tool_invocation.mcp_servers import McpServers
 from services.tool_invocation.result_store import KeptToolResults, ToolCallClaims
@@ -132,5 +133,8 @@ def build(
 
 def create_app() -> FastStream:
     """The app, built when called (`faststream run --factory`): importing this module builds
-    nothing and reads no environment."""
-    return build().runtime.app
+    nothing and reads no environment.
+    A bad setting or configuration file exits 2 with one line naming it, as under `python -m`
+    (FastStream's CLI would print a traceback and exit 1)."""
+    settings = load_settings(ToolInvocationSettings, "tool-invocation")
+    return built("tool-invocation", lambda: build(settings)).runtime.app

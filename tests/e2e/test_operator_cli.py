@@ -131,7 +131,8 @@ async def test_operator_commands_against_a_running_pipeline(pipeline: Pipeline) 
     assert {row["topic"] for row in rows} == set(
         pipeline.catalogue.names((TopicName.COMMANDS, TopicName.TURNS))
     )
-    # Partitions the member holds but never committed on show `committed`/`lag` null.
+    # Partitions the member holds but never committed on show `committed` null (and as
+    # lag their records, none here: nothing was ever published to them).
     assert {row["lag"] for row in rows} <= {0, None}, rows
     assert any(row["committed"] is not None for row in rows), rows
     assert len(rows) == 2 * pipeline.catalogue.partitions

@@ -39,6 +39,11 @@ CONNECTION_TROUBLE: tuple[str, ...] = (
     "Failed to commit",
     "Auto offset commit failed",
     "Error sending",
+    # The producer's sender, once per retried produce request that never reached the broker
+    # (NodeNotReadyError, KafkaConnectionError): ~35 lines a second per waiting publish. The
+    # colon keeps out "Got error produce response on topic-partition …", a partition's own
+    # error from a broker that answered (e.g. NotLeaderForPartition), which passes as it is.
+    "Got error produce response: ",
 )
 
 STATE_LOGGER = "agent_runtime.broker"

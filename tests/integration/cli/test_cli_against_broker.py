@@ -117,6 +117,10 @@ def test_not_found_is_exit_4(kafka_bootstrap_servers: str, mongodb_uri: str) -> 
         ("sessions", "show", "session[/]absent"),  # the error quotes it: not rich markup
         ("groups", "lag", "--group", "group-absent-42"),
         ("--topic-prefix", "absent-prefix-42.", "audit", "tail", "--no-follow"),
+        # Without its dead-letters topic: not an empty listing, nor `replayed 0` (exit 0).
+        ("--topic-prefix", "absent-prefix-42.", "dlq", "list"),
+        ("--topic-prefix", "absent-prefix-42.", "dlq", "replay", "--all"),
+        ("--topic-prefix", "absent-prefix-42.", "groups", "lag", "--max-lag", "0"),
         # The conversation commands under a prefix without topics: one line, not a client
         # waiting forever on the metadata of a topic the broker never creates.
         ("--topic-prefix", "absent-prefix-42.", "send", "--kind", "close", "--session", "s-1"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.structs import OffsetAndMetadata
 
 from contracts.topics import TopicCatalogue, TopicName
@@ -120,3 +121,58 @@ async def test_lag_rows_name_the_member_and_max_lag_sets_the_exit_status(
     code, _, stderr = await asyncio.to_thread(cli, "groups", "lag", "--group", f"{group}-absent")
     assert code == 4, stderr
     assert "no consumer group" in stderr
+
+
+async def test_a_partition_held_but_never_committed_lags_by_its_retained_records(
+    kafka_bootstrap_servers: str, unique_suffix: str
+) -> None:
+    # The group starts at the earliest offset (the services' auto_offset_reset), so a member
+    # stuck on its first records has every retained one still to read: shown as no lag, it
+    # passed `--max-lag` while KEDA scaled on it.
+    catalogue = TopicCatalogue(prefix=f"cli-lag0-{unique_suffix}.", partitions=2)
+    await ensure_topics(kafka_bootstrap_servers, catalogue.specs())
+    topic = catalogue.name(TopicName.COMMANDS)
+    group = f"{catalogue.prefix}stuck-probe"
+    member = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    await producer.start()
+    await admin.start()
+    try:
+        for i in range(8):
+            await producer.send_and_wait(topic, b"x", key=f"k{i}".encode(), partition=0)
+        # Retention (here delete-records) removed the first two: 6 are left to read.
+        await admin.delete_records(
+            {TopicPartition(topic, 0): RecordsToDelete(before_offset=2)}, timeout_ms=30_000
+        )
+        await member.start()
+        deadline = time.monotonic() + 30
+        while len(member.assignment()) < 2:
+            assert time.monotonic() < deadline, "the probe was never assigned its partitions"
+            await member.getmany(timeout_ms=200)
+        env = {
+            "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+            "AGENT_RUNTIME_TOPIC_PREFIX": catalogue.prefix,
+        }
+
+        done = await asyncio.to_thread(
+            run_cli, "groups", "lag", "--group", group, "--json", "--max-lag", "5", env=env
+        )
+
+        assert done.returncode == 6, done.stderr
+        rows = json.loads(done.stdout)
+        assert sorted((r["partition"], r["committed"], r["end"], r["lag"]) for r in rows) == [
+            (0, None, 8, 6),
+            (1, None, 0, 0),
+        ]
+        assert f"(worst: {group} {topic}[0] 6)" in done.stderr
+    finally:
+        await member.stop()
+        await producer.stop()
+        await admin.close()
+        await delete_topics(kafka_bootstrap_servers, [s.name for s in catalogue.specs()])

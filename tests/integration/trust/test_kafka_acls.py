@@ -4,6 +4,7 @@ Only the services' own principals may write the internal topics: an authenticate
 publisher (`integrator`) may write `commands` but gets an authorization error on `turns`.
 """
 
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from contracts.topics import TopicCatalogue, TopicName
-from services.admin.acls import apply_acls, load_roles, trust_model_acls
+from services.admin.acls import apply_acls, load_roles, main, trust_model_acls
 from services.admin.topics import delete_topics, ensure_topics
 from services.runtime.kafka_security import kafka_client_options
 from tests.secured_kafka import ACL_FILE, SecuredKafka
@@ -82,3 +83,18 @@ async def test_no_external_principal_writes_an_internal_topic(
 ) -> None:
     with pytest.raises(TopicAuthorizationFailedError):
         await _write(secured_kafka, "gateway", catalogue.name(topic))
+
+
+def test_applying_against_an_unreachable_broker_is_one_line_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As `services.admin.topics` and the CLI say it (it was a traceback with exit 1).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS", closed)
+
+    assert main(["--file", str(ACL_FILE)]) == 3
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"acls: cannot reach Kafka at {closed} ("), line

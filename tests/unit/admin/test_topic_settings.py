@@ -49,3 +49,16 @@ def test_provisioning_names_its_client_after_the_prefix_it_provisions(
     assert topics.main(["--prefix", "prod."]) == 0
     assert topics.main([]) == 0
     assert seen == ["prod.topics", "agent-runtime.topics"]
+
+
+def test_help_answers_whatever_the_settings_hold(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Job's `--help` or a typo'd setting: the usage, named as it is run, not a settings error.
+    monkeypatch.setenv("AGENT_RUNTIME_MAX_IN_FLIGHT", "0")
+
+    with pytest.raises(SystemExit) as exited:
+        topics.main(["--help"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m services.admin.topics ")

@@ -68,6 +68,19 @@ def test_a_key_file_that_is_not_text_refuses_to_start_naming_it(tmp_path: Path) 
     assert "pasted" not in str(raised.value)
 
 
+@pytest.mark.parametrize("missing", [False, True])
+def test_a_key_file_that_cannot_be_read_refuses_to_start_naming_it(
+    tmp_path: Path, missing: bool
+) -> None:
+    # As the other configuration files say it (`MCP servers file …: No such file or
+    # directory`); it was `[Errno 2] No such file or directory: '…'`, no setting named.
+    unreadable = tmp_path / "absent" if missing else tmp_path
+    with pytest.raises(ApiKeyConfigError) as raised:
+        ApiKeyRegistry.load({}, unreadable)
+    reason = "No such file or directory" if missing else "Is a directory"
+    assert str(raised.value) == f"API keys file {unreadable}: {reason}"
+
+
 @pytest.mark.parametrize("algorithms", [["none"], ["RS256", "HS256"], []])
 def test_jwt_algorithms_are_public_key_ones(algorithms: list[str]) -> None:
     # A JWKS holds public keys: `none` or an HMAC algorithm (keyed with what every holder of

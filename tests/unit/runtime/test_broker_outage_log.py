@@ -80,6 +80,33 @@ def fetch_error() -> logging.LogRecord:
     )
 
 
+def produce_error() -> logging.LogRecord:
+    """aiokafka's sender, for each retry of a produce request the broker never got."""
+    return logging.LogRecord(
+        "aiokafka.producer.sender",
+        logging.WARNING,
+        __file__,
+        1,
+        "Got error produce response: %s",
+        ("NodeNotReadyError: Attempt to send a request to node which is not ready (node id 1).",),
+        None,
+    )
+
+
+def test_a_publish_retried_through_an_outage_is_summarised_too(
+    summary: BrokerOutageSummary, clock: FakeClock, capture: logging.Logger
+) -> None:
+    # The gateway answering one command with 503 after 5 s wrote 172 of these lines.
+    handler = captured(capture)
+    for tick in range(12 * 35):
+        clock.now = 1_000.0 + tick / 35
+        handler.handle(produce_error())
+    assert len(handler.lines) == 2, handler.lines[:5]
+    assert handler.lines[0].startswith("Got error produce response: NodeNotReadyError")
+    assert handler.lines[1].startswith("broker unreachable for 10 s, retrying (350 connection")
+    assert summary.broker_unreachable
+
+
 def test_a_24_s_outage_at_600_errors_a_second_writes_four_lines(
     summary: BrokerOutageSummary, clock: FakeClock, capture: logging.Logger
 ) -> None:
@@ -144,6 +171,11 @@ def test_a_second_outage_starts_with_its_own_first_error(
             "Attempt to join group failed due to fatal error: %s",
         ),
         ("aiokafka.cluster", logging.ERROR, "Topic %s not found in cluster metadata"),
+        (
+            "aiokafka.producer.sender",
+            logging.WARNING,
+            "Got error produce response on topic-partition %s, retrying. Error: %s",
+        ),
         ("aiokafka.client", logging.INFO, "Unable connect to node with id %s: %s"),
         ("services.runtime.keyed_consumer", logging.ERROR, "Unable connect to %s"),
     ],

@@ -15,6 +15,7 @@ from services.runtime.keyed_consumer import ConsumerOptions, Handler, KeyOrdered
 from services.runtime.record import PartitionId, Record
 from services.runtime.retry import Backoff
 from services.runtime.telemetry.metrics import RuntimeMetrics
+from services.runtime.telemetry.record_fields import record_log_fields
 from tests.support.runtime.fake_consumer import FakeKafkaConsumer
 
 pytestmark = pytest.mark.unit
@@ -227,13 +228,32 @@ async def test_retry_and_dead_letter_lines_carry_the_records_log_fields(
 
     consumer, _, _ = make(handler, backoff=Backoff(0.001, 0.002, max_attempts=2))
     with caplog.at_level("WARNING", logger="services.runtime.keyed_consumer"):
-        await consumer.dispatch(Record("t", 1, 7, b"sess-9", b"v", (("ce_turnid", b"turn-3"),)))
+        traceparent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        headers = (("ce_turnid", b"turn-3"), ("traceparent", traceparent))
+        await consumer.dispatch(Record("t", 1, 7, b"sess-9", b"v", headers))
         await eventually(lambda: consumer.in_flight == 0)
     lines = [r for r in caplog.records if "sess-9" not in r.getMessage()]
     assert [r.levelname for r in lines] == ["WARNING", "ERROR"]  # a retry, then the dead letter
-    fields = ("session_id", "turn_id", "topic", "partition", "offset")
+    fields = ("session_id", "turn_id", "trace_id", "topic", "partition", "offset")
+    trace = "0af7651916cd43dd8448eb211c80319c"  # the record's, to find its trace by
     for line in lines:
-        assert [getattr(line, name, None) for name in fields] == ["sess-9", "turn-3", "t", 1, 7]
+        assert [getattr(line, name, None) for name in fields] == [
+            "sess-9",
+            "turn-3",
+            trace,
+            "t",
+            1,
+            7,
+        ]
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [b"garbage", b"00-00000000000000000000000000000000-b7ad6b7169203331-01", b"\xff" * 55],
+)
+def test_a_record_without_a_usable_traceparent_gives_no_trace_id(traceparent: bytes) -> None:
+    record = Record("t", 1, 7, b"sess-9", b"v", (("traceparent", traceparent),))
+    assert "trace_id" not in record_log_fields(record)
 
 
 async def test_failed_dead_letter_publish_is_retried_before_the_record_counts_as_done() -> None:

@@ -176,6 +176,37 @@ def test_a_service_with_an_invalid_setting_exits_2_with_one_line(module: str) ->
     assert "s3cr3tpw" not in started.stderr + started.stdout
 
 
+@pytest.mark.parametrize(
+    "service",
+    ["session_commands", "agent_orchestration", "llm_invocation", "tool_invocation", "audit"],
+)
+def test_faststream_run_with_an_invalid_setting_exits_2_with_one_line(service: str) -> None:
+    # docs/operations.md offers `faststream run --factory services.<name>.app:create_app` as
+    # the other way to start a consumer: the same one line and exit 2 as `python -m`.
+    started = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("faststream")),
+            "run",
+            "--factory",
+            f"services.{service}.app:create_app",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AGENT_RUNTIME_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached
+            "AGENT_RUNTIME_MONGODB_URI": "http://user:s3cr3tpw@x",
+        },
+        check=False,
+    )
+    assert started.returncode == 2, started.stderr
+    (line,) = started.stderr.strip().splitlines()
+    assert line.startswith(f"{service.replace('_', '-')}: invalid settings: "), line
+    assert "AGENT_RUNTIME_MONGODB_URI: " in line
+    assert "s3cr3tpw" not in started.stderr + started.stdout
+
+
 def test_repr_and_str_of_settings_show_no_uri_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_RUNTIME_MONGODB_URI", "mongodb://app:S3cret@db:27017/")
     monkeypatch.setenv("LLM_BASE_URL", "https://user:Pa55@proxy/v1")
