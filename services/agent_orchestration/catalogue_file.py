@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from services.agent_orchestration.catalogue import AgentCatalogue
 from services.runtime.json_text import parse_json
 from services.runtime.settings_errors import ConfigFileError, validation_problems
+from services.runtime.toml_text import parse_toml
 
 DEFAULT_CATALOGUE_RESOURCE = "default_catalogue.toml"
 
@@ -65,12 +66,9 @@ def parse_catalogue(data: object, source: str) -> AgentCatalogue:
 
 def _parse_toml(text: str, source: str) -> object:
     try:
-        return tomllib.loads(text)
+        return parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(source, [f"not valid TOML: {exc}"]) from None
-    except RecursionError:
-        # Arrays nested past the recursion limit: a traceback and exit 1 otherwise.
-        raise CatalogueError(source, ["not valid TOML: nested too deeply"]) from None
 
 
 def _parse_json(text: str, source: str) -> object:
