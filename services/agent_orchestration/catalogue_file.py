@@ -6,7 +6,6 @@ message names the file, the field and the problem, because it is read by an oper
 a crash-looping pod.
 """
 
-import json
 import tomllib
 from collections.abc import Callable
 from importlib import resources
@@ -16,7 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.agent_orchestration.catalogue import AgentCatalogue
+from services.runtime.json_text import parse_json
 from services.runtime.settings_errors import ConfigFileError, validation_problems
+from services.runtime.toml_text import parse_toml
 
 DEFAULT_CATALOGUE_RESOURCE = "default_catalogue.toml"
 
@@ -65,15 +66,15 @@ def parse_catalogue(data: object, source: str) -> AgentCatalogue:
 
 def _parse_toml(text: str, source: str) -> object:
     try:
-        return tomllib.loads(text)
+        return parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(source, [f"not valid TOML: {exc}"]) from None
 
 
 def _parse_json(text: str, source: str) -> object:
     try:
-        return json.loads(text)
-    except ValueError as exc:  # JSONDecodeError, or a number past int's 4,300 digits
+        return parse_json(text)
+    except ValueError as exc:  # also a number past 4,300 digits, nesting past the recursion limit
         raise CatalogueError(source, [f"not valid JSON: {exc}"]) from None
 
 
@@ -88,6 +89,8 @@ def _parse_yaml(text: str, source: str) -> object:
         loaded: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogueError(source, [f"not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise CatalogueError(source, ["not valid YAML: nested too deeply"]) from None
     return loaded
 
 

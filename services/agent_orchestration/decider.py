@@ -126,6 +126,33 @@ def turn_command_id(invocation_id: str) -> str:
     return derive_id("turn-command", invocation_id)
 
 
+UNPUBLISHABLE = "unpublishable"
+
+
+def fail_unpublishable(output: Output, problem: str, now: datetime) -> FailTurn | None:
+    """The FailTurn that ends a turn whose next message no record can carry (a prompt or tool
+    calls over MAX_MESSAGE_BYTES, though each part kept its own limit): dead-lettered instead,
+    the turn never ended. It follows from the same invocation as the message it replaces, so
+    its id is that invocation's turn command's. None for a FailTurn (nothing smaller to say)."""
+    if isinstance(output, FailTurn):
+        return None
+    agent = output.from_agent if isinstance(output, SwitchAgentForTurn) else output.agent
+    return FailTurn(
+        id=turn_command_id(output.invocation_id),
+        session_id=output.session_id,
+        occurred_at=now,
+        tenant_id=output.tenant_id,
+        turn_id=output.turn_id,
+        step=output.step,
+        invocation_id=output.invocation_id,
+        agent=agent,
+        error_class=UNPUBLISHABLE,
+        reason=f"orchestration could not publish the turn's {output.type}: {problem}"[
+            :MAX_REASON_LENGTH
+        ],
+    )
+
+
 def _on_agent_switched(
     switched: AgentSwitched, catalogue: AgentCatalogue, limits: PromptLimits, now: datetime
 ) -> Decision:

@@ -10,8 +10,10 @@ Ack policy, explicitly:
 - decided and published, or decided that nothing is to be done → done (committed);
 - the broker does not answer → `ServiceRuntime.publish` raises RetryableError: this session's
   record is retried with backoff, other sessions keep flowing;
-- the record does not decode, or its message cannot be built or encoded → any other exception:
-  the runtime dead-letters it with origin, error and bytes, and the partition moves on.
+- its message cannot be encoded (over MAX_MESSAGE_BYTES though each part kept its limit) → a
+  FailTurn `unpublishable` instead, so the turn ends;
+- the record does not decode, or its message cannot be built → any other exception: the
+  runtime dead-letters it with origin, error and bytes, and the partition moves on.
 """
 
 import logging
@@ -20,13 +22,19 @@ from datetime import datetime
 from typing import Final
 
 from contracts.base import Message, utc_now
-from contracts.codec import decode, encode
+from contracts.codec import Decoded, EncodedRecord, EncodeError, decode, encode
 from contracts.llm import LLMRequested
 from contracts.registry import TOPIC_MESSAGES, type_name
 from contracts.session_events import AgentSwitched, ToolRoundCompleted, TurnStarted
 from contracts.topics import Service, TopicCatalogue, TopicName
 from services.agent_orchestration.catalogue import AgentCatalogue
-from services.agent_orchestration.decider import Decision, Output, Rule, decide
+from services.agent_orchestration.decider import (
+    Decision,
+    Output,
+    Rule,
+    decide,
+    fail_unpublishable,
+)
 from services.agent_orchestration.prompt import PromptLimits
 from services.runtime.publishing import Publish
 from services.runtime.record import Record
@@ -100,18 +108,35 @@ class OrchestrationHandler:
         bind_log_context(turn_id=getattr(message, "turn_id", None))
         decision = decide(message, self._catalogue, self._limits, self._clock())
         _log_decision(message, decision)
-        if decision.output is None:
+        output = decision.output
+        if output is None:
             return
-        encoded = encode(
-            decision.output,
+        try:
+            encoded = self._encode(output, decoded)
+        except EncodeError as error:
+            # Each part within its limit, the whole over MAX_MESSAGE_BYTES (a window, tool
+            # rounds and prompts; refusals quoting a model's huge calls): dead-lettered, the
+            # turn never ended. The turn fails instead and the session is free again.
+            failed = fail_unpublishable(output, str(error), self._clock())
+            if failed is None:
+                raise
+            log.warning(
+                "orchestration cannot publish its %s, failing the turn: %s", output.type, error
+            )
+            output, encoded = failed, self._encode(failed, decoded)
+        target = self._topics.name(output_topic(output))
+        await self._publish(target, encoded)
+
+    def _encode(self, output: Output, decoded: Decoded) -> EncodedRecord:
+        message = decoded.message
+        return encode(
+            output,
             source=SOURCE,
             # The chain's correlation id is carried forward; a fact without one starts it.
             correlation_id=decoded.envelope.chain_correlation_id(message.id),
             causation_id=message.id,
             traceparent=self._span_traceparent(),
         )
-        target = self._topics.name(output_topic(decision.output))
-        await self._publish(target, encoded)
 
 
 def _log_decision(message: Message, decision: Decision) -> None:

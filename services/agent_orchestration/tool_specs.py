@@ -13,6 +13,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticSerializationError, to_json
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from contracts.limits import MAX_REASON_LENGTH
 from contracts.tools import MCP_PREFIX, MCP_SERVER_NAME, RunsOn
@@ -69,7 +72,42 @@ class ToolSpec(BaseModel):
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         if value.get("type") != "object":
             raise ValueError('must be an object schema ("type": "object"): arguments are named')
+        if unresolved := _unresolvable_refs(value):
+            # check_schema accepts any URI in a $ref; resolving happens per call, where it
+            # raised: each call of the tool was dead-lettered and its turn never ended.
+            raise ValueError(f"$ref {', '.join(unresolved)} cannot be resolved in the schema")
         return value
+
+
+_NOT_SUBSCHEMAS = frozenset({"const", "enum", "default", "examples"})
+"""Keywords whose values are data: a "$ref" key in them is no reference."""
+
+
+def _unresolvable_refs(schema: dict[str, Any]) -> list[str]:
+    """The `$ref`s of the schema that point nowhere in it (a missing `$defs` entry; another
+    document, which is never fetched). A subschema with its own `$id` resolves against that
+    base instead: it is left to the per-call check (`argument_problem`)."""
+    resolver = Registry().resolver_with_root(DRAFT202012.create_resource(schema))
+    unresolved: list[str] = []
+
+    def walk(node: object, root: bool) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, False)
+        if not isinstance(node, dict) or (not root and "$id" in node):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                unresolved.append(repr(ref))
+        for key, child in node.items():
+            if key not in _NOT_SUBSCHEMAS:
+                walk(child, False)
+
+    walk(schema, True)
+    return unresolved
 
 
 def argument_problem(spec: ToolSpec, raw: str) -> str | None:
@@ -78,7 +116,12 @@ def argument_problem(spec: ToolSpec, raw: str) -> str | None:
         arguments = parse_json(raw) if raw.strip() else {}
     except ValueError as exc:  # not JSON (json_text.parse_json)
         return f"invalid arguments: not JSON ({json_problem(exc)})"
-    error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
+    try:
+        error = next(iter(Draft202012Validator(spec.parameters).iter_errors(arguments)), None)
+    except Unresolvable as exc:
+        # A $ref start-up could not check (under a nested $id): the call is refused, for the
+        # model to read, instead of the exception dead-lettering the result (a turn never ending).
+        return f"the tool's schema cannot be used: {exc}"[:1_000]
     if error is None:
         return None
     # The path names the model's own keys, decoded JSON that may hold a lone surrogate.

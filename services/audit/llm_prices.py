@@ -14,6 +14,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.runtime.settings_errors import ConfigFileError
+from services.runtime.toml_text import parse_toml
 
 DEFAULT_PRICES_RESOURCE: Final = "llm_prices.toml"
 _PER_MILLION: Final = 1_000_000
@@ -73,7 +74,7 @@ def load_prices(path: Path | None = None) -> LLMPrices:
 
 def parse_prices(text: str, source: str) -> LLMPrices:
     try:
-        parsed = _PriceFile.model_validate(tomllib.loads(text))
+        parsed = _PriceFile.model_validate(parse_toml(text))
     except tomllib.TOMLDecodeError as exc:
         raise PriceFileError(f"LLM prices file {source}: not valid TOML ({exc})") from exc
     except ValidationError as exc:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from contracts.base import Message, derive_id
-from contracts.codec import decode, encode
+from contracts.codec import EncodeError, decode, encode
 from contracts.limits import MAX_CONTENT_LENGTH, MAX_REASON_LENGTH
 from contracts.llm import LLMCompleted, LLMFailed, LLMRequested, LLMTokenDelta
 from contracts.topics import Service, TopicName
@@ -31,6 +31,7 @@ from services.llm_invocation.completion import Completion
 from services.llm_invocation.delta_stream import DeltaStream
 from services.llm_invocation.in_flight import InFlightInvocations
 from services.llm_invocation.invoker import Failure, Invoker, Outcome
+from services.llm_invocation.providers.provider_errors import BadResponse
 from services.runtime import Record, RetryableError, bind_log_context, current_traceparent
 from services.runtime.cancelled_turns import CancelledTurns
 from services.runtime.publishing import Publish
@@ -190,7 +191,7 @@ class LLMRequestHandler:
             "agent": request.agent,
         }
         if isinstance(outcome, Completion):
-            return LLMCompleted(
+            completed = LLMCompleted(
                 **common,
                 content=outcome.content,
                 tool_calls=outcome.tool_calls,
@@ -199,6 +200,10 @@ class LLMRequestHandler:
                 provider=self._invoker.provider.name,
                 model=self._invoker.provider.model_for(request)[:128],
             )
+            problem = _unpublishable(completed)
+            if problem is None:
+                return completed
+            outcome = Failure(BadResponse.error_class, problem, BadResponse.retryable)
         return LLMFailed(
             **common,
             error_class=outcome.error_class[:100],
@@ -222,6 +227,23 @@ class LLMRequestHandler:
         # A broker outage arrives as RetryableError (ServiceRuntime.publish): after the call it
         # is retried by `_make_durable`; docs/llm-invocation.md, "Failures while publishing".
         await self._publish(topic, encoded)
+
+
+def _unpublishable(completed: LLMCompleted) -> str | None:
+    """Why no record can carry the completion, if none can: 16 tool calls of 16,000 characters
+    that JSON writes as 4-6 bytes each (emoji, control characters) pass every length limit of
+    the contract and still exceed MAX_MESSAGE_BYTES. Published as it was, it failed after the
+    keep: the request was dead-lettered without any result and its turn never ended. Only tool
+    calls can get there (32,000 characters of content stay far below), so only they pay for
+    the check."""
+    if not completed.tool_calls:
+        return None
+    try:
+        encode(completed, source=SOURCE)  # the codec's size rule, not a second copy
+    except EncodeError as error:
+        calls = len(completed.tool_calls)
+        return f"the answer's {calls} tool calls are too large to publish: {error}"
+    return None
 
 
 def _count(result: LLMCompleted | LLMFailed, provider: str, model: str, started: float) -> None:

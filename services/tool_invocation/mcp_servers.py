@@ -36,6 +36,7 @@ from pydantic import (
 
 from contracts.tools import MCP_SERVER_NAME
 from services.runtime.settings_errors import ConfigFileError, validation_problems
+from services.runtime.toml_text import parse_toml
 
 SERVER_NAME = re.compile(MCP_SERVER_NAME)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -147,7 +148,7 @@ class McpServers(BaseModel):
     @classmethod
     def parse(cls, text: str, *, source: str = "<text>") -> "McpServers":
         try:
-            document = tomllib.loads(text)
+            document = parse_toml(text)
         except tomllib.TOMLDecodeError as error:
             raise McpServersError(f"{source}: not TOML: {error}") from None
         tables = document.get("servers", {})

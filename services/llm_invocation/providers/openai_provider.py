@@ -341,9 +341,15 @@ def _usage(chunk: dict[str, Any]) -> Usage | None:
     raw = chunk.get("usage")
     if not isinstance(raw, dict):
         return None
+    counts = {k: raw.get(k) or 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     try:
-        return Usage.model_validate(
-            {k: raw.get(k) or 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-        )
+        usage = Usage.model_validate(counts)
+        if not usage.total_tokens:
+            # A server that sends no total (or null) still used the tokens it counted: a total
+            # of 0 refunded the whole reservation of the token rate limit (which settles on the
+            # total) and told audit and clients the call cost nothing.
+            counts["total_tokens"] = usage.prompt_tokens + usage.completion_tokens
+            usage = Usage.model_validate(counts)
+        return usage
     except ValueError as error:
         raise BadResponse(f"malformed usage: {error}") from error

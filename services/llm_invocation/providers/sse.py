@@ -22,9 +22,15 @@ class SSEDecoder:
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
+        self._first = True
 
     def feed(self, line: str) -> Iterator[ServerSentEvent]:
         """Feed one line (without its end-of-line); yields an event when a blank line ends one."""
+        if self._first:
+            # The format ignores one byte order mark at the start of the stream; kept, it made
+            # the first line's field "\ufeffdata", an unknown field: the first chunk was lost.
+            self._first = False
+            line = line.removeprefix("\ufeff")
         if not line:
             event = self._dispatch()
             if event is not None:

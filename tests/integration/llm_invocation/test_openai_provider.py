@@ -671,3 +671,20 @@ async def test_a_chunk_json_cannot_hold_is_a_bad_response(
         outcome, _ = await _invoke(_invoker(provider))
     assert isinstance(outcome, Failure)
     assert (outcome.error_class, outcome.retryable) == ("bad_response", False)
+
+
+async def test_usage_without_a_total_is_totalled_from_its_counts(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
+) -> None:
+    # The token rate limit settles on the total: 0 refunded the whole reservation.
+    usage = '{"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 6}}'
+    events = [*text_stream("An answer.", usage=None).events]
+    events.insert(-1, f"data: {usage}\n\n")
+    openai_server.script(Reply(events=events))
+    outcome, _ = await _invoke(_invoker(provider))
+    assert isinstance(outcome, Completion)
+    assert outcome.usage.model_dump() == {
+        "prompt_tokens": 12,
+        "completion_tokens": 6,
+        "total_tokens": 18,
+    }

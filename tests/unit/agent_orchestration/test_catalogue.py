@@ -14,6 +14,7 @@ from services.agent_orchestration.catalogue_file import (
     load_catalogue,
     load_default_catalogue,
 )
+from tests.support.recursion import default_recursion_limit
 
 pytestmark = pytest.mark.unit
 
@@ -321,3 +322,22 @@ def test_a_json_catalogue_with_an_integer_past_the_conversion_limit_is_refused(
 
     with pytest.raises(CatalogueError, match="not valid JSON: Exceeds the limit"):
         load_catalogue(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("agents.json", '{"agents": ' + "[" * 100_000 + "]" * 100_000 + "}", "not valid JSON"),
+        ("agents.toml", "agents = " + "[" * 100_000 + "]" * 100_000, "not valid TOML"),
+    ],
+)
+def test_a_catalogue_nested_past_the_recursion_limit_is_refused(
+    tmp_path: Path, name: str, text: str, problem: str
+) -> None:
+    # A RecursionError escaped: a traceback and exit 1 instead of the file named, exit 2.
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+
+    with default_recursion_limit(), pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+    assert raised.value.problems == [f"{problem}: nested too deeply"]

@@ -137,3 +137,32 @@ async def test_a_broker_outage_is_retried() -> None:
 
     with pytest.raises(RetryableError):
         await _handler(broker)(_record("p.session-events", turn_started()))
+
+
+async def test_a_turn_command_no_record_can_carry_fails_the_turn_instead() -> None:
+    from contracts.agents import AgentType
+    from contracts.limits import MAX_TOOL_CALLS
+    from contracts.llm import FinishReason, ToolCall
+    from contracts.turns import FailTurn
+    from services.agent_orchestration.decider import turn_command_id
+
+    # The LLM result fits in a record (16 calls of 60 KB of JSON each: an emoji is four
+    # bytes); the RequestToolCalls does not, once each call carries the refusal that quotes
+    # its arguments. It was dead-lettered and the turn never ended.
+    arguments = '"' + "\U0001f600" * 15_000 + '"'
+    calls = [ToolCall(id=f"m-{i}", name="read_file", arguments=arguments) for i in range(16)]
+    assert len(calls) == MAX_TOOL_CALLS
+    result = completed(
+        agent=AgentType.CODER, step=1, tool_calls=calls, finish_reason=FinishReason.TOOL_CALLS
+    )
+    broker = FakeBroker()
+
+    await _handler(broker)(_record("p.llm-results", result))
+
+    [(topic, record)] = broker.published
+    assert topic == "p.turns"
+    failed = decode(record.value, record.headers).message
+    assert isinstance(failed, FailTurn)
+    assert (failed.error_class, failed.step, failed.agent) == ("unpublishable", 1, AgentType.CODER)
+    assert failed.id == turn_command_id(result.invocation_id)
+    assert "turn.request_tool_calls.v1" in failed.reason

@@ -141,6 +141,30 @@ def _catalogue_with(tmp_path: Path, tools: dict[str, Any], grant: list[str]) -> 
             ["t"],
             "tools.t.runs_on: MCP server name 'docs.v2'",
         ),
+        (
+            # check_schema accepts any URI in a $ref; resolving it raised on every call of the
+            # tool (the LLM result dead-lettered, the turn never ending).
+            {
+                "t": {
+                    "description": "d",
+                    "runs_on": "client",
+                    "parameters": {"type": "object", "properties": {"p": {"$ref": "#/$defs/p"}}},
+                }
+            },
+            ["t"],
+            "tools.t.parameters: $ref '#/$defs/p' cannot be resolved",
+        ),
+        (
+            {
+                "t": {
+                    "description": "d",
+                    "runs_on": "client",
+                    "parameters": {"type": "object", "$ref": "https://example.invalid/t.json"},
+                }
+            },
+            ["t"],
+            "tools.t.parameters: $ref 'https://example.invalid/t.json' cannot be resolved",
+        ),
         ({}, ["read_file"], "agents.coder: unknown tool(s) read_file"),
         (
             {"switch_agent": {"description": "d", "runs_on": "client"}},
@@ -155,6 +179,27 @@ def test_a_bad_tool_stops_the_start_with_its_field_named(
     with pytest.raises(CatalogueError) as raised:
         load_catalogue(_catalogue_with(tmp_path, tools, grant))
     assert any(p.startswith(problem) for p in raised.value.problems), raised.value.problems
+
+
+def test_refs_that_resolve_in_the_schema_load_and_check_the_arguments() -> None:
+    parameters = {
+        "type": "object",
+        "$defs": {"path": {"type": "string"}},
+        "properties": {"path": {"$ref": "#/$defs/path"}},
+        "default": {"$ref": "data, not a reference"},
+    }
+    spec = ToolSpec(description="d", runs_on="client", parameters=parameters)
+    assert argument_problem(spec, '{"path": "a.py"}') is None
+    assert "is not of type 'string'" in (argument_problem(spec, '{"path": 1}') or "")
+
+
+def test_a_ref_only_a_call_can_resolve_is_refused_for_the_model_to_read() -> None:
+    # Under a nested $id the start-up check leaves the $ref to the call; unresolvable, it was
+    # an exception out of the decider: a dead letter and a turn that never ended.
+    nested = {"$id": "https://tools.example/p", "$ref": "missing.json"}
+    parameters = {"type": "object", "properties": {"p": nested}}
+    spec = ToolSpec(description="d", runs_on="client", parameters=parameters)
+    assert "the tool's schema cannot be used" in (argument_problem(spec, '{"p": 1}') or "")
 
 
 def test_an_mcp_tool_is_data_too(tmp_path: Path) -> None:

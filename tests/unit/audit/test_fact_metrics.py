@@ -251,3 +251,12 @@ def test_a_price_file_that_is_not_utf8_is_named_not_a_traceback(tmp_path: Path) 
     path.write_bytes(b"\xff\xfe[models]\n")
     with pytest.raises(PriceFileError, match=rf"{path}: not UTF-8 text"):
         load_prices(path)
+
+
+def test_a_price_file_nested_past_the_recursion_limit_is_refused() -> None:
+    from tests.support.recursion import default_recursion_limit
+
+    # A RecursionError escaped tomllib: a traceback and exit 1 instead of the file named.
+    text = "x = " + "[" * 100_000 + "]" * 100_000
+    with default_recursion_limit(), pytest.raises(PriceFileError, match="nested too deeply"):
+        parse_prices(text, "prices.toml")

@@ -262,3 +262,24 @@ async def test_long_text_is_split_into_deltas_within_the_contract_limit() -> Non
     deltas = publisher.messages(STREAM)
     assert [len(d.delta) for d in deltas] == [MAX_DELTA_LENGTH, MAX_DELTA_LENGTH, 1]  # type: ignore[attr-defined]
     assert [d.seq for d in deltas] == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+async def test_tool_calls_no_record_can_carry_are_answered_as_a_bad_response() -> None:
+    from contracts.limits import MAX_TOOL_ARGUMENTS_LENGTH, MAX_TOOL_CALLS
+    from services.llm_invocation.providers.stream_events import ToolCallDelta
+
+    # Within every length limit of the contract, but JSON writes a control character as six
+    # bytes: 16 calls of 16,000 of them are ~1.5 MB. It was dead-lettered without any result.
+    arguments = '"' + "\u0001" * (MAX_TOOL_ARGUMENTS_LENGTH - 2) + '"'
+    calls = [ToolCallDelta(i, f"call-{i}", "read_file", arguments) for i in range(MAX_TOOL_CALLS)]
+    provider = ScriptedProvider([*calls, StreamFinished(FinishReason.TOOL_CALLS, Usage())])
+    handler, results, publisher = _handler(provider)
+    request = llm_request()
+    await handler(_record(request))
+
+    (result,) = publisher.messages(RESULTS)
+    assert isinstance(result, LLMFailed)
+    assert (result.error_class, result.retryable) == ("bad_response", False)
+    assert "too large to publish" in result.message
+    assert results.kept[request.invocation_id] == result
+    assert provider.calls == 1

@@ -46,3 +46,9 @@ def test_an_unterminated_last_event_is_delivered_at_close() -> None:
 
 def test_blank_lines_without_data_yield_nothing() -> None:
     assert _decode(["", "", "event: ping", ""]) == []
+
+
+def test_one_byte_order_mark_at_the_start_of_the_stream_is_ignored() -> None:
+    # WHATWG: one leading U+FEFF is ignored. Kept, the field read "\ufeffdata" (unknown) and
+    # the first chunk of the answer was lost. Only at the very start, and only one.
+    assert _decode(["\ufeffdata: first", "", "\ufeffdata: x", ""]) == [ServerSentEvent("first")]

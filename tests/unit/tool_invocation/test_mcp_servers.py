@@ -110,3 +110,12 @@ def test_a_refusal_names_the_field_never_its_value(text: str) -> None:
     assert "12345678901" not in str(refused.value)
     assert "servers.x: " in str(refused.value)
     assert "\n" not in str(refused.value)  # one line
+
+
+def test_a_file_nested_past_the_recursion_limit_is_refused() -> None:
+    from tests.support.recursion import default_recursion_limit
+
+    # A RecursionError escaped tomllib: a traceback and exit 1 instead of the file named.
+    text = "x = " + "[" * 100_000 + "]" * 100_000
+    with default_recursion_limit(), pytest.raises(McpServersError, match="nested too deeply"):
+        McpServers.parse(text, source="servers.toml")
