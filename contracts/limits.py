@@ -57,6 +57,8 @@ MAX_TOOL_EXCHANGE_BYTES: Final = 600_000
 """A turn's tool calls and results (arguments, results, the model's text beside its calls) as
 the JSON strings that carry them (UTF-8 with the escapes: a control character takes 6 bytes),
 which every later step of the turn carries: beyond it the turn fails
-(`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES."""
+(`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES. With the context
+window (escaped text: up to ~390 kB) the record can still exceed it: the turn fails then too
+(session-commands checks the record itself)."""
 MAX_RUNS_ON_LENGTH: Final = 100
 """`client` or `mcp:<server>`."""

@@ -451,3 +451,69 @@ def test_arguments_that_json_cannot_hold_are_refused(value: str) -> None:
         )
     assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
     assert "not JSON" in decision.events[0].content  # type: ignore[attr-defined]
+
+
+# --- the next step's record: the rounds with the context ----------------------------------------
+
+_CONTROL = "\x01"  # 6 bytes as JSON (`\u0001`), 1 character for every bound counted in characters
+
+
+def _at_the_bounds(result_chars: int) -> Session:
+    """A turn whose 50 calls (one short of its last result) and context are each within their
+    own bound: a system prompt and a 19-message window (47,984 characters, 100-character
+    author names) of control characters, 50 results of `result_chars` of them."""
+    session = Session(policy=DeciderPolicy(tool_call_timeout_s=60))
+    session.given(create(system_prompt=_CONTROL * 16_000))
+    for _ in range(9):
+        session.given(submit(_CONTROL * 888, author_name=_CONTROL * 100))
+        session.given(complete(session.current, _CONTROL * 888))
+    session.given(submit(_CONTROL * 32_000, author_name=_CONTROL * 100))
+    number = 0
+    for size in (16, 16, 16, 2):
+        calls = []
+        for _ in range(size):
+            number += 1
+            prefix = f"call_{number}_"
+            calls.append(tool_call(prefix.ljust(128, "a"), tool="t" * 64, arguments="{}"))
+        session.given(request_tools(session.current, *calls))
+        for call in calls if number < 50 else calls[:-1]:
+            session.given(submit_result(call.tool_call_id, _CONTROL * result_chars))
+    return session
+
+
+def _last_call(session: Session) -> str:
+    turn = session.current.turn
+    assert turn is not None
+    assert turn.tool_round is not None
+    return turn.tool_round.calls[-1].tool_call_id
+
+
+def test_a_round_whose_record_with_the_context_would_not_fit_fails_the_turn() -> None:
+    # 599,800 bytes of tool exchange (within MAX_TOOL_EXCHANGE_BYTES) and a context of escaped
+    # text made a ToolRoundCompleted of 1,005,000 bytes: EncodeError, the last result
+    # dead-lettered, its sender never answered, the turn waiting for its deadline.
+    session = _at_the_bounds(1_999)
+    decision = session.when(submit_result(_last_call(session), _CONTROL * 1_999))
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    assert session.current.is_idle
+    for event in decision.events:
+        encode(event, source="session-commands")
+
+
+def test_a_hand_off_whose_record_would_not_fit_fails_the_turn() -> None:
+    session = _at_the_bounds(1_970)
+    completed = session.when(submit_result(_last_call(session), _CONTROL * 1_970)).events[-1]
+    assert isinstance(completed, ToolRoundCompleted)  # it fits: 996,000 bytes
+    encode(completed, source="session-commands")
+
+    # The hand-off's AgentSwitched carries the same with a reason of 6,000 bytes as JSON.
+    decision = session.when(hand_off(session.current, AgentType.DEBUG, reason=_CONTROL * 1_000))
+
+    assert types(decision) == ["TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    assert session.current.is_idle
