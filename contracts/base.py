@@ -3,6 +3,7 @@
 import hashlib
 import math
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -125,7 +126,14 @@ Metadata = Annotated[
                 "anyOf": [
                     {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
                     {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-                    {"type": "number", "not": {"type": "integer"}},
+                    # Finite only, as the model wants: 1e400 reads as infinity (JSON has
+                    # no such number, a parser rounds to it), which passed a bare "number".
+                    {
+                        "type": "number",
+                        "not": {"type": "integer"},
+                        "minimum": -sys.float_info.max,
+                        "maximum": sys.float_info.max,
+                    },
                     {"type": "boolean"},
                 ]
             },

@@ -97,6 +97,20 @@ def test_the_metadata_limits_are_in_the_published_schema() -> None:
     assert not list(_validator(schema).iter_errors({**base, "metadata": fits}))
 
 
+def test_a_metadata_number_beyond_a_double_fails_the_published_schema_as_the_model() -> None:
+    # 1e400 is valid JSON that parsers read as infinity: the model refuses it (the session store
+    # has no use for it), the schema's bare "number" let it through to a dead letter.
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(CreateSession)}.json").read_text())
+    base = CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json()
+    for number in ("1e400", "-1e400"):
+        raw = base[:-1] + f', "metadata": {{"k": {number}}}}}'
+        assert list(_validator(schema).iter_errors(json.loads(raw))), number
+        with pytest.raises(ValidationError):
+            CreateSession.model_validate_json(raw)
+    within = json.loads(base[:-1] + ', "metadata": {"k": 0.5, "m": -1e-400}}')
+    assert not list(_validator(schema).iter_errors(within))
+
+
 def test_an_update_with_nothing_to_update_fails_the_published_schema_as_the_model() -> None:
     schema = json.loads((SCHEMAS_DIR / f"{type_name(UpdateSession)}.json").read_text())
     base = {"type": type_name(UpdateSession), "id": "c-1", "session_id": "s-1", "tenant_id": "t"}
