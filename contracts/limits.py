@@ -28,6 +28,11 @@ MAX_CONTEXT_MESSAGES: Final = 200
 
 MAX_TOOL_CALLS: Final = 16
 MAX_TOOL_ARGUMENTS_LENGTH: Final = 16_000
+MAX_TOOL_ARGUMENTS_DEPTH: Final = 64
+"""Levels of nesting in a tool call's arguments (the object itself is one). The records that
+carry them as JSON (`tool.call_requested.v1`) must decode: pydantic-core parses 200 levels, so
+arguments 250 deep were published and dead-lettered by every consumer, 600 deep exhausted
+session-commands' recursion (RecursionError: the turn's RequestToolCalls dead-lettered)."""
 MAX_DELTA_LENGTH: Final = 4_000
 
 MAX_MESSAGE_BYTES: Final = 1_000_000

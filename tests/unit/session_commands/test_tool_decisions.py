@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from contracts.agents import AgentType
-from contracts.codec import encode
-from contracts.limits import MAX_TOOL_CALLS_PER_TURN
+from contracts.codec import decode, encode
+from contracts.limits import MAX_TOOL_ARGUMENTS_DEPTH, MAX_TOOL_CALLS_PER_TURN
 from contracts.mid_turn import MidTurnPolicy
 from contracts.session_events import (
     AgentSwitched,
@@ -517,3 +517,31 @@ def test_a_hand_off_whose_record_would_not_fit_fails_the_turn() -> None:
     assert isinstance(failed, TurnFailed)
     assert failed.error_class == "tool_results_too_large"
     assert session.current.is_idle
+
+
+@pytest.mark.parametrize("depth", [65, 250, 600])
+def test_arguments_nested_too_deeply_are_answered_as_unusable_at_once(depth: int) -> None:
+    # 250 levels were published in a ToolCallRequested no consumer could decode (pydantic-core
+    # parses 200: a dead letter in each, the call never run); 600 raised RecursionError here.
+    session = running()
+    nested = '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=nested)))
+    assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
+    refused = decision.events[0]
+    assert isinstance(refused, ToolResultRecorded)
+    assert refused.is_error
+    assert (
+        refused.content
+        == f"invalid arguments: arguments nested deeper than {MAX_TOOL_ARGUMENTS_DEPTH} levels"
+    )
+
+
+def test_arguments_at_the_depth_bound_are_requested_in_a_record_that_decodes() -> None:
+    session = running()
+    nested = (
+        '{"a": ' + "[" * (MAX_TOOL_ARGUMENTS_DEPTH - 1) + "]" * (MAX_TOOL_ARGUMENTS_DEPTH - 1) + "}"
+    )
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=nested)))
+    assert types(decision) == ["ToolCallRequested"]
+    record = encode(decision.events[0], source="session-commands")
+    assert decode(record.value, record.headers).message == decision.events[0]
