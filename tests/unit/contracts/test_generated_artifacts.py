@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -109,6 +110,47 @@ def test_a_metadata_number_beyond_a_double_fails_the_published_schema_as_the_mod
             CreateSession.model_validate_json(raw)
     within = json.loads(base[:-1] + ', "metadata": {"k": 0.5, "m": -1e-400}}')
     assert not list(_validator(schema).iter_errors(within))
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        1700000000,
+        1.7e9,
+        "1700000000",
+        "2026-11-23 12:00:00Z",
+        "2026-11-23T12:00Z",
+        "2026-11-23T12:00:00+0100",
+        "2026-11-23T12:00:00",
+        "2026-11-23",
+        True,
+    ],
+)
+def test_a_timestamp_outside_rfc_3339_is_refused_by_the_model_as_by_the_schema(
+    occurred_at: object,
+) -> None:
+    # The schemas say `format: date-time`; pydantic alone took a Unix time, a space for the T,
+    # no seconds: applied from a publisher that skipped the schema, refused to one that did not.
+    body = {
+        **json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    }
+    body["occurred_at"] = occurred_at
+    with pytest.raises(ValidationError):
+        CreateSession.model_validate_json(json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026-11-23T12:00:00Z", "2026-11-23t12:00:00.123456z", "2026-11-23T13:00:00.5+01:00"],
+)
+def test_rfc_3339_timestamps_are_read_as_utc(occurred_at: str) -> None:
+    body = {
+        **json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    }
+    body["occurred_at"] = occurred_at
+    read = CreateSession.model_validate_json(json.dumps(body)).occurred_at
+    assert read.utcoffset() == timedelta(0)
+    assert (read.year, read.month, read.day, read.hour) == (2026, 11, 23, 12)
 
 
 def test_an_update_with_nothing_to_update_fails_the_published_schema_as_the_model() -> None:
