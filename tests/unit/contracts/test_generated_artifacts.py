@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from contracts.audit import RedactionMode
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
-from contracts.commands import CreateSession, SubmitUserMessage, UpdateSession
+from contracts.commands import CreateSession, SubmitToolResult, SubmitUserMessage, UpdateSession
 from contracts.generate import SCHEMAS_DIR, asyncapi_document, expected_files
 from contracts.limits import (
     MAX_METADATA_ENTRIES,
@@ -151,6 +151,22 @@ def test_rfc_3339_timestamps_are_read_as_utc(occurred_at: str) -> None:
     read = CreateSession.model_validate_json(json.dumps(body)).occurred_at
     assert read.utcoffset() == timedelta(0)
     assert (read.year, read.month, read.day, read.hour) == (2026, 11, 23, 12)
+
+
+@pytest.mark.parametrize("is_error", [0, 1, 1.0, "true", "yes", None])
+def test_a_tool_results_is_error_is_a_json_boolean_for_the_model_as_for_the_schema(
+    is_error: object,
+) -> None:
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(SubmitToolResult)}.json").read_text())
+    body = json.loads(
+        SubmitToolResult(
+            id="c-1", session_id="s-1", tenant_id="t", tool_call_id="call_1", content="r"
+        ).model_dump_json()
+    )
+    body["is_error"] = is_error
+    assert list(_validator(schema).iter_errors(body))
+    with pytest.raises(ValidationError):
+        SubmitToolResult.model_validate_json(json.dumps(body))
 
 
 def test_an_update_with_nothing_to_update_fails_the_published_schema_as_the_model() -> None:
