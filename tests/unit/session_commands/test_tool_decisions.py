@@ -545,3 +545,30 @@ def test_arguments_at_the_depth_bound_are_requested_in_a_record_that_decodes() -
     assert types(decision) == ["ToolCallRequested"]
     record = encode(decision.events[0], source="session-commands")
     assert decode(record.value, record.headers).message == decision.events[0]
+
+
+@pytest.mark.parametrize("runs_on", ["client", "mcp:files"])
+def test_a_turn_failed_by_its_last_answer_starts_the_queued_message(runs_on: str) -> None:
+    # The message stayed in the queue of an idle session: no turn ran for it until the next
+    # message came, as the next queued message runs after any other TurnFailed.
+    session = running()
+    big = "é" * 16_000  # 32,000 bytes of UTF-8
+    first = [tool_call(f"c{i}") for i in range(16)]
+    session.given(request_tools(session.current, *first))
+    session.given(*(submit_result(call.tool_call_id, big) for call in first))
+    second = [tool_call("d0"), tool_call("d1"), tool_call("d2", runs_on=runs_on)]
+    session.given(request_tools(session.current, *second))
+    session.given(submit("queued meanwhile"))
+    session.given(submit_result("d0", big), submit_result("d1", big))
+    last = (
+        submit_result("d2", big)
+        if runs_on == "client"
+        else record_result(session.current, "d2", runs_on, big)
+    )
+
+    decision = session.when(last)
+
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed", "TurnStarted"]
+    started = decision.events[-1]
+    assert isinstance(started, TurnStarted)
+    assert started.context.messages[-1].content == "queued meanwhile"
