@@ -3,11 +3,19 @@
 import hashlib
 import math
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from contracts.limits import (
     MAX_ID_LENGTH,
@@ -39,7 +47,24 @@ def _require_utc(value: datetime) -> datetime:
         raise ValueError("timestamp is out of range once in UTC") from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+# RFC 3339's date-time (section 5.6), which the published schemas declare (`format:
+# date-time`). pydantic alone also took a Unix time (1700000000, "1700000000"), a space for the
+# `T`, a time without seconds, an offset without its colon: a publisher that validated against
+# the schemas could not send them, one that did not had them applied.
+_RFC_3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _rfc_3339_text(value: object) -> object:
+    if isinstance(value, datetime):  # built in Python, not read from text
+        return value
+    if not isinstance(value, str) or _RFC_3339.fullmatch(value) is None:
+        raise ValueError("a timestamp is RFC 3339 text: 2026-11-23T12:00:00Z")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_rfc_3339_text), AfterValidator(_require_utc)]
 """Aware timestamps only; normalised to UTC so that every service compares like with like."""
 
 
@@ -125,7 +150,14 @@ Metadata = Annotated[
                 "anyOf": [
                     {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
                     {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-                    {"type": "number", "not": {"type": "integer"}},
+                    # Finite only, as the model wants: 1e400 reads as infinity (JSON has
+                    # no such number, a parser rounds to it), which passed a bare "number".
+                    {
+                        "type": "number",
+                        "not": {"type": "integer"},
+                        "minimum": -sys.float_info.max,
+                        "maximum": sys.float_info.max,
+                    },
                     {"type": "boolean"},
                 ]
             },

@@ -137,6 +137,13 @@ def encode(
     return EncodedRecord(key=message.session_id.encode(), value=value, headers=headers)
 
 
+def fits_in_a_record(message: Message) -> bool:
+    """Whether `encode` can write `message` in binary mode (every topic but audit): its body
+    within MAX_MESSAGE_BYTES. For a producer that must choose another outcome over an event it
+    could not publish (a failed command is dead-lettered, its sender never answered)."""
+    return len(message.model_dump_json().encode()) <= MAX_MESSAGE_BYTES
+
+
 def decode(value: bytes | None, headers: Headers, *, topic: TopicName | None = None) -> Decoded:
     """Parse and validate one record; `topic` restricts the accepted types to that topic's."""
     if value is None:

@@ -6,7 +6,7 @@ command redelivered or re-published with the same id has its effect once).
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from contracts.agents import AgentName, AgentType
 from contracts.base import Id, Message, Metadata
@@ -161,7 +161,8 @@ class SubmitToolResult(ToolCallCommand):
 
     type: Literal["session.submit_tool_result.v1"] = "session.submit_tool_result.v1"
     content: ToolResultContent
-    is_error: bool = False
+    # Strict: the schema says boolean; lax pydantic also read 0, 1.0, "yes" from a publisher.
+    is_error: StrictBool = False
 
 
 class ApproveToolCall(ToolCallCommand):

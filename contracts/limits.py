@@ -28,6 +28,11 @@ MAX_CONTEXT_MESSAGES: Final = 200
 
 MAX_TOOL_CALLS: Final = 16
 MAX_TOOL_ARGUMENTS_LENGTH: Final = 16_000
+MAX_TOOL_ARGUMENTS_DEPTH: Final = 64
+"""Levels of nesting in a tool call's arguments (the object itself is one). The records that
+carry them as JSON (`tool.call_requested.v1`) must decode: pydantic-core parses 200 levels, so
+arguments 250 deep were published and dead-lettered by every consumer, 600 deep exhausted
+session-commands' recursion (RecursionError: the turn's RequestToolCalls dead-lettered)."""
 MAX_DELTA_LENGTH: Final = 4_000
 
 MAX_MESSAGE_BYTES: Final = 1_000_000
@@ -57,6 +62,8 @@ MAX_TOOL_EXCHANGE_BYTES: Final = 600_000
 """A turn's tool calls and results (arguments, results, the model's text beside its calls) as
 the JSON strings that carry them (UTF-8 with the escapes: a control character takes 6 bytes),
 which every later step of the turn carries: beyond it the turn fails
-(`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES."""
+(`tool_results_too_large`) rather than publish a record over MAX_MESSAGE_BYTES. With the context
+window (escaped text: up to ~390 kB) the record can still exceed it: the turn fails then too
+(session-commands checks the record itself)."""
 MAX_RUNS_ON_LENGTH: Final = 100
 """`client` or `mcp:<server>`."""

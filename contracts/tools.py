@@ -17,6 +17,7 @@ from contracts.base import INT64_MAX, INT64_MIN, Contract, Id
 from contracts.limits import (
     MAX_CONTENT_LENGTH,
     MAX_RUNS_ON_LENGTH,
+    MAX_TOOL_ARGUMENTS_DEPTH,
     MAX_TOOL_ARGUMENTS_LENGTH,
     MAX_TOOL_RESULT_LENGTH,
 )
@@ -41,6 +42,9 @@ RunsOn = Annotated[
 
 
 def _bounded_arguments(value: dict[str, Any]) -> dict[str, Any]:
+    # First, and without recursion: json.dumps and _storable recurse once per level.
+    if _deeper_than(value, MAX_TOOL_ARGUMENTS_DEPTH):
+        raise ValueError(f"arguments nested deeper than {MAX_TOOL_ARGUMENTS_DEPTH} levels")
     if len(json.dumps(value, ensure_ascii=False)) > MAX_TOOL_ARGUMENTS_LENGTH:
         raise ValueError(f"arguments longer than {MAX_TOOL_ARGUMENTS_LENGTH} characters as JSON")
     if not _storable(value):
@@ -48,6 +52,22 @@ def _bounded_arguments(value: dict[str, Any]) -> dict[str, Any]:
         # and one document it cannot encode fails the whole group commit it is part of.
         raise ValueError("an integer in the arguments does not fit in 64 bits")
     return value
+
+
+def _deeper_than(value: object, levels: int) -> bool:
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > levels:
+            return True
+        pending.extend((child, level + 1) for child in children)
+    return False
 
 
 def _storable(value: object) -> bool:

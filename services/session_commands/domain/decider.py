@@ -85,7 +85,10 @@ def decide(
     if isinstance(command, TurnCommand):
         return turn_command(out, state, command)
     if isinstance(command, RecordToolResult):
-        return out.decision(remember=record_tool_result(out, state, command))
+        remember = record_tool_result(out, state, command)
+        if remember:  # its answer may end the turn (tool_results_too_large)
+            start_next_queued(out)
+        return out.decision(remember=remember)
     if isinstance(command, ExpireToolCalls):
         if not expire_tool_calls(out, state, command):
             return out.decision(remember=False)
@@ -128,10 +131,14 @@ def decide(
         start_next_queued(out)  # a turn awaiting tools stops at once (cancellation.py)
     elif isinstance(command, SubmitToolResult):
         submit_tool_result(out, state, command)
+        # The round's last answer may end the turn (tool_results_too_large): the session is
+        # free, and a message queued meanwhile would otherwise wait for the next one.
+        start_next_queued(out)
     elif isinstance(command, ApproveToolCall):
         approve_tool_call(out, state, command)
     elif isinstance(command, DenyToolCall):
         deny_tool_call(out, state, command)
+        start_next_queued(out)  # as for a result
     else:
         fail_turn_in_flight(out, state, "session_closed", command.reason)
         out.emit(SessionClosed, reason=command.reason)

@@ -119,14 +119,22 @@ class DecisionDraft:
         self.rejection: RejectionReason | None = None
 
     def emit(self, event_type: Callable[..., _Event], **fields: Any) -> _Event:
+        return self.add(self.build(event_type, **fields))
+
+    def build(self, event_type: Callable[..., _Event], **fields: Any) -> _Event:
+        """The event `emit` would add next, not added yet: for a decision that must look at it
+        (will it fit in a record?) before committing to it. `add` it before any other event:
+        its id is derived from its position."""
         tenant_id = self.state.tenant_id if self.state is not None else self.command.tenant_id
-        event = event_type(
+        return event_type(
             id=derive_id("event", self.command.id, len(self.events)),
             session_id=self.command.session_id,
             tenant_id=tenant_id,
             occurred_at=self.now,
             **fields,
         )
+
+    def add(self, event: _Event) -> _Event:
         self.events.append(event)
         self.state = evolve(self.state, event, self.policy)
         return event

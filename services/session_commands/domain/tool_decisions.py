@@ -7,14 +7,16 @@ accepted and changes nothing (idempotent by tool call id, whatever the command i
 turn awaits tools no model step runs, so a cancel stops the turn at once (cancellation.py).
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
+from contracts.codec import fits_in_a_record
 from contracts.commands import ApproveToolCall, DenyToolCall, SubmitToolResult, ToolCallCommand
-from contracts.limits import MAX_TOOL_CALLS_PER_TURN, MAX_TOOL_EXCHANGE_BYTES
+from contracts.limits import MAX_MESSAGE_BYTES, MAX_TOOL_CALLS_PER_TURN, MAX_TOOL_EXCHANGE_BYTES
 from contracts.session_events import (
     RejectionReason,
     ToolApprovalRequested,
@@ -245,18 +247,15 @@ def continue_when_answered(out: DecisionDraft) -> None:
         calls=[call.outcome() for call in round_.calls],
     )
     rounds = [*turn.tool_rounds, finished]
-    size = sum(_size(r) for r in rounds)
+    size = exchange_size(rounds)
     if size > MAX_TOOL_EXCHANGE_BYTES:
-        out.emit(
-            TurnFailed,
-            turn_id=turn.turn_id,
-            agent=turn.agent,
-            error_class=TOOL_RESULTS_TOO_LARGE,
-            reason=f"the turn's tool calls and results are {size} bytes, more than the "
+        fail_too_large(
+            out,
+            f"the turn's tool calls and results are {size} bytes, more than the "
             f"{MAX_TOOL_EXCHANGE_BYTES} a step can carry",
         )
         return
-    out.emit(
+    continued = out.build(
         ToolRoundCompleted,
         turn_id=turn.turn_id,
         step=turn.step + 1,
@@ -264,6 +263,36 @@ def continue_when_answered(out: DecisionDraft) -> None:
         context=context_window(state, turn.user_message, out.policy),
         rounds=rounds,
     )
+    if not fits_in_a_record(continued):
+        fail_too_large(out, too_large_with_context(size))
+        return
+    out.add(continued)
+
+
+def too_large_with_context(size: int) -> str:
+    """Within the exchange's bound, a context of escaped text (a control character is 6 bytes
+    in JSON: a system prompt and a window full of them are ~390 kB) can still take the record
+    that carries both over MAX_MESSAGE_BYTES: it could not be published (the command that
+    answered the round was dead-lettered, the turn left waiting for its deadline)."""
+    return (
+        f"the turn's tool calls and results ({size} bytes) with its context are more than "
+        f"the {MAX_MESSAGE_BYTES} bytes a record of the next step can carry"
+    )
+
+
+def fail_too_large(out: DecisionDraft, reason: str) -> None:
+    turn = _turn(out)
+    out.emit(
+        TurnFailed,
+        turn_id=turn.turn_id,
+        agent=turn.agent,
+        error_class=TOOL_RESULTS_TOO_LARGE,
+        reason=reason,
+    )
+
+
+def exchange_size(rounds: Iterable[ToolRound]) -> int:
+    return sum(_size(r) for r in rounds)
 
 
 def _size(round_: ToolRound) -> int:

@@ -3,6 +3,7 @@ completing and failing turns, and the cap of 10 switches."""
 
 from contracts.agents import AgentType, agent_named
 from contracts.base import derive_id
+from contracts.codec import fits_in_a_record
 from contracts.commands import (
     RetryTurn,
     SubmitUserMessage,
@@ -37,7 +38,12 @@ from services.session_commands.domain.state import (
     TurnInFlight,
     UserMessage,
 )
-from services.session_commands.domain.tool_decisions import request_tool_calls
+from services.session_commands.domain.tool_decisions import (
+    exchange_size,
+    fail_too_large,
+    request_tool_calls,
+    too_large_with_context,
+)
 
 
 def submit(out: DecisionDraft, state: SessionState, command: SubmitUserMessage) -> None:
@@ -187,7 +193,7 @@ def switch_for_turn(
         refusal = (RejectionReason.SWITCH_LIMIT_REACHED, cap_detail())
     else:
         switch_count = state.switch_count + 1
-        out.emit(
+        switched = out.build(
             AgentSwitched,
             from_agent=turn.agent,
             to_agent=command.target_agent,
@@ -199,6 +205,10 @@ def switch_for_turn(
             context=context_window(state, turn.user_message, out.policy, switch_count=switch_count),
             rounds=list(turn.tool_rounds),
         )
+        if fits_in_a_record(switched):
+            out.add(switched)
+        else:  # the rounds with the context: see tool_decisions.too_large_with_context
+            fail_too_large(out, too_large_with_context(exchange_size(turn.tool_rounds)))
         return
     reason, detail = refusal
     out.reject(reason, detail)

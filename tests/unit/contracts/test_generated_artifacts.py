@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 
 from contracts.audit import RedactionMode
 from contracts.codec import DecodeError, EncodedRecord, decode, encode
-from contracts.commands import CreateSession, SubmitUserMessage, UpdateSession
+from contracts.commands import CreateSession, SubmitToolResult, SubmitUserMessage, UpdateSession
 from contracts.generate import SCHEMAS_DIR, asyncapi_document, expected_files
 from contracts.limits import (
     MAX_METADATA_ENTRIES,
@@ -95,6 +96,77 @@ def test_the_metadata_limits_are_in_the_published_schema() -> None:
             CreateSession.model_validate({**base, "metadata": metadata})
     fits = {f"k{i}": "v" * MAX_METADATA_VALUE_LENGTH for i in range(MAX_METADATA_ENTRIES)}
     assert not list(_validator(schema).iter_errors({**base, "metadata": fits}))
+
+
+def test_a_metadata_number_beyond_a_double_fails_the_published_schema_as_the_model() -> None:
+    # 1e400 is valid JSON that parsers read as infinity: the model refuses it (the session store
+    # has no use for it), the schema's bare "number" let it through to a dead letter.
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(CreateSession)}.json").read_text())
+    base = CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json()
+    for number in ("1e400", "-1e400"):
+        raw = base[:-1] + f', "metadata": {{"k": {number}}}}}'
+        assert list(_validator(schema).iter_errors(json.loads(raw))), number
+        with pytest.raises(ValidationError):
+            CreateSession.model_validate_json(raw)
+    within = json.loads(base[:-1] + ', "metadata": {"k": 0.5, "m": -1e-400}}')
+    assert not list(_validator(schema).iter_errors(within))
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        1700000000,
+        1.7e9,
+        "1700000000",
+        "2026-11-23 12:00:00Z",
+        "2026-11-23T12:00Z",
+        "2026-11-23T12:00:00+0100",
+        "2026-11-23T12:00:00",
+        "2026-11-23",
+        True,
+    ],
+)
+def test_a_timestamp_outside_rfc_3339_is_refused_by_the_model_as_by_the_schema(
+    occurred_at: object,
+) -> None:
+    # The schemas say `format: date-time`; pydantic alone took a Unix time, a space for the T,
+    # no seconds: applied from a publisher that skipped the schema, refused to one that did not.
+    body = {
+        **json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    }
+    body["occurred_at"] = occurred_at
+    with pytest.raises(ValidationError):
+        CreateSession.model_validate_json(json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026-11-23T12:00:00Z", "2026-11-23t12:00:00.123456z", "2026-11-23T13:00:00.5+01:00"],
+)
+def test_rfc_3339_timestamps_are_read_as_utc(occurred_at: str) -> None:
+    body = {
+        **json.loads(CreateSession(id="c-1", session_id="s-1", tenant_id="t").model_dump_json())
+    }
+    body["occurred_at"] = occurred_at
+    read = CreateSession.model_validate_json(json.dumps(body)).occurred_at
+    assert read.utcoffset() == timedelta(0)
+    assert (read.year, read.month, read.day, read.hour) == (2026, 11, 23, 12)
+
+
+@pytest.mark.parametrize("is_error", [0, 1, 1.0, "true", "yes", None])
+def test_a_tool_results_is_error_is_a_json_boolean_for_the_model_as_for_the_schema(
+    is_error: object,
+) -> None:
+    schema = json.loads((SCHEMAS_DIR / f"{type_name(SubmitToolResult)}.json").read_text())
+    body = json.loads(
+        SubmitToolResult(
+            id="c-1", session_id="s-1", tenant_id="t", tool_call_id="call_1", content="r"
+        ).model_dump_json()
+    )
+    body["is_error"] = is_error
+    assert list(_validator(schema).iter_errors(body))
+    with pytest.raises(ValidationError):
+        SubmitToolResult.model_validate_json(json.dumps(body))
 
 
 def test_an_update_with_nothing_to_update_fails_the_published_schema_as_the_model() -> None:

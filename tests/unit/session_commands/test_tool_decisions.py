@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from contracts.agents import AgentType
-from contracts.codec import encode
-from contracts.limits import MAX_TOOL_CALLS_PER_TURN
+from contracts.codec import decode, encode
+from contracts.limits import MAX_TOOL_ARGUMENTS_DEPTH, MAX_TOOL_CALLS_PER_TURN
 from contracts.mid_turn import MidTurnPolicy
 from contracts.session_events import (
     AgentSwitched,
@@ -451,3 +451,124 @@ def test_arguments_that_json_cannot_hold_are_refused(value: str) -> None:
         )
     assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
     assert "not JSON" in decision.events[0].content  # type: ignore[attr-defined]
+
+
+# --- the next step's record: the rounds with the context ----------------------------------------
+
+_CONTROL = "\x01"  # 6 bytes as JSON (`\u0001`), 1 character for every bound counted in characters
+
+
+def _at_the_bounds(result_chars: int) -> Session:
+    """A turn whose 50 calls (one short of its last result) and context are each within their
+    own bound: a system prompt and a 19-message window (47,984 characters, 100-character
+    author names) of control characters, 50 results of `result_chars` of them."""
+    session = Session(policy=DeciderPolicy(tool_call_timeout_s=60))
+    session.given(create(system_prompt=_CONTROL * 16_000))
+    for _ in range(9):
+        session.given(submit(_CONTROL * 888, author_name=_CONTROL * 100))
+        session.given(complete(session.current, _CONTROL * 888))
+    session.given(submit(_CONTROL * 32_000, author_name=_CONTROL * 100))
+    number = 0
+    for size in (16, 16, 16, 2):
+        calls = []
+        for _ in range(size):
+            number += 1
+            prefix = f"call_{number}_"
+            calls.append(tool_call(prefix.ljust(128, "a"), tool="t" * 64, arguments="{}"))
+        session.given(request_tools(session.current, *calls))
+        for call in calls if number < 50 else calls[:-1]:
+            session.given(submit_result(call.tool_call_id, _CONTROL * result_chars))
+    return session
+
+
+def _last_call(session: Session) -> str:
+    turn = session.current.turn
+    assert turn is not None
+    assert turn.tool_round is not None
+    return turn.tool_round.calls[-1].tool_call_id
+
+
+def test_a_round_whose_record_with_the_context_would_not_fit_fails_the_turn() -> None:
+    # 599,800 bytes of tool exchange (within MAX_TOOL_EXCHANGE_BYTES) and a context of escaped
+    # text made a ToolRoundCompleted of 1,005,000 bytes: EncodeError, the last result
+    # dead-lettered, its sender never answered, the turn waiting for its deadline.
+    session = _at_the_bounds(1_999)
+    decision = session.when(submit_result(_last_call(session), _CONTROL * 1_999))
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    assert session.current.is_idle
+    for event in decision.events:
+        encode(event, source="session-commands")
+
+
+def test_a_hand_off_whose_record_would_not_fit_fails_the_turn() -> None:
+    session = _at_the_bounds(1_970)
+    completed = session.when(submit_result(_last_call(session), _CONTROL * 1_970)).events[-1]
+    assert isinstance(completed, ToolRoundCompleted)  # it fits: 996,000 bytes
+    encode(completed, source="session-commands")
+
+    # The hand-off's AgentSwitched carries the same with a reason of 6,000 bytes as JSON.
+    decision = session.when(hand_off(session.current, AgentType.DEBUG, reason=_CONTROL * 1_000))
+
+    assert types(decision) == ["TurnFailed"]
+    failed = decision.events[-1]
+    assert isinstance(failed, TurnFailed)
+    assert failed.error_class == "tool_results_too_large"
+    assert session.current.is_idle
+
+
+@pytest.mark.parametrize("depth", [65, 250, 600])
+def test_arguments_nested_too_deeply_are_answered_as_unusable_at_once(depth: int) -> None:
+    # 250 levels were published in a ToolCallRequested no consumer could decode (pydantic-core
+    # parses 200: a dead letter in each, the call never run); 600 raised RecursionError here.
+    session = running()
+    nested = '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=nested)))
+    assert types(decision) == ["ToolResultRecorded", "ToolRoundCompleted"]
+    refused = decision.events[0]
+    assert isinstance(refused, ToolResultRecorded)
+    assert refused.is_error
+    assert (
+        refused.content
+        == f"invalid arguments: arguments nested deeper than {MAX_TOOL_ARGUMENTS_DEPTH} levels"
+    )
+
+
+def test_arguments_at_the_depth_bound_are_requested_in_a_record_that_decodes() -> None:
+    session = running()
+    nested = (
+        '{"a": ' + "[" * (MAX_TOOL_ARGUMENTS_DEPTH - 1) + "]" * (MAX_TOOL_ARGUMENTS_DEPTH - 1) + "}"
+    )
+    decision = session.when(request_tools(session.current, tool_call("c1", arguments=nested)))
+    assert types(decision) == ["ToolCallRequested"]
+    record = encode(decision.events[0], source="session-commands")
+    assert decode(record.value, record.headers).message == decision.events[0]
+
+
+@pytest.mark.parametrize("runs_on", ["client", "mcp:files"])
+def test_a_turn_failed_by_its_last_answer_starts_the_queued_message(runs_on: str) -> None:
+    # The message stayed in the queue of an idle session: no turn ran for it until the next
+    # message came, as the next queued message runs after any other TurnFailed.
+    session = running()
+    big = "é" * 16_000  # 32,000 bytes of UTF-8
+    first = [tool_call(f"c{i}") for i in range(16)]
+    session.given(request_tools(session.current, *first))
+    session.given(*(submit_result(call.tool_call_id, big) for call in first))
+    second = [tool_call("d0"), tool_call("d1"), tool_call("d2", runs_on=runs_on)]
+    session.given(request_tools(session.current, *second))
+    session.given(submit("queued meanwhile"))
+    session.given(submit_result("d0", big), submit_result("d1", big))
+    last = (
+        submit_result("d2", big)
+        if runs_on == "client"
+        else record_result(session.current, "d2", runs_on, big)
+    )
+
+    decision = session.when(last)
+
+    assert types(decision) == ["ToolResultRecorded", "TurnFailed", "TurnStarted"]
+    started = decision.events[-1]
+    assert isinstance(started, TurnStarted)
+    assert started.context.messages[-1].content == "queued meanwhile"
