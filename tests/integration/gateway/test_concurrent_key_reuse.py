@@ -78,3 +78,37 @@ async def test_concurrent_duplicates_with_one_key_are_all_answered_as_the_one_co
         assert replay.json()["message_id"] == answers[0].json()["message_id"]
         history = await gateway.http.get("/v1/sessions/s-dups/messages", headers=gateway.auth)
         assert [message["content"] for message in history.json()["messages"]] == ["once"]
+
+
+async def test_a_key_answered_pending_refuses_another_body(
+    kafka_bootstrap_servers: str, mongodb_uri: str, mongo_database_name: str, unique_suffix: str
+) -> None:
+    """A `pending` 202 keeps no answer; the key's claim still names the request, so a retry
+    with another body is the 422 (it was answered with the first body's outcome)."""
+    async with gateway_over_session_commands(
+        kafka_bootstrap_servers, mongodb_uri, mongo_database_name, f"pend-{unique_suffix}"
+    ) as gateway:
+        created = await gateway.http.post(
+            "/v1/sessions", json={"session_id": "s-pend"}, headers=gateway.auth
+        )
+        assert created.status_code == 201, created.text
+        headers = {**gateway.auth, "Idempotency-Key": "pending-key"}
+
+        first = await gateway.http.post(
+            "/v1/sessions/s-pend/messages",
+            json={"content": "first"},
+            headers={**headers, "Prefer": "respond-async"},
+        )
+        assert (first.status_code, first.json()["status"]) == (202, "pending"), first.text
+        other = await gateway.http.post(
+            "/v1/sessions/s-pend/messages", json={"content": "other"}, headers=headers
+        )
+        same = await gateway.http.post(
+            "/v1/sessions/s-pend/messages", json={"content": "first"}, headers=headers
+        )
+
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+        assert same.status_code == 202, same.text
+        assert same.json()["message_id"] == first.json()["message_id"]
+        history = await gateway.http.get("/v1/sessions/s-pend/messages", headers=gateway.auth)
+        assert [message["content"] for message in history.json()["messages"]] == ["first"]
