@@ -134,6 +134,8 @@ async def respond_once(
     # Every route but create's names its session in the path; create's answer names it.
     path_session: str | None = request.path_params.get("session_id")
     stored = await gw.responses.find(key_id)
+    if stored is None:
+        stored = await gw.responses.claim(key_id, marker, session_id=path_session)
     attempt = 0
     if stored is not None:
         if stored.fingerprint != marker:
@@ -141,12 +143,17 @@ async def respond_once(
                 ProblemCode.IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was sent before with a different method, path or body",
             )
-        if not retry_later(stored):
+        if not stored.final:
+            # The same request, sent before (or concurrently) and not answered finally yet:
+            # the same command again, which the pipeline applies once.
+            stored = None
+        elif not retry_later(stored):
             media = PROBLEM_CONTENT_TYPE if stored.status >= 400 else None
             return JSONResponse(
                 stored.body, status_code=stored.status, headers=stored.headers, media_type=media
             )
-        attempt = stored.attempt + 1  # "send when the turn ends": this is that send
+        else:
+            attempt = stored.attempt + 1  # "send when the turn ends": this is that send
     command_id = command_id_for(caller.tenant_id, idempotency_key, attempt)
     try:
         reply = await run(command_id)

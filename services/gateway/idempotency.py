@@ -39,6 +39,8 @@ class StoredResponse:
     headers: dict[str, str]
     attempt: int = 0
     """Which command of the key answered (see `command_id_for`)."""
+    final: bool = True
+    """False for a claim (`ResponseStore.claim`): the key's request, its answer not yet kept."""
 
 
 RETRY_LATER_CODES = frozenset({"queue_full", "turn_in_flight"})
@@ -84,6 +86,8 @@ class ResponseStore:
         document = await self._responses.find_one({"_id": command_id})
         if document is None:
             return None
+        if document.get("claim"):
+            return StoredResponse(document["fingerprint"], 0, {}, {}, final=False)
         return StoredResponse(
             fingerprint=document["fingerprint"],
             status=int(document["status"]),
@@ -91,6 +95,27 @@ class ResponseStore:
             headers=dict(document.get("headers", {})),
             attempt=int(document.get("attempt", 0)),
         )
+
+    async def claim(
+        self, command_id: str, fingerprint: str, *, session_id: str | None = None
+    ) -> StoredResponse | None:
+        """Reserve the key for this request before its command is published: None when this
+        call reserved it, else what the key already holds. Without it, two concurrent
+        requests with one key and different bodies both found nothing, both published the
+        same command id (the pipeline applied one of them) and both were answered 2xx, one
+        of them with the other's outcome; now the later one sees the claim's fingerprint."""
+        document = {
+            "_id": command_id,
+            "claim": True,
+            "fingerprint": fingerprint,
+            "created_at": datetime.now(UTC),
+            "session_id": session_id,  # for `forget_session`
+        }
+        try:
+            await self._responses.insert_one(document)
+        except DuplicateKeyError:
+            return await self.find(command_id)
+        return None
 
     async def keep(
         self,
@@ -100,7 +125,8 @@ class ResponseStore:
         replacing: StoredResponse | None = None,
         session_id: str | None = None,
     ) -> None:
-        """First answer wins: a concurrent duplicate keeps the one stored before it. With
+        """First answer wins: a concurrent duplicate keeps the one stored before it (a claim
+        is no answer: the first answer replaces it). With
         `replacing` (a `retry_later` refusal a later attempt answered), only while that one
         is still kept: of concurrent retries, the first answer of the attempt wins."""
         document = {
@@ -121,7 +147,11 @@ class ResponseStore:
             )
             return
         with contextlib.suppress(DuplicateKeyError):
-            await self._responses.insert_one(document)
+            # Over the key's claim, or a new document (the claim was purged); an answer kept
+            # already leaves the filter unmatched, and the upsert's insert fails on its id.
+            await self._responses.replace_one(
+                {"_id": command_id, "claim": True}, document, upsert=True
+            )
 
     async def ensure_indexes(self) -> None:
         """Idempotent. The purge deletes by `created_at`, an erasure by `session_id`: without

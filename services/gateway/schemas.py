@@ -3,7 +3,7 @@ so the OpenAPI document and the commands validate the same way."""
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from contracts.agents import AgentType
 from contracts.base import Id, Metadata
@@ -64,7 +64,9 @@ class ToolResultRequest(Request):
     """The result of a client-executed tool call (`tool_call_requested`, runs_on `client`)."""
 
     content: ToolResultContent
-    is_error: bool = Field(False, description="The tool failed; `content` says how.")
+    # Strict: lax mode would read "yes", "false" or 1 as a boolean, where every other wrong
+    # JSON type of a request is a 422 (docs/gateway.md, Errors).
+    is_error: StrictBool = Field(False, description="The tool failed; `content` says how.")
     turn_id: Id | None = Field(None, description="The call's turn; default: the running one.")
 
 

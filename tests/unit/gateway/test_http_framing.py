@@ -9,6 +9,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.gateway.__main__ import server_config
+from services.gateway.http_framing import HEAD_DETAIL, MAX_HEAD_BYTES
 from services.gateway.settings import GatewaySettings
 
 GARBAGE_REQUESTS = [
@@ -52,3 +53,41 @@ async def test_a_request_that_is_not_http_gets_a_problem(request_bytes: bytes) -
     assert problem["status"] == 400
     assert problem["type"].endswith("/malformed_request")
     assert problem["detail"]
+
+
+async def _serve_one(request: bytes) -> bytes:
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(server_config(FastAPI(), GatewaySettings(_env_file=None)))
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    try:
+        return await _exchange(port, request)
+    finally:
+        server.should_exit = True
+        await serving
+        listening.close()
+
+
+async def test_a_request_head_over_64_kib_is_refused_before_it_ends() -> None:
+    """httptools bounds no header: a 200 MB one was held in memory until it ended. One byte
+    over the bound, and the head not even finished, the answer is a problem."""
+    start = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "
+    request = start + b"a" * (MAX_HEAD_BYTES + 1 - len(start))
+
+    answer = await _serve_one(request)
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 Bad Request"
+    assert b"connection: close" in head.lower()
+    problem = json.loads(body)
+    assert (problem["code"], problem["detail"]) == ("malformed_request", HEAD_DETAIL)
+
+
+async def test_a_request_head_under_64_kib_is_served() -> None:
+    start = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: "
+    request = start + b"a" * (MAX_HEAD_BYTES - 4 - len(start)) + b"\r\n\r\n"
+    assert len(request) == MAX_HEAD_BYTES
+
+    answer = await _serve_one(request)
+
+    assert answer.split(b"\r\n")[0] == b"HTTP/1.1 404 Not Found"
