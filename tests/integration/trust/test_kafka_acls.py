@@ -5,32 +5,21 @@ publisher (`integrator`) may write `commands` but gets an authorization error on
 """
 
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from contracts.topics import TopicCatalogue, TopicName
-from services.admin.acls import apply_acls, load_roles, main, trust_model_acls
-from services.admin.topics import delete_topics, ensure_topics
+from services.admin.acls import main
 from services.runtime.kafka_security import kafka_client_options
 from tests.secured_kafka import ACL_FILE, SecuredKafka
 
 
 @pytest.fixture
-async def catalogue(
-    secured_kafka: SecuredKafka, unique_suffix: str
-) -> AsyncIterator[TopicCatalogue]:
-    catalogue = TopicCatalogue(prefix=f"acl-{unique_suffix}.", partitions=2)
-    admin = secured_kafka.settings("admin")
-    await ensure_topics(secured_kafka.bootstrap_servers, catalogue.specs(), security=admin)
-    bindings = trust_model_acls(catalogue, load_roles(ACL_FILE))
-    await apply_acls(secured_kafka.bootstrap_servers, bindings, security=admin)
-    yield catalogue
-    await delete_topics(
-        secured_kafka.bootstrap_servers, [s.name for s in catalogue.specs()], security=admin
-    )
+def catalogue(acl_catalogue: TopicCatalogue) -> TopicCatalogue:
+    """The catalogue's topics with the trust model's ACLs (conftest.py)."""
+    return acl_catalogue
 
 
 async def _write(secured_kafka: SecuredKafka, user: str, topic: str) -> None:
