@@ -22,9 +22,15 @@ pytestmark = pytest.mark.unit
 def root_logger_restored() -> Iterator[None]:
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    # A tool run in this process before (the ACL tool's `main()`) may have quieted aiokafka
+    # for the rest of it: these tests are about what the runtime's own configuration does.
+    aiokafka = logging.getLogger("aiokafka")
+    aiokafka_level = aiokafka.level
+    aiokafka.setLevel(logging.NOTSET)
     yield
     root.setLevel(level)
     root.handlers = handlers
+    aiokafka.setLevel(aiokafka_level)
 
 
 def _written(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
