@@ -1,7 +1,5 @@
 """The trust model's ACLs as derived from the topic catalogue and deploy/kafka/acls.toml."""
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,6 @@ from services.admin.acls import (
 )
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def aiokafka_log_level_restored() -> Iterator[None]:
-    # `main()` quiets aiokafka for the process it runs in: here, the rest of the test session.
-    aiokafka = logging.getLogger("aiokafka")
-    level = aiokafka.level
-    yield
-    aiokafka.setLevel(level)
 
 ACL_FILE = Path(__file__).resolve().parents[3] / "deploy" / "kafka" / "acls.toml"
 CATALOGUE = TopicCatalogue(prefix="p.")
