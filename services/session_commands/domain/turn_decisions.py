@@ -17,6 +17,7 @@ from contracts.session_events import (
     TurnCompleted,
     TurnFailed,
     TurnStarted,
+    TurnStopped,
     UserMessageAccepted,
 )
 from contracts.turns import CompleteTurn, FailTurn, RequestToolCalls, SwitchAgentForTurn
@@ -220,11 +221,27 @@ def switch_for_turn(
 def fail_turn_in_flight(
     out: DecisionDraft, state: SessionState, error_class: str, reason: str
 ) -> None:
-    if state.turn is not None:
+    """End the turn in flight of a session that closes, expires or is erased.
+
+    A turn already cancelled (stopping: its step has not reported) ended for the user at its
+    TurnCancelled; a TurnFailed now would end it a second time, and the TurnStopped that every
+    TurnCancelled of a running turn is followed by would never come. It stops, keeping nothing:
+    its step's late report finds no turn."""
+    turn = state.turn
+    if turn is not None and turn.cancelled is not None:
+        out.emit(
+            TurnStopped,
+            turn_id=turn.turn_id,
+            agent=turn.agent,
+            steps=turn.step + 1,
+            reason=turn.cancelled,
+            partial_message_id=None,
+        )
+    elif turn is not None:
         out.emit(
             TurnFailed,
-            turn_id=state.turn.turn_id,
-            agent=state.turn.agent,
+            turn_id=turn.turn_id,
+            agent=turn.agent,
             error_class=error_class,
             reason=reason,
         )

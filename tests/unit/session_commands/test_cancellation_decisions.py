@@ -18,6 +18,7 @@ from contracts.session_events import (
     TurnStopped,
     UserMessageAccepted,
 )
+from services.session_commands.domain.decider import SessionCommand
 from services.session_commands.domain.policy import DeciderPolicy
 from tests.support.session_commands.cancellation_scenario import cancel_turn
 from tests.support.session_commands.scenario import (
@@ -26,6 +27,8 @@ from tests.support.session_commands.scenario import (
     close,
     complete,
     create,
+    erase,
+    expire,
     fail,
     hand_off,
     submit,
@@ -207,11 +210,37 @@ def test_the_next_queued_message_starts_once_the_cancelled_turn_stopped() -> Non
     ]
 
 
-def test_close_while_stopping_fails_the_turn_and_closes() -> None:
+@pytest.mark.parametrize("end", ["close", "erase", "expire"])
+def test_a_session_ending_while_the_turn_stops_stops_it_instead_of_failing_it(end: str) -> None:
+    # The turn ended for the user at its TurnCancelled: one end per turn, and the TurnStopped
+    # that streams and waiters expect after it (no partial: its step had not reported).
     session = session_in("stopping")
-    decision = session.when(close())
-    assert types(decision) == ["TurnFailed", "SessionClosed"]
+    session.given(submit("queued meanwhile"))
+    cancelled = session.current.turn
+    assert cancelled is not None
+    late_report = fail(session.current, error_class="cancelled", partial_content="So")
+    endings: dict[str, SessionCommand] = {
+        "close": close(),
+        "erase": erase(),
+        "expire": expire(session.current),
+    }
+    decision = session.when(endings[end])
+    assert types(decision) == [
+        "TurnStopped",
+        {"close": "SessionClosed", "erase": "SessionErased", "expire": "SessionExpired"}[end],
+    ]
+    stopped = decision.events[0]
+    assert isinstance(stopped, TurnStopped)
+    assert stopped.turn_id == cancelled.turn_id
+    assert (stopped.reason, stopped.partial_message_id) == (CancellationReason.CANCELLED, None)
     assert session.current.turn is None
+    assert session.current.failed_turn is None  # a turn the user stopped is not retryable
+    assert types(session.when(late_report)) == []
+
+
+def test_a_session_ending_during_a_running_turn_still_fails_it() -> None:
+    session = session_in("running")
+    assert types(session.when(close())) == ["TurnFailed", "SessionClosed"]
 
 
 # --- a message during a turn, per policy x turn state --------------------------------------------
