@@ -149,3 +149,12 @@ def test_audit_tail_refuses_a_limit_below_one_as_a_usage_error(limit: str) -> No
     result = CliRunner().invoke(app, ["audit", "tail", "--no-follow", "--limit", limit])
     assert result.exit_code == 2
     assert "--limit" in result.output
+
+
+def test_send_help_says_json_takes_a_file() -> None:
+    # README documents `send --json FILE`; the help said "a command body as JSON", so inline
+    # JSON was tried and refused as an unreadable file.
+    result = CliRunner().invoke(app, ["send", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "--json FILE" in result.output
+    assert "file holding the command body" in result.output
