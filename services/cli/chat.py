@@ -287,7 +287,12 @@ async def _submit_stoppable(
                 await desk.deny_unanswered()
             work = asyncio.ensure_future(desk.work.wait())
             waiting: set[asyncio.Future[Any]] = {turn, work}
-            typed = None if reader.ended else reader.pending()
+            # A close ends the chat once applied: a read started for it would outlive the chat,
+            # and a thread blocked in a read of a piped stdin (a program driving the chat)
+            # aborts the interpreter's shutdown (exit 134, "Fatal Python error"). Nothing
+            # typed meanwhile would count: no turn runs that /stop or y/n could answer.
+            closing = isinstance(command, CloseSession)
+            typed = None if reader.ended or closing else reader.pending()
             if typed is not None:
                 waiting.add(typed)
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

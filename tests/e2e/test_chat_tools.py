@@ -180,6 +180,23 @@ async def test_quit_while_an_answer_streams_leaves_the_chat(
         assert "Traceback" not in chat.output, chat.output
 
 
+async def test_close_leaves_the_chat_while_its_input_stays_open(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """`/close` from a program that keeps the chat's stdin open: the chat exits 0. A read
+    started while the close was applied outlived the chat, and its thread, blocked in the pipe,
+    aborted the interpreter's shutdown (exit 134, "Fatal Python error")."""
+    async with running_chat(pipeline, tmp_path) as chat:
+        process = chat.process
+        await chat.expect("you >")
+        await chat.say("/close")
+        await chat.expect("session closed")
+        assert await asyncio.wait_for(process.wait(), WITHIN_S) == 0
+        assert process.stdout is not None
+        chat.output += (await process.stdout.read()).decode(errors="replace")
+        assert "Fatal Python error" not in chat.output, chat.output
+
+
 async def test_the_reply_timeout_does_not_run_while_the_user_decides(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
