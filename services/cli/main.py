@@ -191,7 +191,12 @@ def demo() -> None:
 @app.command()
 def send(
     json_file: Annotated[
-        str | None, typer.Option("--json", help="A command body as JSON; '-' reads stdin.")
+        str | None,
+        # A path, not the JSON itself (README: `send --json FILE`): inline JSON was read as a
+        # file name and refused as unreadable.
+        typer.Option(
+            "--json", metavar="FILE", help="A file holding the command body (JSON); '-': stdin."
+        ),
     ] = None,
     kind: Annotated[
         str | None,

@@ -47,19 +47,24 @@ class Principal:
         return f"{self.kind}:{self.key_id}"
 
 
+def _entry_problem(digest: str, tenant: str) -> str | None:
+    """What is wrong with one `(hash, tenant)` entry, or None."""
+    # Lowercase, as hexdigest() writes it: any other entry could never match. Not echoed: an
+    # operator may have pasted the key itself.
+    if not _DIGEST.fullmatch(digest):
+        return f"the key of tenant {tenant!r} is not sha256:<64 lowercase hex digits>"
+    if not is_valid_id(tenant):
+        return f"tenant {tenant!r} is not a valid id"
+    return None
+
+
 class ApiKeyRegistry:
     def __init__(self, hashed: Mapping[str, str]) -> None:
         entries: list[tuple[bytes, str]] = []
         for number, (digest, tenant) in enumerate(hashed.items(), start=1):
-            # Lowercase, as hexdigest() writes it: any other entry could never match. Not
-            # echoed: an operator may have pasted the key itself.
-            if not _DIGEST.fullmatch(digest):
-                raise ApiKeyConfigError(
-                    f"API key entry {number} (of tenant {tenant!r}) is not "
-                    "sha256:<64 lowercase hex digits>"
-                )
-            if not is_valid_id(tenant):
-                raise ApiKeyConfigError(f"tenant {tenant!r} is not a valid id")
+            problem = _entry_problem(digest, tenant)
+            if problem is not None:
+                raise ApiKeyConfigError(f"API key entry {number}: {problem}")
             entries.append((digest.encode(), tenant))
         self._entries = tuple(entries)
 
@@ -82,6 +87,11 @@ class ApiKeyRegistry:
                 parts = text.split()
                 if len(parts) != 2:
                     raise ApiKeyConfigError(f"{file}:{number}: expected `<sha256:hex> <tenant>`")
+                # Checked here, by file and line: merged with the inline entries first, a bad
+                # line was "API key entry N", numbered among both, the file not named.
+                problem = _entry_problem(parts[0], parts[1])
+                if problem is not None:
+                    raise ApiKeyConfigError(f"{file}:{number}: {problem}")
                 hashed[parts[0]] = parts[1]
         return cls(hashed)
 

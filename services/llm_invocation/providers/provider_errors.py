@@ -11,12 +11,17 @@ quote the API key ("Incorrect API key provided: sk-…") or a request header. It
 so it is scrubbed here, where every provider failure is made, with the one secret scrubber.
 """
 
+import re
+
 from services.runtime.secret_scrubbing import mask_values, scrub_text
 from services.runtime.unicode_text import encodable
 
 REDACTED_KEY = "[REDACTED:api_key]"
 """What `mask` writes (`mask_values` with kind `api_key`)."""
 _MIN_CUT_KEY = 4
+_STARRED = re.compile(r"(?P<head>[A-Za-z0-9._\-]*)(?P<stars>\*{3,})(?P<tail>[A-Za-z0-9._\-]*)")
+"""A key shown with its middle starred out, as OpenAI's 401 quotes the key it was sent
+("Incorrect API key provided: sk-abc12***********wxyz.")."""
 
 
 class ProviderError(Exception):
@@ -47,8 +52,24 @@ class ProviderError(Exception):
             if body.endswith(secret[:length]):
                 message = body[:-length] + REDACTED_KEY + quotes
                 break
+        message = _STARRED.sub(lambda m: _starred_key(m, secret), message)
         self._unscrubbed = message
         self.args = (scrub_text(message),)
+
+
+def _starred_key(match: re.Match[str], secret: str) -> str:
+    """The key's own start and end around stars (the provider's masked echo of it) go whole:
+    the scrubber's patterns need 8 characters after `sk-` and the masked form keeps fewer, so
+    the key's first and last characters were left in the message. Stars between other text
+    stay. The tail may run on into the sentence ("…wxyz."): only its part that ends the key
+    goes."""
+    head, tail = match["head"], match["tail"]
+    if not secret.startswith(head):
+        return match[0]
+    for length in range(len(tail), -1, -1):
+        if secret.endswith(tail[:length]) and (head or length):
+            return REDACTED_KEY + tail[length:]
+    return match[0]
 
 
 class RateLimited(ProviderError):

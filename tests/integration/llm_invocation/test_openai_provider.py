@@ -467,6 +467,26 @@ async def test_the_password_of_credentials_in_the_base_url_is_masked_too(
     assert "[REDACTED:api_key]" in outcome.message
 
 
+@pytest.mark.parametrize(
+    "key", ["sk-proj-Canary0123456789abcdefWXYZ", "sk-Canary0123456789abcdefWXYZ"]
+)
+async def test_the_key_openai_echoes_starred_out_is_masked_whole(
+    openai_server: FakeOpenAIServer, key: str
+) -> None:
+    # OpenAI's 401 quotes the key sent with its middle starred out; the scrubber's `sk-`
+    # pattern needs 8 characters before the stars, so the key's start and end were kept.
+    starred = f"{key[:8]}{'*' * (len(key) - 12)}{key[-4:]}"
+    outcome = await _refused(
+        _keyed_provider(openai_server, key),
+        openai_server,
+        f"Incorrect API key provided: {starred}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+    )
+    assert key[:8] not in outcome.message
+    assert key[-4:] not in outcome.message
+    assert "Incorrect API key provided: [REDACTED:api_key]. You can find" in outcome.message
+
+
 async def test_a_key_partly_in_a_known_shape_is_masked_whole(
     openai_server: FakeOpenAIServer,
 ) -> None:

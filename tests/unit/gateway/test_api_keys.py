@@ -87,3 +87,22 @@ def test_jwt_algorithms_are_public_key_ones(algorithms: list[str]) -> None:
     # the JWKS knows) was accepted as a setting.
     with pytest.raises(ValidationError, match="gateway_jwt_algorithms"):
         GatewaySettings(_env_file=None, gateway_jwt_algorithms=algorithms)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("sha256:zz acme", "the key of tenant 'acme' is not sha256:<64 lowercase hex digits>"),
+        (f"{hash_api_key('k')} not/a-tenant", "tenant 'not/a-tenant' is not a valid id"),
+    ],
+)
+def test_a_bad_line_of_the_key_file_is_named_by_file_and_line(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    # operations.md: a configuration file that cannot be used stops the gateway "with the file
+    # and what is wrong in it"; it said "API key entry 2", numbered among the inline entries.
+    secret = tmp_path / "keys"
+    secret.write_text(f"# keys\n{hash_api_key('a')} acme\n{line}\n", encoding="utf-8")
+    with pytest.raises(ApiKeyConfigError) as raised:
+        ApiKeyRegistry.load({hash_api_key("b"): "globex"}, secret)
+    assert str(raised.value) == f"{secret}:3: {problem}"
