@@ -12,7 +12,8 @@ Three variants, each on topics (12 partitions) and a database of this run alone,
   session is created with the `ask` agent and asks plain questions: one LLM call per turn.
 
 Printed, with repetitions interleaved across the variants (min / median / max):
-- closed-loop saturation turns/s (`--concurrency` sessions, one turn in flight each);
+- closed-loop saturation turns/s (100 sessions, one turn in flight each; `--sessions` with
+  `--model-latency`);
 - sustainable turns/s: the highest of a few open-loop rates (fractions of the saturation
   median) at which every consumer group's lag stays bounded over the window;
 - open-loop latency p50/p95/p99 (message sent → `turn.completed` written) at fixed rates;
