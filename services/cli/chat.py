@@ -2,10 +2,7 @@
 
 import asyncio
 import contextlib
-import functools
 import json
-import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -290,7 +287,12 @@ async def _submit_stoppable(
                 await desk.deny_unanswered()
             work = asyncio.ensure_future(desk.work.wait())
             waiting: set[asyncio.Future[Any]] = {turn, work}
-            typed = None if reader.ended else reader.pending()
+            # A close ends the chat once applied: a read started for it would outlive the chat,
+            # and a thread blocked in a read of a piped stdin (a program driving the chat)
+            # aborts the interpreter's shutdown (exit 134, "Fatal Python error"). Nothing
+            # typed meanwhile would count: no turn runs that /stop or y/n could answer.
+            closing = isinstance(command, CloseSession)
+            typed = None if reader.ended or closing else reader.pending()
             if typed is not None:
                 waiting.add(typed)
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -555,38 +557,6 @@ def _command_for(
     return SubmitUserMessage(**ids, message_id=new_id("msg"), content=line)
 
 
-class PipedLines:
-    """The lines of a piped stdin, read from its file descriptor rather than through
-    `sys.stdin`: a thread blocked in `sys.stdin.readline()` holds the buffered reader's lock,
-    and the interpreter's shutdown, which takes that lock, then aborts (exit 134, "Fatal Python
-    error") — after Ctrl-C, `/close` or any exit while the chat waits for a line from a program
-    that keeps the pipe open. A terminal keeps `input()` (line editing), which holds no lock
-    while it waits."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._buffer = b""
-
-    def readline(self) -> str:
-        """The next line without its end (LF or CRLF); EOFError at the end of the input.
-        Bytes that are not UTF-8 become U+FFFD rather than an error that would end the chat."""
-        while b"\n" not in self._buffer:
-            chunk = os.read(self._fd, 65_536)
-            if not chunk:
-                if not self._buffer:
-                    raise EOFError
-                self._buffer += b"\n"  # a last line without its end is still a line
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.removesuffix(b"\r").decode("utf-8", errors="replace")
-
-
-@functools.cache
-def _piped_stdin() -> PipedLines:
-    """One reader for the process: the lines it read ahead are kept for the next read."""
-    return PipedLines(sys.stdin.fileno())
-
-
 async def _read_line(console: Console) -> str:
     """Read a line without blocking the event loop.
 
@@ -606,7 +576,7 @@ async def _read_line(console: Console) -> str:
 
     def read() -> None:
         try:
-            line = _piped_stdin().readline() if not sys.stdin.isatty() else console.input()
+            line = console.input()
         except BaseException as exc:  # EOFError, KeyboardInterrupt: hand them to the loop
             loop.call_soon_threadsafe(settle, None, exc)
         else:

@@ -1,5 +1,3 @@
-import os
-
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from pydantic import ValidationError
@@ -8,7 +6,7 @@ from typer.testing import CliRunner
 from contracts.agents import AgentType
 from contracts.commands import CancelTurn, CloseSession, SubmitUserMessage, SwitchAgent
 from contracts.session_events import AgentSwitched, SwitchInitiator, TurnCompleted
-from services.cli.chat import PipedLines, _command_for, _not_understood
+from services.cli.chat import _command_for, _not_understood
 from services.cli.demo import DemoReport
 from services.cli.errors import BrokerUnreachable, CliError
 from services.cli.main import app
@@ -160,21 +158,3 @@ def test_send_help_says_json_takes_a_file() -> None:
     assert result.exit_code == 0
     assert "--json FILE" in result.output
     assert "file holding the command body" in result.output
-
-
-def test_piped_lines_are_read_from_the_descriptor() -> None:
-    # The chat reads a pipe with os.read, never through sys.stdin, whose lock a blocked reader
-    # thread held at shutdown (exit 134 after /close or Ctrl-C with the pipe still open).
-    read_end, write_end = os.pipe()
-    os.write(write_end, "hello\r\nsecond line\n\xff bad: ".encode("latin-1") + b"\xff\nlast")
-    os.close(write_end)
-    lines = PipedLines(read_end)
-    try:
-        assert lines.readline() == "hello"
-        assert lines.readline() == "second line"
-        assert lines.readline() == "\ufffd bad: \ufffd"
-        assert lines.readline() == "last"
-        with pytest.raises(EOFError):
-            lines.readline()
-    finally:
-        os.close(read_end)
