@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from contracts.agents import AgentType
-from contracts.codec import encode
+from contracts.codec import EncodedRecord, encode
 from contracts.commands import CreateSession, SubmitUserMessage, SwitchAgent
 from contracts.dead_letters import DeadLetter, DeadLetterReason
 from contracts.limits import MAX_DEAD_LETTER_HEADER_BYTES
@@ -209,6 +209,23 @@ async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_consumer_
     await rig.commits_pass_everything()
 
 
+async def _in_a_transaction(
+    rig: Rig, record: EncodedRecord, transactional_id: str, *, commit: bool
+) -> None:
+    """As an upstream writing `commands` in Kafka transactions: one record, then commit or abort."""
+    producer = AIOKafkaProducer(bootstrap_servers=rig.bootstrap, transactional_id=transactional_id)
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send(rig.commands, record.value, key=record.key, headers=record.headers)
+        if commit:
+            await producer.commit_transaction()
+        else:
+            await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+
 async def test_a_command_of_an_aborted_transaction_is_never_applied(
     rig: Rig, unique_suffix: str
 ) -> None:
@@ -222,16 +239,7 @@ async def test_a_command_of_an_aborted_transaction_is_never_applied(
         ),
         source="crm-backend",
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
-    )
-    await producer.start()
-    try:
-        await producer.begin_transaction()
-        await producer.send(rig.commands, aborted.value, key=aborted.key, headers=aborted.headers)
-        await producer.abort_transaction()
-    finally:
-        await producer.stop()
+    await _in_a_transaction(rig, aborted, f"upstream-{unique_suffix}", commit=False)
 
     await rig.next_message_is_accepted(s)
 
@@ -253,16 +261,7 @@ async def test_the_commit_passes_the_marker_of_a_transaction_that_ends_the_parti
         ),
         source="crm-backend",
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=rig.bootstrap, transactional_id=f"upstream-{unique_suffix}"
-    )
-    await producer.start()
-    try:
-        await producer.begin_transaction()
-        await producer.send(rig.commands, command.value, key=command.key, headers=command.headers)
-        await producer.commit_transaction()
-    finally:
-        await producer.stop()
+    await _in_a_transaction(rig, command, f"upstream-{unique_suffix}", commit=True)
 
     await rig.events.wait_for(
         lambda _: any(isinstance(m, UserMessageAccepted) for m in rig.events.of_session(s)),
